@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * tcpconnect: the kernel side. Built by tools/build-bpf with Debian's clang 14
+ * (-target bpf -O2); the object next to this file is what the binary embeds.
+ *
+ * Written to load on old kernels without libbpf: no kernel headers, no BTF,
+ * no CO-RE, no global data, a legacy "maps" section, helpers that exist since
+ * 4.x, no loops, no bpf-to-bpf calls. Everything that differs between kernels
+ * or runs (filters, tracepoint field offsets) is patched in by the loader as
+ * constants, so the verifier sees plain immediates.
+ */
+
+typedef unsigned char __u8;
+typedef unsigned short __u16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+
+#include "tcpconnect.h"
+
+#define SEC(name) __attribute__((section(name), used))
+#define always_inline inline __attribute__((always_inline))
+
+/* UAPI values (include/uapi/linux/bpf.h, linux/socket.h, linux/in.h, net/tcp_states.h). */
+#define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
+#define BPF_F_CURRENT_CPU 0xffffffffULL
+#define AF_INET 2
+#define IPPROTO_TCP 6
+#define TCP_SYN_SENT 2
+#define TCP_CLOSE 7
+
+/* Helpers by number: all exist since 4.4 or earlier. */
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
+static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
+static __u64 (*bpf_get_current_uid_gid)(void) = (void *)15;
+static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;
+static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data, __u64 size) = (void *)25;
+
+/* The legacy map definition read by our loader (and by every loader since 4.x). */
+struct bpf_map_def {
+	__u32 type;
+	__u32 key_size;
+	__u32 value_size;
+	__u32 max_entries;
+	__u32 map_flags;
+};
+
+/* One perf ring per CPU; max_entries is set by the loader to the possible CPUs. */
+struct bpf_map_def SEC("maps") events = {
+	.type = BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+	.key_size = sizeof(__u32),
+	.value_size = sizeof(__u32),
+	.max_entries = 0,
+};
+
+/* -P: destination ports (host order) to keep; max_entries set by the loader. */
+struct bpf_map_def SEC("maps") ports = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u16),
+	.value_size = sizeof(__u8),
+	.max_entries = 1,
+};
+
+/*
+ * A load-time constant: a 64-bit immediate load whose relocation names an
+ * undefined symbol. The loader writes the value into the instruction.
+ */
+#define CONST(name) ({ __u64 __v; asm volatile("%0 = " #name " ll" : "=r"(__v)); __v; })
+
+/* A context load at a marked offset, rewritten by the loader (see tcpconnect.h). */
+#define TP_LOAD(ctx, type, field, byte) \
+	(*(volatile type *)((char *)(ctx) + FIELD_MARK(field, byte)))
+#define TP_BYTE(ctx, field, byte) TP_LOAD(ctx, __u8, field, byte)
+
+#define COPY4(dst, ctx, field) do { \
+	(dst)[0] = TP_BYTE(ctx, field, 0); (dst)[1] = TP_BYTE(ctx, field, 1); \
+	(dst)[2] = TP_BYTE(ctx, field, 2); (dst)[3] = TP_BYTE(ctx, field, 3); \
+} while (0)
+#define COPY16(dst, ctx, field) do { \
+	COPY4((dst), ctx, field); \
+	(dst)[4] = TP_BYTE(ctx, field, 4); (dst)[5] = TP_BYTE(ctx, field, 5); \
+	(dst)[6] = TP_BYTE(ctx, field, 6); (dst)[7] = TP_BYTE(ctx, field, 7); \
+	(dst)[8] = TP_BYTE(ctx, field, 8); (dst)[9] = TP_BYTE(ctx, field, 9); \
+	(dst)[10] = TP_BYTE(ctx, field, 10); (dst)[11] = TP_BYTE(ctx, field, 11); \
+	(dst)[12] = TP_BYTE(ctx, field, 12); (dst)[13] = TP_BYTE(ctx, field, 13); \
+	(dst)[14] = TP_BYTE(ctx, field, 14); (dst)[15] = TP_BYTE(ctx, field, 15); \
+} while (0)
+
+/* Shared by every attach method: filters that need no address, then output. */
+static always_inline int keep_task(__u32 pid, __u32 uid)
+{
+	if (CONST(filter_pid) && pid != (__u32)CONST(target_pid))
+		return 0;
+	if (CONST(filter_uid) && uid != (__u32)CONST(target_uid))
+		return 0;
+	return 1;
+}
+
+static always_inline int keep_port(__u16 dport)
+{
+	if (CONST(filter_ports) && !bpf_map_lookup_elem(&ports, &dport))
+		return 0;
+	return 1;
+}
+
+/*
+ * sock:inet_sock_set_state, CLOSE -> SYN_SENT. Runs in the connecting task
+ * (inside tcp_v4_connect/tcp_v6_connect, or the kernel's own caller), after
+ * the destination and source addresses are set and before the local port is
+ * chosen. A v6 socket connecting to ::ffff:a.b.c.d reports AF_INET6 with
+ * v4-mapped addresses; like bcc (which sees it in tcp_v4_connect) we report
+ * it as IPv4, taking the addresses from the 4-byte fields, which hold
+ * inet_saddr/inet_daddr for every family.
+ */
+SEC("tracepoint/sock/inet_sock_set_state")
+int tcpconnect_state(void *ctx)
+{
+	struct connect_event ev = {};
+	__u8 mapped[12];
+
+	if (TP_LOAD(ctx, int, FIELD_OLDSTATE, 0) != TCP_CLOSE)
+		return 0;
+	if (TP_LOAD(ctx, int, FIELD_NEWSTATE, 0) != TCP_SYN_SENT)
+		return 0;
+	if (TP_LOAD(ctx, __u16, FIELD_PROTOCOL, 0) != IPPROTO_TCP)
+		return 0;
+
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	if (!keep_task(pid_tgid >> 32, uid))
+		return 0;
+	__u16 dport = TP_LOAD(ctx, __u16, FIELD_DPORT, 0);
+	if (!keep_port(dport))
+		return 0;
+
+	/* family is 0 where the kernel lacks the field: then v4-mapped says IPv4. */
+	__u16 family = TP_LOAD(ctx, __u16, FIELD_FAMILY, 0);
+	COPY4(mapped, ctx, FIELD_DADDR_V6);
+	mapped[4] = TP_BYTE(ctx, FIELD_DADDR_V6, 4);
+	mapped[5] = TP_BYTE(ctx, FIELD_DADDR_V6, 5);
+	mapped[6] = TP_BYTE(ctx, FIELD_DADDR_V6, 6);
+	mapped[7] = TP_BYTE(ctx, FIELD_DADDR_V6, 7);
+	mapped[8] = TP_BYTE(ctx, FIELD_DADDR_V6, 8);
+	mapped[9] = TP_BYTE(ctx, FIELD_DADDR_V6, 9);
+	mapped[10] = TP_BYTE(ctx, FIELD_DADDR_V6, 10);
+	mapped[11] = TP_BYTE(ctx, FIELD_DADDR_V6, 11);
+	int is_mapped = (mapped[0] | mapped[1] | mapped[2] | mapped[3] |
+			 mapped[4] | mapped[5] | mapped[6] | mapped[7] |
+			 mapped[8] | mapped[9]) == 0 &&
+			mapped[10] == 0xff && mapped[11] == 0xff;
+
+	if (family == AF_INET || is_mapped) {
+		ev.ip = 4;
+		COPY4(ev.saddr, ctx, FIELD_SADDR);
+		COPY4(ev.daddr, ctx, FIELD_DADDR);
+	} else {
+		ev.ip = 6;
+		COPY16(ev.saddr, ctx, FIELD_SADDR_V6);
+		COPY16(ev.daddr, ctx, FIELD_DADDR_V6);
+	}
+
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.pid = pid_tgid >> 32;
+	ev.uid = uid;
+	ev.dport = dport;
+	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/*
+ * The ABI shared by the BPF program (tcpconnect.bpf.c) and user space
+ * (src/event.rs, src/loader/). Change both sides together.
+ */
+#ifndef TCPCONNECT_H
+#define TCPCONNECT_H
+
+#define TASK_COMM_LEN 16
+
+/* One traced connect, written to the perf event array. 72 bytes, no holes. */
+struct connect_event {
+	__u64 ts_ns;            /* bpf_ktime_get_ns() at the state change */
+	__u32 pid;              /* process id (tgid), not the thread id */
+	__u32 uid;
+	__u16 dport;            /* host byte order */
+	__u16 lport;            /* host byte order; 0 while not yet bound */
+	__u8 ip;                /* 4 or 6 */
+	__u8 pad[3];
+	__u8 saddr[16];         /* IPv4: first 4 bytes, network order */
+	__u8 daddr[16];
+	char comm[TASK_COMM_LEN];
+};
+
+/*
+ * Tracepoint field markers.
+ *
+ * Field offsets of sock:inet_sock_set_state differ between kernel versions
+ * (`family` appeared in 4.20+, shifting every address field), so the program
+ * is compiled with a marker in the 16-bit offset of every context load:
+ * FIELD_MARK(field, byte). At load time the loader reads the real offset of
+ * the field from tracefs `events/sock/inet_sock_set_state/format` and writes
+ * offset + byte into the instruction, so the verifier sees a plain constant
+ * context access. A marker whose field the kernel lacks (optional fields only)
+ * becomes `dst = 0`. Address arrays are loaded byte by byte because their
+ * offsets are not always 2- or 4-aligned and context loads must be aligned.
+ *
+ * Markers live in 0x4000..0x7fff, far beyond any real tracepoint record.
+ */
+#define FIELD_OLDSTATE 1
+#define FIELD_NEWSTATE 2
+#define FIELD_DPORT 3
+#define FIELD_FAMILY 4          /* optional: absent before 4.20 */
+#define FIELD_PROTOCOL 5
+#define FIELD_SADDR 6
+#define FIELD_DADDR 7
+#define FIELD_SADDR_V6 8
+#define FIELD_DADDR_V6 9
+
+#define FIELD_MARK(field, byte) (0x4000 | ((field) << 8) | (byte))
+
+#endif

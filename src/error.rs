@@ -1,0 +1,89 @@
+//! The errors a run can end with, worded for the sysadmin reading them. Each
+//! layer keeps its own error type; this one says what we were doing.
+
+use crate::cpus::CpuListError;
+use crate::loader::elf::ElfError;
+use crate::loader::LinkError;
+use crate::sys::bpf::ProgLoadError;
+use crate::sys::SysError;
+use crate::tracefs::TracefsError;
+use std::fmt;
+
+#[derive(Debug)]
+pub enum Error {
+    Object(ElfError),
+    Link { program: String, error: LinkError },
+    CpuList(CpuListError),
+    Tracefs(TracefsError),
+    /// A field the program needs is not in the tracepoint's format.
+    MissingField { tracepoint: String, field: &'static str },
+    /// A kernel call failed while doing `action` ("create map events").
+    Kernel { action: String, error: SysError },
+    ProgLoad { program: String, error: ProgLoadError },
+    Output(std::io::Error),
+}
+
+/// The one line every permission failure ends in.
+const NEEDS_PRIVILEGE: &str = "tcpconnect needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8)";
+
+impl Error {
+    pub fn kernel(action: impl Into<String>) -> impl FnOnce(SysError) -> Error {
+        let action = action.into();
+        move |error| Error::Kernel { action, error }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Object(e) => write!(f, "{e}"),
+            Error::Link { program, error } => write!(f, "cannot prepare BPF program {program}: {error}"),
+            Error::CpuList(e) => write!(f, "{e}"),
+            Error::Tracefs(e) => write!(f, "{e}"),
+            Error::MissingField { tracepoint, field } => {
+                write!(f, "tracepoint {tracepoint} has no field {field:?} on this kernel; cannot trace through it")
+            }
+            Error::Kernel { action, error } if error.is_permission() => {
+                write!(f, "{NEEDS_PRIVILEGE}: cannot {action}: {error}")
+            }
+            Error::Kernel { action, error } if error.errno() == libc::ENOSYS && error.call.starts_with("bpf") => {
+                write!(f, "this kernel has no BPF support (bpf(2) is not implemented): cannot {action}")
+            }
+            Error::Kernel { action, error } => write!(f, "cannot {action}: {error}"),
+            Error::ProgLoad { program, error } if error.error.is_permission() && error.verifier_log.is_empty() => {
+                write!(f, "{NEEDS_PRIVILEGE}: cannot load BPF program {program}: {}", error.error)
+            }
+            Error::ProgLoad { program, error } => {
+                write!(f, "the kernel rejected BPF program {program}: {}", error.error)?;
+                if !error.verifier_log.trim().is_empty() {
+                    // The log's tail names the failing instruction and reason.
+                    let lines: Vec<&str> = error.verifier_log.trim_end().lines().collect();
+                    let tail = &lines[lines.len().saturating_sub(20)..];
+                    write!(f, "\nverifier log (last {} lines):\n{}", tail.len(), tail.join("\n"))?;
+                }
+                Ok(())
+            }
+            Error::Output(e) => write!(f, "cannot write output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<TracefsError> for Error {
+    fn from(e: TracefsError) -> Error {
+        Error::Tracefs(e)
+    }
+}
+
+impl From<CpuListError> for Error {
+    fn from(e: CpuListError) -> Error {
+        Error::CpuList(e)
+    }
+}
+
+impl From<ElfError> for Error {
+    fn from(e: ElfError) -> Error {
+        Error::Object(e)
+    }
+}

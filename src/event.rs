@@ -1,0 +1,105 @@
+//! The event record written by the BPF program: `struct connect_event` in
+//! bpf-prebuilt/tcpconnect.h. Decoded field by field from the (unaligned)
+//! perf sample payload, never cast in place.
+
+/// Size of `struct connect_event`.
+pub const EVENT_SIZE: usize = 72;
+/// `TASK_COMM_LEN`.
+pub const COMM_LEN: usize = 16;
+
+/// One traced connect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectEvent {
+    /// bpf_ktime_get_ns() (CLOCK_MONOTONIC) at the connect.
+    pub ts_ns: u64,
+    /// Process id (tgid).
+    pub pid: u32,
+    pub uid: u32,
+    /// Destination port, host order.
+    pub dport: u16,
+    /// Local port, host order; 0 when the kernel had not chosen it yet.
+    pub lport: u16,
+    /// IP version: 4 or 6.
+    pub ip: u8,
+    /// Source address; for IPv4 the first 4 bytes, network order.
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    /// Raw task comm, NUL padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+impl ConnectEvent {
+    /// Decodes a sample payload. The kernel pads samples to 8 bytes, so the
+    /// payload may be longer than the struct; shorter is malformed.
+    pub fn decode(bytes: &[u8]) -> Option<ConnectEvent> {
+        let b = bytes.get(..EVENT_SIZE)?;
+        let u16_at = |o: usize| u16::from_ne_bytes([b[o], b[o + 1]]);
+        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or_default());
+        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or_default());
+        let arr16 = |o: usize| -> [u8; 16] { b[o..o + 16].try_into().unwrap_or_default() };
+        Some(ConnectEvent {
+            ts_ns: u64_at(0),
+            pid: u32_at(8),
+            uid: u32_at(12),
+            dport: u16_at(16),
+            lport: u16_at(18),
+            ip: b[20],
+            saddr: arr16(24),
+            daddr: arr16(40),
+            comm: arr16(56),
+        })
+    }
+
+    /// The comm bytes up to the first NUL, exactly as the kernel holds them.
+    pub fn comm_bytes(&self) -> &[u8] {
+        let len = self.comm.iter().position(|&c| c == 0).unwrap_or(COMM_LEN);
+        &self.comm[..len]
+    }
+
+    /// Encodes the event as the BPF program lays it out (tests, benches).
+    pub fn encode(&self) -> [u8; EVENT_SIZE] {
+        let mut b = [0u8; EVENT_SIZE];
+        b[0..8].copy_from_slice(&self.ts_ns.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.pid.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.uid.to_ne_bytes());
+        b[16..18].copy_from_slice(&self.dport.to_ne_bytes());
+        b[18..20].copy_from_slice(&self.lport.to_ne_bytes());
+        b[20] = self.ip;
+        b[24..40].copy_from_slice(&self.saddr);
+        b[40..56].copy_from_slice(&self.daddr);
+        b[56..72].copy_from_slice(&self.comm);
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_round_trips_encode() {
+        let ev = ConnectEvent {
+            ts_ns: 0x0102_0304_0506_0708,
+            pid: 4242,
+            uid: 1000,
+            dport: 443,
+            lport: 0,
+            ip: 6,
+            saddr: [1; 16],
+            daddr: [2; 16],
+            comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+        };
+        let mut padded = ev.encode().to_vec();
+        padded.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(ConnectEvent::decode(&padded), Some(ev.clone()));
+        assert_eq!(ev.comm_bytes(), b"curl");
+        assert_eq!(ConnectEvent::decode(&padded[..EVENT_SIZE - 1]), None);
+    }
+
+    #[test]
+    fn comm_without_nul_is_all_sixteen_bytes() {
+        let mut ev = ConnectEvent::decode(&[0u8; EVENT_SIZE]).unwrap();
+        ev.comm = *b"0123456789abcdef";
+        assert_eq!(ev.comm_bytes(), b"0123456789abcdef");
+    }
+}

@@ -1,0 +1,17 @@
+//! tcpconnect: trace active TCP connections, a drop-in for bcc's tcpconnect.
+//!
+//! Data flows one way: options (`cli`) → plan → load (`loader`, syscall-free,
+//! over the embedded object) → kernel objects (`sys`, the only door to the
+//! kernel) → attach (`tracefs`, `attach`) → rings (`perf`) → decode (`event`)
+//! → format (`inet`, `output`) → stdout.
+
+pub mod abi;
+pub mod event;
+pub mod loader;
+pub mod sys;
+pub mod attach;
+pub mod cpus;
+pub mod error;
+pub mod perf;
+pub mod tracefs;
+pub mod tracer;

@@ -1,0 +1,178 @@
+//! Producing the final instructions of a program: map fds written into their
+//! LD_IMM64 (BPF_PSEUDO_MAP_FD), load-time constants written into theirs, and
+//! tracepoint context loads moved from their marker offsets to the real field
+//! offsets (see FIELD_MARK in bpf-prebuilt/tcpconnect.h). No syscalls here.
+
+use super::elf::{ProgramSpec, RelocTarget};
+use super::insn::{Insn, BPF_PSEUDO_MAP_FD};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Where a tracepoint field lives in the context record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldLayout {
+    pub offset: u16,
+    pub size: u16,
+}
+
+/// Offsets 0x4000..=0x7fff in a context load are field markers:
+/// 0x4000 | field << 8 | byte.
+const MARKER_BASE: i16 = 0x4000;
+
+fn decode_marker(off: i16) -> Option<(u8, u8)> {
+    (off >= MARKER_BASE).then(|| (((off >> 8) & 0x3f) as u8, (off & 0xff) as u8))
+}
+
+/// What linking needs besides the program.
+pub struct LinkInputs<'a> {
+    /// Map fds, indexed like `ObjectSpec::maps`.
+    pub map_fds: &'a [i32],
+    /// Values of the load-time constants, by symbol name.
+    pub constants: &'a HashMap<&'static str, u64>,
+    /// Tracepoint fields by marker id: Some(layout) when the kernel has the
+    /// field, None for an optional field it lacks (its loads become `dst = 0`).
+    /// A marker whose id is not here is an error.
+    pub fields: &'a HashMap<u8, Option<FieldLayout>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum LinkError {
+    UnknownConstant(String),
+    MissingMapFd(usize),
+    UnknownField { insn: usize, field: u8 },
+    FieldAccess { insn: usize, field: u8, byte: u8, width: u8, size: u16 },
+}
+
+impl fmt::Display for LinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkError::UnknownConstant(name) => write!(f, "the BPF program needs constant {name}, which the loader does not know"),
+            LinkError::MissingMapFd(i) => write!(f, "no map was created for map #{i}"),
+            LinkError::UnknownField { insn, field } => {
+                write!(f, "instruction {insn} reads tracepoint field #{field}, which the loader does not know")
+            }
+            LinkError::FieldAccess { insn, field, byte, width, size } => write!(
+                f,
+                "instruction {insn} reads {width} byte(s) at byte {byte} of tracepoint field #{field}, which is {size} byte(s) on this kernel"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LinkError {}
+
+/// Returns the program's instructions ready for BPF_PROG_LOAD.
+pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Vec<u64>, LinkError> {
+    let mut insns = program.insns.clone();
+
+    for reloc in &program.relocations {
+        let value: u64 = match &reloc.target {
+            RelocTarget::Map(index) => {
+                let fd = *inputs.map_fds.get(*index).ok_or(LinkError::MissingMapFd(*index))?;
+                insns[reloc.insn].set_src_reg(BPF_PSEUDO_MAP_FD);
+                fd as u32 as u64
+            }
+            RelocTarget::Constant(name) => {
+                *inputs.constants.get(name.as_str()).ok_or_else(|| LinkError::UnknownConstant(name.clone()))?
+            }
+        };
+        // A 64-bit immediate is split over the imm fields of two instructions.
+        insns[reloc.insn].set_imm(value as u32 as i32);
+        insns[reloc.insn + 1].set_imm((value >> 32) as u32 as i32);
+    }
+
+    for (index, insn) in insns.iter_mut().enumerate() {
+        let Some(width) = insn.ldx_mem_width() else { continue };
+        let Some((field, byte)) = decode_marker(insn.off()) else { continue };
+        let layout = inputs.fields.get(&field).ok_or(LinkError::UnknownField { insn: index, field })?;
+        match layout {
+            None => *insn = Insn::mov64_imm(insn.dst_reg(), 0),
+            Some(layout) => {
+                // Scalars are read whole; arrays byte by byte inside the field.
+                let fits = if width == 1 { (byte as u16) < layout.size } else { byte == 0 && width as u16 == layout.size };
+                let offset = layout.offset as u32 + byte as u32;
+                if !fits || offset >= MARKER_BASE as u32 {
+                    return Err(LinkError::FieldAccess { insn: index, field, byte, width, size: layout.size });
+                }
+                insn.set_off(offset as i16);
+            }
+        }
+    }
+    Ok(insns.into_iter().map(Insn::to_u64).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::elf::Relocation;
+
+    fn ldx(width_bits: u8, dst: u8, src: u8, off: i16) -> Insn {
+        let mut i = Insn([0x61 | width_bits, dst | (src << 4), 0, 0, 0, 0, 0, 0]);
+        i.set_off(off);
+        i
+    }
+
+    fn program(insns: Vec<Insn>, relocations: Vec<Relocation>) -> ProgramSpec {
+        ProgramSpec { section: "tracepoint/x/y".into(), name: "p".into(), insns, relocations }
+    }
+
+    #[test]
+    fn constants_fill_both_halves_of_the_immediate() {
+        let ld = Insn([0x18, 1, 0, 0, 0, 0, 0, 0]);
+        let p = program(
+            vec![ld, Insn([0; 8])],
+            vec![Relocation { insn: 0, target: RelocTarget::Constant("k".into()) }],
+        );
+        let constants = HashMap::from([("k", 0x1122_3344_5566_7788u64)]);
+        let out = link_program(&p, &LinkInputs { map_fds: &[], constants: &constants, fields: &HashMap::new() }).unwrap();
+        assert_eq!(Insn(out[0].to_le_bytes()).imm() as u32, 0x5566_7788);
+        assert_eq!(Insn(out[1].to_le_bytes()).imm() as u32, 0x1122_3344);
+        assert_eq!(Insn(out[0].to_le_bytes()).src_reg(), 0);
+    }
+
+    #[test]
+    fn unknown_constant_is_an_error() {
+        let p = program(
+            vec![Insn([0x18, 1, 0, 0, 0, 0, 0, 0]), Insn([0; 8])],
+            vec![Relocation { insn: 0, target: RelocTarget::Constant("nope".into()) }],
+        );
+        let err = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &HashMap::new() });
+        assert_eq!(err, Err(LinkError::UnknownConstant("nope".into())));
+    }
+
+    #[test]
+    fn markers_become_offsets_and_missing_optional_fields_become_zero() {
+        // u16 field 3 at byte 0, u8 field 8 at byte 5, u16 field 4 (absent).
+        let p = program(
+            vec![ldx(0x08, 1, 6, 0x4300), ldx(0x10, 2, 6, 0x4805), ldx(0x08, 3, 6, 0x4400), ldx(0x00, 4, 10, -8)],
+            vec![],
+        );
+        let fields = HashMap::from([
+            (3u8, Some(FieldLayout { offset: 26, size: 2 })),
+            (8u8, Some(FieldLayout { offset: 40, size: 16 })),
+            (4u8, None),
+        ]);
+        let out = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields }).unwrap();
+        let out: Vec<Insn> = out.iter().map(|i| Insn(i.to_le_bytes())).collect();
+        assert_eq!(out[0].off(), 26);
+        assert_eq!(out[1].off(), 45);
+        assert_eq!(out[2], Insn::mov64_imm(3, 0));
+        assert_eq!(out[3].off(), -8, "ordinary stack loads are untouched");
+    }
+
+    #[test]
+    fn width_mismatch_is_an_error() {
+        let p = program(vec![ldx(0x00, 1, 6, 0x4300)], vec![]);
+        let fields = HashMap::from([(3u8, Some(FieldLayout { offset: 26, size: 2 }))]);
+        let err = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields });
+        assert!(matches!(err, Err(LinkError::FieldAccess { width: 4, size: 2, .. })));
+    }
+
+    #[test]
+    fn byte_outside_the_array_is_an_error() {
+        let p = program(vec![ldx(0x10, 1, 6, 0x4604)], vec![]);
+        let fields = HashMap::from([(6u8, Some(FieldLayout { offset: 32, size: 4 }))]);
+        let err = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields });
+        assert!(matches!(err, Err(LinkError::FieldAccess { byte: 4, .. })));
+    }
+}

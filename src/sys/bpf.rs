@@ -1,0 +1,253 @@
+//! bpf(2): map creation, element access and program loading.
+//!
+//! `union bpf_attr` is passed with a size that covers only the fields we set:
+//! kernels reject a larger attr whose unknown tail is not zero (E2BIG), so a
+//! smaller size is what keeps 4.x kernels happy.
+
+use super::{owned_fd, SysError, SysResult};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+const BPF_MAP_CREATE: libc::c_int = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_int = 4;
+const BPF_PROG_LOAD: libc::c_int = 5;
+
+/// BPF_ANY for MAP_UPDATE_ELEM: create or replace.
+pub const BPF_ANY: u64 = 0;
+
+/// Object names are at most 15 bytes plus NUL (BPF_OBJ_NAME_LEN).
+const BPF_OBJ_NAME_LEN: usize = 16;
+
+fn name_bytes(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
+    let mut out = [0u8; BPF_OBJ_NAME_LEN];
+    // Only [A-Za-z0-9_.] is accepted by the kernel; our names are literals.
+    for (dst, src) in out.iter_mut().zip(name.bytes().take(BPF_OBJ_NAME_LEN - 1)) {
+        *dst = src;
+    }
+    out
+}
+
+/// The MAP_CREATE part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; BPF_OBJ_NAME_LEN],
+}
+
+/// Size of MapCreateAttr without the name (map_name came in 4.15).
+const MAP_CREATE_ATTR_SIZE_NO_NAME: usize = 28;
+
+/// The MAP_*_ELEM / GET_NEXT_KEY part of `union bpf_attr`.
+#[repr(C)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// The PROG_LOAD part of `union bpf_attr`, up to prog_name.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; BPF_OBJ_NAME_LEN],
+}
+
+/// Size of ProgLoadAttr without the name (prog_name came in 4.15).
+const PROG_LOAD_ATTR_SIZE_NO_NAME: usize = 48;
+
+fn sys_bpf<T>(cmd: libc::c_int, attr: &mut T, size: usize) -> libc::c_long {
+    debug_assert!(size <= std::mem::size_of::<T>());
+    // SAFETY: attr points to a live, initialized #[repr(C)] struct at least
+    // `size` bytes long, laid out as the kernel's union bpf_attr member for
+    // `cmd`; any pointers inside it point to buffers the caller keeps alive
+    // for the duration of the call.
+    unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T as *mut libc::c_void, size as libc::c_uint) }
+}
+
+/// What a map is, as BPF_MAP_CREATE wants it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapParams {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+}
+
+/// BPF_MAP_CREATE. The name is best effort: kernels before 4.15 don't know
+/// map_name, so on EINVAL/E2BIG we retry without it.
+pub fn bpf_map_create(params: &MapParams, name: &str) -> SysResult<OwnedFd> {
+    let mut attr = MapCreateAttr {
+        map_type: params.map_type,
+        key_size: params.key_size,
+        value_size: params.value_size,
+        max_entries: params.max_entries,
+        map_flags: params.map_flags,
+        map_name: name_bytes(name),
+        ..Default::default()
+    };
+    let ret = sys_bpf(BPF_MAP_CREATE, &mut attr, std::mem::size_of::<MapCreateAttr>());
+    match owned_fd("bpf(BPF_MAP_CREATE)", ret) {
+        Err(e) if matches!(e.errno(), libc::EINVAL | libc::E2BIG) => {
+            attr.map_name = [0; BPF_OBJ_NAME_LEN];
+            let ret = sys_bpf(BPF_MAP_CREATE, &mut attr, MAP_CREATE_ATTR_SIZE_NO_NAME);
+            owned_fd("bpf(BPF_MAP_CREATE)", ret)
+        }
+        other => other,
+    }
+}
+
+fn map_elem_call(
+    call: &'static str,
+    cmd: libc::c_int,
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    value: u64,
+    flags: u64,
+) -> SysResult<()> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.map_or(0, |k| k.as_ptr() as u64),
+        value,
+        flags,
+    };
+    if sys_bpf(cmd, &mut attr, std::mem::size_of::<MapElemAttr>()) < 0 {
+        return Err(SysError::last(call));
+    }
+    Ok(())
+}
+
+/// BPF_MAP_UPDATE_ELEM. `key` and `value` must have the map's sizes.
+pub fn bpf_map_update_elem(map: BorrowedFd<'_>, key: &[u8], value: &[u8], flags: u64) -> SysResult<()> {
+    map_elem_call("bpf(BPF_MAP_UPDATE_ELEM)", BPF_MAP_UPDATE_ELEM, map, Some(key), value.as_ptr() as u64, flags)
+}
+
+/// BPF_MAP_LOOKUP_ELEM into `value` (the map's value size). Ok(false) when
+/// the key is absent.
+pub fn bpf_map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> SysResult<bool> {
+    match map_elem_call("bpf(BPF_MAP_LOOKUP_ELEM)", BPF_MAP_LOOKUP_ELEM, map, Some(key), value.as_mut_ptr() as u64, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// BPF_MAP_DELETE_ELEM. Ok(false) when the key was absent.
+pub fn bpf_map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> SysResult<bool> {
+    match map_elem_call("bpf(BPF_MAP_DELETE_ELEM)", BPF_MAP_DELETE_ELEM, map, Some(key), 0, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// BPF_MAP_GET_NEXT_KEY: the key after `key` (the first key when None) into
+/// `next`. Ok(false) at the end of the map.
+pub fn bpf_map_get_next_key(map: BorrowedFd<'_>, key: Option<&[u8]>, next: &mut [u8]) -> SysResult<bool> {
+    match map_elem_call("bpf(BPF_MAP_GET_NEXT_KEY)", BPF_MAP_GET_NEXT_KEY, map, key, next.as_mut_ptr() as u64, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Everything BPF_PROG_LOAD needs.
+pub struct ProgLoad<'a> {
+    pub prog_type: u32,
+    /// Raw instructions, 8 bytes each.
+    pub insns: &'a [u64],
+    /// NUL-terminated license string.
+    pub license: &'a std::ffi::CStr,
+    /// LINUX_VERSION_CODE; only checked for kprobes before 5.0.
+    pub kern_version: u32,
+    pub name: &'a str,
+}
+
+/// A failed BPF_PROG_LOAD with the verifier's explanation when it gave one.
+#[derive(Debug)]
+pub struct ProgLoadError {
+    pub error: SysError,
+    pub verifier_log: String,
+}
+
+/// Largest verifier log we ask for before giving up on it (ENOSPC).
+const MAX_LOG_SIZE: usize = 16 << 20;
+
+/// BPF_PROG_LOAD. Loads without a log first (the fast path); when the kernel
+/// refuses, loads again with log_level 1 to capture why. EAGAIN (a signal
+/// interrupted the verifier) is retried; ENOSPC grows the log buffer.
+pub fn bpf_prog_load(req: &ProgLoad<'_>) -> Result<OwnedFd, ProgLoadError> {
+    let mut attr = ProgLoadAttr {
+        prog_type: req.prog_type,
+        insn_cnt: req.insns.len() as u32,
+        insns: req.insns.as_ptr() as u64,
+        license: req.license.as_ptr() as u64,
+        kern_version: req.kern_version,
+        prog_name: name_bytes(req.name),
+        ..Default::default()
+    };
+    let mut size = std::mem::size_of::<ProgLoadAttr>();
+    let mut first = load_retrying_eagain(&mut attr, size);
+    if let Err(e) = &first {
+        // prog_name is unknown before 4.15: drop it and try again.
+        if matches!(e.errno(), libc::EINVAL | libc::E2BIG) {
+            attr.prog_name = [0; BPF_OBJ_NAME_LEN];
+            size = PROG_LOAD_ATTR_SIZE_NO_NAME;
+            first = load_retrying_eagain(&mut attr, size);
+        }
+    }
+    let error = match first {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+
+    // Ask again with the verifier log on, to say why.
+    let mut log = vec![0u8; 1 << 20];
+    loop {
+        attr.log_level = 1;
+        attr.log_size = log.len() as u32;
+        attr.log_buf = log.as_mut_ptr() as u64;
+        match load_retrying_eagain(&mut attr, size) {
+            // Loads with the log on but not without it: take it.
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.errno() == libc::ENOSPC && log.len() < MAX_LOG_SIZE => {
+                log = vec![0u8; log.len() * 4];
+            }
+            Err(_) => break,
+        }
+    }
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    Err(ProgLoadError { error, verifier_log: String::from_utf8_lossy(&log[..end]).into_owned() })
+}
+
+fn load_retrying_eagain(attr: &mut ProgLoadAttr, size: usize) -> SysResult<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        let ret = sys_bpf(BPF_PROG_LOAD, attr, size);
+        match owned_fd("bpf(BPF_PROG_LOAD)", ret) {
+            Err(e) if e.errno() == libc::EAGAIN && tries < 5 => tries += 1,
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The one door to the kernel: every raw syscall, `ioctl`, `mmap` and every
+//! `unsafe` block of the program lives below this module. Everything above it
+//! is safe Rust working with owned file descriptors and typed errors.
+//!
+//! Each wrapper is named after the kernel operation it performs and returns
+//! [`SysError`], which carries that name and the errno, so an error message can
+//! always say which call failed and why.
+
+pub mod bpf;
+pub mod epoll;
+pub mod fs;
+pub mod perf_event;
+pub mod process;
+pub mod signals;
+
+use std::fmt;
+use std::io;
+
+/// A failed system call: which one, and the OS error it returned.
+#[derive(Debug)]
+pub struct SysError {
+    pub call: &'static str,
+    pub error: io::Error,
+}
+
+impl SysError {
+    /// Captures errno for `call` right after it failed.
+    pub(crate) fn last(call: &'static str) -> SysError {
+        SysError { call, error: io::Error::last_os_error() }
+    }
+
+    pub fn errno(&self) -> i32 {
+        self.error.raw_os_error().unwrap_or(0)
+    }
+
+    /// EPERM or EACCES: the caller lacks a privilege.
+    pub fn is_permission(&self) -> bool {
+        matches!(self.errno(), libc::EPERM | libc::EACCES)
+    }
+}
+
+impl fmt::Display for SysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.call, self.error)
+    }
+}
+
+impl std::error::Error for SysError {}
+
+pub type SysResult<T> = Result<T, SysError>;
+
+/// Turns a raw fd returned by a syscall into an owned one.
+fn owned_fd(call: &'static str, ret: libc::c_long) -> SysResult<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if ret < 0 {
+        return Err(SysError::last(call));
+    }
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns
+    // it, so the OwnedFd is its only owner and closes it exactly once.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(ret as libc::c_int) })
+}

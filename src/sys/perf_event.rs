@@ -1,0 +1,198 @@
+//! perf_event_open(2), its ioctls, and the mmapped ring of a perf event.
+
+use super::{owned_fd, SysError, SysResult};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const PERF_TYPE_SOFTWARE: u32 = 1;
+pub const PERF_TYPE_TRACEPOINT: u32 = 2;
+pub const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
+const PERF_SAMPLE_RAW: u64 = 1 << 10;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+
+// _IO('$', 0), _IO('$', 1), _IOW('$', 8, __u32)
+const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
+const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+
+/// `struct perf_event_attr` up to config2 (PERF_ATTR_SIZE_VER1, 72 bytes):
+/// every kernel with BPF accepts it, and it has the kprobe PMU fields.
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    type_: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    /// The flag bitfield (disabled, inherit, ... watermark ...).
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+}
+const PERF_ATTR_SIZE_VER1: u32 = 72;
+
+/// How a perf event is opened.
+pub struct PerfEventSpec {
+    pub type_: u32,
+    pub config: u64,
+    /// kprobe PMU: pointer-sized config1 (function name) is set by the caller
+    /// through `config1`; 0 otherwise.
+    pub config1: u64,
+    pub config2: u64,
+    /// CPU to open on, or -1 for any.
+    pub cpu: i32,
+    /// Wake the reader after this many samples.
+    pub wakeup_events: u32,
+}
+
+/// perf_event_open(&attr, pid = -1, cpu, group = -1, FD_CLOEXEC): a
+/// system-wide event sampling raw data, one sample per event.
+pub fn perf_event_open(spec: &PerfEventSpec) -> SysResult<OwnedFd> {
+    let mut attr = PerfEventAttr {
+        type_: spec.type_,
+        size: PERF_ATTR_SIZE_VER1,
+        config: spec.config,
+        sample_period: 1,
+        sample_type: PERF_SAMPLE_RAW,
+        wakeup_events: spec.wakeup_events,
+        config1: spec.config1,
+        config2: spec.config2,
+        ..Default::default()
+    };
+    // SAFETY: attr is a live, initialized perf_event_attr prefix whose `size`
+    // field says how much of it the kernel may read; the other arguments are
+    // plain integers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &mut attr as *mut PerfEventAttr,
+            -1 as libc::pid_t,
+            spec.cpu as libc::c_int,
+            -1 as libc::c_int,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    owned_fd("perf_event_open", ret)
+}
+
+fn perf_ioctl(call: &'static str, fd: BorrowedFd<'_>, request: libc::c_ulong, arg: libc::c_ulong) -> SysResult<()> {
+    // SAFETY: the perf ioctls used here take an integer argument, not a
+    // pointer, so no memory is shared with the kernel.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) };
+    if ret < 0 {
+        return Err(SysError::last(call));
+    }
+    Ok(())
+}
+
+/// PERF_EVENT_IOC_SET_BPF: run `prog` whenever the event fires.
+pub fn perf_event_set_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> SysResult<()> {
+    perf_ioctl("ioctl(PERF_EVENT_IOC_SET_BPF)", event, PERF_EVENT_IOC_SET_BPF, prog.as_raw_fd() as libc::c_ulong)
+}
+
+/// PERF_EVENT_IOC_ENABLE.
+pub fn perf_event_enable(event: BorrowedFd<'_>) -> SysResult<()> {
+    perf_ioctl("ioctl(PERF_EVENT_IOC_ENABLE)", event, PERF_EVENT_IOC_ENABLE, 0)
+}
+
+/// PERF_EVENT_IOC_DISABLE.
+pub fn perf_event_disable(event: BorrowedFd<'_>) -> SysResult<()> {
+    perf_ioctl("ioctl(PERF_EVENT_IOC_DISABLE)", event, PERF_EVENT_IOC_DISABLE, 0)
+}
+
+/// The page size, for sizing rings.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as usize
+    } else {
+        4096
+    }
+}
+
+// Offsets in struct perf_event_mmap_page (stable UAPI since 3.x).
+const DATA_HEAD_OFFSET: usize = 1024;
+const DATA_TAIL_OFFSET: usize = 1032;
+
+/// A perf event's ring mapped into our memory: one metadata page followed by
+/// `data_len` bytes of data. Unmapped on drop.
+pub struct PerfRingMap {
+    base: *mut u8,
+    map_len: usize,
+    data_len: usize,
+}
+
+impl PerfRingMap {
+    /// Maps 1 + `data_pages` pages of `event` (data_pages a power of two).
+    pub fn new(event: BorrowedFd<'_>, data_pages: usize) -> SysResult<PerfRingMap> {
+        let page = page_size();
+        let data_len = data_pages * page;
+        let map_len = data_len + page;
+        // SAFETY: a fresh shared mapping of a perf event fd; the kernel
+        // validates the length (1 + 2^n pages) and we check the result.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                event.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(SysError::last("mmap(perf ring)"));
+        }
+        Ok(PerfRingMap { base: base as *mut u8, map_len, data_len })
+    }
+
+    fn meta_u64(&self, offset: usize) -> &AtomicU64 {
+        // SAFETY: offset is 1024 or 1032, 8-aligned and inside the metadata
+        // page, which stays mapped for &self's lifetime. The kernel updates
+        // data_head concurrently, hence an atomic view of the word.
+        unsafe { &*(self.base.add(offset) as *const AtomicU64) }
+    }
+
+    /// data_head, read with Acquire so the record bytes the kernel wrote
+    /// before publishing it are visible to us (the smp_rmb of the perf ABI).
+    pub fn data_head(&self) -> u64 {
+        self.meta_u64(DATA_HEAD_OFFSET).load(Ordering::Acquire)
+    }
+
+    /// data_tail as we last published it.
+    pub fn data_tail(&self) -> u64 {
+        self.meta_u64(DATA_TAIL_OFFSET).load(Ordering::Relaxed)
+    }
+
+    /// Publishes data_tail with Release: everything we read from the ring
+    /// happens before the kernel may overwrite it (the perf ABI's smp_mb).
+    pub fn set_data_tail(&self, tail: u64) {
+        self.meta_u64(DATA_TAIL_OFFSET).store(tail, Ordering::Release)
+    }
+
+    /// The data area. The kernel writes into it only between data_head and
+    /// data_tail + len, which the ring reader never looks at, so a shared
+    /// byte view is sound for reading records below data_head.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the data area starts one page into the live mapping and is
+        // data_len bytes long; it stays mapped for &self's lifetime. Bytes
+        // between tail and head are not modified by the kernel until we
+        // publish a new tail (perf ring protocol).
+        unsafe { std::slice::from_raw_parts(self.base.add(self.map_len - self.data_len), self.data_len) }
+    }
+}
+
+impl Drop for PerfRingMap {
+    fn drop(&mut self) {
+        // SAFETY: base/map_len are exactly what mmap returned; no references
+        // into the mapping outlive self (they borrow it).
+        unsafe {
+            libc::munmap(self.base as *mut libc::c_void, self.map_len);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Termination signals delivered through a signalfd.
+//!
+//! SIGINT, SIGTERM and SIGHUP are blocked and read from a signalfd that sits
+//! in the same epoll set as the rings, so a signal simply ends the main loop
+//! and every kernel object is released by its Drop, in order. A blocked signal
+//! is queued even when its disposition is SIG_IGN (the kernel never ignores a
+//! blocked signal), which matters because a shell starts background jobs with
+//! SIGINT ignored and scripts stop us with `kill -INT`.
+
+use super::{owned_fd, SysError, SysResult};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+/// The signals that end tracing.
+pub const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+pub struct SignalFd {
+    fd: OwnedFd,
+}
+
+fn terminating_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initializes it fully and
+    // sigaddset only sets bits of valid signal numbers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in TERMINATING {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+impl SignalFd {
+    /// Blocks the terminating signals for this thread and opens a signalfd
+    /// for them. Also installs a no-op handler, replacing an inherited
+    /// SIG_IGN, so they are never discarded on any kernel.
+    pub fn new() -> SysResult<SignalFd> {
+        let set = terminating_set();
+        for sig in TERMINATING {
+            // SAFETY: a zeroed sigaction with a valid extern "C" handler and
+            // an empty mask; the handler does nothing, so it is async-signal-safe.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+                libc::sigemptyset(&mut action.sa_mask);
+                if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
+                    return Err(SysError::last("sigaction"));
+                }
+            }
+        }
+        // SAFETY: set is a valid sigset; the old mask is not requested.
+        let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        if ret != 0 {
+            return Err(SysError { call: "pthread_sigmask", error: std::io::Error::from_raw_os_error(ret) });
+        }
+        // SAFETY: -1 asks for a new signalfd; set is valid for the call.
+        let ret = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
+        Ok(SignalFd { fd: owned_fd("signalfd", ret as libc::c_long)? })
+    }
+
+    /// Reads one pending signal, if any: its number.
+    pub fn read(&self) -> SysResult<Option<i32>> {
+        // SAFETY: signalfd_siginfo is plain data, filled by read().
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: info is a writable buffer of exactly `size` bytes.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), &mut info as *mut _ as *mut libc::c_void, size) };
+        if n < 0 {
+            let err = SysError::last("read(signalfd)");
+            if err.errno() == libc::EAGAIN {
+                return Ok(None);
+            }
+            return Err(err);
+        }
+        Ok((n as usize == size).then_some(info.ssi_signo as i32))
+    }
+}
+
+impl AsFd for SignalFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

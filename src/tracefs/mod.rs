@@ -1,0 +1,181 @@
+//! The tracing filesystem: where it is, mounting it when nobody has, and
+//! reading tracepoint ids and formats. All tracefs text handling lives here.
+
+pub mod format;
+
+use crate::sys::fs::{mount_tracefs, unmount_detach};
+use crate::sys::SysError;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A usable tracefs. When we had to mount it, it is unmounted on drop so the
+/// machine is left as we found it.
+#[derive(Debug)]
+pub struct Tracefs {
+    root: PathBuf,
+    mounted_by_us: bool,
+}
+
+#[derive(Debug)]
+pub enum TracefsError {
+    /// Neither mounted nor mountable.
+    Unavailable { tried: PathBuf, mount_error: SysError },
+    /// The tracepoint does not exist on this kernel.
+    NoTracepoint { category: String, name: String },
+    Read { path: PathBuf, error: io::Error },
+    BadId { path: PathBuf },
+}
+
+impl fmt::Display for TracefsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TracefsError::Unavailable { tried, mount_error } => write!(
+                f,
+                "tracefs is not mounted and mounting it on {} failed ({mount_error}); mount it with: mount -t tracefs nodev /sys/kernel/tracing",
+                tried.display()
+            ),
+            TracefsError::NoTracepoint { category, name } => {
+                write!(f, "this kernel has no tracepoint {category}:{name}")
+            }
+            TracefsError::Read { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            TracefsError::BadId { path } => write!(f, "{} does not hold a tracepoint id", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for TracefsError {}
+
+/// Where tracefs usually is: its own mount point since 4.1, and the old place
+/// inside debugfs (which automounts it on kernels that have tracefs).
+const WELL_KNOWN: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// A directory is a usable tracefs when it has the events tree.
+fn is_tracefs(dir: &Path) -> bool {
+    dir.join("events").is_dir()
+}
+
+/// Mount points of tracefs (and debugfs + /tracing) from /proc/self/mountinfo,
+/// which also finds it in containers where it lives elsewhere.
+fn mounted_candidates(mountinfo: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for line in mountinfo.lines() {
+        // "36 35 0:10 / /sys/kernel/tracing rw,... - tracefs nodev rw"
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some(mount_point) = left.split(' ').nth(4) else { continue };
+        let mount_point = unescape_mountinfo(mount_point);
+        match right.split(' ').next() {
+            Some("tracefs") => found.push(PathBuf::from(mount_point)),
+            Some("debugfs") => found.push(Path::new(&mount_point).join("tracing")),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// mountinfo escapes space, tab, newline and backslash as \ooo.
+fn unescape_mountinfo(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Tracefs {
+    /// Finds tracefs, mounting it on /sys/kernel/tracing if it is nowhere.
+    pub fn open() -> Result<Tracefs, TracefsError> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut candidates = mounted_candidates(&mountinfo);
+        candidates.extend(WELL_KNOWN.iter().map(PathBuf::from));
+        if let Some(root) = candidates.into_iter().find(|c| is_tracefs(c)) {
+            return Ok(Tracefs { root, mounted_by_us: false });
+        }
+        let target = PathBuf::from(WELL_KNOWN[0]);
+        match mount_tracefs(&target) {
+            Ok(()) if is_tracefs(&target) => Ok(Tracefs { root: target, mounted_by_us: true }),
+            Ok(()) => {
+                let _ = unmount_detach(&target);
+                Err(TracefsError::Unavailable {
+                    tried: target,
+                    mount_error: SysError { call: "mount(tracefs)", error: io::Error::from_raw_os_error(libc::ENOENT) },
+                })
+            }
+            Err(mount_error) => Err(TracefsError::Unavailable { tried: target, mount_error }),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn mounted_by_us(&self) -> bool {
+        self.mounted_by_us
+    }
+
+    fn event_dir(&self, category: &str, name: &str) -> PathBuf {
+        self.root.join("events").join(category).join(name)
+    }
+
+    /// Whether the kernel has the tracepoint `category:name`.
+    pub fn has_tracepoint(&self, category: &str, name: &str) -> bool {
+        self.event_dir(category, name).join("id").is_file()
+    }
+
+    fn read(&self, path: PathBuf, category: &str, name: &str) -> Result<String, TracefsError> {
+        std::fs::read_to_string(&path).map_err(|error| {
+            if error.kind() == io::ErrorKind::NotFound {
+                TracefsError::NoTracepoint { category: category.into(), name: name.into() }
+            } else {
+                TracefsError::Read { path, error }
+            }
+        })
+    }
+
+    /// The perf event id of tracepoint `category:name`.
+    pub fn tracepoint_id(&self, category: &str, name: &str) -> Result<u64, TracefsError> {
+        let path = self.event_dir(category, name).join("id");
+        let text = self.read(path.clone(), category, name)?;
+        text.trim().parse().map_err(|_| TracefsError::BadId { path })
+    }
+
+    /// The record layout of tracepoint `category:name`.
+    pub fn tracepoint_fields(&self, category: &str, name: &str) -> Result<Vec<format::Field>, TracefsError> {
+        let text = self.read(self.event_dir(category, name).join("format"), category, name)?;
+        Ok(format::parse_fields(&text))
+    }
+}
+
+impl Drop for Tracefs {
+    fn drop(&mut self) {
+        if self.mounted_by_us {
+            let _ = unmount_detach(&self.root);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lists_tracefs_and_debugfs_tracing() {
+        let info = "22 1 0:21 / /sys rw,nosuid - sysfs sysfs rw\n\
+                    36 22 0:10 / /sys/kernel/debug rw - debugfs debugfs rw\n\
+                    37 22 0:11 / /mnt/my\\040trace rw - tracefs nodev rw\n\
+                    garbage line\n";
+        assert_eq!(
+            mounted_candidates(info),
+            vec![PathBuf::from("/sys/kernel/debug/tracing"), PathBuf::from("/mnt/my trace")]
+        );
+    }
+}
