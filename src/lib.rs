@@ -7,6 +7,8 @@
 
 pub mod abi;
 pub mod event;
+pub mod inet;
+pub mod output;
 pub mod loader;
 pub mod sys;
 pub mod attach;

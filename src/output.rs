@@ -1,0 +1,693 @@
+//! Output lines, byte for byte as bcc's (2019) tcpconnect prints them.
+//!
+//! bcc builds each line with Python `%` formatting:
+//!
+//! ```text
+//! header: ["%-9s" % "TIME(s)"] ["%-6s" % "UID"]
+//!         "%-6s %-12s %-2s %-16s %-16s %-4s" % ("PID", "COMM", "IP", "SADDR", "DADDR", "DPORT")
+//! event:  ["%-9.3f" % ((ts_us - first_ts_us) / 1000000.0)] ["%-6d" % uid]
+//!         "%-6d %-12.12s %-2d %-16s %-16s %-4d" % (pid, comm, ip, saddr, daddr, dport)
+//! ```
+//!
+//! Widths are minimums: a longer value overflows its column, and the -t and
+//! -U prefixes have no separator of their own, so a 9-character time or a
+//! 6-digit uid runs straight into the next column, as in bcc.
+//!
+//! Everything here is on the per-event hot path: no allocation besides
+//! growing `out`, integers and padding written by hand.
+
+use crate::event::ConnectEvent;
+use crate::inet::{write_ipv4, write_ipv6};
+
+/// Optional leading columns.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Columns {
+    /// -t: `TIME(s)`, seconds since the first printed event.
+    pub timestamp: bool,
+    /// -U: `UID`.
+    pub print_uid: bool,
+}
+
+/// Appends the header line (with its '\n').
+pub fn write_header(out: &mut Vec<u8>, columns: Columns) {
+    if columns.timestamp {
+        out.extend_from_slice(b"TIME(s)  ");
+    }
+    if columns.print_uid {
+        out.extend_from_slice(b"UID   ");
+    }
+    out.extend_from_slice(b"PID    COMM         IP SADDR            DADDR            DPORT\n");
+}
+
+/// Formats events; remembers the first event's timestamp for -t.
+#[derive(Clone, Debug)]
+pub struct LineFormatter {
+    columns: Columns,
+    /// `ts_us` of the first event printed, the origin of the -t column.
+    first_ts_us: Option<u64>,
+}
+
+impl LineFormatter {
+    /// A formatter whose -t origin is the first event it formats.
+    pub fn new(columns: Columns) -> Self {
+        LineFormatter {
+            columns,
+            first_ts_us: None,
+        }
+    }
+
+    /// A formatter whose -t origin is fixed at `first_ts_us` (microseconds,
+    /// same clock as `ts_ns / 1000`), e.g. to resume numbering.
+    pub fn with_first_ts_us(columns: Columns, first_ts_us: u64) -> Self {
+        LineFormatter {
+            columns,
+            first_ts_us: Some(first_ts_us),
+        }
+    }
+
+    /// The columns this formatter prints.
+    pub fn columns(&self) -> Columns {
+        self.columns
+    }
+
+    /// The -t origin, once known.
+    pub fn first_ts_us(&self) -> Option<u64> {
+        self.first_ts_us
+    }
+
+    /// Appends one event line (with its '\n').
+    ///
+    /// `event.ip == 6` selects the 16-byte IPv6 text, anything else the
+    /// IPv4 text of the first 4 bytes; the `IP` column prints `ip` as is.
+    pub fn write_event(&mut self, out: &mut Vec<u8>, event: &ConnectEvent) {
+        if self.columns.timestamp {
+            // bcc's BPF side stored ts_us = ktime_ns / 1000 (integer).
+            let ts_us = event.ts_ns / 1000;
+            let first = *self.first_ts_us.get_or_insert(ts_us);
+            // Both are below u64::MAX / 1000 < i64::MAX: no overflow. Events
+            // from different CPUs can arrive out of order, hence signed.
+            let delta_us = ts_us as i64 - first as i64;
+            let start = out.len();
+            write_seconds_3(out, delta_us);
+            pad(out, start, 9);
+        }
+        if self.columns.print_uid {
+            write_u64_padded(out, event.uid.into(), 6);
+        }
+        write_u64_padded(out, event.pid.into(), 6);
+        out.push(b' ');
+
+        // %-12.12s on the raw comm bytes: truncate, then pad.
+        let comm = event.comm_bytes();
+        let comm = &comm[..comm.len().min(12)];
+        let start = out.len();
+        out.extend_from_slice(comm);
+        pad(out, start, 12);
+        out.push(b' ');
+
+        write_u64_padded(out, event.ip.into(), 2);
+        out.push(b' ');
+
+        let v6 = event.ip == 6;
+        write_addr_padded(out, v6, &event.saddr);
+        out.push(b' ');
+        write_addr_padded(out, v6, &event.daddr);
+        out.push(b' ');
+
+        write_u64_padded(out, event.dport.into(), 4);
+        out.push(b'\n');
+    }
+}
+
+/// `%-16s` of the address text.
+#[inline]
+fn write_addr_padded(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
+    let start = out.len();
+    if v6 {
+        write_ipv6(out, *addr);
+    } else {
+        write_ipv4(out, [addr[0], addr[1], addr[2], addr[3]]);
+    }
+    pad(out, start, 16);
+}
+
+/// Pads with spaces so that what was written since `start` is at least
+/// `width` bytes (left-justified, like `%-Ns`).
+#[inline]
+fn pad(out: &mut Vec<u8>, start: usize, width: usize) {
+    if out.len() - start < width {
+        out.resize(start + width, b' ');
+    }
+}
+
+/// Appends the decimal text of `n` (`%d`, no padding).
+#[inline]
+fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20]; // u64::MAX has 20 digits
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// `%-{width}d` of a non-negative integer.
+#[inline]
+fn write_u64_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let start = out.len();
+    write_u64(out, n);
+    pad(out, start, width);
+}
+
+/// Appends `"%.3f" % (delta_us / 1000000.0)` (no padding), as Python does
+/// it: the f64 quotient is rounded to 3 decimals by its exact binary value,
+/// ties to even.
+///
+/// Fast path, from the integer only. Write |delta_us| = 1000 q + r (q whole
+/// milliseconds). The answer is q or q + 1 milliseconds, decided by which
+/// side of the midpoint (1000 q + 500) µs the f64 x = fl(|delta_us| / 1e6)
+/// lies on:
+/// - If r != 500, the exact quotient is at least 1 µs (1e-6) from the
+///   midpoint, while |x - exact| <= 2^-53 |exact| < 1e-6 as long as
+///   |delta_us| < 2^53 (which also makes `delta_us as f64` exact). So x is
+///   on the same side as the exact quotient: r < 500 gives q, r > 500 q + 1.
+/// - If r == 500 the exact quotient IS the midpoint, and the side depends
+///   on the rounding error of the division, so x is compared with the
+///   midpoint exactly in integers (see `tie_rounds_up`).
+///
+/// Larger values (over 285 years) go through `{:.3}`, which formats the
+/// exact binary value with ties to even, as Python's `%.3f` does.
+fn write_seconds_3(out: &mut Vec<u8>, delta_us: i64) {
+    let abs = delta_us.unsigned_abs();
+    if abs >= 1 << 53 {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "{:.3}", delta_us as f64 / 1_000_000.0);
+        return;
+    }
+    let q = abs / 1000;
+    let r = abs % 1000;
+    let millis = match r {
+        0..=499 => q,
+        501..=999 => q + 1,
+        _ => q + u64::from(tie_rounds_up(abs, q)),
+    };
+    // Python keeps the sign of a negative value that rounds to zero
+    // ("-0.000"); the fast path only sees abs >= 1 here, so any negative
+    // delta gets its '-'.
+    if delta_us < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, millis / 1000);
+    let frac = (millis % 1000) as u16;
+    out.extend_from_slice(&[
+        b'.',
+        b'0' + (frac / 100) as u8,
+        b'0' + (frac / 10 % 10) as u8,
+        b'0' + (frac % 10) as u8,
+    ]);
+}
+
+/// For `abs` = 1000 q + 500 µs (500 <= abs < 2^53): whether `%.3f` of
+/// x = fl(abs / 1e6) rounds up to q + 1 milliseconds.
+///
+/// x = m 2^e exactly (m the 53-bit significand); compare x * 1e6 with abs,
+/// i.e. m * 10^6 with abs * 2^-e, in u128. Here 5e-4 <= x < 2^33, so
+/// 20 <= -e <= 63 and both sides stay below 2^116. Equality happens when
+/// the midpoint is a binary fraction (e.g. 0.0625): then ties go to even.
+#[cold]
+fn tie_rounds_up(abs: u64, q: u64) -> bool {
+    let x = abs as f64 / 1_000_000.0;
+    let bits = x.to_bits();
+    let biased_exp = ((bits >> 52) & 0x7ff) as u32; // x is normal and positive
+    let m = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let shift = 1075 - biased_exp; // x = m * 2^-shift
+    let scaled_x = u128::from(m) * 1_000_000;
+    let scaled_mid = u128::from(abs) << shift;
+    match scaled_x.cmp(&scaled_mid) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => q % 2 == 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT\n";
+
+    #[allow(clippy::too_many_arguments)]
+    fn ev(
+        ts_us: u64,
+        uid: u32,
+        pid: u32,
+        comm: &[u8],
+        ip: u8,
+        saddr: &str,
+        daddr: &str,
+        dport: u16,
+    ) -> ConnectEvent {
+        let addr = |s: &str| -> [u8; 16] {
+            let mut a = [0u8; 16];
+            if ip == 6 {
+                a = s.parse::<Ipv6Addr>().unwrap().octets();
+            } else {
+                a[..4].copy_from_slice(&s.parse::<Ipv4Addr>().unwrap().octets());
+            }
+            a
+        };
+        let mut c = [0u8; 16];
+        c[..comm.len()].copy_from_slice(comm);
+        ConnectEvent {
+            // Sub-microsecond noise is dropped by ts_ns / 1000.
+            ts_ns: ts_us * 1000 + 999,
+            pid,
+            uid,
+            dport,
+            lport: 0,
+            ip,
+            saddr: addr(saddr),
+            daddr: addr(daddr),
+            comm: c,
+        }
+    }
+
+    fn line(f: &mut LineFormatter, e: &ConnectEvent) -> Vec<u8> {
+        let mut out = Vec::new();
+        f.write_event(&mut out, e);
+        out
+    }
+
+    fn line_str(f: &mut LineFormatter, e: &ConnectEvent) -> String {
+        String::from_utf8(line(f, e)).unwrap()
+    }
+
+    fn header(columns: Columns) -> String {
+        let mut out = Vec::new();
+        write_header(&mut out, columns);
+        String::from_utf8(out).unwrap()
+    }
+
+    const BASE: Columns = Columns {
+        timestamp: false,
+        print_uid: false,
+    };
+    const TIME: Columns = Columns {
+        timestamp: true,
+        print_uid: false,
+    };
+    const UID: Columns = Columns {
+        timestamp: false,
+        print_uid: true,
+    };
+    const BOTH: Columns = Columns {
+        timestamp: true,
+        print_uid: true,
+    };
+
+    #[test]
+    fn headers() {
+        assert_eq!(header(BASE), HEADER);
+        assert_eq!(header(Columns::default()), HEADER);
+        assert_eq!(
+            header(TIME),
+            "TIME(s)  PID    COMM         IP SADDR            DADDR            DPORT\n"
+        );
+        assert_eq!(
+            header(UID),
+            "UID   PID    COMM         IP SADDR            DADDR            DPORT\n"
+        );
+        assert_eq!(
+            header(BOTH),
+            "TIME(s)  UID   PID    COMM         IP SADDR            DADDR            DPORT\n"
+        );
+    }
+
+    #[test]
+    fn seed_base() {
+        let mut f = LineFormatter::new(BASE);
+        let cases = [
+            (
+                ev(0, 0, 1479, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23),
+                "1479   telnet       4  127.0.0.1        127.0.0.1        23  \n",
+            ),
+            (
+                ev(
+                    0,
+                    0,
+                    1469,
+                    b"curl",
+                    4,
+                    "10.201.219.236",
+                    "54.245.105.25",
+                    80,
+                ),
+                "1469   curl         4  10.201.219.236   54.245.105.25    80  \n",
+            ),
+            (
+                ev(
+                    0,
+                    0,
+                    1469,
+                    b"curl",
+                    4,
+                    "10.201.219.236",
+                    "54.67.101.145",
+                    80,
+                ),
+                "1469   curl         4  10.201.219.236   54.67.101.145    80  \n",
+            ),
+            (
+                ev(0, 0, 1991, b"telnet", 6, "::1", "::1", 23),
+                "1991   telnet       6  ::1              ::1              23  \n",
+            ),
+            (
+                ev(
+                    0,
+                    0,
+                    2015,
+                    b"ssh",
+                    6,
+                    "fe80::2000:bff:fe82:3ac",
+                    "fe80::2000:bff:fe82:3ac",
+                    22,
+                ),
+                "2015   ssh          6  fe80::2000:bff:fe82:3ac fe80::2000:bff:fe82:3ac 22  \n",
+            ),
+        ];
+        for (e, want) in &cases {
+            assert_eq!(line_str(&mut f, e), *want);
+        }
+    }
+
+    #[test]
+    fn seed_timestamp() {
+        let mut f = LineFormatter::with_first_ts_us(TIME, 0);
+        let a = ev(
+            31_871_000,
+            0,
+            2482,
+            b"local_agent",
+            4,
+            "10.103.219.236",
+            "10.251.148.38",
+            7001,
+        );
+        let b = ev(
+            31_874_000,
+            0,
+            2482,
+            b"local_agent",
+            4,
+            "10.103.219.236",
+            "10.101.3.132",
+            7001,
+        );
+        assert_eq!(
+            line_str(&mut f, &a),
+            "31.871   2482   local_agent  4  10.103.219.236   10.251.148.38    7001\n"
+        );
+        assert_eq!(
+            line_str(&mut f, &b),
+            "31.874   2482   local_agent  4  10.103.219.236   10.101.3.132     7001\n"
+        );
+    }
+
+    #[test]
+    fn timestamp_is_relative_to_first_event() {
+        let mut f = LineFormatter::new(TIME);
+        assert_eq!(f.first_ts_us(), None);
+        let mk = |ts_us| ev(ts_us, 0, 1, b"a", 4, "1.2.3.4", "5.6.7.8", 80);
+        let base = 987_654_321_000; // ~11 days of uptime
+        assert_eq!(
+            line_str(&mut f, &mk(base)),
+            "0.000    1      a            4  1.2.3.4          5.6.7.8          80  \n"
+        );
+        assert_eq!(f.first_ts_us(), Some(base));
+        let time_of = |f: &mut LineFormatter, ts_us| line_str(f, &mk(ts_us))[..9].to_owned();
+        assert_eq!(time_of(&mut f, base + 1), "0.000    ");
+        assert_eq!(time_of(&mut f, base + 499), "0.000    ");
+        assert_eq!(time_of(&mut f, base + 500), "0.001    "); // 0.0005 is above the tie in binary
+        assert_eq!(time_of(&mut f, base + 2_500), "0.003    "); // likewise 0.0025
+        assert_eq!(time_of(&mut f, base + 62_500), "0.062    "); // exact tie: to even
+        assert_eq!(time_of(&mut f, base + 187_500), "0.188    "); // exact tie: to even
+        assert_eq!(time_of(&mut f, base + 1_000_500), "1.000    "); // 1.0005 is below in binary
+        assert_eq!(time_of(&mut f, base + 31_871_000), "31.871   ");
+        assert_eq!(time_of(&mut f, base + 999_999), "1.000    ");
+        assert_eq!(time_of(&mut f, base + 123_456_789), "123.457  ");
+        // Nine characters fill the column: nothing separates it from PID.
+        assert_eq!(time_of(&mut f, base + 12_345_678_900), "12345.679");
+        assert_eq!(
+            line_str(&mut f, &mk(base + 12_345_678_900)),
+            "12345.6791      a            4  1.2.3.4          5.6.7.8          80  \n"
+        );
+        // An earlier event (another CPU's buffer) goes negative, as in bcc.
+        assert_eq!(time_of(&mut f, base - 1), "-0.000   ");
+        assert_eq!(time_of(&mut f, base - 2_500), "-0.003   ");
+        assert_eq!(time_of(&mut f, base - 62_500), "-0.062   ");
+        // The origin stays the first event's.
+        assert_eq!(f.first_ts_us(), Some(base));
+    }
+
+    #[test]
+    fn seed_uid() {
+        let mut f = LineFormatter::new(UID);
+        assert_eq!(
+            line_str(
+                &mut f,
+                &ev(0, 0, 31333, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23)
+            ),
+            "0     31333  telnet       4  127.0.0.1        127.0.0.1        23  \n"
+        );
+        assert_eq!(
+            line_str(&mut f, &ev(0, 1000, 31338, b"telnet", 6, "::1", "::1", 23)),
+            "1000  31338  telnet       6  ::1              ::1              23  \n"
+        );
+        // A 6-digit uid fills its column and touches the PID.
+        assert_eq!(
+            line_str(&mut f, &ev(0, 100000, 7, b"x", 4, "1.1.1.1", "2.2.2.2", 1)),
+            "1000007      x            4  1.1.1.1          2.2.2.2          1   \n"
+        );
+    }
+
+    #[test]
+    fn timestamp_and_uid() {
+        let mut f = LineFormatter::new(BOTH);
+        let e0 = ev(5_000_000, 1000, 31338, b"telnet", 6, "::1", "::1", 23);
+        let e1 = ev(
+            6_234_567,
+            0,
+            31333,
+            b"telnet",
+            4,
+            "127.0.0.1",
+            "127.0.0.1",
+            23,
+        );
+        assert_eq!(
+            line_str(&mut f, &e0),
+            "0.000    1000  31338  telnet       6  ::1              ::1              23  \n"
+        );
+        assert_eq!(
+            line_str(&mut f, &e1),
+            "1.235    0     31333  telnet       4  127.0.0.1        127.0.0.1        23  \n"
+        );
+    }
+
+    #[test]
+    fn comm_is_truncated_to_12_bytes() {
+        let mut f = LineFormatter::new(BASE);
+        let e = ev(0, 0, 1, b"abcdefghijklmno", 4, "1.2.3.4", "5.6.7.8", 443);
+        assert_eq!(
+            line_str(&mut f, &e),
+            "1      abcdefghijkl 4  1.2.3.4          5.6.7.8          443 \n"
+        );
+        // All 16 bytes used (no NUL) is truncated the same way.
+        let mut e = e;
+        e.comm = *b"0123456789abcdef";
+        assert_eq!(
+            line_str(&mut f, &e),
+            "1      0123456789ab 4  1.2.3.4          5.6.7.8          443 \n"
+        );
+        // Empty comm is all padding.
+        e.comm = [0; 16];
+        assert_eq!(
+            line_str(&mut f, &e),
+            "1                   4  1.2.3.4          5.6.7.8          443 \n"
+        );
+    }
+
+    #[test]
+    fn comm_bytes_are_copied_verbatim() {
+        let mut f = LineFormatter::new(BASE);
+        let e = ev(0, 0, 42, b"a\xff\xfe\x80b\xc3", 4, "1.2.3.4", "5.6.7.8", 80);
+        let mut want = b"42     a\xff\xfe\x80b\xc3".to_vec();
+        want.extend_from_slice(b"       4  1.2.3.4          5.6.7.8          80  \n");
+        assert_eq!(line(&mut f, &e), want);
+        // Truncation is by byte, even inside a multi-byte sequence.
+        let e = ev(0, 0, 42, "ééééééé".as_bytes(), 4, "1.2.3.4", "5.6.7.8", 80);
+        let mut want = b"42     ".to_vec();
+        want.extend_from_slice(&"ééééééé".as_bytes()[..12]);
+        want.extend_from_slice(b" 4  1.2.3.4          5.6.7.8          80  \n");
+        assert_eq!(line(&mut f, &e), want);
+    }
+
+    #[test]
+    fn wide_values_overflow_their_columns() {
+        let mut f = LineFormatter::new(BASE);
+        assert_eq!(
+            line_str(
+                &mut f,
+                &ev(0, 0, 4_194_304, b"big", 4, "1.2.3.4", "5.6.7.8", 65535)
+            ),
+            "4194304 big          4  1.2.3.4          5.6.7.8          65535\n"
+        );
+        assert_eq!(
+            line_str(
+                &mut f,
+                &ev(0, 0, u32::MAX, b"big", 4, "255.255.255.255", "0.0.0.0", 0)
+            ),
+            "4294967295 big          4  255.255.255.255  0.0.0.0          0   \n"
+        );
+        assert_eq!(
+            line_str(
+                &mut f,
+                &ev(
+                    0,
+                    0,
+                    123456,
+                    b"curl",
+                    6,
+                    "2001:db8:85a3:1234:5678:8a2e:370:7334",
+                    "::ffff:10.1.2.3",
+                    443
+                )
+            ),
+            "123456 curl         6  2001:db8:85a3:1234:5678:8a2e:370:7334 ::ffff:10.1.2.3  443 \n"
+        );
+    }
+
+    #[test]
+    fn appends_without_touching_existing_bytes() {
+        let mut f = LineFormatter::new(BASE);
+        let mut out = b"keep".to_vec();
+        write_header(&mut out, BASE);
+        f.write_event(
+            &mut out,
+            &ev(0, 0, 1479, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("keep{HEADER}1479   telnet       4  127.0.0.1        127.0.0.1        23  \n")
+        );
+    }
+
+    // ---- the -t column against std's float formatting ----
+
+    /// Reference: std's `{:<9.3}` on the f64, which (like Python's `%.3f`)
+    /// rounds the exact binary value, ties to even.
+    fn reference(delta_us: i64) -> String {
+        format!("{:<9.3}", delta_us as f64 / 1_000_000.0)
+    }
+
+    fn fast(delta_us: i64) -> String {
+        let mut out = Vec::new();
+        write_seconds_3(&mut out, delta_us);
+        pad(&mut out, 0, 9);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn check(d: i64) {
+        assert_eq!(fast(d), reference(d), "delta_us = {d}");
+        if d != i64::MIN {
+            assert_eq!(fast(-d), reference(-d), "delta_us = {}", -d);
+        }
+    }
+
+    #[test]
+    fn std_reference_matches_python_literals() {
+        // Values checked with CPython's "%-9.3f" (not with this code).
+        assert_eq!(reference(2_500), "0.003    ");
+        assert_eq!(reference(62_500), "0.062    ");
+        assert_eq!(reference(1_000_500), "1.000    ");
+        assert_eq!(reference(500), "0.001    ");
+        assert_eq!(reference(187_500), "0.188    ");
+        assert_eq!(reference(-1), "-0.000   ");
+        assert_eq!(reference(1 << 60), "1152921504606.847");
+    }
+
+    #[test]
+    fn seconds_small_values_exhaustive() {
+        for d in 0..1_000_000 {
+            check(d);
+        }
+    }
+
+    #[test]
+    fn seconds_all_ties_in_range() {
+        // Every r == 500 value up to ~17 minutes, plus the exact binary ties
+        // (1000 q + 500 with (2q + 1) divisible by 125, i.e. odd sixteenths
+        // of a second) near zero and near the 2^53 end of the fast path.
+        for q in 0..1_000_000i64 {
+            check(1000 * q + 500);
+        }
+        let k_max = (1i64 << 53) / 125_000; // last k with 62_500 (2k + 1) < 2^53
+        for k in (0..200_000).chain(k_max - 200_000..k_max + 10) {
+            check(62_500 * (2 * k + 1));
+        }
+    }
+
+    #[test]
+    fn seconds_large_and_random() {
+        let mut x: u64 = 0x853c_49e6_748f_ea9b;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..300_000 {
+            let r = next();
+            // Spread over every magnitude up to beyond the fast path.
+            let bits = (r % 64) as u32;
+            let d = (next() >> (64 - bits.max(1))) as i64;
+            check(d);
+            // And the tie right next to it.
+            check(d / 1000 * 1000 + 500);
+        }
+        let limit = 1i64 << 53;
+        for d in (limit - 5_000..limit + 5_000).chain([i64::MAX, i64::MIN, i64::MAX / 1000]) {
+            check(d);
+        }
+        for q in (limit / 1000 - 2_000)..(limit / 1000 + 2_000) {
+            check(q * 1000 + 500);
+        }
+    }
+
+    #[test]
+    fn extreme_timestamps() {
+        // The largest possible ts_us against an origin of 0 and the reverse.
+        let max_us = u64::MAX / 1000;
+        let mut e = ev(0, 0, 1, b"a", 4, "1.2.3.4", "5.6.7.8", 80);
+        e.ts_ns = u64::MAX;
+        let mut f = LineFormatter::with_first_ts_us(TIME, 0);
+        // Checked with CPython: "%-9.3f" % (18446744073709551 / 1000000.0).
+        assert_eq!(
+            line_str(&mut f, &e),
+            "18446744073.7101      a            4  1.2.3.4          5.6.7.8          80  \n"
+        );
+        let mut f = LineFormatter::with_first_ts_us(TIME, max_us);
+        e.ts_ns = 0;
+        assert_eq!(
+            line_str(&mut f, &e),
+            "-18446744073.7101      a            4  1.2.3.4          5.6.7.8          80  \n"
+        );
+    }
+}

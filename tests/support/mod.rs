@@ -1,0 +1,246 @@
+//! Shared harness for the integration tests: runs the real binary against the
+//! real kernel, and the connector helper to make connects with a known PID.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub fn tcpconnect_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tcpconnect"))
+}
+
+/// `cargo test` builds examples next to the binaries: target/<profile>/examples.
+pub fn connector_bin() -> PathBuf {
+    let path = tcpconnect_bin().parent().unwrap().join("examples").join("connector");
+    assert!(path.is_file(), "{} missing: run the tests with `cargo test` (it builds examples)", path.display());
+    path
+}
+
+/// True when the test can run: it needs root for BPF. In CI a missing
+/// privilege is a failure, elsewhere the test says why it skips.
+pub fn have_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: needs root (BPF), and CI must run as root");
+    }
+    eprintln!("skipping {test}: needs root to load BPF programs");
+    false
+}
+
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: kill with a pid we spawned and a valid signal number.
+    let ret = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(ret, 0, "kill({pid}, {signal})");
+}
+
+/// A running tcpconnect, its stdout split into lines as they arrive.
+pub struct Tool {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+    pub header: String,
+}
+
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Tool {
+    /// Starts `tcpconnect ARGS` and waits for its header (= tracing is live).
+    pub fn start(args: &[&str]) -> Tool {
+        Self::start_with(args, |_| {})
+    }
+
+    pub fn start_with(args: &[&str], customize: impl FnOnce(&mut Command)) -> Tool {
+        let mut command = Command::new(tcpconnect_bin());
+        command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        customize(&mut command);
+        let mut child = command.spawn().expect("spawn tcpconnect");
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                if tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut tool = Tool { child, lines, stderr: Some(stderr), header: String::new() };
+        match tool.lines.recv_timeout(HEADER_TIMEOUT) {
+            Ok(header) => tool.header = header,
+            Err(_) => {
+                let _ = tool.child.kill();
+                let status = tool.child.wait().unwrap();
+                let err = tool.stderr.take().unwrap().join().unwrap();
+                panic!("tcpconnect {args:?} printed no header ({status}); stderr: {err}");
+            }
+        }
+        tool
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Collects lines until `want` of them satisfy `keep` (or the timeout).
+    pub fn lines_matching(&mut self, want: usize, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + LINE_TIMEOUT;
+        let mut kept = Vec::new();
+        while kept.len() < want {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if keep(&line) => kept.push(line),
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        kept
+    }
+
+    /// The lines of process `pid`: their second column.
+    pub fn lines_of_pid(&mut self, want: usize, pid: u32, pid_column: usize) -> Vec<String> {
+        self.lines_matching(want, |l| l.split_whitespace().nth(pid_column) == Some(pid.to_string().as_str()))
+    }
+
+    /// Sends `signal`, waits for the exit; returns the status, the lines
+    /// printed after those already read, and stderr.
+    pub fn stop(mut self, signal: i32) -> (ExitStatus, Vec<String>, String) {
+        send_signal(self.pid(), signal);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("tcpconnect did not exit within 10 s of signal {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let rest: Vec<String> = self.lines.iter().collect();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (status, rest, stderr)
+    }
+
+    /// BPF program and map ids the process holds (from /proc/PID/fdinfo).
+    pub fn bpf_object_ids(&self) -> (Vec<u32>, Vec<u32>) {
+        let mut progs = Vec::new();
+        let mut maps = Vec::new();
+        let dir = format!("/proc/{}/fdinfo", self.pid());
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+            for line in text.lines() {
+                if let Some(id) = line.strip_prefix("prog_id:") {
+                    progs.push(id.trim().parse().unwrap());
+                }
+                if let Some(id) = line.strip_prefix("map_id:") {
+                    maps.push(id.trim().parse().unwrap());
+                }
+            }
+        }
+        (progs, maps)
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        // A failed assertion must not leave a tracer running: end ours, by PID.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A connector process, parked until `go`.
+pub struct Connector {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl Connector {
+    pub fn spawn(targets: &[String]) -> Connector {
+        Self::spawn_with(targets, |_| {})
+    }
+
+    pub fn spawn_with(targets: &[String], customize: impl FnOnce(&mut Command)) -> Connector {
+        let mut command = Command::new(connector_bin());
+        command.args(targets).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        customize(&mut command);
+        let mut child = command.spawn().expect("spawn connector");
+        let stdin = child.stdin.take();
+        Connector { child, stdin }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Makes the connects and returns the outcome of each ("ok", "ConnectionRefused").
+    pub fn go(mut self) -> Vec<String> {
+        self.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
+        assert!(out.status.success(), "connector failed: {}", out.status);
+        String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Listeners that accept connects (the backlog completes the handshake), and
+/// a port with nothing listening.
+pub struct Ports {
+    pub v4: TcpListener,
+    pub v6: TcpListener,
+    pub v4_port: u16,
+    pub v6_port: u16,
+    pub closed_port: u16,
+}
+
+impl Ports {
+    pub fn new() -> Ports {
+        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let v6 = TcpListener::bind("[::1]:0").unwrap();
+        let v4_port = v4.local_addr().unwrap().port();
+        let v6_port = v6.local_addr().unwrap().port();
+        let closed_port = {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        Ports { v4, v6, v4_port, v6_port, closed_port }
+    }
+}
+
+/// bcc's line, written independently of the code under test:
+/// "%-6d %-12.12s %-2d %-16s %-16s %-4d".
+pub fn bcc_line(pid: u32, comm: &str, ip: u8, saddr: &str, daddr: &str, dport: u16) -> String {
+    format!("{pid:<6} {comm:<12.12} {ip:<2} {saddr:<16} {daddr:<16} {dport:<4}")
+}
+
+pub const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT";

@@ -1,0 +1,267 @@
+//! End to end on the real kernel: the real binary attaches its BPF program,
+//! a connector process with a known PID makes real connects, and the lines
+//! must be exactly bcc's. Needs root (see support::have_root).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+use support::*;
+
+fn targets(list: &[(&str, &str, u16)]) -> Vec<String> {
+    list.iter().map(|(kind, ip, port)| format!("{kind}:{ip}:{port}")).collect()
+}
+
+#[test]
+fn ipv4_ipv6_and_v4_mapped_connects_print_bcc_lines() {
+    if !have_root("ipv4_ipv6_and_v4_mapped_connects_print_bcc_lines") {
+        return;
+    }
+    let ports = Ports::new();
+    let mut tool = Tool::start(&[]);
+    assert_eq!(tool.header, HEADER);
+
+    let connector = Connector::spawn(&targets(&[
+        ("4", "127.0.0.1", ports.v4_port),
+        ("4", "127.0.0.1", ports.closed_port),
+        ("6", "::1", ports.v6_port),
+        ("m", "127.0.0.1", ports.v4_port),
+    ]));
+    let pid = connector.pid();
+    let outcomes = connector.go();
+    assert_eq!(outcomes, ["ok", "ConnectionRefused", "ok", "ok"]);
+
+    let lines = tool.lines_of_pid(4, pid, 0);
+    assert_eq!(
+        lines,
+        [
+            bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port),
+            bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.closed_port),
+            bcc_line(pid, "connector", 6, "::1", "::1", ports.v6_port),
+            // An AF_INET6 socket to ::ffff:127.0.0.1 is IPv4, as bcc prints it.
+            bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port),
+        ]
+    );
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn timestamp_column_starts_at_zero_and_is_monotonic() {
+    if !have_root("timestamp_column_starts_at_zero_and_is_monotonic") {
+        return;
+    }
+    let ports = Ports::new();
+    let connector = Connector::spawn(&targets(&[("4", "127.0.0.1", ports.v4_port); 5]));
+    let pid = connector.pid();
+    // -p keeps other tests' connects from becoming the "first printed event".
+    let mut tool = Tool::start(&["-t", "-p", &pid.to_string()]);
+    assert_eq!(tool.header, format!("TIME(s)  {HEADER}"));
+    connector.go();
+    let lines = tool.lines_of_pid(5, pid, 1);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let mut previous = -1.0f64;
+    for (i, line) in lines.iter().enumerate() {
+        let (time, rest) = line.split_at(9);
+        if i == 0 {
+            assert_eq!(time, "0.000    ");
+        }
+        assert_eq!(time.len(), 9);
+        let value: f64 = time.trim_end().parse().unwrap();
+        assert!(value >= previous, "{lines:?}");
+        previous = value;
+        assert_eq!(rest, bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port));
+    }
+    tool.stop(libc::SIGINT);
+}
+
+#[test]
+fn uid_column_and_uid_filter() {
+    if !have_root("uid_column_and_uid_filter") {
+        return;
+    }
+    const UID: u32 = 4242;
+    let ports = Ports::new();
+    let as_user = Connector::spawn_with(&targets(&[("4", "127.0.0.1", ports.v4_port)]), |c| {
+        use std::os::unix::process::CommandExt;
+        c.uid(UID);
+    });
+    let as_root = Connector::spawn(&targets(&[("6", "::1", ports.v6_port)]));
+    let (user_pid, root_pid) = (as_user.pid(), as_root.pid());
+
+    let mut all = Tool::start(&["-U"]);
+    let mut only_user = Tool::start(&["-U", "-u", &UID.to_string()]);
+    assert_eq!(all.header, format!("UID   {HEADER}"));
+    assert_eq!(only_user.header, all.header);
+    as_root.go();
+    as_user.go();
+
+    let user_line = format!("{UID:<6}{}", bcc_line(user_pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port));
+    let root_line = format!("{:<6}{}", 0, bcc_line(root_pid, "connector", 6, "::1", "::1", ports.v6_port));
+    let seen = all.lines_matching(2, |l| l == user_line || l == root_line);
+    assert_eq!(seen, [root_line.clone(), user_line.clone()]);
+    let seen = only_user.lines_matching(1, |l| l == user_line);
+    assert_eq!(seen, [user_line]);
+    let (_, rest, _) = only_user.stop(libc::SIGINT);
+    assert!(!rest.contains(&root_line), "-u {UID} printed uid 0's connect: {rest:?}");
+    all.stop(libc::SIGINT);
+}
+
+#[test]
+fn pid_filter_keeps_only_that_process() {
+    if !have_root("pid_filter_keeps_only_that_process") {
+        return;
+    }
+    let ports = Ports::new();
+    let wanted = Connector::spawn(&targets(&[("4", "127.0.0.1", ports.v4_port)]));
+    let other = Connector::spawn(&targets(&[("4", "127.0.0.1", ports.v4_port)]));
+    let (wanted_pid, other_pid) = (wanted.pid(), other.pid());
+    let mut tool = Tool::start(&["-p", &wanted_pid.to_string()]);
+    other.go();
+    wanted.go();
+    let lines = tool.lines_matching(1, |_| true);
+    assert_eq!(lines, [bcc_line(wanted_pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port)]);
+    std::thread::sleep(Duration::from_millis(200));
+    let (status, rest, _) = tool.stop(libc::SIGTERM);
+    assert!(status.success());
+    assert!(rest.is_empty(), "-p {wanted_pid} printed more (other pid {other_pid}): {rest:?}");
+}
+
+#[test]
+fn port_filter_keeps_only_listed_ports() {
+    if !have_root("port_filter_keeps_only_listed_ports") {
+        return;
+    }
+    let ports = Ports::new();
+    let connector = Connector::spawn(&targets(&[
+        ("4", "127.0.0.1", ports.closed_port),
+        ("4", "127.0.0.1", ports.v4_port),
+        ("6", "::1", ports.v6_port),
+        ("m", "127.0.0.1", ports.v4_port),
+    ]));
+    let pid = connector.pid();
+    let list = format!("{},{}", ports.v4_port, ports.v6_port);
+    let mut tool = Tool::start(&["-P", &list]);
+    connector.go();
+    let lines = tool.lines_of_pid(3, pid, 0);
+    assert_eq!(
+        lines,
+        [
+            bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port),
+            bcc_line(pid, "connector", 6, "::1", "::1", ports.v6_port),
+            bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port),
+        ]
+    );
+    let (_, rest, _) = tool.stop(libc::SIGINT);
+    let closed = ports.closed_port.to_string();
+    assert!(!rest.iter().any(|l| l.ends_with(&closed)), "{rest:?}");
+}
+
+#[test]
+fn signals_exit_cleanly_and_unload_everything() {
+    if !have_root("signals_exit_cleanly_and_unload_everything") {
+        return;
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let tool = Tool::start(&[]);
+        let (progs, maps) = tool.bpf_object_ids();
+        assert_eq!(progs.len(), 1, "one program loaded: {progs:?}");
+        assert!(maps.len() >= 2, "{maps:?}");
+        let (status, _, stderr) = tool.stop(signal);
+        assert_eq!(status.code(), Some(0), "signal {signal}: {stderr}");
+        assert_eq!(stderr, "");
+        assert_gone("prog", &progs);
+        assert_gone("map", &maps);
+    }
+}
+
+/// The kernel frees objects after the last reference goes (RCU): poll.
+fn assert_gone(kind: &str, ids: &[u32]) {
+    for id in ids {
+        let mut gone = false;
+        for _ in 0..100 {
+            let out = Command::new("bpftool").args([kind, "show", "id", &id.to_string()]).output().expect("bpftool (tools/test installs it)");
+            if !out.status.success() {
+                gone = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(gone, "BPF {kind} {id} still loaded after exit");
+    }
+}
+
+#[test]
+fn sigint_works_when_inherited_as_ignored() {
+    if !have_root("sigint_works_when_inherited_as_ignored") {
+        return;
+    }
+    // A shell starts background jobs with SIGINT ignored; `kill -INT` must
+    // still stop us. Start the tool with SIGINT set to SIG_IGN.
+    let tool = Tool::start_with(&[], |c| {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: pre_exec runs in the forked child; signal() is async-signal-safe.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    });
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+}
+
+#[test]
+fn closed_stdout_exits_quietly() {
+    if !have_root("closed_stdout_exits_quietly") {
+        return;
+    }
+    // Like `tcpconnect | head -1`: the reader goes away after the header.
+    let mut child = Command::new(tcpconnect_bin())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut header = [0u8; HEADER.len() + 1];
+    std::io::Read::read_exact(&mut stdout, &mut header).unwrap();
+    drop(stdout);
+    let ports = Ports::new();
+    // Connect until the tool notices (each connect is a write to the dead pipe).
+    let mut status = None;
+    for _ in 0..50 {
+        let _ = std::net::TcpStream::connect(("127.0.0.1", ports.v4_port));
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("tcpconnect kept running with its stdout closed");
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no panic, no message");
+}
+
+#[test]
+fn unprivileged_run_says_it_needs_root() {
+    if !have_root("unprivileged_run_says_it_needs_root") {
+        return;
+    }
+    let out = Command::new(tcpconnect_bin())
+        .uid(65534)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("tcpconnect: tcpconnect needs root (or CAP_BPF and CAP_PERFMON"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+use std::os::unix::process::CommandExt;
