@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 fn main() {
-    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let object = manifest.join("bpf-prebuilt").join("tcpconnect.bpf.o");
     println!("cargo:rerun-if-changed={}", object.display());
     if !object.is_file() {

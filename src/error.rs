@@ -12,19 +12,32 @@ use std::fmt;
 #[derive(Debug)]
 pub enum Error {
     Object(ElfError),
-    Link { program: String, error: LinkError },
+    Link {
+        program: String,
+        error: LinkError,
+    },
     CpuList(CpuListError),
     Tracefs(TracefsError),
     /// A field the program needs is not in the tracepoint's format.
-    MissingField { tracepoint: String, field: &'static str },
+    MissingField {
+        tracepoint: String,
+        field: &'static str,
+    },
     /// A kernel call failed while doing `action` ("create map events").
-    Kernel { action: String, error: SysError },
-    ProgLoad { program: String, error: ProgLoadError },
+    Kernel {
+        action: String,
+        error: SysError,
+    },
+    ProgLoad {
+        program: String,
+        error: ProgLoadError,
+    },
     Output(std::io::Error),
 }
 
 /// The one line every permission failure ends in.
-const NEEDS_PRIVILEGE: &str = "tcpconnect needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8)";
+const NEEDS_PRIVILEGE: &str =
+    "tcpconnect needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8)";
 
 impl Error {
     pub fn kernel(action: impl Into<String>) -> impl FnOnce(SysError) -> Error {
@@ -33,24 +46,50 @@ impl Error {
     }
 }
 
+impl Error {
+    fn inner_tracefs(&self) -> String {
+        match self {
+            Error::Tracefs(e) => e.to_string(),
+            _ => String::new(),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Object(e) => write!(f, "{e}"),
-            Error::Link { program, error } => write!(f, "cannot prepare BPF program {program}: {error}"),
+            Error::Link { program, error } => {
+                write!(f, "cannot prepare BPF program {program}: {error}")
+            }
             Error::CpuList(e) => write!(f, "{e}"),
+            Error::Tracefs(TracefsError::Unavailable { mount_error, .. }) if mount_error.is_permission() => {
+                write!(f, "{NEEDS_PRIVILEGE}: tracefs is not mounted and mounting it needs CAP_SYS_ADMIN ({mount_error})")
+            }
+            Error::Tracefs(TracefsError::Read { error, .. })
+                if error.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                write!(f, "{NEEDS_PRIVILEGE}: {}", self.inner_tracefs())
+            }
             Error::Tracefs(e) => write!(f, "{e}"),
             Error::MissingField { tracepoint, field } => {
-                write!(f, "tracepoint {tracepoint} has no field {field:?} on this kernel; cannot trace through it")
+                write!(
+                    f,
+                    "tracepoint {tracepoint} has no field {field:?} on this kernel; cannot trace through it"
+                )
             }
             Error::Kernel { action, error } if error.is_permission() => {
                 write!(f, "{NEEDS_PRIVILEGE}: cannot {action}: {error}")
             }
-            Error::Kernel { action, error } if error.errno() == libc::ENOSYS && error.call.starts_with("bpf") => {
+            Error::Kernel { action, error }
+                if error.errno() == libc::ENOSYS && error.call.starts_with("bpf") =>
+            {
                 write!(f, "this kernel has no BPF support (bpf(2) is not implemented): cannot {action}")
             }
             Error::Kernel { action, error } => write!(f, "cannot {action}: {error}"),
-            Error::ProgLoad { program, error } if error.error.is_permission() && error.verifier_log.is_empty() => {
+            Error::ProgLoad { program, error }
+                if error.error.is_permission() && error.verifier_log.is_empty() =>
+            {
                 write!(f, "{NEEDS_PRIVILEGE}: cannot load BPF program {program}: {}", error.error)
             }
             Error::ProgLoad { program, error } => {

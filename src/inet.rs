@@ -154,14 +154,8 @@ mod tests {
         // SAFETY: `src` holds 4 (AF_INET) or 16 (AF_INET6) bytes as the family
         // requires, `buf` is writable for `buf.len()` bytes, which exceeds
         // INET6_ADDRSTRLEN, and inet_ntop NUL-terminates on success.
-        let p = unsafe {
-            inet_ntop(
-                family,
-                src.as_ptr().cast(),
-                buf.as_mut_ptr(),
-                buf.len() as libc::socklen_t,
-            )
-        };
+        let p =
+            unsafe { inet_ntop(family, src.as_ptr().cast(), buf.as_mut_ptr(), buf.len() as libc::socklen_t) };
         assert!(!p.is_null(), "inet_ntop failed");
         // SAFETY: inet_ntop succeeded, so `buf` holds a NUL-terminated string.
         let s = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
@@ -176,10 +170,7 @@ mod tests {
         ([0, 0, 0, 0, 0, 0, 0x0102, 0x0304], "::1.2.3.4"),
         ([0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304], "::ffff:1.2.3.4"),
         ([0, 0, 0, 0, 0, 0xffff, 0, 0], "::ffff:0.0.0.0"),
-        (
-            [0, 0, 0, 0, 0, 0xffff, 0xc0a8, 0x0101],
-            "::ffff:192.168.1.1",
-        ),
+        ([0, 0, 0, 0, 0, 0xffff, 0xc0a8, 0x0101], "::ffff:192.168.1.1"),
         // Run of 7: not the IPv4 form.
         ([0, 0, 0, 0, 0, 0, 0, 0x0102], "::102"),
         // Run of 5 not followed by ffff: plain hex.
@@ -200,21 +191,13 @@ mod tests {
         ([0, 0, 1, 0, 0, 0, 2, 3], "0:0:1::2:3"),
         // Trailing run.
         ([1, 2, 0, 0, 0, 0, 0, 0], "1:2::"),
-        (
-            [0xfe80, 0, 0, 0, 0x2000, 0x0bff, 0xfe82, 0x03ac],
-            "fe80::2000:bff:fe82:3ac",
-        ),
+        ([0xfe80, 0, 0, 0, 0x2000, 0x0bff, 0xfe82, 0x03ac], "fe80::2000:bff:fe82:3ac"),
         ([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], "2001:db8::1"),
         (
-            [
-                0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
-            ],
+            [0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff],
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         ),
-        (
-            [0x000a, 0x00b0, 0x0c00, 0xd000, 0, 0, 0, 0xabcd],
-            "a:b0:c00:d000::abcd",
-        ),
+        ([0x000a, 0x00b0, 0x0c00, 0xd000, 0, 0, 0, 0xabcd], "a:b0:c00:d000::abcd"),
     ];
 
     #[test]
@@ -293,11 +276,7 @@ mod tests {
             let a = v6(w);
             out.clear();
             write_ipv6(&mut out, a);
-            assert_eq!(
-                std::str::from_utf8(&out).unwrap(),
-                libc_ntop(libc::AF_INET6, &a),
-                "{w:x?}"
-            );
+            assert_eq!(std::str::from_utf8(&out).unwrap(), libc_ntop(libc::AF_INET6, &a), "{w:x?}");
         }
     }
 

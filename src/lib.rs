@@ -6,14 +6,16 @@
 //! → format (`inet`, `output`) → stdout.
 
 pub mod abi;
-pub mod event;
-pub mod inet;
-pub mod output;
-pub mod loader;
-pub mod sys;
+pub mod app;
 pub mod attach;
+pub mod cli;
 pub mod cpus;
 pub mod error;
+pub mod event;
+pub mod inet;
+pub mod loader;
+pub mod output;
 pub mod perf;
+pub mod sys;
 pub mod tracefs;
 pub mod tracer;

@@ -50,19 +50,13 @@ pub struct LineFormatter {
 impl LineFormatter {
     /// A formatter whose -t origin is the first event it formats.
     pub fn new(columns: Columns) -> Self {
-        LineFormatter {
-            columns,
-            first_ts_us: None,
-        }
+        LineFormatter { columns, first_ts_us: None }
     }
 
     /// A formatter whose -t origin is fixed at `first_ts_us` (microseconds,
     /// same clock as `ts_ns / 1000`), e.g. to resume numbering.
     pub fn with_first_ts_us(columns: Columns, first_ts_us: u64) -> Self {
-        LineFormatter {
-            columns,
-            first_ts_us: Some(first_ts_us),
-        }
+        LineFormatter { columns, first_ts_us: Some(first_ts_us) }
     }
 
     /// The columns this formatter prints.
@@ -295,35 +289,17 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const BASE: Columns = Columns {
-        timestamp: false,
-        print_uid: false,
-    };
-    const TIME: Columns = Columns {
-        timestamp: true,
-        print_uid: false,
-    };
-    const UID: Columns = Columns {
-        timestamp: false,
-        print_uid: true,
-    };
-    const BOTH: Columns = Columns {
-        timestamp: true,
-        print_uid: true,
-    };
+    const BASE: Columns = Columns { timestamp: false, print_uid: false };
+    const TIME: Columns = Columns { timestamp: true, print_uid: false };
+    const UID: Columns = Columns { timestamp: false, print_uid: true };
+    const BOTH: Columns = Columns { timestamp: true, print_uid: true };
 
     #[test]
     fn headers() {
         assert_eq!(header(BASE), HEADER);
         assert_eq!(header(Columns::default()), HEADER);
-        assert_eq!(
-            header(TIME),
-            "TIME(s)  PID    COMM         IP SADDR            DADDR            DPORT\n"
-        );
-        assert_eq!(
-            header(UID),
-            "UID   PID    COMM         IP SADDR            DADDR            DPORT\n"
-        );
+        assert_eq!(header(TIME), "TIME(s)  PID    COMM         IP SADDR            DADDR            DPORT\n");
+        assert_eq!(header(UID), "UID   PID    COMM         IP SADDR            DADDR            DPORT\n");
         assert_eq!(
             header(BOTH),
             "TIME(s)  UID   PID    COMM         IP SADDR            DADDR            DPORT\n"
@@ -339,29 +315,11 @@ mod tests {
                 "1479   telnet       4  127.0.0.1        127.0.0.1        23  \n",
             ),
             (
-                ev(
-                    0,
-                    0,
-                    1469,
-                    b"curl",
-                    4,
-                    "10.201.219.236",
-                    "54.245.105.25",
-                    80,
-                ),
+                ev(0, 0, 1469, b"curl", 4, "10.201.219.236", "54.245.105.25", 80),
                 "1469   curl         4  10.201.219.236   54.245.105.25    80  \n",
             ),
             (
-                ev(
-                    0,
-                    0,
-                    1469,
-                    b"curl",
-                    4,
-                    "10.201.219.236",
-                    "54.67.101.145",
-                    80,
-                ),
+                ev(0, 0, 1469, b"curl", 4, "10.201.219.236", "54.67.101.145", 80),
                 "1469   curl         4  10.201.219.236   54.67.101.145    80  \n",
             ),
             (
@@ -369,16 +327,7 @@ mod tests {
                 "1991   telnet       6  ::1              ::1              23  \n",
             ),
             (
-                ev(
-                    0,
-                    0,
-                    2015,
-                    b"ssh",
-                    6,
-                    "fe80::2000:bff:fe82:3ac",
-                    "fe80::2000:bff:fe82:3ac",
-                    22,
-                ),
+                ev(0, 0, 2015, b"ssh", 6, "fe80::2000:bff:fe82:3ac", "fe80::2000:bff:fe82:3ac", 22),
                 "2015   ssh          6  fe80::2000:bff:fe82:3ac fe80::2000:bff:fe82:3ac 22  \n",
             ),
         ];
@@ -390,26 +339,8 @@ mod tests {
     #[test]
     fn seed_timestamp() {
         let mut f = LineFormatter::with_first_ts_us(TIME, 0);
-        let a = ev(
-            31_871_000,
-            0,
-            2482,
-            b"local_agent",
-            4,
-            "10.103.219.236",
-            "10.251.148.38",
-            7001,
-        );
-        let b = ev(
-            31_874_000,
-            0,
-            2482,
-            b"local_agent",
-            4,
-            "10.103.219.236",
-            "10.101.3.132",
-            7001,
-        );
+        let a = ev(31_871_000, 0, 2482, b"local_agent", 4, "10.103.219.236", "10.251.148.38", 7001);
+        let b = ev(31_874_000, 0, 2482, b"local_agent", 4, "10.103.219.236", "10.101.3.132", 7001);
         assert_eq!(
             line_str(&mut f, &a),
             "31.871   2482   local_agent  4  10.103.219.236   10.251.148.38    7001\n"
@@ -460,10 +391,7 @@ mod tests {
     fn seed_uid() {
         let mut f = LineFormatter::new(UID);
         assert_eq!(
-            line_str(
-                &mut f,
-                &ev(0, 0, 31333, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23)
-            ),
+            line_str(&mut f, &ev(0, 0, 31333, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23)),
             "0     31333  telnet       4  127.0.0.1        127.0.0.1        23  \n"
         );
         assert_eq!(
@@ -481,16 +409,7 @@ mod tests {
     fn timestamp_and_uid() {
         let mut f = LineFormatter::new(BOTH);
         let e0 = ev(5_000_000, 1000, 31338, b"telnet", 6, "::1", "::1", 23);
-        let e1 = ev(
-            6_234_567,
-            0,
-            31333,
-            b"telnet",
-            4,
-            "127.0.0.1",
-            "127.0.0.1",
-            23,
-        );
+        let e1 = ev(6_234_567, 0, 31333, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23);
         assert_eq!(
             line_str(&mut f, &e0),
             "0.000    1000  31338  telnet       6  ::1              ::1              23  \n"
@@ -505,23 +424,14 @@ mod tests {
     fn comm_is_truncated_to_12_bytes() {
         let mut f = LineFormatter::new(BASE);
         let e = ev(0, 0, 1, b"abcdefghijklmno", 4, "1.2.3.4", "5.6.7.8", 443);
-        assert_eq!(
-            line_str(&mut f, &e),
-            "1      abcdefghijkl 4  1.2.3.4          5.6.7.8          443 \n"
-        );
+        assert_eq!(line_str(&mut f, &e), "1      abcdefghijkl 4  1.2.3.4          5.6.7.8          443 \n");
         // All 16 bytes used (no NUL) is truncated the same way.
         let mut e = e;
         e.comm = *b"0123456789abcdef";
-        assert_eq!(
-            line_str(&mut f, &e),
-            "1      0123456789ab 4  1.2.3.4          5.6.7.8          443 \n"
-        );
+        assert_eq!(line_str(&mut f, &e), "1      0123456789ab 4  1.2.3.4          5.6.7.8          443 \n");
         // Empty comm is all padding.
         e.comm = [0; 16];
-        assert_eq!(
-            line_str(&mut f, &e),
-            "1                   4  1.2.3.4          5.6.7.8          443 \n"
-        );
+        assert_eq!(line_str(&mut f, &e), "1                   4  1.2.3.4          5.6.7.8          443 \n");
     }
 
     #[test]
@@ -543,17 +453,11 @@ mod tests {
     fn wide_values_overflow_their_columns() {
         let mut f = LineFormatter::new(BASE);
         assert_eq!(
-            line_str(
-                &mut f,
-                &ev(0, 0, 4_194_304, b"big", 4, "1.2.3.4", "5.6.7.8", 65535)
-            ),
+            line_str(&mut f, &ev(0, 0, 4_194_304, b"big", 4, "1.2.3.4", "5.6.7.8", 65535)),
             "4194304 big          4  1.2.3.4          5.6.7.8          65535\n"
         );
         assert_eq!(
-            line_str(
-                &mut f,
-                &ev(0, 0, u32::MAX, b"big", 4, "255.255.255.255", "0.0.0.0", 0)
-            ),
+            line_str(&mut f, &ev(0, 0, u32::MAX, b"big", 4, "255.255.255.255", "0.0.0.0", 0)),
             "4294967295 big          4  255.255.255.255  0.0.0.0          0   \n"
         );
         assert_eq!(
@@ -579,10 +483,7 @@ mod tests {
         let mut f = LineFormatter::new(BASE);
         let mut out = b"keep".to_vec();
         write_header(&mut out, BASE);
-        f.write_event(
-            &mut out,
-            &ev(0, 0, 1479, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23),
-        );
+        f.write_event(&mut out, &ev(0, 0, 1479, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             format!("keep{HEADER}1479   telnet       4  127.0.0.1        127.0.0.1        23  \n")

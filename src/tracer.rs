@@ -32,8 +32,7 @@ pub struct Filters {
 }
 
 /// A running trace. Fields drop in declaration order: the program is
-/// detached first, then closed, then the rings and maps go, then tracefs
-/// is unmounted if we mounted it.
+/// detached first, then closed, then the rings and maps go.
 pub struct Tracer {
     _link: PerfLink,
     _prog: OwnedFd,
@@ -65,16 +64,17 @@ impl Tracer {
             }
         }
 
-        let program = object
-            .program(abi::PROG_STATE_TRACEPOINT)
-            .ok_or_else(|| Error::Object(crate::loader::elf::ElfError::BadProgram {
+        let program = object.program(abi::PROG_STATE_TRACEPOINT).ok_or_else(|| {
+            Error::Object(crate::loader::elf::ElfError::BadProgram {
                 section: abi::PROG_STATE_TRACEPOINT.into(),
                 reason: "missing from the embedded object".into(),
-            }))?;
+            })
+        })?;
         let raw_fds: Vec<i32> = maps.iter().map(|m| m.as_raw_fd()).collect();
         let constants = filter_constants(filters);
-        let insns = link_program(program, &LinkInputs { map_fds: &raw_fds, constants: &constants, fields: &fields })
-            .map_err(|error| Error::Link { program: program.section.clone(), error })?;
+        let insns =
+            link_program(program, &LinkInputs { map_fds: &raw_fds, constants: &constants, fields: &fields })
+                .map_err(|error| Error::Link { program: program.section.clone(), error })?;
         let prog = bpf_prog_load(&ProgLoad {
             prog_type: PROG_TYPE_TRACEPOINT,
             insns: &insns,
@@ -151,7 +151,8 @@ fn create_maps(object: &ObjectSpec, possible: &[u32], filters: &Filters) -> Resu
                 max_entries,
                 map_flags: spec.map_flags,
             };
-            bpf_map_create(&params, &spec.name).map_err(Error::kernel(format!("create BPF map {}", spec.name)))
+            bpf_map_create(&params, &spec.name)
+                .map_err(Error::kernel(format!("create BPF map {}", spec.name)))
         })
         .collect()
 }
@@ -189,7 +190,8 @@ mod tests {
         let fds: Vec<i32> = (0..object.maps.len() as i32).map(|i| 100 + i).collect();
         let constants = filter_constants(filters);
         let insns =
-            link_program(program, &LinkInputs { map_fds: &fds, constants: &constants, fields: &layouts }).unwrap();
+            link_program(program, &LinkInputs { map_fds: &fds, constants: &constants, fields: &layouts })
+                .unwrap();
         insns.into_iter().map(|i| Insn(i.to_le_bytes())).collect()
     }
 
@@ -198,7 +200,11 @@ mod tests {
         let filters = Filters { pid: Some(4242), uid: None, ports: vec![80] };
         let insns = link_embedded(&layout_6x(), &filters);
         // No marker survives; every context load hits a real field.
-        let ctx_offsets: Vec<i16> = insns.iter().filter(|i| i.ldx_mem_width().is_some() && i.src_reg() == 6).map(|i| i.off()).collect();
+        let ctx_offsets: Vec<i16> = insns
+            .iter()
+            .filter(|i| i.ldx_mem_width().is_some() && i.src_reg() == 6)
+            .map(|i| i.off())
+            .collect();
         assert!(ctx_offsets.iter().all(|&o| (16..72).contains(&o)), "{ctx_offsets:?}");
         assert!(ctx_offsets.contains(&16) && ctx_offsets.contains(&26) && ctx_offsets.contains(&71));
         // Every map reference became a pseudo map fd with our fds.
@@ -217,10 +223,17 @@ mod tests {
             f.offset -= 2;
         }
         let insns = link_embedded(&fields, &Filters::default());
-        let ctx_offsets: Vec<i16> = insns.iter().filter(|i| i.ldx_mem_width().is_some() && i.src_reg() == 6).map(|i| i.off()).collect();
+        let ctx_offsets: Vec<i16> = insns
+            .iter()
+            .filter(|i| i.ldx_mem_width().is_some() && i.src_reg() == 6)
+            .map(|i| i.off())
+            .collect();
         assert!(ctx_offsets.contains(&30), "saddr moved to 30: {ctx_offsets:?}");
         assert!(!ctx_offsets.iter().any(|&o| o >= 0x4000));
-        assert!(insns.contains(&Insn::mov64_imm(insns.iter().find(|i| i.code() == 0xb7 && i.imm() == 0).unwrap().dst_reg(), 0)));
+        assert!(insns.contains(&Insn::mov64_imm(
+            insns.iter().find(|i| i.code() == 0xb7 && i.imm() == 0).unwrap().dst_reg(),
+            0
+        )));
     }
 
     #[test]

@@ -97,7 +97,8 @@ fn uid_column_and_uid_filter() {
     as_root.go();
     as_user.go();
 
-    let user_line = format!("{UID:<6}{}", bcc_line(user_pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port));
+    let user_line =
+        format!("{UID:<6}{}", bcc_line(user_pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port));
     let root_line = format!("{:<6}{}", 0, bcc_line(root_pid, "connector", 6, "::1", "::1", ports.v6_port));
     let seen = all.lines_matching(2, |l| l == user_line || l == root_line);
     assert_eq!(seen, [root_line.clone(), user_line.clone()]);
@@ -181,7 +182,10 @@ fn assert_gone(kind: &str, ids: &[u32]) {
     for id in ids {
         let mut gone = false;
         for _ in 0..100 {
-            let out = Command::new("bpftool").args([kind, "show", "id", &id.to_string()]).output().expect("bpftool (tools/test installs it)");
+            let out = Command::new("bpftool")
+                .args([kind, "show", "id", &id.to_string()])
+                .output()
+                .expect("bpftool (tools/test installs it)");
             if !out.status.success() {
                 gone = true;
                 break;
@@ -253,14 +257,11 @@ fn unprivileged_run_says_it_needs_root() {
     if !have_root("unprivileged_run_says_it_needs_root") {
         return;
     }
-    let out = Command::new(tcpconnect_bin())
-        .uid(65534)
-        .output()
-        .unwrap();
+    let out = Command::new(tcpconnect_bin()).uid(65534).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("tcpconnect: tcpconnect needs root (or CAP_BPF and CAP_PERFMON"), "{stderr}");
+    assert!(stderr.starts_with("tcpconnect: needs root (or CAP_BPF and CAP_PERFMON"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
 

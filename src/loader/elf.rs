@@ -3,7 +3,9 @@
 //! No syscalls here.
 
 use super::insn::{parse_insns, Insn, LD_IMM64};
-use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionIndex, SymbolSection};
+use object::{
+    Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SectionIndex, SymbolSection,
+};
 use std::ffi::CString;
 use std::fmt;
 
@@ -80,8 +82,12 @@ impl fmt::Display for ElfError {
             ElfError::Parse(e) => write!(f, "cannot parse the BPF object: {e}"),
             ElfError::NotBpf => write!(f, "the embedded object is not a little-endian BPF ELF"),
             ElfError::NoLicense => write!(f, "the BPF object has no license section"),
-            ElfError::BadMapDef { name } => write!(f, "the BPF object's map {name} has a malformed definition"),
-            ElfError::BadProgram { section, reason } => write!(f, "BPF program {section}: {reason}"),
+            ElfError::BadMapDef { name } => {
+                write!(f, "the BPF object's map {name} has a malformed definition")
+            }
+            ElfError::BadProgram { section, reason } => {
+                write!(f, "BPF program {section}: {reason}")
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ pub struct FieldLayout {
 const MARKER_BASE: i16 = 0x4000;
 
 fn decode_marker(off: i16) -> Option<(u8, u8)> {
-    (off >= MARKER_BASE).then(|| (((off >> 8) & 0x3f) as u8, (off & 0xff) as u8))
+    (off >= MARKER_BASE).then_some((((off >> 8) & 0x3f) as u8, (off & 0xff) as u8))
 }
 
 /// What linking needs besides the program.
@@ -72,9 +72,10 @@ pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Ve
                 insns[reloc.insn].set_src_reg(BPF_PSEUDO_MAP_FD);
                 fd as u32 as u64
             }
-            RelocTarget::Constant(name) => {
-                *inputs.constants.get(name.as_str()).ok_or_else(|| LinkError::UnknownConstant(name.clone()))?
-            }
+            RelocTarget::Constant(name) => *inputs
+                .constants
+                .get(name.as_str())
+                .ok_or_else(|| LinkError::UnknownConstant(name.clone()))?,
         };
         // A 64-bit immediate is split over the imm fields of two instructions.
         insns[reloc.insn].set_imm(value as u32 as i32);
@@ -82,17 +83,31 @@ pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Ve
     }
 
     for (index, insn) in insns.iter_mut().enumerate() {
-        let Some(width) = insn.ldx_mem_width() else { continue };
-        let Some((field, byte)) = decode_marker(insn.off()) else { continue };
+        let Some(width) = insn.ldx_mem_width() else {
+            continue;
+        };
+        let Some((field, byte)) = decode_marker(insn.off()) else {
+            continue;
+        };
         let layout = inputs.fields.get(&field).ok_or(LinkError::UnknownField { insn: index, field })?;
         match layout {
             None => *insn = Insn::mov64_imm(insn.dst_reg(), 0),
             Some(layout) => {
                 // Scalars are read whole; arrays byte by byte inside the field.
-                let fits = if width == 1 { (byte as u16) < layout.size } else { byte == 0 && width as u16 == layout.size };
+                let fits = if width == 1 {
+                    (byte as u16) < layout.size
+                } else {
+                    byte == 0 && width as u16 == layout.size
+                };
                 let offset = layout.offset as u32 + byte as u32;
                 if !fits || offset >= MARKER_BASE as u32 {
-                    return Err(LinkError::FieldAccess { insn: index, field, byte, width, size: layout.size });
+                    return Err(LinkError::FieldAccess {
+                        insn: index,
+                        field,
+                        byte,
+                        width,
+                        size: layout.size,
+                    });
                 }
                 insn.set_off(offset as i16);
             }
@@ -124,7 +139,9 @@ mod tests {
             vec![Relocation { insn: 0, target: RelocTarget::Constant("k".into()) }],
         );
         let constants = HashMap::from([("k", 0x1122_3344_5566_7788u64)]);
-        let out = link_program(&p, &LinkInputs { map_fds: &[], constants: &constants, fields: &HashMap::new() }).unwrap();
+        let out =
+            link_program(&p, &LinkInputs { map_fds: &[], constants: &constants, fields: &HashMap::new() })
+                .unwrap();
         assert_eq!(Insn(out[0].to_le_bytes()).imm() as u32, 0x5566_7788);
         assert_eq!(Insn(out[1].to_le_bytes()).imm() as u32, 0x1122_3344);
         assert_eq!(Insn(out[0].to_le_bytes()).src_reg(), 0);
@@ -136,7 +153,10 @@ mod tests {
             vec![Insn([0x18, 1, 0, 0, 0, 0, 0, 0]), Insn([0; 8])],
             vec![Relocation { insn: 0, target: RelocTarget::Constant("nope".into()) }],
         );
-        let err = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &HashMap::new() });
+        let err = link_program(
+            &p,
+            &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &HashMap::new() },
+        );
         assert_eq!(err, Err(LinkError::UnknownConstant("nope".into())));
     }
 
@@ -144,7 +164,12 @@ mod tests {
     fn markers_become_offsets_and_missing_optional_fields_become_zero() {
         // u16 field 3 at byte 0, u8 field 8 at byte 5, u16 field 4 (absent).
         let p = program(
-            vec![ldx(0x08, 1, 6, 0x4300), ldx(0x10, 2, 6, 0x4805), ldx(0x08, 3, 6, 0x4400), ldx(0x00, 4, 10, -8)],
+            vec![
+                ldx(0x08, 1, 6, 0x4300),
+                ldx(0x10, 2, 6, 0x4805),
+                ldx(0x08, 3, 6, 0x4400),
+                ldx(0x00, 4, 10, -8),
+            ],
             vec![],
         );
         let fields = HashMap::from([
@@ -152,7 +177,8 @@ mod tests {
             (8u8, Some(FieldLayout { offset: 40, size: 16 })),
             (4u8, None),
         ]);
-        let out = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields }).unwrap();
+        let out = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields })
+            .unwrap();
         let out: Vec<Insn> = out.iter().map(|i| Insn(i.to_le_bytes())).collect();
         assert_eq!(out[0].off(), 26);
         assert_eq!(out[1].off(), 45);

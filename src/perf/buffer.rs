@@ -38,7 +38,12 @@ pub struct PerfBuffers {
 impl PerfBuffers {
     /// Opens a ring on each of `cpus`, stores it in `events_map` and registers
     /// it with `epoll` under token = its index in `cpus`.
-    pub fn open(events_map: BorrowedFd<'_>, cpus: &[u32], pages: usize, epoll: &Epoll) -> SysResult<PerfBuffers> {
+    pub fn open(
+        events_map: BorrowedFd<'_>,
+        cpus: &[u32],
+        pages: usize,
+        epoll: &Epoll,
+    ) -> SysResult<PerfBuffers> {
         let mut rings = Vec::with_capacity(cpus.len());
         for (index, &cpu) in cpus.iter().enumerate() {
             let event = perf_event_open(&PerfEventSpec {
@@ -71,11 +76,12 @@ impl PerfBuffers {
             if head == tail {
                 continue;
             }
-            let result = read_records(ring.map.data(), tail, head, &mut self.scratch, |record| match record {
-                Record::Sample(payload) => on_sample(payload),
-                Record::Lost(n) => stats.lost += n,
-                Record::Unknown(_) => {}
-            });
+            let result =
+                read_records(ring.map.data(), tail, head, &mut self.scratch, |record| match record {
+                    Record::Sample(payload) => on_sample(payload),
+                    Record::Lost(n) => stats.lost += n,
+                    Record::Unknown(_) => {}
+                });
             // On corruption skip to head: losing a batch beats looping on it.
             let new_tail = result.unwrap_or_else(|_| {
                 stats.corrupt += 1;

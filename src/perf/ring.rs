@@ -117,10 +117,7 @@ impl fmt::Display for RingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             RingError::BadDataLen { len } => {
-                write!(
-                    f,
-                    "perf ring data area length {len} is not a power of two >= 8"
-                )
+                write!(f, "perf ring data area length {len} is not a power of two >= 8")
             }
             RingError::HeadBeforeTail { tail, head } => {
                 write!(f, "perf ring head {head} is behind tail {tail}")
@@ -207,10 +204,7 @@ where
     if head - tail > len as u64 {
         return Err(RingError::Overrun { tail, head, len });
     }
-    let ring = Ring {
-        data,
-        mask: len as u64 - 1,
-    };
+    let ring = Ring { data, mask: len as u64 - 1 };
 
     let mut pos = tail;
     while pos < head {
@@ -333,9 +327,7 @@ mod tests {
 
     /// A recognisable payload of `n` bytes.
     fn payload(n: usize, seed: u8) -> Vec<u8> {
-        (0..n)
-            .map(|i| seed.wrapping_add((i as u8).wrapping_mul(7)) | 1)
-            .collect()
+        (0..n).map(|i| seed.wrapping_add((i as u8).wrapping_mul(7)) | 1).collect()
     }
 
     /// An owned copy of a [`Record`], so tests can keep it past the callback.
@@ -388,9 +380,7 @@ mod tests {
         let mut scratch = Vec::new();
         let mut seen = 0;
         let res = read_records(&data, 8, head, &mut scratch, |r| {
-            let Record::Sample(s) = r else {
-                panic!("{r:?}")
-            };
+            let Record::Sample(s) = r else { panic!("{r:?}") };
             assert_eq!(s, &p[..]);
             assert!(data.as_ptr_range().contains(&s.as_ptr()));
             // Payload starts at record offset 12.
@@ -399,10 +389,7 @@ mod tests {
         });
         assert_eq!(res, Ok(head));
         assert_eq!(seen, 1);
-        assert!(
-            scratch.is_empty(),
-            "scratch untouched for contiguous records"
-        );
+        assert!(scratch.is_empty(), "scratch untouched for contiguous records");
     }
 
     #[test]
@@ -413,25 +400,11 @@ mod tests {
         pos = write_sample(&mut data, pos, &a);
         pos = write_lost(&mut data, pos, 7, 3);
         pos = write_sample(&mut data, pos, &b);
-        pos = write_record(
-            &mut data,
-            pos,
-            3, /* PERF_RECORD_COMM */
-            b"comm\0\0\0\0",
-        );
+        pos = write_record(&mut data, pos, 3 /* PERF_RECORD_COMM */, b"comm\0\0\0\0");
         pos = write_sample(&mut data, pos, &c);
         assert_eq!(
             collect(&data, 40, pos),
-            (
-                Ok(pos),
-                vec![
-                    Got::Sample(a),
-                    Got::Lost(3),
-                    Got::Sample(b),
-                    Got::Unknown(3),
-                    Got::Sample(c),
-                ]
-            )
+            (Ok(pos), vec![Got::Sample(a), Got::Lost(3), Got::Sample(b), Got::Unknown(3), Got::Sample(c),])
         );
     }
 
@@ -454,9 +427,7 @@ mod tests {
                 let mut scratch = vec![0xEE; 3]; // stale contents must not leak
                 let mut seen = 0;
                 let res = read_records(&data, tail, head, &mut scratch, |r| {
-                    let Record::Sample(s) = r else {
-                        panic!("{r:?}")
-                    };
+                    let Record::Sample(s) = r else { panic!("{r:?}") };
                     assert_eq!(s, &p[..], "start {start} len {n}");
                     if n > 0 {
                         let in_ring = data.as_ptr_range().contains(&s.as_ptr());
@@ -537,10 +508,7 @@ mod tests {
         let mut head = write_sample(&mut data, tail, &a);
         head = write_sample(&mut data, head, &b);
         assert_eq!(head - tail, 64);
-        assert_eq!(
-            collect(&data, tail, head),
-            (Ok(head), vec![Got::Sample(a), Got::Sample(b)])
-        );
+        assert_eq!(collect(&data, tail, head), (Ok(head), vec![Got::Sample(a), Got::Sample(b)]));
     }
 
     #[test]
@@ -560,11 +528,7 @@ mod tests {
             let tail = 64 * 7 + start;
             let lost = 0x0102_0304_0506_0708;
             let head = write_lost(&mut data, tail, 1, lost);
-            assert_eq!(
-                collect(&data, tail, head),
-                (Ok(head), vec![Got::Lost(lost)]),
-                "start {start}"
-            );
+            assert_eq!(collect(&data, tail, head), (Ok(head), vec![Got::Lost(lost)]), "start {start}");
         }
     }
 
@@ -579,15 +543,7 @@ mod tests {
         pos = write_record(&mut data, pos, 14, &[2; 40]); // PERF_RECORD_THROTTLE-ish
         assert_eq!(
             collect(&data, 0, pos),
-            (
-                Ok(pos),
-                vec![
-                    Got::Unknown(3),
-                    Got::Unknown(0xdead_beef),
-                    Got::Sample(p),
-                    Got::Unknown(14),
-                ]
-            )
+            (Ok(pos), vec![Got::Unknown(3), Got::Unknown(0xdead_beef), Got::Sample(p), Got::Unknown(14),])
         );
     }
 
@@ -600,10 +556,7 @@ mod tests {
         assert_eq!(&data[17..24], &[PAD; 7]);
         let q = payload(3, 8);
         head = write_sample(&mut data, head, &q);
-        assert_eq!(
-            collect(&data, 0, head),
-            (Ok(head), vec![Got::Sample(p), Got::Sample(q)])
-        );
+        assert_eq!(collect(&data, 0, head), (Ok(head), vec![Got::Sample(p), Got::Sample(q)]));
     }
 
     #[test]
@@ -617,10 +570,7 @@ mod tests {
         assert_eq!(head, 24);
         assert_eq!(
             collect(&data, 0, head),
-            (
-                Ok(head),
-                vec![Got::Sample(vec![1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0])]
-            )
+            (Ok(head), vec![Got::Sample(vec![1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0])])
         );
     }
 
@@ -632,15 +582,8 @@ mod tests {
         put_header(&mut data, pos, PERF_RECORD_SAMPLE, 0);
         let head = pos + 32;
         let (res, got) = collect(&data, 0, head);
-        assert_eq!(
-            res,
-            Err(corrupt(pos, "record size smaller than its header"))
-        );
-        assert_eq!(
-            got,
-            vec![Got::Sample(p)],
-            "records before the bad one delivered"
-        );
+        assert_eq!(res, Err(corrupt(pos, "record size smaller than its header")));
+        assert_eq!(got, vec![Got::Sample(p)], "records before the bad one delivered");
     }
 
     #[test]
@@ -658,16 +601,10 @@ mod tests {
     fn size_larger_than_available_is_corrupt() {
         let mut data = ring(64);
         put_header(&mut data, 0, PERF_RECORD_SAMPLE, 40);
-        assert_eq!(
-            collect(&data, 0, 32),
-            (Err(corrupt(0, "record extends past head")), vec![])
-        );
+        assert_eq!(collect(&data, 0, 32), (Err(corrupt(0, "record extends past head")), vec![]));
         // A huge size must not be believed either.
         put_header(&mut data, 0, 3, u16::MAX);
-        assert_eq!(
-            collect(&data, 0, 64),
-            (Err(corrupt(0, "record extends past head")), vec![])
-        );
+        assert_eq!(collect(&data, 0, 64), (Err(corrupt(0, "record extends past head")), vec![]));
     }
 
     #[test]
@@ -699,10 +636,7 @@ mod tests {
         let mut body = 12u32.to_ne_bytes().to_vec();
         body.extend_from_slice(&[7; 12]);
         let head = write_record(&mut data, 48, PERF_RECORD_SAMPLE, &body);
-        assert_eq!(
-            collect(&data, 48, head),
-            (Ok(head), vec![Got::Sample(vec![7; 12])])
-        );
+        assert_eq!(collect(&data, 48, head), (Ok(head), vec![Got::Sample(vec![7; 12])]));
     }
 
     #[test]
@@ -711,10 +645,7 @@ mod tests {
         put_header(&mut data, 0, PERF_RECORD_SAMPLE, 8);
         assert_eq!(
             collect(&data, 0, 8),
-            (
-                Err(corrupt(0, "sample too short for its raw size field")),
-                vec![]
-            )
+            (Err(corrupt(0, "sample too short for its raw size field")), vec![])
         );
     }
 
@@ -722,10 +653,7 @@ mod tests {
     fn short_lost_record_is_corrupt() {
         let mut data = ring(64);
         put_header(&mut data, 0, PERF_RECORD_LOST, 16);
-        assert_eq!(
-            collect(&data, 0, 16),
-            (Err(corrupt(0, "lost record too short")), vec![])
-        );
+        assert_eq!(collect(&data, 0, 16), (Err(corrupt(0, "lost record too short")), vec![]));
     }
 
     #[test]
@@ -734,37 +662,21 @@ mod tests {
         let tail = 1 << 40;
         assert_eq!(
             collect(&data, tail, tail + 72),
-            (
-                Err(RingError::Overrun {
-                    tail,
-                    head: tail + 72,
-                    len: 64
-                }),
-                vec![]
-            )
+            (Err(RingError::Overrun { tail, head: tail + 72, len: 64 }), vec![])
         );
     }
 
     #[test]
     fn head_before_tail_is_error() {
         let data = ring(64);
-        assert_eq!(
-            collect(&data, 80, 72),
-            (
-                Err(RingError::HeadBeforeTail { tail: 80, head: 72 }),
-                vec![]
-            )
-        );
+        assert_eq!(collect(&data, 80, 72), (Err(RingError::HeadBeforeTail { tail: 80, head: 72 }), vec![]));
     }
 
     #[test]
     fn bad_data_len_is_error() {
         for len in [0, 4, 48, 100] {
             let data = vec![0; len];
-            assert_eq!(
-                collect(&data, 0, 0),
-                (Err(RingError::BadDataLen { len }), vec![])
-            );
+            assert_eq!(collect(&data, 0, 0), (Err(RingError::BadDataLen { len }), vec![]));
         }
     }
 
@@ -828,11 +740,7 @@ mod tests {
         let errors = [
             RingError::BadDataLen { len: 3 },
             RingError::HeadBeforeTail { tail: 2, head: 1 },
-            RingError::Overrun {
-                tail: 0,
-                head: 100,
-                len: 64,
-            },
+            RingError::Overrun { tail: 0, head: 100, len: 64 },
             corrupt(8, "record extends past head"),
         ];
         for e in errors {

@@ -140,13 +140,27 @@ fn map_elem_call(
 
 /// BPF_MAP_UPDATE_ELEM. `key` and `value` must have the map's sizes.
 pub fn bpf_map_update_elem(map: BorrowedFd<'_>, key: &[u8], value: &[u8], flags: u64) -> SysResult<()> {
-    map_elem_call("bpf(BPF_MAP_UPDATE_ELEM)", BPF_MAP_UPDATE_ELEM, map, Some(key), value.as_ptr() as u64, flags)
+    map_elem_call(
+        "bpf(BPF_MAP_UPDATE_ELEM)",
+        BPF_MAP_UPDATE_ELEM,
+        map,
+        Some(key),
+        value.as_ptr() as u64,
+        flags,
+    )
 }
 
 /// BPF_MAP_LOOKUP_ELEM into `value` (the map's value size). Ok(false) when
 /// the key is absent.
 pub fn bpf_map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> SysResult<bool> {
-    match map_elem_call("bpf(BPF_MAP_LOOKUP_ELEM)", BPF_MAP_LOOKUP_ELEM, map, Some(key), value.as_mut_ptr() as u64, 0) {
+    match map_elem_call(
+        "bpf(BPF_MAP_LOOKUP_ELEM)",
+        BPF_MAP_LOOKUP_ELEM,
+        map,
+        Some(key),
+        value.as_mut_ptr() as u64,
+        0,
+    ) {
         Ok(()) => Ok(true),
         Err(e) if e.errno() == libc::ENOENT => Ok(false),
         Err(e) => Err(e),
@@ -165,7 +179,14 @@ pub fn bpf_map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> SysResult<bool> {
 /// BPF_MAP_GET_NEXT_KEY: the key after `key` (the first key when None) into
 /// `next`. Ok(false) at the end of the map.
 pub fn bpf_map_get_next_key(map: BorrowedFd<'_>, key: Option<&[u8]>, next: &mut [u8]) -> SysResult<bool> {
-    match map_elem_call("bpf(BPF_MAP_GET_NEXT_KEY)", BPF_MAP_GET_NEXT_KEY, map, key, next.as_mut_ptr() as u64, 0) {
+    match map_elem_call(
+        "bpf(BPF_MAP_GET_NEXT_KEY)",
+        BPF_MAP_GET_NEXT_KEY,
+        map,
+        key,
+        next.as_mut_ptr() as u64,
+        0,
+    ) {
         Ok(()) => Ok(true),
         Err(e) if e.errno() == libc::ENOENT => Ok(false),
         Err(e) => Err(e),

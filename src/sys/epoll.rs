@@ -20,7 +20,8 @@ impl Epoll {
         let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: token };
         // SAFETY: both fds are open; event is a valid epoll_event the kernel
         // copies before returning.
-        let ret = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut event) };
+        let ret =
+            unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut event) };
         if ret < 0 {
             return Err(SysError::last("epoll_ctl"));
         }

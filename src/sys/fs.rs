@@ -1,4 +1,4 @@
-//! Mounting the tracing filesystem when nobody has.
+//! Mounting the tracing filesystem when nobody has, privately.
 
 use super::{SysError, SysResult};
 use std::ffi::CString;
@@ -6,10 +6,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 fn cpath(path: &Path) -> SysResult<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| SysError {
-        call: "mount",
-        error: std::io::Error::from_raw_os_error(libc::EINVAL),
-    })
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SysError { call: "mount", error: std::io::Error::from_raw_os_error(libc::EINVAL) })
 }
 
 /// `mount -t tracefs nodev <target>`.
@@ -32,13 +30,28 @@ pub fn mount_tracefs(target: &Path) -> SysResult<()> {
     Ok(())
 }
 
-/// Lazily unmounts `target` (MNT_DETACH: open files keep working).
-pub fn unmount_detach(target: &Path) -> SysResult<()> {
-    let target = cpath(target)?;
-    // SAFETY: target is a valid NUL-terminated string for the call's duration.
-    let ret = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+/// Moves this process into a mount namespace of its own whose mounts do not
+/// propagate back (unshare(CLONE_NEWNS) + make "/" recursively private), so
+/// what we mount there is invisible to the host and disappears when we exit.
+/// Must run while the process is single-threaded.
+pub fn unshare_private_mount_namespace() -> SysResult<()> {
+    // SAFETY: unshare takes only flags; we are single-threaded here.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(SysError::last("unshare(CLONE_NEWNS)"));
+    }
+    // SAFETY: a propagation change on "/": valid C string, NULL source,
+    // fstype and data are accepted for MS_PRIVATE.
+    let ret = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
     if ret != 0 {
-        return Err(SysError::last("umount2"));
+        return Err(SysError::last("mount(MS_PRIVATE)"));
     }
     Ok(())
 }

@@ -79,7 +79,12 @@ pub fn perf_event_open(spec: &PerfEventSpec) -> SysResult<OwnedFd> {
     owned_fd("perf_event_open", ret)
 }
 
-fn perf_ioctl(call: &'static str, fd: BorrowedFd<'_>, request: libc::c_ulong, arg: libc::c_ulong) -> SysResult<()> {
+fn perf_ioctl(
+    call: &'static str,
+    fd: BorrowedFd<'_>,
+    request: libc::c_ulong,
+    arg: libc::c_ulong,
+) -> SysResult<()> {
     // SAFETY: the perf ioctls used here take an integer argument, not a
     // pointer, so no memory is shared with the kernel.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) };
@@ -91,7 +96,12 @@ fn perf_ioctl(call: &'static str, fd: BorrowedFd<'_>, request: libc::c_ulong, ar
 
 /// PERF_EVENT_IOC_SET_BPF: run `prog` whenever the event fires.
 pub fn perf_event_set_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> SysResult<()> {
-    perf_ioctl("ioctl(PERF_EVENT_IOC_SET_BPF)", event, PERF_EVENT_IOC_SET_BPF, prog.as_raw_fd() as libc::c_ulong)
+    perf_ioctl(
+        "ioctl(PERF_EVENT_IOC_SET_BPF)",
+        event,
+        PERF_EVENT_IOC_SET_BPF,
+        prog.as_raw_fd() as libc::c_ulong,
+    )
 }
 
 /// PERF_EVENT_IOC_ENABLE.

@@ -5,8 +5,8 @@
 //! name: inet_sock_set_state
 //! ID: 2287
 //! format:
-//! 	field:unsigned short common_type;	offset:0;	size:2;	signed:0;
-//! 	field:__u8 saddr[4];	offset:32;	size:4;	signed:0;
+//!     field:unsigned short common_type;    offset:0;    size:2;    signed:0;
+//!     field:__u8 saddr[4];    offset:32;    size:4;    signed:0;
 //! ```
 
 /// One field of a tracepoint record.
@@ -123,7 +123,10 @@ print fmt: \"family=%s protocol=%s sport=%hu\", REC->family\n";
         let fields = parse_fields(text);
         assert_eq!(
             fields,
-            vec![Field { name: "name".into(), offset: 8, size: 4 }, Field { name: "ok".into(), offset: 12, size: 4 }]
+            vec![
+                Field { name: "name".into(), offset: 8, size: 4 },
+                Field { name: "ok".into(), offset: 12, size: 4 }
+            ]
         );
         assert!(parse_fields("").is_empty());
     }

@@ -3,28 +3,41 @@
 
 pub mod format;
 
-use crate::sys::fs::{mount_tracefs, unmount_detach};
+use crate::sys::fs::{mount_tracefs, unshare_private_mount_namespace};
 use crate::sys::SysError;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A usable tracefs. When we had to mount it, it is unmounted on drop so the
-/// machine is left as we found it.
+/// A usable tracefs. When it is mounted nowhere, we mount it in a private
+/// mount namespace of our own: the host's mount table is never changed, and
+/// the mount goes away with the process, even on SIGKILL, without racing other
+/// instances that might still use it.
 #[derive(Debug)]
 pub struct Tracefs {
     root: PathBuf,
-    mounted_by_us: bool,
+    mounted_privately: bool,
 }
 
 #[derive(Debug)]
 pub enum TracefsError {
     /// Neither mounted nor mountable.
-    Unavailable { tried: PathBuf, mount_error: SysError },
+    Unavailable {
+        tried: PathBuf,
+        mount_error: SysError,
+    },
     /// The tracepoint does not exist on this kernel.
-    NoTracepoint { category: String, name: String },
-    Read { path: PathBuf, error: io::Error },
-    BadId { path: PathBuf },
+    NoTracepoint {
+        category: String,
+        name: String,
+    },
+    Read {
+        path: PathBuf,
+        error: io::Error,
+    },
+    BadId {
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for TracefsError {
@@ -61,8 +74,12 @@ fn mounted_candidates(mountinfo: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for line in mountinfo.lines() {
         // "36 35 0:10 / /sys/kernel/tracing rw,... - tracefs nodev rw"
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let Some(mount_point) = left.split(' ').nth(4) else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount_point) = left.split(' ').nth(4) else {
+            continue;
+        };
         let mount_point = unescape_mountinfo(mount_point);
         match right.split(' ').next() {
             Some("tracefs") => found.push(PathBuf::from(mount_point)),
@@ -79,7 +96,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+        {
             let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -98,28 +118,27 @@ impl Tracefs {
         let mut candidates = mounted_candidates(&mountinfo);
         candidates.extend(WELL_KNOWN.iter().map(PathBuf::from));
         if let Some(root) = candidates.into_iter().find(|c| is_tracefs(c)) {
-            return Ok(Tracefs { root, mounted_by_us: false });
+            return Ok(Tracefs { root, mounted_privately: false });
         }
         let target = PathBuf::from(WELL_KNOWN[0]);
-        match mount_tracefs(&target) {
-            Ok(()) if is_tracefs(&target) => Ok(Tracefs { root: target, mounted_by_us: true }),
-            Ok(()) => {
-                let _ = unmount_detach(&target);
-                Err(TracefsError::Unavailable {
-                    tried: target,
-                    mount_error: SysError { call: "mount(tracefs)", error: io::Error::from_raw_os_error(libc::ENOENT) },
-                })
-            }
-            Err(mount_error) => Err(TracefsError::Unavailable { tried: target, mount_error }),
+        let unavailable = |mount_error| TracefsError::Unavailable { tried: target.clone(), mount_error };
+        unshare_private_mount_namespace().map_err(unavailable)?;
+        mount_tracefs(&target).map_err(unavailable)?;
+        if !is_tracefs(&target) {
+            let error =
+                SysError { call: "mount(tracefs)", error: io::Error::from_raw_os_error(libc::ENOENT) };
+            return Err(unavailable(error));
         }
+        Ok(Tracefs { root: target, mounted_privately: true })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    pub fn mounted_by_us(&self) -> bool {
-        self.mounted_by_us
+    /// Whether we had to mount it (in our private mount namespace).
+    pub fn mounted_privately(&self) -> bool {
+        self.mounted_privately
     }
 
     fn event_dir(&self, category: &str, name: &str) -> PathBuf {
@@ -152,14 +171,6 @@ impl Tracefs {
     pub fn tracepoint_fields(&self, category: &str, name: &str) -> Result<Vec<format::Field>, TracefsError> {
         let text = self.read(self.event_dir(category, name).join("format"), category, name)?;
         Ok(format::parse_fields(&text))
-    }
-}
-
-impl Drop for Tracefs {
-    fn drop(&mut self) {
-        if self.mounted_by_us {
-            let _ = unmount_detach(&self.root);
-        }
     }
 }
 

@@ -14,11 +14,27 @@ pub fn tcpconnect_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tcpconnect"))
 }
 
-/// `cargo test` builds examples next to the binaries: target/<profile>/examples.
+/// The connector example, next to the binaries in target/<profile>/examples.
+/// `cargo test` builds it; `cargo test --test trace` does not, so build it
+/// here once when it is missing.
 pub fn connector_bin() -> PathBuf {
-    let path = tcpconnect_bin().parent().unwrap().join("examples").join("connector");
-    assert!(path.is_file(), "{} missing: run the tests with `cargo test` (it builds examples)", path.display());
-    path
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let profile_dir = tcpconnect_bin().parent().unwrap().to_path_buf();
+            let path = profile_dir.join("examples").join("connector");
+            if !path.is_file() {
+                let mut cargo = Command::new(env!("CARGO"));
+                cargo.args(["build", "--quiet", "--example", "connector"]);
+                if profile_dir.file_name().is_some_and(|n| n == "release") {
+                    cargo.arg("--release");
+                }
+                let status = cargo.status().expect("run cargo to build the connector example");
+                assert!(status.success(), "building the connector example failed");
+            }
+            path
+        })
+        .clone()
 }
 
 /// True when the test can run: it needs root for BPF. In CI a missing
@@ -147,7 +163,9 @@ impl Tool {
         let mut maps = Vec::new();
         let dir = format!("/proc/{}/fdinfo", self.pid());
         for entry in std::fs::read_dir(dir).unwrap().flatten() {
-            let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+            let Ok(text) = std::fs::read_to_string(entry.path()) else {
+                continue;
+            };
             for line in text.lines() {
                 if let Some(id) = line.strip_prefix("prog_id:") {
                     progs.push(id.trim().parse().unwrap());
@@ -198,7 +216,9 @@ impl Connector {
     /// Makes the connects and returns the outcome of each ("ok", "ConnectionRefused").
     pub fn go(mut self) -> Vec<String> {
         self.stdin.take().unwrap().write_all(b"go\n").unwrap();
-        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap()).wait_with_output().unwrap();
+        let out = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
         assert!(out.status.success(), "connector failed: {}", out.status);
         String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
     }
