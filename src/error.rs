@@ -36,8 +36,7 @@ pub enum Error {
 }
 
 /// The one line every permission failure ends in.
-const NEEDS_PRIVILEGE: &str =
-    "needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8)";
+const NEEDS_PRIVILEGE: &str = "needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8)";
 
 impl Error {
     pub fn kernel(action: impl Into<String>) -> impl FnOnce(SysError) -> Error {

@@ -266,3 +266,77 @@ fn unprivileged_run_says_it_needs_root() {
 }
 
 use std::os::unix::process::CommandExt;
+
+#[test]
+fn connect_from_a_thread_reports_the_process_id() {
+    if !have_root("connect_from_a_thread_reports_the_process_id") {
+        return;
+    }
+    let ports = Ports::new();
+    let mut args = vec!["--thread".to_string()];
+    args.extend(targets(&[("4", "127.0.0.1", ports.v4_port)]));
+    let connector = Connector::spawn(&args);
+    let pid = connector.pid();
+    let mut tool = Tool::start(&["-p", &pid.to_string()]);
+    connector.go();
+    let lines = tool.lines_matching(1, |_| true);
+    assert_eq!(lines, [bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port)]);
+    tool.stop(libc::SIGINT);
+}
+
+#[test]
+fn comm_is_raw_bytes_truncated_to_twelve() {
+    if !have_root("comm_is_raw_bytes_truncated_to_twelve") {
+        return;
+    }
+    // 15 bytes, not UTF-8: \xff and a lone \xe9 must come out unchanged.
+    let comm: &[u8] = b"c\xffnn\xe9ctor-abcde";
+    assert_eq!(comm.len(), 15);
+    let hex: String = comm.iter().map(|b| format!("{b:02x}")).collect();
+    let ports = Ports::new();
+    let mut args = vec!["--comm".to_string(), hex];
+    args.extend(targets(&[("6", "::1", ports.v6_port)]));
+    let connector = Connector::spawn(&args);
+    let pid = connector.pid();
+    let mut tool = Tool::start(&["-p", &pid.to_string()]);
+    connector.go();
+    let lines = tool.raw_lines_matching(1, |_| true);
+    let mut expected = format!("{pid:<6} ").into_bytes();
+    expected.extend_from_slice(&comm[..12]);
+    expected.extend_from_slice(format!(" 6  {:<16} {:<16} {:<4}", "::1", "::1", ports.v6_port).as_bytes());
+    assert_eq!(lines, [expected]);
+    tool.stop(libc::SIGINT);
+}
+
+#[test]
+fn lines_follow_connect_order_across_cpus_and_families() {
+    if !have_root("lines_follow_connect_order_across_cpus_and_families") {
+        return;
+    }
+    // One listener per connect, so each line names its connect by port.
+    let listeners: Vec<std::net::TcpListener> = (0..24)
+        .map(|i| std::net::TcpListener::bind(if i % 2 == 0 { "127.0.0.1:0" } else { "[::1]:0" }).unwrap())
+        .collect();
+    let plan: Vec<(u8, &str, u16)> = listeners
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if i % 2 == 0 {
+                (4, "127.0.0.1", l.local_addr().unwrap().port())
+            } else {
+                (6, "::1", l.local_addr().unwrap().port())
+            }
+        })
+        .collect();
+    let mut args = vec!["--hop-cpus".to_string()];
+    args.extend(plan.iter().map(|(ip, addr, port)| format!("{ip}:{addr}:{port}")));
+    let connector = Connector::spawn(&args);
+    let pid = connector.pid();
+    let mut tool = Tool::start(&["-p", &pid.to_string()]);
+    assert!(connector.go().iter().all(|o| o == "ok"));
+    let lines = tool.lines_matching(plan.len(), |_| true);
+    let expected: Vec<String> =
+        plan.iter().map(|(ip, addr, port)| bcc_line(pid, "connector", *ip, addr, addr, *port)).collect();
+    assert_eq!(lines, expected);
+    tool.stop(libc::SIGINT);
+}

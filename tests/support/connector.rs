@@ -1,12 +1,16 @@
 //! Test helper: makes TCP connects on command, so a test knows their PID,
-//! COMM ("connector") and order. Built by `cargo test` as an example.
+//! COMM and order. Built by `cargo test` as an example.
 //!
-//!   connector TARGET...    TARGET = 4:IP:PORT | 6:IP:PORT | m:IPV4:PORT
+//!   connector [--thread] [--comm HEX] [--hop-cpus] TARGET...
+//!   TARGET = 4:IP:PORT | 6:IP:PORT | m:IPV4:PORT
 //!
 //! `m` connects an AF_INET6 socket to the v4-mapped ::ffff:IPV4. It waits for
 //! one line on stdin before connecting (so the tracer can be started with its
 //! PID), then connects to each target in order and prints `ok` or the error
 //! kind per target.
+//!   --thread    connect from a second thread (the PID must still be the process's)
+//!   --comm HEX  set the task name to these raw bytes (prctl PR_SET_NAME)
+//!   --hop-cpus  move to the next CPU before each connect (sched_setaffinity)
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -24,14 +28,62 @@ fn parse(target: &str) -> SocketAddr {
     }
 }
 
+fn set_comm(hex: &str) {
+    let mut name: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect();
+    name.push(0);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string (the kernel copies at
+    // most 16 bytes); `name` is NUL-terminated and outlives the call.
+    let ret = unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    assert_eq!(ret, 0, "prctl(PR_SET_NAME)");
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data, CPU_ZERO/CPU_SET write inside it, and
+    // sched_setaffinity reads exactly size_of::<cpu_set_t>() bytes of it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn connect_all(targets: &[SocketAddr], hop_cpus: bool) -> Vec<String> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut outcomes = Vec::new();
+    for (i, addr) in targets.iter().enumerate() {
+        if hop_cpus {
+            pin_to_cpu(i % cpus);
+        }
+        outcomes.push(match TcpStream::connect_timeout(addr, Duration::from_secs(5)) {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("{:?}", e.kind()),
+        });
+    }
+    outcomes
+}
+
 fn main() {
-    let targets: Vec<SocketAddr> = std::env::args().skip(1).map(|t| parse(&t)).collect();
+    let mut args = std::env::args().skip(1).peekable();
+    let (mut thread, mut hop_cpus) = (false, false);
+    while let Some(flag) = args.next_if(|a| a.starts_with("--")) {
+        match flag.as_str() {
+            "--thread" => thread = true,
+            "--hop-cpus" => hop_cpus = true,
+            "--comm" => set_comm(&args.next().expect("--comm HEX")),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    let targets: Vec<SocketAddr> = args.map(|t| parse(&t)).collect();
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).expect("stdin");
-    for addr in targets {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-            Ok(_) => println!("ok"),
-            Err(e) => println!("{:?}", e.kind()),
-        }
+    let outcomes = if thread {
+        std::thread::spawn(move || connect_all(&targets, hop_cpus)).join().expect("connect thread")
+    } else {
+        connect_all(&targets, hop_cpus)
+    };
+    for outcome in outcomes {
+        println!("{outcome}");
     }
 }

@@ -15,23 +15,22 @@ pub fn tcpconnect_bin() -> PathBuf {
 }
 
 /// The connector example, next to the binaries in target/<profile>/examples.
-/// `cargo test` builds it; `cargo test --test trace` does not, so build it
-/// here once when it is missing.
+/// `cargo test` builds it but `cargo test --test trace` does not, so ask
+/// cargo once per test binary (a no-op when it is up to date).
 pub fn connector_bin() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
             let profile_dir = tcpconnect_bin().parent().unwrap().to_path_buf();
             let path = profile_dir.join("examples").join("connector");
-            if !path.is_file() {
-                let mut cargo = Command::new(env!("CARGO"));
-                cargo.args(["build", "--quiet", "--example", "connector"]);
-                if profile_dir.file_name().is_some_and(|n| n == "release") {
-                    cargo.arg("--release");
-                }
-                let status = cargo.status().expect("run cargo to build the connector example");
-                assert!(status.success(), "building the connector example failed");
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["build", "--quiet", "--example", "connector"]);
+            if profile_dir.file_name().is_some_and(|n| n == "release") {
+                cargo.arg("--release");
             }
+            let status = cargo.status().expect("run cargo to build the connector example");
+            assert!(status.success(), "building the connector example failed");
+            assert!(path.is_file(), "{} missing after cargo build", path.display());
             path
         })
         .clone()
@@ -60,7 +59,8 @@ pub fn send_signal(pid: u32, signal: i32) {
 /// A running tcpconnect, its stdout split into lines as they arrive.
 pub struct Tool {
     child: Child,
-    lines: Receiver<String>,
+    /// Raw stdout lines without their '\n' (COMM bytes may not be UTF-8).
+    lines: Receiver<Vec<u8>>,
     stderr: Option<JoinHandle<String>>,
     pub header: String,
 }
@@ -89,10 +89,9 @@ impl Tool {
                 if line.last() == Some(&b'\n') {
                     line.pop();
                 }
-                if tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+                if tx.send(std::mem::take(&mut line)).is_err() {
                     break;
                 }
-                line.clear();
             }
         });
         let stderr = std::thread::spawn(move || {
@@ -102,7 +101,7 @@ impl Tool {
         });
         let mut tool = Tool { child, lines, stderr: Some(stderr), header: String::new() };
         match tool.lines.recv_timeout(HEADER_TIMEOUT) {
-            Ok(header) => tool.header = header,
+            Ok(header) => tool.header = String::from_utf8_lossy(&header).into_owned(),
             Err(_) => {
                 let _ = tool.child.kill();
                 let status = tool.child.wait().unwrap();
@@ -117,8 +116,8 @@ impl Tool {
         self.child.id()
     }
 
-    /// Collects lines until `want` of them satisfy `keep` (or the timeout).
-    pub fn lines_matching(&mut self, want: usize, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    /// Collects raw lines until `want` of them satisfy `keep` (or the timeout).
+    pub fn raw_lines_matching(&mut self, want: usize, keep: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
         let deadline = Instant::now() + LINE_TIMEOUT;
         let mut kept = Vec::new();
         while kept.len() < want {
@@ -130,6 +129,14 @@ impl Tool {
             }
         }
         kept
+    }
+
+    /// Collects lines until `want` of them satisfy `keep` (or the timeout).
+    pub fn lines_matching(&mut self, want: usize, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        self.raw_lines_matching(want, |l| keep(&String::from_utf8_lossy(l)))
+            .into_iter()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .collect()
     }
 
     /// The lines of process `pid`: their second column.
@@ -152,7 +159,7 @@ impl Tool {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let rest: Vec<String> = self.lines.iter().collect();
+        let rest: Vec<String> = self.lines.iter().map(|l| String::from_utf8_lossy(&l).into_owned()).collect();
         let stderr = self.stderr.take().unwrap().join().unwrap();
         (status, rest, stderr)
     }

@@ -1,0 +1,52 @@
+//! The real binary's command line: help on stdout with exit 0, argparse-style
+//! usage errors on stderr with exit 2, before anything touches the kernel
+//! (so these run without root).
+
+mod support;
+
+use std::process::{Command, Output};
+use support::tcpconnect_bin;
+
+const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]\n";
+
+fn run(args: &[&str]) -> Output {
+    Command::new(tcpconnect_bin()).args(args).output().unwrap()
+}
+
+#[test]
+fn help_goes_to_stdout_and_exits_zero() {
+    for flag in ["-h", "--help"] {
+        let out = run(&[flag]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.starts_with(&format!("{USAGE}\nTrace TCP connects\n\noptional arguments:\n")), "{text}");
+        assert!(
+            text.contains("  -P PORT, --port PORT  comma-separated list of destination ports to trace.\n")
+        );
+        assert!(text.ends_with("    ./tcpconnect -u 1000   # only trace UID 1000\n"));
+        assert!(out.stderr.is_empty());
+    }
+}
+
+#[test]
+fn bad_input_is_an_argparse_error_with_exit_two() {
+    let cases: [(&[&str], &str); 7] = [
+        (&["-p", "abc"], "argument -p/--pid: invalid int value: 'abc'"),
+        (&["-P", "80,x"], "argument -P/--port: invalid port list: '80,x'"),
+        (&["-P", "70000"], "argument -P/--port: port out of range (1-65535): '70000'"),
+        (&["-u", "-1"], "argument -u/--uid: invalid UID value: '-1'"),
+        (&["--bogus"], "unrecognized arguments: --bogus"),
+        (&["-p"], "argument -p/--pid: expected one argument"),
+        (&["extra", "-t", "args"], "unrecognized arguments: extra args"),
+    ];
+    for (args, message) in cases {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!("{USAGE}tcpconnect: error: {message}\n"),
+            "{args:?}"
+        );
+    }
+}
