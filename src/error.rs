@@ -18,6 +18,11 @@ pub enum Error {
     },
     CpuList(CpuListError),
     Tracefs(TracefsError),
+    /// The tracepoint does not exist; `since` says which kernels have it.
+    NoTracepoint {
+        tracepoint: String,
+        since: &'static str,
+    },
     /// A field the program needs is not in the tracepoint's format.
     MissingField {
         tracepoint: String,
@@ -71,6 +76,9 @@ impl fmt::Display for Error {
                 write!(f, "{NEEDS_PRIVILEGE}: {}", self.inner_tracefs())
             }
             Error::Tracefs(e) => write!(f, "{e}"),
+            Error::NoTracepoint { tracepoint, since } => {
+                write!(f, "this kernel has no tracepoint {tracepoint} ({since})")
+            }
             Error::MissingField { tracepoint, field } => {
                 write!(
                     f,

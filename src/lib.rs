@@ -13,6 +13,7 @@ pub mod cpus;
 pub mod error;
 pub mod event;
 pub mod inet;
+pub mod kernel;
 pub mod loader;
 pub mod output;
 pub mod perf;

@@ -8,13 +8,15 @@ use crate::attach::tracepoint::attach_tracepoint;
 use crate::attach::PerfLink;
 use crate::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::error::Error;
+use crate::kernel::{KernelVersion, MEMCG_ACCOUNTING};
 use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectSpec, EMBEDDED_OBJECT};
 use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::{PerfBuffers, RingStats};
 use crate::sys::bpf::{bpf_map_create, bpf_map_update_elem, bpf_prog_load, MapParams, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
+use crate::sys::process::raise_memlock_limit;
 use crate::tracefs::format::{self, Field};
-use crate::tracefs::Tracefs;
+use crate::tracefs::{Tracefs, TracefsError};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -46,12 +48,19 @@ impl Tracer {
     /// under tokens 0..n.
     pub fn start(filters: &Filters, epoll: &Epoll) -> Result<Tracer, Error> {
         let object = parse_object(EMBEDDED_OBJECT)?;
+        raise_memlock_limit_if_needed()?;
         let possible = read_cpu_list(POSSIBLE)?;
         let online = read_cpu_list(ONLINE)?;
 
         let tracefs = Tracefs::open()?;
         let (category, name) = abi::STATE_TRACEPOINT;
-        let tracepoint_id = tracefs.tracepoint_id(category, name)?;
+        let tracepoint_id = tracefs.tracepoint_id(category, name).map_err(|e| match e {
+            TracefsError::NoTracepoint { .. } => Error::NoTracepoint {
+                tracepoint: format!("{category}:{name}"),
+                since: "it appeared in Linux 4.16",
+            },
+            other => Error::Tracefs(other),
+        })?;
         let fields = tracepoint_field_layouts(&tracefs.tracepoint_fields(category, name)?)?;
 
         let maps = create_maps(&object, &possible, filters)?;
@@ -101,6 +110,17 @@ impl Tracer {
     /// How many rings (tokens 0..n in the epoll set).
     pub fn ring_count(&self) -> usize {
         self.rings.cpus().count()
+    }
+}
+
+/// Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose default (64 KiB
+/// on many distributions) is too small; later kernels ignore it, so leave it.
+fn raise_memlock_limit_if_needed() -> Result<(), Error> {
+    match KernelVersion::running() {
+        Some(version) if version >= MEMCG_ACCOUNTING => Ok(()),
+        _ => raise_memlock_limit().map_err(Error::kernel(
+            "raise RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to",
+        )),
     }
 }
 

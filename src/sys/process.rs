@@ -24,3 +24,14 @@ pub fn ensure_standard_fds() {
         }
     }
 }
+
+/// Raises RLIMIT_MEMLOCK to unlimited, as kernels before 5.11 need for BPF
+/// maps and programs (they are charged to locked memory there).
+pub fn raise_memlock_limit() -> super::SysResult<()> {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads a valid rlimit struct that outlives the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        return Err(super::SysError::last("setrlimit(RLIMIT_MEMLOCK)"));
+    }
+    Ok(())
+}
