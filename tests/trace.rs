@@ -340,3 +340,59 @@ fn lines_follow_connect_order_across_cpus_and_families() {
     assert_eq!(lines, expected);
     tool.stop(libc::SIGINT);
 }
+
+#[test]
+fn lost_samples_are_reported_and_add_up() {
+    if !have_root("lost_samples_are_reported_and_add_up") {
+        return;
+    }
+    // More refused connects than a stopped tracer's 256 KiB ring can hold
+    // (~3000 records per CPU), all to a port no other test uses.
+    const CONNECTS: usize = 8000;
+    let ports = Ports::new();
+    let port = ports.closed_port.to_string();
+    let mut tool = Tool::start(&["-P", &port]);
+    send_signal(tool.pid(), libc::SIGSTOP);
+    let flood =
+        Connector::spawn(&["--repeat".to_string(), CONNECTS.to_string(), format!("4:127.0.0.1:{port}")]);
+    let flood_pid = flood.pid();
+    assert_eq!(flood.go(), [format!("ConnectionRefused {CONNECTS}")]);
+    send_signal(tool.pid(), libc::SIGCONT);
+
+    // The kernel writes PERF_RECORD_LOST only when it next manages to write a
+    // sample: read what is there, then connect once more on every CPU.
+    let flood_tag = format!("{flood_pid:<6} ");
+    let printed = tool
+        .lines_until_quiet(Duration::from_millis(500))
+        .iter()
+        .filter(|l| l.starts_with(&flood_tag))
+        .count();
+    let trigger = Connector::spawn(&[
+        "--hop-cpus".to_string(),
+        "--repeat".to_string(),
+        "4".to_string(),
+        format!("4:127.0.0.1:{port}"),
+    ]);
+    let trigger_pid = trigger.pid();
+    trigger.go();
+    assert_eq!(tool.lines_of_pid(4, trigger_pid, 0).len(), 4);
+    let (status, rest, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success());
+    assert!(rest.iter().all(|l| !l.starts_with(&flood_tag)), "late flood lines: {}", rest.len());
+
+    let mut lost = 0;
+    for line in stderr.lines() {
+        let n = line
+            .strip_prefix("Possibly lost ")
+            .and_then(|l| l.strip_suffix(" samples"))
+            .unwrap_or_else(|| panic!("unexpected stderr line {line:?}"));
+        lost += n.parse::<usize>().unwrap();
+    }
+    eprintln!("flood: {CONNECTS} connects, {printed} printed, {lost} reported lost");
+    assert!(lost > 0, "a stopped tracer must lose samples ({printed} printed)");
+    assert_eq!(
+        printed + lost,
+        CONNECTS,
+        "printed {printed} + lost {lost} must be the {CONNECTS} connects made"
+    );
+}

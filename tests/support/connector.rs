@@ -1,7 +1,7 @@
 //! Test helper: makes TCP connects on command, so a test knows their PID,
 //! COMM and order. Built by `cargo test` as an example.
 //!
-//!   connector [--thread] [--comm HEX] [--hop-cpus] TARGET...
+//!   connector [--thread] [--comm HEX] [--hop-cpus] [--repeat N] TARGET...
 //!   TARGET = 4:IP:PORT | 6:IP:PORT | m:IPV4:PORT
 //!
 //! `m` connects an AF_INET6 socket to the v4-mapped ::ffff:IPV4. It waits for
@@ -11,6 +11,7 @@
 //!   --thread    connect from a second thread (the PID must still be the process's)
 //!   --comm HEX  set the task name to these raw bytes (prctl PR_SET_NAME)
 //!   --hop-cpus  move to the next CPU before each connect (sched_setaffinity)
+//!   --repeat N  go through the targets N times; print only a count per outcome
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -66,16 +67,20 @@ fn connect_all(targets: &[SocketAddr], hop_cpus: bool) -> Vec<String> {
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    let (mut thread, mut hop_cpus) = (false, false);
+    let (mut thread, mut hop_cpus, mut repeat) = (false, false, None);
     while let Some(flag) = args.next_if(|a| a.starts_with("--")) {
         match flag.as_str() {
             "--thread" => thread = true,
             "--hop-cpus" => hop_cpus = true,
             "--comm" => set_comm(&args.next().expect("--comm HEX")),
+            "--repeat" => repeat = Some(args.next().expect("--repeat N").parse::<usize>().expect("N")),
             other => panic!("unknown flag {other}"),
         }
     }
-    let targets: Vec<SocketAddr> = args.map(|t| parse(&t)).collect();
+    let mut targets: Vec<SocketAddr> = args.map(|t| parse(&t)).collect();
+    if let Some(n) = repeat {
+        targets = targets.repeat(n);
+    }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).expect("stdin");
     let outcomes = if thread {
@@ -83,7 +88,17 @@ fn main() {
     } else {
         connect_all(&targets, hop_cpus)
     };
-    for outcome in outcomes {
-        println!("{outcome}");
+    if repeat.is_some() {
+        let mut counts = std::collections::BTreeMap::new();
+        for outcome in outcomes {
+            *counts.entry(outcome).or_insert(0usize) += 1;
+        }
+        for (outcome, count) in counts {
+            println!("{outcome} {count}");
+        }
+    } else {
+        for outcome in outcomes {
+            println!("{outcome}");
+        }
     }
 }

@@ -131,6 +131,19 @@ impl Tool {
         kept
     }
 
+    /// Collects every line until none arrives for `quiet` (at most LINE_TIMEOUT).
+    pub fn lines_until_quiet(&mut self, quiet: Duration) -> Vec<String> {
+        let deadline = Instant::now() + LINE_TIMEOUT;
+        let mut lines = Vec::new();
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(quiet) {
+                Ok(line) => lines.push(String::from_utf8_lossy(&line).into_owned()),
+                Err(_) => break,
+            }
+        }
+        lines
+    }
+
     /// Collects lines until `want` of them satisfy `keep` (or the timeout).
     pub fn lines_matching(&mut self, want: usize, keep: impl Fn(&str) -> bool) -> Vec<String> {
         self.raw_lines_matching(want, |l| keep(&String::from_utf8_lossy(l)))
