@@ -1,10 +1,10 @@
 //! One run of the tool: start tracing, print the header once the program is
 //! attached, then turn ring batches into lines until a signal arrives.
 
+use crate::batch::BatchPrinter;
 use crate::cli::Options;
 use crate::error::Error;
-use crate::event::ConnectEvent;
-use crate::output::{write_header, Columns, LineFormatter};
+use crate::output::Columns;
 use crate::sys::epoll::Epoll;
 use crate::sys::process::ensure_standard_fds;
 use crate::sys::signals::SignalFd;
@@ -37,6 +37,16 @@ fn emit(out: &mut impl Write, bytes: &[u8]) -> Result<bool, Error> {
     }
 }
 
+/// Damaged ring contents are never expected; say so rather than hide it.
+fn report_damage(corrupt_rings: u64, malformed_samples: u64) {
+    if corrupt_rings > 0 {
+        eprintln!("tcpconnect: skipped {corrupt_rings} corrupt perf ring batch(es)");
+    }
+    if malformed_samples > 0 {
+        eprintln!("tcpconnect: skipped {malformed_samples} malformed sample(s)");
+    }
+}
+
 /// bcc's wording, so scripts that watch stderr for it keep working.
 fn report_lost(lost: u64) {
     if lost > 0 {
@@ -56,16 +66,13 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
 
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let columns = Columns { timestamp: options.timestamp, print_uid: options.print_uid };
-    let mut formatter = LineFormatter::new(columns);
-    let mut text = Vec::with_capacity(64 * 1024);
+    let mut printer =
+        BatchPrinter::new(Columns { timestamp: options.timestamp, print_uid: options.print_uid });
     // The header says tracing is live: the program is attached by now.
-    write_header(&mut text, columns);
-    if !emit(&mut out, &text)? {
+    if !emit(&mut out, printer.header())? {
         return Ok(Ended::OutputClosed);
     }
 
-    let mut batch: Vec<ConnectEvent> = Vec::new();
     let mut ready = Vec::new();
     loop {
         ready.clear();
@@ -76,19 +83,15 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
             None
         };
 
-        // Drain every ring, not only the ready ones, and merge by kernel
-        // timestamp so lines come out in the order the connects happened.
-        batch.clear();
-        let stats = tracer.drain(|payload| batch.extend(ConnectEvent::decode(payload)));
-        batch.sort_by_key(|event| event.ts_ns);
-        text.clear();
-        for event in &batch {
-            formatter.write_event(&mut text, event);
-        }
-        if !text.is_empty() && !emit(&mut out, &text)? {
+        // Drain every ring, not only the ready ones: the batch is merged by
+        // timestamp across CPUs (and so across IPv4 and IPv6).
+        let stats = tracer.drain(|payload| printer.push_sample(payload));
+        let lines = printer.finish();
+        if !lines.is_empty() && !emit(&mut out, lines)? {
             return Ok(Ended::OutputClosed);
         }
         report_lost(stats.lost);
+        report_damage(stats.corrupt, printer.take_malformed());
 
         if let Some(signal) = signal {
             return Ok(Ended::Signal(signal));

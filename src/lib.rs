@@ -8,6 +8,7 @@
 pub mod abi;
 pub mod app;
 pub mod attach;
+pub mod batch;
 pub mod cli;
 pub mod cpus;
 pub mod error;

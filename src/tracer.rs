@@ -106,11 +106,6 @@ impl Tracer {
     pub fn drain(&mut self, on_sample: impl FnMut(&[u8])) -> RingStats {
         self.rings.drain(on_sample)
     }
-
-    /// How many rings (tokens 0..n in the epoll set).
-    pub fn ring_count(&self) -> usize {
-        self.rings.cpus().count()
-    }
 }
 
 /// Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose default (64 KiB
