@@ -396,3 +396,75 @@ fn lost_samples_are_reported_and_add_up() {
         "printed {printed} + lost {lost} must be the {CONNECTS} connects made"
     );
 }
+
+#[test]
+fn addresses_keep_their_byte_order_and_glibc_ipv6_text() {
+    if !have_root("addresses_keep_their_byte_order_and_glibc_ipv6_text") {
+        return;
+    }
+    // All of 127/8 is local: an asymmetric IPv4 address shows byte order.
+    let v4 = std::net::TcpListener::bind("127.1.2.3:0").unwrap();
+    let v4_port = v4.local_addr().unwrap().port();
+    let v4_connector = Connector::spawn(&targets(&[("4", "127.1.2.3", v4_port)]));
+    // A global IPv6 address on lo, in a network namespace of the connector's
+    // own (the host's network is untouched). Nothing listens: refused
+    // connects are traced too. glibc compresses the longer zero run.
+    let v6_connector = Connector::spawn_in_new_netns(
+        "ip link set lo up && ip -6 addr add fd00:0:0:0:1:0:0:5/128 dev lo nodad",
+        &targets(&[("6", "fd00::1:0:0:5", 4242)]),
+    );
+    let (v4_pid, v6_pid) = (v4_connector.pid(), v6_connector.pid());
+    let mut tool = Tool::start(&[]);
+    assert_eq!(v4_connector.go(), ["ok"]);
+    assert_eq!(v6_connector.go(), ["ConnectionRefused"]);
+    let lines = tool.lines_matching(2, |l| {
+        let pid = l.split_whitespace().next().unwrap_or("");
+        pid == v4_pid.to_string() || pid == v6_pid.to_string()
+    });
+    assert_eq!(
+        lines,
+        [
+            // The kernel picks 127.0.0.1 as the source for all of 127/8.
+            bcc_line(v4_pid, "connector", 4, "127.0.0.1", "127.1.2.3", v4_port),
+            bcc_line(v6_pid, "connector", 6, "fd00::1:0:0:5", "fd00::1:0:0:5", 4242),
+        ]
+    );
+    tool.stop(libc::SIGINT);
+}
+
+#[test]
+fn an_already_mounted_tracefs_is_found_through_mountinfo() {
+    if !have_root("an_already_mounted_tracefs_is_found_through_mountinfo") {
+        return;
+    }
+    // In a mount namespace of its own (the host is untouched), tracefs is
+    // mounted somewhere unusual, as in some containers. The tool must find it
+    // there and not mount another.
+    let dir = std::env::temp_dir().join(format!("tcpconnect-test-tracefs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let before = tracefs_mounts("/proc/self/mountinfo").len();
+    let setup = format!("mount -t tracefs nodev {}", dir.display());
+    let tool = Tool::start_wrapped(&["unshare", "--mount", "--propagation", "private"], &setup, &[]);
+    let mounts = tool.tracefs_mounts();
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    std::fs::remove_dir(&dir).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(mounts.len(), before + 1, "only the setup's mount: {mounts:?}");
+    assert!(mounts.contains(&dir.display().to_string()), "{mounts:?}");
+}
+
+#[test]
+fn an_unmounted_tracefs_is_mounted_privately() {
+    if !have_root("an_unmounted_tracefs_is_mounted_privately") {
+        return;
+    }
+    // With no tracefs anywhere (a mount namespace where the setup unmounted
+    // every one), the tool mounts its own in a namespace of its own: the
+    // namespace it was started in stays without tracefs.
+    let setup = "for m in $(grep ' - tracefs ' /proc/self/mountinfo | cut -d' ' -f5); do umount -l \"$m\"; done; true";
+    let tool = Tool::start_wrapped(&["unshare", "--mount", "--propagation", "private"], setup, &[]);
+    let mounts = tool.tracefs_mounts();
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{stderr}");
+    assert_eq!(mounts, ["/sys/kernel/tracing"]);
+}

@@ -75,7 +75,19 @@ impl Tool {
     }
 
     pub fn start_with(args: &[&str], customize: impl FnOnce(&mut Command)) -> Tool {
-        let mut command = Command::new(tcpconnect_bin());
+        Self::start_command(Command::new(tcpconnect_bin()), args, customize)
+    }
+
+    /// Starts the tool through `sh -c SETUP` run by `wrapper` (e.g. unshare),
+    /// which must end by exec'ing the tool so its PID is the child's.
+    pub fn start_wrapped(wrapper: &[&str], setup: &str, args: &[&str]) -> Tool {
+        let mut command = Command::new(wrapper[0]);
+        command.args(&wrapper[1..]).args(["sh", "-c", &format!("{setup} && exec \"$0\" \"$@\"")]);
+        command.arg(tcpconnect_bin());
+        Self::start_command(command, args, |_| {})
+    }
+
+    fn start_command(mut command: Command, args: &[&str], customize: impl FnOnce(&mut Command)) -> Tool {
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         customize(&mut command);
         let mut child = command.spawn().expect("spawn tcpconnect");
@@ -177,6 +189,11 @@ impl Tool {
         (status, rest, stderr)
     }
 
+    /// Mount points of the tracefs mounts the tool's mount namespace has.
+    pub fn tracefs_mounts(&self) -> Vec<String> {
+        tracefs_mounts(&format!("/proc/{}/mountinfo", self.pid()))
+    }
+
     /// BPF program and map ids the process holds (from /proc/PID/fdinfo).
     pub fn bpf_object_ids(&self) -> (Vec<u32>, Vec<u32>) {
         let mut progs = Vec::new();
@@ -221,7 +238,22 @@ impl Connector {
     }
 
     pub fn spawn_with(targets: &[String], customize: impl FnOnce(&mut Command)) -> Connector {
-        let mut command = Command::new(connector_bin());
+        Self::spawn_command(Command::new(connector_bin()), targets, customize)
+    }
+
+    /// Runs the connector in a network namespace of its own, after `setup`
+    /// (shell commands, e.g. `ip addr add`) has run inside it.
+    pub fn spawn_in_new_netns(setup: &str, targets: &[String]) -> Connector {
+        let mut command = Command::new("unshare");
+        command.args(["--net", "sh", "-c", &format!("{setup} && exec \"$0\" \"$@\"")]).arg(connector_bin());
+        Self::spawn_command(command, targets, |_| {})
+    }
+
+    fn spawn_command(
+        mut command: Command,
+        targets: &[String],
+        customize: impl FnOnce(&mut Command),
+    ) -> Connector {
         command.args(targets).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         customize(&mut command);
         let mut child = command.spawn().expect("spawn connector");
@@ -284,3 +316,12 @@ pub fn bcc_line(pid: u32, comm: &str, ip: u8, saddr: &str, daddr: &str, dport: u
 }
 
 pub const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT";
+
+/// Mount points of tracefs in a mountinfo file.
+pub fn tracefs_mounts(mountinfo_path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(mountinfo_path).unwrap();
+    text.lines()
+        .filter(|l| l.contains(" - tracefs "))
+        .map(|l| l.split(' ').nth(4).unwrap().to_string())
+        .collect()
+}
