@@ -37,20 +37,26 @@ fn emit(out: &mut impl Write, bytes: &[u8]) -> Result<bool, Error> {
     }
 }
 
+/// A line on stderr. Unlike eprintln!, never panics when stderr is a closed
+/// pipe (`tcpconnect 2>&1 | head -1`): a diagnostic nobody reads is dropped.
+pub fn warn(message: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{message}");
+}
+
 /// Damaged ring contents are never expected; say so rather than hide it.
 fn report_damage(corrupt_rings: u64, malformed_samples: u64) {
     if corrupt_rings > 0 {
-        eprintln!("tcpconnect: skipped {corrupt_rings} corrupt perf ring batch(es)");
+        warn(format_args!("tcpconnect: skipped {corrupt_rings} corrupt perf ring batch(es)"));
     }
     if malformed_samples > 0 {
-        eprintln!("tcpconnect: skipped {malformed_samples} malformed sample(s)");
+        warn(format_args!("tcpconnect: skipped {malformed_samples} malformed sample(s)"));
     }
 }
 
 /// bcc's wording, so scripts that watch stderr for it keep working.
 fn report_lost(lost: u64) {
     if lost > 0 {
-        eprintln!("Possibly lost {lost} samples");
+        warn(format_args!("Possibly lost {lost} samples"));
     }
 }
 

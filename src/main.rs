@@ -17,7 +17,7 @@ fn main() {
         Ok(options) => match tcpconnect::app::run(&options) {
             Ok(_) => 0,
             Err(error) => {
-                eprintln!("tcpconnect: {error}");
+                tcpconnect::app::warn(format_args!("tcpconnect: {error}"));
                 1
             }
         },

@@ -96,7 +96,7 @@ impl Tracer {
         let events = map_fd(abi::MAP_EVENTS).ok_or_else(|| missing_map(abi::MAP_EVENTS))?;
         let rings = PerfBuffers::open(events, &online, DEFAULT_RING_PAGES, epoll)
             .map_err(Error::kernel("open the per-CPU perf rings"))?;
-        let link = attach_tracepoint(tracepoint_id, prog.as_fd())
+        let link = attach_tracepoint(tracepoint_id, prog.as_fd(), online[0])
             .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
 
         Ok(Tracer { _link: link, _prog: prog, rings, _maps: maps, _tracefs: tracefs })

@@ -1,19 +1,19 @@
 //! Tracepoints: a PERF_TYPE_TRACEPOINT event with the tracepoint's id from
-//! tracefs. One event on CPU 0 is enough: the program runs for the tracepoint
-//! on every CPU.
+//! tracefs. One event on one online CPU is enough: the program runs for the
+//! tracepoint on every CPU.
 
 use super::PerfLink;
 use crate::sys::perf_event::{perf_event_open, PerfEventSpec, PERF_TYPE_TRACEPOINT};
 use crate::sys::SysResult;
 use std::os::fd::BorrowedFd;
 
-pub fn attach_tracepoint(tracepoint_id: u64, prog: BorrowedFd<'_>) -> SysResult<PerfLink> {
+pub fn attach_tracepoint(tracepoint_id: u64, prog: BorrowedFd<'_>, online_cpu: u32) -> SysResult<PerfLink> {
     let event = perf_event_open(&PerfEventSpec {
         type_: PERF_TYPE_TRACEPOINT,
         config: tracepoint_id,
         config1: 0,
         config2: 0,
-        cpu: 0,
+        cpu: online_cpu as i32,
         wakeup_events: 1,
     })?;
     PerfLink::new(event, prog)
