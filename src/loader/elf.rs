@@ -232,3 +232,52 @@ fn read_program(
     relocations.sort_by_key(|r| r.insn);
     Ok(ProgramSpec { section: name.to_string(), name: func_name, insns, relocations })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::EMBEDDED_OBJECT;
+
+    // Damaged copies live in Vec<u8>: heap allocations are at least 8-aligned
+    // on our targets, which is what `object` needs to read ELF headers in place.
+
+    #[test]
+    fn reads_programs_maps_and_relocations_of_the_embedded_object() {
+        let obj = parse_object(EMBEDDED_OBJECT).unwrap();
+        assert_eq!(obj.programs.len(), 1);
+        let prog = &obj.programs[0];
+        assert!(prog.insns.len() > 100 && prog.insns.len() < 4096, "{} insns", prog.insns.len());
+        // Every relocation sits on the first half of a 64-bit immediate load.
+        for r in &prog.relocations {
+            assert_eq!(prog.insns[r.insn].code(), LD_IMM64);
+        }
+        assert_eq!(obj.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["events", "ports"]);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(matches!(parse_object(b""), Err(ElfError::Parse(_))));
+        assert!(matches!(parse_object(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]), Err(ElfError::Parse(_))));
+        assert!(matches!(parse_object(&[0u8; 4096]), Err(ElfError::Parse(_))));
+    }
+
+    #[test]
+    fn truncated_or_flipped_objects_never_panic() {
+        for len in (0..EMBEDDED_OBJECT.len()).step_by(3) {
+            let _ = parse_object(&EMBEDDED_OBJECT[..len].to_vec());
+        }
+        for at in 0..EMBEDDED_OBJECT.len() {
+            let mut damaged = EMBEDDED_OBJECT.to_vec();
+            damaged[at] ^= 0xff;
+            let _ = parse_object(&damaged);
+        }
+    }
+
+    #[test]
+    fn a_non_bpf_machine_is_refused() {
+        let mut bytes = EMBEDDED_OBJECT.to_vec();
+        // e_machine (offset 18): EM_X86_64.
+        bytes[18..20].copy_from_slice(&62u16.to_le_bytes());
+        assert_eq!(parse_object(&bytes), Err(ElfError::NotBpf));
+    }
+}
