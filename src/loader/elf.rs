@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn truncated_or_flipped_objects_never_panic() {
         for len in (0..EMBEDDED_OBJECT.len()).step_by(3) {
-            let _ = parse_object(&EMBEDDED_OBJECT[..len].to_vec());
+            let _ = parse_object(&EMBEDDED_OBJECT[..len]);
         }
         for at in 0..EMBEDDED_OBJECT.len() {
             let mut damaged = EMBEDDED_OBJECT.to_vec();

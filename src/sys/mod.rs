@@ -9,6 +9,8 @@
 pub mod bpf;
 pub mod epoll;
 pub mod fs;
+#[cfg(all(test, target_env = "gnu"))]
+pub mod glibc_inet_ntop;
 pub mod perf_event;
 pub mod process;
 pub mod signals;
