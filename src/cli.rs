@@ -133,24 +133,12 @@ const OPTIONS: &[OptSpec] = &[
     },
     OptSpec {
         flags: &["-p", "--pid"],
-        action: Action::Store {
-            metavar: "PID",
-            store: |o, v| {
-                o.pid = Some(parse_pid(v)?);
-                Ok(())
-            },
-        },
+        action: Action::Store { metavar: "PID", store: |o, v| parse_pid(v).map(|p| o.pid = Some(p)) },
         help: "trace this PID only",
     },
     OptSpec {
         flags: &["-P", "--port"],
-        action: Action::Store {
-            metavar: "PORT",
-            store: |o, v| {
-                o.ports = parse_ports(v)?;
-                Ok(())
-            },
-        },
+        action: Action::Store { metavar: "PORT", store: |o, v| parse_ports(v).map(|p| o.ports = p) },
         help: "comma-separated list of destination ports to trace.",
     },
     OptSpec {
@@ -160,13 +148,7 @@ const OPTIONS: &[OptSpec] = &[
     },
     OptSpec {
         flags: &["-u", "--uid"],
-        action: Action::Store {
-            metavar: "UID",
-            store: |o, v| {
-                o.uid = Some(parse_uid(v)?);
-                Ok(())
-            },
-        },
+        action: Action::Store { metavar: "UID", store: |o, v| parse_uid(v).map(|u| o.uid = Some(u)) },
         help: "trace this UID only",
     },
 ];
