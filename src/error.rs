@@ -50,15 +50,6 @@ impl Error {
     }
 }
 
-impl Error {
-    fn inner_tracefs(&self) -> String {
-        match self {
-            Error::Tracefs(e) => e.to_string(),
-            _ => String::new(),
-        }
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -70,10 +61,10 @@ impl fmt::Display for Error {
             Error::Tracefs(TracefsError::Unavailable { mount_error, .. }) if mount_error.is_permission() => {
                 write!(f, "{NEEDS_PRIVILEGE}: tracefs is not mounted and mounting it needs CAP_SYS_ADMIN ({mount_error})")
             }
-            Error::Tracefs(TracefsError::Read { error, .. })
+            Error::Tracefs(e @ TracefsError::Read { error, .. })
                 if error.kind() == std::io::ErrorKind::PermissionDenied =>
             {
-                write!(f, "{NEEDS_PRIVILEGE}: {}", self.inner_tracefs())
+                write!(f, "{NEEDS_PRIVILEGE}: {e}")
             }
             Error::Tracefs(e) => write!(f, "{e}"),
             Error::NoTracepoint { tracepoint, since } => {

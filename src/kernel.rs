@@ -1,8 +1,6 @@
 //! The running kernel's version, from uname's release string. Used where a
 //! feature cannot be probed cheaply (memory accounting of BPF objects).
 
-use std::fmt;
-
 /// major.minor.patch of the running kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KernelVersion {
@@ -34,12 +32,6 @@ impl KernelVersion {
     /// The running kernel, from /proc/sys/kernel/osrelease (= uname -r).
     pub fn running() -> Option<KernelVersion> {
         std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().as_deref().and_then(Self::parse_release)
-    }
-}
-
-impl fmt::Display for KernelVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
     }
 }
 

@@ -59,11 +59,6 @@ impl LineFormatter {
         LineFormatter { columns, first_ts_us: Some(first_ts_us) }
     }
 
-    /// The columns this formatter prints.
-    pub fn columns(&self) -> Columns {
-        self.columns
-    }
-
     /// The -t origin, once known.
     pub fn first_ts_us(&self) -> Option<u64> {
         self.first_ts_us

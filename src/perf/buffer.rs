@@ -16,7 +16,6 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 pub const DEFAULT_RING_PAGES: usize = 64;
 
 struct CpuRing {
-    cpu: u32,
     map: PerfRingMap,
     _event: OwnedFd,
 }
@@ -58,13 +57,9 @@ impl PerfBuffers {
             let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;
             bpf_map_update_elem(events_map, &cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
             epoll.add(event.as_fd(), index as u64)?;
-            rings.push(CpuRing { cpu, map, _event: event });
+            rings.push(CpuRing { map, _event: event });
         }
         Ok(PerfBuffers { rings, scratch: Vec::new() })
-    }
-
-    pub fn cpus(&self) -> impl Iterator<Item = u32> + '_ {
-        self.rings.iter().map(|r| r.cpu)
     }
 
     /// Reads every ring once, passing each sample payload to `on_sample`.

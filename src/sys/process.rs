@@ -6,11 +6,6 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// The process id (tgid).
-pub fn getpid() -> u32 {
-    std::process::id()
-}
-
 /// Makes sure fds 0, 1 and 2 are open (on /dev/null if they were closed), so
 /// no kernel object we create gets fd 0, which the BPF ABI reads as "none",
 /// and stray writes never land in a BPF fd.

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct Tracefs {
     root: PathBuf,
-    mounted_privately: bool,
 }
 
 #[derive(Debug)]
@@ -118,7 +117,7 @@ impl Tracefs {
         let mut candidates = mounted_candidates(&mountinfo);
         candidates.extend(WELL_KNOWN.iter().map(PathBuf::from));
         if let Some(root) = candidates.into_iter().find(|c| is_tracefs(c)) {
-            return Ok(Tracefs { root, mounted_privately: false });
+            return Ok(Tracefs { root });
         }
         let target = PathBuf::from(WELL_KNOWN[0]);
         let unavailable = |mount_error| TracefsError::Unavailable { tried: target.clone(), mount_error };
@@ -129,25 +128,11 @@ impl Tracefs {
                 SysError { call: "mount(tracefs)", error: io::Error::from_raw_os_error(libc::ENOENT) };
             return Err(unavailable(error));
         }
-        Ok(Tracefs { root: target, mounted_privately: true })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Whether we had to mount it (in our private mount namespace).
-    pub fn mounted_privately(&self) -> bool {
-        self.mounted_privately
+        Ok(Tracefs { root: target })
     }
 
     fn event_dir(&self, category: &str, name: &str) -> PathBuf {
         self.root.join("events").join(category).join(name)
-    }
-
-    /// Whether the kernel has the tracepoint `category:name`.
-    pub fn has_tracepoint(&self, category: &str, name: &str) -> bool {
-        self.event_dir(category, name).join("id").is_file()
     }
 
     fn read(&self, path: PathBuf, category: &str, name: &str) -> Result<String, TracefsError> {
