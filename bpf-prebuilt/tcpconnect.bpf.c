@@ -21,6 +21,7 @@ typedef unsigned long long __u64;
 #define always_inline inline __attribute__((always_inline))
 
 /* UAPI values (include/uapi/linux/bpf.h, linux/socket.h, linux/in.h, net/tcp_states.h). */
+#define BPF_ANY 0
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
 #define BPF_F_CURRENT_CPU 0xffffffffULL
@@ -31,7 +32,11 @@ typedef unsigned long long __u64;
 
 /* Helpers by number: all exist since 4.4 or earlier. */
 static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
+static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
+static long (*bpf_probe_read)(void *dst, __u32 size, const void *src) = (void *)4;
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
+static __u32 (*bpf_get_smp_processor_id)(void) = (void *)8;
 static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 static __u64 (*bpf_get_current_uid_gid)(void) = (void *)15;
 static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;
@@ -60,6 +65,17 @@ struct bpf_map_def SEC("maps") ports = {
 	.key_size = sizeof(__u16),
 	.value_size = sizeof(__u8),
 	.max_entries = 1,
+};
+
+/*
+ * Kprobe path: the struct sock of each thread's connect in progress, from the
+ * entry of tcp_v[46]_connect to its return (bcc's `currsock`).
+ */
+struct bpf_map_def SEC("maps") connecting = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(__u64),
+	.max_entries = 10240,
 };
 
 /*
@@ -166,6 +182,139 @@ int tcpconnect_state(void *ctx)
 	ev.dport = dport;
 	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
 	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
+	return 0;
+}
+
+/* ---- kprobe path ---------------------------------------------------- */
+
+/* A pt_regs load at a marked offset (REG_* in tcpconnect.h). */
+#define REG(ctx, reg) (*(volatile __u64 *)((char *)(ctx) + FIELD_MARK(reg, 0)))
+
+/*
+ * struct sock_common offsets that have not moved since Linux 3.x (the
+ * address and port pairs are read by the lookup hash functions as one word,
+ * which pins them to the start of the struct). The IPv6 addresses come later
+ * and move with the kernel config: those are constants from BTF or calibration.
+ */
+#define SKC_DADDR 0
+#define SKC_RCV_SADDR 4
+#define SKC_DPORT 12            /* network order */
+#define SKC_NUM 14              /* host order */
+
+/*
+ * Entry of tcp_v4_connect and tcp_v6_connect (one program on both): stash
+ * the socket for the return probe of the same thread. A v4-mapped connect
+ * runs tcp_v4_connect inside tcp_v6_connect: the inner entry overwrites the
+ * stash and the inner return consumes it, so the outer return finds nothing
+ * and the connect is reported once, as IPv4, like bcc.
+ */
+SEC("kprobe/tcp_connect_entry")
+int tcpconnect_entry(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	if (!keep_task(pid_tgid >> 32, uid))
+		return 0;
+	__u64 sk = REG(ctx, REG_ARG1);
+	bpf_map_update_elem(&connecting, &pid_tgid, &sk, BPF_ANY);
+	return 0;
+}
+
+/* The stashed socket of this thread, removed from the map; 0 if none. */
+static always_inline __u64 take_socket(__u64 pid_tgid)
+{
+	__u64 *stashed = bpf_map_lookup_elem(&connecting, &pid_tgid);
+	if (!stashed)
+		return 0;
+	__u64 sk = *stashed;
+	bpf_map_delete_elem(&connecting, &pid_tgid);
+	return sk;
+}
+
+/*
+ * Return of tcp_v[46]_connect: report the connect when it returned 0 (the SYN
+ * is on its way; the local port is chosen). Addresses come from the socket,
+ * as in bcc, so a connect to 0.0.0.0 or :: shows the address the kernel
+ * really used.
+ */
+static always_inline int connect_return(void *ctx, int v6)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	char *sk = (char *)take_socket(pid_tgid);
+	if (!sk)
+		return 0;
+	if ((int)REG(ctx, REG_RC) != 0)
+		return 0;
+
+	__u16 dport = 0;
+	bpf_probe_read(&dport, sizeof(dport), sk + SKC_DPORT);
+	dport = __builtin_bswap16(dport);
+	if (!keep_port(dport))
+		return 0;
+
+	struct connect_event ev = {};
+	ev.ip = 4;
+	if (v6) {
+		bpf_probe_read(&ev.daddr, sizeof(ev.daddr), sk + CONST(skc_v6_daddr_off));
+		__u64 *half = (__u64 *)ev.daddr;
+		__u32 *word = (__u32 *)ev.daddr;
+		/* ::ffff:a.b.c.d when tcp_v4_connect was not probed: IPv4, like bcc. */
+		int mapped = half[0] == 0 && word[2] == 0xffff0000; /* little endian */
+		if (!mapped) {
+			ev.ip = 6;
+			bpf_probe_read(&ev.saddr, sizeof(ev.saddr), sk + CONST(skc_v6_rcv_saddr_off));
+		} else {
+			half[0] = 0;
+			half[1] = 0;
+		}
+	}
+	if (ev.ip == 4) {
+		bpf_probe_read(&ev.saddr, 4, sk + SKC_RCV_SADDR);
+		bpf_probe_read(&ev.daddr, 4, sk + SKC_DADDR);
+	}
+	bpf_probe_read(&ev.lport, sizeof(ev.lport), sk + SKC_NUM);
+
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.pid = pid_tgid >> 32;
+	ev.uid = (__u32)bpf_get_current_uid_gid();
+	ev.dport = dport;
+	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+	/* The CPU as an index, not BPF_F_CURRENT_CPU: that flag needs 4.8. */
+	bpf_perf_event_output(ctx, &events, bpf_get_smp_processor_id(), &ev, sizeof(ev));
+	return 0;
+}
+
+SEC("kretprobe/tcp_v4_connect")
+int tcpconnect_v4_return(void *ctx)
+{
+	return connect_return(ctx, 0);
+}
+
+SEC("kretprobe/tcp_v6_connect")
+int tcpconnect_v6_return(void *ctx)
+{
+	return connect_return(ctx, 1);
+}
+
+/*
+ * Calibration, for kernels without BTF: attached to tcp_v6_connect's return
+ * for a loopback connect of our own (the entry program filters on our PID),
+ * it sends the first bytes of the socket, where user space looks for the
+ * addresses it knows to find skc_v6_daddr and skc_v6_rcv_saddr.
+ */
+SEC("kretprobe/calibrate_v6")
+int tcpconnect_calibrate(void *ctx)
+{
+	/* Zeroed: before 4.7 a helper could only write to initialized stack. */
+	__u64 dump[SOCK_DUMP_LEN / 8] = {};
+	char *sk = (char *)take_socket(bpf_get_current_pid_tgid());
+	if (!sk)
+		return 0;
+	if ((int)REG(ctx, REG_RC) != 0)
+		return 0;
+	if (bpf_probe_read(dump, sizeof(dump), sk) != 0)
+		return 0;
+	bpf_perf_event_output(ctx, &events, bpf_get_smp_processor_id(), dump, sizeof(dump));
 	return 0;
 }
 

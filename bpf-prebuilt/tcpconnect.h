@@ -49,4 +49,17 @@ struct connect_event {
 
 #define FIELD_MARK(field, byte) (0x4000 | ((field) << 8) | (byte))
 
+/*
+ * Kprobe register markers: the same trick for struct pt_regs, whose layout is
+ * per architecture. A kprobe program reads the first function argument and a
+ * kretprobe program the return value through these markers; the loader writes
+ * the running architecture's pt_regs offset (x86_64: di = 112, ax = 80;
+ * arm64: regs[0] = 0).
+ */
+#define REG_ARG1 10
+#define REG_RC 11
+
+/* Calibration: the first bytes of struct sock, dumped once for a connect of our own. */
+#define SOCK_DUMP_LEN 256
+
 #endif

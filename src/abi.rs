@@ -4,10 +4,21 @@
 
 /// Program sections.
 pub const PROG_STATE_TRACEPOINT: &str = "tracepoint/sock/inet_sock_set_state";
+/// Kprobe path: one entry program on both functions, a return program each,
+/// and the calibration dump (see tcpconnect.bpf.c).
+pub const PROG_CONNECT_ENTRY: &str = "kprobe/tcp_connect_entry";
+pub const PROG_V4_RETURN: &str = "kretprobe/tcp_v4_connect";
+pub const PROG_V6_RETURN: &str = "kretprobe/tcp_v6_connect";
+pub const PROG_CALIBRATE: &str = "kretprobe/calibrate_v6";
+
+/// The kernel functions the kprobe path probes.
+pub const V4_CONNECT: &str = "tcp_v4_connect";
+pub const V6_CONNECT: &str = "tcp_v6_connect";
 
 /// Maps.
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_PORTS: &str = "ports";
+pub const MAP_CONNECTING: &str = "connecting";
 
 /// Load-time constants (undefined symbols in the object).
 pub const CONST_FILTER_PID: &str = "filter_pid";
@@ -15,6 +26,15 @@ pub const CONST_TARGET_PID: &str = "target_pid";
 pub const CONST_FILTER_UID: &str = "filter_uid";
 pub const CONST_TARGET_UID: &str = "target_uid";
 pub const CONST_FILTER_PORTS: &str = "filter_ports";
+pub const CONST_SKC_V6_DADDR: &str = "skc_v6_daddr_off";
+pub const CONST_SKC_V6_RCV_SADDR: &str = "skc_v6_rcv_saddr_off";
+
+/// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
+pub const REG_ARG1: u8 = 10;
+pub const REG_RC: u8 = 11;
+
+/// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
+pub const SOCK_DUMP_LEN: usize = 256;
 
 /// The tracepoint the state program attaches to.
 pub const STATE_TRACEPOINT: (&str, &str) = ("sock", "inet_sock_set_state");
@@ -79,5 +99,37 @@ mod tests {
             .collect();
         assert!(maps.contains(&obj.map_index(MAP_EVENTS).unwrap()));
         assert!(maps.contains(&obj.map_index(MAP_PORTS).unwrap()));
+    }
+
+    #[test]
+    fn embedded_object_has_the_kprobe_programs() {
+        let obj = parse_object(EMBEDDED_OBJECT).expect("embedded object parses");
+        let connecting = &obj.maps[obj.map_index(MAP_CONNECTING).expect("connecting map")];
+        assert_eq!((connecting.map_type, connecting.key_size, connecting.value_size), (1, 8, 8));
+        let constants_of = |section: &str| -> Vec<String> {
+            let mut names: Vec<String> = obj
+                .program(section)
+                .unwrap_or_else(|| panic!("{section} missing"))
+                .relocations
+                .iter()
+                .filter_map(|r| match &r.target {
+                    RelocTarget::Constant(name) => Some(name.clone()),
+                    RelocTarget::Map(_) => None,
+                })
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        assert_eq!(
+            constants_of(PROG_CONNECT_ENTRY),
+            [CONST_FILTER_PID, CONST_FILTER_UID, CONST_TARGET_PID, CONST_TARGET_UID]
+        );
+        assert_eq!(constants_of(PROG_V4_RETURN), [CONST_FILTER_PORTS]);
+        assert_eq!(
+            constants_of(PROG_V6_RETURN),
+            [CONST_FILTER_PORTS, CONST_SKC_V6_DADDR, CONST_SKC_V6_RCV_SADDR]
+        );
+        assert!(constants_of(PROG_CALIBRATE).is_empty());
     }
 }

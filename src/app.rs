@@ -8,7 +8,7 @@ use crate::output::Columns;
 use crate::sys::epoll::Epoll;
 use crate::sys::process::ensure_standard_fds;
 use crate::sys::signals::SignalFd;
-use crate::tracer::{Filters, Tracer};
+use crate::tracer::{Filters, Overrides, Plan, Tracer};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 
@@ -60,6 +60,16 @@ fn report_lost(lost: u64) {
     }
 }
 
+/// Connects the kernel could not show us: a kretprobe found no free
+/// instance (legacy kprobes report it in kprobe_profile).
+fn report_missed(missed: u64) {
+    if missed > 0 {
+        warn(format_args!(
+            "Possibly missed {missed} connects: kprobe hits the kernel dropped (kretprobe maxactive)"
+        ));
+    }
+}
+
 pub fn run(options: &Options) -> Result<Ended, Error> {
     ensure_standard_fds();
     // Signals first: one arriving during setup is queued and ends the run as
@@ -68,7 +78,14 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     let epoll = Epoll::new().map_err(Error::kernel("create an epoll instance"))?;
     epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
 
-    let mut tracer = Tracer::start(&filters(options), &epoll)?;
+    let plan = Plan { filters: filters(options), attach: options.attach, overrides: Overrides::from_env() };
+    let verbose = options.verbose;
+    let log = |message: std::fmt::Arguments<'_>| {
+        if verbose {
+            warn(format_args!("tcpconnect: {message}"));
+        }
+    };
+    let mut tracer = Tracer::start(&plan, &epoll, &log)?;
 
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -100,6 +117,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         report_damage(stats.corrupt, printer.take_malformed());
 
         if let Some(signal) = signal {
+            report_missed(tracer.kprobe_misses());
             return Ok(Ended::Signal(signal));
         }
     }

@@ -18,6 +18,7 @@
 //! there too), then update [`USAGE`]. A unit test checks that `USAGE` matches
 //! the usage line generated from the table.
 
+use crate::tracer::AttachMode;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 
@@ -30,6 +31,8 @@ pub struct Options {
     pub uid: Option<u32>,
     /// Destination ports to trace (host order), deduplicated, in the order given; empty = all.
     pub ports: Vec<u16>,
+    pub attach: AttachMode,
+    pub verbose: bool,
 }
 
 /// What the caller must do instead of running.
@@ -44,7 +47,8 @@ pub enum CliExit {
 /// The usage line as argparse prints it: with the `usage: ` prefix and no
 /// newline at the end. It must equal what `format_usage` builds from
 /// `OPTIONS`, and a unit test checks this.
-pub const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]";
+pub const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]
+                  [--attach {auto,kprobe,tracepoint}] [-v]";
 
 /// Parses `args`. `args[0]` is the program name; it is ignored, because
 /// messages always call the program `tcpconnect`, as bcc's do.
@@ -151,6 +155,17 @@ const OPTIONS: &[OptSpec] = &[
         action: Action::Store { metavar: "UID", store: |o, v| parse_uid(v).map(|u| o.uid = Some(u)) },
         help: "trace this UID only",
     },
+    // Ours, not bcc's: which kernel hook to use, and saying which one was used.
+    OptSpec {
+        flags: &["--attach"],
+        action: Action::Store { metavar: "{auto,kprobe,tracepoint}", store: |o, v| parse_attach(v).map(|a| o.attach = a) },
+        help: "how to hook into the kernel: the sock:inet_sock_set_state tracepoint where it exists (Linux 4.16+), kprobes otherwise (auto, the default), or force one",
+    },
+    OptSpec {
+        flags: &["-v", "--verbose"],
+        action: Action::SetTrue(|o| o.verbose = true),
+        help: "say on stderr how tracing was set up",
+    },
 ];
 
 // ---------------------------------------------------------------------------
@@ -159,6 +174,16 @@ const OPTIONS: &[OptSpec] = &[
 
 /// The kernel's `PID_MAX_LIMIT`: no PID can be higher.
 const PID_MAX_LIMIT: u32 = 4_194_304;
+
+/// `--attach`: argparse `choices=`.
+fn parse_attach(raw: &[u8]) -> Result<AttachMode, String> {
+    match raw {
+        b"auto" => Ok(AttachMode::Auto),
+        b"kprobe" => Ok(AttachMode::Kprobe),
+        b"tracepoint" => Ok(AttachMode::Tracepoint),
+        _ => Err(format!("invalid choice: {} (choose from 'auto', 'kprobe', 'tracepoint')", py_repr(raw))),
+    }
+}
 
 fn invalid_int(raw: &[u8]) -> String {
     format!("invalid int value: {}", py_repr(raw))
@@ -705,6 +730,7 @@ mod tests {
 
     const HELP: &str = "\
 usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]
+                  [--attach {auto,kprobe,tracepoint}] [-v]
 
 Trace TCP connects
 
@@ -715,6 +741,12 @@ optional arguments:
   -P PORT, --port PORT  comma-separated list of destination ports to trace.
   -U, --print-uid       include UID on output
   -u UID, --uid UID     trace this UID only
+  --attach {auto,kprobe,tracepoint}
+                        how to hook into the kernel: the
+                        sock:inet_sock_set_state tracepoint where it exists
+                        (Linux 4.16+), kprobes otherwise (auto, the default),
+                        or force one
+  -v, --verbose         say on stderr how tracing was set up
 
 examples:
     ./tcpconnect           # trace all TCP connect()s
@@ -762,7 +794,15 @@ examples:
         Options { ports: list.to_vec(), ..Options::default() }
     }
 
-    const TU: Options = Options { timestamp: true, print_uid: true, pid: None, uid: None, ports: Vec::new() };
+    const TU: Options = Options {
+        timestamp: true,
+        print_uid: true,
+        pid: None,
+        uid: None,
+        ports: Vec::new(),
+        attach: AttachMode::Auto,
+        verbose: false,
+    };
 
     // --- help and usage text ---------------------------------------------
 
@@ -784,7 +824,8 @@ examples:
         assert_eq!(
             run(&["--foo"]),
             Err(CliExit::Usage(
-                "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]\n\
+                "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]\n                  \
+                 [--attach {auto,kprobe,tracepoint}] [-v]\n\
                  tcpconnect: error: unrecognized arguments: --foo\n"
                     .to_string()
             ))
@@ -952,10 +993,31 @@ optional arguments:
 
     #[test]
     fn everything_together() {
-        let all =
-            Options { timestamp: true, print_uid: true, pid: Some(7), uid: Some(0), ports: vec![80, 443] };
+        let all = Options {
+            timestamp: true,
+            print_uid: true,
+            pid: Some(7),
+            uid: Some(0),
+            ports: vec![80, 443],
+            ..Options::default()
+        };
         assert_eq!(ok(&["-t", "-p", "7", "-P", "80,443", "-U", "-u", "0"]), all);
         assert_eq!(ok(&["-tUu0", "--port=80,443", "--pid", "7"]), all);
+    }
+
+    #[test]
+    fn attach_and_verbose() {
+        let kprobe = Options { attach: AttachMode::Kprobe, verbose: true, ..Options::default() };
+        assert_eq!(ok(&["--attach", "kprobe", "-v"]), kprobe);
+        assert_eq!(ok(&["--at=kprobe", "--verb"]), kprobe);
+        assert_eq!(ok(&["--attach=tracepoint"]).attach, AttachMode::Tracepoint);
+        assert_eq!(ok(&["--attach", "auto"]).attach, AttachMode::Auto);
+        // Checked against Python 3.11 argparse with choices=[...].
+        err(
+            &["--attach", "kp"],
+            "argument --attach: invalid choice: 'kp' (choose from 'auto', 'kprobe', 'tracepoint')",
+        );
+        err(&["--attach"], "argument --attach: expected one argument");
     }
 
     // --- -h ordering -------------------------------------------------------
@@ -1019,7 +1081,7 @@ optional arguments:
         err(&["-t", "--p", "5"], &format!("ambiguous option: --p {p}"));
         err(&["--pr", "--po", "--p"], &format!("ambiguous option: --p {p}"));
         err(&["--"], "unrecognized arguments: --"); // not an abbreviation
-        let all = "could match --help, --timestamp, --pid, --port, --print-uid, --uid";
+        let all = "could match --help, --timestamp, --pid, --port, --print-uid, --uid, --attach, --verbose";
         err(&["--="], &format!("ambiguous option: --= {all}"));
         err(&["--=5"], &format!("ambiguous option: --=5 {all}"));
         // argparse stops at the first ambiguous word.

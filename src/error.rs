@@ -1,6 +1,7 @@
 //! The errors a run can end with, worded for the sysadmin reading them. Each
 //! layer keeps its own error type; this one says what we were doing.
 
+use crate::attach::kprobe::KprobeError;
 use crate::cpus::CpuListError;
 use crate::loader::elf::ElfError;
 use crate::loader::LinkError;
@@ -38,6 +39,31 @@ pub enum Error {
         error: ProgLoadError,
     },
     Output(std::io::Error),
+    /// `--attach auto` found neither way in.
+    NoAttachMethod {
+        tracepoint: Box<Error>,
+        kprobe: Box<Error>,
+    },
+    /// Kernel lockdown forbids what the kprobe path needs.
+    Lockdown {
+        mode: String,
+    },
+    /// Neither the kprobe PMU nor tracefs kprobe_events.
+    NoKprobes,
+    Kallsyms {
+        path: &'static str,
+        error: std::io::Error,
+    },
+    /// The function is not in kallsyms (not built in, or renamed).
+    NotTraceable {
+        function: &'static str,
+    },
+    /// The IPv6 addresses in struct sock could not be located.
+    SockOffsets {
+        btf: String,
+        calibration: String,
+    },
+    Kprobe(KprobeError),
 }
 
 /// The one line every permission failure ends in.
@@ -101,6 +127,30 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Output(e) => write!(f, "cannot write output: {e}"),
+            Error::NoAttachMethod { tracepoint, kprobe } => {
+                write!(f, "no way to trace connects on this kernel: {tracepoint}, and kprobes are unusable: {kprobe}")
+            }
+            Error::Lockdown { mode } => write!(
+                f,
+                "kernel lockdown is in {mode} mode (/sys/kernel/security/lockdown): kprobes and BPF reads of kernel memory are forbidden"
+            ),
+            Error::NoKprobes => write!(
+                f,
+                "this kernel has no kprobe support (no /sys/bus/event_source/devices/kprobe and no tracefs kprobe_events; CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is off)"
+            ),
+            Error::Kallsyms { path, error } => write!(f, "cannot read {path}: {error}"),
+            Error::NotTraceable { function } => write!(
+                f,
+                "cannot put a kprobe on {function}: it is not in /proc/kallsyms, under its name or a compiler-suffixed one"
+            ),
+            Error::SockOffsets { btf, calibration } => write!(
+                f,
+                "cannot find the IPv6 addresses in struct sock: no usable BTF ({btf}) and calibration failed ({calibration})"
+            ),
+            Error::Kprobe(e) if e.sys_error().is_some_and(SysError::is_permission) => {
+                write!(f, "{NEEDS_PRIVILEGE}: {e}")
+            }
+            Error::Kprobe(e) => write!(f, "{e}"),
         }
     }
 }

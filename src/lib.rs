@@ -7,17 +7,21 @@
 
 pub mod abi;
 pub mod app;
+pub mod arch;
 pub mod attach;
 pub mod batch;
+pub mod btf;
 pub mod cli;
 pub mod cpus;
 pub mod error;
 pub mod event;
 pub mod inet;
+pub mod kallsyms;
 pub mod kernel;
 pub mod loader;
 pub mod output;
 pub mod perf;
+pub mod sock_offsets;
 pub mod sys;
 pub mod tracefs;
 pub mod tracer;

@@ -2,6 +2,7 @@
 //! event with the program set on it; dropping the link disables the event and
 //! closes it, which detaches the program.
 
+pub mod kprobe;
 pub mod tracepoint;
 
 use crate::sys::perf_event::{perf_event_disable, perf_event_enable, perf_event_set_bpf};

@@ -11,7 +11,7 @@ pub fn attach_tracepoint(tracepoint_id: u64, prog: BorrowedFd<'_>, online_cpu: u
     let event = perf_event_open(&PerfEventSpec {
         type_: PERF_TYPE_TRACEPOINT,
         config: tracepoint_id,
-        config1: 0,
+        probe_func: None,
         config2: 0,
         cpu: online_cpu as i32,
         wakeup_events: 1,

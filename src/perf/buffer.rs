@@ -48,7 +48,7 @@ impl PerfBuffers {
             let event = perf_event_open(&PerfEventSpec {
                 type_: PERF_TYPE_SOFTWARE,
                 config: PERF_COUNT_SW_BPF_OUTPUT,
-                config1: 0,
+                probe_func: None,
                 config2: 0,
                 cpu: cpu as i32,
                 wakeup_events: 1,

@@ -1,6 +1,7 @@
 //! perf_event_open(2), its ioctls, and the mmapped ring of a perf event.
 
 use super::{owned_fd, SysError, SysResult};
+use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,12 +37,13 @@ struct PerfEventAttr {
 const PERF_ATTR_SIZE_VER1: u32 = 72;
 
 /// How a perf event is opened.
-pub struct PerfEventSpec {
+pub struct PerfEventSpec<'a> {
     pub type_: u32,
     pub config: u64,
-    /// kprobe PMU: pointer-sized config1 (function name) is set by the caller
-    /// through `config1`; 0 otherwise.
-    pub config1: u64,
+    /// kprobe PMU: the function to probe (config1 = kprobe_func, a pointer
+    /// the kernel reads during the call); None for every other event.
+    pub probe_func: Option<&'a CStr>,
+    /// kprobe PMU: offset into the function (probe_offset); 0 otherwise.
     pub config2: u64,
     /// CPU to open on, or -1 for any.
     pub cpu: i32,
@@ -51,7 +53,7 @@ pub struct PerfEventSpec {
 
 /// perf_event_open(&attr, pid = -1, cpu, group = -1, FD_CLOEXEC): a
 /// system-wide event sampling raw data, one sample per event.
-pub fn perf_event_open(spec: &PerfEventSpec) -> SysResult<OwnedFd> {
+pub fn perf_event_open(spec: &PerfEventSpec<'_>) -> SysResult<OwnedFd> {
     let mut attr = PerfEventAttr {
         type_: spec.type_,
         size: PERF_ATTR_SIZE_VER1,
@@ -59,13 +61,15 @@ pub fn perf_event_open(spec: &PerfEventSpec) -> SysResult<OwnedFd> {
         sample_period: 1,
         sample_type: PERF_SAMPLE_RAW,
         wakeup_events: spec.wakeup_events,
-        config1: spec.config1,
+        config1: spec.probe_func.map_or(0, |name| name.as_ptr() as u64),
         config2: spec.config2,
         ..Default::default()
     };
     // SAFETY: attr is a live, initialized perf_event_attr prefix whose `size`
-    // field says how much of it the kernel may read; the other arguments are
-    // plain integers.
+    // field says how much of it the kernel may read; config1, when it is a
+    // kprobe function name, points into `spec.probe_func`, a NUL-terminated
+    // string borrowed for the whole call (the kernel copies it with
+    // strndup_user before returning); the other arguments are plain integers.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_perf_event_open,

@@ -2,6 +2,7 @@
 //! reading tracepoint ids and formats. All tracefs text handling lives here.
 
 pub mod format;
+pub mod kprobe_events;
 
 use crate::sys::fs::{mount_tracefs, unshare_private_mount_namespace};
 use crate::sys::SysError;
@@ -37,6 +38,11 @@ pub enum TracefsError {
     BadId {
         path: PathBuf,
     },
+    Write {
+        path: PathBuf,
+        line: String,
+        error: io::Error,
+    },
 }
 
 impl fmt::Display for TracefsError {
@@ -52,6 +58,9 @@ impl fmt::Display for TracefsError {
             }
             TracefsError::Read { path, error } => write!(f, "cannot read {}: {error}", path.display()),
             TracefsError::BadId { path } => write!(f, "{} does not hold a tracepoint id", path.display()),
+            TracefsError::Write { path, line, error } => {
+                write!(f, "cannot write {line:?} to {}: {error}", path.display())
+            }
         }
     }
 }

@@ -1,9 +1,13 @@
 //! Assembling the kernel side of a run: maps from the embedded object,
-//! the state program linked with this run's filters and this kernel's
-//! tracepoint layout, per-CPU rings, and the attachment. Dropping a Tracer
-//! releases everything in a safe order.
+//! per-CPU rings, then either the state program linked with this kernel's
+//! tracepoint layout, or the kprobe programs (`kprobes`), linked with this
+//! run's filters. Dropping a Tracer releases everything in a safe order.
+
+mod calibrate;
+mod kprobes;
 
 use crate::abi;
+use crate::attach::kprobe::KprobeLink;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::attach::PerfLink;
 use crate::cpus::{read_cpu_list, ONLINE, POSSIBLE};
@@ -20,7 +24,8 @@ use crate::tracefs::{Tracefs, TracefsError};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-/// BPF_PROG_TYPE_TRACEPOINT.
+/// BPF_PROG_TYPE_KPROBE and BPF_PROG_TYPE_TRACEPOINT.
+const PROG_TYPE_KPROBE: u32 = 2;
 const PROG_TYPE_TRACEPOINT: u32 = 5;
 
 /// What the kernel keeps, decided from the command line.
@@ -33,79 +38,211 @@ pub struct Filters {
     pub ports: Vec<u16>,
 }
 
-/// A running trace. Fields drop in declaration order: the program is
-/// detached first, then closed, then the rings and maps go.
+/// How to hook into the kernel (`--attach`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttachMode {
+    /// The tracepoint where the kernel has it (4.16+), kprobes otherwise.
+    #[default]
+    Auto,
+    Kprobe,
+    Tracepoint,
+}
+
+/// Switches for testing paths this kernel would not otherwise take, read
+/// from the environment (documented in the man page, ENVIRONMENT).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// TCPCONNECT_KPROBE_API=legacy: tracefs kprobe_events even where the
+    /// kprobe PMU exists.
+    pub legacy_kprobes: bool,
+    /// TCPCONNECT_BTF=off: ignore /sys/kernel/btf/vmlinux and calibrate.
+    pub no_btf: bool,
+}
+
+impl Overrides {
+    pub fn from_env() -> Overrides {
+        let var = |name: &str| std::env::var(name).unwrap_or_default();
+        Overrides {
+            legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy",
+            no_btf: var("TCPCONNECT_BTF") == "off",
+        }
+    }
+}
+
+/// Everything a run asks of the kernel side.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub filters: Filters,
+    pub attach: AttachMode,
+    pub overrides: Overrides,
+}
+
+/// Where -v messages go.
+pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
+
+/// A program attached one way or the other.
+enum Attachment {
+    /// Held for its Drop, which detaches.
+    #[allow(dead_code)]
+    Perf(PerfLink),
+    Kprobe(KprobeLink),
+}
+
+/// A running trace. Fields drop in declaration order: the programs are
+/// detached first (and legacy probe entries removed), then the programs
+/// closed, then the rings and maps go.
 pub struct Tracer {
-    _link: PerfLink,
-    _prog: OwnedFd,
+    attachments: Vec<Attachment>,
+    _progs: Vec<OwnedFd>,
     rings: PerfBuffers,
     _maps: Vec<OwnedFd>,
-    _tracefs: Tracefs,
+    tracefs: Tracefs,
+}
+
+/// What a run has set up before it attaches: the object, its maps, the
+/// rings, and tracefs. Both attach paths (and calibration) work on it.
+pub(crate) struct Session {
+    object: ObjectSpec,
+    maps: Vec<OwnedFd>,
+    rings: PerfBuffers,
+    tracefs: Tracefs,
+    online: Vec<u32>,
+}
+
+impl Session {
+    /// Links program `section` with these constants and context fields and
+    /// loads it.
+    fn load(
+        &self,
+        section: &str,
+        prog_type: u32,
+        constants: &HashMap<&'static str, u64>,
+        fields: &HashMap<u8, Option<FieldLayout>>,
+        kern_version: u32,
+    ) -> Result<OwnedFd, Error> {
+        let program = self.object.program(section).ok_or_else(|| {
+            Error::Object(crate::loader::elf::ElfError::BadProgram {
+                section: section.into(),
+                reason: "missing from the embedded object".into(),
+            })
+        })?;
+        let raw_fds: Vec<i32> = self.maps.iter().map(|m| m.as_raw_fd()).collect();
+        let insns = link_program(program, &LinkInputs { map_fds: &raw_fds, constants, fields })
+            .map_err(|error| Error::Link { program: section.to_owned(), error })?;
+        // The kernel shows at most 15 characters of a program name.
+        let name: String = program.name.chars().take(15).collect();
+        bpf_prog_load(&ProgLoad {
+            prog_type,
+            insns: &insns,
+            license: &self.object.license,
+            kern_version,
+            name: &name,
+        })
+        .map_err(|error| Error::ProgLoad { program: section.to_owned(), error })
+    }
+
+    /// The first online CPU: where attachment events are opened.
+    fn attach_cpu(&self) -> u32 {
+        self.online[0]
+    }
 }
 
 impl Tracer {
     /// Loads, attaches and starts tracing; rings are registered with `epoll`
-    /// under tokens 0..n.
-    pub fn start(filters: &Filters, epoll: &Epoll) -> Result<Tracer, Error> {
+    /// under tokens 0..n. Says which way it attached through `log`.
+    pub fn start(plan: &Plan, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Error> {
         let object = parse_object(EMBEDDED_OBJECT)?;
         raise_memlock_limit_if_needed()?;
         let possible = read_cpu_list(POSSIBLE)?;
         let online = read_cpu_list(ONLINE)?;
-
         let tracefs = Tracefs::open()?;
-        let (category, name) = abi::STATE_TRACEPOINT;
-        let tracepoint_id = tracefs.tracepoint_id(category, name).map_err(|e| match e {
-            TracefsError::NoTracepoint { .. } => Error::NoTracepoint {
-                tracepoint: format!("{category}:{name}"),
-                since: "it appeared in Linux 4.16",
-            },
-            other => Error::Tracefs(other),
-        })?;
-        let fields = tracepoint_field_layouts(&tracefs.tracepoint_fields(category, name)?)?;
 
-        let maps = create_maps(&object, &possible, filters)?;
-        let map_fd = |name: &str| object.map_index(name).map(|i| maps[i].as_fd());
-        if !filters.ports.is_empty() {
-            let ports = map_fd(abi::MAP_PORTS).ok_or_else(|| missing_map(abi::MAP_PORTS))?;
-            for port in &filters.ports {
+        let (category, name) = abi::STATE_TRACEPOINT;
+        let tracepoint = match tracefs.tracepoint_id(category, name) {
+            Ok(id) => Some(id),
+            Err(TracefsError::NoTracepoint { .. }) => None,
+            Err(other) => return Err(other.into()),
+        };
+        let no_tracepoint = || Error::NoTracepoint {
+            tracepoint: format!("{category}:{name}"),
+            since: "it appeared in Linux 4.16",
+        };
+        let kprobes = match (plan.attach, tracepoint) {
+            (AttachMode::Tracepoint, None) => return Err(no_tracepoint()),
+            (AttachMode::Tracepoint | AttachMode::Auto, Some(_)) => None,
+            (AttachMode::Kprobe, _) => Some(kprobes::prepare(&tracefs, &plan.overrides, log)?),
+            (AttachMode::Auto, None) => {
+                Some(kprobes::prepare(&tracefs, &plan.overrides, log).map_err(|kprobe| {
+                    Error::NoAttachMethod { tracepoint: Box::new(no_tracepoint()), kprobe: Box::new(kprobe) }
+                })?)
+            }
+        };
+
+        let maps = create_maps(&object, &possible, &plan.filters, kprobes.is_some())?;
+        if !plan.filters.ports.is_empty() {
+            let ports = maps[map_index(&object, abi::MAP_PORTS)?].as_fd();
+            for port in &plan.filters.ports {
                 bpf_map_update_elem(ports, &port.to_ne_bytes(), &[1u8], BPF_ANY)
                     .map_err(Error::kernel("fill the port filter map"))?;
             }
         }
-
-        let program = object.program(abi::PROG_STATE_TRACEPOINT).ok_or_else(|| {
-            Error::Object(crate::loader::elf::ElfError::BadProgram {
-                section: abi::PROG_STATE_TRACEPOINT.into(),
-                reason: "missing from the embedded object".into(),
-            })
-        })?;
-        let raw_fds: Vec<i32> = maps.iter().map(|m| m.as_raw_fd()).collect();
-        let constants = filter_constants(filters);
-        let insns =
-            link_program(program, &LinkInputs { map_fds: &raw_fds, constants: &constants, fields: &fields })
-                .map_err(|error| Error::Link { program: program.section.clone(), error })?;
-        let prog = bpf_prog_load(&ProgLoad {
-            prog_type: PROG_TYPE_TRACEPOINT,
-            insns: &insns,
-            license: &object.license,
-            kern_version: 0,
-            name: "tcpconnect_st",
-        })
-        .map_err(|error| Error::ProgLoad { program: program.section.clone(), error })?;
-
-        let events = map_fd(abi::MAP_EVENTS).ok_or_else(|| missing_map(abi::MAP_EVENTS))?;
+        let events = maps[map_index(&object, abi::MAP_EVENTS)?].as_fd();
         let rings = PerfBuffers::open(events, &online, DEFAULT_RING_PAGES, epoll)
             .map_err(Error::kernel("open the per-CPU perf rings"))?;
-        let link = attach_tracepoint(tracepoint_id, prog.as_fd(), online[0])
-            .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
+        let mut session = Session { object, maps, rings, tracefs, online };
 
-        Ok(Tracer { _link: link, _prog: prog, rings, _maps: maps, _tracefs: tracefs })
+        let (progs, attachments) = match (kprobes, tracepoint) {
+            (Some(kprobes), _) => kprobes::start(&mut session, &kprobes, &plan.filters, log)?,
+            (None, Some(id)) => {
+                log(format_args!("attach: tracepoint {category}:{name}"));
+                start_tracepoint(&session, id, &plan.filters)?
+            }
+            (None, None) => return Err(no_tracepoint()),
+        };
+        let Session { maps, rings, tracefs, .. } = session;
+        Ok(Tracer { attachments, _progs: progs, rings, _maps: maps, tracefs })
     }
 
     /// Reads every ring once; see [`PerfBuffers::drain`].
     pub fn drain(&mut self, on_sample: impl FnMut(&[u8])) -> RingStats {
         self.rings.drain(on_sample)
     }
+
+    /// Probe hits the kernel dropped (kretprobe instances exhausted), where
+    /// it tells: legacy kprobes report nmissed in tracefs kprobe_profile.
+    pub fn kprobe_misses(&self) -> u64 {
+        self.attachments
+            .iter()
+            .filter_map(|a| match a {
+                Attachment::Kprobe(link) => link.legacy_probe(),
+                Attachment::Perf(_) => None,
+            })
+            .filter_map(|probe| self.tracefs.kprobe_nmissed(probe))
+            .sum()
+    }
+}
+
+fn start_tracepoint(
+    session: &Session,
+    id: u64,
+    filters: &Filters,
+) -> Result<(Vec<OwnedFd>, Vec<Attachment>), Error> {
+    let (category, name) = abi::STATE_TRACEPOINT;
+    let fields = tracepoint_field_layouts(&session.tracefs.tracepoint_fields(category, name)?)?;
+    let prog = session.load(
+        abi::PROG_STATE_TRACEPOINT,
+        PROG_TYPE_TRACEPOINT,
+        &filter_constants(filters),
+        &fields,
+        0,
+    )?;
+    let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
+        .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
+    Ok((vec![prog], vec![Attachment::Perf(link)]))
+}
+
+fn map_index(object: &ObjectSpec, name: &str) -> Result<usize, Error> {
+    object.map_index(name).ok_or_else(|| missing_map(name))
 }
 
 /// Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose default (64 KiB
@@ -148,7 +285,12 @@ pub fn tracepoint_field_layouts(fields: &[Field]) -> Result<HashMap<u8, Option<F
     Ok(layouts)
 }
 
-fn create_maps(object: &ObjectSpec, possible: &[u32], filters: &Filters) -> Result<Vec<OwnedFd>, Error> {
+fn create_maps(
+    object: &ObjectSpec,
+    possible: &[u32],
+    filters: &Filters,
+    kprobes: bool,
+) -> Result<Vec<OwnedFd>, Error> {
     object
         .maps
         .iter()
@@ -157,6 +299,8 @@ fn create_maps(object: &ObjectSpec, possible: &[u32], filters: &Filters) -> Resu
                 // Indexed by CPU id: sized to the highest possible CPU.
                 abi::MAP_EVENTS => possible.iter().max().map_or(1, |&c| c + 1),
                 abi::MAP_PORTS => filters.ports.len().max(1) as u32,
+                // Preallocated: only the kprobe path needs its room.
+                abi::MAP_CONNECTING if !kprobes => 1,
                 _ => spec.max_entries,
             };
             let params = MapParams {

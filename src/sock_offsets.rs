@@ -1,0 +1,136 @@
+//! Where struct sock_common keeps the IPv6 addresses (skc_v6_daddr, then
+//! skc_v6_rcv_saddr). Unlike the IPv4 fields at its start, their offset moves
+//! with the kernel config (CONFIG_NET_NS, lockdep, randstruct...), so the
+//! kprobe programs get it as a constant: from the kernel's BTF when it has
+//! one, else by calibration (a loopback connect of our own whose socket the
+//! BPF side dumps, searched here for the addresses we know).
+
+use crate::btf::{Btf, BtfError};
+use std::fmt;
+use std::net::Ipv6Addr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockOffsets {
+    pub v6_daddr: u32,
+    pub v6_rcv_saddr: u32,
+}
+
+/// How the offsets were found (reported with -v).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Btf,
+    Calibration,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Btf => "from BTF",
+            Source::Calibration => "by calibration",
+        })
+    }
+}
+
+/// From the kernel's BTF. Both members must be 16-byte in6_addr.
+pub fn from_btf(btf: &Btf) -> Result<SockOffsets, BtfError> {
+    let daddr = btf.member_offset("sock_common", &["skc_v6_daddr"])?;
+    let saddr = btf.member_offset("sock_common", &["skc_v6_rcv_saddr"])?;
+    if daddr.size != 16 || saddr.size != 16 {
+        return Err(BtfError::Unexpected(format!(
+            "sock_common IPv6 addresses are {} and {} bytes, not 16",
+            daddr.size, saddr.size
+        )));
+    }
+    Ok(SockOffsets { v6_daddr: daddr.offset, v6_rcv_saddr: saddr.offset })
+}
+
+/// struct sock_common fields at fixed offsets, used to check that a dump is
+/// the socket we connected (see the BPF side's SKC_* constants).
+const SKC_DPORT: usize = 12;
+const SKC_FAMILY: usize = 16;
+/// The addresses follow the fixed head (skc_family is at 16) at 4-byte
+/// alignment (struct in6_addr).
+const FIRST_CANDIDATE: usize = 20;
+
+/// Finds the addresses in `dump` (the first bytes of the socket of a connect
+/// from `saddr` to `daddr`:`dport`): daddr immediately followed by saddr.
+/// Fails unless exactly one offset fits, and the dump's port and family
+/// prove it is that socket.
+pub fn from_dump(dump: &[u8], saddr: Ipv6Addr, daddr: Ipv6Addr, dport: u16) -> Result<SockOffsets, String> {
+    let dport_at = dump.get(SKC_DPORT..SKC_DPORT + 2);
+    if dport_at != Some(&dport.to_be_bytes()[..]) {
+        return Err(format!("the socket dump does not hold destination port {dport} at offset {SKC_DPORT}"));
+    }
+    let family_at = dump.get(SKC_FAMILY..SKC_FAMILY + 2);
+    if family_at != Some(&(libc::AF_INET6 as u16).to_ne_bytes()[..]) {
+        return Err(format!("the socket dump does not hold AF_INET6 at offset {SKC_FAMILY}"));
+    }
+    let mut pair = daddr.octets().to_vec();
+    pair.extend_from_slice(&saddr.octets());
+    let found: Vec<usize> = (FIRST_CANDIDATE..dump.len().saturating_sub(31))
+        .step_by(4)
+        .filter(|&offset| dump[offset..offset + 32] == pair[..])
+        .collect();
+    match found[..] {
+        [offset] => Ok(SockOffsets { v6_daddr: offset as u32, v6_rcv_saddr: offset as u32 + 16 }),
+        [] => Err(format!(
+            "the addresses {daddr} and {saddr} are not in the first {} bytes of the socket",
+            dump.len()
+        )),
+        _ => Err(format!("the addresses {daddr} and {saddr} appear at several offsets: {found:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dump_with(offset: usize, daddr: Ipv6Addr, saddr: Ipv6Addr, port: u16) -> Vec<u8> {
+        let mut dump: Vec<u8> = (0..256u32).map(|i| (i * 7 + 3) as u8).collect();
+        dump[SKC_DPORT..SKC_DPORT + 2].copy_from_slice(&port.to_be_bytes());
+        dump[SKC_FAMILY..SKC_FAMILY + 2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        dump[offset..offset + 16].copy_from_slice(&daddr.octets());
+        dump[offset + 16..offset + 32].copy_from_slice(&saddr.octets());
+        dump
+    }
+
+    #[test]
+    fn finds_the_pair_at_any_aligned_offset() {
+        for offset in (20..224).step_by(4) {
+            let dump = dump_with(offset, Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST, 4242);
+            let found = from_dump(&dump, Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST, 4242).unwrap();
+            assert_eq!(found, SockOffsets { v6_daddr: offset as u32, v6_rcv_saddr: offset as u32 + 16 });
+        }
+    }
+
+    #[test]
+    fn rejects_a_foreign_or_ambiguous_dump() {
+        let lo = Ipv6Addr::LOCALHOST;
+        let dump = dump_with(56, lo, lo, 4242);
+        assert!(from_dump(&dump, lo, lo, 4243).unwrap_err().contains("port 4243"));
+        let other: Ipv6Addr = "fd00::1".parse().unwrap();
+        assert!(from_dump(&dump, other, lo, 4242).unwrap_err().contains("not in the first 256 bytes"));
+        let mut twice = dump.clone();
+        twice[120..136].copy_from_slice(&lo.octets());
+        twice[136..152].copy_from_slice(&lo.octets());
+        assert!(from_dump(&twice, lo, lo, 4242).unwrap_err().contains("several offsets"));
+        let mut v4 = dump;
+        v4[SKC_FAMILY] = libc::AF_INET as u8;
+        assert!(from_dump(&v4, lo, lo, 4242).unwrap_err().contains("AF_INET6"));
+        assert!(from_dump(&[0u8; 8], lo, lo, 4242).is_err());
+    }
+
+    #[test]
+    fn this_kernel_btf_gives_adjacent_addresses() {
+        let btf = match Btf::load_vmlinux() {
+            Ok(btf) => btf,
+            Err(e) => {
+                eprintln!("skipping: {e}");
+                return;
+            }
+        };
+        let offsets = from_btf(&btf).unwrap();
+        assert_eq!(offsets.v6_rcv_saddr, offsets.v6_daddr + 16);
+        assert!(offsets.v6_daddr >= FIRST_CANDIDATE as u32);
+    }
+}

@@ -1,0 +1,180 @@
+//! The kprobe path, for kernels without the sock:inet_sock_set_state
+//! tracepoint (before 4.16) or when asked for (`--attach kprobe`): an entry
+//! probe and a return probe on tcp_v4_connect and tcp_v6_connect, as bcc
+//! does. Everything that can be checked before touching the kernel is
+//! checked first, so each failure has one line naming its cause.
+
+use super::calibrate::calibrate_v6_offsets;
+use super::{filter_constants, Attachment, Filters, Log, Overrides, Session, PROG_TYPE_KPROBE};
+use crate::abi;
+use crate::arch::PT_REGS;
+use crate::attach::kprobe::{attach_kprobe, KprobeApi};
+use crate::btf::{Btf, BtfError};
+use crate::error::Error;
+use crate::kallsyms::find_functions;
+use crate::kernel::{running_version_code, KernelVersion};
+use crate::loader::FieldLayout;
+use crate::sock_offsets::{self, SockOffsets, Source};
+use crate::tracefs::kprobe_events::ProbeKind;
+use crate::tracefs::Tracefs;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
+
+/// What the kprobe path will attach to, decided before anything is loaded.
+pub(crate) struct KprobePlan {
+    api: KprobeApi,
+    v4_symbol: String,
+    /// None on a kernel without IPv6 (no tcp_v6_connect): IPv4 only.
+    v6_symbol: Option<String>,
+    offsets_hint: Overrides,
+}
+
+/// The selected lockdown mode in "none integrity [confidentiality]".
+fn lockdown_mode(text: &str) -> Option<&str> {
+    text.split_ascii_whitespace().find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
+}
+
+/// Checks, in the order a sysadmin would: lockdown, kprobe support, the
+/// functions. Sweeps legacy probes left by killed runs.
+pub(crate) fn prepare(tracefs: &Tracefs, overrides: &Overrides, log: Log<'_>) -> Result<KprobePlan, Error> {
+    // Confidentiality lockdown forbids kprobes and BPF reads of kernel memory
+    // (LOCKDOWN_KPROBES, LOCKDOWN_BPF_READ_KERNEL); integrity mode allows them.
+    if let Ok(text) = std::fs::read_to_string(LOCKDOWN) {
+        if lockdown_mode(&text) == Some("confidentiality") {
+            return Err(Error::Lockdown { mode: "confidentiality".into() });
+        }
+    }
+    let api = KprobeApi::detect(tracefs, !overrides.legacy_kprobes).ok_or(Error::NoKprobes)?;
+    let found = find_functions(&[abi::V4_CONNECT, abi::V6_CONNECT])
+        .map_err(|error| Error::Kallsyms { path: crate::kallsyms::KALLSYMS, error })?;
+    let [v4_symbol, v6_symbol]: [Option<String>; 2] = found.try_into().unwrap_or([None, None]);
+    let v4_symbol = v4_symbol.ok_or(Error::NotTraceable { function: abi::V4_CONNECT })?;
+    if v6_symbol.is_none() {
+        log(format_args!(
+            "no {} in /proc/kallsyms (a kernel without IPv6): tracing IPv4 only",
+            abi::V6_CONNECT
+        ));
+    }
+    if api == KprobeApi::Legacy {
+        let removed = tracefs.sweep_stale_kprobes(|pid| Path::new(&format!("/proc/{pid}")).exists())?;
+        if !removed.is_empty() {
+            log(format_args!("removed stale kprobe events of killed runs: {}", removed.join(" ")));
+        }
+    }
+    Ok(KprobePlan { api, v4_symbol, v6_symbol, offsets_hint: *overrides })
+}
+
+/// pt_regs fields of the running architecture, as the programs' REG_* markers.
+pub(super) fn register_fields() -> HashMap<u8, Option<FieldLayout>> {
+    HashMap::from([
+        (abi::REG_ARG1, Some(FieldLayout { offset: PT_REGS.arg1, size: 8 })),
+        (abi::REG_RC, Some(FieldLayout { offset: PT_REGS.rc, size: 8 })),
+    ])
+}
+
+/// Return instances preallocated per legacy kretprobe (`r<N>:`, 4.12+): one
+/// per thread that can be inside tcp_v*_connect at once, preemption
+/// included. The kernel's default (2 per CPU) misses connects under load;
+/// 4096 is the kernel's maximum and costs a few hundred KiB.
+fn legacy_maxactive() -> Option<u32> {
+    const MAXACTIVE_SINCE: KernelVersion = KernelVersion::new(4, 12, 0);
+    KernelVersion::running().filter(|v| *v >= MAXACTIVE_SINCE).map(|_| 4096)
+}
+
+/// Attach kind for return probes on this kernel.
+pub(super) fn return_kind() -> ProbeKind {
+    ProbeKind::Return { maxactive: legacy_maxactive() }
+}
+
+/// IPv6 offsets in struct sock: BTF first, calibration second.
+fn v6_offsets(
+    session: &mut Session,
+    plan: &KprobePlan,
+    v6_symbol: &str,
+    log: Log<'_>,
+) -> Result<SockOffsets, Error> {
+    let btf_error = if plan.offsets_hint.no_btf {
+        "disabled by TCPCONNECT_BTF=off".to_owned()
+    } else {
+        match Btf::load_vmlinux().and_then(|btf| sock_offsets::from_btf(&btf)) {
+            Ok(offsets) => {
+                report_offsets(log, offsets, Source::Btf);
+                return Ok(offsets);
+            }
+            Err(e @ BtfError::Missing) => e.to_string(),
+            Err(e) => {
+                log(format_args!("cannot use BTF ({e}); calibrating"));
+                e.to_string()
+            }
+        }
+    };
+    let offsets = calibrate_v6_offsets(session, plan.api, v6_symbol)
+        .map_err(|reason| Error::SockOffsets { btf: btf_error, calibration: reason })?;
+    report_offsets(log, offsets, Source::Calibration);
+    Ok(offsets)
+}
+
+fn report_offsets(log: Log<'_>, offsets: SockOffsets, source: Source) {
+    log(format_args!(
+        "struct sock_common: skc_v6_daddr at {}, skc_v6_rcv_saddr at {} ({source})",
+        offsets.v6_daddr, offsets.v6_rcv_saddr
+    ));
+}
+
+/// Loads the kprobe programs and attaches them: return probes first, so an
+/// entry never stashes a socket no return probe will take.
+pub(crate) fn start(
+    session: &mut Session,
+    plan: &KprobePlan,
+    filters: &Filters,
+    log: Log<'_>,
+) -> Result<(Vec<OwnedFd>, Vec<Attachment>), Error> {
+    let offsets = match &plan.v6_symbol {
+        Some(symbol) => Some(v6_offsets(session, plan, symbol, log)?),
+        None => None,
+    };
+    let mut constants = filter_constants(filters);
+    if let Some(offsets) = offsets {
+        constants.insert(abi::CONST_SKC_V6_DADDR, offsets.v6_daddr as u64);
+        constants.insert(abi::CONST_SKC_V6_RCV_SADDR, offsets.v6_rcv_saddr as u64);
+    }
+    let fields = register_fields();
+    let kern_version = running_version_code();
+    let load = |section| session.load(section, PROG_TYPE_KPROBE, &constants, &fields, kern_version);
+    let entry = load(abi::PROG_CONNECT_ENTRY)?;
+    let mut targets = vec![(plan.v4_symbol.as_str(), load(abi::PROG_V4_RETURN)?)];
+    if let Some(symbol) = &plan.v6_symbol {
+        targets.push((symbol.as_str(), load(abi::PROG_V6_RETURN)?));
+    }
+
+    let pid = std::process::id();
+    let cpu = session.attach_cpu();
+    let mut attachments = Vec::new();
+    for (symbol, ret) in &targets {
+        for (kind, prog) in [(return_kind(), ret), (ProbeKind::Entry, &entry)] {
+            let link = attach_kprobe(plan.api, &session.tracefs, kind, symbol, pid, prog.as_fd(), cpu)
+                .map_err(Error::Kprobe)?;
+            attachments.push(Attachment::Kprobe(link));
+        }
+    }
+    let symbols: Vec<&str> = targets.iter().map(|(s, _)| *s).collect();
+    log(format_args!("attach: kprobe+kretprobe ({}) on {}", plan.api.describe(), symbols.join(", ")));
+    let mut progs = vec![entry];
+    progs.extend(targets.into_iter().map(|(_, prog)| prog));
+    Ok((progs, attachments))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockdown_mode_is_the_bracketed_word() {
+        assert_eq!(lockdown_mode("none integrity [confidentiality]\n"), Some("confidentiality"));
+        assert_eq!(lockdown_mode("[none] integrity confidentiality\n"), Some("none"));
+        assert_eq!(lockdown_mode(""), None);
+    }
+}
