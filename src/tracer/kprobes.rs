@@ -22,6 +22,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
+/// Exists whenever the kernel's IPv6 stack is up.
+const IF_INET6: &str = "/proc/net/if_inet6";
 
 /// What the kprobe path will attach to, decided before anything is loaded.
 pub(crate) struct KprobePlan {
@@ -50,13 +52,18 @@ pub(crate) fn prepare(tracefs: &Tracefs, overrides: &Overrides, log: Log<'_>) ->
     let api = KprobeApi::detect(tracefs, !overrides.legacy_kprobes).ok_or(Error::NoKprobes)?;
     let found = find_functions(&[abi::V4_CONNECT, abi::V6_CONNECT])
         .map_err(|error| Error::Kallsyms { path: crate::kallsyms::KALLSYMS, error })?;
-    let [v4_symbol, v6_symbol]: [Option<String>; 2] = found.try_into().unwrap_or([None, None]);
+    let [v4_symbol, mut v6_symbol]: [Option<String>; 2] = found.try_into().unwrap_or([None, None]);
     let v4_symbol = v4_symbol.ok_or(Error::NotTraceable { function: abi::V4_CONNECT })?;
     if v6_symbol.is_none() {
         log(format_args!(
             "no {} in /proc/kallsyms (a kernel without IPv6): tracing IPv4 only",
             abi::V6_CONNECT
         ));
+    } else if !Path::new(IF_INET6).exists() {
+        // Built in but disabled (ipv6.disable=1): no IPv6 socket can connect,
+        // and calibration would have no [::1] to connect to.
+        log(format_args!("IPv6 is disabled on this kernel (no {IF_INET6}): tracing IPv4 only"));
+        v6_symbol = None;
     }
     if api == KprobeApi::Legacy {
         let removed = tracefs.sweep_stale_kprobes(|pid| Path::new(&format!("/proc/{pid}")).exists())?;

@@ -1,0 +1,714 @@
+//! Boots a Debian cloud kernel under qemu (TCG, no KVM) with a busybox
+//! initramfs written here, runs a shell script in it and returns what the
+//! script printed. For the paths the host kernel cannot exercise (kprobes).
+//!
+//! Include it from a test file with
+//!   #[path = "support/vm.rs"]
+//!   mod vm;
+//!
+//! Two serial ports: ttyS0 carries the kernel log, ttyS1 (put in raw mode)
+//! carries the script's stdout and stderr, so kernel messages never
+//! interleave with the script's bytes. In the script, `section NAME CMD...`
+//! or `begin NAME` ... `end NAME` print markers that `VmOutput::section`
+//! finds; the text between them comes back byte for byte.
+//!
+//! The guest: kernel command line `console=ttyS0 loglevel=5 panic=-1
+//! oops=panic` (a panic or oops ends the run at once: `run` fails with the
+//! kernel log), proc, sysfs, devtmpfs, tracefs (/sys/kernel/tracing), debugfs,
+//! bpffs (/sys/fs/bpf) and a tmpfs /tmp mounted, lo up (127.0.0.1 and ::1),
+//! busybox applets in /bin, PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin,
+//! the script run as root in /root with stdin /dev/null.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
+/// Kernel options the VM tests rely on that must be built in.
+const BUILT_IN: &[&str] = &[
+    "BLK_DEV_INITRD",
+    "DEVTMPFS",
+    "SERIAL_8250_CONSOLE",
+    "BPF_SYSCALL",
+    "BPF_EVENTS",
+    "PERF_EVENTS",
+    "KPROBES",
+    "KPROBE_EVENTS",
+    "DEBUG_INFO_BTF",
+    "FTRACE",
+    "INET",
+];
+/// Kernel options the tests need that may be modules: (option, module name).
+const BUILT_IN_OR_MODULE: &[(&str, &str)] = &[("IPV6", "ipv6"), ("UNIX", "unix")];
+
+/// The assets, or None (with the reason printed) when the test must skip:
+/// it needs root and the VM assets (tools/test installs them). In CI a
+/// missing one is a failure, never a skip.
+pub fn assets_or_skip(test: &str) -> Option<VmAssets> {
+    let ci = std::env::var_os("CI").is_some();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(!ci, "{test}: needs root, and CI must run as root");
+        eprintln!("skipping {test}: needs root");
+        return None;
+    }
+    match VmAssets::find() {
+        Ok(assets) => Some(assets),
+        Err(e) if ci => panic!("{test}: {e}"),
+        Err(e) => {
+            eprintln!("skipping {test}: {e}");
+            None
+        }
+    }
+}
+
+/// What booting a VM takes from the host.
+#[derive(Clone, Debug)]
+pub struct VmAssets {
+    /// /boot/vmlinuz-<release> of linux-image-cloud-amd64.
+    pub kernel: PathBuf,
+    /// Its release, e.g. "6.1.0-56-cloud-amd64" (what `uname -r` prints in the VM).
+    pub release: String,
+    /// A statically linked busybox (busybox-static).
+    pub busybox: PathBuf,
+    /// qemu-system-x86_64 (qemu-system-x86).
+    pub qemu: PathBuf,
+    /// Kernel modules to insmod at boot, in load order (dependencies first).
+    /// Host paths, possibly compressed (.ko.xz/.ko.zst/.ko.gz); empty when
+    /// everything needed is built in.
+    pub modules: Vec<PathBuf>,
+}
+
+impl VmAssets {
+    /// Finds the kernel, busybox and qemu, checks the kernel configuration and
+    /// that rustc has the musl target. The error names what is missing and
+    /// how to install it.
+    pub fn find() -> Result<VmAssets, String> {
+        let mut missing = Vec::new();
+        let kernel = find_cloud_kernel();
+        if kernel.is_none() {
+            missing.push("/boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)".to_string());
+        }
+        let qemu = find_in_path("qemu-system-x86_64");
+        if qemu.is_none() {
+            missing.push("qemu-system-x86_64 (apt-get install qemu-system-x86)".to_string());
+        }
+        let busybox = PathBuf::from("/bin/busybox");
+        match fs::read(&busybox) {
+            Ok(bytes) => match elf_is_static(&bytes) {
+                Ok(true) => {}
+                Ok(false) => missing.push(
+                    "a static /bin/busybox, this one is dynamically linked (apt-get install busybox-static)"
+                        .to_string(),
+                ),
+                Err(e) => {
+                    missing.push(format!("a usable /bin/busybox: {e} (apt-get install busybox-static)"))
+                }
+            },
+            Err(_) => missing.push("/bin/busybox (apt-get install busybox-static)".to_string()),
+        }
+        if let Err(e) = musl_target_installed() {
+            missing.push(e);
+        }
+        let (kernel, release) = match kernel {
+            Some(k) => k,
+            None => return Err(format!("VM assets missing: {}", missing.join("; "))),
+        };
+        let modules = match needed_modules(&release) {
+            Ok(m) => m,
+            Err(e) => {
+                missing.push(e);
+                Vec::new()
+            }
+        };
+        if !missing.is_empty() {
+            return Err(format!("VM assets missing: {}", missing.join("; ")));
+        }
+        Ok(VmAssets { kernel, release, busybox, qemu: qemu.unwrap(), modules })
+    }
+}
+
+/// The newest /boot/vmlinuz-*-cloud-amd64 and its release.
+fn find_cloud_kernel() -> Option<(PathBuf, String)> {
+    let mut found: Vec<String> = fs::read_dir("/boot")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix("vmlinuz-").map(str::to_string))
+        .filter(|r| r.ends_with("-cloud-amd64"))
+        .collect();
+    found.sort_by_key(|r| version_key(r));
+    let release = found.pop()?;
+    Some((PathBuf::from(format!("/boot/vmlinuz-{release}")), release))
+}
+
+/// Orders "6.1.0-9" before "6.1.0-10".
+fn version_key(s: &str) -> Vec<(u64, String)> {
+    s.split(['.', '-']).map(|p| (p.parse().unwrap_or(0), p.to_string())).collect()
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin", "/bin", "/usr/local/bin"].iter().map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The rustc next to the cargo running the tests.
+fn rustc() -> PathBuf {
+    if let Some(r) = std::env::var_os("RUSTC") {
+        return PathBuf::from(r);
+    }
+    let sibling = Path::new(env!("CARGO")).with_file_name("rustc");
+    if sibling.is_file() {
+        sibling
+    } else {
+        PathBuf::from("rustc")
+    }
+}
+
+fn musl_target_installed() -> Result<(), String> {
+    let hint = format!("the {MUSL} Rust target (rustup target add {MUSL})");
+    let out = Command::new(rustc())
+        .args(["--print", "target-libdir", "--target", MUSL])
+        .output()
+        .map_err(|e| format!("{hint}: running rustc: {e}"))?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let has_std = fs::read_dir(&dir).is_ok_and(|d| {
+        d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    });
+    if out.status.success() && has_std {
+        Ok(())
+    } else {
+        Err(hint)
+    }
+}
+
+/// Reads /boot/config-<release>: fails when something needed is off, and
+/// returns the module files (with dependencies) of options that are =m.
+fn needed_modules(release: &str) -> Result<Vec<PathBuf>, String> {
+    let config_path = format!("/boot/config-{release}");
+    let config = fs::read_to_string(&config_path)
+        .map_err(|e| format!("{config_path}: {e} (apt-get install --reinstall linux-image-cloud-amd64)"))?;
+    let value = |opt: &str| -> Option<String> {
+        let key = format!("CONFIG_{opt}=");
+        config.lines().find_map(|l| l.strip_prefix(&key)).map(str::to_string)
+    };
+    let mut off = Vec::new();
+    for opt in BUILT_IN {
+        if value(opt).as_deref() != Some("y") {
+            off.push(format!("CONFIG_{opt}=y"));
+        }
+    }
+    let mut wanted = Vec::new();
+    for (opt, module) in BUILT_IN_OR_MODULE {
+        match value(opt).as_deref() {
+            Some("y") => {}
+            Some("m") => wanted.push(*module),
+            _ => off.push(format!("CONFIG_{opt}=y or m")),
+        }
+    }
+    if !off.is_empty() {
+        return Err(format!("kernel {release} lacks {}", off.join(", ")));
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let moddir = PathBuf::from(format!("/lib/modules/{release}"));
+    let dep = fs::read_to_string(moddir.join("modules.dep"))
+        .map_err(|e| format!("{}/modules.dep: {e}", moddir.display()))?;
+    let deps: Vec<(&str, Vec<&str>)> = dep
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(m, d)| (m.trim(), d.split_whitespace().collect()))
+        .collect();
+    let name_of = |path: &str| -> String {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        base.split(".ko").next().unwrap_or(base).replace('-', "_")
+    };
+    let mut order: Vec<String> = Vec::new();
+    for module in wanted {
+        let (path, needs) = deps
+            .iter()
+            .find(|(p, _)| name_of(p) == module)
+            .ok_or_else(|| format!("module {module} not in {}/modules.dep", moddir.display()))?;
+        // modules.dep lists a module's dependencies so that loading them in
+        // reverse order works (what modprobe does).
+        for p in needs.iter().rev().chain(std::iter::once(path)) {
+            if !order.iter().any(|o| o == p) {
+                order.push(p.to_string());
+            }
+        }
+    }
+    Ok(order.into_iter().map(|p| moddir.join(p)).collect())
+}
+
+/// Whether a 64-bit little-endian ELF file has no PT_INTERP program header,
+/// i.e. runs without a dynamic loader (static or static-pie).
+pub fn elf_is_static(bytes: &[u8]) -> Result<bool, String> {
+    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
+    let u64_at = |o: usize| bytes.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    if bytes.get(..4) != Some(b"\x7fELF") {
+        return Err("not an ELF file".into());
+    }
+    if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    let truncated = || "truncated ELF header".to_string();
+    let phoff = u64_at(0x20).ok_or_else(truncated)? as usize;
+    let phentsize = u16_at(0x36).ok_or_else(truncated)? as usize;
+    let phnum = u16_at(0x38).ok_or_else(truncated)? as usize;
+    const PT_INTERP: u32 = 3;
+    for i in 0..phnum {
+        let p_type = u32_at(phoff + i * phentsize).ok_or("truncated program headers")?;
+        if p_type == PT_INTERP {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The crate's binaries linked statically for the VM.
+#[derive(Clone, Debug)]
+pub struct StaticBinaries {
+    pub tcpconnect: PathBuf,
+    pub connector: PathBuf,
+}
+
+/// Builds the `tcpconnect` bin and the `connector` example for
+/// x86_64-unknown-linux-musl in release mode, in the target dir of the
+/// running test (once per test process), and checks they are static.
+pub fn build_static_binaries() -> StaticBinaries {
+    static BUILT: OnceLock<StaticBinaries> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target_dir = cargo_target_dir();
+            let started = Instant::now();
+            let status = Command::new(env!("CARGO"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .args(["build", "--quiet", "--release", "--target", MUSL])
+                .args(["--bin", "tcpconnect", "--example", "connector"])
+                .status()
+                .expect("run cargo to build the static binaries");
+            assert!(
+                status.success(),
+                "cargo build --release --target {MUSL} failed (is the target installed? rustup target add {MUSL})"
+            );
+            eprintln!("vm: static binaries built in {:.1}s", started.elapsed().as_secs_f64());
+            let out = target_dir.join(MUSL).join("release");
+            let bins = StaticBinaries {
+                tcpconnect: out.join("tcpconnect"),
+                connector: out.join("examples").join("connector"),
+            };
+            for path in [&bins.tcpconnect, &bins.connector] {
+                let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                match elf_is_static(&bytes) {
+                    Ok(true) => {}
+                    Ok(false) => panic!("{} has a PT_INTERP header: not static", path.display()),
+                    Err(e) => panic!("{}: {e}", path.display()),
+                }
+            }
+            bins
+        })
+        .clone()
+}
+
+/// The target dir of the running test: CARGO_BIN_EXE_tcpconnect is
+/// <target>/<profile>/tcpconnect, or <target>/<triple>/<profile>/tcpconnect
+/// with --target. Cargo puts CACHEDIR.TAG at the root of the target dir.
+fn cargo_target_dir() -> PathBuf {
+    let profile_dir = Path::new(env!("CARGO_BIN_EXE_tcpconnect")).parent().expect("bin has a parent");
+    let up1 = profile_dir.parent().expect("profile dir has a parent");
+    match up1.parent() {
+        Some(up2) if !up1.join("CACHEDIR.TAG").exists() && up2.join("CACHEDIR.TAG").exists() => {
+            up2.to_path_buf()
+        }
+        _ => up1.to_path_buf(),
+    }
+}
+
+enum Content {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// One VM run: files to put in the initramfs and the script to run.
+pub struct Vm {
+    assets: VmAssets,
+    files: Vec<(String, Content, u32)>,
+    script: String,
+    memory_mib: u32,
+    cpus: u32,
+    timeout: Duration,
+    kernel_args: String,
+}
+
+/// What a VM run printed.
+#[derive(Debug)]
+pub struct VmOutput {
+    /// Raw bytes (lossily UTF-8) the script wrote to stdout and stderr (ttyS1),
+    /// with the section markers and the final `@@EXIT n@@` line.
+    pub console: String,
+    /// The kernel log (ttyS0), plus anything init printed before the script.
+    pub kernel_log: String,
+    /// The script's exit status.
+    pub status: i32,
+    /// Wall time from starting qemu to its exit.
+    pub elapsed: Duration,
+}
+
+impl VmOutput {
+    /// The bytes the script printed between `@@BEGIN name@@\n` and
+    /// `@@END name@@\n` (the first such section), exactly.
+    pub fn section(&self, name: &str) -> Option<String> {
+        let begin = format!("@@BEGIN {name}@@\n");
+        let end = format!("@@END {name}@@\n");
+        let start = self.console.find(&begin)? + begin.len();
+        let len = self.console[start..].find(&end)?;
+        Some(self.console[start..start + len].to_string())
+    }
+}
+
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("tcpconnect-vm-{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Shell functions defined before the user's script.
+const PRELUDE: &str = r#"begin() { printf '@@BEGIN %s@@\n' "$1"; }
+end() { printf '@@END %s@@\n' "$1"; }
+section() { _section_name=$1; shift; begin "$_section_name"; "$@"; _section_status=$?; end "$_section_name"; return $_section_status; }
+"#;
+
+impl Vm {
+    pub fn new(assets: &VmAssets) -> Vm {
+        Vm {
+            assets: assets.clone(),
+            files: Vec::new(),
+            script: String::new(),
+            memory_mib: 512,
+            cpus: 1,
+            timeout: Duration::from_secs(90),
+            kernel_args: String::new(),
+        }
+    }
+
+    /// Copies a host file into the VM at `guest_path` (absolute; parent
+    /// directories are created) with permission bits `mode` (e.g. 0o755).
+    pub fn file(mut self, guest_path: &str, host_path: &Path, mode: u32) -> Vm {
+        self.files.push((guest_path.to_string(), Content::Path(host_path.to_path_buf()), mode));
+        self
+    }
+
+    /// Puts `data` into the VM at `guest_path` with permission bits `mode`.
+    pub fn data(mut self, guest_path: &str, data: &[u8], mode: u32) -> Vm {
+        self.files.push((guest_path.to_string(), Content::Bytes(data.to_vec()), mode));
+        self
+    }
+
+    /// The busybox sh script to run once the VM is set up (appended to any
+    /// earlier `script` calls). Its stdout and stderr go to `VmOutput::console`.
+    pub fn script(mut self, sh: &str) -> Vm {
+        self.script.push_str(sh);
+        if !self.script.ends_with('\n') {
+            self.script.push('\n');
+        }
+        self
+    }
+
+    pub fn memory_mib(mut self, mib: u32) -> Vm {
+        self.memory_mib = mib;
+        self
+    }
+
+    /// Virtual CPUs (default 1). Under TCG each one costs a host thread.
+    pub fn cpus(mut self, cpus: u32) -> Vm {
+        self.cpus = cpus;
+        self
+    }
+
+    /// Wall time after which qemu is killed and `run` fails (default 90 s).
+    pub fn timeout(mut self, timeout: Duration) -> Vm {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Extra kernel command line arguments.
+    pub fn kernel_args(mut self, args: &str) -> Vm {
+        self.kernel_args.push(' ');
+        self.kernel_args.push_str(args);
+        self
+    }
+
+    fn init_script(&self) -> String {
+        let mut insmods = String::new();
+        for module in &self.assets.modules {
+            let guest = format!("/lib/modules/{}.ko", module_name(module));
+            insmods.push_str(&format!("insmod {guest} || echo 'init: insmod {guest} failed'\n"));
+        }
+        format!(
+            r#"#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin HOME=/root TERM=dumb
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tracefs tracefs /sys/kernel/tracing || echo 'init: no tracefs'
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+{insmods}ip link set lo up
+grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 || echo 'init: no ::1 on lo'
+exec 3<>/dev/ttyS1
+stty raw -echo <&3
+cd /root
+sh /script </dev/null >&3 2>&3
+status=$?
+printf '\n@@EXIT %d@@\n' "$status" >&3
+stty raw -echo <&3
+exec 3>&-
+poweroff -f
+"#
+        )
+    }
+
+    /// Boots the VM, runs the script, and powers off. Errors when qemu fails,
+    /// the VM does not finish within the timeout (qemu is killed), or it
+    /// stops before the script ends (e.g. a kernel panic); the error carries
+    /// the tails of the script output and of the kernel log.
+    pub fn run(self) -> Result<VmOutput, String> {
+        let tmp = TempDir::new();
+        let mut cpio = Cpio::default();
+        for dir in
+            ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/root", "/etc"]
+        {
+            cpio.dir(dir);
+        }
+        cpio.node("/dev/console", 0o020600, (5, 1));
+        let busybox =
+            fs::read(&self.assets.busybox).map_err(|e| format!("{}: {e}", self.assets.busybox.display()))?;
+        cpio.file("/bin/busybox", &busybox, 0o755);
+        cpio.file("/init", self.init_script().as_bytes(), 0o755);
+        cpio.file("/script", format!("{PRELUDE}{}", self.script).as_bytes(), 0o755);
+        for module in &self.assets.modules {
+            let data = read_module(module)?;
+            cpio.file(&format!("/lib/modules/{}.ko", module_name(module)), &data, 0o644);
+        }
+        for (guest, content, mode) in &self.files {
+            let data = match content {
+                Content::Path(p) => fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+                Content::Bytes(b) => b.clone(),
+            };
+            cpio.file(guest, &data, *mode);
+        }
+        let initrd = tmp.0.join("initramfs.cpio");
+        fs::write(&initrd, cpio.finish()).map_err(|e| format!("{}: {e}", initrd.display()))?;
+
+        let kernel_log = tmp.0.join("kernel.log");
+        let console = tmp.0.join("console.log");
+        let qemu_err = tmp.0.join("qemu.stderr");
+        let append = format!("console=ttyS0 loglevel=5 panic=-1 oops=panic{}", self.kernel_args);
+        let started = Instant::now();
+        let mut child = Command::new(&self.assets.qemu)
+            .args(["-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"])
+            .args(["-machine", "pc,accel=tcg", "-cpu", "max"])
+            .args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()])
+            .arg("-kernel")
+            .arg(&self.assets.kernel)
+            .arg("-initrd")
+            .arg(&initrd)
+            .args(["-append", &append])
+            .arg("-serial")
+            .arg(format!("file:{}", kernel_log.display()))
+            .arg("-serial")
+            .arg(format!("file:{}", console.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&qemu_err).map_err(|e| format!("{}: {e}", qemu_err.display()))?)
+            .spawn()
+            .map_err(|e| format!("run {}: {e}", self.assets.qemu.display()))?;
+        let exit = loop {
+            if let Some(status) = child.try_wait().map_err(|e| format!("wait for qemu: {e}"))? {
+                break Some(status);
+            }
+            if started.elapsed() > self.timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let elapsed = started.elapsed();
+        let read = |p: &Path| {
+            let mut bytes = Vec::new();
+            let _ = fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes));
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let console = read(&console);
+        let kernel_log = read(&kernel_log);
+        let qemu_err = read(&qemu_err);
+        let tails = || {
+            format!(
+                "\n--- script output (tail) ---\n{}\n--- kernel log (tail) ---\n{}\n--- qemu stderr ---\n{}",
+                tail(&console, 40),
+                tail(&kernel_log, 40),
+                qemu_err.trim_end()
+            )
+        };
+        let Some(exit) = exit else {
+            return Err(format!("VM timed out after {:.0?}, qemu killed{}", self.timeout, tails()));
+        };
+        if !exit.success() {
+            return Err(format!("qemu failed ({exit}){}", tails()));
+        }
+        let status = console
+            .rfind("\n@@EXIT ")
+            .and_then(|i| console[i + 8..].split_once("@@"))
+            .and_then(|(n, _)| n.parse().ok())
+            .ok_or_else(|| format!("VM stopped before the script finished{}", tails()))?;
+        Ok(VmOutput { console, kernel_log, status, elapsed })
+    }
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// "ipv6" for /lib/modules/.../ipv6.ko.xz.
+fn module_name(path: &Path) -> String {
+    let base = path.file_name().unwrap_or_default().to_string_lossy();
+    base.split(".ko").next().unwrap_or(&base).to_string()
+}
+
+/// A module's bytes, decompressed on the host (busybox insmod may not).
+fn read_module(path: &Path) -> Result<Vec<u8>, String> {
+    let name = path.to_string_lossy();
+    let tool = if name.ends_with(".ko.xz") {
+        "xz"
+    } else if name.ends_with(".ko.zst") {
+        "zstd"
+    } else if name.ends_with(".ko.gz") {
+        "gzip"
+    } else {
+        return fs::read(path).map_err(|e| format!("{name}: {e}"));
+    };
+    let out = Command::new(tool)
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("{tool} -dc {name}: {e} (apt-get install {tool})"))?;
+    if !out.status.success() {
+        return Err(format!("{tool} -dc {name}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(out.stdout)
+}
+
+/// A newc ("070701") cpio archive, as the kernel unpacks for an initramfs.
+#[derive(Default)]
+struct Cpio {
+    out: Vec<u8>,
+    ino: u32,
+    dirs: Vec<String>,
+}
+
+impl Cpio {
+    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
+        self.ino += 1;
+        let name = name.trim_start_matches('/');
+        let nlink = if mode & 0o170000 == 0o040000 { 2 } else { 1 };
+        let fields = [
+            self.ino,
+            mode,
+            0, // uid
+            0, // gid
+            nlink,
+            0, // mtime
+            data.len() as u32,
+            0, // devmajor
+            0, // devminor
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0, // check
+        ];
+        self.out.extend_from_slice(b"070701");
+        for f in fields {
+            self.out.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(0);
+        self.pad();
+        self.out.extend_from_slice(data);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        while self.out.len() % 4 != 0 {
+            self.out.push(0);
+        }
+    }
+
+    /// A directory and its missing parents.
+    fn dir(&mut self, path: &str) {
+        let mut so_far = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            so_far.push('/');
+            so_far.push_str(part);
+            if !self.dirs.contains(&so_far) {
+                self.dirs.push(so_far.clone());
+                let name = so_far.clone();
+                self.entry(&name, 0o040755, (0, 0), &[]);
+            }
+        }
+    }
+
+    fn parent(&mut self, path: &str) {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent);
+        }
+    }
+
+    fn file(&mut self, path: &str, data: &[u8], mode: u32) {
+        assert!(path.starts_with('/'), "guest path {path} must be absolute");
+        self.parent(path);
+        self.entry(path, 0o100000 | (mode & 0o7777), (0, 0), data);
+    }
+
+    fn node(&mut self, path: &str, mode: u32, rdev: (u32, u32)) {
+        self.parent(path);
+        self.entry(path, mode, rdev, &[]);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, (0, 0), &[]);
+        self.out
+    }
+}

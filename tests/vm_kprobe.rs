@@ -1,0 +1,265 @@
+//! The kprobe path, in a VM: this host's kernel has no kprobes, so Debian's
+//! cloud kernel (6.1: kprobe PMU, legacy kprobe_events, BTF, IPv6) boots
+//! under qemu with the static binary, and a script runs every attach mode
+//! against the same connects. The host then checks the exact bytes:
+//!   1. `--attach kprobe` and `--attach tracepoint` print bcc's lines for
+//!      IPv4, IPv6, v4-mapped and wildcard-destination connects, identical
+//!      but for the PID;
+//!   2. legacy tracefs kprobes (TCPCONNECT_KPROBE_API=legacy) leave nothing
+//!      in kprobe_events after SIGINT, and a run after a SIGKILLed one sweeps
+//!      the dead run's probes;
+//!   3. the IPv6 offsets in struct sock from BTF equal those found by
+//!      calibration (TCPCONNECT_BTF=off), and both give correct lines;
+//!   4. on a kernel with IPv6 disabled, the kprobe path traces IPv4 only.
+
+mod support;
+#[path = "support/vm.rs"]
+mod vm;
+
+use support::{bcc_line, HEADER};
+use vm::{assets_or_skip, build_static_binaries, Vm, VmOutput};
+
+/// Shell helpers for the VM script. `trace NAME CMD...` starts the tracer,
+/// waits for its header, makes the connects of $TARGETS from the connector
+/// (whose PID it reports), runs $DURING if set, stops the tracer with SIGINT
+/// and reports its stdout, stderr, exit status and kprobe_events afterwards.
+const HELPERS: &str = r#"
+EVENTS=/sys/kernel/tracing/kprobe_events
+wait_header() {
+  i=0
+  while [ ! -s /tmp/out ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+}
+connect() {
+  rm -f /tmp/go; mkfifo /tmp/go
+  connector $TARGETS < /tmp/go > /tmp/conn 2>&1 &
+  C=$!
+  echo go > /tmp/go
+  wait $C
+}
+trace() {
+  name=$1; shift
+  rm -f /tmp/out /tmp/err
+  "$@" > /tmp/out 2> /tmp/err &
+  T=$!
+  wait_header
+  connect
+  sleep 0.5
+  if [ -n "$DURING" ]; then section $name.during sh -c "$DURING"; fi
+  kill -INT $T
+  wait $T
+  rc=$?
+  begin $name.pids; echo "$T $C"; end $name.pids
+  section $name.out cat /tmp/out
+  section $name.err cat /tmp/err
+  begin $name.rc; echo $rc; end $name.rc
+  section $name.events_after cat $EVENTS
+}
+"#;
+
+/// One traced run as the host sees it.
+struct Run {
+    tracer_pid: u32,
+    connector_pid: u32,
+    out: String,
+    err: String,
+}
+
+fn section(out: &VmOutput, name: &str) -> String {
+    out.section(name).unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", out.console))
+}
+
+/// Reads the sections `trace NAME` printed and checks what every run must
+/// show: exit 0 on SIGINT and no probe of ours left behind.
+fn run(out: &VmOutput, name: &str) -> Run {
+    let pids = section(out, &format!("{name}.pids"));
+    let mut pids = pids.split_whitespace().map(|p| p.parse::<u32>().expect("pid"));
+    let (tracer_pid, connector_pid) = (pids.next().unwrap(), pids.next().unwrap());
+    let run = Run {
+        tracer_pid,
+        connector_pid,
+        out: section(out, &format!("{name}.out")),
+        err: section(out, &format!("{name}.err")),
+    };
+    assert_eq!(section(out, &format!("{name}.rc")), "0\n", "{name}: exit status; stderr:\n{}", run.err);
+    assert_eq!(
+        section(out, &format!("{name}.events_after")),
+        "",
+        "{name}: kprobe_events not clean after SIGINT"
+    );
+    run
+}
+
+/// The header and lines bcc prints for `lines` = (ip, saddr, daddr, dport).
+fn expected(pid: u32, lines: &[(u8, &str, &str, u16)]) -> String {
+    let mut text = format!("{HEADER}\n");
+    for (ip, saddr, daddr, dport) in lines {
+        text.push_str(&bcc_line(pid, "connector", *ip, saddr, daddr, *dport));
+        text.push('\n');
+    }
+    text
+}
+
+/// "skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)" → (56, 72).
+fn offsets(err: &str, source: &str) -> (u32, u32) {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("tcpconnect: struct sock_common: ") && l.ends_with(&format!("({source})")))
+        .unwrap_or_else(|| panic!("no offsets line {source} in:\n{err}"));
+    let numbers: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .filter(|&n| n != 6) // the 6 of "skc_v6_..."
+        .collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    (numbers[0], numbers[1])
+}
+
+const PMU_ATTACH: &str =
+    "tcpconnect: attach: kprobe+kretprobe (kprobe PMU) on tcp_v4_connect, tcp_v6_connect\n";
+const LEGACY_ATTACH: &str =
+    "tcpconnect: attach: kprobe+kretprobe (tracefs kprobe_events) on tcp_v4_connect, tcp_v6_connect\n";
+
+#[test]
+fn kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm() {
+    let Some(assets) = assets_or_skip("kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm") else {
+        return;
+    };
+    let bins = build_static_binaries();
+    let script = format!(
+        r#"{HELPERS}
+# Port 1 is closed: each connect is refused after its SYN, which both paths
+# report (bcc reports attempts). 0.0.0.0 and :: are connects to the local
+# host, shown with the address the kernel used.
+TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1 4:0.0.0.0:1 6:[::]:1"
+trace tracepoint tcpconnect --attach tracepoint -v
+trace auto tcpconnect -v
+trace kprobe tcpconnect --attach kprobe -v
+DURING="cat $EVENTS" trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
+trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
+trace nobtf_legacy env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
+
+# SIGKILL leaves legacy probes behind; the next run sweeps them.
+rm -f /tmp/out
+env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe > /tmp/out 2>&1 &
+K=$!
+wait_header
+kill -KILL $K
+wait $K
+begin killed.pid; echo $K; end killed.pid
+section killed.events cat $EVENTS
+trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
+"#
+    );
+    let out = Vm::new(&assets)
+        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
+        .file("/usr/bin/connector", &bins.connector, 0o755)
+        .script(&script)
+        .run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("VM wall time: {:.1?}", out.elapsed);
+    assert_eq!(out.status, 0, "script failed:\n{}", out.console);
+
+    let lines = [
+        (4, "127.0.0.1", "127.0.0.1", 1),
+        (6, "::1", "::1", 1),
+        (4, "127.0.0.1", "127.0.0.1", 1),
+        (4, "127.0.0.1", "127.0.0.1", 1),
+        (6, "::1", "::1", 1),
+    ];
+    let without_pid = |text: &str| -> Vec<String> { text.lines().map(|l| l[6..].to_owned()).collect() };
+    let tracepoint = run(&out, "tracepoint");
+    eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
+    assert_eq!(tracepoint.out, expected(tracepoint.connector_pid, &lines));
+    assert_eq!(tracepoint.err, "tcpconnect: attach: tracepoint sock:inet_sock_set_state\n");
+    let auto = run(&out, "auto");
+    assert_eq!(auto.out, expected(auto.connector_pid, &lines));
+    assert_eq!(auto.err, tracepoint.err, "auto picks the tracepoint on 6.1");
+
+    let kprobe = run(&out, "kprobe");
+    eprintln!("kprobe:\n{}{}", kprobe.out, kprobe.err);
+    assert_eq!(kprobe.out, expected(kprobe.connector_pid, &lines));
+    assert_eq!(without_pid(&kprobe.out), without_pid(&tracepoint.out));
+    let btf = offsets(&kprobe.err, "from BTF");
+    assert_eq!(
+        kprobe.err,
+        format!(
+            "tcpconnect: struct sock_common: skc_v6_daddr at {}, skc_v6_rcv_saddr at {} (from BTF)\n{PMU_ATTACH}",
+            btf.0, btf.1
+        )
+    );
+
+    let legacy = run(&out, "legacy");
+    eprintln!("legacy:\n{}{}", legacy.out, legacy.err);
+    assert_eq!(legacy.out, expected(legacy.connector_pid, &lines));
+    assert!(legacy.err.ends_with(LEGACY_ATTACH), "{}", legacy.err);
+    let t = legacy.tracer_pid;
+    assert_eq!(
+        section(&out, "legacy.during"),
+        format!(
+            "r4096:tcpconnect/r{t}_tcp_v4_connect tcp_v4_connect\n\
+             p:tcpconnect/p{t}_tcp_v4_connect tcp_v4_connect\n\
+             r4096:tcpconnect/r{t}_tcp_v6_connect tcp_v6_connect\n\
+             p:tcpconnect/p{t}_tcp_v6_connect tcp_v6_connect\n"
+        )
+    );
+
+    for name in ["nobtf", "nobtf_legacy"] {
+        let nobtf = run(&out, name);
+        eprintln!("{name}:\n{}{}", nobtf.out, nobtf.err);
+        assert_eq!(nobtf.out, expected(nobtf.connector_pid, &lines), "{name}");
+        assert_eq!(offsets(&nobtf.err, "by calibration"), btf, "{name}: calibration disagrees with BTF");
+    }
+
+    let killed = section(&out, "killed.pid").trim().parse::<u32>().unwrap();
+    let left: Vec<String> = section(&out, "killed.events").lines().map(str::to_owned).collect();
+    assert_eq!(left.len(), 4, "SIGKILL leaves the 4 legacy probes: {left:?}");
+    assert!(left.iter().all(|l| l.contains(&format!("{killed}_tcp_v"))), "{left:?}");
+    let sweep = run(&out, "sweep");
+    assert_eq!(sweep.out, expected(sweep.connector_pid, &lines));
+    assert!(
+        sweep.err.starts_with(&format!(
+            "tcpconnect: removed stale kprobe events of killed runs: r{killed}_tcp_v4_connect p{killed}_tcp_v4_connect \
+             r{killed}_tcp_v6_connect p{killed}_tcp_v6_connect\n"
+        )),
+        "{}",
+        sweep.err
+    );
+}
+
+#[test]
+fn kprobe_path_traces_ipv4_only_when_ipv6_is_disabled() {
+    let Some(assets) = assets_or_skip("kprobe_path_traces_ipv4_only_when_ipv6_is_disabled") else {
+        return;
+    };
+    let bins = build_static_binaries();
+    let script = format!(
+        r#"{HELPERS}
+TARGETS="4:127.0.0.1:1 6:::1:1 4:127.0.0.2:2"
+trace kprobe tcpconnect --attach kprobe -v
+trace nobtf env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
+"#
+    );
+    let out = Vm::new(&assets)
+        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
+        .file("/usr/bin/connector", &bins.connector, 0o755)
+        .kernel_args("ipv6.disable=1")
+        .script(&script)
+        .run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status, 0, "script failed:\n{}", out.console);
+    let lines = [(4, "127.0.0.1", "127.0.0.1", 1), (4, "127.0.0.1", "127.0.0.2", 2)];
+    let disabled = "tcpconnect: IPv6 is disabled on this kernel (no /proc/net/if_inet6): tracing IPv4 only\n";
+    let kprobe = run(&out, "kprobe");
+    eprintln!("kprobe, ipv6.disable=1:\n{}{}", kprobe.out, kprobe.err);
+    assert_eq!(kprobe.out, expected(kprobe.connector_pid, &lines));
+    assert_eq!(
+        kprobe.err,
+        format!("{disabled}tcpconnect: attach: kprobe+kretprobe (kprobe PMU) on tcp_v4_connect\n")
+    );
+    let nobtf = run(&out, "nobtf");
+    assert_eq!(nobtf.out, expected(nobtf.connector_pid, &lines));
+    assert_eq!(
+        nobtf.err,
+        format!("{disabled}tcpconnect: attach: kprobe+kretprobe (tracefs kprobe_events) on tcp_v4_connect\n")
+    );
+}
