@@ -44,7 +44,7 @@ pub enum Error {
         tracepoint: Box<Error>,
         kprobe: Box<Error>,
     },
-    /// Kernel lockdown forbids what the kprobe path needs.
+    /// Kernel lockdown forbids tracing.
     Lockdown {
         mode: String,
     },
@@ -132,7 +132,7 @@ impl fmt::Display for Error {
             }
             Error::Lockdown { mode } => write!(
                 f,
-                "kernel lockdown is in {mode} mode (/sys/kernel/security/lockdown): kprobes and BPF reads of kernel memory are forbidden"
+                "kernel lockdown is in {mode} mode (/sys/kernel/security/lockdown): tracefs, kprobes and BPF reads of kernel memory are forbidden"
             ),
             Error::NoKprobes => write!(
                 f,

@@ -19,6 +19,7 @@ pub mod inet;
 pub mod kallsyms;
 pub mod kernel;
 pub mod loader;
+pub mod lockdown;
 pub mod output;
 pub mod perf;
 pub mod sock_offsets;

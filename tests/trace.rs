@@ -468,3 +468,47 @@ fn an_unmounted_tracefs_is_mounted_privately() {
     assert!(status.success(), "{stderr}");
     assert_eq!(mounts, ["/sys/kernel/tracing"]);
 }
+
+#[test]
+fn verbose_names_the_attach_method_on_stderr_only() {
+    if !have_root("verbose_names_the_attach_method_on_stderr_only") {
+        return;
+    }
+    for args in [&["-v"][..], &["--attach", "tracepoint", "--verbose"], &["--attach=auto", "-v"]] {
+        let ports = Ports::new();
+        let connector = Connector::spawn(&targets(&[("4", "127.0.0.1", ports.v4_port)]));
+        let pid = connector.pid();
+        let mut all = args.to_vec();
+        let pid_text = pid.to_string();
+        all.extend(["-p", &pid_text]);
+        let mut tool = Tool::start(&all);
+        connector.go();
+        let lines = tool.lines_matching(1, |_| true);
+        assert_eq!(lines, [bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port)]);
+        let (status, rest, stderr) = tool.stop(libc::SIGINT);
+        assert_eq!(status.code(), Some(0));
+        assert!(rest.is_empty(), "{rest:?}");
+        assert_eq!(stderr, "tcpconnect: attach: tracepoint sock:inet_sock_set_state\n", "{args:?}");
+    }
+}
+
+#[test]
+fn forcing_kprobes_on_a_kernel_without_them_names_the_missing_feature() {
+    if !have_root("forcing_kprobes_on_a_kernel_without_them_names_the_missing_feature") {
+        return;
+    }
+    let has_kprobes = std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || std::fs::read_to_string("/proc/kallsyms").unwrap().contains(" register_kprobe\n");
+    if has_kprobes {
+        eprintln!("skipping: this kernel has kprobes (the VM tests cover that path)");
+        return;
+    }
+    let out = Command::new(tcpconnect_bin()).args(["--attach", "kprobe", "-v"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tcpconnect: this kernel has no kprobe support (no /sys/bus/event_source/devices/kprobe and no \
+         tracefs kprobe_events; CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is off)\n"
+    );
+}

@@ -263,3 +263,43 @@ trace nobtf env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --att
         format!("{disabled}tcpconnect: attach: kprobe+kretprobe (tracefs kprobe_events) on tcp_v4_connect\n")
     );
 }
+
+#[test]
+fn lockdown_is_named_when_it_forbids_kprobes() {
+    let Some(assets) = assets_or_skip("lockdown_is_named_when_it_forbids_kprobes") else {
+        return;
+    };
+    let bins = build_static_binaries();
+    let script = r#"
+mount -t securityfs securityfs /sys/kernel/security
+section lockdown cat /sys/kernel/security/lockdown
+for mode in kprobe tracepoint auto; do
+  tcpconnect --attach $mode > /tmp/out 2> /tmp/err &
+  T=$!
+  sleep 2
+  kill -INT $T 2>/dev/null
+  wait $T
+  rc=$?
+  begin $mode.rc; echo $rc; end $mode.rc
+  section $mode.out cat /tmp/out
+  section $mode.err cat /tmp/err
+done
+"#;
+    let out = Vm::new(&assets)
+        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
+        .kernel_args("lockdown=confidentiality")
+        .script(script)
+        .run()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(section(&out, "lockdown"), "none integrity [confidentiality]\n");
+    for mode in ["kprobe", "tracepoint", "auto"] {
+        assert_eq!(section(&out, &format!("{mode}.rc")), "1\n", "{mode}");
+        assert_eq!(section(&out, &format!("{mode}.out")), "", "{mode}");
+        assert_eq!(
+            section(&out, &format!("{mode}.err")),
+            "tcpconnect: kernel lockdown is in confidentiality mode (/sys/kernel/security/lockdown): \
+             tracefs, kprobes and BPF reads of kernel memory are forbidden\n",
+            "{mode}"
+        );
+    }
+}

@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-const LOCKDOWN: &str = "/sys/kernel/security/lockdown";
 /// Exists whenever the kernel's IPv6 stack is up.
 const IF_INET6: &str = "/proc/net/if_inet6";
 
@@ -34,21 +33,9 @@ pub(crate) struct KprobePlan {
     offsets_hint: Overrides,
 }
 
-/// The selected lockdown mode in "none integrity [confidentiality]".
-fn lockdown_mode(text: &str) -> Option<&str> {
-    text.split_ascii_whitespace().find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
-}
-
-/// Checks, in the order a sysadmin would: lockdown, kprobe support, the
+/// Checks, in the order a sysadmin would: kprobe support, the
 /// functions. Sweeps legacy probes left by killed runs.
 pub(crate) fn prepare(tracefs: &Tracefs, overrides: &Overrides, log: Log<'_>) -> Result<KprobePlan, Error> {
-    // Confidentiality lockdown forbids kprobes and BPF reads of kernel memory
-    // (LOCKDOWN_KPROBES, LOCKDOWN_BPF_READ_KERNEL); integrity mode allows them.
-    if let Ok(text) = std::fs::read_to_string(LOCKDOWN) {
-        if lockdown_mode(&text) == Some("confidentiality") {
-            return Err(Error::Lockdown { mode: "confidentiality".into() });
-        }
-    }
     let api = KprobeApi::detect(tracefs, !overrides.legacy_kprobes).ok_or(Error::NoKprobes)?;
     let found = find_functions(&[abi::V4_CONNECT, abi::V6_CONNECT])
         .map_err(|error| Error::Kallsyms { path: crate::kallsyms::KALLSYMS, error })?;
@@ -172,16 +159,4 @@ pub(crate) fn start(
     let mut progs = vec![entry];
     progs.extend(targets.into_iter().map(|(_, prog)| prog));
     Ok((progs, attachments))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lockdown_mode_is_the_bracketed_word() {
-        assert_eq!(lockdown_mode("none integrity [confidentiality]\n"), Some("confidentiality"));
-        assert_eq!(lockdown_mode("[none] integrity confidentiality\n"), Some("none"));
-        assert_eq!(lockdown_mode(""), None);
-    }
 }

@@ -155,6 +155,9 @@ impl Tracer {
         raise_memlock_limit_if_needed()?;
         let possible = read_cpu_list(POSSIBLE)?;
         let online = read_cpu_list(ONLINE)?;
+        if crate::lockdown::forbids_tracing() {
+            return Err(Error::Lockdown { mode: "confidentiality".into() });
+        }
         let tracefs = Tracefs::open()?;
 
         let (category, name) = abi::STATE_TRACEPOINT;
