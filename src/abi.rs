@@ -67,6 +67,23 @@ mod tests {
     use super::*;
     use crate::loader::{parse_object, RelocTarget, EMBEDDED_OBJECT};
 
+    /// The load-time constants a program references, sorted, once each.
+    fn constants_of(obj: &crate::loader::ObjectSpec, section: &str) -> Vec<String> {
+        let mut names: Vec<String> = obj
+            .program(section)
+            .unwrap_or_else(|| panic!("{section} missing"))
+            .relocations
+            .iter()
+            .filter_map(|r| match &r.target {
+                RelocTarget::Constant(name) => Some(name.clone()),
+                RelocTarget::Map(_) => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     #[test]
     fn embedded_object_matches_these_names() {
         let obj = parse_object(EMBEDDED_OBJECT).expect("embedded object parses");
@@ -78,20 +95,10 @@ mod tests {
 
         let prog = obj.program(PROG_STATE_TRACEPOINT).expect("state program");
         assert_eq!(prog.name, "tcpconnect_state");
-        let mut constants: Vec<&str> = prog
-            .relocations
-            .iter()
-            .filter_map(|r| match &r.target {
-                RelocTarget::Constant(name) => Some(name.as_str()),
-                RelocTarget::Map(_) => None,
-            })
-            .collect();
-        constants.sort();
-        constants.dedup();
         let mut expected =
             vec![CONST_FILTER_PID, CONST_TARGET_PID, CONST_FILTER_UID, CONST_TARGET_UID, CONST_FILTER_PORTS];
         expected.sort();
-        assert_eq!(constants, expected);
+        assert_eq!(constants_of(&obj, PROG_STATE_TRACEPOINT), expected);
         let maps: Vec<usize> = prog
             .relocations
             .iter()
@@ -106,30 +113,15 @@ mod tests {
         let obj = parse_object(EMBEDDED_OBJECT).expect("embedded object parses");
         let connecting = &obj.maps[obj.map_index(MAP_CONNECTING).expect("connecting map")];
         assert_eq!((connecting.map_type, connecting.key_size, connecting.value_size), (1, 8, 8));
-        let constants_of = |section: &str| -> Vec<String> {
-            let mut names: Vec<String> = obj
-                .program(section)
-                .unwrap_or_else(|| panic!("{section} missing"))
-                .relocations
-                .iter()
-                .filter_map(|r| match &r.target {
-                    RelocTarget::Constant(name) => Some(name.clone()),
-                    RelocTarget::Map(_) => None,
-                })
-                .collect();
-            names.sort();
-            names.dedup();
-            names
-        };
         assert_eq!(
-            constants_of(PROG_CONNECT_ENTRY),
+            constants_of(&obj, PROG_CONNECT_ENTRY),
             [CONST_FILTER_PID, CONST_FILTER_UID, CONST_TARGET_PID, CONST_TARGET_UID]
         );
-        assert_eq!(constants_of(PROG_V4_RETURN), [CONST_FILTER_PORTS]);
+        assert_eq!(constants_of(&obj, PROG_V4_RETURN), [CONST_FILTER_PORTS]);
         assert_eq!(
-            constants_of(PROG_V6_RETURN),
+            constants_of(&obj, PROG_V6_RETURN),
             [CONST_FILTER_PORTS, CONST_SKC_V6_DADDR, CONST_SKC_V6_RCV_SADDR]
         );
-        assert!(constants_of(PROG_CALIBRATE).is_empty());
+        assert!(constants_of(&obj, PROG_CALIBRATE).is_empty());
     }
 }

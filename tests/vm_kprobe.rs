@@ -114,6 +114,23 @@ fn offsets(err: &str, source: &str) -> (u32, u32) {
     (numbers[0], numbers[1])
 }
 
+/// Boots the VM with both static binaries and runs `script`; returns what
+/// it printed, after checking it ran to the end.
+fn boot(test: &str, kernel_args: &str, script: &str) -> Option<VmOutput> {
+    let assets = assets_or_skip(test)?;
+    let bins = build_static_binaries();
+    let out = Vm::new(&assets)
+        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
+        .file("/usr/bin/connector", &bins.connector, 0o755)
+        .kernel_args(kernel_args)
+        .script(script)
+        .run()
+        .unwrap_or_else(|e| panic!("{test}: {e}"));
+    eprintln!("{test}: VM wall time {:.1?}", out.elapsed);
+    assert_eq!(out.status, 0, "{test}: script failed:\n{}", out.console);
+    Some(out)
+}
+
 const PMU_ATTACH: &str =
     "tcpconnect: attach: kprobe+kretprobe (kprobe PMU) on tcp_v4_connect, tcp_v6_connect\n";
 const LEGACY_ATTACH: &str =
@@ -121,10 +138,6 @@ const LEGACY_ATTACH: &str =
 
 #[test]
 fn kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm() {
-    let Some(assets) = assets_or_skip("kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm") else {
-        return;
-    };
-    let bins = build_static_binaries();
     let script = format!(
         r#"{HELPERS}
 # Port 1 is closed: each connect is refused after its SYN, which both paths
@@ -150,14 +163,9 @@ section killed.events cat $EVENTS
 trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 "#
     );
-    let out = Vm::new(&assets)
-        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
-        .file("/usr/bin/connector", &bins.connector, 0o755)
-        .script(&script)
-        .run()
-        .unwrap_or_else(|e| panic!("{e}"));
-    eprintln!("VM wall time: {:.1?}", out.elapsed);
-    assert_eq!(out.status, 0, "script failed:\n{}", out.console);
+    let Some(out) = boot("kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm", "", &script) else {
+        return;
+    };
 
     let lines = [
         (4, "127.0.0.1", "127.0.0.1", 1),
@@ -228,10 +236,6 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 
 #[test]
 fn kprobe_path_traces_ipv4_only_when_ipv6_is_disabled() {
-    let Some(assets) = assets_or_skip("kprobe_path_traces_ipv4_only_when_ipv6_is_disabled") else {
-        return;
-    };
-    let bins = build_static_binaries();
     let script = format!(
         r#"{HELPERS}
 TARGETS="4:127.0.0.1:1 6:::1:1 4:127.0.0.2:2"
@@ -239,14 +243,10 @@ trace kprobe tcpconnect --attach kprobe -v
 trace nobtf env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 "#
     );
-    let out = Vm::new(&assets)
-        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
-        .file("/usr/bin/connector", &bins.connector, 0o755)
-        .kernel_args("ipv6.disable=1")
-        .script(&script)
-        .run()
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(out.status, 0, "script failed:\n{}", out.console);
+    let Some(out) = boot("kprobe_path_traces_ipv4_only_when_ipv6_is_disabled", "ipv6.disable=1", &script)
+    else {
+        return;
+    };
     let lines = [(4, "127.0.0.1", "127.0.0.1", 1), (4, "127.0.0.1", "127.0.0.2", 2)];
     let disabled = "tcpconnect: IPv6 is disabled on this kernel (no /proc/net/if_inet6): tracing IPv4 only\n";
     let kprobe = run(&out, "kprobe");
@@ -266,10 +266,6 @@ trace nobtf env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --att
 
 #[test]
 fn lockdown_is_named_when_it_forbids_kprobes() {
-    let Some(assets) = assets_or_skip("lockdown_is_named_when_it_forbids_kprobes") else {
-        return;
-    };
-    let bins = build_static_binaries();
     let script = r#"
 mount -t securityfs securityfs /sys/kernel/security
 section lockdown cat /sys/kernel/security/lockdown
@@ -285,12 +281,10 @@ for mode in kprobe tracepoint auto; do
   section $mode.err cat /tmp/err
 done
 "#;
-    let out = Vm::new(&assets)
-        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
-        .kernel_args("lockdown=confidentiality")
-        .script(script)
-        .run()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let Some(out) = boot("lockdown_is_named_when_it_forbids_kprobes", "lockdown=confidentiality", script)
+    else {
+        return;
+    };
     assert_eq!(section(&out, "lockdown"), "none integrity [confidentiality]\n");
     for mode in ["kprobe", "tracepoint", "auto"] {
         assert_eq!(section(&out, &format!("{mode}.rc")), "1\n", "{mode}");
