@@ -174,3 +174,38 @@ impl From<ElfError> for Error {
         Error::Object(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kernel_error(call: &'static str, errno: i32) -> Error {
+        Error::kernel("create BPF map events")(SysError { call, error: std::io::Error::from_raw_os_error(errno) })
+    }
+
+    #[test]
+    fn missing_bpf_is_named_not_blamed_on_memlock() {
+        assert_eq!(
+            kernel_error("bpf(BPF_MAP_CREATE)", libc::ENOSYS).to_string(),
+            "this kernel has no BPF support (bpf(2) is not implemented): cannot create BPF map events"
+        );
+        assert!(kernel_error("bpf(BPF_MAP_CREATE)", libc::EPERM).to_string().starts_with(NEEDS_PRIVILEGE));
+    }
+
+    #[test]
+    fn no_attach_method_names_both_causes() {
+        let e = Error::NoAttachMethod {
+            tracepoint: Box::new(Error::NoTracepoint {
+                tracepoint: "sock:inet_sock_set_state".into(),
+                since: "it appeared in Linux 4.16",
+            }),
+            kprobe: Box::new(Error::NotTraceable { function: "tcp_v4_connect" }),
+        };
+        assert_eq!(
+            e.to_string(),
+            "no way to trace connects on this kernel: this kernel has no tracepoint sock:inet_sock_set_state \
+             (it appeared in Linux 4.16), and kprobes are unusable: cannot put a kprobe on tcp_v4_connect: it is \
+             not in /proc/kallsyms, under its name or a compiler-suffixed one"
+        );
+    }
+}

@@ -7,7 +7,8 @@ mod support;
 use std::process::{Command, Output};
 use support::tcpconnect_bin;
 
-const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]\n";
+const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]
+                  [--attach {auto,kprobe,tracepoint}] [-v]\n";
 
 fn run(args: &[&str]) -> Output {
     Command::new(tcpconnect_bin()).args(args).output().unwrap()
@@ -30,7 +31,7 @@ fn help_goes_to_stdout_and_exits_zero() {
 
 #[test]
 fn bad_input_is_an_argparse_error_with_exit_two() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["-p", "abc"], "argument -p/--pid: invalid int value: 'abc'"),
         (&["-P", "80,x"], "argument -P/--port: invalid port list: '80,x'"),
         (&["-P", "70000"], "argument -P/--port: port out of range (1-65535): '70000'"),
@@ -38,6 +39,10 @@ fn bad_input_is_an_argparse_error_with_exit_two() {
         (&["--bogus"], "unrecognized arguments: --bogus"),
         (&["-p"], "argument -p/--pid: expected one argument"),
         (&["extra", "-t", "args"], "unrecognized arguments: extra args"),
+        (
+            &["--attach", "fentry"],
+            "argument --attach: invalid choice: 'fentry' (choose from 'auto', 'kprobe', 'tracepoint')",
+        ),
     ];
     for (args, message) in cases {
         let out = run(args);
