@@ -180,7 +180,10 @@ mod tests {
     use super::*;
 
     fn kernel_error(call: &'static str, errno: i32) -> Error {
-        Error::kernel("create BPF map events")(SysError { call, error: std::io::Error::from_raw_os_error(errno) })
+        Error::kernel("create BPF map events")(SysError {
+            call,
+            error: std::io::Error::from_raw_os_error(errno),
+        })
     }
 
     #[test]
