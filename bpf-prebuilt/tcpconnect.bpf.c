@@ -22,9 +22,9 @@ typedef unsigned long long __u64;
 
 /* UAPI values (include/uapi/linux/bpf.h, linux/socket.h, linux/in.h, net/tcp_states.h). */
 #define BPF_ANY 0
+#define BPF_NOEXIST 1
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
-#define BPF_F_CURRENT_CPU 0xffffffffULL
 #define AF_INET 2
 #define IPPROTO_TCP 6
 #define TCP_SYN_SENT 2
@@ -41,6 +41,13 @@ static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
 static __u64 (*bpf_get_current_uid_gid)(void) = (void *)15;
 static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;
 static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data, __u64 size) = (void *)25;
+/*
+ * Newer helpers, called only behind a filter that needs them; when the filter
+ * is off the loader replaces the call with `r0 = 0`, so older kernels never
+ * see the helper id.
+ */
+static __u64 (*bpf_get_current_task)(void) = (void *)35;      /* 4.8 */
+static __u64 (*bpf_get_current_cgroup_id)(void) = (void *)80; /* 4.18 */
 
 /* The legacy map definition read by our loader (and by every loader since 4.x). */
 struct bpf_map_def {
@@ -78,6 +85,56 @@ struct bpf_map_def SEC("maps") connecting = {
 	.max_entries = 10240,
 };
 
+/* -c: connects per (saddr, daddr, dport, ip); read by user space at exit. */
+struct bpf_map_def SEC("maps") counts = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(struct count_key),
+	.value_size = sizeof(__u64),
+	.max_entries = 10240,
+};
+
+/*
+ * --cgroupmap / --mntnsmap: placeholders; the loader puts the user's pinned
+ * map (u64 cgroup id or mount namespace inode -> anything) in their place.
+ */
+struct bpf_map_def SEC("maps") cgroup_filter = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(__u8),
+	.max_entries = 1,
+};
+
+struct bpf_map_def SEC("maps") mntns_filter = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(__u8),
+	.max_entries = 1,
+};
+
+/*
+ * -L on the tracepoint path: threads inside connect(2), and the event each
+ * one's connect produced, held until sys_exit_connect, by which time the
+ * kernel has chosen the local port.
+ */
+struct bpf_map_def SEC("maps") in_connect = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(__u8),
+	.max_entries = 10240,
+};
+
+struct pending_connect {
+	struct connect_event ev;
+	__u64 sk;
+};
+
+struct bpf_map_def SEC("maps") pending = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(struct pending_connect),
+	.max_entries = 10240,
+};
+
 /*
  * A load-time constant: a 64-bit immediate load whose relocation names an
  * undefined symbol. The loader writes the value into the instruction.
@@ -103,13 +160,42 @@ struct bpf_map_def SEC("maps") connecting = {
 	(dst)[14] = TP_BYTE(ctx, field, 14); (dst)[15] = TP_BYTE(ctx, field, 15); \
 } while (0)
 
-/* Shared by every attach method: filters that need no address, then output. */
+#define SKC_NUM 14              /* struct sock_common: local port, host order */
+
+/* The mount namespace inode of the current task (0 if unreadable). */
+static always_inline __u64 current_mntns(void)
+{
+	char *task = (char *)bpf_get_current_task();
+	char *nsproxy = 0, *mnt_ns = 0;
+	__u32 inum = 0;
+
+	bpf_probe_read(&nsproxy, sizeof(nsproxy), task + CONST(task_nsproxy_off));
+	if (!nsproxy)
+		return 0;
+	bpf_probe_read(&mnt_ns, sizeof(mnt_ns), nsproxy + CONST(nsproxy_mnt_ns_off));
+	if (!mnt_ns)
+		return 0;
+	bpf_probe_read(&inum, sizeof(inum), mnt_ns + CONST(mnt_ns_inum_off));
+	return inum;
+}
+
+/* Shared by every attach method: filters that need no address. */
 static always_inline int keep_task(__u32 pid, __u32 uid)
 {
 	if (CONST(filter_pid) && pid != (__u32)CONST(target_pid))
 		return 0;
 	if (CONST(filter_uid) && uid != (__u32)CONST(target_uid))
 		return 0;
+	if (CONST(filter_cgroup)) {
+		__u64 cgroup = bpf_get_current_cgroup_id();
+		if (!bpf_map_lookup_elem(&cgroup_filter, &cgroup))
+			return 0;
+	}
+	if (CONST(filter_mntns)) {
+		__u64 mntns = current_mntns();
+		if (!bpf_map_lookup_elem(&mntns_filter, &mntns))
+			return 0;
+	}
 	return 1;
 }
 
@@ -118,6 +204,44 @@ static always_inline int keep_port(__u16 dport)
 	if (CONST(filter_ports) && !bpf_map_lookup_elem(&ports, &dport))
 		return 0;
 	return 1;
+}
+
+/* -4 / -6. */
+static always_inline int keep_family(__u8 ip)
+{
+	return !CONST(only_ip) || ip == (__u8)CONST(only_ip);
+}
+
+/* -c: one more connect for this flow. */
+static always_inline void count_connect(struct connect_event *ev)
+{
+	struct count_key key = {};
+	__builtin_memcpy(key.saddr, ev->saddr, sizeof(key.saddr));
+	__builtin_memcpy(key.daddr, ev->daddr, sizeof(key.daddr));
+	key.dport = ev->dport;
+	key.ip = ev->ip;
+	__u64 *n = bpf_map_lookup_elem(&counts, &key);
+	if (!n) {
+		__u64 one = 1;
+		if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0)
+			return;
+		/* Another CPU created it first. */
+		n = bpf_map_lookup_elem(&counts, &key);
+		if (!n)
+			return;
+	}
+	__sync_fetch_and_add(n, 1);
+}
+
+/* The end of every path: count it (-c) or send it to user space. */
+static always_inline void submit(void *ctx, struct connect_event *ev)
+{
+	if (CONST(count_mode)) {
+		count_connect(ev);
+		return;
+	}
+	/* The CPU as an index, not BPF_F_CURRENT_CPU: that flag needs 4.8. */
+	bpf_perf_event_output(ctx, &events, bpf_get_smp_processor_id(), ev, sizeof(*ev));
 }
 
 /*
@@ -132,7 +256,8 @@ static always_inline int keep_port(__u16 dport)
 SEC("tracepoint/sock/inet_sock_set_state")
 int tcpconnect_state(void *ctx)
 {
-	struct connect_event ev = {};
+	struct pending_connect p = {};
+	struct connect_event *evp = &p.ev;
 	__u8 mapped[12];
 
 	if (TP_LOAD(ctx, int, FIELD_OLDSTATE, 0) != TCP_CLOSE)
@@ -167,21 +292,61 @@ int tcpconnect_state(void *ctx)
 			mapped[10] == 0xff && mapped[11] == 0xff;
 
 	if (family == AF_INET || is_mapped) {
-		ev.ip = 4;
-		COPY4(ev.saddr, ctx, FIELD_SADDR);
-		COPY4(ev.daddr, ctx, FIELD_DADDR);
+		evp->ip = 4;
+		COPY4(evp->saddr, ctx, FIELD_SADDR);
+		COPY4(evp->daddr, ctx, FIELD_DADDR);
 	} else {
-		ev.ip = 6;
-		COPY16(ev.saddr, ctx, FIELD_SADDR_V6);
-		COPY16(ev.daddr, ctx, FIELD_DADDR_V6);
+		evp->ip = 6;
+		COPY16(evp->saddr, ctx, FIELD_SADDR_V6);
+		COPY16(evp->daddr, ctx, FIELD_DADDR_V6);
 	}
+	if (!keep_family(evp->ip))
+		return 0;
 
-	ev.ts_ns = bpf_ktime_get_ns();
-	ev.pid = pid_tgid >> 32;
-	ev.uid = uid;
-	ev.dport = dport;
-	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
-	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, &ev, sizeof(ev));
+	evp->ts_ns = bpf_ktime_get_ns();
+	evp->pid = pid_tgid >> 32;
+	evp->uid = uid;
+	evp->dport = dport;
+	bpf_get_current_comm(&evp->comm, sizeof(evp->comm));
+	/*
+	 * -L: the local port is chosen just after this state change. Inside
+	 * connect(2), hold the event until the syscall returns; a connect made
+	 * any other way (the kernel's own, io_uring) goes out now, with the
+	 * port it has.
+	 */
+	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
+		p.sk = TP_LOAD(ctx, __u64, FIELD_SKADDR, 0);
+		bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY);
+		return 0;
+	}
+	submit(ctx, evp);
+	return 0;
+}
+
+/* -L: a thread enters connect(2). */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int tcpconnect_sys_enter(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u8 one = 1;
+	bpf_map_update_elem(&in_connect, &pid_tgid, &one, BPF_ANY);
+	return 0;
+}
+
+/* -L: connect(2) returns (blocking or not): the local port is known now. */
+SEC("tracepoint/syscalls/sys_exit_connect")
+int tcpconnect_sys_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&in_connect, &pid_tgid);
+	struct pending_connect *held = bpf_map_lookup_elem(&pending, &pid_tgid);
+	if (!held)
+		return 0;
+	struct connect_event ev = held->ev;
+	char *sk = (char *)held->sk;
+	bpf_map_delete_elem(&pending, &pid_tgid);
+	bpf_probe_read(&ev.lport, sizeof(ev.lport), sk + SKC_NUM);
+	submit(ctx, &ev);
 	return 0;
 }
 
@@ -199,7 +364,6 @@ int tcpconnect_state(void *ctx)
 #define SKC_DADDR 0
 #define SKC_RCV_SADDR 4
 #define SKC_DPORT 12            /* network order */
-#define SKC_NUM 14              /* host order */
 
 /*
  * Entry of tcp_v4_connect and tcp_v6_connect (one program on both): stash
@@ -268,6 +432,8 @@ static always_inline int connect_return(void *ctx, int v6)
 			half[1] = 0;
 		}
 	}
+	if (!keep_family(ev.ip))
+		return 0;
 	if (ev.ip == 4) {
 		bpf_probe_read(&ev.saddr, 4, sk + SKC_RCV_SADDR);
 		bpf_probe_read(&ev.daddr, 4, sk + SKC_DADDR);
@@ -279,8 +445,7 @@ static always_inline int connect_return(void *ctx, int v6)
 	ev.uid = (__u32)bpf_get_current_uid_gid();
 	ev.dport = dport;
 	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
-	/* The CPU as an index, not BPF_F_CURRENT_CPU: that flag needs 4.8. */
-	bpf_perf_event_output(ctx, &events, bpf_get_smp_processor_id(), &ev, sizeof(ev));
+	submit(ctx, &ev);
 	return 0;
 }
 

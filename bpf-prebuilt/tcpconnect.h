@@ -22,6 +22,15 @@ struct connect_event {
 	char comm[TASK_COMM_LEN];
 };
 
+/* -c: the key of the per-flow connect counts. 40 bytes, no holes. */
+struct count_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u16 dport;            /* host byte order */
+	__u8 ip;                /* 4 or 6 */
+	__u8 pad[5];
+};
+
 /*
  * Tracepoint field markers.
  *
@@ -46,6 +55,7 @@ struct connect_event {
 #define FIELD_DADDR 7
 #define FIELD_SADDR_V6 8
 #define FIELD_DADDR_V6 9
+#define FIELD_SKADDR 12         /* the struct sock pointer (for -L) */
 
 #define FIELD_MARK(field, byte) (0x4000 | ((field) << 8) | (byte))
 

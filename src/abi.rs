@@ -10,6 +10,11 @@ pub const PROG_CONNECT_ENTRY: &str = "kprobe/tcp_connect_entry";
 pub const PROG_V4_RETURN: &str = "kretprobe/tcp_v4_connect";
 pub const PROG_V6_RETURN: &str = "kretprobe/tcp_v6_connect";
 pub const PROG_CALIBRATE: &str = "kretprobe/calibrate_v6";
+/// -L on the tracepoint path: connect(2) entry and exit.
+pub const PROG_SYS_ENTER_CONNECT: &str = "tracepoint/syscalls/sys_enter_connect";
+pub const PROG_SYS_EXIT_CONNECT: &str = "tracepoint/syscalls/sys_exit_connect";
+pub const SYS_ENTER_CONNECT: (&str, &str) = ("syscalls", "sys_enter_connect");
+pub const SYS_EXIT_CONNECT: (&str, &str) = ("syscalls", "sys_exit_connect");
 
 /// The kernel functions the kprobe path probes.
 pub const V4_CONNECT: &str = "tcp_v4_connect";
@@ -19,6 +24,14 @@ pub const V6_CONNECT: &str = "tcp_v6_connect";
 pub const MAP_EVENTS: &str = "events";
 pub const MAP_PORTS: &str = "ports";
 pub const MAP_CONNECTING: &str = "connecting";
+pub const MAP_COUNTS: &str = "counts";
+pub const MAP_CGROUP_FILTER: &str = "cgroup_filter";
+pub const MAP_MNTNS_FILTER: &str = "mntns_filter";
+pub const MAP_IN_CONNECT: &str = "in_connect";
+pub const MAP_PENDING: &str = "pending";
+
+/// `struct count_key` of tcpconnect.h: saddr[16] daddr[16] dport:u16 ip:u8 pad[5].
+pub const COUNT_KEY_SIZE: usize = 40;
 
 /// Load-time constants (undefined symbols in the object).
 pub const CONST_FILTER_PID: &str = "filter_pid";
@@ -26,12 +39,25 @@ pub const CONST_TARGET_PID: &str = "target_pid";
 pub const CONST_FILTER_UID: &str = "filter_uid";
 pub const CONST_TARGET_UID: &str = "target_uid";
 pub const CONST_FILTER_PORTS: &str = "filter_ports";
+pub const CONST_ONLY_IP: &str = "only_ip";
+pub const CONST_COUNT_MODE: &str = "count_mode";
+pub const CONST_LPORT_DEFER: &str = "lport_defer";
+pub const CONST_FILTER_CGROUP: &str = "filter_cgroup";
+pub const CONST_FILTER_MNTNS: &str = "filter_mntns";
+pub const CONST_TASK_NSPROXY: &str = "task_nsproxy_off";
+pub const CONST_NSPROXY_MNT_NS: &str = "nsproxy_mnt_ns_off";
+pub const CONST_MNT_NS_INUM: &str = "mnt_ns_inum_off";
 pub const CONST_SKC_V6_DADDR: &str = "skc_v6_daddr_off";
 pub const CONST_SKC_V6_RCV_SADDR: &str = "skc_v6_rcv_saddr_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
 pub const REG_RC: u8 = 11;
+
+/// Helpers the loader stubs out (`r0 = 0`) when their filter is off, so
+/// kernels older than the helper still load the program.
+pub const HELPER_GET_CURRENT_TASK: i32 = 35;
+pub const HELPER_GET_CURRENT_CGROUP_ID: i32 = 80;
 
 /// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
 pub const SOCK_DUMP_LEN: usize = 256;
@@ -48,7 +74,7 @@ pub enum Presence {
 }
 
 /// FIELD_* marker ids of tcpconnect.h and the tracefs field names they stand for.
-pub const STATE_FIELDS: [(u8, &str, Presence); 9] = [
+pub const STATE_FIELDS: [(u8, &str, Presence); 10] = [
     (1, "oldstate", Presence::Required),
     (2, "newstate", Presence::Required),
     (3, "dport", Presence::Required),
@@ -60,6 +86,7 @@ pub const STATE_FIELDS: [(u8, &str, Presence); 9] = [
     (7, "daddr", Presence::Required),
     (8, "saddr_v6", Presence::Required),
     (9, "daddr_v6", Presence::Required),
+    (12, "skaddr", Presence::Required),
 ];
 
 #[cfg(test)]
@@ -95,10 +122,11 @@ mod tests {
 
         let prog = obj.program(PROG_STATE_TRACEPOINT).expect("state program");
         assert_eq!(prog.name, "tcpconnect_state");
-        let mut expected =
-            vec![CONST_FILTER_PID, CONST_TARGET_PID, CONST_FILTER_UID, CONST_TARGET_UID, CONST_FILTER_PORTS];
-        expected.sort();
-        assert_eq!(constants_of(&obj, PROG_STATE_TRACEPOINT), expected);
+        let state = constants_of(&obj, PROG_STATE_TRACEPOINT);
+        for name in [CONST_FILTER_PID, CONST_FILTER_PORTS, CONST_ONLY_IP, CONST_COUNT_MODE, CONST_LPORT_DEFER]
+        {
+            assert!(state.iter().any(|c| c == name), "{name} missing from {state:?}");
+        }
         let maps: Vec<usize> = prog
             .relocations
             .iter()
@@ -113,15 +141,32 @@ mod tests {
         let obj = parse_object(EMBEDDED_OBJECT).expect("embedded object parses");
         let connecting = &obj.maps[obj.map_index(MAP_CONNECTING).expect("connecting map")];
         assert_eq!((connecting.map_type, connecting.key_size, connecting.value_size), (1, 8, 8));
-        assert_eq!(
-            constants_of(&obj, PROG_CONNECT_ENTRY),
-            [CONST_FILTER_PID, CONST_FILTER_UID, CONST_TARGET_PID, CONST_TARGET_UID]
-        );
-        assert_eq!(constants_of(&obj, PROG_V4_RETURN), [CONST_FILTER_PORTS]);
-        assert_eq!(
-            constants_of(&obj, PROG_V6_RETURN),
-            [CONST_FILTER_PORTS, CONST_SKC_V6_DADDR, CONST_SKC_V6_RCV_SADDR]
-        );
+        // Every constant any program uses is one the loader knows.
+        let known = [
+            CONST_FILTER_PID,
+            CONST_TARGET_PID,
+            CONST_FILTER_UID,
+            CONST_TARGET_UID,
+            CONST_FILTER_PORTS,
+            CONST_ONLY_IP,
+            CONST_COUNT_MODE,
+            CONST_LPORT_DEFER,
+            CONST_FILTER_CGROUP,
+            CONST_FILTER_MNTNS,
+            CONST_TASK_NSPROXY,
+            CONST_NSPROXY_MNT_NS,
+            CONST_MNT_NS_INUM,
+            CONST_SKC_V6_DADDR,
+            CONST_SKC_V6_RCV_SADDR,
+        ];
+        for prog in &obj.programs {
+            for name in constants_of(&obj, &prog.section) {
+                assert!(known.contains(&name.as_str()), "{}: unknown constant {name}", prog.section);
+            }
+        }
+        let v6 = constants_of(&obj, PROG_V6_RETURN);
+        assert!(v6.iter().any(|c| c == CONST_SKC_V6_DADDR) && v6.iter().any(|c| c == CONST_SKC_V6_RCV_SADDR));
+        assert!(!constants_of(&obj, PROG_V4_RETURN).iter().any(|c| c == CONST_SKC_V6_DADDR));
         assert!(constants_of(&obj, PROG_CALIBRATE).is_empty());
     }
 }

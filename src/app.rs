@@ -25,7 +25,14 @@ pub enum Ended {
 }
 
 fn filters(options: &Options) -> Filters {
-    Filters { pid: options.pid, uid: options.uid, ports: options.ports.clone() }
+    Filters {
+        pid: options.pid,
+        uid: options.uid,
+        ports: options.ports.clone(),
+        family: options.family,
+        cgroup_map: options.cgroupmap.clone(),
+        mntns_map: options.mntnsmap.clone(),
+    }
 }
 
 /// Writes one batch to stdout and flushes it. Lines go out in one write.
@@ -78,7 +85,13 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     let epoll = Epoll::new().map_err(Error::kernel("create an epoll instance"))?;
     epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
 
-    let plan = Plan { filters: filters(options), attach: options.attach, overrides: Overrides::from_env() };
+    let plan = Plan {
+        filters: filters(options),
+        count: options.count,
+        lport: options.lport,
+        attach: options.attach,
+        overrides: Overrides::from_env(),
+    };
     let verbose = options.verbose;
     let log = |message: std::fmt::Arguments<'_>| {
         if verbose {

@@ -5,6 +5,7 @@ use crate::attach::kprobe::KprobeError;
 use crate::cpus::CpuListError;
 use crate::loader::elf::ElfError;
 use crate::loader::LinkError;
+use crate::pinned_map::PinnedMapError;
 use crate::sys::bpf::ProgLoadError;
 use crate::sys::SysError;
 use crate::tracefs::TracefsError;
@@ -64,6 +65,12 @@ pub enum Error {
         calibration: String,
     },
     Kprobe(KprobeError),
+    PinnedMap(PinnedMapError),
+    /// An option that needs kernel struct offsets only BTF can give.
+    NeedsBtf {
+        option: &'static str,
+        reason: String,
+    },
 }
 
 /// The one line every permission failure ends in.
@@ -151,6 +158,11 @@ impl fmt::Display for Error {
                 write!(f, "{NEEDS_PRIVILEGE}: {e}")
             }
             Error::Kprobe(e) => write!(f, "{e}"),
+            Error::PinnedMap(e) => write!(f, "{e}"),
+            Error::NeedsBtf { option, reason } => write!(
+                f,
+                "{option} needs the kernel's BTF type information to find the mount namespace of a task: {reason}"
+            ),
         }
     }
 }

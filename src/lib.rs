@@ -22,6 +22,7 @@ pub mod loader;
 pub mod lockdown;
 pub mod output;
 pub mod perf;
+pub mod pinned_map;
 pub mod sock_offsets;
 pub mod sys;
 pub mod tracefs;

@@ -7,8 +7,9 @@ mod support;
 use std::process::{Command, Output};
 use support::tcpconnect_bin;
 
-const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-U] [-u UID]
-                  [--attach {auto,kprobe,tracepoint}] [-v]\n";
+const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
+                  [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
+                  [--attach {auto,kprobe,tracepoint}] [-j] [-v]\n";
 
 fn run(args: &[&str]) -> Output {
     Command::new(tcpconnect_bin()).args(args).output().unwrap()
@@ -24,18 +25,21 @@ fn help_goes_to_stdout_and_exits_zero() {
         assert!(
             text.contains("  -P PORT, --port PORT  comma-separated list of destination ports to trace.\n")
         );
-        assert!(text.ends_with("    ./tcpconnect -u 1000   # only trace UID 1000\n"));
+        assert!(text
+            .ends_with("    ./tcpconnect --mntnsmap mappath   # only trace mount namespaces in the map\n"));
         assert!(out.stderr.is_empty());
     }
 }
 
 #[test]
 fn bad_input_is_an_argparse_error_with_exit_two() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["-p", "abc"], "argument -p/--pid: invalid int value: 'abc'"),
         (&["-P", "80,x"], "argument -P/--port: invalid port list: '80,x'"),
         (&["-P", "70000"], "argument -P/--port: port out of range (1-65535): '70000'"),
-        (&["-u", "-1"], "argument -u/--uid: invalid UID value: '-1'"),
+        (&["-u", "-1"], "argument -u/--uid: expected one argument"),
+        (&["-u-1"], "argument -u/--uid: invalid UID value: '-1'"),
+        (&["-4", "-6"], "argument -6/--ipv6: not allowed with argument -4/--ipv4"),
         (&["--bogus"], "unrecognized arguments: --bogus"),
         (&["-p"], "argument -p/--pid: expected one argument"),
         (&["extra", "-t", "args"], "unrecognized arguments: extra args"),

@@ -249,6 +249,8 @@ mod tests {
             sections,
             [
                 "tracepoint/sock/inet_sock_set_state",
+                "tracepoint/syscalls/sys_enter_connect",
+                "tracepoint/syscalls/sys_exit_connect",
                 "kprobe/tcp_connect_entry",
                 "kretprobe/tcp_v4_connect",
                 "kretprobe/tcp_v6_connect",
@@ -265,7 +267,16 @@ mod tests {
         }
         assert_eq!(
             obj.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
-            ["events", "ports", "connecting"]
+            [
+                "events",
+                "ports",
+                "connecting",
+                "counts",
+                "cgroup_filter",
+                "mntns_filter",
+                "in_connect",
+                "pending"
+            ]
         );
     }
 

@@ -33,6 +33,9 @@ pub struct LinkInputs<'a> {
     /// field, None for an optional field it lacks (its loads become `dst = 0`).
     /// A marker whose id is not here is an error.
     pub fields: &'a HashMap<u8, Option<FieldLayout>>,
+    /// Helper ids whose calls become `r0 = 0`: helpers behind a filter that
+    /// is off, which older kernels would reject even in dead code.
+    pub stub_helpers: &'a [i32],
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +83,13 @@ pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Ve
         // A 64-bit immediate is split over the imm fields of two instructions.
         insns[reloc.insn].set_imm(value as u32 as i32);
         insns[reloc.insn + 1].set_imm((value >> 32) as u32 as i32);
+    }
+
+    for insn in insns.iter_mut() {
+        // BPF_JMP | BPF_CALL with src_reg 0: a helper call by id.
+        if insn.code() == 0x85 && insn.src_reg() == 0 && inputs.stub_helpers.contains(&insn.imm()) {
+            *insn = Insn::mov64_imm(0, 0);
+        }
     }
 
     for (index, insn) in insns.iter_mut().enumerate() {
@@ -139,9 +149,11 @@ mod tests {
             vec![Relocation { insn: 0, target: RelocTarget::Constant("k".into()) }],
         );
         let constants = HashMap::from([("k", 0x1122_3344_5566_7788u64)]);
-        let out =
-            link_program(&p, &LinkInputs { map_fds: &[], constants: &constants, fields: &HashMap::new() })
-                .unwrap();
+        let out = link_program(
+            &p,
+            &LinkInputs { map_fds: &[], constants: &constants, fields: &HashMap::new(), stub_helpers: &[] },
+        )
+        .unwrap();
         assert_eq!(Insn(out[0].to_le_bytes()).imm() as u32, 0x5566_7788);
         assert_eq!(Insn(out[1].to_le_bytes()).imm() as u32, 0x1122_3344);
         assert_eq!(Insn(out[0].to_le_bytes()).src_reg(), 0);
@@ -155,7 +167,12 @@ mod tests {
         );
         let err = link_program(
             &p,
-            &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &HashMap::new() },
+            &LinkInputs {
+                map_fds: &[],
+                constants: &HashMap::new(),
+                fields: &HashMap::new(),
+                stub_helpers: &[],
+            },
         );
         assert_eq!(err, Err(LinkError::UnknownConstant("nope".into())));
     }
@@ -177,8 +194,11 @@ mod tests {
             (8u8, Some(FieldLayout { offset: 40, size: 16 })),
             (4u8, None),
         ]);
-        let out = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields })
-            .unwrap();
+        let out = link_program(
+            &p,
+            &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields, stub_helpers: &[] },
+        )
+        .unwrap();
         let out: Vec<Insn> = out.iter().map(|i| Insn(i.to_le_bytes())).collect();
         assert_eq!(out[0].off(), 26);
         assert_eq!(out[1].off(), 45);
@@ -187,10 +207,32 @@ mod tests {
     }
 
     #[test]
+    fn stubbed_helper_calls_become_zero() {
+        let call = |id: i32| {
+            let mut i = Insn([0x85, 0, 0, 0, 0, 0, 0, 0]);
+            i.set_imm(id);
+            i
+        };
+        let p = program(vec![call(80), call(14), call(35)], vec![]);
+        let inputs = LinkInputs {
+            map_fds: &[],
+            constants: &HashMap::new(),
+            fields: &HashMap::new(),
+            stub_helpers: &[80, 35],
+        };
+        let out: Vec<Insn> =
+            link_program(&p, &inputs).unwrap().iter().map(|i| Insn(i.to_le_bytes())).collect();
+        assert_eq!(out, [Insn::mov64_imm(0, 0), call(14), Insn::mov64_imm(0, 0)]);
+    }
+
+    #[test]
     fn width_mismatch_is_an_error() {
         let p = program(vec![ldx(0x00, 1, 6, 0x4300)], vec![]);
         let fields = HashMap::from([(3u8, Some(FieldLayout { offset: 26, size: 2 }))]);
-        let err = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields });
+        let err = link_program(
+            &p,
+            &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields, stub_helpers: &[] },
+        );
         assert!(matches!(err, Err(LinkError::FieldAccess { width: 4, size: 2, .. })));
     }
 
@@ -198,7 +240,10 @@ mod tests {
     fn byte_outside_the_array_is_an_error() {
         let p = program(vec![ldx(0x10, 1, 6, 0x4604)], vec![]);
         let fields = HashMap::from([(6u8, Some(FieldLayout { offset: 32, size: 4 }))]);
-        let err = link_program(&p, &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields });
+        let err = link_program(
+            &p,
+            &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields, stub_helpers: &[] },
+        );
         assert!(matches!(err, Err(LinkError::FieldAccess { byte: 4, .. })));
     }
 }

@@ -13,6 +13,27 @@ const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_int = 4;
 const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_OBJ_GET: libc::c_int = 7;
+
+/// The OBJ_PIN / OBJ_GET part of `union bpf_attr`.
+#[repr(C)]
+#[derive(Default)]
+struct ObjGetAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+}
+
+/// Size of ObjGetAttr without file_flags (added in 4.15; 0 means read-write).
+const OBJ_GET_ATTR_SIZE_NO_FLAGS: usize = 12;
+
+/// BPF_OBJ_GET: opens the BPF object pinned at `path` in a bpf filesystem.
+pub fn bpf_obj_get(path: &std::ffi::CStr) -> SysResult<OwnedFd> {
+    let mut attr = ObjGetAttr { pathname: path.as_ptr() as u64, ..Default::default() };
+    // `path` is NUL-terminated and borrowed for the whole call.
+    let ret = sys_bpf(BPF_OBJ_GET, &mut attr, OBJ_GET_ATTR_SIZE_NO_FLAGS);
+    owned_fd("bpf(BPF_OBJ_GET)", ret)
+}
 
 /// BPF_ANY for MAP_UPDATE_ELEM: create or replace.
 pub const BPF_ANY: u64 = 0;

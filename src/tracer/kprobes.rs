@@ -5,7 +5,7 @@
 //! checked first, so each failure has one line naming its cause.
 
 use super::calibrate::calibrate_v6_offsets;
-use super::{filter_constants, Attachment, Filters, Log, Overrides, Session, PROG_TYPE_KPROBE};
+use super::{Attachment, Log, Overrides, Plan, Session, PROG_TYPE_KPROBE};
 use crate::abi;
 use crate::arch::PT_REGS;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
@@ -35,13 +35,17 @@ pub(crate) struct KprobePlan {
 
 /// Checks, in the order a sysadmin would: kprobe support, the
 /// functions. Sweeps legacy probes left by killed runs.
-pub(crate) fn prepare(tracefs: &Tracefs, overrides: &Overrides, log: Log<'_>) -> Result<KprobePlan, Error> {
+pub(crate) fn prepare(tracefs: &Tracefs, plan: &Plan, log: Log<'_>) -> Result<KprobePlan, Error> {
+    let overrides = &plan.overrides;
     let api = KprobeApi::detect(tracefs, !overrides.legacy_kprobes).ok_or(Error::NoKprobes)?;
     let found = find_functions(&[abi::V4_CONNECT, abi::V6_CONNECT])
         .map_err(|error| Error::Kallsyms { path: crate::kallsyms::KALLSYMS, error })?;
     let [v4_symbol, mut v6_symbol]: [Option<String>; 2] = found.try_into().unwrap_or([None, None]);
     let v4_symbol = v4_symbol.ok_or(Error::NotTraceable { function: abi::V4_CONNECT })?;
-    if v6_symbol.is_none() {
+    if plan.filters.family == Some(4) {
+        // -4: IPv4-mapped connects still show, through tcp_v4_connect.
+        v6_symbol = None;
+    } else if v6_symbol.is_none() {
         log(format_args!(
             "no {} in /proc/kallsyms (a kernel without IPv6): tracing IPv4 only",
             abi::V6_CONNECT
@@ -123,14 +127,13 @@ fn report_offsets(log: Log<'_>, offsets: SockOffsets, source: Source) {
 pub(crate) fn start(
     session: &mut Session,
     plan: &KprobePlan,
-    filters: &Filters,
     log: Log<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Attachment>), Error> {
     let offsets = match &plan.v6_symbol {
         Some(symbol) => Some(v6_offsets(session, plan, symbol, log)?),
         None => None,
     };
-    let mut constants = filter_constants(filters);
+    let mut constants = session.constants.clone();
     if let Some(offsets) = offsets {
         constants.insert(abi::CONST_SKC_V6_DADDR, offsets.v6_daddr as u64);
         constants.insert(abi::CONST_SKC_V6_RCV_SADDR, offsets.v6_rcv_saddr as u64);
