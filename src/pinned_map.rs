@@ -52,6 +52,20 @@ fn check(map_type: u32, key_size: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// True when `path` lies under a mount of the bpf filesystem.
+fn on_bpf_filesystem(path: &Path) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
+    };
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo.lines().any(|line| {
+        let Some((left, right)) = line.split_once(" - ") else {
+            return false;
+        };
+        right.starts_with("bpf ") && left.split(' ').nth(4).is_some_and(|mount_point| path.starts_with(mount_point))
+    })
+}
+
 /// Opens the map pinned at `path` for `option` and checks it.
 pub fn open(option: &'static str, path: &Path) -> Result<OwnedFd, PinnedMapError> {
     let error = |reason: String| PinnedMapError { option, path: path.to_owned(), reason };
@@ -60,7 +74,7 @@ pub fn open(option: &'static str, path: &Path) -> Result<OwnedFd, PinnedMapError
     let fd = bpf_obj_get(&c_path).map_err(|e: SysError| {
         error(match e.errno() {
             libc::ENOENT => "no such file".into(),
-            libc::EINVAL | libc::EPERM if Path::new(path).is_file() => {
+            libc::EINVAL | libc::EPERM | libc::EACCES if path.is_file() && !on_bpf_filesystem(path) => {
                 "is not a pinned BPF object (not in a bpf filesystem)".into()
             }
             _ => format!("cannot open it as a pinned BPF object ({e})"),

@@ -249,6 +249,13 @@ impl Connector {
         Self::spawn_command(command, targets, |_| {})
     }
 
+    /// Runs the connector in a mount namespace of its own.
+    pub fn spawn_in_new_mntns(targets: &[String]) -> Connector {
+        let mut command = Command::new("unshare");
+        command.args(["--mount", "--propagation", "private"]).arg(connector_bin());
+        Self::spawn_command(command, targets, |_| {})
+    }
+
     fn spawn_command(
         mut command: Command,
         targets: &[String],
