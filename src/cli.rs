@@ -190,12 +190,18 @@ const OPTIONS: &[OptSpec] = &[
     },
     OptSpec {
         flags: &["--cgroupmap"],
-        action: Action::Store { metavar: "CGROUPMAP", store: |o, v| Ok(o.cgroupmap = Some(path(v))) },
+        action: Action::Store { metavar: "CGROUPMAP", store: |o, v| {
+            o.cgroupmap = Some(path(v));
+            Ok(())
+        } },
         help: "trace cgroups in this BPF map only",
     },
     OptSpec {
         flags: &["--mntnsmap"],
-        action: Action::Store { metavar: "MNTNSMAP", store: |o, v| Ok(o.mntnsmap = Some(path(v))) },
+        action: Action::Store { metavar: "MNTNSMAP", store: |o, v| {
+            o.mntnsmap = Some(path(v));
+            Ok(())
+        } },
         help: "trace mount namespaces in this BPF map only",
     },
     OptSpec {

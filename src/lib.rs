@@ -13,6 +13,7 @@ pub mod batch;
 pub mod btf;
 pub mod cli;
 pub mod cpus;
+pub mod dns;
 pub mod error;
 pub mod event;
 pub mod inet;

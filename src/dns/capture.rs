@@ -401,7 +401,9 @@ pub(crate) mod tests {
         let mut long_ihl = ipv4_udp(53, &[], b"x");
         long_ihl[0] = 0x4f;
         dropped(&long_ihl, ETH_P_IP, HOST);
-        for len in 0..28 {
+        // Cut before the end of the source port; later cuts pass the filter,
+        // which reads nothing further, and dns_payload refuses them.
+        for len in 0..22 {
             dropped(&ipv4_udp(53, &[], b"")[..len], ETH_P_IP, HOST);
         }
     }

@@ -1,0 +1,247 @@
+//! `-d/--dns`: which name was looked up for the address a process connects to.
+//!
+//! bcc puts a kprobe on `udp_recvmsg` and copies every received datagram to
+//! userspace. We need neither kprobes nor a recent kernel: a packet socket
+//! (`sys::packet`) sees every DNS response this host receives, on any
+//! interface including lo, with a classic BPF filter (`capture`) that wakes
+//! us only for UDP from port 53. The responses are parsed in safe Rust
+//! (`parse`) and each A/AAAA answer is remembered (`cache`) with the question
+//! name and the CLOCK_MONOTONIC time it was read, so a connect event's
+//! `bpf_ktime_get_ns` timestamp can be compared with it.
+//!
+//! Differences from bcc's capture, by design of a packet tap:
+//! - the tap sees a response before the receiving socket does, whoever
+//!   reads it (bcc: when a process reads it), and also responses that no
+//!   socket reads (a late duplicate, a closed port);
+//! - it sees the network namespace the socket was opened in, where bcc's
+//!   kprobe sees every namespace's reads;
+//! - a response larger than 512 bytes is parsed whole (bcc copies 512).
+//!
+//! The caller must `read_all` right before formatting connect events: a
+//! response is queued on our socket before the resolver's process can read
+//! it, so draining then guarantees every answer a connect could have used
+//! is in the cache.
+
+pub mod cache;
+pub mod capture;
+pub mod parse;
+
+use crate::sys::packet::{clock_monotonic_ns, PacketSocket, Received};
+use crate::sys::SysError;
+use cache::DnsCache;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// bcc's DELAY_DNS (100 ms): an answer at most this old is not worth
+/// showing its age.
+pub const DELAY_NS: u64 = 100_000_000;
+/// Receive buffer asked for: a burst of answers between two reads fits.
+const RCVBUF: usize = 1 << 20;
+/// Room for the largest IP packet (the filter keeps packets whole).
+const SCRATCH_LEN: usize = 65536;
+
+/// What `read_all` has seen so far, for diagnostics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DnsCounters {
+    /// Packets that passed the kernel filter.
+    pub packets: u64,
+    /// Of those, responses bcc would use (QR, one question, answers or AA).
+    pub responses: u64,
+    /// A and AAAA answers recorded in the cache.
+    pub answers: u64,
+    /// Packets skipped: cut short, not received by this host, not a whole
+    /// UDP datagram from port 53, or not a response bcc would use.
+    pub skipped: u64,
+}
+
+/// The capture socket and the answers it has seen.
+pub struct DnsWatcher {
+    socket: PacketSocket,
+    cache: DnsCache,
+    /// One packet at a time is copied here, parsed, and forgotten.
+    scratch: Vec<u8>,
+    counters: DnsCounters,
+}
+
+impl DnsWatcher {
+    /// Opens the capture socket (needs CAP_NET_RAW; root has it).
+    pub fn open() -> Result<DnsWatcher, SysError> {
+        Ok(DnsWatcher {
+            socket: PacketSocket::open(&capture::RESPONSE_FILTER, RCVBUF)?,
+            cache: DnsCache::new(),
+            scratch: vec![0; SCRATCH_LEN],
+            counters: DnsCounters::default(),
+        })
+    }
+
+    /// For epoll registration.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
+    /// Reads every queued packet (until EAGAIN), records answers in the cache
+    /// with the CLOCK_MONOTONIC time in ns at which they were read. Never
+    /// panics; malformed packets are skipped.
+    pub fn read_all(&mut self) -> Result<(), SysError> {
+        while let Some(received) = self.socket.recv(&mut self.scratch)? {
+            let now_ns = clock_monotonic_ns();
+            self.counters.packets += 1;
+            match self.record(received, now_ns) {
+                Some(answers) => {
+                    self.counters.responses += 1;
+                    self.counters.answers += answers as u64;
+                }
+                None => self.counters.skipped += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, received: Received, now_ns: u64) -> Option<usize> {
+        // On lo every packet passes the tap twice, as PACKET_OUTGOING and as
+        // PACKET_HOST; the filter keeps only the second, and so does this,
+        // so each answer is recorded once. A packet longer than the scratch
+        // buffer was cut and cannot be trusted.
+        if !capture::is_received(received.pkttype) {
+            return None;
+        }
+        let packet = self.scratch.get(..received.len)?;
+        record_packet(&mut self.cache, packet, now_ns)
+    }
+
+    /// bcc's QUERY text for a connect to `daddr` made at CLOCK_MONOTONIC
+    /// `connect_ns` (the BPF event timestamp, bpf_ktime_get_ns, is
+    /// CLOCK_MONOTONIC).
+    pub fn query_for(&self, daddr: IpAddr, connect_ns: u64) -> String {
+        query_text(&self.cache, daddr, connect_ns)
+    }
+
+    pub fn counters(&self) -> DnsCounters {
+        self.counters
+    }
+}
+
+/// Records the A/AAAA answers of one captured L3 packet under its question
+/// name; the number of answers, or None when the packet is no DNS response
+/// bcc would use.
+pub fn record_packet(cache: &mut DnsCache, packet: &[u8], now_ns: u64) -> Option<usize> {
+    let response = parse::parse_response(capture::dns_payload(packet)?)?;
+    for &addr in &response.answers {
+        cache.insert(addr, &response.question, now_ns);
+    }
+    Some(response.answers.len())
+}
+
+/// bcc's QUERY column: the name last answered for `daddr`, with ` (N.NNNms)`
+/// when that answer came more than 100 ms before the connect; without one,
+/// `localhost` for 127.0.0.1 and ::1 and `No DNS Query` for the rest.
+///
+/// bcc's age is a `datetime` difference (whole microseconds) printed with
+/// `%.3f` in ms, which shows exactly those microseconds; integer arithmetic
+/// on the age truncated to microseconds prints the same digits.
+pub fn query_text(cache: &DnsCache, daddr: IpAddr, connect_ns: u64) -> String {
+    match cache.lookup(daddr, connect_ns) {
+        Some((name, age_ns)) if age_ns / 1000 > DELAY_NS / 1000 => {
+            let age_us = age_ns / 1000;
+            format!("{name} ({}.{:03}ms)", age_us / 1000, age_us % 1000)
+        }
+        Some((name, _)) => name.to_string(),
+        None if daddr == IpAddr::V4(Ipv4Addr::LOCALHOST) || daddr == IpAddr::V6(Ipv6Addr::LOCALHOST) => {
+            "localhost".to_string()
+        }
+        None => "No DNS Query".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capture::tests::{ipv4_udp, ipv6_udp};
+    use super::parse::tests::{a_response, Message, QR};
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    #[test]
+    fn no_answer_texts() {
+        let cache = DnsCache::new();
+        assert_eq!(query_text(&cache, v4(127, 0, 0, 1), 0), "localhost");
+        assert_eq!(query_text(&cache, IpAddr::V6(Ipv6Addr::LOCALHOST), 0), "localhost");
+        assert_eq!(query_text(&cache, v4(127, 0, 0, 2), 0), "No DNS Query");
+        assert_eq!(query_text(&cache, v4(93, 184, 216, 34), 0), "No DNS Query");
+        let mapped = IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped());
+        assert_eq!(query_text(&cache, mapped, 0), "No DNS Query", "bcc compares the text with ::1");
+    }
+
+    #[test]
+    fn an_answer_for_localhost_wins() {
+        let mut cache = DnsCache::new();
+        cache.insert(v4(127, 0, 0, 1), "dev.example", 0);
+        assert_eq!(query_text(&cache, v4(127, 0, 0, 1), 0), "dev.example");
+    }
+
+    #[test]
+    fn age_shown_only_past_100_ms() {
+        let mut cache = DnsCache::new();
+        let at = 5_000 * MS;
+        cache.insert(v4(10, 1, 2, 3), "example.test", at);
+        let text = |age_ns: u64| query_text(&cache, v4(10, 1, 2, 3), at + age_ns);
+        assert_eq!(text(0), "example.test");
+        assert_eq!(text(100 * MS), "example.test");
+        assert_eq!(text(100 * MS + 999), "example.test", "under a microsecond more");
+        assert_eq!(text(100 * MS + 1_000), "example.test (100.001ms)");
+        assert_eq!(text(250 * MS), "example.test (250.000ms)");
+        assert_eq!(text(1_234_567_890), "example.test (1234.567ms)");
+        assert_eq!(text(86_399_999_999_999), "example.test (86399999.999ms)");
+        assert_eq!(text(cache::TTL_NS), "No DNS Query");
+    }
+
+    /// bcc computes `float(seconds) * 1000 + float(microseconds) / 1000`
+    /// and prints it with `%.3f`; Rust's `{:.3}` rounds an f64 the same way.
+    #[test]
+    fn age_digits_match_bccs_float_formatting() {
+        let mut cache = DnsCache::new();
+        cache.insert(v4(10, 0, 0, 1), "n", 0);
+        let mut age_us = 100_001u64;
+        while age_us < 86_400_000_000 {
+            let (seconds, micros) = (age_us / 1_000_000, age_us % 1_000_000);
+            let bcc = format!("n ({:.3}ms)", seconds as f64 * 1000.0 + micros as f64 / 1000.0);
+            assert_eq!(query_text(&cache, v4(10, 0, 0, 1), age_us * 1000 + 999), bcc);
+            age_us = age_us * 3 / 2 + 7;
+        }
+    }
+
+    #[test]
+    fn record_packet_stores_every_answer_under_the_question() {
+        let mut cache = DnsCache::new();
+        let v6: Ipv6Addr = "fd00::1:2".parse().unwrap();
+        let msg = Message::new(QR, 1, 2).question("both.example", 1).a([10, 1, 2, 3]).aaaa(v6).build();
+        assert_eq!(record_packet(&mut cache, &ipv6_udp(53, &msg), 7), Some(2));
+        assert_eq!(query_text(&cache, v4(10, 1, 2, 3), 7), "both.example");
+        assert_eq!(query_text(&cache, IpAddr::V6(v6), 7), "both.example");
+    }
+
+    #[test]
+    fn record_packet_skips_what_is_not_a_response() {
+        let mut cache = DnsCache::new();
+        let answer = a_response("example.test", [10, 1, 2, 3]);
+        assert_eq!(record_packet(&mut cache, &ipv4_udp(5353, &[], &answer), 0), None, "wrong port");
+        assert_eq!(record_packet(&mut cache, &ipv4_udp(53, &[], b"garbage"), 0), None);
+        assert_eq!(record_packet(&mut cache, &[], 0), None);
+        assert!(cache.is_empty());
+        assert_eq!(record_packet(&mut cache, &ipv4_udp(53, &[], &answer), 0), Some(1));
+    }
+
+    #[test]
+    fn latest_answer_wins() {
+        let mut cache = DnsCache::new();
+        let first = a_response("first.example", [10, 1, 2, 3]);
+        let second = a_response("second.example", [10, 1, 2, 3]);
+        record_packet(&mut cache, &ipv4_udp(53, &[], &first), 0);
+        record_packet(&mut cache, &ipv4_udp(53, &[], &second), 300 * MS);
+        assert_eq!(query_text(&cache, v4(10, 1, 2, 3), 350 * MS), "second.example");
+    }
+}
