@@ -62,7 +62,8 @@ fn on_bpf_filesystem(path: &Path) -> bool {
         let Some((left, right)) = line.split_once(" - ") else {
             return false;
         };
-        right.starts_with("bpf ") && left.split(' ').nth(4).is_some_and(|mount_point| path.starts_with(mount_point))
+        right.starts_with("bpf ")
+            && left.split(' ').nth(4).is_some_and(|mount_point| path.starts_with(mount_point))
     })
 }
 
