@@ -25,6 +25,7 @@ typedef unsigned long long __u64;
 #define BPF_NOEXIST 1
 #define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
+#define BPF_MAP_TYPE_LRU_HASH 9
 #define AF_INET 2
 #define IPPROTO_TCP 6
 #define TCP_SYN_SENT 2
@@ -120,6 +121,19 @@ struct bpf_map_def SEC("maps") in_connect = {
 	.type = BPF_MAP_TYPE_HASH,
 	.key_size = sizeof(__u64),
 	.value_size = sizeof(__u8),
+	.max_entries = 10240,
+};
+
+/*
+ * -L: the local port a socket had when it left SYN_SENT. A refused blocking
+ * connect releases its port (inet_num = 0) before connect(2) returns, but
+ * the state change away from SYN_SENT still reports it as sport. LRU: the
+ * entries of sockets nobody asks about age out.
+ */
+struct bpf_map_def SEC("maps") syn_sent_ports = {
+	.type = BPF_MAP_TYPE_LRU_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(__u16),
 	.max_entries = 10240,
 };
 
@@ -260,11 +274,20 @@ int tcpconnect_state(void *ctx)
 	struct connect_event *evp = &p.ev;
 	__u8 mapped[12];
 
-	if (TP_LOAD(ctx, int, FIELD_OLDSTATE, 0) != TCP_CLOSE)
+	if (TP_LOAD(ctx, __u16, FIELD_PROTOCOL, 0) != IPPROTO_TCP)
+		return 0;
+	int oldstate = TP_LOAD(ctx, int, FIELD_OLDSTATE, 0);
+	if (oldstate == TCP_SYN_SENT) {
+		if (CONST(lport_defer)) {
+			__u64 sk = TP_LOAD(ctx, __u64, FIELD_SKADDR, 0);
+			__u16 sport = TP_LOAD(ctx, __u16, FIELD_SPORT, 0);
+			bpf_map_update_elem(&syn_sent_ports, &sk, &sport, BPF_ANY);
+		}
+		return 0;
+	}
+	if (oldstate != TCP_CLOSE)
 		return 0;
 	if (TP_LOAD(ctx, int, FIELD_NEWSTATE, 0) != TCP_SYN_SENT)
-		return 0;
-	if (TP_LOAD(ctx, __u16, FIELD_PROTOCOL, 0) != IPPROTO_TCP)
 		return 0;
 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -346,6 +369,14 @@ int tcpconnect_sys_exit(void *ctx)
 	char *sk = (char *)held->sk;
 	bpf_map_delete_elem(&pending, &pid_tgid);
 	bpf_probe_read(&ev.lport, sizeof(ev.lport), sk + SKC_NUM);
+	/* Already closed (refused, unreachable): the port it had then. */
+	__u64 key = (__u64)sk;
+	__u16 *closed_port = bpf_map_lookup_elem(&syn_sent_ports, &key);
+	if (closed_port) {
+		if (!ev.lport)
+			ev.lport = *closed_port;
+		bpf_map_delete_elem(&syn_sent_ports, &key);
+	}
 	submit(ctx, &ev);
 	return 0;
 }

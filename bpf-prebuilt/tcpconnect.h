@@ -56,6 +56,7 @@ struct count_key {
 #define FIELD_SADDR_V6 8
 #define FIELD_DADDR_V6 9
 #define FIELD_SKADDR 12         /* the struct sock pointer (for -L) */
+#define FIELD_SPORT 13          /* local port, host order (for -L) */
 
 #define FIELD_MARK(field, byte) (0x4000 | ((field) << 8) | (byte))
 

@@ -29,6 +29,7 @@ pub const MAP_CGROUP_FILTER: &str = "cgroup_filter";
 pub const MAP_MNTNS_FILTER: &str = "mntns_filter";
 pub const MAP_IN_CONNECT: &str = "in_connect";
 pub const MAP_PENDING: &str = "pending";
+pub const MAP_SYN_SENT_PORTS: &str = "syn_sent_ports";
 
 /// `struct count_key` of tcpconnect.h: saddr[16] daddr[16] dport:u16 ip:u8 pad[5].
 pub const COUNT_KEY_SIZE: usize = 40;
@@ -74,7 +75,7 @@ pub enum Presence {
 }
 
 /// FIELD_* marker ids of tcpconnect.h and the tracefs field names they stand for.
-pub const STATE_FIELDS: [(u8, &str, Presence); 10] = [
+pub const STATE_FIELDS: [(u8, &str, Presence); 11] = [
     (1, "oldstate", Presence::Required),
     (2, "newstate", Presence::Required),
     (3, "dport", Presence::Required),
@@ -87,6 +88,7 @@ pub const STATE_FIELDS: [(u8, &str, Presence); 10] = [
     (8, "saddr_v6", Presence::Required),
     (9, "daddr_v6", Presence::Required),
     (12, "skaddr", Presence::Required),
+    (13, "sport", Presence::Required),
 ];
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use crate::batch::BatchPrinter;
 use crate::cli::Options;
+use crate::count_table::{write_count_table, COUNT_BANNER};
+use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::output::Columns;
 use crate::sys::epoll::Epoll;
@@ -12,8 +14,9 @@ use crate::tracer::{Filters, Overrides, Plan, Tracer};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 
-/// The epoll token of the signal fd; rings use 0..n.
+/// The epoll tokens of the signal fd and the DNS capture; rings use 0..n.
 const SIGNAL_TOKEN: u64 = u64::MAX;
+const DNS_TOKEN: u64 = u64::MAX - 1;
 
 /// How a run ended without error.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,14 +101,35 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
             warn(format_args!("tcpconnect: {message}"));
         }
     };
+    // -d: the DNS capture is open before tracing starts, so no answer that
+    // a traced connect used can be missed.
+    let mut dns = if options.dns {
+        let watcher = DnsWatcher::open().map_err(|error| Error::Dns { error })?;
+        epoll.add(watcher.as_fd(), DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
+        Some(watcher)
+    } else {
+        None
+    };
     let mut tracer = Tracer::start(&plan, &epoll, &log)?;
 
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    let mut printer =
-        BatchPrinter::new(Columns { timestamp: options.timestamp, print_uid: options.print_uid });
-    // The header says tracing is live: the program is attached by now.
-    if !emit(&mut out, printer.header())? {
+    let columns = Columns {
+        timestamp: options.timestamp,
+        print_uid: options.print_uid,
+        lport: options.lport,
+        query: options.dns,
+        json: options.json,
+    };
+    let mut printer = BatchPrinter::new(columns);
+    // The header (or -c's banner) says tracing is live: the programs are
+    // attached by now. JSON output has neither: every line is an object.
+    let live: &[u8] = match (options.count, options.json) {
+        (_, true) => b"",
+        (true, false) => COUNT_BANNER.as_bytes(),
+        (false, false) => printer.header(),
+    };
+    if !emit(&mut out, live)? {
         return Ok(Ended::OutputClosed);
     }
 
@@ -118,11 +142,19 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         } else {
             None
         };
+        // DNS answers first: a connect's answer is queued before the
+        // resolver could act on it.
+        if let Some(dns) = dns.as_mut() {
+            dns.read_all().map_err(|error| Error::Dns { error })?;
+        }
 
         // Drain every ring, not only the ready ones: the batch is merged by
         // timestamp across CPUs (and so across IPv4 and IPv6).
         let stats = tracer.drain(|payload| printer.push_sample(payload));
-        let lines = printer.finish();
+        let lines = match &dns {
+            Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
+            None => printer.finish(),
+        };
         if !lines.is_empty() && !emit(&mut out, lines)? {
             return Ok(Ended::OutputClosed);
         }
@@ -130,6 +162,13 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         report_damage(stats.corrupt, printer.take_malformed());
 
         if let Some(signal) = signal {
+            if options.count {
+                let mut table = Vec::new();
+                write_count_table(&mut table, tracer.counts()?, options.json);
+                if !emit(&mut out, &table)? {
+                    return Ok(Ended::OutputClosed);
+                }
+            }
             report_missed(tracer.kprobe_misses());
             return Ok(Ended::Signal(signal));
         }

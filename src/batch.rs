@@ -41,15 +41,35 @@ impl BatchPrinter {
     }
 
     /// Ends the batch: its lines in timestamp order (empty when it had none).
+    /// With -d the QUERY column is left empty; see `finish_with`.
     pub fn finish(&mut self) -> &[u8] {
+        self.finish_with(|_| None::<&[u8]>)
+    }
+
+    /// Like `finish`, asking `query` for each event's -d text in print
+    /// order. It is called only with -d (`Columns::query`); returning a
+    /// borrowed `&str`/`&[u8]` (say from a cache the closure borrows) costs
+    /// no allocation, an owned `String` works too.
+    pub fn finish_with<F, Q>(&mut self, mut query: F) -> &[u8]
+    where
+        F: FnMut(&ConnectEvent) -> Option<Q>,
+        Q: AsRef<[u8]>,
+    {
         // Stable: equal timestamps keep ring order.
         self.events.sort_by_key(|event| event.ts_ns);
         self.text.clear();
+        let with_query = self.columns.query;
         for event in &self.events {
-            self.formatter.write_event(&mut self.text, event);
+            let text = if with_query { query(event) } else { None };
+            self.formatter.write_event_with_query(&mut self.text, event, text.as_ref().map(AsRef::as_ref));
         }
         self.events.clear();
         &self.text
+    }
+
+    /// The columns this printer writes.
+    pub fn columns(&self) -> Columns {
+        self.columns
     }
 
     /// Takes the count of malformed samples seen since the last call.
@@ -87,7 +107,7 @@ mod tests {
 
     #[test]
     fn batch_lines_follow_kernel_time_not_ring_order() {
-        let mut printer = BatchPrinter::new(Columns { timestamp: true, print_uid: false });
+        let mut printer = BatchPrinter::new(Columns { timestamp: true, ..Columns::default() });
         // As drained: CPU 0's ring first, then CPU 1's.
         for e in
             [event(1_000_000, 1, 4), event(3_000_000, 3, 4), event(2_000_000, 2, 6), event(4_000_000, 4, 6)]
@@ -110,10 +130,67 @@ mod tests {
 
     #[test]
     fn header_matches_columns() {
-        let mut printer = BatchPrinter::new(Columns { timestamp: false, print_uid: true });
+        let mut printer = BatchPrinter::new(Columns { print_uid: true, ..Columns::default() });
         assert_eq!(
             printer.header(),
             b"UID   PID    COMM         IP SADDR            DADDR            DPORT\n"
         );
+    }
+
+    #[test]
+    fn queries_are_asked_in_print_order_and_only_with_dns() {
+        let dns = Columns { query: true, ..Columns::default() };
+        let mut printer = BatchPrinter::new(dns);
+        for e in [event(3_000, 3, 4), event(1_000, 1, 6), event(2_000, 2, 4)] {
+            printer.push_sample(&e.encode());
+        }
+        let mut asked = Vec::new();
+        let names = ["one.example", "two.example", "three.example"];
+        let text = printer
+            .finish_with(|e| {
+                asked.push(e.pid);
+                // Borrowed text: no allocation per event.
+                names.get(e.pid as usize - 1).copied().filter(|_| e.pid != 2)
+            })
+            .to_vec();
+        assert_eq!(asked, [1, 2, 3]);
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "1      curl         6  ::1              ::1              80   one.example\n\
+             2      curl         4  127.0.0.1        127.0.0.1        80   \n\
+             3      curl         4  127.0.0.1        127.0.0.1        80   three.example\n"
+        );
+        // finish() leaves the column empty; owned Strings work as well.
+        printer.push_sample(&event(4_000, 4, 4).encode());
+        assert_eq!(printer.finish(), b"4      curl         4  127.0.0.1        127.0.0.1        80   \n");
+        printer.push_sample(&event(5_000, 5, 4).encode());
+        assert_eq!(
+            printer.finish_with(|e| Some(format!("pid{}", e.pid))),
+            b"5      curl         4  127.0.0.1        127.0.0.1        80   pid5\n"
+        );
+
+        let mut printer = BatchPrinter::new(Columns::default());
+        printer.push_sample(&event(1_000, 1, 4).encode());
+        let text = printer.finish_with(|_| -> Option<&str> { panic!("asked without -d") }).to_vec();
+        assert_eq!(text, b"1      curl         4  127.0.0.1        127.0.0.1        80  \n");
+    }
+
+    #[test]
+    fn json_batches() {
+        let columns = Columns { timestamp: true, query: true, json: true, ..Columns::default() };
+        let mut printer = BatchPrinter::new(columns);
+        assert!(printer.header().is_empty());
+        for e in [event(2_000_000, 2, 6), event(1_000_000, 1, 4)] {
+            printer.push_sample(&e.encode());
+        }
+        let text = printer.finish_with(|e| (e.ip == 4).then_some("localhost")).to_vec();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "{\"ts_us\":0,\"uid\":0,\"pid\":1,\"comm\":\"curl\",\"ip\":4,\"saddr\":\"127.0.0.1\",\
+             \"daddr\":\"127.0.0.1\",\"dport\":80,\"query\":\"localhost\"}\n\
+             {\"ts_us\":1000,\"uid\":0,\"pid\":2,\"comm\":\"curl\",\"ip\":6,\"saddr\":\"::1\",\
+             \"daddr\":\"::1\",\"dport\":80,\"query\":null}\n"
+        );
+        assert_eq!(printer.columns(), columns);
     }
 }

@@ -66,6 +66,10 @@ pub enum Error {
     },
     Kprobe(KprobeError),
     PinnedMap(PinnedMapError),
+    /// -d: the DNS capture socket failed.
+    Dns {
+        error: SysError,
+    },
     /// An option that needs kernel struct offsets only BTF can give.
     NeedsBtf {
         option: &'static str,
@@ -159,6 +163,10 @@ impl fmt::Display for Error {
             }
             Error::Kprobe(e) => write!(f, "{e}"),
             Error::PinnedMap(e) => write!(f, "{e}"),
+            Error::Dns { error } if error.is_permission() => {
+                write!(f, "-d/--dns needs CAP_NET_RAW to capture DNS answers: {error}")
+            }
+            Error::Dns { error } => write!(f, "-d/--dns: cannot capture DNS answers: {error}"),
             Error::NeedsBtf { option, reason } => write!(
                 f,
                 "{option} needs the kernel's BTF type information to find the mount namespace of a task: {reason}"

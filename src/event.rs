@@ -50,6 +50,15 @@ impl ConnectEvent {
         })
     }
 
+    /// The destination address (for -d's DNS lookup).
+    pub fn daddr_ip(&self) -> std::net::IpAddr {
+        if self.ip == 6 {
+            std::net::Ipv6Addr::from(self.daddr).into()
+        } else {
+            std::net::Ipv4Addr::new(self.daddr[0], self.daddr[1], self.daddr[2], self.daddr[3]).into()
+        }
+    }
+
     /// The comm bytes up to the first NUL, exactly as the kernel holds them.
     pub fn comm_bytes(&self) -> &[u8] {
         let len = self.comm.iter().position(|&c| c == 0).unwrap_or(COMM_LEN);

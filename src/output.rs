@@ -9,34 +9,63 @@
 //!         "%-6d %-12.12s %-2d %-16s %-16s %-4d" % (pid, comm, ip, saddr, daddr, dport)
 //! ```
 //!
+//! -L inserts `LPORT` after `SADDR` (`"%-6s" % "LPORT"`, `"%-6d" % lport`),
+//! -d appends `" QUERY"` to the header and `" %s" % query` to each line.
+//! The base columns keep the 2019 widths in every combination (later bcc
+//! widened PID to 7 and DPORT to 6; scripts written against the seed parse
+//! these).
+//!
 //! Widths are minimums: a longer value overflows its column, and the -t and
 //! -U prefixes have no separator of their own, so a 9-character time or a
 //! 6-digit uid runs straight into the next column, as in bcc.
+//!
+//! -j replaces all of this with one JSON object per line (`crate::json`).
 //!
 //! Everything here is on the per-event hot path: no allocation besides
 //! growing `out`, integers and padding written by hand.
 
 use crate::event::ConnectEvent;
 use crate::inet::{write_ipv4, write_ipv6};
+use crate::json;
 
-/// Optional leading columns.
-#[derive(Clone, Copy, Debug, Default)]
+/// What each line holds. `Default` is bcc's plain output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Columns {
-    /// -t: `TIME(s)`, seconds since the first printed event.
+    /// -t: `TIME(s)`, seconds since the first printed event
+    /// (JSON: `ts_us`, microseconds).
     pub timestamp: bool,
-    /// -U: `UID`.
+    /// -U: `UID` (JSON always carries `uid`).
     pub print_uid: bool,
+    /// -L: `LPORT` after `SADDR` (JSON carries `lport` whenever it is known).
+    pub lport: bool,
+    /// -d: a trailing `QUERY` column whose text the caller supplies per event.
+    pub query: bool,
+    /// -j: one JSON object per event instead of columns, and no header.
+    pub json: bool,
 }
 
-/// Appends the header line (with its '\n').
+/// Appends the header line (with its '\n'); nothing for JSON, whose lines
+/// name their own fields.
 pub fn write_header(out: &mut Vec<u8>, columns: Columns) {
+    if columns.json {
+        return;
+    }
     if columns.timestamp {
         out.extend_from_slice(b"TIME(s)  ");
     }
     if columns.print_uid {
         out.extend_from_slice(b"UID   ");
     }
-    out.extend_from_slice(b"PID    COMM         IP SADDR            DADDR            DPORT\n");
+    out.extend_from_slice(b"PID    COMM         IP SADDR            ");
+    if columns.lport {
+        out.extend_from_slice(b"LPORT  ");
+    }
+    // "%-4s" % "DPORT" overflows its width, so no padding follows it.
+    out.extend_from_slice(b"DADDR            DPORT");
+    if columns.query {
+        out.extend_from_slice(b" QUERY");
+    }
+    out.push(b'\n');
 }
 
 /// Formats events; remembers the first event's timestamp for -t.
@@ -64,18 +93,33 @@ impl LineFormatter {
         self.first_ts_us
     }
 
+    /// The columns this formatter writes.
+    pub fn columns(&self) -> Columns {
+        self.columns
+    }
+
+    /// Appends one event line (with its '\n'), with no query text: with -d
+    /// the QUERY column is empty (JSON: `"query":null`).
+    pub fn write_event(&mut self, out: &mut Vec<u8>, event: &ConnectEvent) {
+        self.write_event_with_query(out, event, None);
+    }
+
     /// Appends one event line (with its '\n').
+    ///
+    /// `query` is the -d text for this event; it is ignored without -d.
+    /// Text output copies its bytes verbatim (as bcc prints bytes), so the
+    /// caller must not hand in a '\n'; JSON escapes it like `comm`.
     ///
     /// `event.ip == 6` selects the 16-byte IPv6 text, anything else the
     /// IPv4 text of the first 4 bytes; the `IP` column prints `ip` as is.
-    pub fn write_event(&mut self, out: &mut Vec<u8>, event: &ConnectEvent) {
-        if self.columns.timestamp {
-            // bcc's BPF side stored ts_us = ktime_ns / 1000 (integer).
-            let ts_us = event.ts_ns / 1000;
-            let first = *self.first_ts_us.get_or_insert(ts_us);
-            // Both are below u64::MAX / 1000 < i64::MAX: no overflow. Events
-            // from different CPUs can arrive out of order, hence signed.
-            let delta_us = ts_us as i64 - first as i64;
+    pub fn write_event_with_query(&mut self, out: &mut Vec<u8>, event: &ConnectEvent, query: Option<&[u8]>) {
+        let delta_us = if self.columns.timestamp { Some(self.delta_us(event)) } else { None };
+        if self.columns.json {
+            let query = if self.columns.query { json::Query::Text(query) } else { json::Query::Off };
+            json::write_event(out, event, delta_us, query);
+            return;
+        }
+        if let Some(delta_us) = delta_us {
             let start = out.len();
             write_seconds_3(out, delta_us);
             pad(out, start, 9);
@@ -100,30 +144,62 @@ impl LineFormatter {
         let v6 = event.ip == 6;
         write_addr_padded(out, v6, &event.saddr);
         out.push(b' ');
+        if self.columns.lport {
+            write_u64_padded(out, event.lport.into(), 6);
+            out.push(b' ');
+        }
         write_addr_padded(out, v6, &event.daddr);
         out.push(b' ');
 
         write_u64_padded(out, event.dport.into(), 4);
+        if self.columns.query {
+            out.push(b' ');
+            out.extend_from_slice(query.unwrap_or_default());
+        }
         out.push(b'\n');
+    }
+
+    /// Microseconds from the -t origin to `event`, fixing the origin at the
+    /// first event asked about.
+    fn delta_us(&mut self, event: &ConnectEvent) -> i64 {
+        // bcc's BPF side stored ts_us = ktime_ns / 1000 (integer).
+        let ts_us = event.ts_ns / 1000;
+        let first = *self.first_ts_us.get_or_insert(ts_us);
+        // Both are below u64::MAX / 1000 < i64::MAX: no overflow. Events
+        // from different CPUs can arrive out of order, hence signed.
+        ts_us as i64 - first as i64
     }
 }
 
-/// `%-16s` of the address text.
+/// Appends the address text: `ip == 6` (`v6`) the 16 bytes, otherwise the
+/// dotted quad of the first 4.
 #[inline]
-fn write_addr_padded(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
-    let start = out.len();
+pub(crate) fn write_addr(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
     if v6 {
         write_ipv6(out, *addr);
     } else {
         write_ipv4(out, [addr[0], addr[1], addr[2], addr[3]]);
     }
-    pad(out, start, 16);
+}
+
+/// `%-{width}s` of the address text.
+#[inline]
+pub(crate) fn write_addr_padded_to(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16], width: usize) {
+    let start = out.len();
+    write_addr(out, v6, addr);
+    pad(out, start, width);
+}
+
+/// `%-16s` of the address text.
+#[inline]
+fn write_addr_padded(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
+    write_addr_padded_to(out, v6, addr, 16);
 }
 
 /// Pads with spaces so that what was written since `start` is at least
 /// `width` bytes (left-justified, like `%-Ns`).
 #[inline]
-fn pad(out: &mut Vec<u8>, start: usize, width: usize) {
+pub(crate) fn pad(out: &mut Vec<u8>, start: usize, width: usize) {
     if out.len() - start < width {
         out.resize(start + width, b' ');
     }
@@ -131,7 +207,7 @@ fn pad(out: &mut Vec<u8>, start: usize, width: usize) {
 
 /// Appends the decimal text of `n` (`%d`, no padding).
 #[inline]
-fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut buf = [0u8; 20]; // u64::MAX has 20 digits
     let mut i = buf.len();
     loop {
@@ -147,7 +223,7 @@ fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 
 /// `%-{width}d` of a non-negative integer.
 #[inline]
-fn write_u64_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+pub(crate) fn write_u64_padded(out: &mut Vec<u8>, n: u64, width: usize) {
     let start = out.len();
     write_u64(out, n);
     pad(out, start, width);
@@ -284,10 +360,11 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const BASE: Columns = Columns { timestamp: false, print_uid: false };
-    const TIME: Columns = Columns { timestamp: true, print_uid: false };
-    const UID: Columns = Columns { timestamp: false, print_uid: true };
-    const BOTH: Columns = Columns { timestamp: true, print_uid: true };
+    const BASE: Columns =
+        Columns { timestamp: false, print_uid: false, lport: false, query: false, json: false };
+    const TIME: Columns = Columns { timestamp: true, ..BASE };
+    const UID: Columns = Columns { print_uid: true, ..BASE };
+    const BOTH: Columns = Columns { timestamp: true, print_uid: true, ..BASE };
 
     #[test]
     fn headers() {
@@ -483,6 +560,271 @@ mod tests {
             String::from_utf8(out).unwrap(),
             format!("keep{HEADER}1479   telnet       4  127.0.0.1        127.0.0.1        23  \n")
         );
+    }
+
+    // ---- -L and -d, alone and with -t/-U ----
+
+    /// Every combination of -t, -U, -L, -d (text output).
+    fn all_text_columns() -> Vec<Columns> {
+        let mut all = Vec::new();
+        for bits in 0..16u8 {
+            all.push(Columns {
+                timestamp: bits & 1 != 0,
+                print_uid: bits & 2 != 0,
+                lport: bits & 4 != 0,
+                query: bits & 8 != 0,
+                json: false,
+            });
+        }
+        all
+    }
+
+    /// The header by Python's rules, spelled with std's formatting.
+    fn reference_header(c: Columns) -> String {
+        let mut s = String::new();
+        if c.timestamp {
+            s += &format!("{:<9}", "TIME(s)");
+        }
+        if c.print_uid {
+            s += &format!("{:<6}", "UID");
+        }
+        s += &format!("{:<6} {:<12} {:<2} {:<16} ", "PID", "COMM", "IP", "SADDR");
+        if c.lport {
+            s += &format!("{:<6} ", "LPORT");
+        }
+        s += &format!("{:<16} {:<4}", "DADDR", "DPORT");
+        if c.query {
+            s += &format!(" {}", "QUERY");
+        }
+        s + "\n"
+    }
+
+    fn addr_text(ip: u8, a: &[u8; 16]) -> String {
+        if ip == 6 {
+            Ipv6Addr::from(*a).to_string()
+        } else {
+            Ipv4Addr::new(a[0], a[1], a[2], a[3]).to_string()
+        }
+    }
+
+    /// One line by Python's rules, spelled with std's formatting (ASCII
+    /// comms and addresses on which Rust's Display agrees with glibc).
+    fn reference_line(c: Columns, e: &ConnectEvent, first_ts_us: u64, query: Option<&str>) -> String {
+        let mut s = String::new();
+        if c.timestamp {
+            let delta = (e.ts_ns / 1000) as i64 - first_ts_us as i64;
+            s += &format!("{:<9.3}", delta as f64 / 1_000_000.0);
+        }
+        if c.print_uid {
+            s += &format!("{:<6}", e.uid);
+        }
+        let comm = std::str::from_utf8(e.comm_bytes()).unwrap();
+        s += &format!("{:<6} {:<12.12} {:<2} {:<16} ", e.pid, comm, e.ip, addr_text(e.ip, &e.saddr));
+        if c.lport {
+            s += &format!("{:<6} ", e.lport);
+        }
+        s += &format!("{:<16} {:<4}", addr_text(e.ip, &e.daddr), e.dport);
+        if c.query {
+            s += &format!(" {}", query.unwrap_or(""));
+        }
+        s + "\n"
+    }
+
+    /// Events with lport set, and the query each is printed with.
+    fn sample_events() -> Vec<(ConnectEvent, Option<&'static str>)> {
+        let with_lport = |mut e: ConnectEvent, lport: u16| {
+            e.lport = lport;
+            e
+        };
+        vec![
+            (
+                with_lport(ev(1_000_000, 0, 1479, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23), 0),
+                Some("localhost"),
+            ),
+            (
+                with_lport(
+                    ev(1_250_400, 1000, 3706, b"nc", 4, "192.168.122.205", "192.168.122.150", 5000),
+                    57266,
+                ),
+                Some("example.com"),
+            ),
+            (
+                with_lport(ev(2_000_500, 65534, 2015, b"ssh", 6, "fe80::2000:bff:fe82:3ac", "::1", 22), 1),
+                None,
+            ),
+            (
+                with_lport(
+                    ev(900_000, 100000, 4_194_304, b"local_agent_x", 4, "10.1.2.3", "10.4.5.6", 65535),
+                    65535,
+                ),
+                Some("No DNS Query (12.500ms)"),
+            ),
+            (
+                with_lport(
+                    ev(
+                        3_123_456,
+                        7,
+                        123456,
+                        b"curl",
+                        6,
+                        "2001:db8:85a3:1234:5678:8a2e:370:7334",
+                        "::ffff:10.1.2.3",
+                        443,
+                    ),
+                    443,
+                ),
+                Some(""),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_text_combination_matches_the_reference() {
+        for c in all_text_columns() {
+            assert_eq!(header(c), reference_header(c), "{c:?}");
+            let mut f = LineFormatter::new(c);
+            let events = sample_events();
+            let first = events[0].0.ts_ns / 1000;
+            for (e, q) in &events {
+                let mut got = Vec::new();
+                f.write_event_with_query(&mut got, e, q.map(str::as_bytes));
+                assert_eq!(String::from_utf8(got).unwrap(), reference_line(c, e, first, *q), "{c:?} {e:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn lport_and_query_literals() {
+        // Literal spot checks of the reference itself, from the layout in
+        // bcc's examples with the seed's widths.
+        let lport = Columns { lport: true, ..BASE };
+        let dns = Columns { query: true, ..BASE };
+        let mut e = ev(0, 0, 3706, b"nc", 4, "192.168.122.205", "192.168.122.150", 5000);
+        e.lport = 57266;
+        assert_eq!(header(lport), "PID    COMM         IP SADDR            LPORT  DADDR            DPORT\n");
+        assert_eq!(
+            line_str(&mut LineFormatter::new(lport), &e),
+            "3706   nc           4  192.168.122.205  57266  192.168.122.150  5000\n"
+        );
+        assert_eq!(header(dns), "PID    COMM         IP SADDR            DADDR            DPORT QUERY\n");
+        let e = ev(0, 0, 679, b"curl", 4, "192.168.1.1", "93.184.216.34", 80);
+        let mut out = Vec::new();
+        LineFormatter::new(dns).write_event_with_query(&mut out, &e, Some(b"example.com"));
+        assert_eq!(out, b"679    curl         4  192.168.1.1      93.184.216.34    80   example.com\n");
+        // No text: the separator stays, as `" %s" % ""` leaves it.
+        out.clear();
+        LineFormatter::new(dns).write_event(&mut out, &e);
+        assert_eq!(out, b"679    curl         4  192.168.1.1      93.184.216.34    80   \n");
+
+        let all = Columns { timestamp: true, print_uid: true, lport: true, query: true, json: false };
+        assert_eq!(
+            header(all),
+            "TIME(s)  UID   PID    COMM         IP SADDR            LPORT  DADDR            DPORT QUERY\n"
+        );
+        let mut e = ev(5, 1000, 31338, b"telnet", 6, "::1", "::1", 23);
+        e.lport = 40000;
+        out.clear();
+        LineFormatter::new(all).write_event_with_query(&mut out, &e, Some(b"localhost"));
+        assert_eq!(
+            out,
+            b"0.000    1000  31338  telnet       6  ::1              40000  ::1              23   localhost\n"
+        );
+    }
+
+    #[test]
+    fn query_is_ignored_without_dns_and_copied_verbatim_with_it() {
+        let e = ev(0, 0, 1, b"a", 4, "1.2.3.4", "5.6.7.8", 80);
+        let mut out = Vec::new();
+        LineFormatter::new(BASE).write_event_with_query(&mut out, &e, Some(b"ignored"));
+        assert_eq!(out, b"1      a            4  1.2.3.4          5.6.7.8          80  \n");
+        out.clear();
+        let dns = Columns { query: true, ..BASE };
+        LineFormatter::new(dns).write_event_with_query(&mut out, &e, Some(b"\xff\"x\\"));
+        assert_eq!(out, b"1      a            4  1.2.3.4          5.6.7.8          80   \xff\"x\\\n");
+    }
+
+    #[test]
+    fn json_has_no_header() {
+        for c in all_text_columns() {
+            assert_eq!(header(Columns { json: true, ..c }), "");
+        }
+    }
+
+    #[test]
+    fn json_lines_for_every_combination() {
+        let e0 = ev(1_000_000, 0, 1479, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23);
+        let mut e1 = ev(1_250_400, 1000, 3706, b"nc", 6, "fe80::1", "::ffff:10.1.2.3", 5000);
+        e1.lport = 57266;
+        let e2 = ev(999_999, 7, 9, b"early", 4, "10.0.0.1", "10.0.0.2", 443);
+        for c in all_text_columns() {
+            let c = Columns { json: true, ..c };
+            let mut f = LineFormatter::new(c);
+            let mut out = Vec::new();
+            f.write_event_with_query(&mut out, &e0, Some(b"localhost"));
+            f.write_event_with_query(&mut out, &e1, None);
+            f.write_event_with_query(&mut out, &e2, Some(b"example.com"));
+            // -U and -L change nothing: uid is always there, lport when known.
+            let (t0, t1, t2) = if c.timestamp {
+                ("\"ts_us\":0,", "\"ts_us\":250400,", "\"ts_us\":-1,")
+            } else {
+                ("", "", "")
+            };
+            let (q0, q1, q2) = if c.query {
+                (",\"query\":\"localhost\"", ",\"query\":null", ",\"query\":\"example.com\"")
+            } else {
+                ("", "", "")
+            };
+            let want = format!(
+                "{{{t0}\"uid\":0,\"pid\":1479,\"comm\":\"telnet\",\"ip\":4,\"saddr\":\"127.0.0.1\",\
+                 \"daddr\":\"127.0.0.1\",\"dport\":23{q0}}}\n\
+                 {{{t1}\"uid\":1000,\"pid\":3706,\"comm\":\"nc\",\"ip\":6,\"saddr\":\"fe80::1\",\
+                 \"lport\":57266,\"daddr\":\"::ffff:10.1.2.3\",\"dport\":5000{q1}}}\n\
+                 {{{t2}\"uid\":7,\"pid\":9,\"comm\":\"early\",\"ip\":4,\"saddr\":\"10.0.0.1\",\
+                 \"daddr\":\"10.0.0.2\",\"dport\":443{q2}}}\n"
+            );
+            assert_eq!(String::from_utf8(out).unwrap(), want, "{c:?}");
+            assert_eq!(f.first_ts_us(), if c.timestamp { Some(1_000_000) } else { None });
+        }
+    }
+
+    #[test]
+    fn json_brief_example_and_extremes() {
+        let json = Columns { json: true, ..BASE };
+        let e = ev(0, 0, 1479, b"telnet", 4, "127.0.0.1", "127.0.0.1", 23);
+        assert_eq!(
+            line_str(&mut LineFormatter::new(json), &e),
+            "{\"uid\":0,\"pid\":1479,\"comm\":\"telnet\",\"ip\":4,\"saddr\":\"127.0.0.1\",\
+             \"daddr\":\"127.0.0.1\",\"dport\":23}\n"
+        );
+        // Full 16-byte comm (not cut to 12 as in text), maximal numbers.
+        let mut e = ev(0, u32::MAX, u32::MAX, b"0123456789abcdef", 6, "::", "::", 65535);
+        e.lport = 65535;
+        e.ts_ns = u64::MAX;
+        let mut f = LineFormatter::with_first_ts_us(Columns { timestamp: true, ..json }, 0);
+        assert_eq!(
+            line_str(&mut f, &e),
+            "{\"ts_us\":18446744073709551,\"uid\":4294967295,\"pid\":4294967295,\
+             \"comm\":\"0123456789abcdef\",\"ip\":6,\"saddr\":\"::\",\"lport\":65535,\"daddr\":\"::\",\
+             \"dport\":65535}\n"
+        );
+    }
+
+    #[test]
+    fn json_comm_escapes() {
+        let json = Columns { json: true, ..BASE };
+        let mut f = LineFormatter::new(json);
+        let e = ev(0, 0, 1, b"a\"b\\c\x01\t\n\x1f\x7f/", 4, "1.2.3.4", "5.6.7.8", 80);
+        // DEL and '/' need no escape in JSON.
+        let want = concat!(
+            r#"{"uid":0,"pid":1,"comm":"a\"b\\c\u0001\u0009\u000a\u001f"#,
+            "\u{7f}/\",",
+            r#""ip":4,"#
+        );
+        assert!(line_str(&mut f, &e).starts_with(want), "{want}");
+        let e = ev(0, 0, 1, "é€😀".as_bytes(), 4, "1.2.3.4", "5.6.7.8", 80);
+        assert!(line_str(&mut f, &e).contains("\"comm\":\"é€😀\","));
+        let e = ev(0, 0, 1, b"a\xff\xc3", 4, "1.2.3.4", "5.6.7.8", 80);
+        assert!(line_str(&mut f, &e).contains(r#""comm":"a\udcff\udcc3","#));
     }
 
     // ---- the -t column against std's float formatting ----

@@ -11,6 +11,7 @@ use crate::attach::kprobe::KprobeLink;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::attach::PerfLink;
 use crate::btf::Btf;
+pub use crate::count_table::CountRow;
 use crate::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::error::Error;
 use crate::kernel::{KernelVersion, MEMCG_ACCOUNTING};
@@ -118,16 +119,6 @@ pub struct Tracer {
     counts: Option<usize>,
     _maps: Vec<OwnedFd>,
     tracefs: Tracefs,
-}
-
-/// One row of -c: connects from saddr to daddr:dport.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CountRow {
-    pub ip: u8,
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
-    pub dport: u16,
-    pub count: u64,
 }
 
 /// What a run has set up before it attaches: the object, its maps, the
@@ -473,7 +464,9 @@ fn create_maps(
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 abi::MAP_CONNECTING => used(sizing.kprobes, spec.max_entries),
                 abi::MAP_COUNTS => used(sizing.count, spec.max_entries),
-                abi::MAP_IN_CONNECT | abi::MAP_PENDING => used(sizing.lport_defer, spec.max_entries),
+                abi::MAP_IN_CONNECT | abi::MAP_PENDING | abi::MAP_SYN_SENT_PORTS => {
+                    used(sizing.lport_defer, spec.max_entries)
+                }
                 abi::MAP_CGROUP_FILTER => match cgroup_map.take() {
                     Some(fd) => return Ok(fd),
                     None => 1,

@@ -1,0 +1,374 @@
+//! JSON output (-j, ours: bcc has none).
+//!
+//! Schema (the man page copies this section):
+//!
+//! ```text
+//! One JSON object per line, UTF-8, no spaces, no header line. Keys appear
+//! exactly in the order below; a key marked "only ..." is absent otherwise.
+//!
+//! Event, one per traced connect:
+//!   ts_us  integer       only with -t: microseconds from the first printed
+//!                        event (0 for it; negative for an event another CPU
+//!                        saw earlier but reported later)
+//!   uid    integer       always, with or without -U
+//!   pid    integer       process id (tgid)
+//!   comm   string        task name, all of its (up to 16) bytes
+//!   ip     integer       4 or 6
+//!   saddr  string        source address, the same text as the SADDR column
+//!   lport  integer       only when known (nonzero): local port
+//!   daddr  string        destination address, as the DADDR column
+//!   dport  integer       destination port
+//!   query  string|null   only with -d: the QUERY text, null when none
+//!
+//!   {"uid":0,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1","daddr":"127.0.0.1","dport":23}
+//!
+//! Count row, with -c: after Ctrl-C, one per (saddr, daddr, dport), IPv4
+//! rows first, then IPv6, each by connects descending (no blank line or
+//! header, unlike the text table):
+//!   ip, saddr, daddr, dport as above; connects  integer
+//!
+//!   {"ip":4,"saddr":"10.0.0.1","daddr":"10.0.0.2","dport":80,"connects":3}
+//!
+//! Strings (comm, query) are lossless over arbitrary bytes:
+//!   - bytes that form valid UTF-8 pass through, except '"' -> \", '\' -> \\
+//!     and bytes 0x00-0x1f -> \u00xx (lowercase hex);
+//!   - each byte B that is not part of a valid UTF-8 sequence (always
+//!     0x80-0xff) becomes \udcXX, the code point U+DC00+B, as Python's
+//!     "surrogateescape" error handler decodes it.
+//!   In Python, json.loads(line)["comm"].encode("utf-8", "surrogateescape")
+//!   gives back the exact bytes. Such lone surrogates are valid JSON syntax
+//!   (RFC 8259 section 8.2) but some tools replace them with U+FFFD (jq) or
+//!   reject them; names that are valid UTF-8 never produce one.
+//! ```
+//!
+//! Written by hand into the caller's buffer like the text lines: no
+//! allocation per event, and the exact bytes stay under our control.
+
+use crate::event::ConnectEvent;
+use crate::output::{write_addr, write_u64};
+
+/// The `query` field of an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Query<'a> {
+    /// No -d: the key is absent.
+    Off,
+    /// -d: `"query":"…"`, or `"query":null` for `None`.
+    Text(Option<&'a [u8]>),
+}
+
+/// Appends one event object and its '\n'. `ts_us` is the -t value
+/// (relative to the first event), `None` without -t.
+pub fn write_event(out: &mut Vec<u8>, event: &ConnectEvent, ts_us: Option<i64>, query: Query<'_>) {
+    out.push(b'{');
+    if let Some(ts_us) = ts_us {
+        out.extend_from_slice(b"\"ts_us\":");
+        write_i64(out, ts_us);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"uid\":");
+    write_u64(out, event.uid.into());
+    out.extend_from_slice(b",\"pid\":");
+    write_u64(out, event.pid.into());
+    out.extend_from_slice(b",\"comm\":");
+    write_string(out, event.comm_bytes());
+    out.extend_from_slice(b",\"ip\":");
+    write_u64(out, event.ip.into());
+    let v6 = event.ip == 6;
+    out.extend_from_slice(b",\"saddr\":");
+    write_addr_string(out, v6, &event.saddr);
+    // 0 means the kernel had not bound the socket yet: no port to report,
+    // and a 0 would read as a real (if impossible) port.
+    if event.lport != 0 {
+        out.extend_from_slice(b",\"lport\":");
+        write_u64(out, event.lport.into());
+    }
+    out.extend_from_slice(b",\"daddr\":");
+    write_addr_string(out, v6, &event.daddr);
+    out.extend_from_slice(b",\"dport\":");
+    write_u64(out, event.dport.into());
+    match query {
+        Query::Off => {}
+        Query::Text(Some(text)) => {
+            out.extend_from_slice(b",\"query\":");
+            write_string(out, text);
+        }
+        Query::Text(None) => out.extend_from_slice(b",\"query\":null"),
+    }
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends one count-table object and its '\n'. `ip == 6` selects the
+/// IPv6 text as for events; `ip` itself is printed as is.
+pub fn write_count_row(
+    out: &mut Vec<u8>,
+    ip: u8,
+    saddr: &[u8; 16],
+    daddr: &[u8; 16],
+    dport: u16,
+    count: u64,
+) {
+    let v6 = ip == 6;
+    out.extend_from_slice(b"{\"ip\":");
+    write_u64(out, ip.into());
+    out.extend_from_slice(b",\"saddr\":");
+    write_addr_string(out, v6, saddr);
+    out.extend_from_slice(b",\"daddr\":");
+    write_addr_string(out, v6, daddr);
+    out.extend_from_slice(b",\"dport\":");
+    write_u64(out, dport.into());
+    out.extend_from_slice(b",\"connects\":");
+    write_u64(out, count);
+    out.extend_from_slice(b"}\n");
+}
+
+/// Appends `bytes` as a JSON string literal, quotes included, with the
+/// lossless scheme of the module doc.
+pub fn write_string(out: &mut Vec<u8>, mut bytes: &[u8]) {
+    out.push(b'"');
+    // from_utf8 stops at the first bad byte and says where and how long
+    // the bad stretch is, so each byte is looked at a bounded number of
+    // times and nothing is allocated. (`<[u8]>::utf8_chunks` would say the
+    // same more directly but needs Rust 1.79; the crate supports 1.77.)
+    while !bytes.is_empty() {
+        match std::str::from_utf8(bytes) {
+            Ok(valid) => {
+                write_escaped_utf8(out, valid.as_bytes());
+                break;
+            }
+            Err(error) => {
+                let (valid, rest) = bytes.split_at(error.valid_up_to());
+                write_escaped_utf8(out, valid);
+                // None: the input ends inside a sequence (e.g. a comm the
+                // kernel cut mid-character); all of it is bad.
+                let bad_len = error.error_len().unwrap_or(rest.len()).min(rest.len());
+                let (bad, rest) = rest.split_at(bad_len);
+                for &byte in bad {
+                    out.extend_from_slice(b"\\udc");
+                    write_hex2(out, byte);
+                }
+                bytes = rest;
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends valid UTF-8 with the escapes JSON requires (`"`, `\`, C0
+/// controls). Bytes 0x80 and up belong to whole characters here and pass.
+fn write_escaped_utf8(out: &mut Vec<u8>, valid: &[u8]) {
+    let mut clean_from = 0;
+    for (i, &byte) in valid.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x00..=0x1f => b"\\u00",
+            _ => continue,
+        };
+        // Copy the run of bytes that needed nothing in one go.
+        out.extend_from_slice(&valid[clean_from..i]);
+        out.extend_from_slice(escape);
+        if byte < 0x20 {
+            write_hex2(out, byte);
+        }
+        clean_from = i + 1;
+    }
+    out.extend_from_slice(&valid[clean_from..]);
+}
+
+/// Two lowercase hex digits.
+#[inline]
+fn write_hex2(out: &mut Vec<u8>, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(HEX[usize::from(byte >> 4)]);
+    out.push(HEX[usize::from(byte & 0xf)]);
+}
+
+/// The address text in quotes; it is plain ASCII, nothing to escape.
+#[inline]
+fn write_addr_string(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
+    out.push(b'"');
+    write_addr(out, v6, addr);
+    out.push(b'"');
+}
+
+/// Decimal text of a signed integer.
+#[inline]
+fn write_i64(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, n.unsigned_abs());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn string(bytes: &[u8]) -> String {
+        let mut out = Vec::new();
+        write_string(&mut out, bytes);
+        // JSON text must be UTF-8 whatever the input was.
+        String::from_utf8(out).expect("output is UTF-8")
+    }
+
+    /// Decodes one JSON string literal the way a surrogateescape consumer
+    /// does: \udc80-\udcff back to the byte, every other character to its
+    /// UTF-8. Written against the JSON grammar, not against `write_string`:
+    /// it also takes escapes we never write (\n, \/, surrogate pairs).
+    fn decode(literal: &str) -> Vec<u8> {
+        let inner = literal.strip_prefix('"').and_then(|s| s.strip_suffix('"')).expect("quoted");
+        let mut out = Vec::new();
+        let mut chars = inner.chars();
+        let hex4 = |chars: &mut std::str::Chars<'_>| -> u32 {
+            let digits: String = chars.take(4).collect();
+            assert_eq!(digits.len(), 4, "short \\u escape");
+            assert_eq!(digits, digits.to_lowercase(), "we write lowercase hex");
+            u32::from_str_radix(&digits, 16).expect("hex")
+        };
+        while let Some(c) = chars.next() {
+            assert!(c != '"' && u32::from(c) >= 0x20, "unescaped {c:?} in {literal:?}");
+            if c != '\\' {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                continue;
+            }
+            let unit = match chars.next().expect("escape") {
+                '"' => u32::from('"'),
+                '\\' => u32::from('\\'),
+                '/' => u32::from('/'),
+                'n' => 0x0a,
+                't' => 0x09,
+                'r' => 0x0d,
+                'b' => 0x08,
+                'f' => 0x0c,
+                'u' => hex4(&mut chars),
+                other => panic!("bad escape \\{other}"),
+            };
+            let code = match unit {
+                0xdc80..=0xdcff => {
+                    out.push((unit - 0xdc00) as u8);
+                    continue;
+                }
+                0xd800..=0xdbff => {
+                    assert_eq!((chars.next(), chars.next()), (Some('\\'), Some('u')), "pair");
+                    let low = hex4(&mut chars);
+                    0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00)
+                }
+                _ => unit,
+            };
+            let c = char::from_u32(code).expect("scalar value");
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+        out
+    }
+
+    fn round_trips(bytes: &[u8]) {
+        let literal = string(bytes);
+        assert_eq!(decode(&literal), bytes, "{bytes:x?} -> {literal}");
+    }
+
+    #[test]
+    fn plain_and_escaped() {
+        assert_eq!(string(b""), r#""""#);
+        assert_eq!(string(b"telnet"), r#""telnet""#);
+        assert_eq!(string(b"a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(
+            string(b"\x00\x01\x08\t\n\r\x1b\x1f"),
+            r#""\u0000\u0001\u0008\u0009\u000a\u000d\u001b\u001f""#
+        );
+        // Not escaped: space, DEL, '/', and whole non-ASCII characters,
+        // including U+2028/U+2029 (JSON allows them raw).
+        assert_eq!(string(b" \x7f/"), "\" \u{7f}/\"");
+        assert_eq!(string("é€😀\u{2028}".as_bytes()), "\"é€😀\u{2028}\"");
+    }
+
+    #[test]
+    fn invalid_bytes_become_low_surrogates() {
+        assert_eq!(string(b"\xff"), r#""\udcff""#);
+        assert_eq!(string(b"\x80"), r#""\udc80""#);
+        assert_eq!(string(b"a\xffb"), r#""a\udcffb""#);
+        // A character cut short by the 15-byte comm limit: each byte kept.
+        assert_eq!(string(b"ab\xe2\x82"), r#""ab\udce2\udc82""#);
+        // Encoded surrogates and overlong forms are not UTF-8 either.
+        assert_eq!(string(b"\xed\xa0\x80"), r#""\udced\udca0\udc80""#);
+        assert_eq!(string(b"\xc0\xaf"), r#""\udcc0\udcaf""#);
+        // A bad lead followed by a good character keeps the character.
+        assert_eq!(string("\u{e9}".as_bytes()), "\"\u{e9}\"");
+        assert_eq!(string(b"\xe9\xc3\xa9\""), "\"\\udce9\u{e9}\\\"\"");
+    }
+
+    #[test]
+    fn every_short_byte_string_round_trips() {
+        for a in 0..=255u8 {
+            round_trips(&[a]);
+            for b in 0..=255u8 {
+                round_trips(&[a, b]);
+            }
+        }
+    }
+
+    #[test]
+    fn random_byte_strings_round_trip() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Bytes drawn so that valid multi-byte sequences and near misses are
+        // common: leads, continuations, ASCII and the escaped ones.
+        const POOL: &[u8] = b"\x00\x1f\"\\a/\x7f\x80\x9f\xbf\xc2\xc3\xdf\xe0\xe2\xed\xef\xf0\xf4\xf5\xff";
+        for _ in 0..100_000 {
+            let len = (next() % 17) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 4 == 0 {
+                        (r as u8 >> 1) | 0x80
+                    } else {
+                        POOL[(r >> 8) as usize % POOL.len()]
+                    }
+                })
+                .collect();
+            round_trips(&bytes);
+            // Valid UTF-8 never gets a surrogate escape.
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                assert!(!string(text.as_bytes()).contains("\\udc"), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn count_rows() {
+        let mut a = [0u8; 16];
+        a[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&[10, 0, 0, 2]);
+        let mut out = Vec::new();
+        write_count_row(&mut out, 4, &a, &b, 80, 3);
+        assert_eq!(
+            out,
+            b"{\"ip\":4,\"saddr\":\"10.0.0.1\",\"daddr\":\"10.0.0.2\",\"dport\":80,\"connects\":3}\n"
+        );
+        out.clear();
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        write_count_row(&mut out, 6, &v6, &v6, 0, u64::MAX);
+        assert_eq!(
+            out,
+            b"{\"ip\":6,\"saddr\":\"::1\",\"daddr\":\"::1\",\"dport\":0,\"connects\":18446744073709551615}\n"
+        );
+    }
+
+    #[test]
+    fn negative_ts_us() {
+        let mut out = Vec::new();
+        for n in [0, 1, -1, 250_400, i64::MIN, i64::MAX] {
+            out.clear();
+            write_i64(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+}
