@@ -275,6 +275,7 @@ mod tests {
                 "cgroup_filter",
                 "mntns_filter",
                 "in_connect",
+                "syn_sent_ports",
                 "pending"
             ]
         );
