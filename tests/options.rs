@@ -173,3 +173,207 @@ fn bad_pinned_maps_are_refused_with_one_line() {
         assert_eq!(stderr, format!("tcpconnect: {option} {path}: {reason}\n"));
     }
 }
+
+/// bcc's -L line: "%-6d %-12.12s %-2d %-16s %-6d %-16s %-4d" (our DPORT
+/// keeps the seed's width).
+fn lport_line(pid: u32, ip: u8, saddr: &str, lport: u16, daddr: &str, dport: u16) -> String {
+    format!("{pid:<6} {:<12.12} {ip:<2} {saddr:<16} {lport:<6} {daddr:<16} {dport:<4}", "connector")
+}
+
+#[test]
+fn lport_column_holds_the_local_port_of_blocking_and_nonblocking_connects() {
+    if !have_root("lport_column_holds_the_local_port_of_blocking_and_nonblocking_connects") {
+        return;
+    }
+    let ports = Ports::new();
+    for blocking in [false, true] {
+        let mut args = vec!["--lport".to_string()];
+        if blocking {
+            args.push("--blocking".into());
+        }
+        args.extend(targets(&[
+            ("4", "127.0.0.1", ports.v4_port),
+            ("6", "::1", ports.v6_port),
+            ("4", "127.0.0.1", ports.closed_port),
+        ]));
+        let connector = Connector::spawn(&args);
+        let pid = connector.pid();
+        let mut tool = Tool::start(&["-L", "-p", &pid.to_string()]);
+        assert_eq!(tool.header, "PID    COMM         IP SADDR            LPORT  DADDR            DPORT");
+        let outcomes = connector.go();
+        let lport = |i: usize| outcomes[i].strip_prefix("ok ").unwrap().parse::<u16>().unwrap();
+        assert_eq!(outcomes[2], "ConnectionRefused", "{outcomes:?}");
+        let lines = tool.lines_until_quiet(Duration::from_millis(500));
+        assert_eq!(lines.len(), 3, "blocking {blocking}: {lines:?}");
+        assert_eq!(lines[0], lport_line(pid, 4, "127.0.0.1", lport(0), "127.0.0.1", ports.v4_port));
+        assert_eq!(lines[1], lport_line(pid, 6, "::1", lport(1), "::1", ports.v6_port));
+        // A refused connect's port is gone before the program can learn it
+        // from user space: the line must carry the port it had, nonzero.
+        let refused = &lines[2];
+        let column = &refused[40..46];
+        let port: u16 = column.trim_end().parse().unwrap_or_else(|_| panic!("LPORT of {refused:?}"));
+        assert_ne!(port, 0, "{refused}");
+        assert_eq!(*refused, lport_line(pid, 4, "127.0.0.1", port, "127.0.0.1", ports.closed_port));
+        tool.stop(libc::SIGINT);
+    }
+}
+
+#[test]
+fn count_mode_prints_bccs_table_on_sigint() {
+    if !have_root("count_mode_prints_bccs_table_on_sigint") {
+        return;
+    }
+    let ports = Ports::new();
+    let list = targets(&[
+        ("4", "127.0.0.1", ports.v4_port),
+        ("6", "::1", ports.closed_port),
+        ("4", "127.0.0.1", ports.v4_port),
+        ("4", "127.0.0.1", ports.v4_port),
+    ]);
+    for json in [false, true] {
+        let connector = Connector::spawn(&list);
+        let pid = connector.pid().to_string();
+        let mut args = vec!["-c", "-p", &pid];
+        if json {
+            args.push("-j");
+        }
+        let tool = if json { Tool::start_headerless(&args) } else { Tool::start(&args) };
+        connector.go();
+        std::thread::sleep(Duration::from_millis(200));
+        let (status, rest, stderr) = tool.stop(libc::SIGINT);
+        assert!(status.success(), "{stderr}");
+        let row = |s: &str, d: &str, port: u16, n: u64| format!("{s:<25} {d:<25} {port:<20} {n:<10}");
+        let expected: Vec<String> = if json {
+            vec![
+                format!(
+                    r#"{{"ip":4,"saddr":"127.0.0.1","daddr":"127.0.0.1","dport":{},"connects":3}}"#,
+                    ports.v4_port
+                ),
+                format!(
+                    r#"{{"ip":6,"saddr":"::1","daddr":"::1","dport":{},"connects":1}}"#,
+                    ports.closed_port
+                ),
+            ]
+        } else {
+            vec![
+                String::new(),
+                format!("{:<25} {:<25} {:<20} {:<10}", "LADDR", "RADDR", "RPORT", "CONNECTS"),
+                row("127.0.0.1", "127.0.0.1", ports.v4_port, 3),
+                row("::1", "::1", ports.closed_port, 1),
+            ]
+        };
+        assert_eq!(rest, expected, "json {json}");
+    }
+}
+
+#[test]
+fn json_lines_carry_the_documented_fields() {
+    if !have_root("json_lines_carry_the_documented_fields") {
+        return;
+    }
+    let ports = Ports::new();
+    let mut args = vec!["--lport".to_string(), "--comm".to_string(), "63ff6e".to_string()];
+    args.extend(targets(&[("4", "127.0.0.1", ports.v4_port), ("6", "::1", ports.v6_port)]));
+    let connector = Connector::spawn(&args);
+    let pid = connector.pid();
+    let mut tool = Tool::start_headerless(&["-j", "-t", "-L", "-p", &pid.to_string()]);
+    let outcomes = connector.go();
+    let lport = |i: usize| outcomes[i].strip_prefix("ok ").unwrap().parse::<u16>().unwrap();
+    let lines = tool.lines_matching(2, |_| true);
+    // ts_us of the second depends on timing: check its shape, then the rest.
+    let (ts, rest) = lines[1].strip_prefix(r#"{"ts_us":"#).unwrap().split_once(',').unwrap();
+    assert!(ts.parse::<u64>().is_ok(), "{}", lines[1]);
+    // "c\xffn": the invalid byte is escaped as U+DCFF (surrogateescape).
+    let comm = r#""comm":"c\udcffn""#;
+    assert_eq!(
+        lines[0],
+        format!(
+            r#"{{"ts_us":0,"uid":0,"pid":{pid},{comm},"ip":4,"saddr":"127.0.0.1","lport":{},"daddr":"127.0.0.1","dport":{}}}"#,
+            lport(0),
+            ports.v4_port
+        )
+    );
+    assert_eq!(
+        rest,
+        format!(
+            r#""uid":0,"pid":{pid},{comm},"ip":6,"saddr":"::1","lport":{},"daddr":"::1","dport":{}}}"#,
+            lport(1),
+            ports.v6_port
+        )
+    );
+    let (status, _, _) = tool.stop(libc::SIGINT);
+    assert!(status.success());
+}
+
+/// A DNS server on 127.0.0.1:53 answering `example.test` A 127.0.0.2, and
+/// a client asking it, both in the network namespace of `pid`. Returns once
+/// the client has its answer.
+fn dns_exchange(pid: u32) {
+    const SCRIPT: &str = r#"
+import socket, struct, threading
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+srv.bind(("127.0.0.1", 53))
+def serve():
+    query, peer = srv.recvfrom(512)
+    qid = query[:2]
+    question = query[12:]
+    answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([127, 0, 0, 2])
+    srv.sendto(qid + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + question + answer, peer)
+t = threading.Thread(target=serve); t.start()
+name = b"".join(bytes([len(l)]) + l for l in b"example.test".split(b".")) + b"\x00"
+cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+cli.settimeout(5)
+cli.sendto(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name + struct.pack(">HH", 1, 1), ("127.0.0.1", 53))
+reply = cli.recv(512)
+assert reply[-4:] == bytes([127, 0, 0, 2]), reply
+t.join()
+"#;
+    let status = Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["python3", "-c", SCRIPT])
+        .status()
+        .expect("nsenter python3");
+    assert!(status.success(), "the DNS exchange failed");
+}
+
+#[test]
+fn dns_column_names_the_answer_a_connect_used() {
+    if !have_root("dns_column_names_the_answer_a_connect_used") {
+        return;
+    }
+    // A network namespace of our own: port 53 on its loopback is ours.
+    let mut tool = Tool::start_wrapped(&["unshare", "--net"], "ip link set lo up", &["-d"]);
+    assert_eq!(tool.header, "PID    COMM         IP SADDR            DADDR            DPORT QUERY");
+    dns_exchange(tool.pid());
+    // bcc appends the answer's age once it is over 100 ms.
+    std::thread::sleep(Duration::from_millis(200));
+    let list = targets(&[("4", "127.0.0.2", 9), ("4", "127.0.0.1", 9), ("4", "127.0.0.3", 9)]);
+    let connector = Connector::spawn_in_netns_of(tool.pid(), &list);
+    let pid = connector.pid();
+    connector.go();
+    // The tracer sees every namespace: keep the lines of our connector.
+    let lines = tool.lines_of_pid(3, pid, 0);
+    let base = |daddr: &str| format!("{} ", bcc_line(pid, "connector", 4, "127.0.0.1", daddr, 9));
+    let aged = lines[0]
+        .strip_prefix(&format!("{}example.test (", base("127.0.0.2")))
+        .unwrap_or_else(|| panic!("{}", lines[0]));
+    let ms = aged.strip_suffix("ms)").unwrap_or_else(|| panic!("{}", lines[0]));
+    let (whole, frac) = ms.split_once('.').unwrap();
+    assert_eq!(frac.len(), 3, "%.3f: {ms}");
+    assert!(whole.parse::<u64>().unwrap() >= 200, "{ms}");
+    assert_eq!(lines[1], format!("{}localhost", base("127.0.0.1")));
+    assert_eq!(lines[2], format!("{}No DNS Query", base("127.0.0.3")));
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{stderr}");
+}
+
+#[test]
+fn count_with_dns_is_a_usage_error() {
+    let out = Command::new(tcpconnect_bin()).args(["-c", "-d"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.ends_with("tcpconnect: error: argument -d/--dns: not allowed with argument -c/--count\n"),
+        "{stderr}"
+    );
+}

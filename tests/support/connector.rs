@@ -12,6 +12,9 @@
 //!   --comm HEX  set the task name to these raw bytes (prctl PR_SET_NAME)
 //!   --hop-cpus  move to the next CPU before each connect (sched_setaffinity)
 //!   --repeat N  go through the targets N times; print only a count per outcome
+//!   --blocking  a blocking connect(2) (default: non-blocking connect + poll,
+//!               as std's connect_timeout does)
+//!   --lport     print `ok PORT` with the local port of each accepted connect
 
 use std::io::BufRead;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -50,14 +53,27 @@ fn pin_to_cpu(cpu: usize) {
     }
 }
 
-fn connect_all(targets: &[SocketAddr], hop_cpus: bool) -> Vec<String> {
+#[derive(Clone, Copy, Default)]
+struct Mode {
+    hop_cpus: bool,
+    blocking: bool,
+    lport: bool,
+}
+
+fn connect_all(targets: &[SocketAddr], mode: Mode) -> Vec<String> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut outcomes = Vec::new();
     for (i, addr) in targets.iter().enumerate() {
-        if hop_cpus {
+        if mode.hop_cpus {
             pin_to_cpu(i % cpus);
         }
-        outcomes.push(match TcpStream::connect_timeout(addr, Duration::from_secs(5)) {
+        let result = if mode.blocking {
+            TcpStream::connect(addr)
+        } else {
+            TcpStream::connect_timeout(addr, Duration::from_secs(5))
+        };
+        outcomes.push(match result {
+            Ok(stream) if mode.lport => format!("ok {}", stream.local_addr().expect("local addr").port()),
             Ok(_) => "ok".to_string(),
             Err(e) => format!("{:?}", e.kind()),
         });
@@ -67,11 +83,13 @@ fn connect_all(targets: &[SocketAddr], hop_cpus: bool) -> Vec<String> {
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    let (mut thread, mut hop_cpus, mut repeat) = (false, false, None);
+    let (mut thread, mut mode, mut repeat) = (false, Mode::default(), None);
     while let Some(flag) = args.next_if(|a| a.starts_with("--")) {
         match flag.as_str() {
             "--thread" => thread = true,
-            "--hop-cpus" => hop_cpus = true,
+            "--hop-cpus" => mode.hop_cpus = true,
+            "--blocking" => mode.blocking = true,
+            "--lport" => mode.lport = true,
             "--comm" => set_comm(&args.next().expect("--comm HEX")),
             "--repeat" => repeat = Some(args.next().expect("--repeat N").parse::<usize>().expect("N")),
             other => panic!("unknown flag {other}"),
@@ -84,9 +102,9 @@ fn main() {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).expect("stdin");
     let outcomes = if thread {
-        std::thread::spawn(move || connect_all(&targets, hop_cpus)).join().expect("connect thread")
+        std::thread::spawn(move || connect_all(&targets, mode)).join().expect("connect thread")
     } else {
-        connect_all(&targets, hop_cpus)
+        connect_all(&targets, mode)
     };
     if repeat.is_some() {
         let mut counts = std::collections::BTreeMap::new();

@@ -66,6 +66,17 @@ pub struct Tool {
 }
 
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// When a started tool counts as live.
+enum Live {
+    /// Its first stdout line (the header, or -c's banner).
+    Header,
+    /// A stderr line starting with this (from -v).
+    Stderr(&'static str),
+}
+
+/// What -v prints once the state tracepoint is attached.
+const ATTACHED: &str = "tcpconnect: attach: tracepoint sock:inet_sock_set_state";
+
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Tool {
@@ -78,6 +89,15 @@ impl Tool {
         Self::start_command(Command::new(tcpconnect_bin()), args, customize)
     }
 
+    /// Starts `tcpconnect -v ARGS` for output without a header (-j): live
+    /// once -v says the state tracepoint is attached. The -v lines end up
+    /// in the stderr that `stop` returns.
+    pub fn start_headerless(args: &[&str]) -> Tool {
+        let mut all = vec!["-v"];
+        all.extend_from_slice(args);
+        Self::start_live_when(Command::new(tcpconnect_bin()), &all, |_| {}, Live::Stderr(ATTACHED))
+    }
+
     /// Starts the tool through `sh -c SETUP` run by `wrapper` (e.g. unshare),
     /// which must end by exec'ing the tool so its PID is the child's.
     pub fn start_wrapped(wrapper: &[&str], setup: &str, args: &[&str]) -> Tool {
@@ -87,7 +107,16 @@ impl Tool {
         Self::start_command(command, args, |_| {})
     }
 
-    fn start_command(mut command: Command, args: &[&str], customize: impl FnOnce(&mut Command)) -> Tool {
+    fn start_command(command: Command, args: &[&str], customize: impl FnOnce(&mut Command)) -> Tool {
+        Self::start_live_when(command, args, customize, Live::Header)
+    }
+
+    fn start_live_when(
+        mut command: Command,
+        args: &[&str],
+        customize: impl FnOnce(&mut Command),
+        live: Live,
+    ) -> Tool {
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         customize(&mut command);
         let mut child = command.spawn().expect("spawn tcpconnect");
@@ -106,14 +135,34 @@ impl Tool {
                 }
             }
         });
+        let (err_tx, err_lines) = channel::<String>();
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
+            for line in BufReader::new(&mut stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(line.clone());
+                text.push_str(&line);
+                text.push('\n');
+            }
             text
         });
         let mut tool = Tool { child, lines, stderr: Some(stderr), header: String::new() };
-        match tool.lines.recv_timeout(HEADER_TIMEOUT) {
-            Ok(header) => tool.header = String::from_utf8_lossy(&header).into_owned(),
+        let became_live = match live {
+            Live::Header => tool.lines.recv_timeout(HEADER_TIMEOUT).map(|header| {
+                tool.header = String::from_utf8_lossy(&header).into_owned();
+            }),
+            Live::Stderr(prefix) => {
+                let deadline = Instant::now() + HEADER_TIMEOUT;
+                loop {
+                    match err_lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                        Ok(line) if line.starts_with(prefix) => break Ok(()),
+                        Ok(_) => {}
+                        Err(e) => break Err(e),
+                    }
+                }
+            }
+        };
+        match became_live {
+            Ok(()) => {}
             Err(_) => {
                 let _ = tool.child.kill();
                 let status = tool.child.wait().unwrap();
@@ -246,6 +295,13 @@ impl Connector {
     pub fn spawn_in_new_netns(setup: &str, targets: &[String]) -> Connector {
         let mut command = Command::new("unshare");
         command.args(["--net", "sh", "-c", &format!("{setup} && exec \"$0\" \"$@\"")]).arg(connector_bin());
+        Self::spawn_command(command, targets, |_| {})
+    }
+
+    /// Runs the connector in the network namespace of process `pid`.
+    pub fn spawn_in_netns_of(pid: u32, targets: &[String]) -> Connector {
+        let mut command = Command::new("nsenter");
+        command.arg(format!("--net=/proc/{pid}/ns/net")).arg(connector_bin());
         Self::spawn_command(command, targets, |_| {})
     }
 
