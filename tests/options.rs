@@ -167,6 +167,21 @@ fn bad_pinned_maps_are_refused_with_one_line() {
         ),
         ("true".to_string(), "--cgroupmap", "/nonexistent/map", "no such file"),
     ];
+    // A good map, but --mntnsmap needs task_struct offsets only BTF gives.
+    let out = Command::new("unshare")
+        .args(PRIVATE_MOUNTS[1..].iter())
+        .args(["sh", "-c", &format!("{} && exec \"$0\" \"$@\"", pinned_map_setup("hash", 8, &[]))])
+        .arg(tcpconnect_bin())
+        .args(["--mntnsmap", "/sys/fs/bpf/filter"])
+        .env("TCPCONNECT_BTF", "off")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tcpconnect: --mntnsmap needs the kernel's BTF type information to find the mount namespace of a task: \
+         disabled by TCPCONNECT_BTF=off\n"
+    );
     for (setup, option, path, reason) in cases {
         let (code, stderr) = run(&setup, &[option, path]);
         assert_eq!(code, Some(1), "{option} {path}: {stderr}");

@@ -27,7 +27,10 @@ const HELPERS: &str = r#"
 EVENTS=/sys/kernel/tracing/kprobe_events
 wait_header() {
   i=0
-  while [ ! -s /tmp/out ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+  # Live: a header or banner on stdout, or (-j -v) the attach line on stderr.
+  while [ ! -s /tmp/out ] && ! grep -q 'attach:' /tmp/err 2>/dev/null && [ $i -lt 600 ]; do
+    sleep 0.1; i=$((i+1))
+  done
 }
 connect() {
   rm -f /tmp/go; mkfifo /tmp/go
@@ -295,5 +298,76 @@ done
              tracefs, kprobes and BPF reads of kernel memory are forbidden\n",
             "{mode}"
         );
+    }
+}
+
+/// Splits an -L line into (everything but LPORT, LPORT).
+fn without_lport(line: &str) -> (String, u16) {
+    let port = line[40..46].trim_end().parse().unwrap_or_else(|_| panic!("LPORT of {line:?}"));
+    (format!("{}{}", &line[..40], &line[47..]), port)
+}
+
+#[test]
+fn options_work_on_the_kprobe_path() {
+    let script = format!(
+        r#"{HELPERS}
+TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1"
+trace k4 tcpconnect --attach kprobe -4
+trace k6 tcpconnect --attach kprobe -6
+trace kL tcpconnect --attach kprobe -L
+trace tL tcpconnect --attach tracepoint -L
+trace kc tcpconnect --attach kprobe -c
+trace kj tcpconnect --attach kprobe -j -v
+"#
+    );
+    let Some(out) = boot("options_work_on_the_kprobe_path", "", &script) else {
+        return;
+    };
+    let v4 = (4, "127.0.0.1", "127.0.0.1", 1);
+    let v6 = (6, "::1", "::1", 1);
+    let k4 = run(&out, "k4");
+    assert_eq!(k4.out, expected(k4.connector_pid, &[v4, v4]), "-4 keeps IPv4 and v4-mapped");
+    let k6 = run(&out, "k6");
+    assert_eq!(k6.out, expected(k6.connector_pid, &[v6]));
+
+    let lport_header = "PID    COMM         IP SADDR            LPORT  DADDR            DPORT\n";
+    for name in ["kL", "tL"] {
+        let r = run(&out, name);
+        eprintln!("{name}:\n{}", r.out);
+        let body = r.out.strip_prefix(lport_header).unwrap_or_else(|| panic!("{name}: {}", r.out));
+        let lines: Vec<(String, u16)> = body.lines().map(without_lport).collect();
+        assert!(lines.iter().all(|(_, port)| *port != 0), "{name}: {body}");
+        let rest: Vec<String> = lines.into_iter().map(|(rest, _)| rest).collect();
+        // Without its LPORT column, an -L line is bcc's base line.
+        let base: Vec<String> =
+            expected(r.connector_pid, &[v4, v6, v4]).lines().skip(1).map(str::to_owned).collect();
+        assert_eq!(rest, base, "{name}");
+    }
+
+    let kc = run(&out, "kc");
+    let row = |s: &str, d: &str, n: u64| format!("{s:<25} {d:<25} {:<20} {n:<10}\n", 1);
+    assert_eq!(
+        kc.out,
+        format!(
+            "Tracing connect ... Hit Ctrl-C to end\n\n{:<25} {:<25} {:<20} {:<10}\n{}{}",
+            "LADDR",
+            "RADDR",
+            "RPORT",
+            "CONNECTS",
+            row("127.0.0.1", "127.0.0.1", 2),
+            row("::1", "::1", 1)
+        )
+    );
+
+    let kj = run(&out, "kj");
+    let lines: Vec<&str> = kj.out.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", kj.out);
+    let pid = kj.connector_pid;
+    for (line, (ip, addr)) in lines.iter().zip([(4, "127.0.0.1"), (6, "::1"), (4, "127.0.0.1")]) {
+        let prefix =
+            format!(r#"{{"uid":0,"pid":{pid},"comm":"connector","ip":{ip},"saddr":"{addr}","lport":"#);
+        let suffix = format!(r#","daddr":"{addr}","dport":1}}"#);
+        let port = line.strip_prefix(&prefix).and_then(|l| l.strip_suffix(&suffix));
+        assert!(port.is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p != 0)), "{line}");
     }
 }
