@@ -399,15 +399,20 @@ pub(crate) mod tests {
         assert_eq!(parse_response(&msg), None, "65535 answers announced, one present");
     }
 
-    #[test]
-    fn every_truncation_of_a_valid_message() {
-        let full = Message::new(QR, 1, 3)
+    /// www.example.com, CNAME edge.example.com, then an A and an AAAA.
+    fn cname_then_answers() -> Vec<u8> {
+        Message::new(QR, 1, 3)
             .question("www.example.com", TYPE_A)
             .pointer(12)
             .record(TYPE_CNAME, &[4, b'e', b'd', b'g', b'e', 0xc0, 16])
             .a([10, 0, 0, 1])
             .aaaa("fd00::1".parse().unwrap())
-            .build();
+            .build()
+    }
+
+    #[test]
+    fn every_truncation_of_a_valid_message() {
+        let full = cname_then_answers();
         let whole = parse_response(&full).unwrap();
         assert_eq!(whole.answers.len(), 2);
         for len in 0..full.len() {
@@ -459,13 +464,7 @@ pub(crate) mod tests {
 
     #[test]
     fn mutated_valid_messages_never_panic() {
-        let base = Message::new(QR, 1, 3)
-            .question("www.example.com", TYPE_A)
-            .pointer(12)
-            .record(TYPE_CNAME, &[4, b'e', b'd', b'g', b'e', 0xc0, 16])
-            .a([10, 0, 0, 1])
-            .aaaa("fd00::1".parse().unwrap())
-            .build();
+        let base = cname_then_answers();
         let mut rng = XorShift(42);
         let mut accepted = 0;
         for _ in 0..100_000 {
