@@ -155,7 +155,7 @@ trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
 trace nobtf_legacy env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 
 # SIGKILL leaves legacy probes behind; the next run sweeps them.
-rm -f /tmp/out
+rm -f /tmp/out /tmp/err
 env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe > /tmp/out 2>&1 &
 K=$!
 wait_header
