@@ -512,3 +512,29 @@ fn forcing_kprobes_on_a_kernel_without_them_names_the_missing_feature() {
          tracefs kprobe_events; CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is off)\n"
     );
 }
+
+#[test]
+fn cap_bpf_and_cap_perfmon_suffice_where_tracefs_is_mounted() {
+    if !have_root("cap_bpf_and_cap_perfmon_suffice_where_tracefs_is_mounted") {
+        return;
+    }
+    // Root's uid (tracefs files are root's) but only CAP_BPF and
+    // CAP_PERFMON: the bounding set caps what the exec'd tool gets.
+    let ports = Ports::new();
+    let connector = Connector::spawn(&targets(&[("4", "127.0.0.1", ports.v4_port)]));
+    let connector_pid = connector.pid();
+    let pid = connector_pid.to_string();
+    let setup = "mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true; \
+                 exec setpriv --bounding-set=-all,+bpf,+perfmon --inh-caps=-all -- \"$0\" \"$@\"; :";
+    let mut tool =
+        Tool::start_wrapped(&["unshare", "--mount", "--propagation", "private"], setup, &["-p", &pid]);
+    let caps = std::fs::read_to_string(format!("/proc/{}/status", tool.pid())).unwrap();
+    let eff = caps.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim().to_owned();
+    // CAP_PERFMON is 38, CAP_BPF 39.
+    assert_eq!(u64::from_str_radix(&eff, 16).unwrap(), (1 << 38) | (1 << 39), "CapEff {eff}");
+    connector.go();
+    let lines = tool.lines_matching(1, |_| true);
+    assert_eq!(lines, [bcc_line(connector_pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port)]);
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{stderr}");
+}
