@@ -206,8 +206,11 @@ mod tests {
         assert_eq!(ours4([9, 10, 99, 100]), "9.10.99.100");
     }
 
-    /// xorshift64: deterministic, good enough to spread test inputs.
+    /// xorshift64: deterministic, good enough to spread test inputs. Used by
+    /// the comparisons with glibc's inet_ntop, which only glibc builds have.
+    #[cfg(target_env = "gnu")]
     struct XorShift(u64);
+    #[cfg(target_env = "gnu")]
     impl XorShift {
         fn next(&mut self) -> u64 {
             let mut x = self.0;

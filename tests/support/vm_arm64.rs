@@ -1,0 +1,690 @@
+//! Boots Debian's arm64 cloud kernel under qemu-system-aarch64 (TCG, `virt`
+//! machine) with a busybox initramfs written here, runs a shell script in it
+//! and returns what the script printed: the aarch64 build of tcpconnect
+//! against a real arm64 kernel, from an x86_64 host. The arm64 counterpart
+//! of support/vm.rs, with the same script conventions.
+//!
+//! Include it from a test file with
+//!   #[path = "support/vm_arm64.rs"]
+//!   mod vm_arm64;
+//!
+//! Assets: tools/setup-arm64 installs qemu-system-arm, unpacks the kernel
+//! package (linux-image-*-cloud-arm64:arm64) and busybox-static:arm64 under
+//! $TCPCONNECT_ARM64_CACHE (default /var/cache/tcpconnect-arm64) and adds
+//! the aarch64-unknown-linux-musl Rust target. The binaries are linked by
+//! rust-lld, which comes with the toolchain (no cross gcc needed).
+//!
+//! Two channels, as on x86_64: `virt` has one PL011 UART (ttyAMA0), which
+//! carries the kernel log; the script's stdout and stderr go to a 16550 on
+//! PCI (`-device pci-serial`, the guest's ttyS0, CONFIG_SERIAL_8250_PCI=y),
+//! put in raw mode, so kernel messages never interleave with the script's
+//! bytes. In the script, `section NAME CMD...` or `begin NAME` ... `end
+//! NAME` print markers that `VmOutput::section` finds; the text between them
+//! comes back byte for byte.
+//!
+//! The guest: kernel command line `console=ttyAMA0 loglevel=5 panic=-1
+//! oops=panic`, proc, sysfs, devtmpfs, tracefs (/sys/kernel/tracing),
+//! debugfs, bpffs and a tmpfs /tmp mounted, lo up (127.0.0.1 and ::1),
+//! busybox applets in /bin, the script run as root in /root with stdin
+//! /dev/null. Everything the tests need is built into this kernel (no
+//! modules to load).
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const MUSL: &str = "aarch64-unknown-linux-musl";
+/// e_machine of arm64 ELF files.
+const EM_AARCH64: u16 = 183;
+const DEFAULT_CACHE: &str = "/var/cache/tcpconnect-arm64";
+const SETUP: &str = "run tools/setup-arm64 as root";
+
+/// Kernel options the VM relies on, which must be built in.
+const BUILT_IN: &[&str] = &[
+    "BLK_DEV_INITRD",
+    "DEVTMPFS",
+    // The kernel log on the PL011 of `virt`, the script on a PCI 16550.
+    "SERIAL_AMBA_PL011_CONSOLE",
+    "PCI_HOST_GENERIC",
+    "SERIAL_8250_PCI",
+    "BPF_SYSCALL",
+    "BPF_EVENTS",
+    "PERF_EVENTS",
+    "KPROBES",
+    "KPROBE_EVENTS",
+    "DEBUG_INFO_BTF",
+    "FTRACE",
+    "INET",
+    "IPV6",
+    "UNIX",
+];
+
+/// The assets, or None (with the reason printed) when the test must skip:
+/// it needs root and the arm64 VM assets (tools/setup-arm64 installs them).
+/// In CI a missing one is a failure, never a skip.
+pub fn assets_or_skip(test: &str) -> Option<VmAssets> {
+    let ci = std::env::var_os("CI").is_some();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(!ci, "{test}: needs root, and CI must run as root");
+        eprintln!("skipping {test}: needs root");
+        return None;
+    }
+    match VmAssets::find() {
+        Ok(assets) => Some(assets),
+        Err(e) if ci => panic!("{test}: {e}"),
+        Err(e) => {
+            eprintln!("skipping {test}: {e}");
+            None
+        }
+    }
+}
+
+/// What booting an arm64 VM takes from the host.
+#[derive(Clone, Debug)]
+pub struct VmAssets {
+    /// <cache>/kernel/boot/vmlinuz-<release>: an arm64 Image.
+    pub kernel: PathBuf,
+    /// Its release, e.g. "6.1.0-56-cloud-arm64" (what `uname -r` prints in the VM).
+    pub release: String,
+    /// <cache>/busybox/bin/busybox, static, for arm64.
+    pub busybox: PathBuf,
+    /// qemu-system-aarch64.
+    pub qemu: PathBuf,
+    /// rust-lld of the toolchain running the tests: the aarch64 linker.
+    pub linker: PathBuf,
+}
+
+impl VmAssets {
+    /// Finds the kernel, busybox, qemu and the linker, checks the kernel's
+    /// configuration and image format and that rustc has the aarch64 musl
+    /// target. The error names everything missing.
+    pub fn find() -> Result<VmAssets, String> {
+        let cache = std::env::var_os("TCPCONNECT_ARM64_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE));
+        let mut missing = Vec::new();
+        let kernel = find_kernel(&cache);
+        if let Err(e) = &kernel {
+            missing.push(e.clone());
+        }
+        let qemu = find_in_path("qemu-system-aarch64");
+        if qemu.is_none() {
+            missing.push("qemu-system-aarch64 (package qemu-system-arm)".to_string());
+        }
+        let busybox = cache.join("busybox/bin/busybox");
+        match fs::read(&busybox) {
+            Ok(bytes) => {
+                if let Err(e) = check_static_aarch64(&bytes) {
+                    missing.push(format!("{}: {e}", busybox.display()));
+                }
+            }
+            Err(e) => missing.push(format!("{} (busybox-static:arm64): {e}", busybox.display())),
+        }
+        if let Err(e) = musl_target_installed() {
+            missing.push(e);
+        }
+        let linker = find_rust_lld();
+        if let Err(e) = &linker {
+            missing.push(e.clone());
+        }
+        if !missing.is_empty() {
+            return Err(format!("arm64 VM assets missing ({SETUP}): {}", missing.join("; ")));
+        }
+        let (kernel, release) = kernel.unwrap();
+        Ok(VmAssets { kernel, release, busybox, qemu: qemu.unwrap(), linker: linker.unwrap() })
+    }
+}
+
+/// The one <cache>/kernel/boot/vmlinuz-*-cloud-arm64, checked: an arm64
+/// Image (what qemu's -kernel boots; tools/setup-arm64 unpacks compressed
+/// ones) whose config has everything in BUILT_IN.
+fn find_kernel(cache: &Path) -> Result<(PathBuf, String), String> {
+    let boot = cache.join("kernel/boot");
+    let mut found: Vec<String> = fs::read_dir(&boot)
+        .map_err(|e| format!("{} (linux-image-cloud-arm64:arm64): {e}", boot.display()))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix("vmlinuz-").map(str::to_string))
+        .filter(|r| r.ends_with("-cloud-arm64"))
+        .collect();
+    found.sort();
+    let release = found.pop().ok_or_else(|| format!("no vmlinuz-*-cloud-arm64 in {}", boot.display()))?;
+    let kernel = boot.join(format!("vmlinuz-{release}"));
+    // The arm64 boot header: "ARMd" at byte 56 (Documentation/arm64/booting.rst).
+    let mut header = [0u8; 64];
+    fs::File::open(&kernel)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(|e| format!("{}: {e}", kernel.display()))?;
+    if &header[56..60] != b"ARMd" {
+        return Err(format!("{} is not an arm64 Image", kernel.display()));
+    }
+    let config_path = boot.join(format!("config-{release}"));
+    let config = fs::read_to_string(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
+    let off: Vec<String> = BUILT_IN
+        .iter()
+        .filter(|opt| !config.lines().any(|l| l.strip_prefix(&format!("CONFIG_{opt}=")) == Some("y")))
+        .map(|opt| format!("CONFIG_{opt}=y"))
+        .collect();
+    if !off.is_empty() {
+        return Err(format!("kernel {release} lacks {}", off.join(", ")));
+    }
+    Ok((kernel, release))
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin", "/bin", "/usr/local/bin"].iter().map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The rustc next to the cargo running the tests.
+fn rustc() -> PathBuf {
+    if let Some(r) = std::env::var_os("RUSTC") {
+        return PathBuf::from(r);
+    }
+    let sibling = Path::new(env!("CARGO")).with_file_name("rustc");
+    if sibling.is_file() {
+        sibling
+    } else {
+        PathBuf::from("rustc")
+    }
+}
+
+fn musl_target_installed() -> Result<(), String> {
+    let hint = format!("the {MUSL} Rust target (rustup target add {MUSL})");
+    let out = Command::new(rustc())
+        .args(["--print", "target-libdir", "--target", MUSL])
+        .output()
+        .map_err(|e| format!("{hint}: running rustc: {e}"))?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let has_std = fs::read_dir(&dir).is_ok_and(|d| {
+        d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("libstd-"))
+    });
+    if out.status.success() && has_std {
+        Ok(())
+    } else {
+        Err(hint)
+    }
+}
+
+/// <sysroot>/lib/rustlib/<host>/bin/rust-lld, which rustup's toolchains ship.
+fn find_rust_lld() -> Result<PathBuf, String> {
+    let hint = "rust-lld of the Rust toolchain (rustup's rustc component ships it)";
+    let print = |what: &[&str]| -> Result<String, String> {
+        let out = Command::new(rustc()).args(what).output().map_err(|e| format!("{hint}: rustc: {e}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let sysroot = print(&["--print", "sysroot"])?;
+    let verbose = print(&["-vV"])?;
+    let host = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .ok_or_else(|| format!("{hint}: no host in rustc -vV"))?;
+    let lld = Path::new(sysroot.trim()).join("lib/rustlib").join(host.trim()).join("bin/rust-lld");
+    if lld.is_file() {
+        Ok(lld)
+    } else {
+        Err(format!("{hint}: no {}", lld.display()))
+    }
+}
+
+/// Checks that `bytes` is a 64-bit little-endian arm64 ELF executable with
+/// no PT_INTERP program header, i.e. runs without a dynamic loader.
+pub fn check_static_aarch64(bytes: &[u8]) -> Result<(), String> {
+    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()));
+    let u64_at = |o: usize| bytes.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+    if bytes.get(..4) != Some(b"\x7fELF") {
+        return Err("not an ELF file".into());
+    }
+    if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    let truncated = || "truncated ELF header".to_string();
+    let machine = u16_at(0x12).ok_or_else(truncated)?;
+    if machine != EM_AARCH64 {
+        return Err(format!("e_machine {machine}, not EM_AARCH64 ({EM_AARCH64})"));
+    }
+    let phoff = u64_at(0x20).ok_or_else(truncated)? as usize;
+    let phentsize = u16_at(0x36).ok_or_else(truncated)? as usize;
+    let phnum = u16_at(0x38).ok_or_else(truncated)? as usize;
+    const PT_INTERP: u32 = 3;
+    for i in 0..phnum {
+        if u32_at(phoff + i * phentsize).ok_or("truncated program headers")? == PT_INTERP {
+            return Err("has a PT_INTERP program header: dynamically linked".into());
+        }
+    }
+    Ok(())
+}
+
+/// The crate's binaries linked statically for arm64.
+#[derive(Clone, Debug)]
+pub struct StaticBinaries {
+    pub tcpconnect: PathBuf,
+    pub connector: PathBuf,
+}
+
+/// Builds the `tcpconnect` bin and the `connector` example for
+/// aarch64-unknown-linux-musl in release mode, in the target dir of the
+/// running test (once per test process), linked by `linker` (unless
+/// CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER names another, e.g.
+/// aarch64-linux-gnu-gcc), and checks they are static arm64 executables.
+pub fn build_static_binaries(assets: &VmAssets) -> StaticBinaries {
+    static BUILT: OnceLock<StaticBinaries> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            const LINKER_VAR: &str = "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER";
+            let target_dir = cargo_target_dir();
+            let linker = std::env::var_os(LINKER_VAR).unwrap_or_else(|| assets.linker.clone().into());
+            let started = Instant::now();
+            let status = Command::new(env!("CARGO"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("CARGO_TARGET_DIR", &target_dir)
+                .env(LINKER_VAR, &linker)
+                .args(["build", "--quiet", "--release", "--target", MUSL])
+                .args(["--bin", "tcpconnect", "--example", "connector"])
+                .status()
+                .expect("run cargo to build the arm64 binaries");
+            assert!(
+                status.success(),
+                "cargo build --release --target {MUSL} (linker {}) failed",
+                Path::new(&linker).display()
+            );
+            eprintln!("vm_arm64: static arm64 binaries built in {:.1}s", started.elapsed().as_secs_f64());
+            let out = target_dir.join(MUSL).join("release");
+            let bins = StaticBinaries {
+                tcpconnect: out.join("tcpconnect"),
+                connector: out.join("examples").join("connector"),
+            };
+            for path in [&bins.tcpconnect, &bins.connector] {
+                let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                if let Err(e) = check_static_aarch64(&bytes) {
+                    panic!("{}: {e}", path.display());
+                }
+            }
+            bins
+        })
+        .clone()
+}
+
+/// The target dir of the running test: CARGO_BIN_EXE_tcpconnect is
+/// <target>/<profile>/tcpconnect, or <target>/<triple>/<profile>/tcpconnect
+/// with --target. Cargo puts CACHEDIR.TAG at the root of the target dir.
+fn cargo_target_dir() -> PathBuf {
+    let profile_dir = Path::new(env!("CARGO_BIN_EXE_tcpconnect")).parent().expect("bin has a parent");
+    let up1 = profile_dir.parent().expect("profile dir has a parent");
+    match up1.parent() {
+        Some(up2) if !up1.join("CACHEDIR.TAG").exists() && up2.join("CACHEDIR.TAG").exists() => {
+            up2.to_path_buf()
+        }
+        _ => up1.to_path_buf(),
+    }
+}
+
+enum Content {
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// One VM run: files to put in the initramfs and the script to run.
+pub struct Vm {
+    assets: VmAssets,
+    files: Vec<(String, Content, u32)>,
+    script: String,
+    memory_mib: u32,
+    cpus: u32,
+    cpu: String,
+    timeout: Duration,
+    kernel_args: String,
+}
+
+/// What a VM run printed.
+#[derive(Debug)]
+pub struct VmOutput {
+    /// Raw bytes (lossily UTF-8) the script wrote to stdout and stderr (the
+    /// PCI serial port), with the section markers and the final `@@EXIT n@@` line.
+    pub console: String,
+    /// The kernel log (the PL011), plus anything init printed before the script.
+    pub kernel_log: String,
+    /// The script's exit status.
+    pub status: i32,
+    /// Wall time from starting qemu to its exit.
+    pub elapsed: Duration,
+}
+
+impl VmOutput {
+    /// The bytes the script printed between `@@BEGIN name@@\n` and
+    /// `@@END name@@\n` (the first such section), exactly.
+    pub fn section(&self, name: &str) -> Option<String> {
+        let begin = format!("@@BEGIN {name}@@\n");
+        let end = format!("@@END {name}@@\n");
+        let start = self.console.find(&begin)? + begin.len();
+        let len = self.console[start..].find(&end)?;
+        Some(self.console[start..start + len].to_string())
+    }
+}
+
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("tcpconnect-vm-arm64-{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Shell functions defined before the user's script.
+const PRELUDE: &str = r#"begin() { printf '@@BEGIN %s@@\n' "$1"; }
+end() { printf '@@END %s@@\n' "$1"; }
+section() { _section_name=$1; shift; begin "$_section_name"; "$@"; _section_status=$?; end "$_section_name"; return $_section_status; }
+"#;
+
+/// The script's channel in the guest: the PCI 16550, the only 8250 port
+/// (`virt` has no ISA ports, so it is the first).
+const SCRIPT_TTY: &str = "/dev/ttyS0";
+
+impl Vm {
+    pub fn new(assets: &VmAssets) -> Vm {
+        Vm {
+            assets: assets.clone(),
+            files: Vec::new(),
+            script: String::new(),
+            memory_mib: 512,
+            cpus: 1,
+            // Under TCG a plain ARMv8.0 core is the fastest: `max` adds
+            // pointer authentication, which the kernel then uses on every
+            // function return, and which TCG emulates slowly.
+            cpu: "cortex-a57".to_string(),
+            timeout: Duration::from_secs(120),
+            kernel_args: String::new(),
+        }
+    }
+
+    /// Copies a host file into the VM at `guest_path` (absolute; parent
+    /// directories are created) with permission bits `mode` (e.g. 0o755).
+    pub fn file(mut self, guest_path: &str, host_path: &Path, mode: u32) -> Vm {
+        self.files.push((guest_path.to_string(), Content::Path(host_path.to_path_buf()), mode));
+        self
+    }
+
+    /// Puts `data` into the VM at `guest_path` with permission bits `mode`.
+    pub fn data(mut self, guest_path: &str, data: &[u8], mode: u32) -> Vm {
+        self.files.push((guest_path.to_string(), Content::Bytes(data.to_vec()), mode));
+        self
+    }
+
+    /// The busybox sh script to run once the VM is set up (appended to any
+    /// earlier `script` calls). Its stdout and stderr go to `VmOutput::console`.
+    pub fn script(mut self, sh: &str) -> Vm {
+        self.script.push_str(sh);
+        if !self.script.ends_with('\n') {
+            self.script.push('\n');
+        }
+        self
+    }
+
+    pub fn memory_mib(mut self, mib: u32) -> Vm {
+        self.memory_mib = mib;
+        self
+    }
+
+    /// Virtual CPUs (default 1). Under TCG each one costs a host thread.
+    pub fn cpus(mut self, cpus: u32) -> Vm {
+        self.cpus = cpus;
+        self
+    }
+
+    /// qemu's -cpu (default cortex-a57).
+    pub fn cpu(mut self, cpu: &str) -> Vm {
+        self.cpu = cpu.to_string();
+        self
+    }
+
+    /// Wall time after which qemu is killed and `run` fails (default 120 s).
+    pub fn timeout(mut self, timeout: Duration) -> Vm {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Extra kernel command line arguments.
+    pub fn kernel_args(mut self, args: &str) -> Vm {
+        self.kernel_args.push(' ');
+        self.kernel_args.push_str(args);
+        self
+    }
+
+    fn init_script(&self) -> String {
+        format!(
+            r#"#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin HOME=/root TERM=dumb
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tracefs tracefs /sys/kernel/tracing || echo 'init: no tracefs'
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+ip link set lo up
+grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 || echo 'init: no ::1 on lo'
+[ -c {SCRIPT_TTY} ] || echo 'init: no {SCRIPT_TTY} (the PCI serial port)'
+exec 3<>{SCRIPT_TTY}
+stty raw -echo <&3
+cd /root
+sh /script </dev/null >&3 2>&3
+status=$?
+printf '\n@@EXIT %d@@\n' "$status" >&3
+stty raw -echo <&3
+exec 3>&-
+poweroff -f
+"#
+        )
+    }
+
+    /// Boots the VM, runs the script, and powers off. Errors when qemu fails,
+    /// the VM does not finish within the timeout (qemu is killed), or it
+    /// stops before the script ends (e.g. a kernel panic); the error carries
+    /// the tails of the script output and of the kernel log.
+    pub fn run(self) -> Result<VmOutput, String> {
+        let tmp = TempDir::new();
+        let mut cpio = Cpio::default();
+        for dir in
+            ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/root", "/etc"]
+        {
+            cpio.dir(dir);
+        }
+        cpio.node("/dev/console", 0o020600, (5, 1));
+        let busybox =
+            fs::read(&self.assets.busybox).map_err(|e| format!("{}: {e}", self.assets.busybox.display()))?;
+        cpio.file("/bin/busybox", &busybox, 0o755);
+        cpio.file("/init", self.init_script().as_bytes(), 0o755);
+        cpio.file("/script", format!("{PRELUDE}{}", self.script).as_bytes(), 0o755);
+        for (guest, content, mode) in &self.files {
+            let data = match content {
+                Content::Path(p) => fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+                Content::Bytes(b) => b.clone(),
+            };
+            cpio.file(guest, &data, *mode);
+        }
+        let initrd = tmp.0.join("initramfs.cpio");
+        fs::write(&initrd, cpio.finish()).map_err(|e| format!("{}: {e}", initrd.display()))?;
+
+        let kernel_log = tmp.0.join("kernel.log");
+        let console = tmp.0.join("console.log");
+        let qemu_err = tmp.0.join("qemu.stderr");
+        let append = format!("console=ttyAMA0 loglevel=5 panic=-1 oops=panic{}", self.kernel_args);
+        let started = Instant::now();
+        let mut child = Command::new(&self.assets.qemu)
+            .args(["-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"])
+            .args(["-machine", "virt,accel=tcg", "-cpu", &self.cpu])
+            .args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()])
+            .arg("-kernel")
+            .arg(&self.assets.kernel)
+            .arg("-initrd")
+            .arg(&initrd)
+            .args(["-append", &append])
+            // The PL011 (ttyAMA0).
+            .arg("-serial")
+            .arg(format!("file:{}", kernel_log.display()))
+            // The 16550 on PCI (ttyS0).
+            .arg("-chardev")
+            .arg(format!("file,id=script,path={}", console.display()))
+            .args(["-device", "pci-serial,chardev=script"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&qemu_err).map_err(|e| format!("{}: {e}", qemu_err.display()))?)
+            .spawn()
+            .map_err(|e| format!("run {}: {e}", self.assets.qemu.display()))?;
+        let exit = loop {
+            if let Some(status) = child.try_wait().map_err(|e| format!("wait for qemu: {e}"))? {
+                break Some(status);
+            }
+            if started.elapsed() > self.timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let elapsed = started.elapsed();
+        let read = |p: &Path| {
+            let mut bytes = Vec::new();
+            let _ = fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes));
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        let console = read(&console);
+        let kernel_log = read(&kernel_log);
+        let qemu_err = read(&qemu_err);
+        let tails = || {
+            format!(
+                "\n--- script output (tail) ---\n{}\n--- kernel log (tail) ---\n{}\n--- qemu stderr ---\n{}",
+                tail(&console, 40),
+                tail(&kernel_log, 40),
+                qemu_err.trim_end()
+            )
+        };
+        let Some(exit) = exit else {
+            return Err(format!("VM timed out after {:.0?}, qemu killed{}", self.timeout, tails()));
+        };
+        if !exit.success() {
+            return Err(format!("qemu failed ({exit}){}", tails()));
+        }
+        let status = console
+            .rfind("\n@@EXIT ")
+            .and_then(|i| console[i + 8..].split_once("@@"))
+            .and_then(|(n, _)| n.parse().ok())
+            .ok_or_else(|| format!("VM stopped before the script finished{}", tails()))?;
+        Ok(VmOutput { console, kernel_log, status, elapsed })
+    }
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let all: Vec<&str> = s.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A newc ("070701") cpio archive, as the kernel unpacks for an initramfs
+/// (the same writer as support/vm.rs's).
+#[derive(Default)]
+struct Cpio {
+    out: Vec<u8>,
+    ino: u32,
+    dirs: Vec<String>,
+}
+
+impl Cpio {
+    fn entry(&mut self, name: &str, mode: u32, rdev: (u32, u32), data: &[u8]) {
+        self.ino += 1;
+        let name = name.trim_start_matches('/');
+        let nlink = if mode & 0o170000 == 0o040000 { 2 } else { 1 };
+        let fields = [
+            self.ino,
+            mode,
+            0, // uid
+            0, // gid
+            nlink,
+            0, // mtime
+            data.len() as u32,
+            0, // devmajor
+            0, // devminor
+            rdev.0,
+            rdev.1,
+            name.len() as u32 + 1,
+            0, // check
+        ];
+        self.out.extend_from_slice(b"070701");
+        for f in fields {
+            self.out.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(0);
+        self.pad();
+        self.out.extend_from_slice(data);
+        self.pad();
+    }
+
+    fn pad(&mut self) {
+        while self.out.len() % 4 != 0 {
+            self.out.push(0);
+        }
+    }
+
+    /// A directory and its missing parents.
+    fn dir(&mut self, path: &str) {
+        let mut so_far = String::new();
+        for part in path.split('/').filter(|p| !p.is_empty()) {
+            so_far.push('/');
+            so_far.push_str(part);
+            if !self.dirs.contains(&so_far) {
+                self.dirs.push(so_far.clone());
+                let name = so_far.clone();
+                self.entry(&name, 0o040755, (0, 0), &[]);
+            }
+        }
+    }
+
+    fn parent(&mut self, path: &str) {
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent);
+        }
+    }
+
+    fn file(&mut self, path: &str, data: &[u8], mode: u32) {
+        assert!(path.starts_with('/'), "guest path {path} must be absolute");
+        self.parent(path);
+        self.entry(path, 0o100000 | (mode & 0o7777), (0, 0), data);
+    }
+
+    fn node(&mut self, path: &str, mode: u32, rdev: (u32, u32)) {
+        self.parent(path);
+        self.entry(path, mode, rdev, &[]);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.entry("TRAILER!!!", 0, (0, 0), &[]);
+        self.out
+    }
+}
