@@ -9,7 +9,6 @@ use super::{Attachment, Log, Overrides, Plan, Session, PROG_TYPE_KPROBE};
 use crate::abi;
 use crate::arch::PT_REGS;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
-use crate::btf::{Btf, BtfError};
 use crate::error::Error;
 use crate::kallsyms::find_functions;
 use crate::kernel::{running_version_code, KernelVersion};
@@ -30,7 +29,7 @@ pub(crate) struct KprobePlan {
     v4_symbol: String,
     /// None on a kernel without IPv6 (no tcp_v6_connect): IPv4 only.
     v6_symbol: Option<String>,
-    offsets_hint: Overrides,
+    overrides: Overrides,
 }
 
 /// Checks, in the order a sysadmin would: kprobe support, the
@@ -62,7 +61,7 @@ pub(crate) fn prepare(tracefs: &Tracefs, plan: &Plan, log: Log<'_>) -> Result<Kp
             log(format_args!("removed stale kprobe events of killed runs: {}", removed.join(" ")));
         }
     }
-    Ok(KprobePlan { api, v4_symbol, v6_symbol, offsets_hint: *overrides })
+    Ok(KprobePlan { api, v4_symbol, v6_symbol, overrides: overrides.clone() })
 }
 
 /// pt_regs fields of the running architecture, as the programs' REG_* markers.
@@ -94,19 +93,18 @@ fn v6_offsets(
     v6_symbol: &str,
     log: Log<'_>,
 ) -> Result<SockOffsets, Error> {
-    let btf_error = if plan.offsets_hint.no_btf {
-        "disabled by TCPCONNECT_BTF=off".to_owned()
-    } else {
-        match Btf::load_vmlinux().and_then(|btf| sock_offsets::from_btf(&btf)) {
-            Ok(offsets) => {
-                report_offsets(log, offsets, Source::Btf);
-                return Ok(offsets);
-            }
-            Err(e @ BtfError::Missing) => e.to_string(),
-            Err(e) => {
-                log(format_args!("cannot use BTF ({e}); calibrating"));
-                e.to_string()
-            }
+    let btf_error = match plan
+        .overrides
+        .load_btf()
+        .and_then(|btf| sock_offsets::from_btf(&btf).map_err(|e| e.to_string()))
+    {
+        Ok(offsets) => {
+            report_offsets(log, offsets, Source::Btf);
+            return Ok(offsets);
+        }
+        Err(reason) => {
+            log(format_args!("cannot use BTF ({reason}); calibrating"));
+            reason
         }
     };
     let offsets = calibrate_v6_offsets(session, plan.api, v6_symbol)

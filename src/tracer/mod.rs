@@ -9,7 +9,7 @@ mod maps;
 mod plan;
 mod tracepoint;
 
-pub use plan::{filter_constants, AttachMode, Filters, Log, Overrides, Plan};
+pub use plan::{filter_constants, AttachMode, BtfSource, Filters, Log, Overrides, Plan};
 pub use tracepoint::tracepoint_field_layouts;
 
 use maps::{create_maps, map_index, MapSizing};
@@ -18,7 +18,6 @@ use tracepoint::start_tracepoint;
 use crate::abi;
 use crate::attach::kprobe::KprobeLink;
 use crate::attach::PerfLink;
-use crate::btf::Btf;
 pub use crate::count_table::CountRow;
 use crate::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::error::Error;
@@ -240,10 +239,7 @@ impl Tracer {
 /// for --mntnsmap, from BTF: struct layouts that no constant can cover.
 fn mntns_offsets(overrides: &Overrides) -> Result<HashMap<&'static str, u64>, Error> {
     let needs_btf = |reason: String| Error::NeedsBtf { option: "--mntnsmap", reason };
-    if overrides.no_btf {
-        return Err(needs_btf("disabled by TCPCONNECT_BTF=off".into()));
-    }
-    let btf = Btf::load_vmlinux().map_err(|e| needs_btf(e.to_string()))?;
+    let btf = overrides.load_btf().map_err(needs_btf)?;
     let offset = |ty: &str, path: &[&str]| {
         btf.member_offset(ty, path).map(|m| m.offset as u64).map_err(|e| needs_btf(e.to_string()))
     };

@@ -3,6 +3,7 @@
 //! become.
 
 use crate::abi;
+use crate::btf::Btf;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -32,23 +33,49 @@ pub enum AttachMode {
     Tracepoint,
 }
 
+/// Where type information comes from (TCPCONNECT_BTF).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BtfSource {
+    /// /sys/kernel/btf/vmlinux.
+    #[default]
+    Vmlinux,
+    /// TCPCONNECT_BTF=off: as on a kernel without BTF.
+    Off,
+    /// TCPCONNECT_BTF=/path: this file instead (e.g. a damaged copy).
+    File(PathBuf),
+}
+
 /// Switches for testing paths this kernel would not otherwise take, read
 /// from the environment (documented in the man page, ENVIRONMENT).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Overrides {
     /// TCPCONNECT_KPROBE_API=legacy: tracefs kprobe_events even where the
     /// kprobe PMU exists.
     pub legacy_kprobes: bool,
-    /// TCPCONNECT_BTF=off: ignore /sys/kernel/btf/vmlinux and calibrate.
-    pub no_btf: bool,
+    pub btf: BtfSource,
 }
 
 impl Overrides {
     pub fn from_env() -> Overrides {
-        let var = |name: &str| std::env::var(name).unwrap_or_default();
-        Overrides {
-            legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy",
-            no_btf: var("TCPCONNECT_BTF") == "off",
+        let var = |name: &str| std::env::var_os(name).unwrap_or_default();
+        let btf = match var("TCPCONNECT_BTF") {
+            v if v.is_empty() => BtfSource::Vmlinux,
+            v if v == "off" => BtfSource::Off,
+            path => BtfSource::File(PathBuf::from(path)),
+        };
+        Overrides { legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy", btf }
+    }
+
+    /// The kernel's type information, or why there is none to use.
+    pub fn load_btf(&self) -> Result<Btf, String> {
+        match &self.btf {
+            BtfSource::Vmlinux => Btf::load_vmlinux().map_err(|e| e.to_string()),
+            BtfSource::Off => Err("disabled by TCPCONNECT_BTF=off".into()),
+            BtfSource::File(path) => {
+                std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())).and_then(|bytes| {
+                    Btf::parse(&bytes).map_err(|e| format!("{} (read from {})", e, path.display()))
+                })
+            }
         }
     }
 }

@@ -1,0 +1,111 @@
+//! A hostile environment on this kernel: no way in, tracefs missing without
+//! the privilege to mount it, damaged BTF, an output that fails mid-run.
+//! Each must end in one clear line and exit status 1. (The VM tests cover
+//! the kprobe side: read-only tracefs, a probe name already taken.)
+
+mod support;
+
+use std::process::{Command, Output};
+use support::{have_root, tcpconnect_bin};
+
+const PRIVATE_MOUNTS: [&str; 3] = ["--mount", "--propagation", "private"];
+
+/// Runs `setup` in a private mount namespace, then the tool with `args`.
+fn run_in_private_mounts(setup: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new("unshare")
+        .args(PRIVATE_MOUNTS)
+        .args(["sh", "-c", &format!("{setup} && exec \"$0\" \"$@\"")])
+        .arg(tcpconnect_bin())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn one_error_line(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "stdout: {}", String::from_utf8_lossy(&out.stdout));
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+/// Unmount every tracefs the namespace can see.
+const UNMOUNT_TRACEFS: &str =
+    "for m in $(grep ' - tracefs ' /proc/self/mountinfo | cut -d' ' -f5); do umount -l \"$m\"; done";
+
+#[test]
+fn neither_tracepoint_nor_kprobes_names_both() {
+    if !have_root("neither_tracepoint_nor_kprobes_names_both") {
+        return;
+    }
+    if std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        eprintln!("skipping: this kernel has kprobes");
+        return;
+    }
+    // A tracefs stand-in with an events tree but no sock tracepoint.
+    let setup = format!(
+        "{UNMOUNT_TRACEFS}; mount -t tmpfs none /sys/kernel/tracing && mkdir /sys/kernel/tracing/events"
+    );
+    let out = run_in_private_mounts(&setup, &[], &[]);
+    assert_eq!(
+        one_error_line(&out),
+        "tcpconnect: no way to trace connects on this kernel: this kernel has no tracepoint \
+         sock:inet_sock_set_state (it appeared in Linux 4.16), and kprobes are unusable: this kernel has no kprobe \
+         support (no /sys/bus/event_source/devices/kprobe and no tracefs kprobe_events; CONFIG_KPROBES or \
+         CONFIG_KPROBE_EVENTS is off)\n"
+    );
+}
+
+#[test]
+fn missing_tracefs_without_cap_sys_admin_says_what_is_needed() {
+    if !have_root("missing_tracefs_without_cap_sys_admin_says_what_is_needed") {
+        return;
+    }
+    let setup =
+        format!("{UNMOUNT_TRACEFS}; exec setpriv --bounding-set=-all,+bpf,+perfmon -- \"$0\" \"$@\"; :");
+    let out = run_in_private_mounts(&setup, &[], &[]);
+    assert_eq!(
+        one_error_line(&out),
+        "tcpconnect: needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8): tracefs is \
+         not mounted and mounting it needs CAP_SYS_ADMIN (unshare(CLONE_NEWNS): Operation not permitted (os error 1))\n"
+    );
+}
+
+#[test]
+fn truncated_btf_is_named_when_it_is_needed() {
+    if !have_root("truncated_btf_is_named_when_it_is_needed") {
+        return;
+    }
+    let Ok(btf) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        eprintln!("skipping: no /sys/kernel/btf/vmlinux");
+        return;
+    };
+    let truncated = std::env::temp_dir().join(format!("tcpconnect-btf-{}", std::process::id()));
+    std::fs::write(&truncated, &btf[..btf.len() / 2]).unwrap();
+    let setup = "mount -t bpf bpf /sys/fs/bpf && bpftool map create /sys/fs/bpf/m type hash key 8 value 8 \
+                 entries 4 name m";
+    let path = truncated.display().to_string();
+    let out = run_in_private_mounts(setup, &["--mntnsmap", "/sys/fs/bpf/m"], &[("TCPCONNECT_BTF", &path)]);
+    std::fs::remove_file(&truncated).unwrap();
+    let line = one_error_line(&out);
+    assert!(
+        line.starts_with("tcpconnect: --mntnsmap needs the kernel's BTF type information to find the mount namespace of a task: /sys/kernel/btf/vmlinux: truncated"),
+        "{line}"
+    );
+    assert!(line.ends_with(&format!("(read from {path})\n")), "{line}");
+}
+
+#[test]
+fn an_output_error_mid_run_ends_with_one_line() {
+    if !have_root("an_output_error_mid_run_ends_with_one_line") {
+        return;
+    }
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(tcpconnect_bin()).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tcpconnect: cannot write output: No space left on device (os error 28)\n"
+    );
+}
