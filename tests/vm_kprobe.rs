@@ -371,3 +371,67 @@ trace kj tcpconnect --attach kprobe -j -v
         assert!(port.is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p != 0)), "{line}");
     }
 }
+
+#[test]
+fn hostile_environments_leave_nothing_behind_in_a_vm() {
+    let script = format!(
+        r#"{HELPERS}
+TARGETS="4:127.0.0.1:1 6:::1:1"
+# SIGTERM and SIGHUP remove legacy probes like SIGINT does.
+for sig in TERM HUP; do
+  rm -f /tmp/out /tmp/err
+  env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe > /tmp/out 2> /tmp/err &
+  T=$!
+  wait_header
+  kill -$sig $T
+  wait $T
+  rc=$?
+  begin sig.$sig; echo $rc; cat $EVENTS; end sig.$sig
+done
+# A probe already holds our name (left by an earlier process with our PID).
+trace taken sh -c 'echo "p:tcpconnect/p$$_tcp_v4_connect tcp_v4_connect" >> {events}; exec env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe'
+# Damaged BTF: calibration takes over.
+head -c 100000 /sys/kernel/btf/vmlinux > /tmp/btf
+trace truncbtf env TCPCONNECT_BTF=/tmp/btf tcpconnect --attach kprobe -v
+# Read-only tracefs: the PMU needs no writes; legacy probes can't be made.
+mount -o remount,ro /sys/kernel/tracing
+trace ro_pmu tcpconnect --attach kprobe
+rm -f /tmp/out /tmp/err
+env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe > /tmp/out 2> /tmp/err
+rc=$?
+begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
+"#,
+        events = "/sys/kernel/tracing/kprobe_events"
+    );
+    let Some(out) = boot("hostile_environments_leave_nothing_behind_in_a_vm", "", &script) else {
+        return;
+    };
+    let v4 = (4, "127.0.0.1", "127.0.0.1", 1);
+    let v6 = (6, "::1", "::1", 1);
+    for sig in ["TERM", "HUP"] {
+        assert_eq!(section(&out, &format!("sig.{sig}")), "0\n", "SIG{sig}: exit 0 and kprobe_events empty");
+    }
+    let taken = run(&out, "taken");
+    assert_eq!(taken.out, expected(taken.connector_pid, &[v4, v6]));
+    let trunc = run(&out, "truncbtf");
+    assert_eq!(trunc.out, expected(trunc.connector_pid, &[v4, v6]));
+    assert!(
+        trunc.err.starts_with("tcpconnect: cannot use BTF (/sys/kernel/btf/vmlinux: truncated"),
+        "{}",
+        trunc.err
+    );
+    assert!(trunc.err.contains("(read from /tmp/btf)); calibrating\n"), "{}", trunc.err);
+    assert!(trunc.err.contains("(by calibration)\n"), "{}", trunc.err);
+    let ro = run(&out, "ro_pmu");
+    assert_eq!(ro.out, expected(ro.connector_pid, &[v4, v6]));
+    let ro_legacy = section(&out, "ro_legacy");
+    let mut lines = ro_legacy.lines();
+    assert_eq!(lines.next(), Some("1"), "{ro_legacy}");
+    let error = lines.next().unwrap_or_default();
+    assert!(
+        error.starts_with("tcpconnect: cannot write \"r4096:tcpconnect/r")
+            && error.ends_with("_tcp_v4_connect tcp_v4_connect\" to /sys/kernel/tracing/kprobe_events: Read-only file system (os error 30)"),
+        "{ro_legacy}"
+    );
+    assert_eq!(lines.next(), None, "one line, and kprobe_events empty: {ro_legacy}");
+}
