@@ -24,6 +24,7 @@ typedef unsigned long long __u64;
 #define BPF_ANY 0
 #define BPF_NOEXIST 1
 #define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
 #define BPF_MAP_TYPE_LRU_HASH 9
 #define AF_INET 2
@@ -84,6 +85,19 @@ struct bpf_map_def SEC("maps") connecting = {
 	.key_size = sizeof(__u64),
 	.value_size = sizeof(__u64),
 	.max_entries = 10240,
+};
+
+/*
+ * Events the ring of a CPU had no room for, per CPU (indexed by CPU id;
+ * max_entries set by the loader). The kernel's PERF_RECORD_LOST arrives only
+ * when the ring next has room, so a flood that ends with a full ring would
+ * never report its last losses; this count is exact.
+ */
+struct bpf_map_def SEC("maps") lost_events = {
+	.type = BPF_MAP_TYPE_ARRAY,
+	.key_size = sizeof(__u32),
+	.value_size = sizeof(__u64),
+	.max_entries = 1,
 };
 
 /* -c: connects per (saddr, daddr, dport, ip); read by user space at exit. */
@@ -255,7 +269,12 @@ static always_inline void submit(void *ctx, struct connect_event *ev)
 		return;
 	}
 	/* The CPU as an index, not BPF_F_CURRENT_CPU: that flag needs 4.8. */
-	bpf_perf_event_output(ctx, &events, bpf_get_smp_processor_id(), ev, sizeof(*ev));
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (bpf_perf_event_output(ctx, &events, cpu, ev, sizeof(*ev)) != 0) {
+		__u64 *lost = bpf_map_lookup_elem(&lost_events, &cpu);
+		if (lost)
+			__sync_fetch_and_add(lost, 1);
+	}
 }
 
 /*

@@ -25,6 +25,7 @@ pub const MAP_EVENTS: &str = "events";
 pub const MAP_PORTS: &str = "ports";
 pub const MAP_CONNECTING: &str = "connecting";
 pub const MAP_COUNTS: &str = "counts";
+pub const MAP_LOST_EVENTS: &str = "lost_events";
 pub const MAP_CGROUP_FILTER: &str = "cgroup_filter";
 pub const MAP_MNTNS_FILTER: &str = "mntns_filter";
 pub const MAP_IN_CONNECT: &str = "in_connect";

@@ -70,6 +70,9 @@ pub fn running_version_code() -> u32 {
     linux_version_code(&release, signature.as_deref(), &proc_version).unwrap_or(0)
 }
 
+/// CAP_BPF and CAP_PERFMON exist from 5.8; before, bpf(2) wants CAP_SYS_ADMIN.
+pub const CAP_BPF_SINCE: KernelVersion = KernelVersion::new(5, 8, 0);
+
 /// Kernels before 5.11 charge BPF maps and programs to RLIMIT_MEMLOCK
 /// (memcg accounting replaced it in 5.11).
 pub const MEMCG_ACCOUNTING: KernelVersion = KernelVersion::new(5, 11, 0);

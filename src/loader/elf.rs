@@ -271,6 +271,7 @@ mod tests {
                 "events",
                 "ports",
                 "connecting",
+                "lost_events",
                 "counts",
                 "cgroup_filter",
                 "mntns_filter",

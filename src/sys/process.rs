@@ -30,3 +30,45 @@ pub fn raise_memlock_limit() -> super::SysResult<()> {
     }
     Ok(())
 }
+
+/// `struct __user_cap_header_struct` / `__user_cap_data_struct`, version 3
+/// (two data structs: capabilities 0-31 and 32-63).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// Keeps only the capabilities whose bits are set in `keep` (bit n =
+/// capability n) in this thread's effective, permitted and inheritable
+/// sets; the rest are gone for good.
+pub fn limit_capabilities(keep: u64) -> super::SysResult<()> {
+    let mut header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget writes two CapData structs (version 3) into `data`,
+    // which has room for exactly two, and reads the header.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) } != 0 {
+        return Err(super::SysError::last("capget"));
+    }
+    for (half, set) in data.iter_mut().enumerate() {
+        let mask = (keep >> (32 * half)) as u32;
+        set.effective &= mask;
+        set.permitted &= mask;
+        set.inheritable &= mask;
+    }
+    // SAFETY: capset reads the header and two CapData structs, both live.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) } != 0 {
+        return Err(super::SysError::last("capset"));
+    }
+    Ok(())
+}

@@ -37,7 +37,7 @@ pub(super) fn create_maps(
         .map(|spec| {
             let max_entries = match spec.name.as_str() {
                 // Indexed by CPU id: sized to the highest possible CPU.
-                abi::MAP_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
+                abi::MAP_EVENTS | abi::MAP_LOST_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 abi::MAP_CONNECTING => used(sizing.kprobes, spec.max_entries),
                 abi::MAP_COUNTS => used(sizing.count, spec.max_entries),
@@ -102,4 +102,18 @@ pub(super) fn read_counts(map: BorrowedFd<'_>) -> Result<Vec<CountRow>, Error> {
         }
     }
     Ok(rows)
+}
+
+/// Events the kernel could not put in a ring, summed over CPUs.
+pub(super) fn read_lost_events(map: BorrowedFd<'_>, possible_cpus: u32) -> Result<u64, Error> {
+    let mut total = 0u64;
+    for cpu in 0..possible_cpus {
+        let mut value = [0u8; 8];
+        if bpf_map_lookup_elem(map, &cpu.to_ne_bytes(), &mut value)
+            .map_err(|error| Error::Kernel { action: "read the lost-event counts".into(), error })?
+        {
+            total = total.wrapping_add(u64::from_ne_bytes(value));
+        }
+    }
+    Ok(total)
 }

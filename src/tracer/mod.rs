@@ -55,6 +55,10 @@ pub struct Tracer {
     rings: PerfBuffers,
     /// Index of the -c counts map in `maps`.
     counts: Option<usize>,
+    /// Index of the per-CPU lost-event counts in `maps`, and how many CPUs
+    /// it has entries for.
+    lost_events: usize,
+    possible_cpus: u32,
     maps: Vec<OwnedFd>,
     tracefs: Tracefs,
 }
@@ -188,6 +192,8 @@ impl Tracer {
         let rings = PerfBuffers::open(events, &online, DEFAULT_RING_PAGES, epoll)
             .map_err(Error::kernel("open the per-CPU perf rings"))?;
         let counts = plan.count.then(|| map_index(&object, abi::MAP_COUNTS)).transpose()?;
+        let lost_events = map_index(&object, abi::MAP_LOST_EVENTS)?;
+        let possible_cpus = possible.iter().max().map_or(1, |&c| c + 1);
         let mut session = Session { object, constants, maps, rings, tracefs, online };
 
         let (progs, attachments) = match (kprobes, tracepoint) {
@@ -205,7 +211,7 @@ impl Tracer {
             (None, None) => return Err(no_tracepoint()),
         };
         let Session { maps, rings, tracefs, .. } = session;
-        Ok(Tracer { attachments, _progs: progs, rings, counts, maps, tracefs })
+        Ok(Tracer { attachments, _progs: progs, rings, counts, lost_events, possible_cpus, maps, tracefs })
     }
 
     /// Reads every ring once; see [`PerfBuffers::drain`].
@@ -219,6 +225,12 @@ impl Tracer {
             Some(index) => maps::read_counts(self.maps[index].as_fd()),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Events dropped because a ring was full, counted by the BPF side: the
+    /// exact total so far (PERF_RECORD_LOST can lag behind it).
+    pub fn lost_events(&self) -> Result<u64, Error> {
+        maps::read_lost_events(self.maps[self.lost_events].as_fd(), self.possible_cpus)
     }
 
     /// Probe hits the kernel dropped (kretprobe instances exhausted), where
