@@ -101,7 +101,7 @@ impl fmt::Display for Error {
             Error::Tracefs(e @ TracefsError::Read { error, .. })
                 if error.kind() == std::io::ErrorKind::PermissionDenied =>
             {
-                write!(f, "{NEEDS_PRIVILEGE}: {e}")
+                write!(f, "{NEEDS_PRIVILEGE}: {e} (tracefs is root's: another user needs CAP_DAC_READ_SEARCH)")
             }
             Error::Tracefs(e) => write!(f, "{e}"),
             Error::NoTracepoint { tracepoint, since } => {

@@ -109,3 +109,40 @@ fn an_output_error_mid_run_ends_with_one_line() {
         "tcpconnect: cannot write output: No space left on device (os error 28)\n"
     );
 }
+
+#[test]
+fn another_user_needs_cap_dac_read_search_for_tracefs() {
+    if !have_root("another_user_needs_cap_dac_read_search_for_tracefs") {
+        return;
+    }
+    let as_nobody = |caps: &str| {
+        format!(
+            "mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null; exec setpriv --reuid=65534 --regid=65534 \
+             --clear-groups --inh-caps=+{caps} --ambient-caps=+{caps} -- \"$0\" \"$@\"; :"
+        )
+    };
+    let out = run_in_private_mounts(&as_nobody("bpf,+perfmon"), &[], &[]);
+    assert_eq!(
+        one_error_line(&out),
+        "tcpconnect: needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8): cannot read \
+         /sys/kernel/tracing/events: Permission denied (os error 13) (tracefs is root's: another user needs \
+         CAP_DAC_READ_SEARCH)\n"
+    );
+    // With CAP_DAC_READ_SEARCH it traces (-c: the banner, then SIGINT).
+    let mut child = Command::new("unshare")
+        .args(PRIVATE_MOUNTS)
+        .args(["sh", "-c", &format!("{} && exec \"$0\" \"$@\"", as_nobody("bpf,+perfmon,+dac_read_search"))])
+        .arg(tcpconnect_bin())
+        .arg("-c")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut banner)
+        .unwrap();
+    support::send_signal(child.id(), libc::SIGINT);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(banner, "Tracing connect ... Hit Ctrl-C to end\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -125,8 +125,18 @@ impl Tracefs {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let mut candidates = mounted_candidates(&mountinfo);
         candidates.extend(WELL_KNOWN.iter().map(PathBuf::from));
-        if let Some(root) = candidates.into_iter().find(|c| is_tracefs(c)) {
-            return Ok(Tracefs { root });
+        if let Some(root) = candidates.iter().find(|c| is_tracefs(c)) {
+            return Ok(Tracefs { root: root.clone() });
+        }
+        // Mounted but closed to us (tracefs is root's, mode 0700): say so
+        // rather than try to mount another.
+        for candidate in &candidates {
+            let events = candidate.join("events");
+            if let Err(error) = std::fs::read_dir(&events) {
+                if error.kind() == io::ErrorKind::PermissionDenied {
+                    return Err(TracefsError::Read { path: events, error });
+                }
+            }
         }
         let target = PathBuf::from(WELL_KNOWN[0]);
         let unavailable = |mount_error| TracefsError::Unavailable { tried: target.clone(), mount_error };
