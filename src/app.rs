@@ -6,9 +6,10 @@ use crate::cli::Options;
 use crate::count_table::{write_count_table, COUNT_BANNER};
 use crate::dns::DnsWatcher;
 use crate::error::Error;
+use crate::kernel::{KernelVersion, CAP_BPF_SINCE};
 use crate::output::Columns;
 use crate::sys::epoll::Epoll;
-use crate::sys::process::ensure_standard_fds;
+use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
 use crate::tracer::{Filters, Overrides, Plan, Tracer};
 use std::io::{self, Write};
@@ -17,6 +18,12 @@ use std::os::fd::AsFd;
 /// The epoll tokens of the signal fd and the DNS capture; rings use 0..n.
 const SIGNAL_TOKEN: u64 = u64::MAX;
 const DNS_TOKEN: u64 = u64::MAX - 1;
+
+/// The longest a sample waits in its ring before it is printed. Rings wake
+/// us only every `WAKEUP_EVENTS` samples (or half full), so the loop also
+/// drains them on this timer: a lone connect shows within 0.1 s, and an
+/// idle trace costs ten cheap wakeups a second.
+pub const FLUSH_INTERVAL_MS: i32 = 100;
 
 /// How a run ended without error.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +87,38 @@ fn report_missed(missed: u64) {
     }
 }
 
+/// Reports the events lost since the last report. The BPF side counts every
+/// event a full ring refused, so the total is exact even when the kernel's
+/// PERF_RECORD_LOST lags; `ring_lost` (the LOST records) is the fallback.
+fn report_new_losses(tracer: &Tracer, reported: &mut u64, ring_lost: u64) {
+    match tracer.lost_events() {
+        Ok(total) => {
+            report_lost(total.saturating_sub(*reported));
+            *reported = total;
+        }
+        Err(_) => report_lost(ring_lost),
+    }
+}
+
+/// After attaching, keep only what the rest of the run needs: bpf(2) for
+/// the loss and -c counters (CAP_BPF; CAP_SYS_ADMIN before 5.8, which lacks
+/// CAP_BPF), and for a non-root user the file access that removing legacy
+/// probes at exit takes. Everything else (CAP_PERFMON, CAP_NET_RAW, ...) goes.
+fn drop_capabilities() -> Result<(), Error> {
+    const CAP_DAC_OVERRIDE: u32 = 1;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let mut keep = 1u64 << CAP_BPF;
+    if KernelVersion::running().map_or(true, |v| v < CAP_BPF_SINCE) {
+        keep |= 1 << CAP_SYS_ADMIN;
+    }
+    if geteuid() != 0 {
+        keep |= 1 << CAP_DAC_OVERRIDE;
+    }
+    limit_capabilities(keep).map_err(Error::kernel("drop capabilities after attaching"))?;
+    Ok(())
+}
+
 pub fn run(options: &Options) -> Result<Ended, Error> {
     ensure_standard_fds();
     // Signals first: one arriving during setup is queued and ends the run as
@@ -111,6 +150,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         None
     };
     let mut tracer = Tracer::start(&plan, &epoll, &log)?;
+    drop_capabilities()?;
 
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -134,9 +174,15 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     }
 
     let mut ready = Vec::new();
+    let mut lost_reported = 0u64;
     loop {
         ready.clear();
-        epoll.wait(&mut ready, -1).map_err(Error::kernel("wait for events"))?;
+        // A closure: Error::kernel allocates its message, which must not
+        // happen on every wakeup.
+        #[allow(clippy::redundant_closure)]
+        epoll
+            .wait(&mut ready, FLUSH_INTERVAL_MS)
+            .map_err(|error| Error::kernel("wait for events")(error))?;
         let signal = if ready.contains(&SIGNAL_TOKEN) {
             signals.read().map_err(Error::kernel("read the signal fd"))?
         } else {
@@ -158,10 +204,14 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         if !lines.is_empty() && !emit(&mut out, lines)? {
             return Ok(Ended::OutputClosed);
         }
-        report_lost(stats.lost);
+        if stats.lost > 0 {
+            report_new_losses(&tracer, &mut lost_reported, stats.lost);
+        }
         report_damage(stats.corrupt, printer.take_malformed());
 
         if let Some(signal) = signal {
+            // Losses the kernel had no chance to report in a LOST record.
+            report_new_losses(&tracer, &mut lost_reported, 0);
             if options.count {
                 let mut table = Vec::new();
                 write_count_table(&mut table, tracer.counts()?, options.json);

@@ -9,6 +9,10 @@ pub struct BatchPrinter {
     columns: Columns,
     formatter: LineFormatter,
     events: Vec<ConnectEvent>,
+    /// (timestamp, index in `events`): what is sorted, so the sort moves 16
+    /// bytes per event instead of the event, and needs no scratch buffer
+    /// (a stable sort of the events allocated one per batch).
+    order: Vec<(u64, u32)>,
     text: Vec<u8>,
     /// Samples too short to be an event (never expected; counted, not fatal).
     malformed: u64,
@@ -20,6 +24,7 @@ impl BatchPrinter {
             columns,
             formatter: LineFormatter::new(columns),
             events: Vec::new(),
+            order: Vec::new(),
             text: Vec::with_capacity(64 * 1024),
             malformed: 0,
         }
@@ -35,7 +40,10 @@ impl BatchPrinter {
     /// Adds one sample payload to the current batch.
     pub fn push_sample(&mut self, payload: &[u8]) {
         match ConnectEvent::decode(payload) {
-            Some(event) => self.events.push(event),
+            Some(event) => {
+                self.order.push((event.ts_ns, self.events.len() as u32));
+                self.events.push(event);
+            }
             None => self.malformed += 1,
         }
     }
@@ -55,15 +63,19 @@ impl BatchPrinter {
         F: FnMut(&ConnectEvent) -> Option<Q>,
         Q: AsRef<[u8]>,
     {
-        // Stable: equal timestamps keep ring order.
-        self.events.sort_by_key(|event| event.ts_ns);
+        // The index breaks ties, so equal timestamps keep ring order (as a
+        // stable sort would); a batch from one ring is already in order,
+        // which the unstable sort detects in one pass.
+        self.order.sort_unstable();
         self.text.clear();
         let with_query = self.columns.query;
-        for event in &self.events {
+        for &(_, index) in &self.order {
+            let event = &self.events[index as usize];
             let text = if with_query { query(event) } else { None };
             self.formatter.write_event_with_query(&mut self.text, event, text.as_ref().map(AsRef::as_ref));
         }
         self.events.clear();
+        self.order.clear();
         &self.text
     }
 

@@ -200,8 +200,15 @@ fn write_addr_padded(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
 /// `width` bytes (left-justified, like `%-Ns`).
 #[inline]
 pub(crate) fn pad(out: &mut Vec<u8>, start: usize, width: usize) {
-    if out.len() - start < width {
-        out.resize(start + width, b' ');
+    let end = start + width;
+    if out.len() < end {
+        if end - out.len() <= 16 {
+            // A fixed-size copy, then cut back: no memset call for a few bytes.
+            out.extend_from_slice(&[b' '; 16]);
+            out.truncate(end);
+        } else {
+            out.resize(end, b' ');
+        }
     }
 }
 

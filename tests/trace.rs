@@ -342,6 +342,46 @@ fn lines_follow_connect_order_across_cpus_and_families() {
 }
 
 #[test]
+fn losses_of_a_flood_that_ends_with_full_rings_are_still_counted() {
+    if !have_root("losses_of_a_flood_that_ends_with_full_rings_are_still_counted") {
+        return;
+    }
+    // Unlike below, nothing connects after the flood, so no PERF_RECORD_LOST
+    // ever reaches the rings: the total must come from the BPF side's count.
+    const CONNECTS: usize = 8000;
+    let ports = Ports::new();
+    let port = ports.closed_port.to_string();
+    let mut tool = Tool::start(&["-P", &port]);
+    send_signal(tool.pid(), libc::SIGSTOP);
+    let flood =
+        Connector::spawn(&["--repeat".to_string(), CONNECTS.to_string(), format!("4:127.0.0.1:{port}")]);
+    let flood_tag = format!("{:<6} ", flood.pid());
+    assert_eq!(flood.go(), [format!("ConnectionRefused {CONNECTS}")]);
+    send_signal(tool.pid(), libc::SIGCONT);
+    let mut printed = tool
+        .lines_until_quiet(Duration::from_millis(500))
+        .iter()
+        .filter(|l| l.starts_with(&flood_tag))
+        .count();
+    let (status, rest, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success());
+    printed += rest.iter().filter(|l| l.starts_with(&flood_tag)).count();
+    let lost: usize = stderr
+        .lines()
+        .map(|line| {
+            line.strip_prefix("Possibly lost ")
+                .and_then(|l| l.strip_suffix(" samples"))
+                .unwrap_or_else(|| panic!("unexpected stderr line {line:?}"))
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum();
+    eprintln!("flood ending full: {CONNECTS} connects, {printed} printed, {lost} reported lost");
+    assert!(lost > 0, "a stopped tracer must lose samples");
+    assert_eq!(printed + lost, CONNECTS);
+}
+
+#[test]
 fn lost_samples_are_reported_and_add_up() {
     if !have_root("lost_samples_are_reported_and_add_up") {
         return;
@@ -514,8 +554,8 @@ fn forcing_kprobes_on_a_kernel_without_them_names_the_missing_feature() {
 }
 
 #[test]
-fn cap_bpf_and_cap_perfmon_suffice_where_tracefs_is_mounted() {
-    if !have_root("cap_bpf_and_cap_perfmon_suffice_where_tracefs_is_mounted") {
+fn cap_bpf_and_cap_perfmon_suffice_and_only_cap_bpf_is_kept() {
+    if !have_root("cap_bpf_and_cap_perfmon_suffice_and_only_cap_bpf_is_kept") {
         return;
     }
     // Root's uid (tracefs files are root's) but only CAP_BPF and
@@ -530,8 +570,9 @@ fn cap_bpf_and_cap_perfmon_suffice_where_tracefs_is_mounted() {
         Tool::start_wrapped(&["unshare", "--mount", "--propagation", "private"], setup, &["-p", &pid]);
     let caps = std::fs::read_to_string(format!("/proc/{}/status", tool.pid())).unwrap();
     let eff = caps.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim().to_owned();
-    // CAP_PERFMON is 38, CAP_BPF 39.
-    assert_eq!(u64::from_str_radix(&eff, 16).unwrap(), (1 << 38) | (1 << 39), "CapEff {eff}");
+    // CAP_BPF is 39: after attaching the tool keeps only that (for its
+    // loss and -c counters); CAP_PERFMON (38) is dropped.
+    assert_eq!(u64::from_str_radix(&eff, 16).unwrap(), 1 << 39, "CapEff {eff}");
     connector.go();
     let lines = tool.lines_matching(1, |_| true);
     assert_eq!(lines, [bcc_line(connector_pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port)]);

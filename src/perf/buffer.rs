@@ -15,6 +15,15 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 /// default, room for ~3600 events between two reads.
 pub const DEFAULT_RING_PAGES: usize = 64;
 
+/// Samples a ring takes before the kernel wakes its reader. A wakeup costs
+/// the producing CPU an irq_work and a cross-CPU wake-up, and the reader an
+/// epoll round and a write: per event, that was most of the tracing
+/// overhead on a connect. The kernel also wakes the reader when a ring is
+/// half full (its default watermark), so a burst can never fill a ring
+/// behind a sleeping reader; samples that are fewer than this are picked up
+/// by the reader's timer (`app::FLUSH_INTERVAL_MS`).
+pub const WAKEUP_EVENTS: u32 = 512;
+
 struct CpuRing {
     map: PerfRingMap,
     _event: OwnedFd,
@@ -51,7 +60,7 @@ impl PerfBuffers {
                 probe_func: None,
                 config2: 0,
                 cpu: cpu as i32,
-                wakeup_events: 1,
+                wakeup_events: WAKEUP_EVENTS,
             })?;
             let map = PerfRingMap::new(event.as_fd(), pages)?;
             let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;
