@@ -180,9 +180,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         // A closure: Error::kernel allocates its message, which must not
         // happen on every wakeup.
         #[allow(clippy::redundant_closure)]
-        epoll
-            .wait(&mut ready, FLUSH_INTERVAL_MS)
-            .map_err(|error| Error::kernel("wait for events")(error))?;
+        epoll.wait(&mut ready, FLUSH_INTERVAL_MS).map_err(|error| Error::kernel("wait for events")(error))?;
         let signal = if ready.contains(&SIGNAL_TOKEN) {
             signals.read().map_err(Error::kernel("read the signal fd"))?
         } else {
