@@ -177,9 +177,8 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     let mut lost_reported = 0u64;
     loop {
         ready.clear();
-        // A closure: Error::kernel allocates its message, which must not
-        // happen on every wakeup.
-        #[allow(clippy::redundant_closure)]
+        // In a closure: Error::kernel allocates its message, which must
+        // happen on an error, not on every wakeup.
         epoll.wait(&mut ready, FLUSH_INTERVAL_MS).map_err(|error| Error::kernel("wait for events")(error))?;
         let signal = if ready.contains(&SIGNAL_TOKEN) {
             signals.read().map_err(Error::kernel("read the signal fd"))?

@@ -156,7 +156,16 @@ impl<'a> Ring<'a> {
     }
 
     /// Copies `N` (<= 8) bytes starting at counter `pos`, wrapping if needed.
+    #[inline]
     fn read_array<const N: usize>(&self, pos: u64) -> [u8; N] {
+        let start = (pos & self.mask) as usize;
+        if let Some(bytes) = self.data.get(start..start + N) {
+            // Contiguous, as all but the last few bytes of the ring are: a
+            // fixed-size copy the compiler inlines, not a memcpy call.
+            let mut out = [0; N];
+            out.copy_from_slice(bytes);
+            return out;
+        }
         let (a, b) = self.slices(pos, N);
         let mut out = [0; N];
         out[..a.len()].copy_from_slice(a);

@@ -1,0 +1,550 @@
+//! The whole-system measurements: start-up, memory, the cost a tracer adds
+//! to a connect, events lost at the highest connect rate, binary size.
+//! Each is taken side by side with bpftrace running the equivalent program
+//! (or with the untraced loop), in the same run.
+
+use crate::client::{self, run_clients, Work};
+use crate::stats::{iqr, median};
+use crate::table::{Table, Verdict};
+use crate::tracer::{Consumer, Sink, Stopped, Tool, Tracer};
+use crate::Config;
+use std::time::{Duration, Instant};
+
+/// How long a tracer may take to attach before the bench gives up on it
+/// (bpftrace compiles its program first).
+const ATTACH_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn verdict(met: bool) -> Verdict {
+    if met {
+        Verdict::Met
+    } else {
+        Verdict::Missed
+    }
+}
+
+/// `12.3 ms`, `850 ns`, `4.20 µs`.
+pub fn fmt_ns(ns: f64) -> String {
+    let a = ns.abs();
+    if a >= 1e9 {
+        format!("{:.2} s", ns / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1} ms", ns / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if a >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+/// 1234567 -> `1,234,567`.
+pub fn fmt_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn fmt_kib(kib: u64) -> String {
+    if kib >= 10 * 1024 {
+        format!("{:.0} MiB", kib as f64 / 1024.0)
+    } else {
+        format!("{:.2} MiB", kib as f64 / 1024.0)
+    }
+}
+
+pub fn fmt_bytes(bytes: u64) -> String {
+    if bytes >= 10 << 20 {
+        format!("{:.0} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{:.3} MB", bytes as f64 / 1e6)
+    }
+}
+
+fn progress(text: &str) {
+    eprintln!("bench: {text}");
+}
+
+/// Starts `tool` with stdout to `sink` and waits until its program is
+/// attached. None (and a message) if it never attaches.
+fn start_attached(config: &Config, tool: Tool, sink: Sink) -> Option<Tracer> {
+    let mut tracer = Tracer::spawn(tool, config, sink);
+    if tracer.wait_attached(ATTACH_TIMEOUT) {
+        return Some(tracer);
+    }
+    let stopped = tracer.stop();
+    eprintln!("bench: {} did not attach: {}", tool.name(), stopped.stderr.trim());
+    None
+}
+
+// ---------------------------------------------------------------- 1. exec → live
+
+/// Milliseconds from spawning `tool` to its live marker on stdout, or None.
+fn one_exec(config: &Config, tool: Tool) -> Option<f64> {
+    let start = Instant::now();
+    let mut tracer = Tracer::spawn(tool, config, Sink::Pipe);
+    let (line, at) = tracer.first_line();
+    let ms = at.duration_since(start).as_secs_f64() * 1e3;
+    let ok = match tool {
+        Tool::Bpftrace => line.starts_with("Attaching"),
+        _ => line.starts_with("PID"),
+    };
+    if tool == Tool::Bpftrace {
+        // bpftrace prints its marker before it attaches and ignores a SIGINT
+        // that comes before its handler is in place: let it settle first.
+        tracer.wait_attached(ATTACH_TIMEOUT);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopped = tracer.stop();
+    if !ok || !stopped.clean() {
+        eprintln!("bench: {} start-up: first line {line:?}; {}", tool.name(), stopped.stderr.trim());
+        return None;
+    }
+    Some(ms)
+}
+
+/// Item 1: exec to tracing live, interleaved with bpftrace, median of 20 each.
+pub fn exec_to_live(config: &Config, table: &mut Table) {
+    let runs = if config.quick { 3 } else { 20 };
+    progress(&format!("exec -> live: {runs} runs of each, interleaved"));
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        // Alternate which goes first, so neither always follows the other.
+        let order =
+            if i % 2 == 0 { [Tool::Tcpconnect, Tool::Bpftrace] } else { [Tool::Bpftrace, Tool::Tcpconnect] };
+        for tool in order {
+            if let Some(ms) = one_exec(config, tool) {
+                if tool == Tool::Bpftrace {
+                    theirs.push(ms);
+                } else {
+                    ours.push(ms);
+                }
+            }
+        }
+    }
+    let (m, b) = (median(&ours), median(&theirs));
+    let (lo, hi) = iqr(&ours);
+    table.row(
+        &format!("exec → live (header printed), median of {}", ours.len()),
+        format!("{m:.2} ms (IQR {lo:.2}–{hi:.2})"),
+        format!("bpftrace {b:.0} ms (n={})", theirs.len()),
+        format!("{:.4}", m / b),
+        "≤ 10 ms",
+        verdict(ours.len() == runs && m <= 10.0),
+    );
+}
+
+// ------------------------------------------------------- 3. connect overhead
+
+/// One run of the loop: wall time and CPU time per connect.
+#[derive(Clone, Copy, Debug)]
+struct LoopRun {
+    /// The slowest client's time over all connects made: the inverse of the
+    /// throughput (for one client, the latency of one connect).
+    wall_ns: f64,
+    /// CPU time of the clients (their BPF programs and loopback softirqs
+    /// included) plus the tracer's, over all connects made.
+    cpu_ns: f64,
+    /// The tracer's part of `cpu_ns`.
+    tracer_ns: f64,
+}
+
+impl LoopRun {
+    /// The mean of two runs (the untraced runs on either side of a traced one).
+    fn mean(a: &LoopRun, b: &LoopRun) -> LoopRun {
+        LoopRun {
+            wall_ns: (a.wall_ns + b.wall_ns) / 2.0,
+            cpu_ns: (a.cpu_ns + b.cpu_ns) / 2.0,
+            tracer_ns: (a.tracer_ns + b.tracer_ns) / 2.0,
+        }
+    }
+}
+
+/// `procs` clients doing `n` connects each, under `tracer` if any.
+fn loop_run(config: &Config, procs: usize, n: u64, tracer: Option<&Tracer>) -> LoopRun {
+    let clients = client::Clients::spawn(&config.exe, procs, Work::Count(n));
+    let before = tracer.map_or(0, Tracer::cpu_ns);
+    let done = clients.run();
+    let tracer_cpu = tracer.map_or(0, Tracer::cpu_ns).saturating_sub(before) as f64;
+    let connects = done.iter().map(|d| d.connects).sum::<u64>().max(1) as f64;
+    let wall = done.iter().map(|d| d.elapsed).max().unwrap_or_default();
+    let cpu: Duration = done.iter().map(|d| d.cpu).sum();
+    LoopRun {
+        wall_ns: wall.as_nanos() as f64 / connects,
+        cpu_ns: (cpu.as_nanos() as f64 + tracer_cpu) / connects,
+        tracer_ns: tracer_cpu / connects,
+    }
+}
+
+/// A traced run and its baseline: the mean of the untraced runs just
+/// before and just after it.
+type Pair = (LoopRun, LoopRun);
+
+/// Over the pairs of one mode: (median difference in ns, median ratio, IQR
+/// of the ratio).
+fn paired(pairs: &[Pair], metric: fn(&LoopRun) -> f64) -> (f64, f64, (f64, f64)) {
+    let diffs: Vec<f64> = pairs.iter().map(|(on, off)| metric(on) - metric(off)).collect();
+    let ratios: Vec<f64> = pairs.iter().map(|(on, off)| metric(on) / metric(off)).collect();
+    (median(&diffs), median(&ratios), iqr(&ratios))
+}
+
+fn fmt_overhead(diff_ns: f64, ratio: f64) -> String {
+    format!("{diff_ns:+.0} ns ({:+.1} %)", (ratio - 1.0) * 100.0)
+}
+
+/// The slowdown of the connect loop while tracing (item 3), with 1 and
+/// `cpus()` client processes. Each round runs tcpconnect, bpftrace, and
+/// three floors (tcpconnect filtering every event out in the kernel; an
+/// empty program on the tracepoint and on the raw tracepoint) in rotating
+/// order, with an untraced run before the first and after each: every
+/// traced run is compared with the untraced runs on either side of it, so
+/// a machine whose load drifts still gives fair pairs.
+pub fn connect_overhead(config: &Config, table: &mut Table) {
+    let rounds = if config.quick { 2 } else { 10 };
+    let procs: Vec<usize> = if cpus() > 1 { vec![1, cpus()] } else { vec![1] };
+    // Size a run to about 0.15 s untraced.
+    let warm = loop_run(config, 1, 3000, None);
+    let n = ((0.15e9 / warm.wall_ns) as u64).clamp(2_000, 200_000);
+    let modes = [
+        Tool::Tcpconnect,
+        Tool::Bpftrace,
+        Tool::TcpconnectFiltered,
+        Tool::EmptyTracepoint,
+        Tool::EmptyRawTracepoint,
+    ];
+    progress(&format!(
+        "connect overhead: {rounds} rounds of tcpconnect / bpftrace / tcpconnect -P 1 / \
+         empty program on the tracepoint / on the raw tracepoint (rotating order), each between \
+         untraced runs; {n} connects per client per run, {procs:?} client processes"
+    ));
+    let untraced = |runs: &mut Vec<Vec<LoopRun>>| {
+        for (pi, &p) in procs.iter().enumerate() {
+            runs[pi].push(loop_run(config, p, n, None));
+        }
+    };
+    // off[procs index]: every untraced run in order; pairs[mode][procs index].
+    let mut off = vec![Vec::<LoopRun>::new(); procs.len()];
+    let mut pairs = vec![vec![Vec::<Pair>::new(); procs.len()]; modes.len()];
+    let mut lost = vec![0u64; modes.len()];
+    for round in 0..rounds {
+        untraced(&mut off);
+        for k in 0..modes.len() {
+            let mi = (round + k) % modes.len();
+            let Some(tracer) = start_attached(config, modes[mi], Sink::Null) else {
+                continue;
+            };
+            let on: Vec<LoopRun> = procs.iter().map(|&p| loop_run(config, p, n, Some(&tracer))).collect();
+            lost[mi] += tracer.stop().lost();
+            untraced(&mut off);
+            for pi in 0..procs.len() {
+                let after = off[pi].len() - 1;
+                let base = LoopRun::mean(&off[pi][after - 1], &off[pi][after]);
+                pairs[mi][pi].push((on[pi], base));
+            }
+        }
+        progress(&format!("  round {} of {rounds} done", round + 1));
+    }
+    let wall: fn(&LoopRun) -> f64 = |r| r.wall_ns;
+    let cpu: fn(&LoopRun) -> f64 = |r| r.cpu_ns;
+    for (pi, &p) in procs.iter().enumerate() {
+        let clients = if p > 1 { format!("{p} clients") } else { "1 client".to_owned() };
+        let base_wall = median(&off[pi].iter().map(wall).collect::<Vec<_>>());
+        let base_cpu = median(&off[pi].iter().map(cpu).collect::<Vec<_>>());
+        let ours = &pairs[0][pi];
+        let tracer_ns = median(&ours.iter().map(|(on, _)| on.tracer_ns).collect::<Vec<_>>());
+        for (metric, what, base, is_cpu) in [
+            (wall, "slowdown, wall time", base_wall, false),
+            (cpu, "cost, CPU time of clients + tracer", base_cpu, true),
+        ] {
+            let (d, r, (lo, hi)) = paired(ours, metric);
+            let (bd, br, _) = paired(&pairs[1][pi], metric);
+            let tracer_part = if is_cpu { format!("; tracer {tracer_ns:.0} ns") } else { String::new() };
+            table.row(
+                &format!("connect {what}, {clients}, {} runs", ours.len()),
+                format!("{} of {}{tracer_part}", fmt_overhead(d, r), fmt_ns(base)),
+                format!("bpftrace {}", fmt_overhead(bd, br)),
+                format!("{r:.3} (IQR {lo:.3}–{hi:.3})"),
+                "≤ 3 %",
+                verdict(r <= 1.03),
+            );
+        }
+        // What attaching costs before any event is sent: our program
+        // filtering every event out, and an empty program on the tracepoint
+        // (as we attach) and on the raw tracepoint.
+        let (d, r, _) = paired(&pairs[2][pi], cpu);
+        let (td, tr, _) = paired(&pairs[3][pi], cpu);
+        let (rd, rr, _) = paired(&pairs[4][pi], cpu);
+        table.row(
+            &format!("  attach floor (CPU), {clients}"),
+            format!("-P 1: {}", fmt_overhead(d, r)),
+            format!(
+                "empty prog: tracepoint {}, raw tracepoint {}",
+                fmt_overhead(td, tr),
+                fmt_overhead(rd, rr)
+            ),
+            format!("{r:.3}"),
+            "",
+            Verdict::Info,
+        );
+    }
+    if lost.iter().any(|&l| l > 0) {
+        table.note(format!(
+            "note: during the overhead runs tcpconnect reported {} and bpftrace {} lost samples",
+            lost[0], lost[1]
+        ));
+    }
+}
+
+// --------------------------------------------- 4. events lost (and 2. peak RSS)
+
+/// The outcome of one traced load at full speed.
+struct Flood {
+    connects: u64,
+    rate: f64,
+    lost: u64,
+    /// Lines with the clients' COMM the consumer read (pipe only).
+    delivered: Option<u64>,
+    hwm_kib: Option<u64>,
+    clean: bool,
+}
+
+/// Runs `procs` clients flat out for `secs` under `tool` writing to
+/// `sink` (for a pipe, a consumer reading 4 KiB every 10 ms while the load
+/// runs, ~400 KB/s, then as fast as it can). Then one connect per CPU
+/// makes every ring report its PERF_RECORD_LOST, and the tracer is stopped.
+fn flood(config: &Config, tool: Tool, sink: Sink, procs: usize, secs: f64) -> Option<Flood> {
+    let mut tracer = start_attached(config, tool, sink)?;
+    let consumer = tracer
+        .stdout
+        .take()
+        .map(|out| Consumer::start(out, client::COMM.as_bytes(), 4096, Duration::from_millis(10)));
+    let clients = client::Clients::spawn(&config.exe, procs, Work::Duration(Duration::from_secs_f64(secs)));
+    let done = clients.run();
+    // Peak RSS while the events flowed (the peak cannot go down later).
+    let hwm_kib = tracer.vm_hwm_kib();
+    if let Some(c) = &consumer {
+        c.hurry();
+    }
+    // Let the tracer catch up (its batching timer included), then make every
+    // ring write again so that what it dropped is reported.
+    std::thread::sleep(Duration::from_millis(500));
+    let flush = client::connect_on_each_cpu(cpus());
+    std::thread::sleep(Duration::from_millis(400));
+    let stopped: Stopped = tracer.stop();
+    let delivered = consumer.map(|c| c.finish().1);
+    let wall = done.iter().map(|d| d.elapsed).max().unwrap_or_default().as_secs_f64();
+    let connects = done.iter().map(|d| d.connects).sum::<u64>();
+    Some(Flood {
+        connects: connects + flush,
+        rate: connects as f64 / wall.max(1e-9),
+        lost: stopped.lost(),
+        delivered,
+        hwm_kib,
+        clean: stopped.clean(),
+    })
+}
+
+/// Item 4: events lost at the highest connect rate, to /dev/null and to a slow
+/// pipe; 2. peak RSS while those events flow.
+pub fn lost_and_rss(config: &Config, table: &mut Table) {
+    let secs = if config.quick { 1.0 } else { 3.0 };
+    let candidates: Vec<usize> = if config.quick { vec![cpus()] } else { vec![cpus(), 2 * cpus()] };
+    progress(&format!("max connect rate: untraced, {candidates:?} client processes, {secs} s each"));
+    let mut best = (0usize, 0f64);
+    for &p in &candidates {
+        let done = run_clients(&config.exe, p, Work::Duration(Duration::from_secs_f64(secs)));
+        let connects: u64 = done.iter().map(|d| d.connects).sum();
+        let wall = done.iter().map(|d| d.elapsed).max().unwrap_or_default().as_secs_f64();
+        let rate = connects as f64 / wall;
+        progress(&format!("  {p} clients: {} connects/s untraced", fmt_count(rate as u64)));
+        if rate > best.1 {
+            best = (p, rate);
+        }
+    }
+    let (procs, untraced) = best;
+    progress(&format!("events lost: {procs} clients flat out for {secs} s under each tracer"));
+    let run = |tool, sink| {
+        let f = flood(config, tool, sink, procs, secs);
+        if let Some(f) = &f {
+            progress(&format!(
+                "  {} {:?}: {} connects at {}/s, lost {}, delivered {:?}, VmHWM {:?} KiB{}",
+                tool.name(),
+                sink,
+                f.connects,
+                fmt_count(f.rate as u64),
+                f.lost,
+                f.delivered,
+                f.hwm_kib,
+                if f.clean { "" } else { ", did not exit cleanly" }
+            ));
+        }
+        f
+    };
+    let ours_null = run(Tool::Tcpconnect, Sink::Null);
+    let theirs_null = run(Tool::Bpftrace, Sink::Null);
+    let (ours_pipe, theirs_pipe) = if config.wants("lost") {
+        (run(Tool::Tcpconnect, Sink::Pipe), run(Tool::Bpftrace, Sink::Pipe))
+    } else {
+        (None, None)
+    };
+
+    if config.wants("rss") {
+        let ours = ours_null.as_ref().and_then(|f| f.hwm_kib);
+        let theirs = theirs_null.as_ref().and_then(|f| f.hwm_kib);
+        if let Some(o) = ours {
+            table.row(
+                "peak RSS (VmHWM), events flowing at max rate",
+                fmt_kib(o),
+                theirs.map_or("bpftrace n/a".into(), |t| format!("bpftrace {}", fmt_kib(t))),
+                theirs.map_or("n/a".into(), |t| format!("{:.4}", o as f64 / t as f64)),
+                "≤ 3 MiB",
+                verdict(o <= 3 * 1024),
+            );
+        }
+    }
+    if !config.wants("lost") {
+        return;
+    }
+    let rate_of = |f: &Option<Flood>| f.as_ref().map_or(0.0, |f| f.rate);
+    table.row(
+        &format!("max connect rate, {procs} client processes, {secs} s"),
+        format!("{}/s traced", fmt_count(rate_of(&ours_null) as u64)),
+        format!(
+            "untraced {}/s; bpftrace {}/s",
+            fmt_count(untraced as u64),
+            fmt_count(rate_of(&theirs_null) as u64)
+        ),
+        format!("{:.3}", rate_of(&ours_null) / untraced),
+        "",
+        Verdict::Info,
+    );
+    let lost_text = |f: &Option<Flood>| match f {
+        Some(f) => {
+            let mut t = format!("lost {} of {}", fmt_count(f.lost), fmt_count(f.connects));
+            if let Some(d) = f.delivered {
+                t.push_str(&format!(", {} printed", fmt_count(d)));
+            }
+            t
+        }
+        None => "n/a".into(),
+    };
+    let frac = |f: &Option<Flood>| f.as_ref().map_or(f64::NAN, |f| f.lost as f64 / f.connects.max(1) as f64);
+    if let Some(o) = &ours_null {
+        table.row(
+            "events lost at max rate, output to /dev/null",
+            lost_text(&ours_null),
+            format!("bpftrace {}", lost_text(&theirs_null)),
+            format!("{:.4} lost", frac(&ours_null)),
+            "0 lost",
+            verdict(o.lost == 0 && o.clean),
+        );
+    }
+    if ours_pipe.is_some() {
+        table.row(
+            "events lost, pipe to a reader of 4 KiB/10 ms",
+            lost_text(&ours_pipe),
+            format!("bpftrace {}", lost_text(&theirs_pipe)),
+            format!("{:.4} lost", frac(&ours_pipe)),
+            "reported",
+            Verdict::Info,
+        );
+        if let Some(o) = &ours_pipe {
+            if let Some(d) = o.delivered {
+                let unaccounted = o.connects as i64 - d as i64 - o.lost as i64;
+                table.note(format!(
+                    "slow pipe: tcpconnect printed {} + reported lost {} = {} of {} connects ({unaccounted:+} unaccounted)",
+                    fmt_count(d),
+                    fmt_count(o.lost),
+                    fmt_count(d + o.lost),
+                    fmt_count(o.connects)
+                ));
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------- 6. binary size
+
+/// (size, stripped, static) of an ELF file.
+fn elf_facts(path: &std::path::Path) -> Option<(u64, bool, bool)> {
+    use object::Object;
+    let data = std::fs::read(path).ok()?;
+    let file = object::File::parse(&*data).ok()?;
+    let stripped = file.section_by_name(".symtab").is_none();
+    let is_static = file.section_by_name(".interp").is_none();
+    Some((data.len() as u64, stripped, is_static))
+}
+
+/// Shared libraries of `binary`, per ldd.
+fn shared_libs_size(binary: &str) -> u64 {
+    let Ok(out) = std::process::Command::new("ldd").arg(binary).output() else {
+        return 0;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("=>").nth(1)?.split_whitespace().next().map(str::to_owned))
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Item 6: size of the static, stripped binary, against bpftrace's.
+pub fn binary_size(config: &Config, table: &mut Table) {
+    let Some((size, stripped, is_static)) = elf_facts(&config.tool) else {
+        eprintln!("bench: cannot read {}", config.tool.display());
+        return;
+    };
+    let bpftrace = std::fs::metadata("/usr/bin/bpftrace").map(|m| m.len()).unwrap_or(0);
+    let libs = shared_libs_size("/usr/bin/bpftrace");
+    let kind = match (is_static, stripped) {
+        (true, true) => "static, stripped",
+        (true, false) => "static, NOT stripped",
+        (false, true) => "dynamic, stripped",
+        (false, false) => "dynamic, NOT stripped",
+    };
+    table.row(
+        &format!("binary size ({kind})"),
+        fmt_bytes(size),
+        format!("bpftrace {} + {} of shared libraries", fmt_bytes(bpftrace), fmt_bytes(libs)),
+        format!("{:.4}", size as f64 / (bpftrace + libs).max(1) as f64),
+        "≤ 1.5 MB",
+        verdict(size <= 1_500_000 && is_static && stripped),
+    );
+}
+
+// ------------------------------------------------------------- clean-up check
+
+/// The number of BPF programs loaded on the machine (bpftool), if known.
+pub fn loaded_programs() -> Option<usize> {
+    let out = std::process::Command::new("bpftool").args(["prog", "list"]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(
+        text.lines()
+            .filter(|l| l.split(':').next().is_some_and(|id| id.trim().parse::<u64>().is_ok()))
+            .count(),
+    )
+}
+
+/// Says if the run left BPF programs behind.
+pub fn check_clean(before: Option<usize>) {
+    if let (Some(b), Some(a)) = (before, loaded_programs()) {
+        if a > b {
+            eprintln!("bench: WARNING: {} more BPF programs loaded than before the run", a - b);
+        } else {
+            eprintln!("bench: no BPF program left behind ({a} loaded, as before)");
+        }
+    }
+}
