@@ -10,7 +10,7 @@
 //!
 //! Protocol with the driver: the client prints `ready`, waits for one byte
 //! on stdin (so several clients start together), runs, then prints
-//! `done CONNECTS ELAPSED_NS CPU_NS` (CPU_NS: the process's CPU time over
+//! `done CONNECTS ELAPSED_NS CPU_NS FAILED` (CPU_NS: the process's CPU time over
 //! the loop, user and system, which includes the BPF programs and the
 //! loopback softirqs that run in its context).
 
@@ -40,6 +40,8 @@ pub struct Done {
     pub connects: u64,
     pub elapsed: Duration,
     pub cpu: Duration,
+    /// connect(2) calls that failed (not in `connects`).
+    pub failed: u64,
 }
 
 /// CPU time of this process so far.
@@ -99,6 +101,14 @@ pub fn connect_once(listener: &TcpListener, addr: SocketAddr) -> bool {
     true
 }
 
+fn tally(ok: bool, connects: &mut u64, failed: &mut u64) {
+    if ok {
+        *connects += 1;
+    } else {
+        *failed += 1;
+    }
+}
+
 /// `bench client (count N | seconds S)`.
 pub fn main(args: &[String]) {
     let work = match args {
@@ -118,11 +128,11 @@ pub fn main(args: &[String]) {
 
     let cpu_start = process_cpu_time();
     let start = Instant::now();
-    let mut connects = 0u64;
+    let (mut connects, mut failed) = (0u64, 0u64);
     match work {
         Work::Count(n) => {
             for _ in 0..n {
-                connects += u64::from(connect_once(&listener, addr));
+                tally(connect_once(&listener, addr), &mut connects, &mut failed);
             }
         }
         Work::Duration(limit) => {
@@ -130,7 +140,7 @@ pub fn main(args: &[String]) {
             // Look at the clock every 32 connects: cheap next to a connect.
             'outer: loop {
                 for _ in 0..32 {
-                    connects += u64::from(connect_once(&listener, addr));
+                    tally(connect_once(&listener, addr), &mut connects, &mut failed);
                 }
                 if Instant::now() >= deadline {
                     break 'outer;
@@ -140,7 +150,7 @@ pub fn main(args: &[String]) {
     }
     let elapsed = start.elapsed();
     let cpu = process_cpu_time().saturating_sub(cpu_start);
-    writeln!(out, "done {connects} {} {}", elapsed.as_nanos(), cpu.as_nanos())
+    writeln!(out, "done {connects} {} {} {failed}", elapsed.as_nanos(), cpu.as_nanos())
         .and_then(|()| out.flush())
         .expect("stdout");
 }
@@ -193,7 +203,8 @@ impl Clients {
                 let connects = fields.next().unwrap_or(0);
                 let elapsed = Duration::from_nanos(fields.next().unwrap_or(0));
                 let cpu = Duration::from_nanos(fields.next().unwrap_or(0));
-                Done { connects, elapsed, cpu }
+                let failed = fields.next().unwrap_or(0);
+                Done { connects, elapsed, cpu, failed }
             })
             .collect()
     }

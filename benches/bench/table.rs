@@ -143,9 +143,33 @@ fn machine_lines() -> Vec<String> {
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
     vec![
         format!("machine: Linux {}, {model}, {cores} cores", kernel.trim()),
-        format!("before the run: load average {}; {}", load.join(" "), other_load()),
+        format!("before the run: load average {}; {}; {}", load.join(" "), other_load(), other_tracers()),
         format!("reference: {bpftrace} (same tracepoint, same filter, same columns)"),
     ]
+}
+
+/// BPF tracing programs already loaded (another tracer on the same
+/// tracepoint costs every run, traced or not), per bpftool.
+fn other_tracers() -> String {
+    let Ok(out) = std::process::Command::new("bpftool").args(["prog", "list"]).output() else {
+        return "bpftool missing: other BPF programs unknown".into();
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let kind = words.nth(1)?;
+            let tracing = ["tracepoint", "raw_tracepoint", "kprobe", "tracing", "perf_event"].contains(&kind);
+            // `ID: TYPE name NAME tag ...`
+            (tracing && words.next() == Some("name")).then(|| words.next()).flatten()
+        })
+        .collect();
+    if names.is_empty() {
+        "no other BPF tracing program loaded".into()
+    } else {
+        format!("other BPF tracing programs loaded: {}", names.join(", "))
+    }
 }
 
 /// (pid, comm, utime + stime in clock ticks) of every process.

@@ -247,17 +247,21 @@ impl Tracer {
         };
         let mut status = None;
         for (signal, patience) in [(libc::SIGINT, 5_000), (libc::SIGTERM, 2_000), (libc::SIGKILL, 5_000)] {
-            if child.try_wait().ok().flatten().is_none() {
-                // SAFETY: kill(2) with the PID of our own, not yet reaped,
-                // child: the PID cannot have been reused.
-                unsafe { libc::kill(child.id() as libc::pid_t, signal) };
-            }
             let deadline = Instant::now() + Duration::from_millis(patience);
+            let mut sent = 0u32;
             while Instant::now() < deadline {
                 if let Ok(Some(s)) = child.try_wait() {
                     status = Some(s);
                     break;
                 }
+                // Again every 0.25 s: bpftrace ignores a SIGINT that comes
+                // before its handler is in place, some time after it attached.
+                if sent % 125 == 0 {
+                    // SAFETY: kill(2) with the PID of our own, not yet reaped,
+                    // child: the PID cannot have been reused.
+                    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+                }
+                sent += 1;
                 std::thread::sleep(Duration::from_millis(2));
             }
             if status.is_some() {
@@ -281,8 +285,8 @@ impl Drop for Tracer {
     }
 }
 
-/// A line reader over a tracer's stdout pipe that counts lines holding
-/// `needle`, optionally slowly (a `sleep` after each read of at most `chunk`
+/// A line reader over a tracer's stdout pipe that counts event lines, and
+/// those holding `needle`, optionally slowly (a `sleep` after each read of at most `chunk`
 /// bytes) until told to hurry.
 pub struct Consumer {
     handle: JoinHandle<(u64, u64)>,
@@ -296,7 +300,7 @@ impl Consumer {
         let flag = hurry.clone();
         let handle = std::thread::spawn(move || {
             let mut reader = BufReader::with_capacity(chunk, stdout);
-            let (mut lines, mut matching) = (0u64, 0u64);
+            let (mut events, mut matching) = (0u64, 0u64);
             let mut line = Vec::new();
             let mut since_pause = 0usize;
             loop {
@@ -305,16 +309,21 @@ impl Consumer {
                     Ok(0) | Err(_) => break,
                     Ok(n) => since_pause += n,
                 }
-                lines += 1;
-                if line.windows(needle.len()).any(|w| w == needle) {
-                    matching += 1;
+                // An event line starts with a number (PID, or TIME(s) with
+                // -t); headers, banners and blank lines do not.
+                let first = line.split(|b| b.is_ascii_whitespace()).find(|w| !w.is_empty());
+                if first.is_some_and(|w| w.iter().all(u8::is_ascii_digit)) {
+                    events += 1;
+                    if line.windows(needle.len()).any(|w| w == needle) {
+                        matching += 1;
+                    }
                 }
                 if since_pause >= chunk && !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(pause);
                     since_pause = 0;
                 }
             }
-            (lines, matching)
+            (events, matching)
         });
         Consumer { handle, hurry }
     }
@@ -324,7 +333,8 @@ impl Consumer {
         self.hurry.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// (lines, lines holding the needle), once the pipe is closed.
+    /// (event lines, event lines holding the needle), once the pipe is
+    /// closed.
     pub fn finish(self) -> (u64, u64) {
         self.hurry();
         self.handle.join().unwrap_or_default()
