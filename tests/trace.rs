@@ -341,6 +341,21 @@ fn lines_follow_connect_order_across_cpus_and_families() {
     tool.stop(libc::SIGINT);
 }
 
+/// The sum of bcc's "Possibly lost N samples" lines; any other stderr line
+/// fails the test.
+fn reported_losses(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .map(|line| {
+            line.strip_prefix("Possibly lost ")
+                .and_then(|l| l.strip_suffix(" samples"))
+                .unwrap_or_else(|| panic!("unexpected stderr line {line:?}"))
+                .parse::<usize>()
+                .unwrap()
+        })
+        .sum()
+}
+
 #[test]
 fn losses_of_a_flood_that_ends_with_full_rings_are_still_counted() {
     if !have_root("losses_of_a_flood_that_ends_with_full_rings_are_still_counted") {
@@ -366,16 +381,7 @@ fn losses_of_a_flood_that_ends_with_full_rings_are_still_counted() {
     let (status, rest, stderr) = tool.stop(libc::SIGINT);
     assert!(status.success());
     printed += rest.iter().filter(|l| l.starts_with(&flood_tag)).count();
-    let lost: usize = stderr
-        .lines()
-        .map(|line| {
-            line.strip_prefix("Possibly lost ")
-                .and_then(|l| l.strip_suffix(" samples"))
-                .unwrap_or_else(|| panic!("unexpected stderr line {line:?}"))
-                .parse::<usize>()
-                .unwrap()
-        })
-        .sum();
+    let lost = reported_losses(&stderr);
     eprintln!("flood ending full: {CONNECTS} connects, {printed} printed, {lost} reported lost");
     assert!(lost > 0, "a stopped tracer must lose samples");
     assert_eq!(printed + lost, CONNECTS);
@@ -420,14 +426,7 @@ fn lost_samples_are_reported_and_add_up() {
     assert!(status.success());
     assert!(rest.iter().all(|l| !l.starts_with(&flood_tag)), "late flood lines: {}", rest.len());
 
-    let mut lost = 0;
-    for line in stderr.lines() {
-        let n = line
-            .strip_prefix("Possibly lost ")
-            .and_then(|l| l.strip_suffix(" samples"))
-            .unwrap_or_else(|| panic!("unexpected stderr line {line:?}"));
-        lost += n.parse::<usize>().unwrap();
-    }
+    let lost = reported_losses(&stderr);
     eprintln!("flood: {CONNECTS} connects, {printed} printed, {lost} reported lost");
     assert!(lost > 0, "a stopped tracer must lose samples ({printed} printed)");
     assert_eq!(
