@@ -14,8 +14,11 @@
 //! variable-length records (type id = position, starting at 1; 0 is void),
 //! then a NUL-separated string section that names point into.
 
+use crate::sys::mapped_file::MappedFile;
 use std::collections::HashSet;
 use std::fmt;
+use std::ops::Range;
+use std::path::Path;
 
 /// Where the running kernel publishes its BTF (CONFIG_DEBUG_INFO_BTF).
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
@@ -119,12 +122,28 @@ impl fmt::Display for BtfError {
 
 impl std::error::Error for BtfError {}
 
-/// Parsed BTF: the type and string sections, plus where each type record
-/// starts so a type id is found in constant time.
+/// The bytes of a BTF file: the kernel's mapped (no copy), or a copy.
+enum Bytes {
+    Mapped(MappedFile),
+    Owned(Vec<u8>),
+}
+
+impl Bytes {
+    fn get(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(file) => file.bytes(),
+            Bytes::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// Parsed BTF: where the type and string sections are in the file's bytes,
+/// plus where each type record starts so a type id is found in constant time.
 pub struct Btf {
-    types: Vec<u8>,
-    strings: Vec<u8>,
-    /// offsets[i] = start of type id i + 1 within `types`.
+    bytes: Bytes,
+    types: Range<usize>,
+    strings: Range<usize>,
+    /// offsets[i] = start of type id i + 1 within the type section.
     offsets: Vec<u32>,
 }
 
@@ -183,6 +202,11 @@ fn u32_field(value: u64, id: u32) -> Result<u32, BtfError> {
 impl Btf {
     /// Parses a BTF blob of this machine's byte order, indexing its types.
     pub fn parse(bytes: &[u8]) -> Result<Btf, BtfError> {
+        Btf::index(Bytes::Owned(bytes.to_vec()))
+    }
+
+    fn index(file: Bytes) -> Result<Btf, BtfError> {
+        let bytes = file.get();
         let header = bytes.get(..HEADER_LEN).ok_or(BtfError::Corrupt("truncated header"))?;
         let magic = u16::from_ne_bytes([header[0], header[1]]);
         if magic == MAGIC.swap_bytes() {
@@ -206,6 +230,12 @@ impl Btf {
         };
         let types = section(field(8)?, field(12)?, "truncated type section")?;
         let strings = section(field(16)?, field(20)?, "truncated string section")?;
+        // Where the sections are in `bytes`: both are subslices of it.
+        let range_of = |part: &[u8]| {
+            let start = part.as_ptr() as usize - bytes.as_ptr() as usize;
+            start..start + part.len()
+        };
+        let (type_range, string_range) = (range_of(types), range_of(strings));
         // Names are NUL-terminated; a final NUL means every in-bounds name
         // offset ends inside the section.
         if strings.last() != Some(&0) {
@@ -213,39 +243,62 @@ impl Btf {
         }
 
         // Each record is at least TYPE_LEN bytes, so this bounds the index by
-        // the data present, not by anything the header claims.
+        // the data present, not by anything the header claims. The type
+        // section must be addressable by u32 offsets. This loop runs once per
+        // type (~125k in vmlinux) on every start: errors are built only when
+        // returned.
+        if u32::try_from(types.len()).is_err() {
+            return Err(BtfError::Corrupt("type section too large"));
+        }
         let mut offsets = Vec::with_capacity(types.len() / TYPE_LEN);
         let mut pos = 0usize;
         while pos < types.len() {
-            let id = u32::try_from(offsets.len() + 1).map_err(|_| BtfError::Corrupt("too many types"))?;
-            let start = u32::try_from(pos).map_err(|_| BtfError::Corrupt("type section too large"))?;
-            let truncated = BtfError::BadType { id, what: "runs past the end of the type section" };
-            let (Some(name_off), Some(info)) = (read_u32(types, pos), read_u32(types, pos + 4)) else {
-                return Err(truncated);
-            };
+            let id = offsets.len() as u32 + 1;
+            let truncated = || BtfError::BadType { id, what: "runs past the end of the type section" };
+            let record: &[u8; TYPE_LEN] =
+                types.get(pos..pos + TYPE_LEN).and_then(|r| r.try_into().ok()).ok_or_else(truncated)?;
+            let name_off = u32::from_ne_bytes([record[0], record[1], record[2], record[3]]);
+            let info = u32::from_ne_bytes([record[4], record[5], record[6], record[7]]);
             if name_off as usize >= strings.len() {
                 return Err(BtfError::BadType { id, what: "has a name outside the string section" });
             }
             let kind = (info >> 24) & 0x1f;
-            let extra =
-                extra_len(kind, (info & 0xffff) as usize).ok_or(BtfError::UnknownKind { id, kind })?;
+            let Some(extra) = extra_len(kind, (info & 0xffff) as usize) else {
+                return Err(BtfError::UnknownKind { id, kind });
+            };
             let end = pos + TYPE_LEN + extra;
             if end > types.len() {
-                return Err(truncated);
+                return Err(truncated());
             }
-            offsets.push(start);
+            // Fits: pos < types.len(), which fits in u32.
+            offsets.push(pos as u32);
             pos = end;
         }
-        Ok(Btf { types: types.to_vec(), strings: strings.to_vec(), offsets })
+        Ok(Btf { bytes: file, types: type_range, strings: string_range, offsets })
     }
 
-    /// Reads and parses the running kernel's BTF.
+    /// Maps (or, where sysfs cannot map it, before 6.16, reads) and parses
+    /// the running kernel's BTF. Mapping skips copying ~6 MB, which is most
+    /// of what reading it costs a start.
     pub fn load_vmlinux() -> Result<Btf, BtfError> {
-        let bytes = std::fs::read(VMLINUX_BTF).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BtfError::Missing,
-            _ => BtfError::Read(e),
-        })?;
-        Btf::parse(&bytes)
+        let bytes = match MappedFile::open(Path::new(VMLINUX_BTF)) {
+            Ok(mapped) => Bytes::Mapped(mapped),
+            Err(_) => Bytes::Owned(std::fs::read(VMLINUX_BTF).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => BtfError::Missing,
+                _ => BtfError::Read(e),
+            })?),
+        };
+        Btf::index(bytes)
+    }
+
+    /// The type section.
+    fn types(&self) -> &[u8] {
+        self.bytes.get().get(self.types.clone()).unwrap_or(&[])
+    }
+
+    /// The string section.
+    fn strings(&self) -> &[u8] {
+        self.bytes.get().get(self.strings.clone()).unwrap_or(&[])
     }
 
     /// Offset of `path` (e.g. ["skc_v6_rcv_saddr"], or ["ns", "inum"] through
@@ -295,7 +348,7 @@ impl Btf {
             (id as usize).checked_sub(1).ok_or(BtfError::BadType { id, what: "(void) has no size" })?;
         let pos = *self.offsets.get(index).ok_or(bad)? as usize;
         let (Some(info), Some(size_or_type)) =
-            (read_u32(&self.types, pos + 4), read_u32(&self.types, pos + 8))
+            (read_u32(self.types(), pos + 4), read_u32(self.types(), pos + 8))
         else {
             return Err(BtfError::BadType { id, what: "runs past the end of the type section" });
         };
@@ -303,7 +356,7 @@ impl Btf {
         let vlen = (info & 0xffff) as usize;
         // Lengths were validated by parse(); this only keeps the slice checked.
         let extra_end = pos + TYPE_LEN + extra_len(kind, vlen).unwrap_or(0);
-        let extra = self.types.get(pos + TYPE_LEN..extra_end).unwrap_or(&[]);
+        let extra = self.types().get(pos + TYPE_LEN..extra_end).unwrap_or(&[]);
         Ok(Type { id, kind, vlen, kind_flag: info >> 31 != 0, size_or_type, extra })
     }
 
@@ -314,7 +367,7 @@ impl Btf {
         let Some(end) = start.checked_add(want.len()) else {
             return false;
         };
-        self.strings.get(start..end) == Some(want) && self.strings.get(end) == Some(&0)
+        self.strings().get(start..end) == Some(want) && self.strings().get(end) == Some(&0)
     }
 
     /// The first STRUCT named `name`, else the first UNION. A linear scan:
@@ -324,7 +377,7 @@ impl Btf {
         let mut union = None;
         for (index, &pos) in self.offsets.iter().enumerate() {
             let (Some(name_off), Some(info)) =
-                (read_u32(&self.types, pos as usize), read_u32(&self.types, pos as usize + 4))
+                (read_u32(self.types(), pos as usize), read_u32(self.types(), pos as usize + 4))
             else {
                 continue;
             };
@@ -382,7 +435,7 @@ impl Btf {
             else {
                 continue;
             };
-            if name_off as usize >= self.strings.len() {
+            if name_off as usize >= self.strings().len() {
                 return Err(BtfError::BadType {
                     id: outer.id,
                     what: "has a member name outside the string section",
@@ -453,19 +506,25 @@ impl Btf {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// Builds BTF blobs in this machine's byte order, type by type.
-    struct Builder {
+    /// Builds BTF blobs in this machine's byte order, type by type (also
+    /// used by other modules' tests).
+    pub(crate) struct Builder {
         types: Vec<u8>,
         strings: Vec<u8>,
         next_id: u32,
     }
 
     impl Builder {
-        fn new() -> Builder {
+        pub(crate) fn new() -> Builder {
             Builder { types: Vec::new(), strings: vec![0], next_id: 1 }
+        }
+
+        /// A struct whose members are (name, type id, bit offset).
+        pub(crate) fn structure(&mut self, name: &str, size: u32, members: &[(&str, u32, u32)]) -> u32 {
+            self.composite(KIND_STRUCT, name, size, false, members)
         }
 
         fn string(&mut self, s: &str) -> u32 {
@@ -500,7 +559,7 @@ mod tests {
             self.next_id - 1
         }
 
-        fn int(&mut self, name: &str, size: u32, bits: u32) -> u32 {
+        pub(crate) fn int(&mut self, name: &str, size: u32, bits: u32) -> u32 {
             self.push(name, KIND_INT, false, size, &[bits])
         }
 
@@ -519,7 +578,7 @@ mod tests {
             self.push_vlen(name, kind, members.len() as u32, kind_flag, size, &extra)
         }
 
-        fn build(&self) -> Vec<u8> {
+        pub(crate) fn build(&self) -> Vec<u8> {
             let (type_len, str_len) = (self.types.len() as u32, self.strings.len() as u32);
             let mut blob = Vec::new();
             blob.extend_from_slice(&MAGIC.to_ne_bytes());

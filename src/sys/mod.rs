@@ -11,6 +11,7 @@ pub mod epoll;
 pub mod fs;
 #[cfg(all(test, target_env = "gnu"))]
 pub mod glibc_inet_ntop;
+pub mod mapped_file;
 pub mod packet;
 pub mod perf_event;
 pub mod process;
