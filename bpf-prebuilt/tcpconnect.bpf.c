@@ -28,6 +28,7 @@ typedef unsigned long long __u64;
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
 #define BPF_MAP_TYPE_LRU_HASH 9
 #define AF_INET 2
+#define AF_INET6 10
 #define IPPROTO_TCP 6
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
@@ -188,7 +189,22 @@ struct bpf_map_def SEC("maps") pending = {
 	(dst)[14] = TP_BYTE(ctx, field, 14); (dst)[15] = TP_BYTE(ctx, field, 15); \
 } while (0)
 
-#define SKC_NUM 14              /* struct sock_common: local port, host order */
+/*
+ * The head of struct sock_common, unchanged since Linux 3.x: the address and
+ * port pairs are read by the lookup hash functions as one word each, which
+ * pins them to the start of the struct (user space checks it against BTF
+ * before the raw tracepoint path uses it). The IPv6 addresses come later and
+ * move with the kernel config: those are constants from BTF or calibration.
+ */
+struct sock_head {
+	__u32 daddr;            /* skc_daddr */
+	__u32 rcv_saddr;        /* skc_rcv_saddr */
+	__u32 hash;             /* skc_hash */
+	__u16 dport;            /* skc_dport, network order */
+	__u16 num;              /* skc_num: local port, host order */
+	__u16 family;           /* skc_family */
+};
+#define SKC_NUM 14
 
 /* The mount namespace inode of the current task (0 if unreadable). */
 static always_inline __u64 current_mntns(void)
@@ -278,6 +294,56 @@ static always_inline void submit(void *ctx, struct connect_event *ev)
 }
 
 /*
+ * Addresses and ports of a connecting socket, read from the socket itself
+ * (kprobe and raw tracepoint paths), as bcc does. 0 if -P or -4/-6 drop it.
+ * `family`: AF_INET or AF_INET6 as the caller knows it, or 0 for the
+ * socket's own. An AF_INET6 socket connecting to ::ffff:a.b.c.d is reported
+ * as IPv4, like bcc (which sees it in tcp_v4_connect), from the 4-byte
+ * fields, which tcp_v4_connect sets for every family.
+ */
+static always_inline int read_socket(struct connect_event *ev, char *sk, __u16 family)
+{
+	struct sock_head head = {};
+	bpf_probe_read(&head, sizeof(head), sk);
+	ev->dport = __builtin_bswap16(head.dport);
+	if (!keep_port(ev->dport))
+		return 0;
+	if (!family)
+		family = head.family;
+	ev->ip = 4;
+	if (family == AF_INET6) {
+		bpf_probe_read(&ev->daddr, sizeof(ev->daddr), sk + CONST(skc_v6_daddr_off));
+		__u64 *half = (__u64 *)ev->daddr;
+		__u32 *word = (__u32 *)ev->daddr;
+		int mapped = half[0] == 0 && word[2] == 0xffff0000; /* little endian */
+		if (!mapped) {
+			ev->ip = 6;
+			bpf_probe_read(&ev->saddr, sizeof(ev->saddr), sk + CONST(skc_v6_rcv_saddr_off));
+		} else {
+			half[0] = 0;
+			half[1] = 0;
+		}
+	}
+	if (!keep_family(ev->ip))
+		return 0;
+	if (ev->ip == 4) {
+		__builtin_memcpy(ev->saddr, &head.rcv_saddr, 4);
+		__builtin_memcpy(ev->daddr, &head.daddr, 4);
+	}
+	ev->lport = head.num;
+	return 1;
+}
+
+/* The task fields of an event, for the task that connects. */
+static always_inline void fill_task(struct connect_event *ev, __u64 pid_tgid, __u32 uid)
+{
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->pid = pid_tgid >> 32;
+	ev->uid = uid;
+	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+}
+
+/*
  * sock:inet_sock_set_state, CLOSE -> SYN_SENT. Runs in the connecting task
  * (inside tcp_v4_connect/tcp_v6_connect, or the kernel's own caller), after
  * the destination and source addresses are set and before the local port is
@@ -345,11 +411,8 @@ int tcpconnect_state(void *ctx)
 	if (!keep_family(evp->ip))
 		return 0;
 
-	evp->ts_ns = bpf_ktime_get_ns();
-	evp->pid = pid_tgid >> 32;
-	evp->uid = uid;
 	evp->dport = dport;
-	bpf_get_current_comm(&evp->comm, sizeof(evp->comm));
+	fill_task(evp, pid_tgid, uid);
 	/*
 	 * -L: the local port is chosen just after this state change. Inside
 	 * connect(2), hold the event until the syscall returns; a connect made
@@ -400,20 +463,65 @@ int tcpconnect_sys_exit(void *ctx)
 	return 0;
 }
 
+/* ---- raw tracepoint path ------------------------------------------- */
+
+/*
+ * sock:inet_sock_set_state as a raw tracepoint (4.17+; used when BTF gives
+ * the socket layout). The same hook as above without the perf record the
+ * kernel builds for every state change of every TCP socket before the
+ * program runs, which is most of what tracing costs a busy host: the
+ * arguments are (sk, oldstate, newstate) and the program reads the socket
+ * itself, only for CLOSE -> SYN_SENT. Same events as the tracepoint program.
+ */
+SEC("raw_tracepoint/inet_sock_set_state")
+int tcpconnect_state_raw(__u64 *ctx)
+{
+	char *sk = (char *)ctx[0];
+	int oldstate = (int)ctx[1];
+	if (oldstate == TCP_SYN_SENT) {
+		if (CONST(lport_defer)) {
+			/*
+			 * inet_sport, not skc_num: a refused connect has
+			 * released its port (skc_num = 0) by now.
+			 */
+			__u64 key = (__u64)sk;
+			__u16 sport = 0;
+			bpf_probe_read(&sport, sizeof(sport), sk + CONST(inet_sport_off));
+			sport = __builtin_bswap16(sport);
+			bpf_map_update_elem(&syn_sent_ports, &key, &sport, BPF_ANY);
+		}
+		return 0;
+	}
+	if (oldstate != TCP_CLOSE || (int)ctx[2] != TCP_SYN_SENT)
+		return 0;
+	/* MPTCP's own socket also enters SYN_SENT; its TCP subflow is the connect. */
+	__u16 protocol = 0;
+	bpf_probe_read(&protocol, sizeof(protocol), sk + CONST(sk_protocol_off));
+	if (protocol != IPPROTO_TCP)
+		return 0;
+
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	if (!keep_task(pid_tgid >> 32, uid))
+		return 0;
+	struct pending_connect p = {};
+	if (!read_socket(&p.ev, sk, 0))
+		return 0;
+	fill_task(&p.ev, pid_tgid, uid);
+	/* -L: as in the tracepoint program. */
+	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
+		p.sk = (__u64)sk;
+		bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY);
+		return 0;
+	}
+	submit(ctx, &p.ev);
+	return 0;
+}
+
 /* ---- kprobe path ---------------------------------------------------- */
 
 /* A pt_regs load at a marked offset (REG_* in tcpconnect.h). */
 #define REG(ctx, reg) (*(volatile __u64 *)((char *)(ctx) + FIELD_MARK(reg, 0)))
-
-/*
- * struct sock_common offsets that have not moved since Linux 3.x (the
- * address and port pairs are read by the lookup hash functions as one word,
- * which pins them to the start of the struct). The IPv6 addresses come later
- * and move with the kernel config: those are constants from BTF or calibration.
- */
-#define SKC_DADDR 0
-#define SKC_RCV_SADDR 4
-#define SKC_DPORT 12            /* network order */
 
 /*
  * Entry of tcp_v4_connect and tcp_v6_connect (one program on both): stash
@@ -460,41 +568,10 @@ static always_inline int connect_return(void *ctx, int v6)
 	if ((int)REG(ctx, REG_RC) != 0)
 		return 0;
 
-	__u16 dport = 0;
-	bpf_probe_read(&dport, sizeof(dport), sk + SKC_DPORT);
-	dport = __builtin_bswap16(dport);
-	if (!keep_port(dport))
-		return 0;
-
 	struct connect_event ev = {};
-	ev.ip = 4;
-	if (v6) {
-		bpf_probe_read(&ev.daddr, sizeof(ev.daddr), sk + CONST(skc_v6_daddr_off));
-		__u64 *half = (__u64 *)ev.daddr;
-		__u32 *word = (__u32 *)ev.daddr;
-		/* ::ffff:a.b.c.d when tcp_v4_connect was not probed: IPv4, like bcc. */
-		int mapped = half[0] == 0 && word[2] == 0xffff0000; /* little endian */
-		if (!mapped) {
-			ev.ip = 6;
-			bpf_probe_read(&ev.saddr, sizeof(ev.saddr), sk + CONST(skc_v6_rcv_saddr_off));
-		} else {
-			half[0] = 0;
-			half[1] = 0;
-		}
-	}
-	if (!keep_family(ev.ip))
+	if (!read_socket(&ev, sk, v6 ? AF_INET6 : AF_INET))
 		return 0;
-	if (ev.ip == 4) {
-		bpf_probe_read(&ev.saddr, 4, sk + SKC_RCV_SADDR);
-		bpf_probe_read(&ev.daddr, 4, sk + SKC_DADDR);
-	}
-	bpf_probe_read(&ev.lport, sizeof(ev.lport), sk + SKC_NUM);
-
-	ev.ts_ns = bpf_ktime_get_ns();
-	ev.pid = pid_tgid >> 32;
-	ev.uid = (__u32)bpf_get_current_uid_gid();
-	ev.dport = dport;
-	bpf_get_current_comm(&ev.comm, sizeof(ev.comm));
+	fill_task(&ev, pid_tgid, (__u32)bpf_get_current_uid_gid());
 	submit(ctx, &ev);
 	return 0;
 }

@@ -4,6 +4,8 @@
 
 /// Program sections.
 pub const PROG_STATE_TRACEPOINT: &str = "tracepoint/sock/inet_sock_set_state";
+/// The same, as a raw tracepoint program (arguments sk, oldstate, newstate).
+pub const PROG_STATE_RAW_TRACEPOINT: &str = "raw_tracepoint/inet_sock_set_state";
 /// Kprobe path: one entry program on both functions, a return program each,
 /// and the calibration dump (see tcpconnect.bpf.c).
 pub const PROG_CONNECT_ENTRY: &str = "kprobe/tcp_connect_entry";
@@ -51,6 +53,8 @@ pub const CONST_NSPROXY_MNT_NS: &str = "nsproxy_mnt_ns_off";
 pub const CONST_MNT_NS_INUM: &str = "mnt_ns_inum_off";
 pub const CONST_SKC_V6_DADDR: &str = "skc_v6_daddr_off";
 pub const CONST_SKC_V6_RCV_SADDR: &str = "skc_v6_rcv_saddr_off";
+pub const CONST_SK_PROTOCOL: &str = "sk_protocol_off";
+pub const CONST_INET_SPORT: &str = "inet_sport_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -66,6 +70,8 @@ pub const SOCK_DUMP_LEN: usize = 256;
 
 /// The tracepoint the state program attaches to.
 pub const STATE_TRACEPOINT: (&str, &str) = ("sock", "inet_sock_set_state");
+/// The same tracepoint as BPF_RAW_TRACEPOINT_OPEN names it.
+pub const STATE_RAW_TRACEPOINT: &std::ffi::CStr = c"inet_sock_set_state";
 
 /// Whether the program can run on a kernel whose tracepoint lacks a field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +167,8 @@ mod tests {
             CONST_MNT_NS_INUM,
             CONST_SKC_V6_DADDR,
             CONST_SKC_V6_RCV_SADDR,
+            CONST_SK_PROTOCOL,
+            CONST_INET_SPORT,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {
@@ -171,5 +179,16 @@ mod tests {
         assert!(v6.iter().any(|c| c == CONST_SKC_V6_DADDR) && v6.iter().any(|c| c == CONST_SKC_V6_RCV_SADDR));
         assert!(!constants_of(&obj, PROG_V4_RETURN).iter().any(|c| c == CONST_SKC_V6_DADDR));
         assert!(constants_of(&obj, PROG_CALIBRATE).is_empty());
+        // The raw tracepoint program reads the socket: it needs every offset.
+        let raw = constants_of(&obj, PROG_STATE_RAW_TRACEPOINT);
+        for name in [
+            CONST_SK_PROTOCOL,
+            CONST_INET_SPORT,
+            CONST_SKC_V6_DADDR,
+            CONST_SKC_V6_RCV_SADDR,
+            CONST_LPORT_DEFER,
+        ] {
+            assert!(raw.iter().any(|c| c == name), "{name} missing from {raw:?}");
+        }
     }
 }

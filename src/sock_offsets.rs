@@ -44,6 +44,55 @@ pub fn from_btf(btf: &Btf) -> Result<SockOffsets, BtfError> {
     Ok(SockOffsets { v6_daddr: daddr.offset, v6_rcv_saddr: saddr.offset })
 }
 
+/// The raw tracepoint program reads the socket itself: the head of
+/// sock_common at the offsets compiled into it (`struct sock_head` of the BPF
+/// side), and the IPv6 addresses and the protocol at these offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketLayout {
+    pub v6: SockOffsets,
+    /// struct sock.sk_protocol, a u16 since 5.6 (a bitfield before).
+    pub sk_protocol: u32,
+    /// struct inet_sock.inet_sport: the local port (network order), which
+    /// outlives skc_num when a refused connect releases its port.
+    pub inet_sport: u32,
+}
+
+/// The members of sock_common the BPF side reads at fixed offsets (its
+/// `struct sock_head`): name, offset, size.
+const HEAD: [(&str, u32, u32); 5] = [
+    ("skc_daddr", 0, 4),
+    ("skc_rcv_saddr", 4, 4),
+    ("skc_dport", 12, 2),
+    ("skc_num", 14, 2),
+    ("skc_family", 16, 2),
+];
+
+/// From the kernel's BTF: fails unless the head of sock_common is where the
+/// program expects it and sk_protocol is a whole u16.
+pub fn socket_layout_from_btf(btf: &Btf) -> Result<SocketLayout, BtfError> {
+    for (member, offset, size) in HEAD {
+        let found = btf.member_offset("sock_common", &[member])?;
+        if (found.offset, found.size) != (offset, size) {
+            return Err(BtfError::Unexpected(format!(
+                "sock_common.{member} is {} bytes at offset {}, not {size} at {offset}",
+                found.size, found.offset
+            )));
+        }
+    }
+    let u16_member = |type_name: &str, member: &str| {
+        let found = btf.member_offset(type_name, &[member])?;
+        if found.size != 2 {
+            return Err(BtfError::Unexpected(format!("{type_name}.{member} is {} bytes, not 2", found.size)));
+        }
+        Ok(found.offset)
+    };
+    Ok(SocketLayout {
+        v6: from_btf(btf)?,
+        sk_protocol: u16_member("sock", "sk_protocol")?,
+        inet_sport: u16_member("inet_sock", "inet_sport")?,
+    })
+}
+
 /// struct sock_common fields at fixed offsets, used to check that a dump is
 /// the socket we connected (see the BPF side's SKC_* constants).
 const SKC_DPORT: usize = 12;
@@ -120,6 +169,60 @@ mod tests {
         assert!(from_dump(&[0u8; 8], lo, lo, 4242).is_err());
     }
 
+    /// BTF with sock_common laid out as on Linux 6.x (flattened: no
+    /// anonymous unions) and a struct sock whose sk_protocol is `protocol`
+    /// (bit offset, bits).
+    fn sock_btf(dport_bits: u32, protocol: (u32, u32)) -> Btf {
+        use crate::btf::tests::Builder;
+        let mut b = Builder::new();
+        let u16_t = b.int("u16", 2, 16);
+        let u32_t = b.int("u32", 4, 32);
+        let u8_t = b.int("u8", 1, 8);
+        let in6 = b.structure("in6_addr", 16, &[("a", u8_t, 0)]);
+        let common = b.structure(
+            "sock_common",
+            136,
+            &[
+                ("skc_daddr", u32_t, 0),
+                ("skc_rcv_saddr", u32_t, 32),
+                ("skc_hash", u32_t, 64),
+                ("skc_dport", u16_t, dport_bits),
+                ("skc_num", u16_t, 112),
+                ("skc_family", u16_t, 128),
+                ("skc_v6_daddr", in6, 56 * 8),
+                ("skc_v6_rcv_saddr", in6, 72 * 8),
+            ],
+        );
+        let narrow = b.int("unsigned int", 4, protocol.1);
+        let protocol_type = if protocol.1 == 16 { u16_t } else { narrow };
+        let sock = b.structure(
+            "sock",
+            768,
+            &[("__sk_common", common, 0), ("sk_protocol", protocol_type, protocol.0)],
+        );
+        b.structure("inet_sock", 1024, &[("sk", sock, 0), ("inet_sport", u16_t, 782 * 8)]);
+        Btf::parse(&b.build()).unwrap()
+    }
+
+    #[test]
+    fn the_socket_layout_comes_from_btf_only_when_it_fits_the_program() {
+        let layout = socket_layout_from_btf(&sock_btf(96, (516 * 8, 16))).unwrap();
+        assert_eq!(
+            layout,
+            SocketLayout {
+                v6: SockOffsets { v6_daddr: 56, v6_rcv_saddr: 72 },
+                sk_protocol: 516,
+                inet_sport: 782
+            }
+        );
+        // A head that moved: the program's fixed offsets would be wrong.
+        let moved = socket_layout_from_btf(&sock_btf(104, (516 * 8, 16))).unwrap_err().to_string();
+        assert!(moved.contains("sock_common.skc_dport is 2 bytes at offset 13, not 2 at 12"), "{moved}");
+        // Before 5.6 sk_protocol was an 8-bit bitfield.
+        let old = socket_layout_from_btf(&sock_btf(96, (512 * 8 + 8, 8))).unwrap_err().to_string();
+        assert!(old.contains("sk_protocol"), "{old}");
+    }
+
     #[test]
     fn this_kernel_btf_gives_adjacent_addresses() {
         let btf = match Btf::load_vmlinux() {
@@ -132,5 +235,13 @@ mod tests {
         let offsets = from_btf(&btf).unwrap();
         assert_eq!(offsets.v6_rcv_saddr, offsets.v6_daddr + 16);
         assert!(offsets.v6_daddr >= FIRST_CANDIDATE as u32);
+        // The raw tracepoint program's fixed head holds on this kernel, and
+        // sk_protocol lies past sock_common (which starts struct sock).
+        let layout = socket_layout_from_btf(&btf).unwrap();
+        assert_eq!(layout.v6, offsets);
+        let common = btf.member_offset("sock_common", &[]).unwrap();
+        assert!(layout.sk_protocol >= common.size, "{layout:?}");
+        let sock = btf.member_offset("sock", &[]).unwrap();
+        assert!(layout.inet_sport >= sock.size, "inet_sock starts with struct sock: {layout:?}");
     }
 }

@@ -4,7 +4,8 @@
 //! IPv6) boots under qemu-system-aarch64 (TCG) with them. One script runs
 //! every attach mode against the same connects (IPv4, IPv6, v4-mapped, all
 //! refused); the host checks the exact bytes:
-//!   1. the tracepoint path prints bcc's lines;
+//!   1. the tracepoint path prints bcc's lines, as a raw tracepoint and as a
+//!      perf tracepoint event;
 //!   2. the kprobe path, through the kprobe PMU and through legacy tracefs
 //!      kprobe_events, prints the same lines but for the PID: the arm64
 //!      pt_regs offsets (src/arch.rs) give the right `sk` and return value;
@@ -18,7 +19,7 @@ mod support;
 #[path = "support/vm_arm64.rs"]
 mod vm_arm64;
 
-use support::{bcc_line, HEADER};
+use support::{bcc_line, perf_tracepoint_attached, HEADER, RAW_TRACEPOINT_ATTACHED};
 use vm_arm64::{assets_or_skip, build_static_binaries, Vm, VmOutput};
 
 /// Shell helpers for the VM script (as tests/vm_kprobe.rs's). `trace NAME
@@ -146,6 +147,7 @@ begin no_newline; printf 'a\nb'; end no_newline
 # report (bcc reports attempts).
 TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1"
 trace tracepoint tcpconnect --attach tracepoint -v
+trace perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint -v
 trace kprobe tcpconnect --attach kprobe -v
 DURING="cat $EVENTS" trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
@@ -171,7 +173,10 @@ trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
     let tracepoint = run(&out, "tracepoint");
     eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
     assert_eq!(tracepoint.out, expected(tracepoint.connector_pid, &lines));
-    assert_eq!(tracepoint.err, "tcpconnect: attach: tracepoint sock:inet_sock_set_state\n");
+    assert_eq!(tracepoint.err, RAW_TRACEPOINT_ATTACHED);
+    let perf = run(&out, "perf_tracepoint");
+    assert_eq!(perf.out, expected(perf.connector_pid, &lines));
+    assert_eq!(perf.err, perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off"));
 
     let kprobe = run(&out, "kprobe");
     eprintln!("kprobe (PMU):\n{}{}", kprobe.out, kprobe.err);

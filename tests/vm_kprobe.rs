@@ -2,9 +2,10 @@
 //! cloud kernel (6.1: kprobe PMU, legacy kprobe_events, BTF, IPv6) boots
 //! under qemu with the static binary, and a script runs every attach mode
 //! against the same connects. The host then checks the exact bytes:
-//!   1. `--attach kprobe` and `--attach tracepoint` print bcc's lines for
-//!      IPv4, IPv6, v4-mapped and wildcard-destination connects, identical
-//!      but for the PID;
+//!   1. `--attach kprobe` and `--attach tracepoint` (as a raw tracepoint, and
+//!      without BTF as a perf tracepoint event) print bcc's lines for IPv4,
+//!      IPv6, v4-mapped and wildcard-destination connects, identical but
+//!      for the PID;
 //!   2. legacy tracefs kprobes (TCPCONNECT_KPROBE_API=legacy) leave nothing
 //!      in kprobe_events after SIGINT, and a run after a SIGKILLed one sweeps
 //!      the dead run's probes;
@@ -16,7 +17,7 @@ mod support;
 #[path = "support/vm.rs"]
 mod vm;
 
-use support::{bcc_line, HEADER};
+use support::{bcc_line, perf_tracepoint_attached, HEADER, RAW_TRACEPOINT_ATTACHED};
 use vm::{assets_or_skip, build_static_binaries, Vm, VmOutput};
 
 /// Shell helpers for the VM script. `trace NAME CMD...` starts the tracer,
@@ -148,6 +149,7 @@ fn kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm() {
 # host, shown with the address the kernel used.
 TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1 4:0.0.0.0:1 6:[::]:1"
 trace tracepoint tcpconnect --attach tracepoint -v
+trace perf_tracepoint env TCPCONNECT_BTF=off tcpconnect --attach tracepoint -v
 trace auto tcpconnect -v
 trace kprobe tcpconnect --attach kprobe -v
 DURING="cat $EVENTS" trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
@@ -181,7 +183,11 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
     let tracepoint = run(&out, "tracepoint");
     eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
     assert_eq!(tracepoint.out, expected(tracepoint.connector_pid, &lines));
-    assert_eq!(tracepoint.err, "tcpconnect: attach: tracepoint sock:inet_sock_set_state\n");
+    assert_eq!(tracepoint.err, RAW_TRACEPOINT_ATTACHED);
+    // Without BTF: the perf tracepoint event, same lines.
+    let perf = run(&out, "perf_tracepoint");
+    assert_eq!(perf.out, expected(perf.connector_pid, &lines));
+    assert_eq!(perf.err, perf_tracepoint_attached("disabled by TCPCONNECT_BTF=off"));
     let auto = run(&out, "auto");
     assert_eq!(auto.out, expected(auto.connector_pid, &lines));
     assert_eq!(auto.err, tracepoint.err, "auto picks the tracepoint on 6.1");

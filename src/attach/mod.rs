@@ -1,8 +1,10 @@
-//! Attaching loaded programs to kernel events. Every attachment is a perf
-//! event with the program set on it; dropping the link disables the event and
-//! closes it, which detaches the program.
+//! Attaching loaded programs to kernel events. Kprobes and tracepoints are
+//! perf events with the program set on it; dropping the link disables the
+//! event and closes it, which detaches the program. Raw tracepoints are a
+//! bpf(2) link fd of their own.
 
 pub mod kprobe;
+pub mod raw_tracepoint;
 pub mod tracepoint;
 
 use crate::sys::perf_event::{perf_event_disable, perf_event_enable, perf_event_set_bpf};

@@ -14,6 +14,7 @@ const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_int = 4;
 const BPF_PROG_LOAD: libc::c_int = 5;
 const BPF_OBJ_GET: libc::c_int = 7;
+const BPF_RAW_TRACEPOINT_OPEN: libc::c_int = 17;
 
 /// The OBJ_PIN / OBJ_GET part of `union bpf_attr`.
 #[repr(C)]
@@ -33,6 +34,30 @@ pub fn bpf_obj_get(path: &std::ffi::CStr) -> SysResult<OwnedFd> {
     // `path` is NUL-terminated and borrowed for the whole call.
     let ret = sys_bpf(BPF_OBJ_GET, &mut attr, OBJ_GET_ATTR_SIZE_NO_FLAGS);
     owned_fd("bpf(BPF_OBJ_GET)", ret)
+}
+
+/// The RAW_TRACEPOINT_OPEN part of `union bpf_attr` (4.17). The padding
+/// after prog_fd is part of the kernel's layout and must be zero.
+#[repr(C)]
+#[derive(Default)]
+struct RawTracepointOpenAttr {
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+}
+
+/// BPF_RAW_TRACEPOINT_OPEN: attaches `prog` (BPF_PROG_TYPE_RAW_TRACEPOINT)
+/// to the tracepoint `name`. The program stays attached while the returned
+/// fd is open.
+pub fn bpf_raw_tracepoint_open(name: &std::ffi::CStr, prog: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+    let mut attr = RawTracepointOpenAttr {
+        name: name.as_ptr() as u64,
+        prog_fd: prog.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    // `name` is NUL-terminated and borrowed for the whole call.
+    let ret = sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr, std::mem::size_of::<RawTracepointOpenAttr>());
+    owned_fd("bpf(BPF_RAW_TRACEPOINT_OPEN)", ret)
 }
 
 /// BPF_ANY for MAP_UPDATE_ELEM: create or replace.

@@ -17,6 +17,7 @@ use tracepoint::start_tracepoint;
 
 use crate::abi;
 use crate::attach::kprobe::KprobeLink;
+use crate::attach::raw_tracepoint::RawTracepointLink;
 use crate::attach::PerfLink;
 pub use crate::count_table::CountRow;
 use crate::cpus::{read_cpu_list, ONLINE, POSSIBLE};
@@ -34,9 +35,10 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
-/// BPF_PROG_TYPE_KPROBE and BPF_PROG_TYPE_TRACEPOINT.
+/// BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT, BPF_PROG_TYPE_RAW_TRACEPOINT.
 const PROG_TYPE_KPROBE: u32 = 2;
 const PROG_TYPE_TRACEPOINT: u32 = 5;
+const PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 
 /// A program attached one way or the other.
 enum Attachment {
@@ -44,6 +46,8 @@ enum Attachment {
     #[allow(dead_code)]
     Perf(PerfLink),
     Kprobe(KprobeLink),
+    #[allow(dead_code)]
+    Raw(RawTracepointLink),
 }
 
 /// A running trace. Fields drop in declaration order: the programs are
@@ -198,16 +202,7 @@ impl Tracer {
 
         let (progs, attachments) = match (kprobes, tracepoint) {
             (Some(kprobes), _) => kprobes::start(&mut session, &kprobes, log)?,
-            (None, Some(id)) => {
-                let attached = start_tracepoint(&session, id, lport_defer)?;
-                log(format_args!("attach: tracepoint {category}:{name}"));
-                if lport_defer {
-                    log(format_args!(
-                        "attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)"
-                    ));
-                }
-                attached
-            }
+            (None, Some(id)) => start_tracepoint(&session, id, lport_defer, &plan.overrides, log)?,
             (None, None) => return Err(no_tracepoint()),
         };
         let Session { maps, rings, tracefs, .. } = session;
@@ -240,7 +235,7 @@ impl Tracer {
             .iter()
             .filter_map(|a| match a {
                 Attachment::Kprobe(link) => link.legacy_probe(),
-                Attachment::Perf(_) => None,
+                Attachment::Perf(_) | Attachment::Raw(_) => None,
             })
             .filter_map(|probe| self.tracefs.kprobe_nmissed(probe))
             .sum()

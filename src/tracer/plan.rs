@@ -53,6 +53,9 @@ pub struct Overrides {
     /// kprobe PMU exists.
     pub legacy_kprobes: bool,
     pub btf: BtfSource,
+    /// TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint event even where
+    /// the raw tracepoint would do.
+    pub no_raw_tracepoint: bool,
 }
 
 impl Overrides {
@@ -63,7 +66,11 @@ impl Overrides {
             v if v == "off" => BtfSource::Off,
             path => BtfSource::File(PathBuf::from(path)),
         };
-        Overrides { legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy", btf }
+        Overrides {
+            legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy",
+            btf,
+            no_raw_tracepoint: var("TCPCONNECT_RAW_TRACEPOINT") == "off",
+        }
     }
 
     /// The kernel's type information, or why there is none to use.

@@ -1,11 +1,21 @@
-//! The tracepoint path: sock:inet_sock_set_state, with this kernel's field
-//! layout from tracefs, and for -L the connect(2) syscall tracepoints.
+//! The tracepoint path: sock:inet_sock_set_state, and for -L the connect(2)
+//! syscall tracepoints.
+//!
+//! The state program attaches as a raw tracepoint where it can (4.17+, with
+//! BTF for the socket layout): the kernel then calls it with the
+//! tracepoint's arguments, instead of first building a perf record of every
+//! state change of every TCP socket, most of which the program drops. That
+//! record is what tracing costs a host most, so this is the fast path.
+//! Elsewhere it attaches as a perf tracepoint event, reading the record's
+//! fields at the offsets this kernel's tracefs format gives.
 
-use super::{Attachment, Session, PROG_TYPE_TRACEPOINT};
+use super::{Attachment, Log, Overrides, Session, PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_TRACEPOINT};
 use crate::abi;
+use crate::attach::raw_tracepoint::attach_raw_tracepoint;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::error::Error;
 use crate::loader::FieldLayout;
+use crate::sock_offsets;
 use crate::tracefs::format::{self, Field};
 use crate::tracefs::TracefsError;
 use std::collections::HashMap;
@@ -15,41 +25,93 @@ pub(super) fn start_tracepoint(
     session: &Session,
     id: u64,
     lport_defer: bool,
+    overrides: &Overrides,
+    log: Log<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Attachment>), Error> {
     let (category, name) = abi::STATE_TRACEPOINT;
-    let fields = tracepoint_field_layouts(&session.tracefs.tracepoint_fields(category, name)?)?;
-    let load = |section, fields: &HashMap<u8, Option<FieldLayout>>| {
-        session.load(section, PROG_TYPE_TRACEPOINT, &session.constants, fields, 0)
+    let raw = if overrides.no_raw_tracepoint {
+        Err("disabled by TCPCONNECT_RAW_TRACEPOINT=off".to_owned())
+    } else {
+        load_raw_state_program(session, overrides)
     };
     let mut progs = Vec::new();
     let mut links = Vec::new();
     if lport_defer {
-        // Exit before entry: no thread is marked "in connect" without the
-        // program that unmarks it.
-        for (section, (category, name)) in [
-            (abi::PROG_SYS_EXIT_CONNECT, abi::SYS_EXIT_CONNECT),
-            (abi::PROG_SYS_ENTER_CONNECT, abi::SYS_ENTER_CONNECT),
-        ] {
-            let id = session.tracefs.tracepoint_id(category, name).map_err(|e| match e {
-                TracefsError::NoTracepoint { .. } => Error::NoTracepoint {
-                    tracepoint: format!("{category}:{name}"),
-                    since: "-L needs the syscall tracepoints, CONFIG_FTRACE_SYSCALLS",
-                },
-                other => Error::Tracefs(other),
-            })?;
-            let prog = load(section, &HashMap::new())?;
+        attach_connect_syscalls(session, &mut progs, &mut links)?;
+        log(format_args!("attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)"));
+    }
+    let raw_link = raw.and_then(|prog| {
+        let link =
+            attach_raw_tracepoint(abi::STATE_RAW_TRACEPOINT, prog.as_fd()).map_err(|e| e.to_string())?;
+        Ok((prog, link))
+    });
+    match raw_link {
+        Ok((prog, link)) => {
+            progs.push(prog);
+            links.push(Attachment::Raw(link));
+            log(format_args!("attach: raw tracepoint {category}:{name} (socket layout from BTF)"));
+        }
+        Err(reason) => {
+            log(format_args!("raw tracepoint unavailable ({reason}); using the perf tracepoint event"));
+            let fields = tracepoint_field_layouts(&session.tracefs.tracepoint_fields(category, name)?)?;
+            let prog = session.load(
+                abi::PROG_STATE_TRACEPOINT,
+                PROG_TYPE_TRACEPOINT,
+                &session.constants,
+                &fields,
+                0,
+            )?;
             let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
                 .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
             progs.push(prog);
             links.push(Attachment::Perf(link));
+            log(format_args!("attach: tracepoint {category}:{name}"));
         }
     }
-    let prog = load(abi::PROG_STATE_TRACEPOINT, &fields)?;
-    let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
-        .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
-    progs.push(prog);
-    links.push(Attachment::Perf(link));
     Ok((progs, links))
+}
+
+/// The state program as a raw tracepoint program, linked with the socket
+/// layout from BTF; why not, as one line for -v. Every failure falls back
+/// to the perf tracepoint event, which needs neither BTF nor 4.17.
+fn load_raw_state_program(session: &Session, overrides: &Overrides) -> Result<OwnedFd, String> {
+    let btf = overrides.load_btf()?;
+    let layout = sock_offsets::socket_layout_from_btf(&btf).map_err(|e| e.to_string())?;
+    let mut constants = session.constants.clone();
+    constants.insert(abi::CONST_SKC_V6_DADDR, layout.v6.v6_daddr.into());
+    constants.insert(abi::CONST_SKC_V6_RCV_SADDR, layout.v6.v6_rcv_saddr.into());
+    constants.insert(abi::CONST_SK_PROTOCOL, layout.sk_protocol.into());
+    constants.insert(abi::CONST_INET_SPORT, layout.inet_sport.into());
+    session
+        .load(abi::PROG_STATE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
+        .map_err(|e| e.to_string())
+}
+
+/// -L: the connect(2) syscall tracepoints. Exit before entry: no thread is
+/// marked "in connect" without the program that unmarks it.
+fn attach_connect_syscalls(
+    session: &Session,
+    progs: &mut Vec<OwnedFd>,
+    links: &mut Vec<Attachment>,
+) -> Result<(), Error> {
+    for (section, (category, name)) in [
+        (abi::PROG_SYS_EXIT_CONNECT, abi::SYS_EXIT_CONNECT),
+        (abi::PROG_SYS_ENTER_CONNECT, abi::SYS_ENTER_CONNECT),
+    ] {
+        let id = session.tracefs.tracepoint_id(category, name).map_err(|e| match e {
+            TracefsError::NoTracepoint { .. } => Error::NoTracepoint {
+                tracepoint: format!("{category}:{name}"),
+                since: "-L needs the syscall tracepoints, CONFIG_FTRACE_SYSCALLS",
+            },
+            other => Error::Tracefs(other),
+        })?;
+        let prog = session.load(section, PROG_TYPE_TRACEPOINT, &session.constants, &HashMap::new(), 0)?;
+        let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
+            .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
+        progs.push(prog);
+        links.push(Attachment::Perf(link));
+    }
+    Ok(())
 }
 
 /// Maps each field marker of the program to where this kernel puts it.

@@ -71,11 +71,35 @@ enum Live {
     /// Its first stdout line (the header, or -c's banner).
     Header,
     /// A stderr line starting with this (from -v).
-    Stderr(&'static str),
+    Stderr(String),
 }
 
-/// What -v prints once the state tracepoint is attached.
-const ATTACHED: &str = "tcpconnect: attach: tracepoint sock:inet_sock_set_state";
+/// Set to `off` for a whole test run (tools/test runs the tracing suites
+/// both ways), the tool attaches the perf tracepoint event instead of the
+/// raw tracepoint, so both attach methods of this kernel are tested.
+pub const RAW_TRACEPOINT_SWITCH: &str = "TCPCONNECT_RAW_TRACEPOINT";
+
+/// What -v prints on stderr as the state tracepoint attaches as a raw
+/// tracepoint...
+pub const RAW_TRACEPOINT_ATTACHED: &str =
+    "tcpconnect: attach: raw tracepoint sock:inet_sock_set_state (socket layout from BTF)\n";
+
+/// ... or as a perf tracepoint event, after saying why not as a raw one.
+pub fn perf_tracepoint_attached(why_not_raw: &str) -> String {
+    format!(
+        "tcpconnect: raw tracepoint unavailable ({why_not_raw}); using the perf tracepoint event\n\
+         tcpconnect: attach: tracepoint sock:inet_sock_set_state\n"
+    )
+}
+
+/// What -v prints as the state tracepoint attaches, in this test run's mode.
+pub fn attached_lines() -> String {
+    if std::env::var_os(RAW_TRACEPOINT_SWITCH).is_some_and(|v| v == "off") {
+        perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")
+    } else {
+        RAW_TRACEPOINT_ATTACHED.to_owned()
+    }
+}
 
 pub const LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -95,7 +119,8 @@ impl Tool {
     pub fn start_headerless(args: &[&str]) -> Tool {
         let mut all = vec!["-v"];
         all.extend_from_slice(args);
-        Self::start_live_when(Command::new(tcpconnect_bin()), &all, |_| {}, Live::Stderr(ATTACHED))
+        let attached = attached_lines().lines().last().unwrap_or_default().to_owned();
+        Self::start_live_when(Command::new(tcpconnect_bin()), &all, |_| {}, Live::Stderr(attached))
     }
 
     /// Starts the tool through `sh -c SETUP` run by `wrapper` (e.g. unshare),
@@ -154,7 +179,7 @@ impl Tool {
                 let deadline = Instant::now() + HEADER_TIMEOUT;
                 loop {
                     match err_lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                        Ok(line) if line.starts_with(prefix) => break Ok(()),
+                        Ok(line) if line.starts_with(&prefix) => break Ok(()),
                         Ok(_) => {}
                         Err(e) => break Err(e),
                     }
@@ -261,6 +286,11 @@ impl Tool {
                 }
             }
         }
+        // A raw tracepoint link's fd names its program too.
+        progs.sort_unstable();
+        progs.dedup();
+        maps.sort_unstable();
+        maps.dedup();
         (progs, maps)
     }
 }
