@@ -17,106 +17,11 @@ mod support;
 #[path = "support/vm.rs"]
 mod vm;
 
-use support::{bcc_line, perf_tracepoint_attached, HEADER, RAW_TRACEPOINT_ATTACHED};
-use vm::{assets_or_skip, build_static_binaries, Vm, VmOutput};
-
-/// Shell helpers for the VM script. `trace NAME CMD...` starts the tracer,
-/// waits for its header, makes the connects of $TARGETS from the connector
-/// (whose PID it reports), runs $DURING if set, stops the tracer with SIGINT
-/// and reports its stdout, stderr, exit status and kprobe_events afterwards.
-const HELPERS: &str = r#"
-EVENTS=/sys/kernel/tracing/kprobe_events
-wait_header() {
-  i=0
-  # Live: a header or banner on stdout, or (-j -v) the attach line on stderr.
-  while [ ! -s /tmp/out ] && ! grep -q 'attach:' /tmp/err 2>/dev/null && [ $i -lt 600 ]; do
-    sleep 0.1; i=$((i+1))
-  done
-}
-connect() {
-  rm -f /tmp/go; mkfifo /tmp/go
-  connector $TARGETS < /tmp/go > /tmp/conn 2>&1 &
-  C=$!
-  echo go > /tmp/go
-  wait $C
-}
-trace() {
-  name=$1; shift
-  rm -f /tmp/out /tmp/err
-  "$@" > /tmp/out 2> /tmp/err &
-  T=$!
-  wait_header
-  connect
-  sleep 0.5
-  if [ -n "$DURING" ]; then section $name.during sh -c "$DURING"; fi
-  kill -INT $T
-  wait $T
-  rc=$?
-  begin $name.pids; echo "$T $C"; end $name.pids
-  section $name.out cat /tmp/out
-  section $name.err cat /tmp/err
-  begin $name.rc; echo $rc; end $name.rc
-  section $name.events_after cat $EVENTS
-}
-"#;
-
-/// One traced run as the host sees it.
-struct Run {
-    tracer_pid: u32,
-    connector_pid: u32,
-    out: String,
-    err: String,
-}
-
-fn section(out: &VmOutput, name: &str) -> String {
-    out.section(name).unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", out.console))
-}
-
-/// Reads the sections `trace NAME` printed and checks what every run must
-/// show: exit 0 on SIGINT and no probe of ours left behind.
-fn run(out: &VmOutput, name: &str) -> Run {
-    let pids = section(out, &format!("{name}.pids"));
-    let mut pids = pids.split_whitespace().map(|p| p.parse::<u32>().expect("pid"));
-    let (tracer_pid, connector_pid) = (pids.next().unwrap(), pids.next().unwrap());
-    let run = Run {
-        tracer_pid,
-        connector_pid,
-        out: section(out, &format!("{name}.out")),
-        err: section(out, &format!("{name}.err")),
-    };
-    assert_eq!(section(out, &format!("{name}.rc")), "0\n", "{name}: exit status; stderr:\n{}", run.err);
-    assert_eq!(
-        section(out, &format!("{name}.events_after")),
-        "",
-        "{name}: kprobe_events not clean after SIGINT"
-    );
-    run
-}
-
-/// The header and lines bcc prints for `lines` = (ip, saddr, daddr, dport).
-fn expected(pid: u32, lines: &[(u8, &str, &str, u16)]) -> String {
-    let mut text = format!("{HEADER}\n");
-    for (ip, saddr, daddr, dport) in lines {
-        text.push_str(&bcc_line(pid, "connector", *ip, saddr, daddr, *dport));
-        text.push('\n');
-    }
-    text
-}
-
-/// "skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)" → (56, 72).
-fn offsets(err: &str, source: &str) -> (u32, u32) {
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("tcpconnect: struct sock_common: ") && l.ends_with(&format!("({source})")))
-        .unwrap_or_else(|| panic!("no offsets line {source} in:\n{err}"));
-    let numbers: Vec<u32> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .filter(|&n| n != 6) // the 6 of "skc_v6_..."
-        .collect();
-    assert_eq!(numbers.len(), 2, "{line}");
-    (numbers[0], numbers[1])
-}
+use support::{connector_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
+use vm::{
+    assets_or_skip, build_static_binaries, offsets, section, trace_run, Vm, VmOutput, LEGACY_ATTACH,
+    PMU_ATTACH, TRACE_HELPERS,
+};
 
 /// Boots the VM with both static binaries and runs `script`; returns what
 /// it printed, after checking it ran to the end.
@@ -135,15 +40,10 @@ fn boot(test: &str, kernel_args: &str, script: &str) -> Option<VmOutput> {
     Some(out)
 }
 
-const PMU_ATTACH: &str =
-    "tcpconnect: attach: kprobe+kretprobe (kprobe PMU) on tcp_v4_connect, tcp_v6_connect\n";
-const LEGACY_ATTACH: &str =
-    "tcpconnect: attach: kprobe+kretprobe (tracefs kprobe_events) on tcp_v4_connect, tcp_v6_connect\n";
-
 #[test]
 fn kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm() {
     let script = format!(
-        r#"{HELPERS}
+        r#"{TRACE_HELPERS}
 # Port 1 is closed: each connect is refused after its SYN, which both paths
 # report (bcc reports attempts). 0.0.0.0 and :: are connects to the local
 # host, shown with the address the kernel used.
@@ -180,21 +80,21 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
         (6, "::1", "::1", 1),
     ];
     let without_pid = |text: &str| -> Vec<String> { text.lines().map(|l| l[6..].to_owned()).collect() };
-    let tracepoint = run(&out, "tracepoint");
+    let tracepoint = trace_run(&out, "tracepoint");
     eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
-    assert_eq!(tracepoint.out, expected(tracepoint.connector_pid, &lines));
+    assert_eq!(tracepoint.out, connector_output(tracepoint.connector_pid, &lines));
     assert_eq!(tracepoint.err, RAW_TRACEPOINT_ATTACHED);
     // Without BTF: the perf tracepoint event, same lines.
-    let perf = run(&out, "perf_tracepoint");
-    assert_eq!(perf.out, expected(perf.connector_pid, &lines));
+    let perf = trace_run(&out, "perf_tracepoint");
+    assert_eq!(perf.out, connector_output(perf.connector_pid, &lines));
     assert_eq!(perf.err, perf_tracepoint_attached("disabled by TCPCONNECT_BTF=off"));
-    let auto = run(&out, "auto");
-    assert_eq!(auto.out, expected(auto.connector_pid, &lines));
+    let auto = trace_run(&out, "auto");
+    assert_eq!(auto.out, connector_output(auto.connector_pid, &lines));
     assert_eq!(auto.err, tracepoint.err, "auto picks the tracepoint on 6.1");
 
-    let kprobe = run(&out, "kprobe");
+    let kprobe = trace_run(&out, "kprobe");
     eprintln!("kprobe:\n{}{}", kprobe.out, kprobe.err);
-    assert_eq!(kprobe.out, expected(kprobe.connector_pid, &lines));
+    assert_eq!(kprobe.out, connector_output(kprobe.connector_pid, &lines));
     assert_eq!(without_pid(&kprobe.out), without_pid(&tracepoint.out));
     let btf = offsets(&kprobe.err, "from BTF");
     assert_eq!(
@@ -205,9 +105,9 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
         )
     );
 
-    let legacy = run(&out, "legacy");
+    let legacy = trace_run(&out, "legacy");
     eprintln!("legacy:\n{}{}", legacy.out, legacy.err);
-    assert_eq!(legacy.out, expected(legacy.connector_pid, &lines));
+    assert_eq!(legacy.out, connector_output(legacy.connector_pid, &lines));
     assert!(legacy.err.ends_with(LEGACY_ATTACH), "{}", legacy.err);
     let t = legacy.tracer_pid;
     assert_eq!(
@@ -221,9 +121,9 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
     );
 
     for name in ["nobtf", "nobtf_legacy"] {
-        let nobtf = run(&out, name);
+        let nobtf = trace_run(&out, name);
         eprintln!("{name}:\n{}{}", nobtf.out, nobtf.err);
-        assert_eq!(nobtf.out, expected(nobtf.connector_pid, &lines), "{name}");
+        assert_eq!(nobtf.out, connector_output(nobtf.connector_pid, &lines), "{name}");
         assert_eq!(offsets(&nobtf.err, "by calibration"), btf, "{name}: calibration disagrees with BTF");
     }
 
@@ -231,8 +131,8 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
     let left: Vec<String> = section(&out, "killed.events").lines().map(str::to_owned).collect();
     assert_eq!(left.len(), 4, "SIGKILL leaves the 4 legacy probes: {left:?}");
     assert!(left.iter().all(|l| l.contains(&format!("{killed}_tcp_v"))), "{left:?}");
-    let sweep = run(&out, "sweep");
-    assert_eq!(sweep.out, expected(sweep.connector_pid, &lines));
+    let sweep = trace_run(&out, "sweep");
+    assert_eq!(sweep.out, connector_output(sweep.connector_pid, &lines));
     assert!(
         sweep.err.starts_with(&format!(
             "tcpconnect: removed stale kprobe events of killed runs: r{killed}_tcp_v4_connect p{killed}_tcp_v4_connect \
@@ -246,7 +146,7 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 #[test]
 fn kprobe_path_traces_ipv4_only_when_ipv6_is_disabled() {
     let script = format!(
-        r#"{HELPERS}
+        r#"{TRACE_HELPERS}
 TARGETS="4:127.0.0.1:1 6:::1:1 4:127.0.0.2:2"
 trace kprobe tcpconnect --attach kprobe -v
 trace nobtf env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
@@ -258,15 +158,15 @@ trace nobtf env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --att
     };
     let lines = [(4, "127.0.0.1", "127.0.0.1", 1), (4, "127.0.0.1", "127.0.0.2", 2)];
     let disabled = "tcpconnect: IPv6 is disabled on this kernel (no /proc/net/if_inet6): tracing IPv4 only\n";
-    let kprobe = run(&out, "kprobe");
+    let kprobe = trace_run(&out, "kprobe");
     eprintln!("kprobe, ipv6.disable=1:\n{}{}", kprobe.out, kprobe.err);
-    assert_eq!(kprobe.out, expected(kprobe.connector_pid, &lines));
+    assert_eq!(kprobe.out, connector_output(kprobe.connector_pid, &lines));
     assert_eq!(
         kprobe.err,
         format!("{disabled}tcpconnect: attach: kprobe+kretprobe (kprobe PMU) on tcp_v4_connect\n")
     );
-    let nobtf = run(&out, "nobtf");
-    assert_eq!(nobtf.out, expected(nobtf.connector_pid, &lines));
+    let nobtf = trace_run(&out, "nobtf");
+    assert_eq!(nobtf.out, connector_output(nobtf.connector_pid, &lines));
     assert_eq!(
         nobtf.err,
         format!("{disabled}tcpconnect: attach: kprobe+kretprobe (tracefs kprobe_events) on tcp_v4_connect\n")
@@ -316,7 +216,7 @@ fn without_lport(line: &str) -> (String, u16) {
 #[test]
 fn options_work_on_the_kprobe_path() {
     let script = format!(
-        r#"{HELPERS}
+        r#"{TRACE_HELPERS}
 TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1"
 trace k4 tcpconnect --attach kprobe -4
 trace k6 tcpconnect --attach kprobe -6
@@ -331,14 +231,14 @@ trace kj tcpconnect --attach kprobe -j -v
     };
     let v4 = (4, "127.0.0.1", "127.0.0.1", 1);
     let v6 = (6, "::1", "::1", 1);
-    let k4 = run(&out, "k4");
-    assert_eq!(k4.out, expected(k4.connector_pid, &[v4, v4]), "-4 keeps IPv4 and v4-mapped");
-    let k6 = run(&out, "k6");
-    assert_eq!(k6.out, expected(k6.connector_pid, &[v6]));
+    let k4 = trace_run(&out, "k4");
+    assert_eq!(k4.out, connector_output(k4.connector_pid, &[v4, v4]), "-4 keeps IPv4 and v4-mapped");
+    let k6 = trace_run(&out, "k6");
+    assert_eq!(k6.out, connector_output(k6.connector_pid, &[v6]));
 
     let lport_header = "PID    COMM         IP SADDR            LPORT  DADDR            DPORT\n";
     for name in ["kL", "tL"] {
-        let r = run(&out, name);
+        let r = trace_run(&out, name);
         eprintln!("{name}:\n{}", r.out);
         let body = r.out.strip_prefix(lport_header).unwrap_or_else(|| panic!("{name}: {}", r.out));
         let lines: Vec<(String, u16)> = body.lines().map(without_lport).collect();
@@ -346,11 +246,11 @@ trace kj tcpconnect --attach kprobe -j -v
         let rest: Vec<String> = lines.into_iter().map(|(rest, _)| rest).collect();
         // Without its LPORT column, an -L line is bcc's base line.
         let base: Vec<String> =
-            expected(r.connector_pid, &[v4, v6, v4]).lines().skip(1).map(str::to_owned).collect();
+            connector_output(r.connector_pid, &[v4, v6, v4]).lines().skip(1).map(str::to_owned).collect();
         assert_eq!(rest, base, "{name}");
     }
 
-    let kc = run(&out, "kc");
+    let kc = trace_run(&out, "kc");
     let row = |s: &str, d: &str, n: u64| format!("{s:<25} {d:<25} {:<20} {n:<10}\n", 1);
     assert_eq!(
         kc.out,
@@ -365,7 +265,7 @@ trace kj tcpconnect --attach kprobe -j -v
         )
     );
 
-    let kj = run(&out, "kj");
+    let kj = trace_run(&out, "kj");
     let lines: Vec<&str> = kj.out.lines().collect();
     assert_eq!(lines.len(), 3, "{}", kj.out);
     let pid = kj.connector_pid;
@@ -381,7 +281,7 @@ trace kj tcpconnect --attach kprobe -j -v
 #[test]
 fn hostile_environments_leave_nothing_behind_in_a_vm() {
     let script = format!(
-        r#"{HELPERS}
+        r#"{TRACE_HELPERS}
 TARGETS="4:127.0.0.1:1 6:::1:1"
 # SIGTERM and SIGHUP remove legacy probes like SIGINT does.
 for sig in TERM HUP; do
@@ -417,10 +317,10 @@ begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
     for sig in ["TERM", "HUP"] {
         assert_eq!(section(&out, &format!("sig.{sig}")), "0\n", "SIG{sig}: exit 0 and kprobe_events empty");
     }
-    let taken = run(&out, "taken");
-    assert_eq!(taken.out, expected(taken.connector_pid, &[v4, v6]));
-    let trunc = run(&out, "truncbtf");
-    assert_eq!(trunc.out, expected(trunc.connector_pid, &[v4, v6]));
+    let taken = trace_run(&out, "taken");
+    assert_eq!(taken.out, connector_output(taken.connector_pid, &[v4, v6]));
+    let trunc = trace_run(&out, "truncbtf");
+    assert_eq!(trunc.out, connector_output(trunc.connector_pid, &[v4, v6]));
     assert!(
         trunc.err.starts_with("tcpconnect: cannot use BTF (/sys/kernel/btf/vmlinux: truncated"),
         "{}",
@@ -428,8 +328,8 @@ begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
     );
     assert!(trunc.err.contains("(read from /tmp/btf)); calibrating\n"), "{}", trunc.err);
     assert!(trunc.err.contains("(by calibration)\n"), "{}", trunc.err);
-    let ro = run(&out, "ro_pmu");
-    assert_eq!(ro.out, expected(ro.connector_pid, &[v4, v6]));
+    let ro = trace_run(&out, "ro_pmu");
+    assert_eq!(ro.out, connector_output(ro.connector_pid, &[v4, v6]));
     let ro_legacy = section(&out, "ro_legacy");
     let mut lines = ro_legacy.lines();
     assert_eq!(lines.next(), Some("1"), "{ro_legacy}");

@@ -404,6 +404,17 @@ impl Ports {
 
 /// bcc's line, written independently of the code under test:
 /// "%-6d %-12.12s %-2d %-16s %-16s %-4d".
+/// The header and the lines bcc prints for the connects `lines` = (ip,
+/// saddr, daddr, dport) of the connector with PID `pid`.
+pub fn connector_output(pid: u32, lines: &[(u8, &str, &str, u16)]) -> String {
+    let mut text = format!("{HEADER}\n");
+    for (ip, saddr, daddr, dport) in lines {
+        text.push_str(&bcc_line(pid, "connector", *ip, saddr, daddr, *dport));
+        text.push('\n');
+    }
+    text
+}
+
 pub fn bcc_line(pid: u32, comm: &str, ip: u8, saddr: &str, daddr: &str, dport: u16) -> String {
     format!("{pid:<6} {comm:<12.12} {ip:<2} {saddr:<16} {daddr:<16} {dport:<4}")
 }

@@ -33,6 +33,9 @@ mod common;
 
 pub use common::VmOutput;
 use common::{cargo_target_dir, find_in_path, rustc, tail, Content, Cpio, TempDir, PRELUDE};
+// The tracing script and its readers, for the test files that run it.
+#[allow(unused_imports)]
+pub use common::{offsets, section, trace_run, TraceRun, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 

@@ -1,6 +1,7 @@
 //! What the x86_64 and arm64 VM harnesses share: finding tools, the cargo
 //! target dir, the script's output and its sections, a temp dir, the shell
-//! prelude, and the newc cpio writer for the initramfs. Included by
+//! prelude, the newc cpio writer for the initramfs, and the tracing script
+//! both VM tests run with the readers of what it prints. Included by
 //! vm.rs and vm_arm64.rs as their `common` module.
 
 use std::fs;
@@ -189,4 +190,106 @@ impl Cpio {
         self.entry("TRAILER!!!", 0, (0, 0), &[]);
         self.out
     }
+}
+
+// ---------------------------------------------- the tracing script of the VM tests
+
+/// Shell helpers for the VM tests' scripts. `trace NAME CMD...` starts the
+/// tracer, waits until it is live (a header or banner on stdout, or with
+/// -j -v the attach line on stderr), makes the connects of $TARGETS from the
+/// connector (whose PID it reports), runs $DURING if set, stops the tracer
+/// with SIGINT and reports its stdout, stderr, exit status, the connector's
+/// outcomes and kprobe_events afterwards.
+pub const TRACE_HELPERS: &str = r#"
+EVENTS=/sys/kernel/tracing/kprobe_events
+wait_header() {
+  i=0
+  while [ ! -s /tmp/out ] && ! grep -q 'attach:' /tmp/err 2>/dev/null && [ $i -lt 600 ]; do
+    sleep 0.1; i=$((i+1))
+  done
+}
+connect() {
+  rm -f /tmp/go; mkfifo /tmp/go
+  connector $TARGETS < /tmp/go > /tmp/conn 2>&1 &
+  C=$!
+  echo go > /tmp/go
+  wait $C
+}
+trace() {
+  name=$1; shift
+  rm -f /tmp/out /tmp/err
+  "$@" > /tmp/out 2> /tmp/err &
+  T=$!
+  wait_header
+  connect
+  sleep 0.5
+  if [ -n "$DURING" ]; then section $name.during sh -c "$DURING"; fi
+  kill -INT $T
+  wait $T
+  rc=$?
+  begin $name.pids; echo "$T $C"; end $name.pids
+  section $name.out cat /tmp/out
+  section $name.err cat /tmp/err
+  section $name.conn cat /tmp/conn
+  begin $name.rc; echo $rc; end $name.rc
+  section $name.events_after cat $EVENTS
+}
+"#;
+
+/// What -v says when the kprobe path attaches, per kprobe API.
+pub const PMU_ATTACH: &str =
+    "tcpconnect: attach: kprobe+kretprobe (kprobe PMU) on tcp_v4_connect, tcp_v6_connect\n";
+pub const LEGACY_ATTACH: &str =
+    "tcpconnect: attach: kprobe+kretprobe (tracefs kprobe_events) on tcp_v4_connect, tcp_v6_connect\n";
+
+/// One traced run (`trace NAME ...`) as the host sees it.
+pub struct TraceRun {
+    pub tracer_pid: u32,
+    pub connector_pid: u32,
+    pub out: String,
+    pub err: String,
+    /// The connector's outcome per target (`ok`, `ConnectionRefused`...).
+    pub conn: String,
+}
+
+/// Section `name` of the output; panics with the console if it is missing.
+pub fn section(out: &VmOutput, name: &str) -> String {
+    out.section(name).unwrap_or_else(|| panic!("no section {name} in the VM output:\n{}", out.console))
+}
+
+/// Reads the sections `trace NAME` printed and checks what every run must
+/// show: exit 0 on SIGINT and no probe of ours left behind.
+pub fn trace_run(out: &VmOutput, name: &str) -> TraceRun {
+    let pids = section(out, &format!("{name}.pids"));
+    let mut pids = pids.split_whitespace().map(|p| p.parse::<u32>().expect("pid"));
+    let (tracer_pid, connector_pid) = (pids.next().unwrap(), pids.next().unwrap());
+    let run = TraceRun {
+        tracer_pid,
+        connector_pid,
+        out: section(out, &format!("{name}.out")),
+        err: section(out, &format!("{name}.err")),
+        conn: section(out, &format!("{name}.conn")),
+    };
+    assert_eq!(section(out, &format!("{name}.rc")), "0\n", "{name}: exit status; stderr:\n{}", run.err);
+    assert_eq!(
+        section(out, &format!("{name}.events_after")),
+        "",
+        "{name}: kprobe_events not clean after SIGINT"
+    );
+    run
+}
+
+/// "skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)" → (56, 72).
+pub fn offsets(err: &str, source: &str) -> (u32, u32) {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("tcpconnect: struct sock_common: ") && l.ends_with(&format!("({source})")))
+        .unwrap_or_else(|| panic!("no offsets line {source} in:\n{err}"));
+    let numbers: Vec<u32> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .filter(|&n| n != 6) // the 6 of "skc_v6_..."
+        .collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    (numbers[0], numbers[1])
 }
