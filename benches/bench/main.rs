@@ -10,7 +10,7 @@
 //!
 //!   bench [--tool PATH] [--quick] [--only exec,rss,overhead,lost,format,size]
 //!   bench client (count N | seconds S)     the load process (see `client`)
-//!   bench attach (tp | raw)                an empty program, attached (see `attach`)
+//!   bench attach (tp | raw | none)                an empty program, attached (see `attach`)
 //!
 //! `--tool` is the tcpconnect binary to measure (default: the musl build
 //! under the cargo target directory); `--quick` runs a few repetitions of
@@ -49,7 +49,7 @@ const SECTIONS: [&str; 6] = ["exec", "rss", "overhead", "lost", "format", "size"
 fn usage() -> ! {
     eprintln!(
         "usage: bench [--tool PATH] [--quick] [--only {}]\n       bench client (count N | seconds S)\n       \
-         bench attach (tp | raw)",
+         bench attach (tp | raw | none)",
         SECTIONS.join(",")
     );
     std::process::exit(2);

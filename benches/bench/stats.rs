@@ -20,3 +20,19 @@ pub fn median(values: &[f64]) -> f64 {
 pub fn iqr(values: &[f64]) -> (f64, f64) {
     (quantile(values, 0.25), quantile(values, 0.75))
 }
+
+/// A distribution-free 95 % confidence interval for the median: the order
+/// statistics whose ranks bound it with probability >= 0.95 (normal
+/// approximation of the binomial; (NaN, NaN) below 6 values).
+pub fn median_ci95(values: &[f64]) -> (f64, f64) {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.len() < 6 {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len() as f64;
+    let half = 0.98 * n.sqrt();
+    let lo = ((n / 2.0 - half).floor().max(1.0) as usize) - 1;
+    let hi = ((n / 2.0 + 1.0 + half).ceil() as usize).min(v.len()) - 1;
+    (v[lo], v[hi])
+}

@@ -4,7 +4,7 @@
 //! (or with the untraced loop), in the same run.
 
 use crate::client::{self, run_clients, Work};
-use crate::stats::{iqr, median};
+use crate::stats::{iqr, median, median_ci95};
 use crate::table::{Table, Verdict};
 use crate::tracer::{Consumer, Sink, Stopped, Tool, Tracer};
 use crate::Config;
@@ -79,6 +79,11 @@ fn progress(text: &str) {
 /// attached. None (and a message) if it never attaches.
 fn start_attached(config: &Config, tool: Tool, sink: Sink) -> Option<Tracer> {
     let mut tracer = Tracer::spawn(tool, config, sink);
+    if tool == Tool::Placebo {
+        // Nothing to wait for: about as long as an attach takes.
+        std::thread::sleep(Duration::from_millis(10));
+        return Some(tracer);
+    }
     if tracer.wait_attached(ATTACH_TIMEOUT) {
         return Some(tracer);
     }
@@ -190,12 +195,12 @@ fn loop_run(config: &Config, procs: usize, n: u64, tracer: Option<&Tracer>) -> L
 /// before and just after it.
 type Pair = (LoopRun, LoopRun);
 
-/// Over the pairs of one mode: (median difference in ns, median ratio, IQR
+/// Over the pairs of one mode: (median difference in ns, median ratio, 95 % CI
 /// of the ratio).
 fn paired(pairs: &[Pair], metric: fn(&LoopRun) -> f64) -> (f64, f64, (f64, f64)) {
     let diffs: Vec<f64> = pairs.iter().map(|(on, off)| metric(on) - metric(off)).collect();
     let ratios: Vec<f64> = pairs.iter().map(|(on, off)| metric(on) / metric(off)).collect();
-    (median(&diffs), median(&ratios), iqr(&ratios))
+    (median(&diffs), median(&ratios), median_ci95(&ratios))
 }
 
 fn fmt_overhead(diff_ns: f64, ratio: f64) -> String {
@@ -203,56 +208,69 @@ fn fmt_overhead(diff_ns: f64, ratio: f64) -> String {
 }
 
 /// The slowdown of the connect loop while tracing (item 3), with 1 and
-/// `cpus()` client processes. Each round runs tcpconnect, bpftrace, and
-/// three floors (tcpconnect filtering every event out in the kernel; an
-/// empty program on the tracepoint and on the raw tracepoint) in rotating
-/// order, with an untraced run before the first and after each: every
-/// traced run is compared with the untraced runs on either side of it, so
-/// a machine whose load drifts still gives fair pairs.
+/// `cpus()` client processes. Each round runs tcpconnect and the other arms
+/// (below) in rotating order, with an untraced run before the first and
+/// after each: every traced run is compared with the untraced runs on
+/// either side of it, so a machine whose load drifts still gives fair pairs.
+///
+/// The machine drifts by up to 20 % over seconds, so a traced run and its
+/// untraced neighbours still differ by about 6 % (standard deviation of
+/// their ratio, the same for runs of 0.05 s and 0.5 s). Short runs and many
+/// rounds are what narrows the median: tcpconnect, the empty program on the
+/// raw tracepoint (the floor of any program there) and a placebo (a process
+/// started and stopped like a tracer, attaching nothing: what the method
+/// itself reads as overhead) get 150 rounds, a 95 % interval about ±1 %
+/// wide; bpftrace and the other floors 20.
 pub fn connect_overhead(config: &Config, table: &mut Table) {
-    let rounds = if config.quick { 2 } else { 10 };
+    let (long, short) = if config.quick { (2, 2) } else { (150, 20) };
     let procs: Vec<usize> = if cpus() > 1 { vec![1, cpus()] } else { vec![1] };
-    // Size a run to about 0.15 s untraced.
+    // Size a run to about 0.05 s untraced.
     let warm = loop_run(config, 1, 3000, None);
-    let n = ((0.15e9 / warm.wall_ns) as u64).clamp(2_000, 200_000);
-    let modes = [
-        Tool::Tcpconnect,
-        Tool::Bpftrace,
-        Tool::TcpconnectFiltered,
-        Tool::EmptyTracepoint,
-        Tool::EmptyRawTracepoint,
+    let n = ((0.05e9 / warm.wall_ns) as u64).clamp(1_000, 200_000);
+    // (arm, rounds); the index of each is used below.
+    let arms = [
+        (Tool::Tcpconnect, long),
+        (Tool::Bpftrace, short),
+        (Tool::TcpconnectFiltered, short),
+        (Tool::EmptyTracepoint, short),
+        (Tool::EmptyRawTracepoint, long),
+        (Tool::Placebo, long),
     ];
     progress(&format!(
-        "connect overhead: {rounds} rounds of tcpconnect / bpftrace / tcpconnect -P 1 / \
-         empty program on the tracepoint / on the raw tracepoint (rotating order), each between \
-         untraced runs; {n} connects per client per run, {procs:?} client processes"
+        "connect overhead: {long} rounds of tcpconnect, the empty program on the raw tracepoint and a \
+         placebo, the first {short} also with bpftrace, tcpconnect -P 1 and the empty program on the \
+         tracepoint (rotating order), each between untraced runs; {n} connects per client per run, \
+         {procs:?} client processes"
     ));
     let untraced = |runs: &mut Vec<Vec<LoopRun>>| {
         for (pi, &p) in procs.iter().enumerate() {
             runs[pi].push(loop_run(config, p, n, None));
         }
     };
-    // off[procs index]: every untraced run in order; pairs[mode][procs index].
+    // off[procs index]: every untraced run in order; pairs[arm][procs index].
     let mut off = vec![Vec::<LoopRun>::new(); procs.len()];
-    let mut pairs = vec![vec![Vec::<Pair>::new(); procs.len()]; modes.len()];
-    let mut lost = vec![0u64; modes.len()];
-    for round in 0..rounds {
+    let mut pairs = vec![vec![Vec::<Pair>::new(); procs.len()]; arms.len()];
+    let mut lost = vec![0u64; arms.len()];
+    for round in 0..long {
         untraced(&mut off);
-        for k in 0..modes.len() {
-            let mi = (round + k) % modes.len();
-            let Some(tracer) = start_attached(config, modes[mi], Sink::Null) else {
+        let active: Vec<usize> = (0..arms.len()).filter(|&a| round < arms[a].1).collect();
+        for k in 0..active.len() {
+            let ai = active[(round + k) % active.len()];
+            let Some(tracer) = start_attached(config, arms[ai].0, Sink::Null) else {
                 continue;
             };
             let on: Vec<LoopRun> = procs.iter().map(|&p| loop_run(config, p, n, Some(&tracer))).collect();
-            lost[mi] += tracer.stop().lost();
+            lost[ai] += tracer.stop().lost();
             untraced(&mut off);
             for pi in 0..procs.len() {
                 let after = off[pi].len() - 1;
                 let base = LoopRun::mean(&off[pi][after - 1], &off[pi][after]);
-                pairs[mi][pi].push((on[pi], base));
+                pairs[ai][pi].push((on[pi], base));
             }
         }
-        progress(&format!("  round {} of {rounds} done", round + 1));
+        if (round + 1) % 25 == 0 || round + 1 == long {
+            progress(&format!("  round {} of {long} done", round + 1));
+        }
     }
     let wall: fn(&LoopRun) -> f64 = |r| r.wall_ns;
     let cpu: fn(&LoopRun) -> f64 = |r| r.cpu_ns;
@@ -273,26 +291,29 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
                 &format!("connect {what}, {clients}, {} runs", ours.len()),
                 format!("{} of {}{tracer_part}", fmt_overhead(d, r), fmt_ns(base)),
                 format!("bpftrace {}", fmt_overhead(bd, br)),
-                format!("{r:.3} (IQR {lo:.3}–{hi:.3})"),
+                format!("{r:.3} (95 % CI {lo:.3}–{hi:.3})"),
                 "≤ 3 %",
                 verdict(r <= 1.03),
             );
         }
-        // What attaching costs before any event is sent: our program
-        // filtering every event out, and an empty program on the tracepoint
-        // (as we attach) and on the raw tracepoint.
-        let (d, r, _) = paired(&pairs[2][pi], cpu);
-        let (td, tr, _) = paired(&pairs[3][pi], cpu);
-        let (rd, rr, _) = paired(&pairs[4][pi], cpu);
+        // What attaching costs before any event is sent (our program
+        // filtering every event out; an empty program on the tracepoint and
+        // on the raw tracepoint), and what the method reads where nothing is
+        // attached at all (the placebo), as wall time.
+        let floor = |arm: usize| {
+            let (d, r, (lo, hi)) = paired(&pairs[arm][pi], wall);
+            let ci = if lo.is_finite() {
+                format!(" [{:+.1}, {:+.1}]", (lo - 1.0) * 100.0, (hi - 1.0) * 100.0)
+            } else {
+                String::new()
+            };
+            format!("{}{ci}", fmt_overhead(d, r))
+        };
         table.row(
-            &format!("  attach floor (CPU), {clients}"),
-            format!("-P 1: {}", fmt_overhead(d, r)),
-            format!(
-                "empty prog: tracepoint {}, raw tracepoint {}",
-                fmt_overhead(td, tr),
-                fmt_overhead(rd, rr)
-            ),
-            format!("{r:.3}"),
+            &format!("  floors (wall), {clients}"),
+            format!("-P 1: {}", floor(2)),
+            format!("empty prog: tracepoint {}; raw tracepoint {}; placebo {}", floor(3), floor(4), floor(5)),
+            String::new(),
             "",
             Verdict::Info,
         );

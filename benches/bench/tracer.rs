@@ -42,6 +42,9 @@ pub enum Tool {
     EmptyTracepoint,
     /// `bench attach raw`: an empty program on the raw tracepoint.
     EmptyRawTracepoint,
+    /// `bench attach none`: started and stopped like the others, attaches
+    /// nothing (the control arm of the overhead measurement).
+    Placebo,
 }
 
 impl Tool {
@@ -52,6 +55,7 @@ impl Tool {
             Tool::Bpftrace => "bpftrace",
             Tool::EmptyTracepoint => "empty program, tracepoint",
             Tool::EmptyRawTracepoint => "empty program, raw tracepoint",
+            Tool::Placebo => "placebo",
         }
     }
 }
@@ -107,12 +111,13 @@ fn command(tool: Tool, config: &Config) -> Command {
     let mut c = match tool {
         Tool::Tcpconnect | Tool::TcpconnectFiltered => Command::new(&config.tool),
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
-        Tool::EmptyTracepoint | Tool::EmptyRawTracepoint => Command::new(&config.exe),
+        Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::Placebo => Command::new(&config.exe),
     };
     match tool {
         Tool::TcpconnectFiltered => c.args(["-P", UNUSED_PORT]),
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
+        Tool::Placebo => c.args(["attach", "none"]),
         _ => &mut c,
     };
     c
