@@ -235,12 +235,13 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::EmptyTracepoint, short),
         (Tool::EmptyRawTracepoint, long),
         (Tool::Placebo, long),
+        (Tool::TcpconnectPerfTracepoint, long),
     ];
     progress(&format!(
-        "connect overhead: {long} rounds of tcpconnect, the empty program on the raw tracepoint and a \
-         placebo, the first {short} also with bpftrace, tcpconnect -P 1 and the empty program on the \
-         tracepoint (rotating order), each between untraced runs; {n} connects per client per run, \
-         {procs:?} client processes"
+        "connect overhead: {long} rounds of tcpconnect (raw tracepoint and perf tracepoint event), the \
+         empty program on the raw tracepoint and a placebo, the first {short} also with bpftrace, \
+         tcpconnect -P 1 and the empty program on the tracepoint (rotating order), each between \
+         untraced runs; {n} connects per client per run, {procs:?} client processes"
     ));
     let untraced = |runs: &mut Vec<Vec<LoopRun>>| {
         for (pi, &p) in procs.iter().enumerate() {
@@ -313,6 +314,14 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             &format!("  floors (wall), {clients}"),
             format!("-P 1: {}", floor(2)),
             format!("empty prog: tracepoint {}; raw tracepoint {}; placebo {}", floor(3), floor(4), floor(5)),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
+        table.row(
+            &format!("  tcpconnect on the perf tracepoint event (wall), {clients}"),
+            floor(6),
+            "as without BTF or before 4.17 (TCPCONNECT_RAW_TRACEPOINT=off)".to_owned(),
             String::new(),
             "",
             Verdict::Info,

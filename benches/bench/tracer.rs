@@ -36,6 +36,9 @@ pub enum Tool {
     Tcpconnect,
     /// tcpconnect -P 1: attached, every event dropped in the kernel.
     TcpconnectFiltered,
+    /// tcpconnect with TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint
+    /// event, as on kernels without BTF or before 4.17.
+    TcpconnectPerfTracepoint,
     /// bpftrace running `BPFTRACE_SCRIPT`.
     Bpftrace,
     /// `bench attach tp`: an empty program on the perf tracepoint event.
@@ -52,6 +55,7 @@ impl Tool {
         match self {
             Tool::Tcpconnect => "tcpconnect",
             Tool::TcpconnectFiltered => "tcpconnect -P 1",
+            Tool::TcpconnectPerfTracepoint => "tcpconnect on the perf tracepoint event",
             Tool::Bpftrace => "bpftrace",
             Tool::EmptyTracepoint => "empty program, tracepoint",
             Tool::EmptyRawTracepoint => "empty program, raw tracepoint",
@@ -109,12 +113,15 @@ fn bpftrace(script: &str) -> Command {
 
 fn command(tool: Tool, config: &Config) -> Command {
     let mut c = match tool {
-        Tool::Tcpconnect | Tool::TcpconnectFiltered => Command::new(&config.tool),
+        Tool::Tcpconnect | Tool::TcpconnectFiltered | Tool::TcpconnectPerfTracepoint => {
+            Command::new(&config.tool)
+        }
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
         Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::Placebo => Command::new(&config.exe),
     };
     match tool {
         Tool::TcpconnectFiltered => c.args(["-P", UNUSED_PORT]),
+        Tool::TcpconnectPerfTracepoint => c.env("TCPCONNECT_RAW_TRACEPOINT", "off"),
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
         Tool::Placebo => c.args(["attach", "none"]),
