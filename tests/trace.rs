@@ -531,6 +531,46 @@ fn verbose_names_the_attach_method_on_stderr_only() {
     }
 }
 
+/// The raw tracepoint reads the socket at offsets from BTF; without BTF the
+/// state tracepoint attaches as a perf tracepoint event, says why with -v,
+/// and prints the same lines.
+#[test]
+fn without_btf_the_tracepoint_attaches_as_a_perf_event() {
+    if !have_root("without_btf_the_tracepoint_attaches_as_a_perf_event") {
+        return;
+    }
+    let ports = Ports::new();
+    let connector = Connector::spawn(&targets(&[
+        ("4", "127.0.0.1", ports.v4_port),
+        ("6", "::1", ports.v6_port),
+        ("m", "127.0.0.1", ports.v4_port),
+    ]));
+    let pid = connector.pid();
+    let mut tool = Tool::start_with(&["-v", "-p", &pid.to_string()], |command| {
+        command.env("TCPCONNECT_BTF", "off");
+    });
+    connector.go();
+    let lines = tool.lines_matching(3, |_| true);
+    assert_eq!(
+        lines,
+        [
+            bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port),
+            bcc_line(pid, "connector", 6, "::1", "::1", ports.v6_port),
+            bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port),
+        ]
+    );
+    let (status, rest, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{stderr}");
+    assert!(rest.is_empty(), "{rest:?}");
+    // The test run's own switch, when set, is the first reason given.
+    let reason = if attached_lines() == RAW_TRACEPOINT_ATTACHED {
+        "disabled by TCPCONNECT_BTF=off"
+    } else {
+        "disabled by TCPCONNECT_RAW_TRACEPOINT=off"
+    };
+    assert_eq!(stderr, perf_tracepoint_attached(reason));
+}
+
 #[test]
 fn forcing_kprobes_on_a_kernel_without_them_names_the_missing_feature() {
     if !have_root("forcing_kprobes_on_a_kernel_without_them_names_the_missing_feature") {
