@@ -12,6 +12,7 @@ use crate::sys::epoll::Epoll;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
 use crate::tracer::{Filters, Overrides, Plan, Tracer};
+use crate::stdout_sink::{Emitted, StdoutSink};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 
@@ -42,15 +43,6 @@ fn filters(options: &Options) -> Filters {
         family: options.family,
         cgroup_map: options.cgroupmap.clone(),
         mntns_map: options.mntnsmap.clone(),
-    }
-}
-
-/// Writes one batch to stdout and flushes it. Lines go out in one write.
-fn emit(out: &mut impl Write, bytes: &[u8]) -> Result<bool, Error> {
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(Error::Output(e)),
     }
 }
 
@@ -152,8 +144,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     let mut tracer = Tracer::start(&plan, &epoll, &log)?;
     drop_capabilities()?;
 
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = StdoutSink::new();
     let columns = Columns {
         timestamp: options.timestamp,
         print_uid: options.print_uid,
@@ -169,42 +160,58 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         (true, false) => COUNT_BANNER.as_bytes(),
         (false, false) => printer.header(),
     };
-    if !emit(&mut out, live)? {
-        return Ok(Ended::OutputClosed);
-    }
+    let mut interrupted = match out.emit(live, &signals)? {
+        Emitted::Written => None,
+        Emitted::Closed => return Ok(Ended::OutputClosed),
+        Emitted::Interrupted(signal) => Some(signal),
+    };
 
     let mut ready = Vec::new();
     let mut lost_reported = 0u64;
     loop {
-        ready.clear();
-        // In a closure: Error::kernel allocates its message, which must
-        // happen on an error, not on every wakeup.
-        epoll.wait(&mut ready, FLUSH_INTERVAL_MS).map_err(|error| Error::kernel("wait for events")(error))?;
-        let signal = if ready.contains(&SIGNAL_TOKEN) {
-            signals.read().map_err(Error::kernel("read the signal fd"))?
-        } else {
-            None
-        };
-        // DNS answers first: a connect's answer is queued before the
-        // resolver could act on it.
-        if let Some(dns) = dns.as_mut() {
-            dns.read_all().map_err(|error| Error::Dns { error })?;
-        }
+        // A signal that ended a write to a full pipe ends the run at once.
+        let signal = match interrupted.take() {
+            Some(signal) => Some(signal),
+            None => {
+                ready.clear();
+                // In a closure: Error::kernel allocates its message, which
+                // must happen on an error, not on every wakeup.
+                epoll
+                    .wait(&mut ready, FLUSH_INTERVAL_MS)
+                    .map_err(|error| Error::kernel("wait for events")(error))?;
+                let signal = if ready.contains(&SIGNAL_TOKEN) {
+                    signals.read().map_err(Error::kernel("read the signal fd"))?
+                } else {
+                    None
+                };
+                // DNS answers first: a connect's answer is queued before
+                // the resolver could act on it.
+                if let Some(dns) = dns.as_mut() {
+                    dns.read_all().map_err(|error| Error::Dns { error })?;
+                }
 
-        // Drain every ring, not only the ready ones: the batch is merged by
-        // timestamp across CPUs (and so across IPv4 and IPv6).
-        let stats = tracer.drain(|payload| printer.push_sample(payload));
-        let lines = match &dns {
-            Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
-            None => printer.finish(),
+                // Drain every ring, not only the ready ones: the batch is
+                // merged by timestamp across CPUs (and so across IPv4 and
+                // IPv6).
+                let stats = tracer.drain(|payload| printer.push_sample(payload));
+                let lines = match &dns {
+                    Some(dns) => {
+                        printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns)))
+                    }
+                    None => printer.finish(),
+                };
+                let written = if lines.is_empty() { Emitted::Written } else { out.emit(lines, &signals)? };
+                if stats.lost > 0 {
+                    report_new_losses(&tracer, &mut lost_reported, stats.lost);
+                }
+                report_damage(stats.corrupt, printer.take_malformed());
+                match written {
+                    Emitted::Written => signal,
+                    Emitted::Closed => return Ok(Ended::OutputClosed),
+                    Emitted::Interrupted(interrupting) => Some(interrupting),
+                }
+            }
         };
-        if !lines.is_empty() && !emit(&mut out, lines)? {
-            return Ok(Ended::OutputClosed);
-        }
-        if stats.lost > 0 {
-            report_new_losses(&tracer, &mut lost_reported, stats.lost);
-        }
-        report_damage(stats.corrupt, printer.take_malformed());
 
         if let Some(signal) = signal {
             // Losses the kernel had no chance to report in a LOST record.
@@ -212,7 +219,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
             if options.count {
                 let mut table = Vec::new();
                 write_count_table(&mut table, tracer.counts()?, options.json);
-                if !emit(&mut out, &table)? {
+                if out.emit(&table, &signals)? == Emitted::Closed {
                     return Ok(Ended::OutputClosed);
                 }
             }

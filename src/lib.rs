@@ -27,6 +27,7 @@ pub mod output;
 pub mod perf;
 pub mod pinned_map;
 pub mod sock_offsets;
+pub mod stdout_sink;
 pub mod sys;
 pub mod tracefs;
 pub mod tracer;

@@ -668,3 +668,54 @@ fn an_mptcp_connect_is_reported_once_through_its_tcp_subflow() {
     assert!(rest.is_empty(), "the MPTCP socket was reported too: {rest:?}");
     python.wait().unwrap();
 }
+
+/// A reader that stops reading leaves tcpconnect blocked on a full pipe.
+/// SIGINT must still end it (bcc's Python gets EINTR there and exits): a
+/// script stops the tool with `kill -INT` whatever its consumer does.
+#[test]
+fn sigint_ends_a_run_whose_reader_stopped_reading() {
+    if !have_root("sigint_ends_a_run_whose_reader_stopped_reading") {
+        return;
+    }
+    let ports = Ports::new();
+    // 3000 lines of 66 bytes: three times what a 64 KiB pipe holds.
+    let connector = Connector::spawn(&[
+        "--repeat".to_string(),
+        "3000".to_string(),
+        format!("4:127.0.0.1:{}", ports.closed_port),
+    ]);
+    let pid = connector.pid();
+    let mut tool = Command::new(tcpconnect_bin())
+        .args(["-v", "-p", &pid.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tcpconnect");
+    // Live once -v says the state tracepoint is attached; stdout is never read.
+    let mut stderr = std::io::BufReader::new(tool.stderr.take().unwrap());
+    let attached = attached_lines().lines().last().unwrap_or_default().to_owned();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 && !line.starts_with(&attached) {
+        line.clear();
+    }
+    assert!(line.starts_with(&attached), "tcpconnect never attached");
+    let _unread = tool.stdout.take().unwrap();
+    connector.go();
+    std::thread::sleep(Duration::from_millis(500));
+    send_signal(tool.id(), libc::SIGINT);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(status) = tool.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = tool.kill();
+            let _ = tool.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = status.expect("tcpconnect ignored SIGINT while blocked on a full pipe");
+    assert_eq!(status.code(), Some(0));
+}

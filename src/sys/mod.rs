@@ -16,6 +16,7 @@ pub mod packet;
 pub mod perf_event;
 pub mod process;
 pub mod signals;
+pub mod stdout;
 
 use std::fmt;
 use std::io;

@@ -6,9 +6,14 @@
 //! is queued even when its disposition is SIG_IGN (the kernel never ignores a
 //! blocked signal), which matters because a shell starts background jobs with
 //! SIGINT ignored and scripts stop us with `kill -INT`.
+//!
+//! The one place they are unblocked is `wait_writable`, the wait for room in
+//! a pipe whose reader may have stopped reading: there a signal runs our
+//! handler, which records it, and ends the wait.
 
 use super::{owned_fd, SysError, SysResult};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The signals that end tracing.
 pub const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -30,20 +35,40 @@ fn terminating_set() -> libc::sigset_t {
     }
 }
 
-extern "C" fn ignore_signal(_: libc::c_int) {}
+/// The terminating signal the handler last ran for (0: none since taken).
+/// The handler runs only inside `wait_writable`, the one place the signals
+/// are unblocked; everywhere else they queue for the signalfd.
+static DELIVERED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record_signal(signal: libc::c_int) {
+    // An atomic store is async-signal-safe.
+    DELIVERED.store(signal, Ordering::SeqCst);
+}
+
+/// How a wait for room to write ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Room {
+    /// The fd takes a write now (or reports its error on one).
+    Ready,
+    /// A terminating signal came first.
+    Signal(i32),
+}
 
 impl SignalFd {
     /// Blocks the terminating signals for this thread and opens a signalfd
-    /// for them. Also installs a no-op handler, replacing an inherited
-    /// SIG_IGN, so they are never discarded on any kernel.
+    /// for them. Also installs a handler that records them (used only while
+    /// `wait_writable` unblocks them), replacing an inherited SIG_IGN, so
+    /// they are never discarded on any kernel.
     pub fn new() -> SysResult<SignalFd> {
         let set = terminating_set();
         for sig in TERMINATING {
-            // SAFETY: a zeroed sigaction with a valid extern "C" handler and
-            // an empty mask; the handler does nothing, so it is async-signal-safe.
+            // SAFETY: a zeroed sigaction (no SA_RESTART: a wait it interrupts
+            // returns EINTR) with a valid extern "C" handler and an empty
+            // mask; the handler only stores to an atomic, which is
+            // async-signal-safe.
             unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+                action.sa_sigaction = record_signal as extern "C" fn(libc::c_int) as usize;
                 libc::sigemptyset(&mut action.sa_mask);
                 if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
                     return Err(SysError::last("sigaction"));
@@ -75,6 +100,43 @@ impl SignalFd {
             return Err(err);
         }
         Ok((n as usize == size).then_some(info.ssi_signo as i32))
+    }
+}
+
+impl SignalFd {
+    /// Waits until `fd` takes a write without blocking, with the terminating
+    /// signals unblocked for the wait only: ppoll swaps the signal mask
+    /// atomically, so a signal already queued, or one arriving during the
+    /// wait, ends it (and is then no longer queued for the signalfd).
+    pub fn wait_writable(&self, fd: BorrowedFd<'_>) -> SysResult<Room> {
+        loop {
+            // SAFETY: sigset_t is plain data; pthread_sigmask with a null new
+            // set only writes the current mask into `mask`, and sigdelset
+            // only clears bits of valid signal numbers in it.
+            let mask = unsafe {
+                let mut mask: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut mask);
+                for sig in TERMINATING {
+                    libc::sigdelset(&mut mask, sig);
+                }
+                mask
+            };
+            let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+            // SAFETY: one valid pollfd, no timeout, and a valid mask that
+            // lives across the call.
+            let ret = unsafe { libc::ppoll(&mut poll, 1, std::ptr::null(), &mask) };
+            if ret >= 0 {
+                return Ok(Room::Ready);
+            }
+            let err = SysError::last("ppoll");
+            if err.errno() != libc::EINTR {
+                return Err(err);
+            }
+            match DELIVERED.swap(0, Ordering::SeqCst) {
+                0 => continue, // another signal (SIGWINCH, SIGCHLD...)
+                signal => return Ok(Room::Signal(signal)),
+            }
+        }
     }
 }
 
