@@ -8,11 +8,11 @@ use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::kernel::{KernelVersion, CAP_BPF_SINCE};
 use crate::output::Columns;
+use crate::stdout_sink::{Emitted, StdoutSink};
 use crate::sys::epoll::Epoll;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
 use crate::tracer::{Filters, Overrides, Plan, Tracer};
-use crate::stdout_sink::{Emitted, StdoutSink};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 
