@@ -277,7 +277,7 @@ impl Btf {
         Ok(Btf { bytes: file, types: type_range, strings: string_range, offsets })
     }
 
-    /// Maps (or, where sysfs cannot map it, before 6.16, reads) and parses
+    /// Maps (or, where sysfs cannot map it on older kernels, reads) and parses
     /// the running kernel's BTF. Mapping skips copying ~6 MB, which is most
     /// of what reading it costs a start.
     pub fn load_vmlinux() -> Result<Btf, BtfError> {

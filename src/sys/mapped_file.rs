@@ -14,7 +14,7 @@ pub struct MappedFile {
 
 impl MappedFile {
     /// Maps `path` read-only. Fails (and the caller reads the file instead)
-    /// where the file system cannot map it, e.g. sysfs BTF before Linux 6.16.
+    /// where the file system cannot map it (sysfs BTF on older kernels).
     /// Only for files nobody truncates while they are mapped: a truncated
     /// mapping faults on access.
     pub fn open(path: &Path) -> SysResult<MappedFile> {
