@@ -5,7 +5,7 @@
 //! checked first, so each failure has one line naming its cause.
 
 use super::calibrate::calibrate_v6_offsets;
-use super::{Attachment, Log, Overrides, Plan, Session, PROG_TYPE_KPROBE};
+use super::{Attachment, Log, Plan, Session, PROG_TYPE_KPROBE};
 use crate::abi;
 use crate::arch::PT_REGS;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
@@ -29,7 +29,6 @@ pub(crate) struct KprobePlan {
     v4_symbol: String,
     /// None on a kernel without IPv6 (no tcp_v6_connect): IPv4 only.
     v6_symbol: Option<String>,
-    overrides: Overrides,
 }
 
 /// Checks, in the order a sysadmin would: kprobe support, the
@@ -61,7 +60,7 @@ pub(crate) fn prepare(tracefs: &Tracefs, plan: &Plan, log: Log<'_>) -> Result<Kp
             log(format_args!("removed stale kprobe events of killed runs: {}", removed.join(" ")));
         }
     }
-    Ok(KprobePlan { api, v4_symbol, v6_symbol, overrides: overrides.clone() })
+    Ok(KprobePlan { api, v4_symbol, v6_symbol })
 }
 
 /// pt_regs fields of the running architecture, as the programs' REG_* markers.
@@ -93,20 +92,17 @@ fn v6_offsets(
     v6_symbol: &str,
     log: Log<'_>,
 ) -> Result<SockOffsets, Error> {
-    let btf_error = match plan
-        .overrides
-        .load_btf()
-        .and_then(|btf| sock_offsets::from_btf(&btf).map_err(|e| e.to_string()))
-    {
-        Ok(offsets) => {
-            report_offsets(log, offsets, Source::Btf);
-            return Ok(offsets);
-        }
-        Err(reason) => {
-            log(format_args!("cannot use BTF ({reason}); calibrating"));
-            reason
-        }
-    };
+    let btf_error =
+        match session.btf.get().and_then(|btf| sock_offsets::from_btf(btf).map_err(|e| e.to_string())) {
+            Ok(offsets) => {
+                report_offsets(log, offsets, Source::Btf);
+                return Ok(offsets);
+            }
+            Err(reason) => {
+                log(format_args!("cannot use BTF ({reason}); calibrating"));
+                reason
+            }
+        };
     let offsets = calibrate_v6_offsets(session, plan.api, v6_symbol)
         .map_err(|reason| Error::SockOffsets { btf: btf_error, calibration: reason })?;
     report_offsets(log, offsets, Source::Calibration);

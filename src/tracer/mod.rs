@@ -9,6 +9,7 @@ mod maps;
 mod plan;
 mod tracepoint;
 
+use plan::LazyBtf;
 pub use plan::{filter_constants, AttachMode, BtfSource, Filters, Log, Overrides, Plan};
 pub use tracepoint::tracepoint_field_layouts;
 
@@ -77,6 +78,7 @@ pub(crate) struct Session {
     rings: PerfBuffers,
     tracefs: Tracefs,
     online: Vec<u32>,
+    btf: LazyBtf,
 }
 
 impl Session {
@@ -170,10 +172,11 @@ impl Tracer {
         // path holds events until connect(2) returns.
         let lport_defer = plan.lport && !plan.count && kprobes.is_none();
         let mut constants = filter_constants(&plan.filters);
+        let btf = LazyBtf::new(&plan.overrides);
         constants.insert(abi::CONST_COUNT_MODE, plan.count as u64);
         constants.insert(abi::CONST_LPORT_DEFER, lport_defer as u64);
         if mntns_map.is_some() {
-            let offsets = mntns_offsets(&plan.overrides)?;
+            let offsets = mntns_offsets(&btf)?;
             constants.extend(offsets);
         }
 
@@ -198,7 +201,7 @@ impl Tracer {
         let counts = plan.count.then(|| map_index(&object, abi::MAP_COUNTS)).transpose()?;
         let lost_events = map_index(&object, abi::MAP_LOST_EVENTS)?;
         let possible_cpus = possible.iter().max().map_or(1, |&c| c + 1);
-        let mut session = Session { object, constants, maps, rings, tracefs, online };
+        let mut session = Session { object, constants, maps, rings, tracefs, online, btf };
 
         let (progs, attachments) = match (kprobes, tracepoint) {
             (Some(kprobes), _) => kprobes::start(&mut session, &kprobes, log)?,
@@ -244,9 +247,9 @@ impl Tracer {
 
 /// Offsets of task_struct.nsproxy, nsproxy.mnt_ns and mnt_namespace.ns.inum
 /// for --mntnsmap, from BTF: struct layouts that no constant can cover.
-fn mntns_offsets(overrides: &Overrides) -> Result<HashMap<&'static str, u64>, Error> {
+fn mntns_offsets(btf: &LazyBtf) -> Result<HashMap<&'static str, u64>, Error> {
     let needs_btf = |reason: String| Error::NeedsBtf { option: "--mntnsmap", reason };
-    let btf = overrides.load_btf().map_err(needs_btf)?;
+    let btf = btf.get().map_err(needs_btf)?;
     let offset = |ty: &str, path: &[&str]| {
         btf.member_offset(ty, path).map(|m| m.offset as u64).map_err(|e| needs_btf(e.to_string()))
     };

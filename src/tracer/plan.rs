@@ -87,6 +87,24 @@ impl Overrides {
     }
 }
 
+/// The kernel's BTF, read at most once per run: --mntnsmap and either
+/// attach path may each need it.
+pub(crate) struct LazyBtf {
+    overrides: Overrides,
+    btf: std::cell::OnceCell<Result<Btf, String>>,
+}
+
+impl LazyBtf {
+    pub(crate) fn new(overrides: &Overrides) -> LazyBtf {
+        LazyBtf { overrides: overrides.clone(), btf: std::cell::OnceCell::new() }
+    }
+
+    /// The BTF, or why there is none to use (the same answer every call).
+    pub(crate) fn get(&self) -> Result<&Btf, String> {
+        self.btf.get_or_init(|| self.overrides.load_btf()).as_ref().map_err(Clone::clone)
+    }
+}
+
 /// Everything a run asks of the kernel side.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {

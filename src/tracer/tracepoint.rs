@@ -32,7 +32,7 @@ pub(super) fn start_tracepoint(
     let raw = if overrides.no_raw_tracepoint {
         Err("disabled by TCPCONNECT_RAW_TRACEPOINT=off".to_owned())
     } else {
-        load_raw_state_program(session, overrides)
+        load_raw_state_program(session)
     };
     let mut progs = Vec::new();
     let mut links = Vec::new();
@@ -74,9 +74,9 @@ pub(super) fn start_tracepoint(
 /// The state program as a raw tracepoint program, linked with the socket
 /// layout from BTF; why not, as one line for -v. Every failure falls back
 /// to the perf tracepoint event, which needs neither BTF nor 4.17.
-fn load_raw_state_program(session: &Session, overrides: &Overrides) -> Result<OwnedFd, String> {
-    let btf = overrides.load_btf()?;
-    let layout = sock_offsets::socket_layout_from_btf(&btf).map_err(|e| e.to_string())?;
+fn load_raw_state_program(session: &Session) -> Result<OwnedFd, String> {
+    let btf = session.btf.get()?;
+    let layout = sock_offsets::socket_layout_from_btf(btf).map_err(|e| e.to_string())?;
     let mut constants = session.constants.clone();
     constants.insert(abi::CONST_SKC_V6_DADDR, layout.v6.v6_daddr.into());
     constants.insert(abi::CONST_SKC_V6_RCV_SADDR, layout.v6.v6_rcv_saddr.into());
