@@ -33,7 +33,7 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 pub use common::VmOutput;
-use common::{cargo_target_dir, find_in_path, rustc, tail, Content, Cpio, TempDir, PRELUDE};
+use common::{cargo_target_dir, find_in_path, run_qemu, rustc, QemuFiles};
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{offsets, section, trace_run, TraceRun, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS};
@@ -302,89 +302,37 @@ pub fn build_static_binaries(assets: &VmAssets) -> StaticBinaries {
         .clone()
 }
 
-/// One VM run: files to put in the initramfs and the script to run.
-pub struct Vm {
-    assets: VmAssets,
-    files: Vec<(String, Content, u32)>,
-    script: String,
-    memory_mib: u32,
-    cpus: u32,
-    cpu: String,
-    timeout: Duration,
-    kernel_args: String,
-}
-
 /// The script's channel in the guest: the PCI 16550, the only 8250 port
 /// (`virt` has no ISA ports, so it is the first).
 const SCRIPT_TTY: &str = "/dev/ttyS0";
 
+/// The arm64 harness's part of a run: its assets and qemu's CPU model.
+pub struct Arm64 {
+    assets: VmAssets,
+    cpu: String,
+}
+
+/// One VM run: files to put in the initramfs and the script to run (the
+/// builder methods are `common::Vm`'s).
+pub type Vm = common::Vm<Arm64>;
+
 impl Vm {
     pub fn new(assets: &VmAssets) -> Vm {
-        Vm {
-            assets: assets.clone(),
-            files: Vec::new(),
-            script: String::new(),
-            memory_mib: 512,
-            cpus: 1,
-            // Under TCG a plain ARMv8.0 core is the fastest: `max` adds
-            // pointer authentication, which the kernel then uses on every
-            // function return, and which TCG emulates slowly.
-            cpu: "cortex-a57".to_string(),
-            timeout: Duration::from_secs(120),
-            kernel_args: String::new(),
-        }
-    }
-
-    /// Copies a host file into the VM at `guest_path` (absolute; parent
-    /// directories are created) with permission bits `mode` (e.g. 0o755).
-    pub fn file(mut self, guest_path: &str, host_path: &Path, mode: u32) -> Vm {
-        self.files.push((guest_path.to_string(), Content::Path(host_path.to_path_buf()), mode));
-        self
-    }
-
-    /// Puts `data` into the VM at `guest_path` with permission bits `mode`.
-    pub fn data(mut self, guest_path: &str, data: &[u8], mode: u32) -> Vm {
-        self.files.push((guest_path.to_string(), Content::Bytes(data.to_vec()), mode));
-        self
-    }
-
-    /// The busybox sh script to run once the VM is set up (appended to any
-    /// earlier `script` calls). Its stdout and stderr go to `VmOutput::console`.
-    pub fn script(mut self, sh: &str) -> Vm {
-        self.script.push_str(sh);
-        if !self.script.ends_with('\n') {
-            self.script.push('\n');
-        }
-        self
-    }
-
-    pub fn memory_mib(mut self, mib: u32) -> Vm {
-        self.memory_mib = mib;
-        self
-    }
-
-    /// Virtual CPUs (default 1). Under TCG each one costs a host thread.
-    pub fn cpus(mut self, cpus: u32) -> Vm {
-        self.cpus = cpus;
-        self
+        common::Vm::with(
+            Arm64 {
+                assets: assets.clone(),
+                // Under TCG a plain ARMv8.0 core is the fastest: `max` adds
+                // pointer authentication, which the kernel then uses on every
+                // function return, and which TCG emulates slowly.
+                cpu: "cortex-a57".to_string(),
+            },
+            Duration::from_secs(120),
+        )
     }
 
     /// qemu's -cpu (default cortex-a57).
     pub fn cpu(mut self, cpu: &str) -> Vm {
-        self.cpu = cpu.to_string();
-        self
-    }
-
-    /// Wall time after which qemu is killed and `run` fails (default 120 s).
-    pub fn timeout(mut self, timeout: Duration) -> Vm {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Extra kernel command line arguments.
-    pub fn kernel_args(mut self, args: &str) -> Vm {
-        self.kernel_args.push(' ');
-        self.kernel_args.push_str(args);
+        self.arch.cpu = cpu.to_string();
         self
     }
 
@@ -421,94 +369,29 @@ poweroff -f
     /// stops before the script ends (e.g. a kernel panic); the error carries
     /// the tails of the script output and of the kernel log.
     pub fn run(self) -> Result<VmOutput, String> {
-        let tmp = TempDir::new("tcpconnect-vm-arm64");
-        let mut cpio = Cpio::default();
-        for dir in
-            ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/root", "/etc"]
-        {
-            cpio.dir(dir);
-        }
-        cpio.node("/dev/console", 0o020600, (5, 1));
-        let busybox =
-            fs::read(&self.assets.busybox).map_err(|e| format!("{}: {e}", self.assets.busybox.display()))?;
-        cpio.file("/bin/busybox", &busybox, 0o755);
-        cpio.file("/init", self.init_script().as_bytes(), 0o755);
-        cpio.file("/script", format!("{PRELUDE}{}", self.script).as_bytes(), 0o755);
-        for (guest, content, mode) in &self.files {
-            let data = match content {
-                Content::Path(p) => fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
-                Content::Bytes(b) => b.clone(),
-            };
-            cpio.file(guest, &data, *mode);
-        }
-        let initrd = tmp.0.join("initramfs.cpio");
-        fs::write(&initrd, cpio.finish()).map_err(|e| format!("{}: {e}", initrd.display()))?;
-
-        let kernel_log = tmp.0.join("kernel.log");
-        let console = tmp.0.join("console.log");
-        let qemu_err = tmp.0.join("qemu.stderr");
+        let files = QemuFiles::new();
+        let assets = &self.arch.assets;
+        let extra = Vec::new();
+        let initrd = files.dir.0.join("initramfs.cpio");
+        let image = self.initramfs(&assets.busybox, &self.init_script(), &extra)?;
+        fs::write(&initrd, image).map_err(|e| format!("{}: {e}", initrd.display()))?;
         let append = format!("console=ttyAMA0 loglevel=5 panic=-1 oops=panic{}", self.kernel_args);
-        let started = Instant::now();
-        let mut child = Command::new(&self.assets.qemu)
-            .args(["-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"])
-            .args(["-machine", "virt,accel=tcg", "-cpu", &self.cpu])
+        let mut qemu = Command::new(&assets.qemu);
+        qemu.args(["-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"])
+            .args(["-machine", "virt,accel=tcg", "-cpu", &self.arch.cpu])
             .args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()])
             .arg("-kernel")
-            .arg(&self.assets.kernel)
+            .arg(&assets.kernel)
             .arg("-initrd")
             .arg(&initrd)
             .args(["-append", &append])
             // The PL011 (ttyAMA0).
             .arg("-serial")
-            .arg(format!("file:{}", kernel_log.display()))
+            .arg(format!("file:{}", files.kernel_log.display()))
             // The 16550 on PCI (ttyS0).
             .arg("-chardev")
-            .arg(format!("file,id=script,path={}", console.display()))
-            .args(["-device", "pci-serial,chardev=script"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&qemu_err).map_err(|e| format!("{}: {e}", qemu_err.display()))?)
-            .spawn()
-            .map_err(|e| format!("run {}: {e}", self.assets.qemu.display()))?;
-        let exit = loop {
-            if let Some(status) = child.try_wait().map_err(|e| format!("wait for qemu: {e}"))? {
-                break Some(status);
-            }
-            if started.elapsed() > self.timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let elapsed = started.elapsed();
-        let read = |p: &Path| {
-            let mut bytes = Vec::new();
-            let _ = fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes));
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        let console = read(&console);
-        let kernel_log = read(&kernel_log);
-        let qemu_err = read(&qemu_err);
-        let tails = || {
-            format!(
-                "\n--- script output (tail) ---\n{}\n--- kernel log (tail) ---\n{}\n--- qemu stderr ---\n{}",
-                tail(&console, 40),
-                tail(&kernel_log, 40),
-                qemu_err.trim_end()
-            )
-        };
-        let Some(exit) = exit else {
-            return Err(format!("VM timed out after {:.0?}, qemu killed{}", self.timeout, tails()));
-        };
-        if !exit.success() {
-            return Err(format!("qemu failed ({exit}){}", tails()));
-        }
-        let status = console
-            .rfind("\n@@EXIT ")
-            .and_then(|i| console[i + 8..].split_once("@@"))
-            .and_then(|(n, _)| n.parse().ok())
-            .ok_or_else(|| format!("VM stopped before the script finished{}", tails()))?;
-        Ok(VmOutput { console, kernel_log, status, elapsed })
+            .arg(format!("file,id=script,path={}", files.console.display()))
+            .args(["-device", "pci-serial,chardev=script"]);
+        run_qemu(qemu, self.timeout, &files, &assets.qemu)
     }
 }

@@ -5,9 +5,11 @@
 //! vm.rs and vm_arm64.rs as their `common` module.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -190,6 +192,196 @@ impl Cpio {
         self.entry("TRAILER!!!", 0, (0, 0), &[]);
         self.out
     }
+}
+
+// ------------------------------------------------------------- one VM run
+
+/// One VM run for either harness: files to put in the initramfs, the
+/// script to run, and the machine's size. `A` is the harness's own part
+/// (its assets, its qemu model), which its `new` and `run` use.
+pub struct Vm<A> {
+    pub arch: A,
+    pub files: Vec<(String, Content, u32)>,
+    pub script: String,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    pub timeout: Duration,
+    pub kernel_args: String,
+}
+
+impl<A> Vm<A> {
+    /// 512 MiB, one CPU, no files, no script.
+    pub fn with(arch: A, timeout: Duration) -> Vm<A> {
+        Vm {
+            arch,
+            files: Vec::new(),
+            script: String::new(),
+            memory_mib: 512,
+            cpus: 1,
+            timeout,
+            kernel_args: String::new(),
+        }
+    }
+
+    /// Copies a host file into the VM at `guest_path` (absolute; parent
+    /// directories are created) with permission bits `mode` (e.g. 0o755).
+    pub fn file(mut self, guest_path: &str, host_path: &Path, mode: u32) -> Self {
+        self.files.push((guest_path.to_string(), Content::Path(host_path.to_path_buf()), mode));
+        self
+    }
+
+    /// Puts `data` into the VM at `guest_path` with permission bits `mode`.
+    pub fn data(mut self, guest_path: &str, data: &[u8], mode: u32) -> Self {
+        self.files.push((guest_path.to_string(), Content::Bytes(data.to_vec()), mode));
+        self
+    }
+
+    /// The busybox sh script to run once the VM is set up (appended to any
+    /// earlier `script` calls). Its stdout and stderr go to `VmOutput::console`.
+    pub fn script(mut self, sh: &str) -> Self {
+        self.script.push_str(sh);
+        if !self.script.ends_with('\n') {
+            self.script.push('\n');
+        }
+        self
+    }
+
+    pub fn memory_mib(mut self, mib: u32) -> Self {
+        self.memory_mib = mib;
+        self
+    }
+
+    /// Virtual CPUs (default 1). Under TCG each one costs a host thread.
+    pub fn cpus(mut self, cpus: u32) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    /// Wall time after which qemu is killed and `run` fails.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Extra kernel command line arguments.
+    pub fn kernel_args(mut self, args: &str) -> Self {
+        self.kernel_args.push(' ');
+        self.kernel_args.push_str(args);
+        self
+    }
+
+    /// The initramfs: the usual directories, /dev/console, busybox, `init`
+    /// as /init, the script (after PRELUDE) as /script, then `extra` files
+    /// of the harness and the run's own files.
+    pub fn initramfs(
+        &self,
+        busybox: &Path,
+        init: &str,
+        extra: &[(String, Vec<u8>, u32)],
+    ) -> Result<Vec<u8>, String> {
+        let mut cpio = Cpio::default();
+        for dir in
+            ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/root", "/etc"]
+        {
+            cpio.dir(dir);
+        }
+        cpio.node("/dev/console", 0o020600, (5, 1));
+        let busybox_bytes = fs::read(busybox).map_err(|e| format!("{}: {e}", busybox.display()))?;
+        cpio.file("/bin/busybox", &busybox_bytes, 0o755);
+        cpio.file("/init", init.as_bytes(), 0o755);
+        cpio.file("/script", format!("{PRELUDE}{}", self.script).as_bytes(), 0o755);
+        for (guest, data, mode) in extra {
+            cpio.file(guest, data, *mode);
+        }
+        for (guest, content, mode) in &self.files {
+            let data = match content {
+                Content::Path(p) => fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+                Content::Bytes(b) => b.clone(),
+            };
+            cpio.file(guest, &data, *mode);
+        }
+        Ok(cpio.finish())
+    }
+}
+
+/// Where a run's qemu writes: the kernel's serial console, the script's
+/// serial port, and qemu's own stderr, all in a temp dir.
+pub struct QemuFiles {
+    pub dir: TempDir,
+    pub kernel_log: PathBuf,
+    pub console: PathBuf,
+    pub qemu_err: PathBuf,
+}
+
+impl QemuFiles {
+    pub fn new() -> QemuFiles {
+        let dir = TempDir::new("tcpconnect-vm");
+        let at = |name: &str| dir.0.join(name);
+        let (kernel_log, console, qemu_err) = (at("kernel.log"), at("console.log"), at("qemu.stderr"));
+        QemuFiles { dir, kernel_log, console, qemu_err }
+    }
+}
+
+/// Runs `qemu` (fully set up by the harness to write to `files`) with no
+/// stdin, waits up to `timeout` (then kills it), and reads the script's
+/// output and exit status. Errors when qemu fails, the VM times out or it
+/// stops before the script ends (e.g. a kernel panic); the error carries the
+/// tails of the script output, the kernel log and qemu's stderr.
+pub fn run_qemu(
+    mut qemu: Command,
+    timeout: Duration,
+    files: &QemuFiles,
+    name: &Path,
+) -> Result<VmOutput, String> {
+    let stderr =
+        fs::File::create(&files.qemu_err).map_err(|e| format!("{}: {e}", files.qemu_err.display()))?;
+    let started = Instant::now();
+    let mut child = qemu
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("run {}: {e}", name.display()))?;
+    let exit = loop {
+        if let Some(status) = child.try_wait().map_err(|e| format!("wait for qemu: {e}"))? {
+            break Some(status);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let elapsed = started.elapsed();
+    let read = |p: &Path| {
+        let mut bytes = Vec::new();
+        let _ = fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes));
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let console = read(&files.console);
+    let kernel_log = read(&files.kernel_log);
+    let qemu_err = read(&files.qemu_err);
+    let tails = || {
+        format!(
+            "\n--- script output (tail) ---\n{}\n--- kernel log (tail) ---\n{}\n--- qemu stderr ---\n{}",
+            tail(&console, 40),
+            tail(&kernel_log, 40),
+            qemu_err.trim_end()
+        )
+    };
+    let Some(exit) = exit else {
+        return Err(format!("VM timed out after {timeout:.0?}, qemu killed{}", tails()));
+    };
+    if !exit.success() {
+        return Err(format!("qemu failed ({exit}){}", tails()));
+    }
+    let status = console
+        .rfind("\n@@EXIT ")
+        .and_then(|i| console[i + 8..].split_once("@@"))
+        .and_then(|(n, _)| n.parse().ok())
+        .ok_or_else(|| format!("VM stopped before the script finished{}", tails()))?;
+    Ok(VmOutput { console, kernel_log, status, elapsed })
 }
 
 // ---------------------------------------------- the tracing script of the VM tests
