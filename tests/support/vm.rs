@@ -55,25 +55,9 @@ const BUILT_IN: &[&str] = &[
 /// Kernel options the tests need that may be modules: (option, module name).
 const BUILT_IN_OR_MODULE: &[(&str, &str)] = &[("IPV6", "ipv6"), ("UNIX", "unix")];
 
-/// The assets, or None (with the reason printed) when the test must skip:
-/// it needs root and the VM assets (tools/test installs them). In CI a
-/// missing one is a failure, never a skip.
+/// The assets, or None when the test must skip (see `common::assets_or_skip`).
 pub fn assets_or_skip(test: &str) -> Option<VmAssets> {
-    let ci = std::env::var_os("CI").is_some();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(!ci, "{test}: needs root, and CI must run as root");
-        eprintln!("skipping {test}: needs root");
-        return None;
-    }
-    match VmAssets::find() {
-        Ok(assets) => Some(assets),
-        Err(e) if ci => panic!("{test}: {e}"),
-        Err(e) => {
-            eprintln!("skipping {test}: {e}");
-            None
-        }
-    }
+    common::assets_or_skip(test, VmAssets::find)
 }
 
 /// What booting a VM takes from the host.
@@ -322,36 +306,15 @@ impl Vm {
         common::Vm::with(X86 { assets: assets.clone() }, Duration::from_secs(90))
     }
 
+    /// The script's channel is the second serial port (ttyS1); the first
+    /// carries the kernel log. Modules the kernel lacks are loaded first.
     fn init_script(&self) -> String {
         let mut insmods = String::new();
         for module in &self.arch.assets.modules {
             let guest = format!("/lib/modules/{}.ko", module_name(module));
             insmods.push_str(&format!("insmod {guest} || echo 'init: insmod {guest} failed'\n"));
         }
-        format!(
-            r#"#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin HOME=/root TERM=dumb
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tracefs tracefs /sys/kernel/tracing || echo 'init: no tracefs'
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-mount -t tmpfs tmpfs /tmp
-{insmods}ip link set lo up
-grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 || echo 'init: no ::1 on lo'
-exec 3<>/dev/ttyS1
-stty raw -echo <&3
-cd /root
-sh /script </dev/null >&3 2>&3
-status=$?
-printf '\n@@EXIT %d@@\n' "$status" >&3
-stty raw -echo <&3
-exec 3>&-
-poweroff -f
-"#
-        )
+        common::init_script(&insmods, "/dev/ttyS1")
     }
 
     /// Boots the VM, runs the script, and powers off. Errors when qemu fails,

@@ -73,25 +73,10 @@ const BUILT_IN: &[&str] = &[
     "UNIX",
 ];
 
-/// The assets, or None (with the reason printed) when the test must skip:
-/// it needs root and the arm64 VM assets (tools/setup-arm64 installs them).
-/// In CI a missing one is a failure, never a skip.
+/// The arm64 assets (tools/setup-arm64 installs them), or None when the
+/// test must skip (see `common::assets_or_skip`).
 pub fn assets_or_skip(test: &str) -> Option<VmAssets> {
-    let ci = std::env::var_os("CI").is_some();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        assert!(!ci, "{test}: needs root, and CI must run as root");
-        eprintln!("skipping {test}: needs root");
-        return None;
-    }
-    match VmAssets::find() {
-        Ok(assets) => Some(assets),
-        Err(e) if ci => panic!("{test}: {e}"),
-        Err(e) => {
-            eprintln!("skipping {test}: {e}");
-            None
-        }
-    }
+    common::assets_or_skip(test, VmAssets::find)
 }
 
 /// What booting an arm64 VM takes from the host.
@@ -337,31 +322,7 @@ impl Vm {
     }
 
     fn init_script(&self) -> String {
-        format!(
-            r#"#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-/bin/busybox --install -s /bin
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin HOME=/root TERM=dumb
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tracefs tracefs /sys/kernel/tracing || echo 'init: no tracefs'
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-mount -t tmpfs tmpfs /tmp
-ip link set lo up
-grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 || echo 'init: no ::1 on lo'
-[ -c {SCRIPT_TTY} ] || echo 'init: no {SCRIPT_TTY} (the PCI serial port)'
-exec 3<>{SCRIPT_TTY}
-stty raw -echo <&3
-cd /root
-sh /script </dev/null >&3 2>&3
-status=$?
-printf '\n@@EXIT %d@@\n' "$status" >&3
-stty raw -echo <&3
-exec 3>&-
-poweroff -f
-"#
-        )
+        common::init_script("", SCRIPT_TTY)
     }
 
     /// Boots the VM, runs the script, and powers off. Errors when qemu fails,

@@ -194,6 +194,27 @@ impl Cpio {
     }
 }
 
+/// The harness's assets from `find`, or None (with the reason printed) when
+/// the test must skip: it needs root and the VM assets (tools/test installs
+/// them). In CI a missing one is a failure, never a skip.
+pub fn assets_or_skip<T>(test: &str, find: impl FnOnce() -> Result<T, String>) -> Option<T> {
+    let ci = std::env::var_os("CI").is_some();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(!ci, "{test}: needs root, and CI must run as root");
+        eprintln!("skipping {test}: needs root");
+        return None;
+    }
+    match find() {
+        Ok(assets) => Some(assets),
+        Err(e) if ci => panic!("{test}: {e}"),
+        Err(e) => {
+            eprintln!("skipping {test}: {e}");
+            None
+        }
+    }
+}
+
 // ------------------------------------------------------------- one VM run
 
 /// One VM run for either harness: files to put in the initramfs, the
@@ -302,6 +323,39 @@ impl<A> Vm<A> {
         }
         Ok(cpio.finish())
     }
+}
+
+/// The guest's /init: mounts proc, sysfs, devtmpfs, tracefs (at
+/// /sys/kernel/tracing), debugfs, bpffs and a tmpfs /tmp, runs `setup`
+/// (e.g. insmod lines), brings lo up, then runs /script as root in /root
+/// with its stdout and stderr on `script_tty` (put in raw mode), prints
+/// `@@EXIT n@@` there and powers off.
+pub fn init_script(setup: &str, script_tty: &str) -> String {
+    format!(
+        r#"#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/local/bin HOME=/root TERM=dumb
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tracefs tracefs /sys/kernel/tracing || echo 'init: no tracefs'
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+{setup}ip link set lo up
+grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 || echo 'init: no ::1 on lo'
+[ -c {script_tty} ] || echo 'init: no {script_tty} for the script'
+exec 3<>{script_tty}
+stty raw -echo <&3
+cd /root
+sh /script </dev/null >&3 2>&3
+status=$?
+printf '\n@@EXIT %d@@\n' "$status" >&3
+stty raw -echo <&3
+exec 3>&-
+poweroff -f
+"#
+    )
 }
 
 /// Where a run's qemu writes: the kernel's serial console, the script's
