@@ -84,7 +84,8 @@ fn load_raw_state_program(session: &Session) -> Result<OwnedFd, String> {
     constants.insert(abi::CONST_INET_SPORT, layout.inet_sport.into());
     session
         .load(abi::PROG_STATE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
-        .map_err(|e| e.to_string())
+        // The first line: a verifier log would make -v's line a page.
+        .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_owned())
 }
 
 /// -L: the connect(2) syscall tracepoints. Exit before entry: no thread is
