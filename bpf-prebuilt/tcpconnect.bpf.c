@@ -343,6 +343,28 @@ static always_inline void fill_task(struct connect_event *ev, __u64 pid_tgid, __
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 }
 
+/* -L: the local port socket `sk` had as it left SYN_SENT (see syn_sent_ports). */
+static always_inline void remember_syn_sent_port(__u64 sk, __u16 sport)
+{
+	bpf_map_update_elem(&syn_sent_ports, &sk, &sport, BPF_ANY);
+}
+
+/*
+ * The end of both state programs' CLOSE -> SYN_SENT. -L: the local port is
+ * chosen just after this state change. Inside connect(2), hold the event
+ * (with its socket `sk`) until the syscall returns; a connect made any other
+ * way (the kernel's own, io_uring) goes out now, with the port it has.
+ */
+static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, __u64 pid_tgid, __u64 sk)
+{
+	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
+		p->sk = sk;
+		bpf_map_update_elem(&pending, &pid_tgid, p, BPF_ANY);
+		return;
+	}
+	submit(ctx, &p->ev);
+}
+
 /*
  * sock:inet_sock_set_state, CLOSE -> SYN_SENT. Runs in the connecting task
  * (inside tcp_v4_connect/tcp_v6_connect, or the kernel's own caller), after
@@ -363,11 +385,9 @@ int tcpconnect_state(void *ctx)
 		return 0;
 	int oldstate = TP_LOAD(ctx, int, FIELD_OLDSTATE, 0);
 	if (oldstate == TCP_SYN_SENT) {
-		if (CONST(lport_defer)) {
-			__u64 sk = TP_LOAD(ctx, __u64, FIELD_SKADDR, 0);
-			__u16 sport = TP_LOAD(ctx, __u16, FIELD_SPORT, 0);
-			bpf_map_update_elem(&syn_sent_ports, &sk, &sport, BPF_ANY);
-		}
+		if (CONST(lport_defer))
+			remember_syn_sent_port(TP_LOAD(ctx, __u64, FIELD_SKADDR, 0),
+					       TP_LOAD(ctx, __u16, FIELD_SPORT, 0));
 		return 0;
 	}
 	if (oldstate != TCP_CLOSE)
@@ -413,18 +433,7 @@ int tcpconnect_state(void *ctx)
 
 	evp->dport = dport;
 	fill_task(evp, pid_tgid, uid);
-	/*
-	 * -L: the local port is chosen just after this state change. Inside
-	 * connect(2), hold the event until the syscall returns; a connect made
-	 * any other way (the kernel's own, io_uring) goes out now, with the
-	 * port it has.
-	 */
-	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
-		p.sk = TP_LOAD(ctx, __u64, FIELD_SKADDR, 0);
-		bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY);
-		return 0;
-	}
-	submit(ctx, evp);
+	hold_or_submit(ctx, &p, pid_tgid, TP_LOAD(ctx, __u64, FIELD_SKADDR, 0));
 	return 0;
 }
 
@@ -484,11 +493,9 @@ int tcpconnect_state_raw(__u64 *ctx)
 			 * inet_sport, not skc_num: a refused connect has
 			 * released its port (skc_num = 0) by now.
 			 */
-			__u64 key = (__u64)sk;
 			__u16 sport = 0;
 			bpf_probe_read(&sport, sizeof(sport), sk + CONST(inet_sport_off));
-			sport = __builtin_bswap16(sport);
-			bpf_map_update_elem(&syn_sent_ports, &key, &sport, BPF_ANY);
+			remember_syn_sent_port((__u64)sk, __builtin_bswap16(sport));
 		}
 		return 0;
 	}
@@ -508,13 +515,7 @@ int tcpconnect_state_raw(__u64 *ctx)
 	if (!read_socket(&p.ev, sk, 0))
 		return 0;
 	fill_task(&p.ev, pid_tgid, uid);
-	/* -L: as in the tracepoint program. */
-	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
-		p.sk = (__u64)sk;
-		bpf_map_update_elem(&pending, &pid_tgid, &p, BPF_ANY);
-		return 0;
-	}
-	submit(ctx, &p.ev);
+	hold_or_submit(ctx, &p, pid_tgid, (__u64)sk);
 	return 0;
 }
 
