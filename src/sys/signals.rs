@@ -20,6 +20,9 @@ pub const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SI
 
 pub struct SignalFd {
     fd: OwnedFd,
+    /// The mask `wait_writable` waits with: the thread's mask from before
+    /// `new`, with the terminating signals open.
+    wait_mask: libc::sigset_t,
 }
 
 fn terminating_set() -> libc::sigset_t {
@@ -75,14 +78,20 @@ impl SignalFd {
                 }
             }
         }
-        // SAFETY: set is a valid sigset; the old mask is not requested.
-        let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        // SAFETY: sigset_t is plain data, fully written by pthread_sigmask.
+        let mut wait_mask: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: set is a valid sigset; the old mask goes into wait_mask.
+        let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut wait_mask) };
         if ret != 0 {
             return Err(SysError { call: "pthread_sigmask", error: std::io::Error::from_raw_os_error(ret) });
         }
+        for sig in TERMINATING {
+            // SAFETY: clears the bit of a valid signal number in a valid set.
+            unsafe { libc::sigdelset(&mut wait_mask, sig) };
+        }
         // SAFETY: -1 asks for a new signalfd; set is valid for the call.
         let ret = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-        Ok(SignalFd { fd: owned_fd("signalfd", ret as libc::c_long)? })
+        Ok(SignalFd { fd: owned_fd("signalfd", ret as libc::c_long)?, wait_mask })
     }
 
     /// Reads one pending signal, if any: its number.
@@ -110,21 +119,10 @@ impl SignalFd {
     /// wait, ends it (and is then no longer queued for the signalfd).
     pub fn wait_writable(&self, fd: BorrowedFd<'_>) -> SysResult<Room> {
         loop {
-            // SAFETY: sigset_t is plain data; pthread_sigmask with a null new
-            // set only writes the current mask into `mask`, and sigdelset
-            // only clears bits of valid signal numbers in it.
-            let mask = unsafe {
-                let mut mask: libc::sigset_t = std::mem::zeroed();
-                libc::pthread_sigmask(libc::SIG_SETMASK, std::ptr::null(), &mut mask);
-                for sig in TERMINATING {
-                    libc::sigdelset(&mut mask, sig);
-                }
-                mask
-            };
             let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
             // SAFETY: one valid pollfd, no timeout, and a valid mask that
             // lives across the call.
-            let ret = unsafe { libc::ppoll(&mut poll, 1, std::ptr::null(), &mask) };
+            let ret = unsafe { libc::ppoll(&mut poll, 1, std::ptr::null(), &self.wait_mask) };
             if ret >= 0 {
                 return Ok(Room::Ready);
             }
