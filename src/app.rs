@@ -160,7 +160,9 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         (true, false) => COUNT_BANNER.as_bytes(),
         (false, false) => printer.header(),
     };
-    let mut interrupted = match out.emit(live, &signals)? {
+    // The signal that ends the run: read from the signal fd, or one that
+    // ended a write to a full pipe.
+    let mut ending = match out.emit(live, &signals)? {
         Emitted::Written => None,
         Emitted::Closed => return Ok(Ended::OutputClosed),
         Emitted::Interrupted(signal) => Some(signal),
@@ -168,63 +170,51 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
 
     let mut ready = Vec::new();
     let mut lost_reported = 0u64;
-    loop {
-        // A signal that ended a write to a full pipe ends the run at once.
-        let signal = match interrupted.take() {
-            Some(signal) => Some(signal),
-            None => {
-                ready.clear();
-                // In a closure: Error::kernel allocates its message, which
-                // must happen on an error, not on every wakeup.
-                epoll
-                    .wait(&mut ready, FLUSH_INTERVAL_MS)
-                    .map_err(|error| Error::kernel("wait for events")(error))?;
-                let signal = if ready.contains(&SIGNAL_TOKEN) {
-                    signals.read().map_err(Error::kernel("read the signal fd"))?
-                } else {
-                    None
-                };
-                // DNS answers first: a connect's answer is queued before
-                // the resolver could act on it.
-                if let Some(dns) = dns.as_mut() {
-                    dns.read_all().map_err(|error| Error::Dns { error })?;
-                }
+    let signal = loop {
+        if let Some(signal) = ending {
+            break signal;
+        }
+        ready.clear();
+        // In a closure: Error::kernel allocates its message, which must
+        // happen on an error, not on every wakeup.
+        epoll.wait(&mut ready, FLUSH_INTERVAL_MS).map_err(|error| Error::kernel("wait for events")(error))?;
+        if ready.contains(&SIGNAL_TOKEN) {
+            ending = signals.read().map_err(Error::kernel("read the signal fd"))?;
+        }
+        // DNS answers first: a connect's answer is queued before the
+        // resolver could act on it.
+        if let Some(dns) = dns.as_mut() {
+            dns.read_all().map_err(|error| Error::Dns { error })?;
+        }
 
-                // Drain every ring, not only the ready ones: the batch is
-                // merged by timestamp across CPUs (and so across IPv4 and
-                // IPv6).
-                let stats = tracer.drain(|payload| printer.push_sample(payload));
-                let lines = match &dns {
-                    Some(dns) => {
-                        printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns)))
-                    }
-                    None => printer.finish(),
-                };
-                let written = if lines.is_empty() { Emitted::Written } else { out.emit(lines, &signals)? };
-                if stats.lost > 0 {
-                    report_new_losses(&tracer, &mut lost_reported, stats.lost);
-                }
-                report_damage(stats.corrupt, printer.take_malformed());
-                match written {
-                    Emitted::Written => signal,
-                    Emitted::Closed => return Ok(Ended::OutputClosed),
-                    Emitted::Interrupted(interrupting) => Some(interrupting),
-                }
-            }
+        // Drain every ring, not only the ready ones: the batch is merged by
+        // timestamp across CPUs (and so across IPv4 and IPv6).
+        let stats = tracer.drain(|payload| printer.push_sample(payload));
+        let lines = match &dns {
+            Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
+            None => printer.finish(),
         };
+        let written = if lines.is_empty() { Emitted::Written } else { out.emit(lines, &signals)? };
+        if stats.lost > 0 {
+            report_new_losses(&tracer, &mut lost_reported, stats.lost);
+        }
+        report_damage(stats.corrupt, printer.take_malformed());
+        match written {
+            Emitted::Written => {}
+            Emitted::Closed => return Ok(Ended::OutputClosed),
+            Emitted::Interrupted(signal) => ending = Some(signal),
+        }
+    };
 
-        if let Some(signal) = signal {
-            // Losses the kernel had no chance to report in a LOST record.
-            report_new_losses(&tracer, &mut lost_reported, 0);
-            if options.count {
-                let mut table = Vec::new();
-                write_count_table(&mut table, tracer.counts()?, options.json);
-                if out.emit(&table, &signals)? == Emitted::Closed {
-                    return Ok(Ended::OutputClosed);
-                }
-            }
-            report_missed(tracer.kprobe_misses());
-            return Ok(Ended::Signal(signal));
+    // Losses the kernel had no chance to report in a LOST record.
+    report_new_losses(&tracer, &mut lost_reported, 0);
+    if options.count {
+        let mut table = Vec::new();
+        write_count_table(&mut table, tracer.counts()?, options.json);
+        if out.emit(&table, &signals)? == Emitted::Closed {
+            return Ok(Ended::OutputClosed);
         }
     }
+    report_missed(tracer.kprobe_misses());
+    Ok(Ended::Signal(signal))
 }
