@@ -356,6 +356,26 @@ fn reported_losses(stderr: &str) -> usize {
         .sum()
 }
 
+/// Starts `tcpconnect -P PORT`, stops it (SIGSTOP) while a connector makes
+/// `connects` refused connects to PORT, resumes it and reads what it prints
+/// until it is quiet. Returns the tool, the flood's line prefix (its PID
+/// column) and how many of the flood's lines were printed.
+fn flood_a_stopped_tracer(port: &str, connects: usize) -> (Tool, String, usize) {
+    let mut tool = Tool::start(&["-P", port]);
+    send_signal(tool.pid(), libc::SIGSTOP);
+    let flood =
+        Connector::spawn(&["--repeat".to_string(), connects.to_string(), format!("4:127.0.0.1:{port}")]);
+    let flood_tag = format!("{:<6} ", flood.pid());
+    assert_eq!(flood.go(), [format!("ConnectionRefused {connects}")]);
+    send_signal(tool.pid(), libc::SIGCONT);
+    let printed = tool
+        .lines_until_quiet(Duration::from_millis(500))
+        .iter()
+        .filter(|l| l.starts_with(&flood_tag))
+        .count();
+    (tool, flood_tag, printed)
+}
+
 #[test]
 fn losses_of_a_flood_that_ends_with_full_rings_are_still_counted() {
     if !have_root("losses_of_a_flood_that_ends_with_full_rings_are_still_counted") {
@@ -366,18 +386,7 @@ fn losses_of_a_flood_that_ends_with_full_rings_are_still_counted() {
     const CONNECTS: usize = 8000;
     let ports = Ports::new();
     let port = ports.closed_port.to_string();
-    let mut tool = Tool::start(&["-P", &port]);
-    send_signal(tool.pid(), libc::SIGSTOP);
-    let flood =
-        Connector::spawn(&["--repeat".to_string(), CONNECTS.to_string(), format!("4:127.0.0.1:{port}")]);
-    let flood_tag = format!("{:<6} ", flood.pid());
-    assert_eq!(flood.go(), [format!("ConnectionRefused {CONNECTS}")]);
-    send_signal(tool.pid(), libc::SIGCONT);
-    let mut printed = tool
-        .lines_until_quiet(Duration::from_millis(500))
-        .iter()
-        .filter(|l| l.starts_with(&flood_tag))
-        .count();
+    let (tool, flood_tag, mut printed) = flood_a_stopped_tracer(&port, CONNECTS);
     let (status, rest, stderr) = tool.stop(libc::SIGINT);
     assert!(status.success());
     printed += rest.iter().filter(|l| l.starts_with(&flood_tag)).count();
@@ -397,22 +406,10 @@ fn lost_samples_are_reported_and_add_up() {
     const CONNECTS: usize = 8000;
     let ports = Ports::new();
     let port = ports.closed_port.to_string();
-    let mut tool = Tool::start(&["-P", &port]);
-    send_signal(tool.pid(), libc::SIGSTOP);
-    let flood =
-        Connector::spawn(&["--repeat".to_string(), CONNECTS.to_string(), format!("4:127.0.0.1:{port}")]);
-    let flood_pid = flood.pid();
-    assert_eq!(flood.go(), [format!("ConnectionRefused {CONNECTS}")]);
-    send_signal(tool.pid(), libc::SIGCONT);
+    let (mut tool, flood_tag, printed) = flood_a_stopped_tracer(&port, CONNECTS);
 
     // The kernel writes PERF_RECORD_LOST only when it next manages to write a
-    // sample: read what is there, then connect once more on every CPU.
-    let flood_tag = format!("{flood_pid:<6} ");
-    let printed = tool
-        .lines_until_quiet(Duration::from_millis(500))
-        .iter()
-        .filter(|l| l.starts_with(&flood_tag))
-        .count();
+    // sample: after reading what was there, connect once more on every CPU.
     let trigger = Connector::spawn(&[
         "--hop-cpus".to_string(),
         "--repeat".to_string(),
