@@ -21,8 +21,8 @@ mod vm_arm64;
 
 use support::{connector_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
 use vm_arm64::{
-    assets_or_skip, build_static_binaries, offsets, section, trace_run, TraceRun, Vm, VmOutput,
-    LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    assets_or_skip, build_static_binaries, kprobe_attach_from_btf, legacy_probe_events, offsets, section,
+    trace_run, without_pid, TraceRun, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
 };
 
 /// `trace_run`, checking that the connector's three connects were refused
@@ -70,7 +70,6 @@ trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
     assert_eq!(section(&out, "no_newline"), "a\nb");
 
     let lines = [(4, "127.0.0.1", "127.0.0.1", 1), (6, "::1", "::1", 1), (4, "127.0.0.1", "127.0.0.1", 1)];
-    let without_pid = |text: &str| -> Vec<String> { text.lines().map(|l| l[6..].to_owned()).collect() };
 
     let tracepoint = refused_run(&out, "tracepoint");
     eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
@@ -85,29 +84,14 @@ trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
     assert_eq!(kprobe.out, connector_output(kprobe.connector_pid, &lines));
     assert_eq!(without_pid(&kprobe.out), without_pid(&tracepoint.out));
     let btf = offsets(&kprobe.err, "from BTF");
-    assert_eq!(
-        kprobe.err,
-        format!(
-            "tcpconnect: struct sock_common: skc_v6_daddr at {}, skc_v6_rcv_saddr at {} (from BTF)\n{PMU_ATTACH}",
-            btf.0, btf.1
-        )
-    );
+    assert_eq!(kprobe.err, kprobe_attach_from_btf(btf));
 
     let legacy = refused_run(&out, "legacy");
     eprintln!("kprobe (legacy kprobe_events):\n{}{}", legacy.out, legacy.err);
     assert_eq!(legacy.out, connector_output(legacy.connector_pid, &lines));
     assert_eq!(without_pid(&legacy.out), without_pid(&tracepoint.out));
     assert!(legacy.err.ends_with(LEGACY_ATTACH), "{}", legacy.err);
-    let t = legacy.tracer_pid;
-    assert_eq!(
-        section(&out, "legacy.during"),
-        format!(
-            "r4096:tcpconnect/r{t}_tcp_v4_connect tcp_v4_connect\n\
-             p:tcpconnect/p{t}_tcp_v4_connect tcp_v4_connect\n\
-             r4096:tcpconnect/r{t}_tcp_v6_connect tcp_v6_connect\n\
-             p:tcpconnect/p{t}_tcp_v6_connect tcp_v6_connect\n"
-        )
-    );
+    assert_eq!(section(&out, "legacy.during"), legacy_probe_events(legacy.tracer_pid));
 
     let nobtf = refused_run(&out, "nobtf");
     eprintln!("kprobe without BTF:\n{}{}", nobtf.out, nobtf.err);

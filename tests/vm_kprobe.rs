@@ -19,8 +19,8 @@ mod vm;
 
 use support::{connector_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
 use vm::{
-    assets_or_skip, build_static_binaries, offsets, section, trace_run, Vm, VmOutput, LEGACY_ATTACH,
-    PMU_ATTACH, TRACE_HELPERS,
+    assets_or_skip, build_static_binaries, kprobe_attach_from_btf, legacy_probe_events, offsets, section,
+    trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, TRACE_HELPERS,
 };
 
 /// Boots the VM with both static binaries and runs `script`; returns what
@@ -79,7 +79,6 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
         (4, "127.0.0.1", "127.0.0.1", 1),
         (6, "::1", "::1", 1),
     ];
-    let without_pid = |text: &str| -> Vec<String> { text.lines().map(|l| l[6..].to_owned()).collect() };
     let tracepoint = trace_run(&out, "tracepoint");
     eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
     assert_eq!(tracepoint.out, connector_output(tracepoint.connector_pid, &lines));
@@ -97,28 +96,13 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
     assert_eq!(kprobe.out, connector_output(kprobe.connector_pid, &lines));
     assert_eq!(without_pid(&kprobe.out), without_pid(&tracepoint.out));
     let btf = offsets(&kprobe.err, "from BTF");
-    assert_eq!(
-        kprobe.err,
-        format!(
-            "tcpconnect: struct sock_common: skc_v6_daddr at {}, skc_v6_rcv_saddr at {} (from BTF)\n{PMU_ATTACH}",
-            btf.0, btf.1
-        )
-    );
+    assert_eq!(kprobe.err, kprobe_attach_from_btf(btf));
 
     let legacy = trace_run(&out, "legacy");
     eprintln!("legacy:\n{}{}", legacy.out, legacy.err);
     assert_eq!(legacy.out, connector_output(legacy.connector_pid, &lines));
     assert!(legacy.err.ends_with(LEGACY_ATTACH), "{}", legacy.err);
-    let t = legacy.tracer_pid;
-    assert_eq!(
-        section(&out, "legacy.during"),
-        format!(
-            "r4096:tcpconnect/r{t}_tcp_v4_connect tcp_v4_connect\n\
-             p:tcpconnect/p{t}_tcp_v4_connect tcp_v4_connect\n\
-             r4096:tcpconnect/r{t}_tcp_v6_connect tcp_v6_connect\n\
-             p:tcpconnect/p{t}_tcp_v6_connect tcp_v6_connect\n"
-        )
-    );
+    assert_eq!(section(&out, "legacy.during"), legacy_probe_events(legacy.tracer_pid));
 
     for name in ["nobtf", "nobtf_legacy"] {
         let nobtf = trace_run(&out, name);

@@ -34,7 +34,10 @@ pub use common::VmOutput;
 use common::{cargo_target_dir, find_in_path, run_qemu, rustc, QemuFiles};
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
-pub use common::{offsets, section, trace_run, TraceRun, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS};
+pub use common::{
+    kprobe_attach_from_btf, legacy_probe_events, offsets, section, trace_run, without_pid, TraceRun,
+    LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+};
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
 

@@ -525,6 +525,31 @@ pub fn trace_run(out: &VmOutput, name: &str) -> TraceRun {
     run
 }
 
+/// Output lines without their PID column, to compare runs of different
+/// connector processes.
+pub fn without_pid(text: &str) -> Vec<String> {
+    text.lines().map(|l| l[6..].to_owned()).collect()
+}
+
+/// What `-v` says on the kprobe path (PMU) when BTF gave the IPv6 offsets.
+pub fn kprobe_attach_from_btf(offsets: (u32, u32)) -> String {
+    format!(
+        "tcpconnect: struct sock_common: skc_v6_daddr at {}, skc_v6_rcv_saddr at {} (from BTF)\n{PMU_ATTACH}",
+        offsets.0, offsets.1
+    )
+}
+
+/// kprobe_events while legacy probes of tracer `pid` are in place on both
+/// connect functions.
+pub fn legacy_probe_events(pid: u32) -> String {
+    format!(
+        "r4096:tcpconnect/r{pid}_tcp_v4_connect tcp_v4_connect\n\
+         p:tcpconnect/p{pid}_tcp_v4_connect tcp_v4_connect\n\
+         r4096:tcpconnect/r{pid}_tcp_v6_connect tcp_v6_connect\n\
+         p:tcpconnect/p{pid}_tcp_v6_connect tcp_v6_connect\n"
+    )
+}
+
 /// "skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)" → (56, 72).
 pub fn offsets(err: &str, source: &str) -> (u32, u32) {
     let line = err
