@@ -10,7 +10,7 @@ use crate::table::{Table, Verdict};
 use crate::Config;
 use std::hint::black_box;
 use std::io::Write;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 use tcpconnect::batch::BatchPrinter;
 use tcpconnect::event::ConnectEvent;
@@ -113,30 +113,23 @@ impl FmtPrinter {
                 let _ = write!(out, "{:<6}", e.uid);
             }
             let comm = String::from_utf8_lossy(e.comm_bytes());
-            let _ = if e.ip == 6 {
-                writeln!(
-                    out,
-                    "{:<6} {:<12.12} {:<2} {:<16} {:<16} {:<4}",
-                    e.pid,
-                    comm,
-                    e.ip,
-                    Ipv6Addr::from(e.saddr),
-                    Ipv6Addr::from(e.daddr),
-                    e.dport
-                )
-            } else {
-                let v4 = |a: &[u8; 16]| Ipv4Addr::new(a[0], a[1], a[2], a[3]);
-                writeln!(
-                    out,
-                    "{:<6} {:<12.12} {:<2} {:<16} {:<16} {:<4}",
-                    e.pid,
-                    comm,
-                    e.ip,
-                    v4(&e.saddr),
-                    v4(&e.daddr),
-                    e.dport
-                )
+            let ip = |a: &[u8; 16]| -> IpAddr {
+                if e.ip == 6 {
+                    Ipv6Addr::from(*a).into()
+                } else {
+                    Ipv4Addr::new(a[0], a[1], a[2], a[3]).into()
+                }
             };
+            let _ = writeln!(
+                out,
+                "{:<6} {:<12.12} {:<2} {:<16} {:<16} {:<4}",
+                e.pid,
+                comm,
+                e.ip,
+                ip(&e.saddr),
+                ip(&e.daddr),
+                e.dport
+            );
         }
         self.events.clear();
         &self.text
