@@ -224,18 +224,18 @@ impl Btf {
         if hdr_len < HEADER_LEN {
             return Err(BtfError::Corrupt("header length too small"));
         }
-        let body = bytes.get(hdr_len..).ok_or(BtfError::Corrupt("truncated header"))?;
+        if hdr_len > bytes.len() {
+            return Err(BtfError::Corrupt("truncated header"));
+        }
+        // A section's place in `bytes` (kept in the Btf, which slices the
+        // bytes on use) and its bytes.
         let section = |off: usize, len: usize, what| {
-            off.checked_add(len).and_then(|end| body.get(off..end)).ok_or(BtfError::Corrupt(what))
+            let start = hdr_len.checked_add(off);
+            let range = start.and_then(|start| Some(start..start.checked_add(len)?));
+            range.and_then(|range| Some((range.clone(), bytes.get(range)?))).ok_or(BtfError::Corrupt(what))
         };
-        let types = section(field(8)?, field(12)?, "truncated type section")?;
-        let strings = section(field(16)?, field(20)?, "truncated string section")?;
-        // Where the sections are in `bytes`: both are subslices of it.
-        let range_of = |part: &[u8]| {
-            let start = part.as_ptr() as usize - bytes.as_ptr() as usize;
-            start..start + part.len()
-        };
-        let (type_range, string_range) = (range_of(types), range_of(strings));
+        let (type_range, types) = section(field(8)?, field(12)?, "truncated type section")?;
+        let (string_range, strings) = section(field(16)?, field(20)?, "truncated string section")?;
         // Names are NUL-terminated; a final NUL means every in-bounds name
         // offset ends inside the section.
         if strings.last() != Some(&0) {
@@ -375,9 +375,10 @@ impl Btf {
     /// vmlinux types takes ~50 µs in release, far less than building a map.
     fn find_composite(&self, name: &str) -> Result<u32, BtfError> {
         let mut union = None;
+        let types = self.types();
         for (index, &pos) in self.offsets.iter().enumerate() {
             let (Some(name_off), Some(info)) =
-                (read_u32(self.types(), pos as usize), read_u32(self.types(), pos as usize + 4))
+                (read_u32(types, pos as usize), read_u32(types, pos as usize + 4))
             else {
                 continue;
             };
