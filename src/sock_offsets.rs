@@ -62,9 +62,9 @@ pub struct SocketLayout {
 const HEAD: [(&str, u32, u32); 5] = [
     ("skc_daddr", 0, 4),
     ("skc_rcv_saddr", 4, 4),
-    ("skc_dport", 12, 2),
+    ("skc_dport", SKC_DPORT as u32, 2),
     ("skc_num", 14, 2),
-    ("skc_family", 16, 2),
+    ("skc_family", SKC_FAMILY as u32, 2),
 ];
 
 /// From the kernel's BTF: fails unless the head of sock_common is where the
@@ -93,8 +93,9 @@ pub fn socket_layout_from_btf(btf: &Btf) -> Result<SocketLayout, BtfError> {
     })
 }
 
-/// struct sock_common fields at fixed offsets, used to check that a dump is
-/// the socket we connected (see the BPF side's SKC_* constants).
+/// struct sock_common fields at fixed offsets (see the BPF side's `struct
+/// sock_head`): checked against BTF in HEAD, and used to check that a dump
+/// is the socket we connected.
 const SKC_DPORT: usize = 12;
 const SKC_FAMILY: usize = 16;
 /// The addresses follow the fixed head (skc_family is at 16) at 4-byte
