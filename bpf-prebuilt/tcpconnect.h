@@ -34,23 +34,26 @@ struct count_key {
 /*
  * Tracepoint field markers.
  *
- * Field offsets of sock:inet_sock_set_state differ between kernel versions
- * (`family` appeared in 4.20+, shifting every address field), so the program
- * is compiled with a marker in the 16-bit offset of every context load:
- * FIELD_MARK(field, byte). At load time the loader reads the real offset of
- * the field from tracefs `events/sock/inet_sock_set_state/format` and writes
- * offset + byte into the instruction, so the verifier sees a plain constant
- * context access. A marker whose field the kernel lacks (optional fields only)
- * becomes `dst = 0`. Address arrays are loaded byte by byte because their
- * offsets are not always 2- or 4-aligned and context loads must be aligned.
+ * Field offsets and widths of sock:inet_sock_set_state differ between kernel
+ * versions (`protocol` is a u8 from 4.16 to 5.5 and a u16 since 5.6, which
+ * moves every address field by one byte), so the program is compiled with a
+ * marker in the 16-bit offset of every context load: FIELD_MARK(field, byte).
+ * At load time the loader reads the real offset and size of the field from
+ * tracefs `events/sock/inet_sock_set_state/format`, writes offset + byte into
+ * the instruction and, where an unsigned field is narrower than the load
+ * (the u8 protocol read as a u16), makes the load that narrow, so the
+ * verifier sees a plain constant context access of the field's own width.
+ * Scalars are written at the widest width any kernel has. Address arrays are
+ * loaded byte by byte because their offsets are not always 2- or 4-aligned
+ * (31 on 4.19) and context loads must be aligned.
  *
  * Markers live in 0x4000..0x7fff, far beyond any real tracepoint record.
  */
 #define FIELD_OLDSTATE 1
 #define FIELD_NEWSTATE 2
 #define FIELD_DPORT 3
-#define FIELD_FAMILY 4          /* optional: absent before 4.20 */
-#define FIELD_PROTOCOL 5
+#define FIELD_FAMILY 4
+#define FIELD_PROTOCOL 5        /* u8 before 5.6, u16 since */
 #define FIELD_SADDR 6
 #define FIELD_DADDR 7
 #define FIELD_SADDR_V6 8

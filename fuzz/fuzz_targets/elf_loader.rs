@@ -33,9 +33,9 @@ fn field_layouts() -> HashMap<u8, Option<FieldLayout>> {
         .map(|id| {
             let layout = match id % 4 {
                 0 => None,
-                1 => Some(FieldLayout { offset: 8 * u16::from(id), size: 16 }),
-                2 => Some(FieldLayout { offset: 8 * u16::from(id), size: 8 }),
-                _ => Some(FieldLayout { offset: 0x3ff8, size: 16 }),
+                1 => Some(FieldLayout { offset: 8 * u16::from(id), size: 16, signed: false }),
+                2 => Some(FieldLayout { offset: 8 * u16::from(id), size: 8, signed: false }),
+                _ => Some(FieldLayout { offset: 0x3ff8, size: 16, signed: false }),
             };
             (id, layout)
         })

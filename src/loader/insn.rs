@@ -58,6 +58,18 @@ impl Insn {
         })
     }
 
+    /// Makes a memory load read `width` bytes (1, 2, 4 or 8) instead; the
+    /// loaded value is zero-extended into `dst` whatever the width.
+    pub fn set_ldx_mem_width(&mut self, width: u8) {
+        let size = match width {
+            1 => 0x10,
+            2 => 0x08,
+            4 => 0x00,
+            _ => 0x18,
+        };
+        self.0[0] = (self.0[0] & !0x18) | size;
+    }
+
     /// `dst = imm` (64-bit move of a constant).
     pub fn mov64_imm(dst: u8, imm: i32) -> Insn {
         let mut insn = Insn([MOV64_IMM, dst & 0x0f, 0, 0, 0, 0, 0, 0]);

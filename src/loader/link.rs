@@ -1,7 +1,8 @@
 //! Producing the final instructions of a program: map fds written into their
 //! LD_IMM64 (BPF_PSEUDO_MAP_FD), load-time constants written into theirs, and
 //! tracepoint context loads moved from their marker offsets to the real field
-//! offsets (see FIELD_MARK in bpf-prebuilt/tcpconnect.h). No syscalls here.
+//! offsets (see FIELD_MARK in bpf-prebuilt/tcpconnect.h), each read at the
+//! width the running kernel gives its field. No syscalls here.
 
 use super::elf::{ProgramSpec, RelocTarget};
 use super::insn::{Insn, BPF_PSEUDO_MAP_FD};
@@ -13,6 +14,8 @@ use std::fmt;
 pub struct FieldLayout {
     pub offset: u16,
     pub size: u16,
+    /// A signed field is never read narrower than the program reads it.
+    pub signed: bool,
 }
 
 /// Offsets 0x4000..=0x7fff in a context load are field markers:
@@ -64,6 +67,30 @@ impl fmt::Display for LinkError {
 
 impl std::error::Error for LinkError {}
 
+/// How many bytes a load of `width` bytes at `byte` of a field must read on
+/// this kernel, or None where it cannot be made right. Arrays are read byte
+/// by byte inside the field. A scalar is read whole: the program is written for the widest layout a kernel has
+/// (`sock:inet_sock_set_state`'s `protocol` is a u16 since 5.6 and a u8
+/// from 4.16 to 5.5), and an unsigned field narrower than the load is read
+/// at its own width, which zero-extends to the same value. A wider field, a
+/// narrower signed one (the sign would be lost) or an odd size is refused.
+fn read_width(byte: u8, width: u8, layout: &FieldLayout) -> Option<u8> {
+    if layout.offset as u32 + byte as u32 >= MARKER_BASE as u32 {
+        return None;
+    }
+    if width == 1 {
+        return ((byte as u16) < layout.size).then_some(1);
+    }
+    if byte != 0 {
+        return None;
+    }
+    match layout.size {
+        size if size == width as u16 => Some(width),
+        size @ (1 | 2 | 4) if size < width as u16 && !layout.signed => Some(size as u8),
+        _ => None,
+    }
+}
+
 /// Returns the program's instructions ready for BPF_PROG_LOAD.
 pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Vec<u64>, LinkError> {
     let mut insns = program.insns.clone();
@@ -103,23 +130,15 @@ pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Ve
         match layout {
             None => *insn = Insn::mov64_imm(insn.dst_reg(), 0),
             Some(layout) => {
-                // Scalars are read whole; arrays byte by byte inside the field.
-                let fits = if width == 1 {
-                    (byte as u16) < layout.size
-                } else {
-                    byte == 0 && width as u16 == layout.size
-                };
-                let offset = layout.offset as u32 + byte as u32;
-                if !fits || offset >= MARKER_BASE as u32 {
-                    return Err(LinkError::FieldAccess {
-                        insn: index,
-                        field,
-                        byte,
-                        width,
-                        size: layout.size,
-                    });
-                }
-                insn.set_off(offset as i16);
+                let read_width = read_width(byte, width, layout).ok_or(LinkError::FieldAccess {
+                    insn: index,
+                    field,
+                    byte,
+                    width,
+                    size: layout.size,
+                })?;
+                insn.set_ldx_mem_width(read_width);
+                insn.set_off((layout.offset + byte as u16) as i16);
             }
         }
     }
@@ -190,8 +209,8 @@ mod tests {
             vec![],
         );
         let fields = HashMap::from([
-            (3u8, Some(FieldLayout { offset: 26, size: 2 })),
-            (8u8, Some(FieldLayout { offset: 40, size: 16 })),
+            (3u8, Some(FieldLayout { offset: 26, size: 2, signed: false })),
+            (8u8, Some(FieldLayout { offset: 40, size: 16, signed: false })),
             (4u8, None),
         ]);
         let out = link_program(
@@ -225,21 +244,47 @@ mod tests {
         assert_eq!(out, [Insn::mov64_imm(0, 0), call(14), Insn::mov64_imm(0, 0)]);
     }
 
+    fn link_one(load: Insn, layout: FieldLayout) -> Result<Insn, LinkError> {
+        let p = program(vec![load], vec![]);
+        let fields = HashMap::from([(3u8, Some(layout))]);
+        let inputs =
+            LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields, stub_helpers: &[] };
+        link_program(&p, &inputs).map(|out| Insn(out[0].to_le_bytes()))
+    }
+
+    #[test]
+    fn an_unsigned_field_narrower_than_the_load_is_read_at_its_own_width() {
+        // 4.19's one-byte protocol at 30, read by a u16 load: a u8 load at 30.
+        let out = link_one(ldx(0x08, 1, 6, 0x4300), FieldLayout { offset: 30, size: 1, signed: false });
+        assert_eq!(out, Ok(ldx(0x10, 1, 6, 30)));
+        // A u64 load of a u32 field.
+        let out = link_one(ldx(0x18, 2, 6, 0x4300), FieldLayout { offset: 16, size: 4, signed: false });
+        assert_eq!(out, Ok(ldx(0x00, 2, 6, 16)));
+        // The same width is left as it is.
+        let out = link_one(ldx(0x08, 1, 6, 0x4300), FieldLayout { offset: 30, size: 2, signed: false });
+        assert_eq!(out, Ok(ldx(0x08, 1, 6, 30)));
+    }
+
     #[test]
     fn width_mismatch_is_an_error() {
-        let p = program(vec![ldx(0x00, 1, 6, 0x4300)], vec![]);
-        let fields = HashMap::from([(3u8, Some(FieldLayout { offset: 26, size: 2 }))]);
-        let err = link_program(
-            &p,
-            &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields, stub_helpers: &[] },
-        );
-        assert!(matches!(err, Err(LinkError::FieldAccess { width: 4, size: 2, .. })));
+        // A field wider than the load would be cut.
+        let err = link_one(ldx(0x08, 1, 6, 0x4300), FieldLayout { offset: 26, size: 4, signed: false });
+        assert!(matches!(err, Err(LinkError::FieldAccess { width: 2, size: 4, .. })), "{err:?}");
+        // A signed field narrower than the load would lose its sign.
+        let err = link_one(ldx(0x00, 1, 6, 0x4300), FieldLayout { offset: 26, size: 2, signed: true });
+        assert!(matches!(err, Err(LinkError::FieldAccess { width: 4, size: 2, .. })), "{err:?}");
+        // Not a whole scalar size.
+        let err = link_one(ldx(0x00, 1, 6, 0x4300), FieldLayout { offset: 26, size: 3, signed: false });
+        assert!(matches!(err, Err(LinkError::FieldAccess { width: 4, size: 3, .. })), "{err:?}");
+        // A scalar load inside the field, not at its start.
+        let err = link_one(ldx(0x08, 1, 6, 0x4302), FieldLayout { offset: 26, size: 4, signed: false });
+        assert!(matches!(err, Err(LinkError::FieldAccess { byte: 2, .. })), "{err:?}");
     }
 
     #[test]
     fn byte_outside_the_array_is_an_error() {
         let p = program(vec![ldx(0x10, 1, 6, 0x4604)], vec![]);
-        let fields = HashMap::from([(6u8, Some(FieldLayout { offset: 32, size: 4 }))]);
+        let fields = HashMap::from([(6u8, Some(FieldLayout { offset: 32, size: 4, signed: false }))]);
         let err = link_program(
             &p,
             &LinkInputs { map_fds: &[], constants: &HashMap::new(), fields: &fields, stub_helpers: &[] },

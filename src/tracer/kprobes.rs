@@ -66,8 +66,8 @@ pub(crate) fn prepare(tracefs: &Tracefs, plan: &Plan, log: Log<'_>) -> Result<Kp
 /// pt_regs fields of the running architecture, as the programs' REG_* markers.
 pub(super) fn register_fields() -> HashMap<u8, Option<FieldLayout>> {
     HashMap::from([
-        (abi::REG_ARG1, Some(FieldLayout { offset: PT_REGS.arg1, size: 8 })),
-        (abi::REG_RC, Some(FieldLayout { offset: PT_REGS.rc, size: 8 })),
+        (abi::REG_ARG1, Some(FieldLayout { offset: PT_REGS.arg1, size: 8, signed: false })),
+        (abi::REG_RC, Some(FieldLayout { offset: PT_REGS.rc, size: 8, signed: false })),
     ])
 }
 

@@ -119,12 +119,11 @@ fn attach_connect_syscalls(
 pub fn tracepoint_field_layouts(fields: &[Field]) -> Result<HashMap<u8, Option<FieldLayout>>, Error> {
     let (category, name) = abi::STATE_TRACEPOINT;
     let mut layouts = HashMap::new();
-    for (id, field_name, presence) in abi::STATE_FIELDS {
-        let layout = format::find(fields, field_name).map(|f| FieldLayout { offset: f.offset, size: f.size });
-        if layout.is_none() && presence == abi::Presence::Required {
-            return Err(Error::MissingField { tracepoint: format!("{category}:{name}"), field: field_name });
-        }
-        layouts.insert(id, layout);
+    for (id, field_name) in abi::STATE_FIELDS {
+        let field = format::find(fields, field_name)
+            .ok_or(Error::MissingField { tracepoint: format!("{category}:{name}"), field: field_name })?;
+        layouts
+            .insert(id, Some(FieldLayout { offset: field.offset, size: field.size, signed: field.signed }));
     }
     Ok(layouts)
 }
@@ -134,59 +133,151 @@ mod tests {
     use super::*;
     use crate::loader::insn::Insn;
     use crate::loader::{link_program, parse_object, LinkInputs, EMBEDDED_OBJECT};
+    use crate::tracefs::format::parse_fields;
     use crate::tracer::{filter_constants, Filters};
+    use std::path::PathBuf;
 
-    fn field(name: &str, offset: u16, size: u16) -> Field {
-        Field { name: name.into(), offset, size }
+    /// tests/fixtures/tracefs/<kernel>/<category>.<name>.format: format files
+    /// read from real kernels (see the README there).
+    fn fixtures_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tracefs")
     }
 
-    fn layout_6x() -> Vec<Field> {
-        vec![
-            field("skaddr", 8, 8),
-            field("oldstate", 16, 4),
-            field("newstate", 20, 4),
-            field("sport", 24, 2),
-            field("dport", 26, 2),
-            field("family", 28, 2),
-            field("protocol", 30, 2),
-            field("saddr", 32, 4),
-            field("daddr", 36, 4),
-            field("saddr_v6", 40, 16),
-            field("daddr_v6", 56, 16),
-        ]
+    /// The kernels with fixtures, sorted by name.
+    fn fixture_kernels() -> Vec<String> {
+        let mut kernels: Vec<String> = std::fs::read_dir(fixtures_dir())
+            .expect("tests/fixtures/tracefs")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        kernels.sort();
+        kernels
+    }
+
+    /// The fields of `category:name` on `kernel`, if that kernel has it.
+    fn fixture_fields(kernel: &str, category: &str, name: &str) -> Option<Vec<Field>> {
+        let path = fixtures_dir().join(kernel).join(format!("{category}.{name}.format"));
+        std::fs::read_to_string(path).ok().map(|text| parse_fields(&text))
+    }
+
+    const HOST_6_18: &str = "linux-6.18.44-x86_64";
+
+    fn state_fields(kernel: &str) -> Vec<Field> {
+        let (category, name) = abi::STATE_TRACEPOINT;
+        fixture_fields(kernel, category, name).unwrap_or_else(|| panic!("{kernel}: no {category}:{name}"))
     }
 
     fn fds_len() -> i32 {
         parse_object(EMBEDDED_OBJECT).unwrap().maps.len() as i32
     }
 
-    /// Links the embedded program as a run would and returns the instructions.
-    fn link_embedded(fields: &[Field], filters: &Filters) -> Vec<Insn> {
+    /// Links an embedded program as a run would; returns the instructions
+    /// before and after.
+    fn link_embedded(
+        section: &str,
+        layouts: &HashMap<u8, Option<FieldLayout>>,
+        filters: &Filters,
+    ) -> Result<(Vec<Insn>, Vec<Insn>), crate::loader::LinkError> {
         let object = parse_object(EMBEDDED_OBJECT).unwrap();
-        let program = object.program(abi::PROG_STATE_TRACEPOINT).unwrap();
-        let layouts = tracepoint_field_layouts(fields).unwrap();
+        let program = object.program(section).unwrap();
         let fds: Vec<i32> = (0..object.maps.len() as i32).map(|i| 100 + i).collect();
         let constants = filter_constants(filters);
         let insns = link_program(
             program,
-            &LinkInputs { map_fds: &fds, constants: &constants, fields: &layouts, stub_helpers: &[80, 35] },
-        )
-        .unwrap();
-        insns.into_iter().map(|i| Insn(i.to_le_bytes())).collect()
+            &LinkInputs { map_fds: &fds, constants: &constants, fields: layouts, stub_helpers: &[80, 35] },
+        )?;
+        Ok((program.insns.clone(), insns.into_iter().map(|i| Insn(i.to_le_bytes())).collect()))
+    }
+
+    /// Context loads of the linked program, as (offset, width), taken from the
+    /// instructions whose original carried a field marker.
+    fn context_loads(before: &[Insn], after: &[Insn]) -> Vec<(u16, u16)> {
+        before
+            .iter()
+            .zip(after)
+            .filter(|(b, _)| b.ldx_mem_width().is_some() && b.off() >= 0x4000)
+            .map(|(_, a)| (a.off() as u16, a.ldx_mem_width().unwrap() as u16))
+            .collect()
+    }
+
+    /// Links every tracepoint program of the embedded object against the format
+    /// of its tracepoint on every kernel with a fixture (as the run does: the
+    /// state program with its field layouts, the syscall programs with none),
+    /// and checks each context load reads inside one real field: a whole
+    /// scalar at the kernel's width, or one byte of an array.
+    #[test]
+    fn every_tracepoint_program_links_against_every_real_kernel_format() {
+        let kernels = fixture_kernels();
+        eprintln!("fixtures: {}", kernels.join(", "));
+        for kernel in ["linux-4.9.229-x86_64", "linux-4.14.67-x86_64", "linux-4.19.108-x86_64"] {
+            assert!(kernels.iter().any(|k| k == kernel), "fixture {kernel} missing: {kernels:?}");
+        }
+        for kernel in ["linux-5.4.286-x86_64", HOST_6_18] {
+            assert!(kernels.iter().any(|k| k == kernel), "fixture {kernel} missing: {kernels:?}");
+        }
+        let object = parse_object(EMBEDDED_OBJECT).unwrap();
+        let mut linked = 0;
+        for kernel in &kernels {
+            for program in object.programs.iter().filter(|p| p.section.starts_with("tracepoint/")) {
+                let mut parts = program.section.splitn(3, '/').skip(1);
+                let (category, name) = (parts.next().unwrap(), parts.next().unwrap());
+                let Some(fields) = fixture_fields(kernel, category, name) else {
+                    eprintln!("{kernel}: no {category}:{name}; {} not linked", program.section);
+                    continue;
+                };
+                let layouts = if (category, name) == abi::STATE_TRACEPOINT {
+                    tracepoint_field_layouts(&fields).unwrap_or_else(|e| panic!("{kernel}: {e}"))
+                } else {
+                    HashMap::new()
+                };
+                let filters =
+                    Filters { pid: Some(1), ports: vec![80], family: Some(6), ..Filters::default() };
+                let (before, after) = link_embedded(&program.section, &layouts, &filters)
+                    .unwrap_or_else(|e| panic!("{kernel}: {}: {e}", program.section));
+                for (offset, width) in context_loads(&before, &after) {
+                    let field = fields
+                        .iter()
+                        .find(|f| (f.offset..f.offset + f.size).contains(&offset))
+                        .unwrap_or_else(|| panic!("{kernel}: load at {offset} is in no field"));
+                    let whole = offset == field.offset && width == field.size;
+                    assert!(whole || width == 1, "{kernel}: {width}-byte load at {offset} of {field:?}");
+                }
+                eprintln!("{kernel}: linked {}", program.section);
+                linked += 1;
+            }
+        }
+        assert!(linked >= 10, "{linked} links");
+    }
+
+    #[test]
+    fn the_one_byte_protocol_of_4_16_to_5_5_is_read_as_one_byte() {
+        for kernel in ["linux-4.19.108-x86_64", "linux-5.4.286-x86_64"] {
+            let layouts = tracepoint_field_layouts(&state_fields(kernel)).unwrap();
+            let (before, after) =
+                link_embedded(abi::PROG_STATE_TRACEPOINT, &layouts, &Filters::default()).unwrap();
+            let loads = context_loads(&before, &after);
+            assert!(loads.contains(&(30, 1)), "{kernel}: protocol at 30 read as a u8: {loads:?}");
+            assert!(!loads.contains(&(30, 2)), "{kernel}: {loads:?}");
+            // The addresses start on odd offsets there: read byte by byte.
+            assert!(loads.contains(&(31, 1)) && loads.contains(&(70, 1)), "{kernel}: {loads:?}");
+        }
+        let layouts = tracepoint_field_layouts(&state_fields(HOST_6_18)).unwrap();
+        let (before, after) =
+            link_embedded(abi::PROG_STATE_TRACEPOINT, &layouts, &Filters::default()).unwrap();
+        assert!(context_loads(&before, &after).contains(&(30, 2)), "the u16 protocol of 5.6+ is read whole");
     }
 
     #[test]
     fn embedded_program_links_against_the_current_layout() {
         let filters = Filters { pid: Some(4242), ports: vec![80], ..Filters::default() };
-        let insns = link_embedded(&layout_6x(), &filters);
+        let layouts = tracepoint_field_layouts(&state_fields(HOST_6_18)).unwrap();
+        let (before, insns) = link_embedded(abi::PROG_STATE_TRACEPOINT, &layouts, &filters).unwrap();
         // No marker survives; every context load hits a real field.
-        let ctx_offsets: Vec<i16> = insns
-            .iter()
-            .filter(|i| i.ldx_mem_width().is_some() && i.src_reg() == 6)
-            .map(|i| i.off())
-            .collect();
+        let ctx_offsets: Vec<u16> = context_loads(&before, &insns).into_iter().map(|(o, _)| o).collect();
         assert!(ctx_offsets.iter().all(|&o| (8..72).contains(&o)), "{ctx_offsets:?}");
         assert!(ctx_offsets.contains(&16) && ctx_offsets.contains(&26) && ctx_offsets.contains(&71));
+        assert!(!insns.iter().any(|i| i.ldx_mem_width().is_some() && i.off() >= 0x4000));
         // Every map reference became a pseudo map fd with our fds.
         let map_loads: Vec<&Insn> = insns.iter().filter(|i| i.code() == 0x18 && i.src_reg() == 1).collect();
         assert!(map_loads.len() >= 2);
@@ -196,29 +287,8 @@ mod tests {
     }
 
     #[test]
-    fn embedded_program_links_against_the_416_layout_without_family() {
-        let mut fields = layout_6x();
-        fields.retain(|f| f.name != "family");
-        for f in fields.iter_mut().filter(|f| f.offset >= 30) {
-            f.offset -= 2;
-        }
-        let insns = link_embedded(&fields, &Filters::default());
-        let ctx_offsets: Vec<i16> = insns
-            .iter()
-            .filter(|i| i.ldx_mem_width().is_some() && i.src_reg() == 6)
-            .map(|i| i.off())
-            .collect();
-        assert!(ctx_offsets.contains(&30), "saddr moved to 30: {ctx_offsets:?}");
-        assert!(!ctx_offsets.iter().any(|&o| o >= 0x4000));
-        assert!(insns.contains(&Insn::mov64_imm(
-            insns.iter().find(|i| i.code() == 0xb7 && i.imm() == 0).unwrap().dst_reg(),
-            0
-        )));
-    }
-
-    #[test]
     fn a_missing_required_field_is_named() {
-        let mut fields = layout_6x();
+        let mut fields = state_fields(HOST_6_18);
         fields.retain(|f| f.name != "protocol");
         let err = tracepoint_field_layouts(&fields).unwrap_err();
         assert_eq!(
