@@ -20,30 +20,39 @@ typedef unsigned long long __u64;
 #define SEC(name) __attribute__((section(name), used))
 #define always_inline inline __attribute__((always_inline))
 
-/* UAPI values (include/uapi/linux/bpf.h, linux/socket.h, linux/in.h, net/tcp_states.h). */
-#define BPF_ANY 0
+/*
+ * UAPI values (include/uapi/linux/bpf.h, linux/socket.h, linux/in.h,
+ * net/tcp_states.h), with the kernel that added each BPF feature. The loader
+ * creates a map only in the type a run needs (src/tracer/maps.rs): a map no
+ * program of the run uses is made as a plain hash or array, so a kernel that
+ * lacks its real type (LRU hash on 4.9) still loads the programs.
+ */
+#define BPF_ANY 0                       /* update flags: 3.19 */
 #define BPF_NOEXIST 1
-#define BPF_MAP_TYPE_HASH 1
-#define BPF_MAP_TYPE_ARRAY 2
-#define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
-#define BPF_MAP_TYPE_LRU_HASH 9
+#define BPF_MAP_TYPE_HASH 1             /* 3.19 */
+#define BPF_MAP_TYPE_ARRAY 2            /* 3.19 */
+#define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4 /* 4.3 */
+#define BPF_MAP_TYPE_LRU_HASH 9         /* 4.10 */
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
 
-/* Helpers by number: all exist since 4.4 or earlier. */
-static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;
-static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2;
-static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;
-static long (*bpf_probe_read)(void *dst, __u32 size, const void *src) = (void *)4;
-static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
-static __u32 (*bpf_get_smp_processor_id)(void) = (void *)8;
-static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;
-static __u64 (*bpf_get_current_uid_gid)(void) = (void *)15;
-static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;
-static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data, __u64 size) = (void *)25;
+/*
+ * Helpers by number, with the kernel that added each: all exist since 4.4.
+ * Program types: kprobe 4.1, tracepoint 4.7, raw tracepoint 4.17.
+ */
+static void *(*bpf_map_lookup_elem)(void *map, const void *key) = (void *)1;                              /* 3.19 */
+static long (*bpf_map_update_elem)(void *map, const void *key, const void *value, __u64 flags) = (void *)2; /* 3.19 */
+static long (*bpf_map_delete_elem)(void *map, const void *key) = (void *)3;                              /* 3.19 */
+static long (*bpf_probe_read)(void *dst, __u32 size, const void *src) = (void *)4;                       /* 4.1 */
+static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;                                                     /* 4.1 */
+static __u32 (*bpf_get_smp_processor_id)(void) = (void *)8;                                             /* 4.1 */
+static __u64 (*bpf_get_current_pid_tgid)(void) = (void *)14;                                            /* 4.2 */
+static __u64 (*bpf_get_current_uid_gid)(void) = (void *)15;                                             /* 4.2 */
+static long (*bpf_get_current_comm)(void *buf, __u32 size) = (void *)16;                                /* 4.2 */
+static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data, __u64 size) = (void *)25; /* 4.4 */
 /*
  * Newer helpers, called only behind a filter that needs them; when the filter
  * is off the loader replaces the call with `r0 = 0`, so older kernels never
@@ -143,7 +152,8 @@ struct bpf_map_def SEC("maps") in_connect = {
  * -L: the local port a socket had when it left SYN_SENT. A refused blocking
  * connect releases its port (inet_num = 0) before connect(2) returns, but
  * the state change away from SYN_SENT still reports it as sport. LRU: the
- * entries of sockets nobody asks about age out.
+ * entries of sockets nobody asks about age out. Only -L on the tracepoint
+ * path (4.16+) uses it; elsewhere it is created as a plain hash.
  */
 struct bpf_map_def SEC("maps") syn_sent_ports = {
 	.type = BPF_MAP_TYPE_LRU_HASH,
@@ -381,6 +391,7 @@ int tcpconnect_state(void *ctx)
 	struct connect_event *evp = &p.ev;
 	__u8 mapped[12];
 
+	/* A u8 before 5.6: the loader narrows this load (tcpconnect.h). */
 	if (TP_LOAD(ctx, __u16, FIELD_PROTOCOL, 0) != IPPROTO_TCP)
 		return 0;
 	int oldstate = TP_LOAD(ctx, int, FIELD_OLDSTATE, 0);
@@ -403,7 +414,7 @@ int tcpconnect_state(void *ctx)
 	if (!keep_port(dport))
 		return 0;
 
-	/* family is 0 where the kernel lacks the field: then v4-mapped says IPv4. */
+	/* AF_INET6 with a v4-mapped destination is an IPv4 connect too. */
 	__u16 family = TP_LOAD(ctx, __u16, FIELD_FAMILY, 0);
 	COPY4(mapped, ctx, FIELD_DADDR_V6);
 	mapped[4] = TP_BYTE(ctx, FIELD_DADDR_V6, 4);

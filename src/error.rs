@@ -85,6 +85,21 @@ impl Error {
         let action = action.into();
         move |error| Error::Kernel { action, error }
     }
+
+    /// Whether this failure is for want of a privilege (the messages that
+    /// start with NEEDS_PRIVILEGE): another attach method would need the same.
+    pub fn needs_privilege(&self) -> bool {
+        match self {
+            Error::Tracefs(TracefsError::Unavailable { mount_error, .. }) => mount_error.is_permission(),
+            Error::Tracefs(TracefsError::Read { error, .. }) => {
+                error.kind() == std::io::ErrorKind::PermissionDenied
+            }
+            Error::Kernel { error, .. } => error.is_permission(),
+            Error::ProgLoad { error, .. } => error.error.is_permission() && error.verifier_log.is_empty(),
+            Error::Kprobe(e) => e.sys_error().is_some_and(SysError::is_permission),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for Error {

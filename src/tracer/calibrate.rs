@@ -38,7 +38,7 @@ pub(crate) fn calibrate_v6_offsets(
     {
         let cpu = session.attach_cpu();
         let attach = |kind, prog: &std::os::fd::OwnedFd| {
-            attach_kprobe(api, &session.tracefs, kind, v6_symbol, pid, prog.as_fd(), cpu)
+            attach_kprobe(api, session.tracefs, kind, v6_symbol, pid, prog.as_fd(), cpu)
                 .map_err(|e| e.to_string())
         };
         let _ret = attach(return_kind(), &dump)?;

@@ -146,7 +146,7 @@ pub(crate) fn start(
     let mut attachments = Vec::new();
     for (symbol, ret) in &targets {
         for (kind, prog) in [(return_kind(), ret), (ProbeKind::Entry, &entry)] {
-            let link = attach_kprobe(plan.api, &session.tracefs, kind, symbol, pid, prog.as_fd(), cpu)
+            let link = attach_kprobe(plan.api, session.tracefs, kind, symbol, pid, prog.as_fd(), cpu)
                 .map_err(Error::Kprobe)?;
             attachments.push(Attachment::Kprobe(link));
         }

@@ -21,48 +21,80 @@ pub(super) struct MapSizing<'a> {
     pub lport_defer: bool,
 }
 
+/// BPF_MAP_TYPE_* of the object, with the kernel that added each.
+const MAP_TYPE_HASH: u32 = 1;
+const MAP_TYPE_LRU_HASH: u32 = 9;
+const MAP_TYPES: [(u32, &str, &str); 4] = [
+    (MAP_TYPE_HASH, "hash", "3.19"),
+    (2, "array", "3.19"),
+    (4, "perf event array", "4.3"),
+    (MAP_TYPE_LRU_HASH, "LRU hash", "4.10"),
+];
+
+/// The type a map no program of this run uses is created as: one that
+/// serves the same helper calls and exists on every kernel we run on, so a
+/// kernel without the real type (no LRU hash before 4.10) loads the
+/// programs anyway. The verifier checks every map reference, even in code a
+/// constant turns off, so each needs some map of the right key and value size.
+fn stand_in_type(map_type: u32) -> u32 {
+    match map_type {
+        MAP_TYPE_LRU_HASH => MAP_TYPE_HASH,
+        other => other,
+    }
+}
+
+/// "create BPF map syn_sent_ports (an LRU hash map, Linux 4.10+)": what a
+/// failure says, so an old kernel's EINVAL names the feature it lacks.
+fn create_action(name: &str, map_type: u32) -> String {
+    match MAP_TYPES.iter().find(|(t, ..)| *t == map_type) {
+        Some((_, kind, since)) => format!("create BPF map {name} (a {kind} map, Linux {since}+)"),
+        None => format!("create BPF map {name} (map type {map_type})"),
+    }
+}
+
 /// Creates the object's maps, in its order, except the filters the user
-/// pinned, whose fds take their place. Maps a run does not use get one entry:
-/// hash maps are preallocated.
+/// pinned, whose fds take their place. Maps a run does not use get one entry
+/// (hash maps are preallocated) and a type every kernel has.
 pub(super) fn create_maps(
     object: &ObjectSpec,
     sizing: &MapSizing<'_>,
     mut cgroup_map: Option<OwnedFd>,
     mut mntns_map: Option<OwnedFd>,
 ) -> Result<Vec<OwnedFd>, Error> {
-    let used = |needed: bool, entries: u32| if needed { entries } else { 1 };
     object
         .maps
         .iter()
         .map(|spec| {
+            let needed = match spec.name.as_str() {
+                abi::MAP_CONNECTING => sizing.kprobes,
+                abi::MAP_COUNTS => sizing.count,
+                abi::MAP_IN_CONNECT | abi::MAP_PENDING | abi::MAP_SYN_SENT_PORTS => sizing.lport_defer,
+                abi::MAP_CGROUP_FILTER => match cgroup_map.take() {
+                    Some(fd) => return Ok(fd),
+                    None => false,
+                },
+                abi::MAP_MNTNS_FILTER => match mntns_map.take() {
+                    Some(fd) => return Ok(fd),
+                    None => false,
+                },
+                _ => true,
+            };
             let max_entries = match spec.name.as_str() {
                 // Indexed by CPU id: sized to the highest possible CPU.
                 abi::MAP_EVENTS | abi::MAP_LOST_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
-                abi::MAP_CONNECTING => used(sizing.kprobes, spec.max_entries),
-                abi::MAP_COUNTS => used(sizing.count, spec.max_entries),
-                abi::MAP_IN_CONNECT | abi::MAP_PENDING | abi::MAP_SYN_SENT_PORTS => {
-                    used(sizing.lport_defer, spec.max_entries)
-                }
-                abi::MAP_CGROUP_FILTER => match cgroup_map.take() {
-                    Some(fd) => return Ok(fd),
-                    None => 1,
-                },
-                abi::MAP_MNTNS_FILTER => match mntns_map.take() {
-                    Some(fd) => return Ok(fd),
-                    None => 1,
-                },
+                _ if !needed => 1,
                 _ => spec.max_entries,
             };
+            let map_type = if needed { spec.map_type } else { stand_in_type(spec.map_type) };
             let params = MapParams {
-                map_type: spec.map_type,
+                map_type,
                 key_size: spec.key_size,
                 value_size: spec.value_size,
                 max_entries,
                 map_flags: spec.map_flags,
             };
-            bpf_map_create(&params, &spec.name)
-                .map_err(Error::kernel(format!("create BPF map {}", spec.name)))
+            bpf_map_create(&params, &spec.name).map_err(Error::kernel(create_action(&spec.name, map_type)))
         })
         .collect()
 }

@@ -1,7 +1,9 @@
 //! Assembling the kernel side of a run: maps from the embedded object,
 //! per-CPU rings, then either the state program linked with this kernel's
 //! tracepoint layout, or the kprobe programs (`kprobes`), linked with this
-//! run's filters. Dropping a Tracer releases everything in a safe order.
+//! run's filters. `--attach auto` falls back from the first to the second
+//! when the tracepoint path cannot be prepared, loaded or attached. Dropping
+//! a Tracer releases everything in a safe order.
 
 mod calibrate;
 mod kprobes;
@@ -13,6 +15,7 @@ use plan::LazyBtf;
 pub use plan::{filter_constants, AttachMode, BtfSource, Filters, Log, Overrides, Plan};
 pub use tracepoint::tracepoint_field_layouts;
 
+use kprobes::KprobePlan;
 use maps::{create_maps, map_index, MapSizing};
 use tracepoint::start_tracepoint;
 
@@ -51,10 +54,17 @@ enum Attachment {
     Raw(RawTracepointLink),
 }
 
-/// A running trace. Fields drop in declaration order: the programs are
-/// detached first (and legacy probe entries removed), then the programs
-/// closed, then the rings and maps go.
+/// A running trace: its kernel objects, then the tracefs they were made
+/// through, which outlives them.
 pub struct Tracer {
+    attached: Attached,
+    tracefs: Tracefs,
+}
+
+/// The kernel objects of a trace. Fields drop in declaration order: the
+/// programs are detached first (and legacy probe entries removed), then the
+/// programs closed, then the rings and maps go.
+struct Attached {
     attachments: Vec<Attachment>,
     _progs: Vec<OwnedFd>,
     rings: PerfBuffers,
@@ -65,23 +75,58 @@ pub struct Tracer {
     lost_events: usize,
     possible_cpus: u32,
     maps: Vec<OwnedFd>,
-    tracefs: Tracefs,
 }
 
-/// What a run has set up before it attaches: the object, its maps, the
-/// rings, and tracefs. Both attach paths (and calibration) work on it.
-pub(crate) struct Session {
+/// What every attempt to attach shares, found once per run: the object,
+/// the CPUs, tracefs and the kernel's BTF.
+struct Host {
     object: ObjectSpec,
+    possible: Vec<u32>,
+    online: Vec<u32>,
+    tracefs: Tracefs,
+    btf: LazyBtf,
+}
+
+/// Why an attempt on one path failed.
+enum Failed {
+    /// Before anything of the path's own (pinned maps, maps, rings): any
+    /// other path would fail the same way.
+    Common(Error),
+    /// The path's programs could not be prepared, loaded or attached; the
+    /// host comes back for another path.
+    Path(Error, Box<Host>),
+}
+
+impl Failed {
+    fn into_error(self) -> Error {
+        match self {
+            Failed::Common(error) | Failed::Path(error, _) => error,
+        }
+    }
+}
+
+/// The way in a run attempts.
+enum Path {
+    /// sock:inet_sock_set_state, by its tracefs id.
+    Tracepoint(u64),
+    Kprobe(KprobePlan),
+}
+
+/// What one attempt has set up before it attaches: this run's constants,
+/// maps and rings over the host's object and tracefs. Both attach paths
+/// (and calibration) work on it.
+pub(crate) struct Session<'h> {
+    object: &'h ObjectSpec,
     /// This run's load-time constants (filters, modes, offsets).
     constants: HashMap<&'static str, u64>,
     maps: Vec<OwnedFd>,
     rings: PerfBuffers,
-    tracefs: Tracefs,
-    online: Vec<u32>,
-    btf: LazyBtf,
+    tracefs: &'h Tracefs,
+    online: &'h [u32],
+    btf: &'h LazyBtf,
 }
 
-impl Session {
+impl Session<'_> {
     /// Links program `section` with these constants and context fields and
     /// loads it.
     fn load(
@@ -134,17 +179,9 @@ impl Tracer {
     /// Loads, attaches and starts tracing; rings are registered with `epoll`
     /// under tokens 0..n. Says which way it attached through `log`.
     pub fn start(plan: &Plan, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Error> {
-        let object = parse_object(EMBEDDED_OBJECT)?;
-        raise_memlock_limit_if_needed()?;
-        let possible = read_cpu_list(POSSIBLE)?;
-        let online = read_cpu_list(ONLINE)?;
-        if crate::lockdown::forbids_tracing() {
-            return Err(Error::Lockdown { mode: "confidentiality".into() });
-        }
-        let tracefs = Tracefs::open()?;
-
+        let host = preflight(plan)?;
         let (category, name) = abi::STATE_TRACEPOINT;
-        let tracepoint = match tracefs.tracepoint_id(category, name) {
+        let tracepoint = match host.tracefs.tracepoint_id(category, name) {
             Ok(id) => Some(id),
             Err(TracefsError::NoTracepoint { .. }) => None,
             Err(other) => return Err(other.into()),
@@ -153,74 +190,60 @@ impl Tracer {
             tracepoint: format!("{category}:{name}"),
             since: "it appeared in Linux 4.16",
         };
-        let kprobes = match (plan.attach, tracepoint) {
-            (AttachMode::Tracepoint, None) => return Err(no_tracepoint()),
-            (AttachMode::Tracepoint | AttachMode::Auto, Some(_)) => None,
-            (AttachMode::Kprobe, _) => Some(kprobes::prepare(&tracefs, plan, log)?),
-            (AttachMode::Auto, None) => Some(kprobes::prepare(&tracefs, plan, log).map_err(|kprobe| {
-                Error::NoAttachMethod { tracepoint: Box::new(no_tracepoint()), kprobe: Box::new(kprobe) }
-            })?),
+        // The kprobe path; after a tracepoint failure, both causes if it fails too.
+        let kprobes = |host: Host, tracepoint_error: Option<Error>| {
+            kprobes::prepare(&host.tracefs, plan, log)
+                .and_then(|kprobes| {
+                    Tracer::attach(host, plan, Path::Kprobe(kprobes), epoll, log).map_err(Failed::into_error)
+                })
+                .map_err(|kprobe| match tracepoint_error {
+                    Some(tracepoint) => {
+                        Error::NoAttachMethod { tracepoint: Box::new(tracepoint), kprobe: Box::new(kprobe) }
+                    }
+                    None => kprobe,
+                })
         };
-
-        let pinned = |option, path: &Option<PathBuf>| {
-            path.as_deref().map(|path| pinned_map::open(option, path)).transpose().map_err(Error::PinnedMap)
-        };
-        let cgroup_map = pinned("--cgroupmap", &plan.filters.cgroup_map)?;
-        let mntns_map = pinned("--mntnsmap", &plan.filters.mntns_map)?;
-
-        // The local port is known at the kprobe's return; the tracepoint
-        // path holds events until connect(2) returns.
-        let lport_defer = plan.lport && !plan.count && kprobes.is_none();
-        let mut constants = filter_constants(&plan.filters);
-        let btf = LazyBtf::new(&plan.overrides);
-        constants.insert(abi::CONST_COUNT_MODE, plan.count as u64);
-        constants.insert(abi::CONST_LPORT_DEFER, lport_defer as u64);
-        if mntns_map.is_some() {
-            let offsets = mntns_offsets(&btf)?;
-            constants.extend(offsets);
-        }
-
-        let sizing = MapSizing {
-            possible: &possible,
-            ports: plan.filters.ports.len(),
-            kprobes: kprobes.is_some(),
-            count: plan.count,
-            lport_defer,
-        };
-        let maps = create_maps(&object, &sizing, cgroup_map, mntns_map)?;
-        if !plan.filters.ports.is_empty() {
-            let ports = maps[map_index(&object, abi::MAP_PORTS)?].as_fd();
-            for port in &plan.filters.ports {
-                bpf_map_update_elem(ports, &port.to_ne_bytes(), &[1u8], BPF_ANY)
-                    .map_err(Error::kernel("fill the port filter map"))?;
+        match (plan.attach, tracepoint) {
+            (AttachMode::Tracepoint, None) => Err(no_tracepoint()),
+            (AttachMode::Tracepoint, Some(id)) => {
+                Tracer::attach(host, plan, Path::Tracepoint(id), epoll, log).map_err(Failed::into_error)
+            }
+            (AttachMode::Kprobe, _) => kprobes(host, None),
+            (AttachMode::Auto, None) => kprobes(host, Some(no_tracepoint())),
+            (AttachMode::Auto, Some(id)) => {
+                match Tracer::attach(host, plan, Path::Tracepoint(id), epoll, log) {
+                    Ok(tracer) => Ok(tracer),
+                    // Another path needs the same privileges.
+                    Err(Failed::Path(error, host)) if !error.needs_privilege() => {
+                        let first_line = error.to_string().lines().next().unwrap_or_default().to_owned();
+                        log(format_args!("tracepoint path failed ({first_line}); trying kprobes"));
+                        kprobes(*host, Some(error))
+                    }
+                    Err(failed) => Err(failed.into_error()),
+                }
             }
         }
-        let events = maps[map_index(&object, abi::MAP_EVENTS)?].as_fd();
-        let rings = PerfBuffers::open(events, &online, DEFAULT_RING_PAGES, epoll)
-            .map_err(Error::kernel("open the per-CPU perf rings"))?;
-        let counts = plan.count.then(|| map_index(&object, abi::MAP_COUNTS)).transpose()?;
-        let lost_events = map_index(&object, abi::MAP_LOST_EVENTS)?;
-        let possible_cpus = possible.iter().max().map_or(1, |&c| c + 1);
-        let mut session = Session { object, constants, maps, rings, tracefs, online, btf };
+    }
 
-        let (progs, attachments) = match (kprobes, tracepoint) {
-            (Some(kprobes), _) => kprobes::start(&mut session, &kprobes, log)?,
-            (None, Some(id)) => start_tracepoint(&session, id, lport_defer, &plan.overrides, log)?,
-            (None, None) => return Err(no_tracepoint()),
-        };
-        let Session { maps, rings, tracefs, .. } = session;
-        Ok(Tracer { attachments, _progs: progs, rings, counts, lost_events, possible_cpus, maps, tracefs })
+    /// One attempt on `path`: maps, rings, programs, attachments. On failure
+    /// everything it made is released and the host comes back for the next.
+    fn attach(host: Host, plan: &Plan, path: Path, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Failed> {
+        let session = open_session(&host, plan, &path, epoll).map_err(Failed::Common)?;
+        match attach_on(session, &host, plan, &path, log) {
+            Ok(attached) => Ok(Tracer { attached, tracefs: host.tracefs }),
+            Err(error) => Err(Failed::Path(error, Box::new(host))),
+        }
     }
 
     /// Reads every ring once; see [`PerfBuffers::drain`].
     pub fn drain(&mut self, on_sample: impl FnMut(&[u8])) -> RingStats {
-        self.rings.drain(on_sample)
+        self.attached.rings.drain(on_sample)
     }
 
     /// The -c counts, read from the kernel map (empty without -c).
     pub fn counts(&self) -> Result<Vec<CountRow>, Error> {
-        match self.counts {
-            Some(index) => maps::read_counts(self.maps[index].as_fd()),
+        match self.attached.counts {
+            Some(index) => maps::read_counts(self.attached.maps[index].as_fd()),
             None => Ok(Vec::new()),
         }
     }
@@ -228,13 +251,15 @@ impl Tracer {
     /// Events dropped because a ring was full, counted by the BPF side: the
     /// exact total so far (PERF_RECORD_LOST can lag behind it).
     pub fn lost_events(&self) -> Result<u64, Error> {
-        maps::read_lost_events(self.maps[self.lost_events].as_fd(), self.possible_cpus)
+        let Attached { maps, lost_events, possible_cpus, .. } = &self.attached;
+        maps::read_lost_events(maps[*lost_events].as_fd(), *possible_cpus)
     }
 
     /// Probe hits the kernel dropped (kretprobe instances exhausted), where
     /// it tells: legacy kprobes report nmissed in tracefs kprobe_profile.
     pub fn kprobe_misses(&self) -> u64 {
-        self.attachments
+        self.attached
+            .attachments
             .iter()
             .filter_map(|a| match a {
                 Attachment::Kprobe(link) => link.legacy_probe(),
@@ -243,6 +268,89 @@ impl Tracer {
             .filter_map(|probe| self.tracefs.kprobe_nmissed(probe))
             .sum()
     }
+}
+
+/// The programs of `path`, loaded and attached over the session's maps and rings.
+fn attach_on(
+    mut session: Session<'_>,
+    host: &Host,
+    plan: &Plan,
+    path: &Path,
+    log: Log<'_>,
+) -> Result<Attached, Error> {
+    let lport_defer = session.constants[abi::CONST_LPORT_DEFER] != 0;
+    let (progs, attachments) = match path {
+        Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log)?,
+        Path::Tracepoint(id) => start_tracepoint(&session, *id, lport_defer, &plan.overrides, log)?,
+    };
+    let counts = plan.count.then(|| map_index(&host.object, abi::MAP_COUNTS)).transpose()?;
+    let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS)?;
+    let possible_cpus = host.possible.iter().max().map_or(1, |&c| c + 1);
+    let Session { maps, rings, .. } = session;
+    Ok(Attached { attachments, _progs: progs, rings, counts, lost_events, possible_cpus, maps })
+}
+
+/// What every attempt needs and nothing but the host can refuse: the
+/// object, the memlock limit, the CPU lists, lockdown, tracefs.
+fn preflight(plan: &Plan) -> Result<Host, Error> {
+    let object = parse_object(EMBEDDED_OBJECT)?;
+    raise_memlock_limit_if_needed()?;
+    let possible = read_cpu_list(POSSIBLE)?;
+    let online = read_cpu_list(ONLINE)?;
+    if crate::lockdown::forbids_tracing() {
+        return Err(Error::Lockdown { mode: "confidentiality".into() });
+    }
+    let tracefs = Tracefs::open()?;
+    Ok(Host { object, possible, online, tracefs, btf: LazyBtf::new(&plan.overrides) })
+}
+
+/// This attempt's constants, maps (the user's pinned filters in place) and
+/// rings, for `path`.
+fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> Result<Session<'h>, Error> {
+    let kprobes = matches!(path, Path::Kprobe(_));
+    let pinned = |option, path: &Option<PathBuf>| {
+        path.as_deref().map(|path| pinned_map::open(option, path)).transpose().map_err(Error::PinnedMap)
+    };
+    let cgroup_map = pinned("--cgroupmap", &plan.filters.cgroup_map)?;
+    let mntns_map = pinned("--mntnsmap", &plan.filters.mntns_map)?;
+
+    // The local port is known at the kprobe's return; the tracepoint
+    // path holds events until connect(2) returns.
+    let lport_defer = plan.lport && !plan.count && !kprobes;
+    let mut constants = filter_constants(&plan.filters);
+    constants.insert(abi::CONST_COUNT_MODE, plan.count as u64);
+    constants.insert(abi::CONST_LPORT_DEFER, lport_defer as u64);
+    if mntns_map.is_some() {
+        constants.extend(mntns_offsets(&host.btf)?);
+    }
+
+    let sizing = MapSizing {
+        possible: &host.possible,
+        ports: plan.filters.ports.len(),
+        kprobes,
+        count: plan.count,
+        lport_defer,
+    };
+    let maps = create_maps(&host.object, &sizing, cgroup_map, mntns_map)?;
+    if !plan.filters.ports.is_empty() {
+        let ports = maps[map_index(&host.object, abi::MAP_PORTS)?].as_fd();
+        for port in &plan.filters.ports {
+            bpf_map_update_elem(ports, &port.to_ne_bytes(), &[1u8], BPF_ANY)
+                .map_err(Error::kernel("fill the port filter map"))?;
+        }
+    }
+    let events = maps[map_index(&host.object, abi::MAP_EVENTS)?].as_fd();
+    let rings = PerfBuffers::open(events, &host.online, DEFAULT_RING_PAGES, epoll)
+        .map_err(Error::kernel("open the per-CPU perf rings"))?;
+    Ok(Session {
+        object: &host.object,
+        constants,
+        maps,
+        rings,
+        tracefs: &host.tracefs,
+        online: &host.online,
+        btf: &host.btf,
+    })
 }
 
 /// Offsets of task_struct.nsproxy, nsproxy.mnt_ns and mnt_namespace.ns.inum
