@@ -57,6 +57,62 @@ fn neither_tracepoint_nor_kprobes_names_both() {
     );
 }
 
+/// Mounts a tracefs of the namespace's own at /sys/kernel/tracing and puts a
+/// copy of the state tracepoint's format without its `protocol` line over
+/// the real one: the perf tracepoint path then cannot be prepared.
+fn format_without_protocol(dir: &std::path::Path) -> String {
+    let format = "/sys/kernel/tracing/events/sock/inet_sock_set_state/format";
+    let copy = dir.join("format");
+    format!(
+        "{UNMOUNT_TRACEFS}; mount -t tracefs tracefs /sys/kernel/tracing && grep -v ' protocol;' {format} > {copy} \
+         && mount --bind {copy} {format}",
+        copy = copy.display()
+    )
+}
+
+#[test]
+fn a_tracepoint_path_that_cannot_be_prepared_is_named_with_the_kprobe_cause() {
+    if !have_root("a_tracepoint_path_that_cannot_be_prepared_is_named_with_the_kprobe_cause") {
+        return;
+    }
+    if std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        eprintln!("skipping: this kernel has kprobes (the VM test covers the fallback that works)");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tcpconnect-fmt-{}", std::process::id()));
+    std::fs::create_dir(&dir).unwrap();
+    let setup = format_without_protocol(&dir);
+    let perf = [("TCPCONNECT_RAW_TRACEPOINT", "off")];
+    let missing =
+        "tracepoint sock:inet_sock_set_state has no field \"protocol\" on this kernel; cannot trace \
+                   through it";
+    let no_kprobes =
+        "this kernel has no kprobe support (no /sys/bus/event_source/devices/kprobe and no tracefs \
+                      kprobe_events; CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is off)";
+    // auto tries kprobes, says so with -v, and names both causes.
+    let auto = run_in_private_mounts(&setup, &["-v"], &perf);
+    let forced = run_in_private_mounts(&setup, &["--attach", "tracepoint"], &perf);
+    let quiet = run_in_private_mounts(&setup, &[], &perf);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(auto.status.code(), Some(1));
+    assert!(auto.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&auto.stderr),
+        format!(
+            "tcpconnect: raw tracepoint unavailable (disabled by TCPCONNECT_RAW_TRACEPOINT=off); using the perf \
+             tracepoint event\n\
+             tcpconnect: tracepoint path failed ({missing}); trying kprobes\n\
+             tcpconnect: no way to trace connects on this kernel: {missing}, and kprobes are unusable: {no_kprobes}\n"
+        )
+    );
+    assert_eq!(
+        one_error_line(&quiet),
+        format!("tcpconnect: no way to trace connects on this kernel: {missing}, and kprobes are unusable: {no_kprobes}\n")
+    );
+    // A forced tracepoint run fails with its own cause alone.
+    assert_eq!(one_error_line(&forced), format!("tcpconnect: {missing}\n"));
+}
+
 #[test]
 fn missing_tracefs_without_cap_sys_admin_says_what_is_needed() {
     if !have_root("missing_tracefs_without_cap_sys_admin_says_what_is_needed") {

@@ -191,6 +191,45 @@ done
     }
 }
 
+#[test]
+fn auto_falls_back_to_kprobes_when_the_tracepoint_path_cannot_be_prepared() {
+    // The perf tracepoint path reads the format file; one without `protocol`
+    // (bind-mounted over the real one) makes it fail before anything loads.
+    let script = format!(
+        r#"{TRACE_HELPERS}
+F=/sys/kernel/tracing/events/sock/inet_sock_set_state/format
+grep -v ' protocol;' $F > /tmp/format && mount --bind /tmp/format $F
+TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1"
+trace fallback env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect -v
+rm -f /tmp/out /tmp/err
+env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint > /tmp/out 2> /tmp/err
+rc=$?
+begin forced; echo $rc; cat /tmp/out /tmp/err; end forced
+"#
+    );
+    let test = "auto_falls_back_to_kprobes_when_the_tracepoint_path_cannot_be_prepared";
+    let Some(out) = boot(test, "", &script) else {
+        return;
+    };
+    let missing =
+        "tracepoint sock:inet_sock_set_state has no field \"protocol\" on this kernel; cannot trace \
+                   through it";
+    let fallback = trace_run(&out, "fallback");
+    eprintln!("fallback:\n{}{}", fallback.out, fallback.err);
+    let v4 = (4, "127.0.0.1", "127.0.0.1", 1);
+    assert_eq!(fallback.out, connector_output(fallback.connector_pid, &[v4, (6, "::1", "::1", 1), v4]));
+    let btf = offsets(&fallback.err, "from BTF");
+    assert_eq!(
+        fallback.err,
+        format!(
+            "tcpconnect: raw tracepoint unavailable (disabled by TCPCONNECT_RAW_TRACEPOINT=off); using the perf \
+             tracepoint event\ntcpconnect: tracepoint path failed ({missing}); trying kprobes\n{}",
+            kprobe_attach_from_btf(btf)
+        )
+    );
+    assert_eq!(section(&out, "forced"), format!("1\ntcpconnect: {missing}\n"));
+}
+
 /// Splits an -L line into (everything but LPORT, LPORT).
 fn without_lport(line: &str) -> (String, u16) {
     let port = line[40..46].trim_end().parse().unwrap_or_else(|_| panic!("LPORT of {line:?}"));
