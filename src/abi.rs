@@ -65,6 +65,13 @@ pub const REG_RC: u8 = 11;
 pub const HELPER_GET_CURRENT_TASK: i32 = 35;
 pub const HELPER_GET_CURRENT_CGROUP_ID: i32 = 80;
 
+/// The helpers the programs call that not every kernel we run on has: id,
+/// name, the kernel that added it, and the option whose code calls it.
+pub const OPTIONAL_HELPERS: [(i32, &str, &str, &str); 2] = [
+    (HELPER_GET_CURRENT_TASK, "bpf_get_current_task", "4.8", "--mntnsmap"),
+    (HELPER_GET_CURRENT_CGROUP_ID, "bpf_get_current_cgroup_id", "4.18", "--cgroupmap"),
+];
+
 /// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
 pub const SOCK_DUMP_LEN: usize = 256;
 

@@ -39,6 +39,12 @@ pub enum Error {
         program: String,
         error: ProgLoadError,
     },
+    /// The verifier does not know a helper an option needs (an older kernel).
+    MissingHelper {
+        option: &'static str,
+        helper: &'static str,
+        since: &'static str,
+    },
     Output(std::io::Error),
     /// `--attach auto` found neither way in.
     NoAttachMethod {
@@ -84,6 +90,24 @@ impl Error {
     pub fn kernel(action: impl Into<String>) -> impl FnOnce(SysError) -> Error {
         let action = action.into();
         move |error| Error::Kernel { action, error }
+    }
+
+    /// A refused program load; a helper the verifier does not know ("invalid
+    /// func unknown#80" since 4.14, "invalid func 80" before, "unknown func"
+    /// where the program type may not call it) is named with its option.
+    pub fn prog_load(program: &str, error: ProgLoadError) -> Error {
+        let unknown_helper = error
+            .verifier_log
+            .lines()
+            .filter_map(|line| {
+                line.strip_prefix("invalid func ").or_else(|| line.strip_prefix("unknown func "))
+            })
+            .filter_map(|rest| rest.rsplit(['#', ' ']).next()?.trim().parse::<i32>().ok())
+            .next_back();
+        match crate::abi::OPTIONAL_HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper) {
+            Some(&(_, helper, since, option)) => Error::MissingHelper { option, helper, since },
+            None => Error::ProgLoad { program: program.to_owned(), error },
+        }
     }
 
     /// Whether this failure is for want of a privilege (the messages that
@@ -152,6 +176,10 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::MissingHelper { option, helper, since } => write!(
+                f,
+                "{option} needs the BPF helper {helper}, which this kernel does not have (it came in Linux {since})"
+            ),
             Error::Output(e) => write!(f, "cannot write output: {e}"),
             Error::NoAttachMethod { tracepoint, kprobe } => {
                 write!(f, "no way to trace connects on this kernel: {tracepoint}, and kprobes are unusable: {kprobe}")
@@ -228,6 +256,39 @@ mod tests {
             "this kernel has no BPF support (bpf(2) is not implemented): cannot create BPF map events"
         );
         assert!(kernel_error("bpf(BPF_MAP_CREATE)", libc::EPERM).to_string().starts_with(NEEDS_PRIVILEGE));
+    }
+
+    fn refused(log: &str) -> Error {
+        let error = ProgLoadError {
+            error: SysError {
+                call: "bpf(BPF_PROG_LOAD)",
+                error: std::io::Error::from_raw_os_error(libc::EINVAL),
+            },
+            verifier_log: log.into(),
+        };
+        Error::prog_load("kprobe/tcp_connect_entry", error)
+    }
+
+    #[test]
+    fn a_helper_the_kernel_lacks_is_named_with_its_option() {
+        // 4.14's wording, 4.9's, and an unknown func for this program type.
+        let cgroup =
+            "--cgroupmap needs the BPF helper bpf_get_current_cgroup_id, which this kernel does not have \
+                      (it came in Linux 4.18)";
+        for log in
+            ["0: (85) call unknown#80\ninvalid func unknown#80\n", "0: (85) call 80\ninvalid func 80\n"]
+        {
+            assert_eq!(refused(log).to_string(), cgroup, "{log}");
+        }
+        assert_eq!(
+            refused("12: (85) call bpf_get_current_task#35\nunknown func bpf_get_current_task#35\n").to_string(),
+            "--mntnsmap needs the BPF helper bpf_get_current_task, which this kernel does not have (it came in \
+             Linux 4.8)"
+        );
+        // Anything else keeps the verifier's own words.
+        let other = refused("invalid func unknown#14\n").to_string();
+        assert!(other.starts_with("the kernel rejected BPF program kprobe/tcp_connect_entry: "), "{other}");
+        assert!(other.ends_with("invalid func unknown#14"), "{other}");
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl Session<'_> {
             kern_version,
             name: &name,
         })
-        .map_err(|error| Error::ProgLoad { program: section.to_owned(), error })
+        .map_err(|error| Error::prog_load(section, error))
     }
 
     /// The first online CPU: where attachment events are opened.
