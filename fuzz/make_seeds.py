@@ -72,18 +72,9 @@ FORMATS = [
     ("syscalls", "sys_exit_connect"),
 ]
 
-OLD_FORMAT_416 = """name: inet_sock_set_state
-ID: 1234
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:const void * skaddr;\toffset:8;\tsize:8;\tsigned:0;
-\tfield:int oldstate;\toffset:16;\tsize:4;\tsigned:1;
-\tfield:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;
-\tfield:__u16 protocol;\toffset:28;\tsize:2;\tsigned:0;
-\tfield:__u8 saddr[4];\toffset:30;\tsize:4;\tsigned:0;
-\tfield:__data_loc char[] name;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:__u8 daddr_v6[16];\toffset:54;\tsize:16;\tsigned:0;
-"""
+# A real kernel's layout with the one-byte protocol (4.16 to 5.5).
+FORMAT_4_19 = os.path.join(ROOT, "tests", "fixtures", "tracefs", "linux-4.19.108-x86_64",
+                           "sock.inet_sock_set_state.format")
 
 
 def tracefs_format():
@@ -101,7 +92,8 @@ def tracefs_format():
              "mount -t tracefs nodev /sys/kernel/tracing && T=/sys/kernel/tracing; " + script],
             check=True,
         )
-    write("tracefs_format", "linux_4_16.format", OLD_FORMAT_416)
+    with open(FORMAT_4_19, "rb") as f:
+        write("tracefs_format", "linux_4_19.format", f.read())
 
 
 # --- btf ----------------------------------------------------------------------
@@ -315,8 +307,19 @@ def cli():
     write("cli", "not_utf8", b"-P\x008\xff0\x00--cgroupmap\x00\xfe")
 
 
+# --- text_line (input layout: see fuzz_targets/text_line.rs) --------------------
+
+def text_line():
+    names = [b"x\n1 fake", b"tab\tesc\x1b[31m", b"del\x7f\\back", b"exactly15bytes!"]
+    for i, name in enumerate(names):
+        comm = name + b"\0" * (16 - len(name))
+        record = struct.pack("<QIIHHB3x", 123456789, 4242, 1000, 443, 55555, 4 if i % 2 == 0 else 6)
+        record += bytes(range(1, 17)) + bytes(range(17, 33)) + comm
+        write("text_line", "hostile_%d" % i, bytes([i * 5 & 31]) + record)
+
+
 if __name__ == "__main__":
     if os.geteuid() != 0:
         sys.exit("make_seeds.py: run as root (tracefs and /sys/kernel/btf/vmlinux)")
-    for make in (elf_loader, perf_ring, tracefs_format, btf, dns, cli):
+    for make in (elf_loader, perf_ring, tracefs_format, btf, dns, cli, text_line):
         make()

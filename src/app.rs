@@ -6,6 +6,7 @@ use crate::cli::Options;
 use crate::count_table::{write_count_table, COUNT_BANNER};
 use crate::dns::DnsWatcher;
 use crate::error::Error;
+use crate::escape::message_line;
 use crate::kernel::{KernelVersion, CAP_BPF_SINCE};
 use crate::output::Columns;
 use crate::stdout_sink::{Emitted, StdoutSink};
@@ -48,8 +49,10 @@ fn filters(options: &Options) -> Filters {
 
 /// A line on stderr. Unlike eprintln!, never panics when stderr is a closed
 /// pipe (`tcpconnect 2>&1 | head -1`): a diagnostic nobody reads is dropped.
+/// Control bytes that came from outside are escaped (`escape::message_line`).
 pub fn warn(message: std::fmt::Arguments<'_>) {
-    let _ = writeln!(io::stderr(), "{message}");
+    let text = message.to_string();
+    let _ = writeln!(io::stderr(), "{}", message_line(&text));
 }
 
 /// Damaged ring contents are never expected; say so rather than hide it.

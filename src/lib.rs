@@ -16,6 +16,7 @@ pub mod count_table;
 pub mod cpus;
 pub mod dns;
 pub mod error;
+pub mod escape;
 pub mod event;
 pub mod inet;
 pub mod json;

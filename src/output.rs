@@ -24,6 +24,7 @@
 //! Everything here is on the per-event hot path: no allocation besides
 //! growing `out`, integers and padding written by hand.
 
+use crate::escape::write_escaped;
 use crate::event::ConnectEvent;
 use crate::inet::{write_ipv4, write_ipv6};
 use crate::json;
@@ -130,11 +131,13 @@ impl LineFormatter {
         write_u64_padded(out, event.pid.into(), 6);
         out.push(b' ');
 
-        // %-12.12s on the raw comm bytes: truncate, then pad.
+        // %-12.12s on the raw comm bytes: truncate, then pad; control bytes
+        // escaped (a longer escaped name overflows its column, as every
+        // value wider than its column does).
         let comm = event.comm_bytes();
         let comm = &comm[..comm.len().min(12)];
         let start = out.len();
-        out.extend_from_slice(comm);
+        write_escaped(out, comm);
         pad(out, start, 12);
         out.push(b' ');
 
@@ -511,6 +514,27 @@ mod tests {
         // Empty comm is all padding.
         e.comm = [0; 16];
         assert_eq!(line_str(&mut f, &e), "1                   4  1.2.3.4          5.6.7.8          443 \n");
+    }
+
+    #[test]
+    fn hostile_comms_stay_on_one_line_with_no_control_byte() {
+        let mut f = LineFormatter::new(BASE);
+        let tail = " 4  1.2.3.4          5.6.7.8          80  \n";
+        for (comm, shown) in [
+            (&b"x\n1 fake"[..], r"x\0101 fake "),
+            (b"tab\tesc\x1b[31m", r"tab\009esc\027[31m"),
+            (b"cr\rend", r"cr\013end   "),
+            (b"del\x7f", r"del\127     "),
+            (b"back\\slash", r"back\\slash "),
+            // The kernel ends a name at its first NUL.
+            (b"nul\0after", "nul         "),
+            (b"exactly15bytes!", "exactly15byt"),
+        ] {
+            let text = line_str(&mut f, &ev(0, 0, 7, comm, 4, "1.2.3.4", "5.6.7.8", 80));
+            assert_eq!(text, format!("7      {shown}{tail}"), "{comm:?}");
+            assert_eq!(text.matches('\n').count(), 1);
+            assert!(!text[..text.len() - 1].bytes().any(|b| b < 0x20 || b == 0x7f), "{text:?}");
+        }
     }
 
     #[test]

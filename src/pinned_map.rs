@@ -3,6 +3,7 @@
 //! inode numbers, values anything). It is checked before use, so a wrong
 //! path fails with a message instead of a verifier log.
 
+use crate::escape::escaped;
 use crate::sys::bpf::bpf_obj_get;
 use crate::sys::SysError;
 use std::ffi::CString;
@@ -24,7 +25,7 @@ pub struct PinnedMapError {
 
 impl fmt::Display for PinnedMapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.option, self.path.display(), self.reason)
+        write!(f, "{} {}: {}", self.option, escaped(&self.path.display().to_string()), self.reason)
     }
 }
 

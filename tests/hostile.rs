@@ -202,3 +202,13 @@ fn another_user_needs_cap_dac_read_search_for_tracefs() {
     assert_eq!(banner, "Tracing connect ... Hit Ctrl-C to end\n", "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_quoted_path_cannot_forge_lines_or_colour_stderr() {
+    let out =
+        Command::new(tcpconnect_bin()).args(["--cgroupmap", "/tmp/no\nsuch\x1b[31m\\map"]).output().unwrap();
+    assert_eq!(
+        one_error_line(&out),
+        "tcpconnect: --cgroupmap /tmp/no\\010such\\027[31m\\\\map: no such file\n"
+    );
+}

@@ -308,6 +308,62 @@ fn comm_is_raw_bytes_truncated_to_twelve() {
     tool.stop(libc::SIGINT);
 }
 
+/// Names a process can give itself, and the COMM column they must print as:
+/// control bytes, DEL and backslashes escaped (`\DDD`, `\\`), one line per
+/// event whatever the name.
+const HOSTILE_NAMES: [(&[u8], &str); 8] = [
+    (b"x\n1 fake", r"x\0101 fake "),
+    (b"tab\tesc\x1b[31m", r"tab\009esc\027[31m"),
+    (b"cr\rend", r"cr\013end   "),
+    (b"del\x7f", r"del\127     "),
+    (b"back\\slash", r"back\\slash "),
+    // prctl(PR_SET_NAME) ends the name at its first NUL.
+    (b"nul\0after", "nul         "),
+    (b"exactly15bytes!", "exactly15byt"),
+    (b"\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n", r"\010\010\010\010\010\010\010\010\010\010\010\010"),
+];
+
+#[test]
+fn hostile_process_names_print_one_escaped_line_each() {
+    if !have_root("hostile_process_names_print_one_escaped_line_each") {
+        return;
+    }
+    let ports = Ports::new();
+    let mut plain = Tool::start(&[]);
+    let mut with_uid = Tool::start(&["-U"]);
+    let mut expected = Vec::new();
+    for (name, shown) in HOSTILE_NAMES {
+        let hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
+        let mut args = vec!["--comm".to_string(), hex];
+        args.extend(targets(&[("4", "127.0.0.1", ports.v4_port)]));
+        let connector = Connector::spawn(&args);
+        let pid = connector.pid();
+        assert_eq!(connector.go(), ["ok"]);
+        expected.push(format!(
+            "{pid:<6} {shown} 4  {:<16} {:<16} {:<4}",
+            "127.0.0.1", "127.0.0.1", ports.v4_port
+        ));
+    }
+    // Every line that ends in our port, forged or not, is one of ours.
+    let ours = |lines: Vec<String>| -> Vec<String> {
+        let port = ports.v4_port.to_string();
+        lines.into_iter().filter(|l| l.split_whitespace().last() == Some(port.as_str())).collect()
+    };
+    let lines = ours(plain.lines_until_quiet(Duration::from_millis(500)));
+    for line in &lines {
+        eprintln!("{line}");
+        assert!(!line.bytes().any(|b| b < 0x20 || b == 0x7f), "{line:?}");
+    }
+    assert_eq!(lines, expected);
+    let with_uid_lines = ours(with_uid.lines_until_quiet(Duration::from_millis(500)));
+    let with_uid_expected: Vec<String> = expected.iter().map(|l| format!("0     {l}")).collect();
+    assert_eq!(with_uid_lines, with_uid_expected);
+    for tool in [plain, with_uid] {
+        let (status, _, _) = tool.stop(libc::SIGINT);
+        assert!(status.success());
+    }
+}
+
 #[test]
 fn lines_follow_connect_order_across_cpus_and_families() {
     if !have_root("lines_follow_connect_order_across_cpus_and_families") {

@@ -4,6 +4,7 @@
 //! for older kernels (see `tracefs::kprobe_events`).
 
 use super::PerfLink;
+use crate::escape::escaped;
 use crate::sys::perf_event::{perf_event_open, PerfEventSpec, PERF_TYPE_TRACEPOINT};
 use crate::sys::SysError;
 use crate::tracefs::kprobe_events::{LegacyKprobe, ProbeKind};
@@ -68,9 +69,11 @@ impl fmt::Display for KprobeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KprobeError::Tracefs(e) => write!(f, "{e}"),
-            KprobeError::Open { symbol, error } => write!(f, "cannot create a kprobe on {symbol}: {error}"),
+            KprobeError::Open { symbol, error } => {
+                write!(f, "cannot create a kprobe on {}: {error}", escaped(symbol))
+            }
             KprobeError::Attach { symbol, error } => {
-                write!(f, "cannot attach the BPF program to the kprobe on {symbol}: {error}")
+                write!(f, "cannot attach the BPF program to the kprobe on {}: {error}", escaped(symbol))
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod format;
 pub mod kprobe_events;
 
+use crate::escape::escaped;
 use crate::sys::fs::{mount_tracefs, unshare_private_mount_namespace};
 use crate::sys::SysError;
 use std::fmt;
@@ -51,15 +52,19 @@ impl fmt::Display for TracefsError {
             TracefsError::Unavailable { tried, mount_error } => write!(
                 f,
                 "tracefs is not mounted and mounting it on {} failed ({mount_error}); mount it with: mount -t tracefs nodev /sys/kernel/tracing",
-                tried.display()
+                escaped(&tried.display().to_string())
             ),
             TracefsError::NoTracepoint { category, name } => {
                 write!(f, "this kernel has no tracepoint {category}:{name}")
             }
-            TracefsError::Read { path, error } => write!(f, "cannot read {}: {error}", path.display()),
-            TracefsError::BadId { path } => write!(f, "{} does not hold a tracepoint id", path.display()),
+            TracefsError::Read { path, error } => {
+                write!(f, "cannot read {}: {error}", escaped(&path.display().to_string()))
+            }
+            TracefsError::BadId { path } => {
+                write!(f, "{} does not hold a tracepoint id", escaped(&path.display().to_string()))
+            }
             TracefsError::Write { path, line, error } => {
-                write!(f, "cannot write {line:?} to {}: {error}", path.display())
+                write!(f, "cannot write {line:?} to {}: {error}", escaped(&path.display().to_string()))
             }
         }
     }

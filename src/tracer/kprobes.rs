@@ -10,6 +10,7 @@ use crate::abi;
 use crate::arch::PT_REGS;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::error::Error;
+use crate::escape::escaped;
 use crate::kallsyms::find_functions;
 use crate::kernel::{running_version_code, KernelVersion};
 use crate::loader::FieldLayout;
@@ -57,7 +58,7 @@ pub(crate) fn prepare(tracefs: &Tracefs, plan: &Plan, log: Log<'_>) -> Result<Kp
     if api == KprobeApi::Legacy {
         let removed = tracefs.sweep_stale_kprobes(|pid| Path::new(&format!("/proc/{pid}")).exists())?;
         if !removed.is_empty() {
-            log(format_args!("removed stale kprobe events of killed runs: {}", removed.join(" ")));
+            log(format_args!("removed stale kprobe events of killed runs: {}", escaped(&removed.join(" "))));
         }
     }
     Ok(KprobePlan { api, v4_symbol, v6_symbol })

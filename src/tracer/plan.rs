@@ -4,6 +4,7 @@
 
 use crate::abi;
 use crate::btf::Btf;
+use crate::escape::escaped;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -79,9 +80,10 @@ impl Overrides {
             BtfSource::Vmlinux => Btf::load_vmlinux().map_err(|e| e.to_string()),
             BtfSource::Off => Err("disabled by TCPCONNECT_BTF=off".into()),
             BtfSource::File(path) => {
-                std::fs::read(path).map_err(|e| format!("{}: {e}", path.display())).and_then(|bytes| {
-                    Btf::parse(&bytes).map_err(|e| format!("{} (read from {})", e, path.display()))
-                })
+                let shown = escaped(&path.display().to_string()).into_owned();
+                std::fs::read(path)
+                    .map_err(|e| format!("{shown}: {e}"))
+                    .and_then(|bytes| Btf::parse(&bytes).map_err(|e| format!("{e} (read from {shown})")))
             }
         }
     }
