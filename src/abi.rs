@@ -34,8 +34,8 @@ pub const MAP_IN_CONNECT: &str = "in_connect";
 pub const MAP_PENDING: &str = "pending";
 pub const MAP_SYN_SENT_PORTS: &str = "syn_sent_ports";
 
-/// `struct count_key` of tcpconnect.h: saddr[16] daddr[16] dport:u16 ip:u8 pad[5].
-pub const COUNT_KEY_SIZE: usize = 40;
+/// `struct count_key` of tcpconnect.h (decoded in `records`).
+pub use crate::records::COUNT_KEY_SIZE;
 
 /// Load-time constants (undefined symbols in the object).
 pub const CONST_FILTER_PID: &str = "filter_pid";

@@ -1,15 +1,15 @@
 //! One run of the tool: start tracing, print the header once the program is
 //! attached, then turn ring batches into lines until a signal arrives.
 
-use crate::batch::BatchPrinter;
 use crate::cli::Options;
-use crate::count_table::{write_count_table, COUNT_BANNER};
 use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::escape::message_line;
 use crate::kernel::{KernelVersion, CAP_BPF_SINCE};
-use crate::output::Columns;
-use crate::stdout_sink::{Emitted, StdoutSink};
+use crate::present::batch::BatchPrinter;
+use crate::present::count_table::{write_count_table, COUNT_BANNER};
+use crate::present::stdout_sink::{Emitted, StdoutSink};
+use crate::present::text::Columns;
 use crate::sys::epoll::Epoll;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;

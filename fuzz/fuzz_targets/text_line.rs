@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcpconnect::event::{ConnectEvent, EVENT_SIZE};
-use tcpconnect::output::{Columns, LineFormatter};
+use tcpconnect::records::{ConnectEvent, EVENT_SIZE};
+use tcpconnect::present::text::{Columns, LineFormatter};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&choice, record)) = data.split_first() else { return };

@@ -1,5 +1,5 @@
 //! Standard output as a raw descriptor: what it is, and plain writes to it
-//! (for the pipe path of `crate::stdout_sink`, which must never sit in a
+//! (for the pipe path of `crate::present::stdout_sink`, which must never sit in a
 //! write it cannot leave).
 
 use super::{SysError, SysResult};

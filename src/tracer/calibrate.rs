@@ -4,7 +4,7 @@
 //! (`sock_offsets::from_dump`). Runs before the real programs attach, so the
 //! only samples in the rings are the dump's.
 
-use super::kprobes::{register_fields, return_kind};
+use super::kprobe_common::{register_fields, return_kind};
 use super::{filter_constants, Filters, Session, PROG_TYPE_KPROBE};
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};

@@ -5,19 +5,17 @@
 //! checked first, so each failure has one line naming its cause.
 
 use super::calibrate::calibrate_v6_offsets;
+use super::kprobe_common::{register_fields, return_kind};
 use super::{Attachment, Log, Plan, Session, PROG_TYPE_KPROBE};
 use crate::abi;
-use crate::arch::PT_REGS;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::error::Error;
 use crate::escape::escaped;
 use crate::kallsyms::find_functions;
-use crate::kernel::{running_version_code, KernelVersion};
-use crate::loader::FieldLayout;
+use crate::kernel::running_version_code;
 use crate::sock_offsets::{self, SockOffsets, Source};
 use crate::tracefs::kprobe_events::ProbeKind;
 use crate::tracefs::Tracefs;
-use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -62,28 +60,6 @@ pub(crate) fn prepare(tracefs: &Tracefs, plan: &Plan, log: Log<'_>) -> Result<Kp
         }
     }
     Ok(KprobePlan { api, v4_symbol, v6_symbol })
-}
-
-/// pt_regs fields of the running architecture, as the programs' REG_* markers.
-pub(super) fn register_fields() -> HashMap<u8, Option<FieldLayout>> {
-    HashMap::from([
-        (abi::REG_ARG1, Some(FieldLayout { offset: PT_REGS.arg1, size: 8, signed: false })),
-        (abi::REG_RC, Some(FieldLayout { offset: PT_REGS.rc, size: 8, signed: false })),
-    ])
-}
-
-/// Return instances preallocated per legacy kretprobe (`r<N>:`, 4.12+): one
-/// per thread that can be inside tcp_v*_connect at once, preemption
-/// included. The kernel's default (2 per CPU) misses connects under load;
-/// 4096 is the kernel's maximum and costs a few hundred KiB.
-fn legacy_maxactive() -> Option<u32> {
-    const MAXACTIVE_SINCE: KernelVersion = KernelVersion::new(4, 12, 0);
-    KernelVersion::running().filter(|v| *v >= MAXACTIVE_SINCE).map(|_| 4096)
-}
-
-/// Attach kind for return probes on this kernel.
-pub(super) fn return_kind() -> ProbeKind {
-    ProbeKind::Return { maxactive: legacy_maxactive() }
 }
 
 /// IPv6 offsets in struct sock: BTF first, calibration second.

@@ -3,9 +3,9 @@
 //! and reading the -c counts back.
 
 use crate::abi;
-use crate::count_table::CountRow;
 use crate::error::Error;
 use crate::loader::ObjectSpec;
+use crate::records::CountRow;
 use crate::sys::bpf::{bpf_map_create, bpf_map_get_next_key, bpf_map_lookup_elem, MapParams};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
@@ -124,13 +124,7 @@ pub(super) fn read_counts(map: BorrowedFd<'_>) -> Result<Vec<CountRow>, Error> {
         key = next;
         let mut value = [0u8; 8];
         if bpf_map_lookup_elem(map, &key, &mut value).map_err(read_error)? {
-            rows.push(CountRow {
-                saddr: key[0..16].try_into().unwrap_or_default(),
-                daddr: key[16..32].try_into().unwrap_or_default(),
-                dport: u16::from_ne_bytes([key[32], key[33]]),
-                ip: key[34],
-                count: u64::from_ne_bytes(value),
-            });
+            rows.push(CountRow::decode(&key, value));
         }
     }
     Ok(rows)

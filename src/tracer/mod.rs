@@ -6,6 +6,7 @@
 //! a Tracer releases everything in a safe order.
 
 mod calibrate;
+mod kprobe_common;
 mod kprobes;
 mod maps;
 mod plan;
@@ -23,7 +24,6 @@ use crate::abi;
 use crate::attach::kprobe::KprobeLink;
 use crate::attach::raw_tracepoint::RawTracepointLink;
 use crate::attach::PerfLink;
-pub use crate::count_table::CountRow;
 use crate::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::error::Error;
 use crate::kernel::{KernelVersion, MEMCG_ACCOUNTING};
@@ -31,6 +31,7 @@ use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectS
 use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::{PerfBuffers, RingStats};
 use crate::pinned_map;
+use crate::records::CountRow;
 use crate::sys::bpf::{bpf_map_update_elem, bpf_prog_load, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
 use crate::sys::process::raise_memlock_limit;

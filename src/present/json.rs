@@ -44,8 +44,8 @@
 //! Written by hand into the caller's buffer like the text lines: no
 //! allocation per event, and the exact bytes stay under our control.
 
-use crate::event::ConnectEvent;
-use crate::output::{write_addr, write_u64};
+use super::primitives::{write_addr, write_u64};
+use crate::records::ConnectEvent;
 
 /// The `query` field of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,15 +19,15 @@
 //! -U prefixes have no separator of their own, so a 9-character time or a
 //! 6-digit uid runs straight into the next column, as in bcc.
 //!
-//! -j replaces all of this with one JSON object per line (`crate::json`).
+//! -j replaces all of this with one JSON object per line (`super::json`).
 //!
 //! Everything here is on the per-event hot path: no allocation besides
 //! growing `out`, integers and padding written by hand.
 
+use super::json;
+use super::primitives::{pad, write_addr_padded, write_u64, write_u64_padded};
 use crate::escape::write_escaped;
-use crate::event::ConnectEvent;
-use crate::inet::{write_ipv4, write_ipv6};
-use crate::json;
+use crate::records::ConnectEvent;
 
 /// What each line holds. `Default` is bcc's plain output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -172,71 +172,6 @@ impl LineFormatter {
         // from different CPUs can arrive out of order, hence signed.
         ts_us as i64 - first as i64
     }
-}
-
-/// Appends the address text: `ip == 6` (`v6`) the 16 bytes, otherwise the
-/// dotted quad of the first 4.
-#[inline]
-pub(crate) fn write_addr(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
-    if v6 {
-        write_ipv6(out, *addr);
-    } else {
-        write_ipv4(out, [addr[0], addr[1], addr[2], addr[3]]);
-    }
-}
-
-/// `%-{width}s` of the address text.
-#[inline]
-pub(crate) fn write_addr_padded_to(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16], width: usize) {
-    let start = out.len();
-    write_addr(out, v6, addr);
-    pad(out, start, width);
-}
-
-/// `%-16s` of the address text.
-#[inline]
-fn write_addr_padded(out: &mut Vec<u8>, v6: bool, addr: &[u8; 16]) {
-    write_addr_padded_to(out, v6, addr, 16);
-}
-
-/// Pads with spaces so that what was written since `start` is at least
-/// `width` bytes (left-justified, like `%-Ns`).
-#[inline]
-pub(crate) fn pad(out: &mut Vec<u8>, start: usize, width: usize) {
-    let end = start + width;
-    if out.len() < end {
-        if end - out.len() <= 16 {
-            // A fixed-size copy, then cut back: no memset call for a few bytes.
-            out.extend_from_slice(&[b' '; 16]);
-            out.truncate(end);
-        } else {
-            out.resize(end, b' ');
-        }
-    }
-}
-
-/// Appends the decimal text of `n` (`%d`, no padding).
-#[inline]
-pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20]; // u64::MAX has 20 digits
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
-}
-
-/// `%-{width}d` of a non-negative integer.
-#[inline]
-pub(crate) fn write_u64_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let start = out.len();
-    write_u64(out, n);
-    pad(out, start, width);
 }
 
 /// Appends `"%.3f" % (delta_us / 1000000.0)` (no padding), as Python does

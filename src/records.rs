@@ -1,6 +1,8 @@
-//! The event record written by the BPF program: `struct connect_event` in
-//! bpf-prebuilt/tcpconnect.h. Decoded field by field from the (unaligned)
-//! perf sample payload, never cast in place.
+//! The records the BPF side writes, decoded in this one place: the event
+//! (`struct connect_event` in bpf-prebuilt/tcpconnect.h, a perf sample
+//! payload) and the -c count (`struct count_key` and its u64 value, read
+//! from the counts map). Decoded field by field from the (unaligned) bytes,
+//! never cast in place.
 
 /// Size of `struct connect_event`.
 pub const EVENT_SIZE: usize = 72;
@@ -110,5 +112,41 @@ mod tests {
         let mut ev = ConnectEvent::decode(&[0u8; EVENT_SIZE]).unwrap();
         ev.comm = *b"0123456789abcdef";
         assert_eq!(ev.comm_bytes(), b"0123456789abcdef");
+    }
+}
+
+/// One (source, destination, port) key and its connect count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountRow {
+    /// 6 for IPv6; anything else is an IPv4 row (first 4 address bytes),
+    /// as for events.
+    pub ip: u8,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    /// Destination port, host order.
+    pub dport: u16,
+    pub count: u64,
+}
+
+impl From<(u8, [u8; 16], [u8; 16], u16, u64)> for CountRow {
+    fn from((ip, saddr, daddr, dport, count): (u8, [u8; 16], [u8; 16], u16, u64)) -> Self {
+        CountRow { ip, saddr, daddr, dport, count }
+    }
+}
+
+/// Size of `struct count_key`: saddr[16] daddr[16] dport:u16 ip:u8 pad[5].
+pub const COUNT_KEY_SIZE: usize = 40;
+
+impl CountRow {
+    /// The row of one counts map entry: its key and its u64 value.
+    pub fn decode(key: &[u8; COUNT_KEY_SIZE], value: [u8; 8]) -> CountRow {
+        let addr = |o: usize| -> [u8; 16] { key[o..o + 16].try_into().unwrap_or_default() };
+        CountRow {
+            saddr: addr(0),
+            daddr: addr(16),
+            dport: u16::from_ne_bytes([key[32], key[33]]),
+            ip: key[34],
+            count: u64::from_ne_bytes(value),
+        }
     }
 }

@@ -2,8 +2,8 @@
 //! so a batch holds events from several CPUs interleaved in no useful order;
 //! sorting by the kernel timestamp restores the order of the connects.
 
-use crate::event::ConnectEvent;
-use crate::output::{write_header, Columns, LineFormatter};
+use super::text::{write_header, Columns, LineFormatter};
+use crate::records::ConnectEvent;
 
 pub struct BatchPrinter {
     columns: Columns,

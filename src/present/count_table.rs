@@ -6,7 +6,7 @@
 //! print("%-25s %-25s %-20s %-10d" % (saddr, daddr, dport, count))
 //! ```
 //!
-//! With -j each row is a JSON object instead (`crate::json`), with no blank
+//! With -j each row is a JSON object instead (`super::json`), with no blank
 //! line and no header.
 //!
 //! Ties: Python's sort is stable over the BPF hash map's iteration order,
@@ -15,30 +15,12 @@
 
 use std::cmp::Ordering;
 
-use crate::json;
-use crate::output::{write_addr_padded_to, write_u64_padded};
+use super::json;
+use super::primitives::{write_addr_padded_to, write_u64_padded};
+use crate::records::CountRow;
 
 /// The banner bcc prints (to stdout) when -c tracing starts, '\n' included.
 pub const COUNT_BANNER: &str = "Tracing connect ... Hit Ctrl-C to end\n";
-
-/// One (source, destination, port) key and its connect count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CountRow {
-    /// 6 for IPv6; anything else is an IPv4 row (first 4 address bytes),
-    /// as for events.
-    pub ip: u8,
-    pub saddr: [u8; 16],
-    pub daddr: [u8; 16],
-    /// Destination port, host order.
-    pub dport: u16,
-    pub count: u64,
-}
-
-impl From<(u8, [u8; 16], [u8; 16], u16, u64)> for CountRow {
-    fn from((ip, saddr, daddr, dport, count): (u8, [u8; 16], [u8; 16], u16, u64)) -> Self {
-        CountRow { ip, saddr, daddr, dport, count }
-    }
-}
 
 impl CountRow {
     fn is_v6(&self) -> bool {
