@@ -5,7 +5,7 @@ use crate::cli::Options;
 use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::escape::message_line;
-use crate::kernel::{KernelVersion, CAP_BPF_SINCE};
+use crate::host::kernel::{KernelVersion, CAP_BPF_SINCE};
 use crate::present::batch::BatchPrinter;
 use crate::present::count_table::{write_count_table, COUNT_BANNER};
 use crate::present::stdout_sink::{Emitted, StdoutSink};

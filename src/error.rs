@@ -2,7 +2,7 @@
 //! layer keeps its own error type; this one says what we were doing.
 
 use crate::attach::kprobe::KprobeError;
-use crate::cpus::CpuListError;
+use crate::host::cpus::CpuListError;
 use crate::loader::elf::ElfError;
 use crate::loader::LinkError;
 use crate::pinned_map::PinnedMapError;

@@ -7,18 +7,14 @@
 
 pub mod abi;
 pub mod app;
-pub mod arch;
 pub mod attach;
 pub mod btf;
 pub mod cli;
-pub mod cpus;
 pub mod dns;
 pub mod error;
 pub mod escape;
-pub mod kallsyms;
-pub mod kernel;
+pub mod host;
 pub mod loader;
-pub mod lockdown;
 pub mod perf;
 pub mod pinned_map;
 pub mod present;

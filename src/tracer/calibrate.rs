@@ -8,7 +8,7 @@ use super::kprobe_common::{register_fields, return_kind};
 use super::{filter_constants, Filters, Session, PROG_TYPE_KPROBE};
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
-use crate::kernel::running_version_code;
+use crate::host::kernel::running_version_code;
 use crate::sock_offsets::{self, SockOffsets};
 use crate::tracefs::kprobe_events::ProbeKind;
 use std::net::{Ipv6Addr, TcpListener, TcpStream};

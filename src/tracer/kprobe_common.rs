@@ -3,8 +3,8 @@
 //! kind of return probe this kernel takes.
 
 use crate::abi;
-use crate::arch::PT_REGS;
-use crate::kernel::KernelVersion;
+use crate::host::arch::PT_REGS;
+use crate::host::kernel::KernelVersion;
 use crate::loader::FieldLayout;
 use crate::tracefs::kprobe_events::ProbeKind;
 use std::collections::HashMap;

@@ -11,8 +11,8 @@ use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::error::Error;
 use crate::escape::escaped;
-use crate::kallsyms::find_functions;
-use crate::kernel::running_version_code;
+use crate::host::kallsyms::find_functions;
+use crate::host::kernel::running_version_code;
 use crate::sock_offsets::{self, SockOffsets, Source};
 use crate::tracefs::kprobe_events::ProbeKind;
 use crate::tracefs::Tracefs;
@@ -36,7 +36,7 @@ pub(crate) fn prepare(tracefs: &Tracefs, plan: &Plan, log: Log<'_>) -> Result<Kp
     let overrides = &plan.overrides;
     let api = KprobeApi::detect(tracefs, !overrides.legacy_kprobes).ok_or(Error::NoKprobes)?;
     let found = find_functions(&[abi::V4_CONNECT, abi::V6_CONNECT])
-        .map_err(|error| Error::Kallsyms { path: crate::kallsyms::KALLSYMS, error })?;
+        .map_err(|error| Error::Kallsyms { path: crate::host::kallsyms::KALLSYMS, error })?;
     let [v4_symbol, mut v6_symbol]: [Option<String>; 2] = found.try_into().unwrap_or([None, None]);
     let v4_symbol = v4_symbol.ok_or(Error::NotTraceable { function: abi::V4_CONNECT })?;
     if plan.filters.family == Some(4) {

@@ -24,9 +24,9 @@ use crate::abi;
 use crate::attach::kprobe::KprobeLink;
 use crate::attach::raw_tracepoint::RawTracepointLink;
 use crate::attach::PerfLink;
-use crate::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::error::Error;
-use crate::kernel::{KernelVersion, MEMCG_ACCOUNTING};
+use crate::host::cpus::{read_cpu_list, ONLINE, POSSIBLE};
+use crate::host::kernel::{KernelVersion, MEMCG_ACCOUNTING};
 use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectSpec, EMBEDDED_OBJECT};
 use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::{PerfBuffers, RingStats};
@@ -298,7 +298,7 @@ fn preflight(plan: &Plan) -> Result<Host, Error> {
     raise_memlock_limit_if_needed()?;
     let possible = read_cpu_list(POSSIBLE)?;
     let online = read_cpu_list(ONLINE)?;
-    if crate::lockdown::forbids_tracing() {
+    if crate::host::lockdown::forbids_tracing() {
         return Err(Error::Lockdown { mode: "confidentiality".into() });
     }
     let tracefs = Tracefs::open()?;
