@@ -6,14 +6,14 @@ use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::escape::message_line;
 use crate::host::kernel::{KernelVersion, CAP_BPF_SINCE};
+use crate::plan::{Overrides, Plan};
 use crate::present::batch::BatchPrinter;
 use crate::present::count_table::{write_count_table, COUNT_BANNER};
 use crate::present::stdout_sink::{Emitted, StdoutSink};
-use crate::present::text::Columns;
 use crate::sys::epoll::Epoll;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
-use crate::tracer::{Filters, Overrides, Plan, Tracer};
+use crate::tracer::Tracer;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 
@@ -34,17 +34,6 @@ pub enum Ended {
     Signal(i32),
     /// Whoever reads our output went away (EPIPE): nothing left to do.
     OutputClosed,
-}
-
-fn filters(options: &Options) -> Filters {
-    Filters {
-        pid: options.pid,
-        uid: options.uid,
-        ports: options.ports.clone(),
-        family: options.family,
-        cgroup_map: options.cgroupmap.clone(),
-        mntns_map: options.mntnsmap.clone(),
-    }
 }
 
 /// A line on stderr. Unlike eprintln!, never panics when stderr is a closed
@@ -114,110 +103,144 @@ fn drop_capabilities() -> Result<(), Error> {
     Ok(())
 }
 
+/// One run, in its stages: set up (signals, epoll, the plan, -d's capture),
+/// start tracing, announce that it is live, pump batches to stdout until a
+/// signal, then finish (losses, the -c table, missed hits).
 pub fn run(options: &Options) -> Result<Ended, Error> {
     ensure_standard_fds();
-    // Signals first: one arriving during setup is queued and ends the run as
-    // soon as the loop starts, after a clean teardown.
-    let signals = SignalFd::new().map_err(Error::kernel("set up signal handling"))?;
-    let epoll = Epoll::new().map_err(Error::kernel("create an epoll instance"))?;
-    epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
-
-    let plan = Plan {
-        filters: filters(options),
-        count: options.count,
-        lport: options.lport,
-        attach: options.attach,
-        overrides: Overrides::from_env(),
-    };
-    let verbose = options.verbose;
+    let plan = Plan::from_options(options, Overrides::from_env());
+    let mut run = Run::set_up(&plan)?;
+    let verbose = plan.verbose;
     let log = |message: std::fmt::Arguments<'_>| {
         if verbose {
             warn(format_args!("tcpconnect: {message}"));
         }
     };
-    // -d: the DNS capture is open before tracing starts, so no answer that
-    // a traced connect used can be missed.
-    let mut dns = if options.dns {
-        let watcher = DnsWatcher::open().map_err(|error| Error::Dns { error })?;
-        epoll.add(watcher.as_fd(), DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
-        Some(watcher)
-    } else {
-        None
-    };
-    let mut tracer = Tracer::start(&plan, &epoll, &log)?;
+    let mut tracer = Tracer::start(&plan, &run.epoll, &log)?;
     drop_capabilities()?;
-
-    let mut out = StdoutSink::new();
-    let columns = Columns {
-        timestamp: options.timestamp,
-        print_uid: options.print_uid,
-        lport: options.lport,
-        query: options.dns,
-        json: options.json,
+    let mut printer = BatchPrinter::new(plan.columns);
+    if let Some(ended) = run.announce(&plan, &mut printer)? {
+        return Ok(ended);
+    }
+    let signal = match run.pump(&mut tracer, &mut printer)? {
+        Pumped::Signal(signal) => signal,
+        Pumped::OutputClosed => return Ok(Ended::OutputClosed),
     };
-    let mut printer = BatchPrinter::new(columns);
-    // The header (or -c's banner) says tracing is live: the programs are
-    // attached by now. JSON output has neither: every line is an object.
-    let live: &[u8] = match (options.count, options.json) {
-        (_, true) => b"",
-        (true, false) => COUNT_BANNER.as_bytes(),
-        (false, false) => printer.header(),
-    };
-    // The signal that ends the run: read from the signal fd, or one that
-    // ended a write to a full pipe.
-    let mut ending = match out.emit(live, &signals)? {
-        Emitted::Written => None,
-        Emitted::Closed => return Ok(Ended::OutputClosed),
-        Emitted::Interrupted(signal) => Some(signal),
-    };
+    run.finish(&plan, &tracer, signal)
+}
 
-    let mut ready = Vec::new();
-    let mut lost_reported = 0u64;
-    let signal = loop {
-        if let Some(signal) = ending {
-            break signal;
-        }
-        ready.clear();
-        // In a closure: Error::kernel allocates its message, which must
-        // happen on an error, not on every wakeup.
-        epoll.wait(&mut ready, FLUSH_INTERVAL_MS).map_err(|error| Error::kernel("wait for events")(error))?;
-        if ready.contains(&SIGNAL_TOKEN) {
-            ending = signals.read().map_err(Error::kernel("read the signal fd"))?;
-        }
-        // DNS answers first: a connect's answer is queued before the
-        // resolver could act on it.
-        if let Some(dns) = dns.as_mut() {
-            dns.read_all().map_err(|error| Error::Dns { error })?;
-        }
+/// What the main loop waits on and writes to.
+struct Run {
+    signals: SignalFd,
+    epoll: Epoll,
+    /// -d: the DNS capture.
+    dns: Option<DnsWatcher>,
+    out: StdoutSink,
+    /// The signal that ends the run, once one arrived.
+    ending: Option<i32>,
+    /// The lost events reported so far.
+    lost_reported: u64,
+}
 
-        // Drain every ring, not only the ready ones: the batch is merged by
-        // timestamp across CPUs (and so across IPv4 and IPv6).
-        let stats = tracer.drain(|payload| printer.push_sample(payload));
-        let lines = match &dns {
-            Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
-            None => printer.finish(),
+/// How the pump stopped.
+enum Pumped {
+    Signal(i32),
+    OutputClosed,
+}
+
+impl Run {
+    /// Signals first: one arriving during setup is queued and ends the run
+    /// as soon as the loop starts, after a clean teardown. -d: the DNS
+    /// capture is open before tracing starts, so no answer that a traced
+    /// connect used can be missed.
+    fn set_up(plan: &Plan) -> Result<Run, Error> {
+        let signals = SignalFd::new().map_err(Error::kernel("set up signal handling"))?;
+        let epoll = Epoll::new().map_err(Error::kernel("create an epoll instance"))?;
+        epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
+        let dns = if plan.dns {
+            let watcher = DnsWatcher::open().map_err(|error| Error::Dns { error })?;
+            epoll.add(watcher.as_fd(), DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
+            Some(watcher)
+        } else {
+            None
         };
-        let written = if lines.is_empty() { Emitted::Written } else { out.emit(lines, &signals)? };
-        if stats.lost > 0 {
-            report_new_losses(&tracer, &mut lost_reported, stats.lost);
-        }
-        report_damage(stats.corrupt, printer.take_malformed());
-        match written {
-            Emitted::Written => {}
-            Emitted::Closed => return Ok(Ended::OutputClosed),
-            Emitted::Interrupted(signal) => ending = Some(signal),
-        }
-    };
+        Ok(Run { signals, epoll, dns, out: StdoutSink::new(), ending: None, lost_reported: 0 })
+    }
 
-    // Losses the kernel had no chance to report in a LOST record.
-    report_new_losses(&tracer, &mut lost_reported, 0);
-    if options.count {
-        let mut table = Vec::new();
-        write_count_table(&mut table, tracer.counts()?, options.json);
-        if out.emit(&table, &signals)? == Emitted::Closed {
-            return Ok(Ended::OutputClosed);
+    /// Writes `bytes`; the run's end if the reader went away.
+    fn emit(&mut self, bytes: &[u8]) -> Result<Option<Ended>, Error> {
+        match self.out.emit(bytes, &self.signals)? {
+            Emitted::Written => {}
+            Emitted::Closed => return Ok(Some(Ended::OutputClosed)),
+            // A signal ended a write to a full pipe.
+            Emitted::Interrupted(signal) => self.ending = Some(signal),
+        }
+        Ok(None)
+    }
+
+    /// The header (or -c's banner) says tracing is live: the programs are
+    /// attached by now. JSON output has neither: every line is an object.
+    fn announce(&mut self, plan: &Plan, printer: &mut BatchPrinter) -> Result<Option<Ended>, Error> {
+        let live: &[u8] = match (plan.count, plan.columns.json) {
+            (_, true) => b"",
+            (true, false) => COUNT_BANNER.as_bytes(),
+            (false, false) => printer.header(),
+        };
+        self.emit(live)
+    }
+
+    /// Ring batches to lines until a signal arrives or the reader goes away.
+    fn pump(&mut self, tracer: &mut Tracer, printer: &mut BatchPrinter) -> Result<Pumped, Error> {
+        let mut ready = Vec::new();
+        loop {
+            if let Some(signal) = self.ending {
+                return Ok(Pumped::Signal(signal));
+            }
+            ready.clear();
+            // In a closure: Error::kernel allocates its message, which must
+            // happen on an error, not on every wakeup.
+            self.epoll
+                .wait(&mut ready, FLUSH_INTERVAL_MS)
+                .map_err(|error| Error::kernel("wait for events")(error))?;
+            if ready.contains(&SIGNAL_TOKEN) {
+                self.ending = self.signals.read().map_err(Error::kernel("read the signal fd"))?;
+            }
+            // DNS answers first: a connect's answer is queued before the
+            // resolver could act on it.
+            if let Some(dns) = self.dns.as_mut() {
+                dns.read_all().map_err(|error| Error::Dns { error })?;
+            }
+
+            // Drain every ring, not only the ready ones: the batch is merged
+            // by timestamp across CPUs (and so across IPv4 and IPv6).
+            let stats = tracer.drain(|payload| printer.push_sample(payload));
+            let lines = match &self.dns {
+                Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
+                None => printer.finish(),
+            };
+            let closed = if lines.is_empty() { None } else { self.emit(lines)? };
+            if stats.lost > 0 {
+                report_new_losses(tracer, &mut self.lost_reported, stats.lost);
+            }
+            report_damage(stats.corrupt, printer.take_malformed());
+            if closed.is_some() {
+                return Ok(Pumped::OutputClosed);
+            }
         }
     }
-    report_missed(tracer.kprobe_misses());
-    Ok(Ended::Signal(signal))
+
+    /// After the ending signal: losses the kernel had no chance to report in
+    /// a LOST record, the -c table, and the kprobe hits the kernel dropped.
+    fn finish(mut self, plan: &Plan, tracer: &Tracer, signal: i32) -> Result<Ended, Error> {
+        report_new_losses(tracer, &mut self.lost_reported, 0);
+        if plan.count {
+            let mut table = Vec::new();
+            write_count_table(&mut table, tracer.counts()?, plan.columns.json);
+            if self.out.emit(&table, &self.signals)? == Emitted::Closed {
+                return Ok(Ended::OutputClosed);
+            }
+        }
+        report_missed(tracer.kprobe_misses());
+        Ok(Ended::Signal(signal))
+    }
 }

@@ -18,7 +18,6 @@
 //! there too), then update [`USAGE`]. A unit test checks that `USAGE` matches
 //! the usage line generated from the table.
 
-use crate::tracer::AttachMode;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::os::unix::ffi::OsStringExt;
@@ -43,6 +42,16 @@ pub struct Options {
     pub json: bool,
     pub attach: AttachMode,
     pub verbose: bool,
+}
+
+/// How to hook into the kernel (`--attach`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AttachMode {
+    /// The tracepoint where the kernel has it (4.16+), kprobes otherwise.
+    #[default]
+    Auto,
+    Kprobe,
+    Tracepoint,
 }
 
 /// What the caller must do instead of running.

@@ -17,6 +17,7 @@ pub mod host;
 pub mod loader;
 pub mod perf;
 pub mod pinned_map;
+pub mod plan;
 pub mod present;
 pub mod records;
 pub mod sock_offsets;

@@ -4,8 +4,9 @@
 //! (`sock_offsets::from_dump`). Runs before the real programs attach, so the
 //! only samples in the rings are the dump's.
 
+use super::constants::Constants;
 use super::kprobe_common::{register_fields, return_kind};
-use super::{filter_constants, Filters, Session, PROG_TYPE_KPROBE};
+use super::{Filters, Session, PROG_TYPE_KPROBE};
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::host::kernel::running_version_code;
@@ -26,7 +27,7 @@ pub(crate) fn calibrate_v6_offsets(
 
     // The entry program keeps only our own process.
     let pid = std::process::id();
-    let constants = filter_constants(&Filters { pid: Some(pid), ..Filters::default() });
+    let constants = Constants::for_filters(&Filters { pid: Some(pid), ..Filters::default() });
     let fields = register_fields();
     let kern_version = running_version_code();
     let load = |section| {

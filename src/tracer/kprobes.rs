@@ -104,11 +104,10 @@ pub(crate) fn start(
         Some(symbol) => Some(v6_offsets(session, plan, symbol, log)?),
         None => None,
     };
-    let mut constants = session.constants.clone();
-    if let Some(offsets) = offsets {
-        constants.insert(abi::CONST_SKC_V6_DADDR, offsets.v6_daddr as u64);
-        constants.insert(abi::CONST_SKC_V6_RCV_SADDR, offsets.v6_rcv_saddr as u64);
-    }
+    let constants = match offsets {
+        Some(offsets) => session.constants.with_v6_offsets(offsets),
+        None => session.constants,
+    };
     let fields = register_fields();
     let kern_version = running_version_code();
     let load = |section| session.load(section, PROG_TYPE_KPROBE, &constants, &fields, kern_version);

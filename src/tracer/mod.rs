@@ -5,15 +5,20 @@
 //! when the tracepoint path cannot be prepared, loaded or attached. Dropping
 //! a Tracer releases everything in a safe order.
 
+mod btf_source;
 mod calibrate;
+mod constants;
 mod kprobe_common;
 mod kprobes;
 mod maps;
-mod plan;
 mod tracepoint;
 
-use plan::LazyBtf;
-pub use plan::{filter_constants, AttachMode, BtfSource, Filters, Log, Overrides, Plan};
+pub use crate::plan::{AttachMode, BtfSource, Filters, Overrides, Plan};
+use btf_source::LazyBtf;
+use constants::{Constants, MntnsOffsets};
+
+/// Where -v messages go.
+pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
 pub use tracepoint::tracepoint_field_layouts;
 
 use kprobes::KprobePlan;
@@ -119,7 +124,7 @@ enum Path {
 pub(crate) struct Session<'h> {
     object: &'h ObjectSpec,
     /// This run's load-time constants (filters, modes, offsets).
-    constants: HashMap<&'static str, u64>,
+    constants: Constants,
     maps: Vec<OwnedFd>,
     rings: PerfBuffers,
     tracefs: &'h Tracefs,
@@ -134,7 +139,7 @@ impl Session<'_> {
         &self,
         section: &str,
         prog_type: u32,
-        constants: &HashMap<&'static str, u64>,
+        constants: &Constants,
         fields: &HashMap<u8, Option<FieldLayout>>,
         kern_version: u32,
     ) -> Result<OwnedFd, Error> {
@@ -147,15 +152,10 @@ impl Session<'_> {
         let raw_fds: Vec<i32> = self.maps.iter().map(|m| m.as_raw_fd()).collect();
         // A helper behind a filter that is off is never called: stub it, so
         // kernels that lack it load the program anyway.
-        let off = |name| constants.get(name).copied().unwrap_or(0) == 0;
-        let mut stub_helpers = Vec::new();
-        if off(abi::CONST_FILTER_CGROUP) {
-            stub_helpers.push(abi::HELPER_GET_CURRENT_CGROUP_ID);
-        }
-        if off(abi::CONST_FILTER_MNTNS) {
-            stub_helpers.push(abi::HELPER_GET_CURRENT_TASK);
-        }
-        let inputs = LinkInputs { map_fds: &raw_fds, constants, fields, stub_helpers: &stub_helpers };
+        let stub_helpers = constants.stubbed_helpers();
+        let symbols = constants.symbols();
+        let inputs =
+            LinkInputs { map_fds: &raw_fds, constants: &symbols, fields, stub_helpers: &stub_helpers };
         let insns = link_program(program, &inputs)
             .map_err(|error| Error::Link { program: section.to_owned(), error })?;
         // The kernel shows at most 15 characters of a program name.
@@ -279,7 +279,7 @@ fn attach_on(
     path: &Path,
     log: Log<'_>,
 ) -> Result<Attached, Error> {
-    let lport_defer = session.constants[abi::CONST_LPORT_DEFER] != 0;
+    let lport_defer = session.constants.lport_defer;
     let (progs, attachments) = match path {
         Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log)?,
         Path::Tracepoint(id) => start_tracepoint(&session, *id, lport_defer, &plan.overrides, log)?,
@@ -302,7 +302,7 @@ fn preflight(plan: &Plan) -> Result<Host, Error> {
         return Err(Error::Lockdown { mode: "confidentiality".into() });
     }
     let tracefs = Tracefs::open()?;
-    Ok(Host { object, possible, online, tracefs, btf: LazyBtf::new(&plan.overrides) })
+    Ok(Host { object, possible, online, tracefs, btf: LazyBtf::new(&plan.overrides.btf) })
 }
 
 /// This attempt's constants, maps (the user's pinned filters in place) and
@@ -318,12 +318,12 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
     // The local port is known at the kprobe's return; the tracepoint
     // path holds events until connect(2) returns.
     let lport_defer = plan.lport && !plan.count && !kprobes;
-    let mut constants = filter_constants(&plan.filters);
-    constants.insert(abi::CONST_COUNT_MODE, plan.count as u64);
-    constants.insert(abi::CONST_LPORT_DEFER, lport_defer as u64);
-    if mntns_map.is_some() {
-        constants.extend(mntns_offsets(&host.btf)?);
-    }
+    let mntns = match mntns_map {
+        Some(_) => mntns_offsets(&host.btf)?,
+        None => MntnsOffsets::default(),
+    };
+    let constants =
+        Constants { count_mode: plan.count, lport_defer, mntns, ..Constants::for_filters(&plan.filters) };
 
     let sizing = MapSizing {
         possible: &host.possible,
@@ -356,17 +356,17 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
 
 /// Offsets of task_struct.nsproxy, nsproxy.mnt_ns and mnt_namespace.ns.inum
 /// for --mntnsmap, from BTF: struct layouts that no constant can cover.
-fn mntns_offsets(btf: &LazyBtf) -> Result<HashMap<&'static str, u64>, Error> {
+fn mntns_offsets(btf: &LazyBtf) -> Result<MntnsOffsets, Error> {
     let needs_btf = |reason: String| Error::NeedsBtf { option: "--mntnsmap", reason };
     let btf = btf.get().map_err(needs_btf)?;
     let offset = |ty: &str, path: &[&str]| {
-        btf.member_offset(ty, path).map(|m| m.offset as u64).map_err(|e| needs_btf(e.to_string()))
+        btf.member_offset(ty, path).map(|m| m.offset).map_err(|e| needs_btf(e.to_string()))
     };
-    Ok(HashMap::from([
-        (abi::CONST_TASK_NSPROXY, offset("task_struct", &["nsproxy"])?),
-        (abi::CONST_NSPROXY_MNT_NS, offset("nsproxy", &["mnt_ns"])?),
-        (abi::CONST_MNT_NS_INUM, offset("mnt_namespace", &["ns", "inum"])?),
-    ]))
+    Ok(MntnsOffsets {
+        task_nsproxy: offset("task_struct", &["nsproxy"])?,
+        nsproxy_mnt_ns: offset("nsproxy", &["mnt_ns"])?,
+        mnt_ns_inum: offset("mnt_namespace", &["ns", "inum"])?,
+    })
 }
 
 /// Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose default (64 KiB

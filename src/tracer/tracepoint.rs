@@ -77,11 +77,7 @@ pub(super) fn start_tracepoint(
 fn load_raw_state_program(session: &Session) -> Result<OwnedFd, String> {
     let btf = session.btf.get()?;
     let layout = sock_offsets::socket_layout_from_btf(btf).map_err(|e| e.to_string())?;
-    let mut constants = session.constants.clone();
-    constants.insert(abi::CONST_SKC_V6_DADDR, layout.v6.v6_daddr.into());
-    constants.insert(abi::CONST_SKC_V6_RCV_SADDR, layout.v6.v6_rcv_saddr.into());
-    constants.insert(abi::CONST_SK_PROTOCOL, layout.sk_protocol.into());
-    constants.insert(abi::CONST_INET_SPORT, layout.inet_sport.into());
+    let constants = session.constants.with_socket_layout(&layout);
     session
         .load(abi::PROG_STATE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
         // The first line: a verifier log would make -v's line a page.
@@ -134,7 +130,8 @@ mod tests {
     use crate::loader::insn::Insn;
     use crate::loader::{link_program, parse_object, LinkInputs, EMBEDDED_OBJECT};
     use crate::tracefs::format::parse_fields;
-    use crate::tracer::{filter_constants, Filters};
+    use crate::tracer::constants::Constants;
+    use crate::tracer::Filters;
     use std::path::PathBuf;
 
     /// tests/fixtures/tracefs/<kernel>/<category>.<name>.format: format files
@@ -182,7 +179,7 @@ mod tests {
         let object = parse_object(EMBEDDED_OBJECT).unwrap();
         let program = object.program(section).unwrap();
         let fds: Vec<i32> = (0..object.maps.len() as i32).map(|i| 100 + i).collect();
-        let constants = filter_constants(filters);
+        let constants = Constants::for_filters(filters).symbols();
         let insns = link_program(
             program,
             &LinkInputs { map_fds: &fds, constants: &constants, fields: layouts, stub_helpers: &[80, 35] },

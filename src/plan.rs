@@ -1,0 +1,116 @@
+//! What a run will do, decided once from the command line and the
+//! environment: what the kernel keeps (the filters), how it hooks in (the
+//! attach method), the modes, the columns, and the switches for testing.
+//! Built in one place, [`Plan::from_options`]; the kernel side (`tracer`)
+//! and the presentation read it, and neither is imported here but for the
+//! columns the presentation defines.
+
+pub use crate::cli::AttachMode;
+use crate::cli::Options;
+use crate::present::text::Columns;
+use std::path::PathBuf;
+
+/// What the kernel keeps, decided from the command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    /// Only this process (tgid).
+    pub pid: Option<u32>,
+    pub uid: Option<u32>,
+    /// Only these destination ports; empty means all.
+    pub ports: Vec<u16>,
+    /// Only IPv4 (4) or IPv6 (6).
+    pub family: Option<u8>,
+    /// Only tasks whose cgroup id / mount namespace is a key of the hash map
+    /// pinned here.
+    pub cgroup_map: Option<PathBuf>,
+    pub mntns_map: Option<PathBuf>,
+}
+
+/// Where type information comes from (TCPCONNECT_BTF).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BtfSource {
+    /// /sys/kernel/btf/vmlinux.
+    #[default]
+    Vmlinux,
+    /// TCPCONNECT_BTF=off: as on a kernel without BTF.
+    Off,
+    /// TCPCONNECT_BTF=/path: this file instead (e.g. a damaged copy).
+    File(PathBuf),
+}
+
+/// Switches for testing paths this kernel would not otherwise take, read
+/// from the environment (documented in the man page, ENVIRONMENT).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// TCPCONNECT_KPROBE_API=legacy: tracefs kprobe_events even where the
+    /// kprobe PMU exists.
+    pub legacy_kprobes: bool,
+    pub btf: BtfSource,
+    /// TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint event even where
+    /// the raw tracepoint would do.
+    pub no_raw_tracepoint: bool,
+}
+
+impl Overrides {
+    pub fn from_env() -> Overrides {
+        let var = |name: &str| std::env::var_os(name).unwrap_or_default();
+        let btf = match var("TCPCONNECT_BTF") {
+            v if v.is_empty() => BtfSource::Vmlinux,
+            v if v == "off" => BtfSource::Off,
+            path => BtfSource::File(PathBuf::from(path)),
+        };
+        Overrides {
+            legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy",
+            btf,
+            no_raw_tracepoint: var("TCPCONNECT_RAW_TRACEPOINT") == "off",
+        }
+    }
+}
+
+/// Everything a run will do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub filters: Filters,
+    /// -c: count in the kernel instead of sending events.
+    pub count: bool,
+    /// -L: events must carry the local port.
+    pub lport: bool,
+    /// -d: name each destination by the DNS answer it came from.
+    pub dns: bool,
+    pub attach: AttachMode,
+    pub overrides: Overrides,
+    /// What each printed line holds.
+    pub columns: Columns,
+    /// -v: say on stderr how tracing was set up.
+    pub verbose: bool,
+}
+
+impl Plan {
+    /// The plan for these options, with the test switches `overrides`
+    /// (`Overrides::from_env()` in a real run).
+    pub fn from_options(options: &Options, overrides: Overrides) -> Plan {
+        Plan {
+            filters: Filters {
+                pid: options.pid,
+                uid: options.uid,
+                ports: options.ports.clone(),
+                family: options.family,
+                cgroup_map: options.cgroupmap.clone(),
+                mntns_map: options.mntnsmap.clone(),
+            },
+            count: options.count,
+            lport: options.lport,
+            dns: options.dns,
+            attach: options.attach,
+            overrides,
+            columns: Columns {
+                timestamp: options.timestamp,
+                print_uid: options.print_uid,
+                lport: options.lport,
+                query: options.dns,
+                json: options.json,
+            },
+            verbose: options.verbose,
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The load-time constants of the BPF programs (the `CONST(name)` undefined
+//! symbols of tcpconnect.bpf.c), as one typed value. Each run fills it from
+//! its plan and what it learns of the kernel (offsets from BTF or
+//! calibration); `symbols` is the one place where a field meets the name
+//! of its symbol in the object, and a test checks those names against the
+//! embedded object.
+
+use super::Filters;
+use crate::abi;
+use crate::sock_offsets::{SockOffsets, SocketLayout};
+use std::collections::HashMap;
+
+/// Every constant the programs read. Zero (false, None) is what a program
+/// that does not need a value is linked with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Constants {
+    /// -p: only this process (tgid).
+    pub pid: Option<u32>,
+    /// -u: only this user.
+    pub uid: Option<u32>,
+    /// -P: the ports map holds the destination ports to keep.
+    pub filter_ports: bool,
+    /// -4 / -6: only this IP version (0: both).
+    pub only_ip: u8,
+    /// --cgroupmap / --mntnsmap: the pinned filter map stands in its place.
+    pub filter_cgroup: bool,
+    pub filter_mntns: bool,
+    /// -c: count in the kernel instead of sending events.
+    pub count_mode: bool,
+    /// -L on the tracepoint path: hold each event until connect(2) returns.
+    pub lport_defer: bool,
+    /// --mntnsmap: task_struct.nsproxy, nsproxy.mnt_ns, mnt_namespace.ns.inum.
+    pub mntns: MntnsOffsets,
+    /// Where struct sock keeps what the kprobe and raw tracepoint programs read.
+    pub socket: SocketConstants,
+}
+
+/// The members --mntnsmap follows from the current task, from BTF.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MntnsOffsets {
+    pub task_nsproxy: u32,
+    pub nsproxy_mnt_ns: u32,
+    pub mnt_ns_inum: u32,
+}
+
+/// Offsets in struct sock: the IPv6 addresses (kprobe and raw tracepoint
+/// paths), sk_protocol and inet_sport (raw tracepoint only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SocketConstants {
+    pub v6_daddr: u32,
+    pub v6_rcv_saddr: u32,
+    pub sk_protocol: u32,
+    pub inet_sport: u32,
+}
+
+impl Constants {
+    /// The filters of the plan; every mode off, no offsets.
+    pub fn for_filters(filters: &Filters) -> Constants {
+        Constants {
+            pid: filters.pid,
+            uid: filters.uid,
+            filter_ports: !filters.ports.is_empty(),
+            only_ip: filters.family.unwrap_or(0),
+            filter_cgroup: filters.cgroup_map.is_some(),
+            filter_mntns: filters.mntns_map.is_some(),
+            ..Constants::default()
+        }
+    }
+
+    /// These constants with the IPv6 address offsets of struct sock.
+    pub fn with_v6_offsets(self, v6: SockOffsets) -> Constants {
+        let socket = SocketConstants { v6_daddr: v6.v6_daddr, v6_rcv_saddr: v6.v6_rcv_saddr, ..self.socket };
+        Constants { socket, ..self }
+    }
+
+    /// These constants with the whole socket layout the raw tracepoint reads.
+    pub fn with_socket_layout(self, layout: &SocketLayout) -> Constants {
+        let socket = SocketConstants {
+            v6_daddr: layout.v6.v6_daddr,
+            v6_rcv_saddr: layout.v6.v6_rcv_saddr,
+            sk_protocol: layout.sk_protocol,
+            inet_sport: layout.inet_sport,
+        };
+        Constants { socket, ..self }
+    }
+
+    /// Each constant by the name of its symbol in the object, as the
+    /// loader writes them into the programs.
+    pub fn symbols(&self) -> HashMap<&'static str, u64> {
+        let Constants {
+            pid,
+            uid,
+            filter_ports,
+            only_ip,
+            filter_cgroup,
+            filter_mntns,
+            count_mode,
+            lport_defer,
+            mntns,
+            socket,
+        } = *self;
+        HashMap::from([
+            (abi::CONST_FILTER_PID, pid.is_some() as u64),
+            (abi::CONST_TARGET_PID, pid.unwrap_or(0).into()),
+            (abi::CONST_FILTER_UID, uid.is_some() as u64),
+            (abi::CONST_TARGET_UID, uid.unwrap_or(0).into()),
+            (abi::CONST_FILTER_PORTS, filter_ports as u64),
+            (abi::CONST_ONLY_IP, only_ip.into()),
+            (abi::CONST_FILTER_CGROUP, filter_cgroup as u64),
+            (abi::CONST_FILTER_MNTNS, filter_mntns as u64),
+            (abi::CONST_COUNT_MODE, count_mode as u64),
+            (abi::CONST_LPORT_DEFER, lport_defer as u64),
+            (abi::CONST_TASK_NSPROXY, mntns.task_nsproxy.into()),
+            (abi::CONST_NSPROXY_MNT_NS, mntns.nsproxy_mnt_ns.into()),
+            (abi::CONST_MNT_NS_INUM, mntns.mnt_ns_inum.into()),
+            (abi::CONST_SKC_V6_DADDR, socket.v6_daddr.into()),
+            (abi::CONST_SKC_V6_RCV_SADDR, socket.v6_rcv_saddr.into()),
+            (abi::CONST_SK_PROTOCOL, socket.sk_protocol.into()),
+            (abi::CONST_INET_SPORT, socket.inet_sport.into()),
+        ])
+    }
+
+    /// Helper calls the loader replaces with `r0 = 0`: those behind a filter
+    /// that is off, which older kernels would refuse even in dead code.
+    pub fn stubbed_helpers(&self) -> Vec<i32> {
+        let mut stubbed = Vec::new();
+        if !self.filter_cgroup {
+            stubbed.push(abi::HELPER_GET_CURRENT_CGROUP_ID);
+        }
+        if !self.filter_mntns {
+            stubbed.push(abi::HELPER_GET_CURRENT_TASK);
+        }
+        stubbed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::{parse_object, RelocTarget, EMBEDDED_OBJECT};
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_symbols_are_exactly_the_constants_of_the_embedded_object() {
+        let object = parse_object(EMBEDDED_OBJECT).unwrap();
+        let in_object: BTreeSet<String> = object
+            .programs
+            .iter()
+            .flat_map(|p| &p.relocations)
+            .filter_map(|r| match &r.target {
+                RelocTarget::Constant(name) => Some(name.clone()),
+                RelocTarget::Map(_) => None,
+            })
+            .collect();
+        let ours: BTreeSet<String> = Constants::default().symbols().keys().map(|k| k.to_string()).collect();
+        assert_eq!(ours, in_object);
+    }
+
+    #[test]
+    fn each_field_lands_in_its_own_symbol() {
+        let filters =
+            Filters { pid: Some(7), uid: Some(8), ports: vec![1], family: Some(6), ..Filters::default() };
+        let constants = Constants { count_mode: true, ..Constants::for_filters(&filters) }
+            .with_v6_offsets(SockOffsets { v6_daddr: 56, v6_rcv_saddr: 72 });
+        let symbols = constants.symbols();
+        let value = |name| symbols[name];
+        assert_eq!((value(abi::CONST_FILTER_PID), value(abi::CONST_TARGET_PID)), (1, 7));
+        assert_eq!((value(abi::CONST_FILTER_UID), value(abi::CONST_TARGET_UID)), (1, 8));
+        assert_eq!((value(abi::CONST_FILTER_PORTS), value(abi::CONST_ONLY_IP)), (1, 6));
+        assert_eq!((value(abi::CONST_COUNT_MODE), value(abi::CONST_LPORT_DEFER)), (1, 0));
+        assert_eq!((value(abi::CONST_SKC_V6_DADDR), value(abi::CONST_SKC_V6_RCV_SADDR)), (56, 72));
+        assert_eq!(value(abi::CONST_SK_PROTOCOL), 0);
+        assert_eq!(
+            constants.stubbed_helpers(),
+            [abi::HELPER_GET_CURRENT_CGROUP_ID, abi::HELPER_GET_CURRENT_TASK]
+        );
+    }
+}
