@@ -2,6 +2,7 @@
 
 use super::table::{group_of, Action, OptSpec, DESCRIPTION, EPILOG};
 use std::fmt::Write as _;
+
 /// argparse wraps help to the terminal width minus 2, using 80 columns when
 /// stdout is not a terminal. We always assume 80 columns. On terminals at
 /// least 80 columns wide (and when piped), the output is the same as bcc's.

@@ -4,6 +4,7 @@
 use super::python::{py_display, py_repr};
 use super::table::{group_of, Action, OptSpec, OPTIONS};
 use super::Options;
+
 /// Why parsing stopped.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Exit {

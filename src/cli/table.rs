@@ -4,6 +4,7 @@
 use super::values::path;
 use super::values::{parse_attach, parse_pid, parse_ports, parse_uid};
 use super::Options;
+
 pub(super) const PROG: &str = "tcpconnect";
 pub(super) const DESCRIPTION: &str = "Trace TCP connects";
 /// bcc's `examples` epilog. `RawDescriptionHelpFormatter` prints it unchanged.

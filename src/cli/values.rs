@@ -5,6 +5,7 @@ use super::AttachMode;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
+
 /// The kernel's `PID_MAX_LIMIT`: no PID can be higher.
 pub(super) const PID_MAX_LIMIT: u32 = 4_194_304;
 
