@@ -8,7 +8,9 @@ mod support;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
-use support::{bcc_line, have_root, tcpconnect_bin, Connector, Ports, Tool};
+use support::{
+    bcc_line, have_root, lport_line, lport_of, tcpconnect_bin, Connector, Ports, Tool, LPORT_HEADER,
+};
 
 fn targets(list: &[(&str, &str, u16)]) -> Vec<String> {
     list.iter().map(|(kind, ip, port)| format!("{kind}:{ip}:{port}")).collect()
@@ -189,12 +191,6 @@ fn bad_pinned_maps_are_refused_with_one_line() {
     }
 }
 
-/// bcc's -L line: "%-6d %-12.12s %-2d %-16s %-6d %-16s %-4d" (our DPORT
-/// keeps the seed's width).
-fn lport_line(pid: u32, ip: u8, saddr: &str, lport: u16, daddr: &str, dport: u16) -> String {
-    format!("{pid:<6} {:<12.12} {ip:<2} {saddr:<16} {lport:<6} {daddr:<16} {dport:<4}", "connector")
-}
-
 #[test]
 fn lport_column_holds_the_local_port_of_blocking_and_nonblocking_connects() {
     if !have_root("lport_column_holds_the_local_port_of_blocking_and_nonblocking_connects") {
@@ -214,7 +210,7 @@ fn lport_column_holds_the_local_port_of_blocking_and_nonblocking_connects() {
         let connector = Connector::spawn(&args);
         let pid = connector.pid();
         let mut tool = Tool::start(&["-L", "-p", &pid.to_string()]);
-        assert_eq!(tool.header, "PID    COMM         IP SADDR            LPORT  DADDR            DPORT");
+        assert_eq!(tool.header, LPORT_HEADER);
         let outcomes = connector.go();
         let lport = |i: usize| outcomes[i].strip_prefix("ok ").unwrap().parse::<u16>().unwrap();
         assert_eq!(outcomes[2], "ConnectionRefused", "{outcomes:?}");
@@ -225,8 +221,7 @@ fn lport_column_holds_the_local_port_of_blocking_and_nonblocking_connects() {
         // A refused connect's port is gone before the program can learn it
         // from user space: the line must carry the port it had, nonzero.
         let refused = &lines[2];
-        let column = &refused[40..46];
-        let port: u16 = column.trim_end().parse().unwrap_or_else(|_| panic!("LPORT of {refused:?}"));
+        let port = lport_of(refused);
         assert_ne!(port, 0, "{refused}");
         assert_eq!(*refused, lport_line(pid, 4, "127.0.0.1", port, "127.0.0.1", ports.closed_port));
         tool.stop(libc::SIGINT);

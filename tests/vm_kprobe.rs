@@ -17,10 +17,13 @@ mod support;
 #[path = "support/vm.rs"]
 mod vm;
 
-use support::{connector_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
+use support::{
+    connector_output, count_table, json_line, json_lport, lport_line, lport_of, perf_tracepoint_attached,
+    LPORT_HEADER, RAW_TRACEPOINT_ATTACHED,
+};
 use vm::{
-    assets_or_skip, build_static_binaries, kprobe_attach_from_btf, legacy_probe_events, offsets, section,
-    trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, TRACE_HELPERS,
+    assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, offsets,
+    section, swept_line, trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, TRACE_HELPERS,
 };
 
 /// Boots the VM with both static binaries and runs `script`; returns what
@@ -57,14 +60,7 @@ trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
 trace nobtf_legacy env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 
 # SIGKILL leaves legacy probes behind; the next run sweeps them.
-rm -f /tmp/out /tmp/err
-env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe > /tmp/out 2>&1 &
-K=$!
-wait_header
-kill -KILL $K
-wait $K
-begin killed.pid; echo $K; end killed.pid
-section killed.events cat $EVENTS
+kill_run env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe
 trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 "#
     );
@@ -111,20 +107,15 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
         assert_eq!(offsets(&nobtf.err, "by calibration"), btf, "{name}: calibration disagrees with BTF");
     }
 
-    let killed = section(&out, "killed.pid").trim().parse::<u32>().unwrap();
-    let left: Vec<String> = section(&out, "killed.events").lines().map(str::to_owned).collect();
-    assert_eq!(left.len(), 4, "SIGKILL leaves the 4 legacy probes: {left:?}");
-    assert!(left.iter().all(|l| l.contains(&format!("{killed}_tcp_v"))), "{left:?}");
+    let killed = killed_pid(&out);
+    assert_eq!(
+        section(&out, "killed.events"),
+        legacy_probe_events(killed),
+        "SIGKILL leaves the 4 legacy probes"
+    );
     let sweep = trace_run(&out, "sweep");
     assert_eq!(sweep.out, connector_output(sweep.connector_pid, &lines));
-    assert!(
-        sweep.err.starts_with(&format!(
-            "tcpconnect: removed stale kprobe events of killed runs: r{killed}_tcp_v4_connect p{killed}_tcp_v4_connect \
-             r{killed}_tcp_v6_connect p{killed}_tcp_v6_connect\n"
-        )),
-        "{}",
-        sweep.err
-    );
+    assert!(sweep.err.starts_with(&swept_line(killed)), "{}", sweep.err);
 }
 
 #[test]
@@ -230,12 +221,6 @@ begin forced; echo $rc; cat /tmp/out /tmp/err; end forced
     assert_eq!(section(&out, "forced"), format!("1\ntcpconnect: {missing}\n"));
 }
 
-/// Splits an -L line into (everything but LPORT, LPORT).
-fn without_lport(line: &str) -> (String, u16) {
-    let port = line[40..46].trim_end().parse().unwrap_or_else(|_| panic!("LPORT of {line:?}"));
-    (format!("{}{}", &line[..40], &line[47..]), port)
-}
-
 #[test]
 fn options_work_on_the_kprobe_path() {
     let script = format!(
@@ -259,46 +244,35 @@ trace kj tcpconnect --attach kprobe -j -v
     let k6 = trace_run(&out, "k6");
     assert_eq!(k6.out, connector_output(k6.connector_pid, &[v6]));
 
-    let lport_header = "PID    COMM         IP SADDR            LPORT  DADDR            DPORT\n";
     for name in ["kL", "tL"] {
         let r = trace_run(&out, name);
         eprintln!("{name}:\n{}", r.out);
-        let body = r.out.strip_prefix(lport_header).unwrap_or_else(|| panic!("{name}: {}", r.out));
-        let lines: Vec<(String, u16)> = body.lines().map(without_lport).collect();
-        assert!(lines.iter().all(|(_, port)| *port != 0), "{name}: {body}");
-        let rest: Vec<String> = lines.into_iter().map(|(rest, _)| rest).collect();
-        // Without its LPORT column, an -L line is bcc's base line.
-        let base: Vec<String> =
-            connector_output(r.connector_pid, &[v4, v6, v4]).lines().skip(1).map(str::to_owned).collect();
-        assert_eq!(rest, base, "{name}");
+        // The refused connects' ports are gone when they fail: each line
+        // must carry a nonzero one, the rest is bcc's -L line.
+        let lines: Vec<&str> = r.out.lines().skip(1).collect();
+        let ports: Vec<u16> = lines.iter().map(|l| lport_of(l)).collect();
+        assert!(ports.len() == 3 && ports.iter().all(|&port| port != 0), "{name}: {}", r.out);
+        let mut expected = format!("{LPORT_HEADER}\n");
+        for ((ip, saddr, daddr, dport), port) in [v4, v6, v4].into_iter().zip(ports) {
+            expected.push_str(&lport_line(r.connector_pid, ip, saddr, port, daddr, dport));
+            expected.push('\n');
+        }
+        assert_eq!(r.out, expected, "{name}");
     }
 
     let kc = trace_run(&out, "kc");
-    let row = |s: &str, d: &str, n: u64| format!("{s:<25} {d:<25} {:<20} {n:<10}\n", 1);
-    assert_eq!(
-        kc.out,
-        format!(
-            "Tracing connect ... Hit Ctrl-C to end\n\n{:<25} {:<25} {:<20} {:<10}\n{}{}",
-            "LADDR",
-            "RADDR",
-            "RPORT",
-            "CONNECTS",
-            row("127.0.0.1", "127.0.0.1", 2),
-            row("::1", "::1", 1)
-        )
-    );
+    assert_eq!(kc.out, count_table(&[("127.0.0.1", "127.0.0.1", 1, 2), ("::1", "::1", 1, 1)]));
 
+    // The kprobe path knows every connect's local port.
     let kj = trace_run(&out, "kj");
-    let lines: Vec<&str> = kj.out.lines().collect();
-    assert_eq!(lines.len(), 3, "{}", kj.out);
-    let pid = kj.connector_pid;
-    for (line, (ip, addr)) in lines.iter().zip([(4, "127.0.0.1"), (6, "::1"), (4, "127.0.0.1")]) {
-        let prefix =
-            format!(r#"{{"uid":0,"pid":{pid},"comm":"connector","ip":{ip},"saddr":"{addr}","lport":"#);
-        let suffix = format!(r#","daddr":"{addr}","dport":1}}"#);
-        let port = line.strip_prefix(&prefix).and_then(|l| l.strip_suffix(&suffix));
-        assert!(port.is_some_and(|p| p.parse::<u16>().is_ok_and(|p| p != 0)), "{line}");
+    let ports: Vec<Option<u16>> = kj.out.lines().map(json_lport).collect();
+    assert!(ports.len() == 3 && ports.iter().all(|port| port.is_some_and(|p| p != 0)), "{}", kj.out);
+    let mut expected = String::new();
+    for (line, port) in [v4, v6, v4].into_iter().zip(ports) {
+        expected.push_str(&json_line(0, kj.connector_pid, line, port));
+        expected.push('\n');
     }
+    assert_eq!(kj.out, expected);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Test helper: makes TCP connects on command, so a test knows their PID,
 //! COMM and order. Built by `cargo test` as an example.
 //!
-//!   connector [--thread] [--comm HEX] [--hop-cpus] [--repeat N] TARGET...
+//!   connector [--thread] [--comm HEX] [--hop-cpus] [--repeat N] [--uid N]
+//!             [--dns-exchange NAME=IPV4] TARGET...
 //!   TARGET = 4:IP:PORT | 6:IP:PORT | m:IPV4:PORT
 //!
 //! `m` connects an AF_INET6 socket to the v4-mapped ::ffff:IPV4. It waits for
@@ -15,9 +16,14 @@
 //!   --blocking  a blocking connect(2) (default: non-blocking connect + poll,
 //!               as std's connect_timeout does)
 //!   --lport     print `ok PORT` with the local port of each accepted connect
+//!   --uid N     drop to uid and gid N (no supplementary groups) at start
+//!   --dns-exchange NAME=IPV4
+//!               once going, before the connects: serve one DNS A answer
+//!               (NAME is IPV4) on 127.0.0.1:53 and query it from a socket
+//!               of our own, so a tracer with -d sees a real exchange
 
 use std::io::BufRead;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 fn parse(target: &str) -> SocketAddr {
@@ -53,6 +59,45 @@ fn pin_to_cpu(cpu: usize) {
     }
 }
 
+fn drop_to_uid(id: u32) {
+    // SAFETY: setgroups reads 0 entries of a null list; setgid and setuid
+    // take plain integers. Groups and gid go first, while we are root.
+    unsafe {
+        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
+        assert_eq!(libc::setgid(id), 0, "setgid({id})");
+        assert_eq!(libc::setuid(id), 0, "setuid({id})");
+    }
+}
+
+/// One query for `name` (type A, class IN) from a socket of our own to a
+/// server socket on 127.0.0.1:53, answered with `ip`.
+fn dns_exchange(name: &str, ip: Ipv4Addr) {
+    let server = UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53");
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind the DNS client");
+    client.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let mut question = Vec::new();
+    for label in name.split('.') {
+        question.push(label.len() as u8);
+        question.extend_from_slice(label.as_bytes());
+    }
+    question.extend_from_slice(&[0, 0, 1, 0, 1]); // root, QTYPE A, QCLASS IN
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    query.extend_from_slice(&question);
+    client.send_to(&query, "127.0.0.1:53").expect("send the query");
+    let mut buf = [0u8; 512];
+    let (len, peer) = server.recv_from(&mut buf).expect("receive the query");
+    // Header: same id, a response with RD RA, one question, one answer.
+    let mut reply = buf[..2].to_vec();
+    reply.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+    reply.extend_from_slice(&buf[12..len]);
+    // The answer: a pointer to the name, A IN, TTL 60, 4 bytes.
+    reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+    reply.extend_from_slice(&ip.octets());
+    server.send_to(&reply, peer).expect("send the answer");
+    let len = client.recv(&mut buf).expect("receive the answer");
+    assert_eq!(buf[..len], reply[..], "the answer came back changed");
+}
+
 #[derive(Clone, Copy, Default)]
 struct Mode {
     hop_cpus: bool,
@@ -83,7 +128,7 @@ fn connect_all(targets: &[SocketAddr], mode: Mode) -> Vec<String> {
 
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
-    let (mut thread, mut mode, mut repeat) = (false, Mode::default(), None);
+    let (mut thread, mut mode, mut repeat, mut dns) = (false, Mode::default(), None, None);
     while let Some(flag) = args.next_if(|a| a.starts_with("--")) {
         match flag.as_str() {
             "--thread" => thread = true,
@@ -92,6 +137,12 @@ fn main() {
             "--lport" => mode.lport = true,
             "--comm" => set_comm(&args.next().expect("--comm HEX")),
             "--repeat" => repeat = Some(args.next().expect("--repeat N").parse::<usize>().expect("N")),
+            "--uid" => drop_to_uid(args.next().expect("--uid N").parse().expect("N")),
+            "--dns-exchange" => {
+                let arg = args.next().expect("--dns-exchange NAME=IPV4");
+                let (name, ip) = arg.split_once('=').expect("NAME=IPV4");
+                dns = Some((name.to_string(), ip.parse::<Ipv4Addr>().expect("IPV4")));
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -101,6 +152,9 @@ fn main() {
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).expect("stdin");
+    if let Some((name, ip)) = &dns {
+        dns_exchange(name, *ip);
+    }
     let outcomes = if thread {
         std::thread::spawn(move || connect_all(&targets, mode)).join().expect("connect thread")
     } else {

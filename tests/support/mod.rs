@@ -421,6 +421,57 @@ pub fn bcc_line(pid: u32, comm: &str, ip: u8, saddr: &str, daddr: &str, dport: u
 
 pub const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT";
 
+/// The header with -L.
+pub const LPORT_HEADER: &str = "PID    COMM         IP SADDR            LPORT  DADDR            DPORT";
+
+/// bcc's -L line of the connector: "%-6d %-12.12s %-2d %-16s %-6d %-16s %-4d"
+/// (our DPORT keeps the seed's width).
+pub fn lport_line(pid: u32, ip: u8, saddr: &str, lport: u16, daddr: &str, dport: u16) -> String {
+    format!("{pid:<6} {:<12.12} {ip:<2} {saddr:<16} {lport:<6} {daddr:<16} {dport:<4}", "connector")
+}
+
+/// The LPORT column of an -L line (bytes 40..46), which must be a number.
+pub fn lport_of(line: &str) -> u16 {
+    line.get(40..46)
+        .and_then(|column| column.trim_end().parse().ok())
+        .unwrap_or_else(|| panic!("LPORT of {line:?}"))
+}
+
+/// The -j line of the connector `pid` running as `uid` for one connect
+/// (ip, saddr, daddr, dport), with `"lport"` where it is known.
+pub fn json_line(
+    uid: u32,
+    pid: u32,
+    (ip, saddr, daddr, dport): (u8, &str, &str, u16),
+    lport: Option<u16>,
+) -> String {
+    let lport = lport.map(|port| format!(r#""lport":{port},"#)).unwrap_or_default();
+    format!(
+        r#"{{"uid":{uid},"pid":{pid},"comm":"connector","ip":{ip},"saddr":"{saddr}",{lport}"daddr":"{daddr}","dport":{dport}}}"#
+    )
+}
+
+/// The `"lport"` of a -j line, if it has one (which must be a number).
+pub fn json_lport(line: &str) -> Option<u16> {
+    let (_, rest) = line.split_once(r#","lport":"#)?;
+    let digits = rest.split(',').next().unwrap_or_default();
+    Some(digits.parse().unwrap_or_else(|_| panic!("lport of {line:?}")))
+}
+
+/// What -c prints on stdout from start to SIGINT, for `rows` = (saddr,
+/// daddr, dport, connects) in print order: bcc's banner, then after a blank
+/// line `"%-25s %-25s %-20s %-10s"` rows under their header.
+pub fn count_table(rows: &[(&str, &str, u16, u64)]) -> String {
+    let mut text = format!(
+        "Tracing connect ... Hit Ctrl-C to end\n\n{:<25} {:<25} {:<20} {:<10}\n",
+        "LADDR", "RADDR", "RPORT", "CONNECTS"
+    );
+    for (saddr, daddr, dport, connects) in rows {
+        text.push_str(&format!("{saddr:<25} {daddr:<25} {dport:<20} {connects:<10}\n"));
+    }
+    text
+}
+
 /// Mount points of tracefs in a mountinfo file.
 pub fn tracefs_mounts(mountinfo_path: &str) -> Vec<String> {
     let text = std::fs::read_to_string(mountinfo_path).unwrap();

@@ -1,6 +1,7 @@
-//! Boots a Debian cloud kernel under qemu (TCG, no KVM) with a busybox
-//! initramfs written here, runs a shell script in it and returns what the
-//! script printed. For the paths the host kernel cannot exercise (kprobes).
+//! Boots a Debian cloud kernel (or a given bzImage: `VmAssets::with_kernel`)
+//! under qemu (TCG, no KVM) with a busybox initramfs written here, runs a
+//! shell script in it and returns what the script printed. For the paths
+//! the host kernel cannot exercise (kprobes, old kernels).
 //!
 //! Include it from a test file with
 //!   #[path = "support/vm.rs"]
@@ -35,8 +36,8 @@ use common::{cargo_target_dir, find_in_path, run_qemu, rustc, QemuFiles};
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{
-    kprobe_attach_from_btf, legacy_probe_events, offsets, section, trace_run, without_pid, TraceRun,
-    LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, offsets, section,
+    swept_line, trace_run, without_pid, TraceRun, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
 };
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
@@ -63,10 +64,17 @@ pub fn assets_or_skip(test: &str) -> Option<VmAssets> {
     common::assets_or_skip(test, VmAssets::find)
 }
 
+/// The assets for booting `kernel` (see `VmAssets::with_kernel`), or None
+/// when the test must skip (see `common::assets_or_skip`).
+pub fn kernel_assets_or_skip(test: &str, kernel: &Path, release: &str) -> Option<VmAssets> {
+    common::assets_or_skip(test, || VmAssets::with_kernel(kernel, release))
+}
+
 /// What booting a VM takes from the host.
 #[derive(Clone, Debug)]
 pub struct VmAssets {
-    /// /boot/vmlinuz-<release> of linux-image-cloud-amd64.
+    /// /boot/vmlinuz-<release> of linux-image-cloud-amd64, or the image
+    /// given to `with_kernel`.
     pub kernel: PathBuf,
     /// Its release, e.g. "6.1.0-56-cloud-amd64" (what `uname -r` prints in the VM).
     pub release: String,
@@ -85,31 +93,13 @@ impl VmAssets {
     /// that rustc has the musl target. The error names what is missing and
     /// how to install it.
     pub fn find() -> Result<VmAssets, String> {
-        let mut missing = Vec::new();
         let kernel = find_cloud_kernel();
+        let (qemu, busybox, mut missing) = host_tools();
         if kernel.is_none() {
-            missing.push("/boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)".to_string());
-        }
-        let qemu = find_in_path("qemu-system-x86_64");
-        if qemu.is_none() {
-            missing.push("qemu-system-x86_64 (apt-get install qemu-system-x86)".to_string());
-        }
-        let busybox = PathBuf::from("/bin/busybox");
-        match fs::read(&busybox) {
-            Ok(bytes) => match elf_is_static(&bytes) {
-                Ok(true) => {}
-                Ok(false) => missing.push(
-                    "a static /bin/busybox, this one is dynamically linked (apt-get install busybox-static)"
-                        .to_string(),
-                ),
-                Err(e) => {
-                    missing.push(format!("a usable /bin/busybox: {e} (apt-get install busybox-static)"))
-                }
-            },
-            Err(_) => missing.push("/bin/busybox (apt-get install busybox-static)".to_string()),
-        }
-        if let Err(e) = musl_target_installed() {
-            missing.push(e);
+            missing.insert(
+                0,
+                "/boot/vmlinuz-*-cloud-amd64 (apt-get install linux-image-cloud-amd64)".to_string(),
+            );
         }
         let (kernel, release) = match kernel {
             Some(k) => k,
@@ -127,6 +117,50 @@ impl VmAssets {
         }
         Ok(VmAssets { kernel, release, busybox, qemu: qemu.unwrap(), modules })
     }
+
+    /// A kernel image with everything the tests need built in (no modules
+    /// to load, no configuration to check), e.g. one of ../shared/kernels;
+    /// `release` is what `uname -r` prints in the VM. Errors as `find` does
+    /// when the host lacks qemu, busybox or the musl target.
+    pub fn with_kernel(kernel: &Path, release: &str) -> Result<VmAssets, String> {
+        let (qemu, busybox, missing) = host_tools();
+        match qemu {
+            Some(qemu) if missing.is_empty() => Ok(VmAssets {
+                kernel: kernel.to_path_buf(),
+                release: release.to_string(),
+                busybox,
+                qemu,
+                modules: Vec::new(),
+            }),
+            _ => Err(format!("VM assets missing: {}", missing.join("; "))),
+        }
+    }
+}
+
+/// qemu and a static busybox on the host, and what is missing for a VM
+/// run besides the kernel (with how to install it).
+fn host_tools() -> (Option<PathBuf>, PathBuf, Vec<String>) {
+    let mut missing = Vec::new();
+    let qemu = find_in_path("qemu-system-x86_64");
+    if qemu.is_none() {
+        missing.push("qemu-system-x86_64 (apt-get install qemu-system-x86)".to_string());
+    }
+    let busybox = PathBuf::from("/bin/busybox");
+    match fs::read(&busybox) {
+        Ok(bytes) => match elf_is_static(&bytes) {
+            Ok(true) => {}
+            Ok(false) => missing.push(
+                "a static /bin/busybox, this one is dynamically linked (apt-get install busybox-static)"
+                    .to_string(),
+            ),
+            Err(e) => missing.push(format!("a usable /bin/busybox: {e} (apt-get install busybox-static)")),
+        },
+        Err(_) => missing.push("/bin/busybox (apt-get install busybox-static)".to_string()),
+    }
+    if let Err(e) = musl_target_installed() {
+        missing.push(e);
+    }
+    (qemu, busybox, missing)
 }
 
 /// The newest /boot/vmlinuz-*-cloud-amd64 and its release.

@@ -46,8 +46,8 @@ use common::{cargo_target_dir, find_in_path, run_qemu, rustc, QemuFiles};
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{
-    kprobe_attach_from_btf, legacy_probe_events, offsets, section, trace_run, without_pid, TraceRun,
-    LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, offsets, section,
+    swept_line, trace_run, without_pid, TraceRun, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
 };
 
 pub const MUSL: &str = "aarch64-unknown-linux-musl";

@@ -6,6 +6,7 @@
 
 use std::fs;
 use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -376,17 +377,45 @@ impl QemuFiles {
     }
 }
 
+/// One VM at a time on this machine: each TCG vCPU takes a host thread,
+/// and tests run in parallel threads and test binaries. An flock on a file
+/// in the target dir, held until drop (the kernel releases it when the file
+/// closes, however the test ends).
+struct QemuLock(fs::File);
+
+impl QemuLock {
+    fn take() -> Result<QemuLock, String> {
+        let path = cargo_target_dir().join("vm-qemu.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // SAFETY: flock takes an fd we own (it stays open in `file`).
+        while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::Interrupted {
+                return Err(format!("flock {}: {error}", path.display()));
+            }
+        }
+        Ok(QemuLock(file))
+    }
+}
+
 /// Runs `qemu` (fully set up by the harness to write to `files`) with no
-/// stdin, waits up to `timeout` (then kills it), and reads the script's
-/// output and exit status. Errors when qemu fails, the VM times out or it
-/// stops before the script ends (e.g. a kernel panic); the error carries the
-/// tails of the script output, the kernel log and qemu's stderr.
+/// stdin once no other VM runs (`QemuLock`), waits up to `timeout` from its
+/// start (then kills it), and reads the script's output and exit status.
+/// Errors when qemu fails, the VM times out or it stops before the script
+/// ends (e.g. a kernel panic); the error carries the tails of the script
+/// output, the kernel log and qemu's stderr.
 pub fn run_qemu(
     mut qemu: Command,
     timeout: Duration,
     files: &QemuFiles,
     name: &Path,
 ) -> Result<VmOutput, String> {
+    let _one_at_a_time = QemuLock::take()?;
     let stderr =
         fs::File::create(&files.qemu_err).map_err(|e| format!("{}: {e}", files.qemu_err.display()))?;
     let started = Instant::now();
@@ -442,15 +471,25 @@ pub fn run_qemu(
 
 /// Shell helpers for the VM tests' scripts. `trace NAME CMD...` starts the
 /// tracer, waits until it is live (a header or banner on stdout, or with
-/// -j -v the attach line on stderr), makes the connects of $TARGETS from the
-/// connector (whose PID it reports), runs $DURING if set, stops the tracer
-/// with SIGINT and reports its stdout, stderr, exit status, the connector's
-/// outcomes and kprobe_events afterwards.
+/// -j -v the attach line on stderr) or has exited, makes the connects of
+/// $TARGETS from the connector (whose PID it reports), runs $DURING if set,
+/// stops the tracer with SIGINT and reports its stdout, stderr, exit status,
+/// the connector's outcomes and kprobe_events afterwards.
+///
+/// `kill_run CMD...` starts a tracer, SIGKILLs it once live and reports its
+/// PID and what it left in kprobe_events (`killed_pid`).
+///
+/// With $CONNECT set, `trace` runs that instead of `connect`: e.g.
+/// `release A B` for connectors parked before the tracer started (`park A`
+/// starts a connector of $TARGETS that waits until released; its PID is in
+/// $P_A). `release` lets them connect one after the other; the first one
+/// counts as the run's connector.
 pub const TRACE_HELPERS: &str = r#"
 EVENTS=/sys/kernel/tracing/kprobe_events
 wait_header() {
   i=0
   while [ ! -s /tmp/out ] && ! grep -q 'attach:' /tmp/err 2>/dev/null && [ $i -lt 600 ]; do
+    if [ -n "$1" ] && ! kill -0 "$1" 2>/dev/null; then break; fi
     sleep 0.1; i=$((i+1))
   done
 }
@@ -461,13 +500,39 @@ connect() {
   echo go > /tmp/go
   wait $C
 }
+park() {
+  rm -f /tmp/$1.go; mkfifo /tmp/$1.go
+  connector $TARGETS < /tmp/$1.go > /tmp/$1.conn 2>&1 &
+  eval "P_$1=$!"
+}
+release() {
+  C=
+  : > /tmp/conn
+  for _park; do
+    eval "_pid=\$P_$_park"
+    echo go > /tmp/$_park.go
+    wait $_pid
+    cat /tmp/$_park.conn >> /tmp/conn
+    [ -n "$C" ] || C=$_pid
+  done
+}
+kill_run() {
+  rm -f /tmp/out /tmp/err
+  "$@" > /tmp/out 2>&1 &
+  K=$!
+  wait_header $K
+  kill -KILL $K
+  wait $K
+  begin killed.pid; echo $K; end killed.pid
+  section killed.events cat $EVENTS
+}
 trace() {
   name=$1; shift
   rm -f /tmp/out /tmp/err
   "$@" > /tmp/out 2> /tmp/err &
   T=$!
-  wait_header
-  connect
+  wait_header $T
+  ${CONNECT:-connect}
   sleep 0.5
   if [ -n "$DURING" ]; then section $name.during sh -c "$DURING"; fi
   kill -INT $T
@@ -542,11 +607,33 @@ pub fn kprobe_attach_from_btf(offsets: (u32, u32)) -> String {
 /// kprobe_events while legacy probes of tracer `pid` are in place on both
 /// connect functions.
 pub fn legacy_probe_events(pid: u32) -> String {
+    legacy_probe_listing(pid, "r4096")
+}
+
+/// The same as the kernel lists it, with `retprobe` for the return probes'
+/// prefix: the 4.9, 4.14 and 4.19 kernels of ../shared list `r4096:`
+/// (maxactive) as `r:`.
+pub fn legacy_probe_listing(pid: u32, retprobe: &str) -> String {
     format!(
-        "r4096:tcpconnect/r{pid}_tcp_v4_connect tcp_v4_connect\n\
+        "{retprobe}:tcpconnect/r{pid}_tcp_v4_connect tcp_v4_connect\n\
          p:tcpconnect/p{pid}_tcp_v4_connect tcp_v4_connect\n\
-         r4096:tcpconnect/r{pid}_tcp_v6_connect tcp_v6_connect\n\
+         {retprobe}:tcpconnect/r{pid}_tcp_v6_connect tcp_v6_connect\n\
          p:tcpconnect/p{pid}_tcp_v6_connect tcp_v6_connect\n"
+    )
+}
+
+/// The PID of the tracer `kill_run` SIGKILLed (its probes are in section
+/// `killed.events`).
+pub fn killed_pid(out: &VmOutput) -> u32 {
+    section(out, "killed.pid").trim().parse().expect("killed.pid")
+}
+
+/// What a run says first after sweeping the legacy probes of killed tracer
+/// `pid`.
+pub fn swept_line(pid: u32) -> String {
+    format!(
+        "tcpconnect: removed stale kprobe events of killed runs: r{pid}_tcp_v4_connect p{pid}_tcp_v4_connect \
+         r{pid}_tcp_v6_connect p{pid}_tcp_v6_connect\n"
     )
 }
 
