@@ -1,6 +1,8 @@
 //! Entry point: parse the command line, run, map the outcome to an exit code.
 //! Usage errors exit 2 (as argparse does), runtime errors 1, signals 0.
 
+#![deny(unsafe_code)]
+
 use std::io::Write;
 use tcpconnect::cli::{self, CliExit};
 

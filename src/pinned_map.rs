@@ -4,11 +4,11 @@
 //! path fails with a message instead of a verifier log.
 
 use crate::escape::escaped;
-use crate::sys::bpf::bpf_obj_get;
+use crate::sys::bpf::{bpf_obj_get, Map};
 use crate::sys::SysError;
 use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -69,7 +69,7 @@ fn on_bpf_filesystem(path: &Path) -> bool {
 }
 
 /// Opens the map pinned at `path` for `option` and checks it.
-pub fn open(option: &'static str, path: &Path) -> Result<OwnedFd, PinnedMapError> {
+pub fn open(option: &'static str, path: &Path) -> Result<Map, PinnedMapError> {
     let error = |reason: String| PinnedMapError { option, path: path.to_owned(), reason };
     let c_path =
         CString::new(path.as_os_str().as_bytes()).map_err(|_| error("contains a NUL byte".into()))?;
@@ -86,7 +86,7 @@ pub fn open(option: &'static str, path: &Path) -> Result<OwnedFd, PinnedMapError
         .map_err(|e| error(format!("cannot read its fdinfo: {e}")))?;
     let (map_type, key_size) = describe_fdinfo(&fdinfo).map_err(error)?;
     check(map_type, key_size).map_err(error)?;
-    Ok(fd)
+    Map::from_fd(fd).map_err(|e| error(format!("cannot read its key and value sizes ({e})")))
 }
 
 #[cfg(test)]

@@ -19,20 +19,19 @@ fn hash_map_update_lookup_iterate_delete() {
     }
     let params =
         MapParams { map_type: BPF_MAP_TYPE_HASH, key_size: 4, value_size: 8, max_entries: 16, map_flags: 0 };
-    let map = bpf_map_create(&params, "tc_test_hash").expect("create hash map");
-    let fd = map.as_fd();
+    let map = Map::create(&params, "tc_test_hash").expect("create hash map");
     for key in [3u32, 1, 2] {
-        bpf_map_update_elem(fd, &key.to_ne_bytes(), &(u64::from(key) * 100).to_ne_bytes(), BPF_ANY).unwrap();
+        map.update(&key.to_ne_bytes(), &(u64::from(key) * 100).to_ne_bytes(), BPF_ANY).unwrap();
     }
     let mut value = [0u8; 8];
-    assert!(bpf_map_lookup_elem(fd, &2u32.to_ne_bytes(), &mut value).unwrap());
+    assert!(map.lookup(&2u32.to_ne_bytes(), &mut value).unwrap());
     assert_eq!(u64::from_ne_bytes(value), 200);
-    assert!(!bpf_map_lookup_elem(fd, &9u32.to_ne_bytes(), &mut value).unwrap(), "absent key");
+    assert!(!map.lookup(&9u32.to_ne_bytes(), &mut value).unwrap(), "absent key");
 
     let mut keys = Vec::new();
     let mut next = [0u8; 4];
     let mut current: Option<[u8; 4]> = None;
-    while bpf_map_get_next_key(fd, current.as_ref().map(|k| &k[..]), &mut next).unwrap() {
+    while map.next_key(current.as_ref().map(|k| &k[..]), &mut next).unwrap() {
         keys.push(u32::from_ne_bytes(next));
         current = Some(next);
         assert!(keys.len() <= 3, "iteration must end");
@@ -40,9 +39,40 @@ fn hash_map_update_lookup_iterate_delete() {
     keys.sort();
     assert_eq!(keys, [1, 2, 3]);
 
-    assert!(bpf_map_delete_elem(fd, &1u32.to_ne_bytes()).unwrap());
-    assert!(!bpf_map_delete_elem(fd, &1u32.to_ne_bytes()).unwrap(), "second delete finds nothing");
-    assert!(!bpf_map_lookup_elem(fd, &1u32.to_ne_bytes(), &mut value).unwrap());
+    assert!(map.delete(&1u32.to_ne_bytes()).unwrap());
+    assert!(!map.delete(&1u32.to_ne_bytes()).unwrap(), "second delete finds nothing");
+    assert!(!map.lookup(&1u32.to_ne_bytes(), &mut value).unwrap());
+}
+
+#[test]
+fn wrong_sized_buffers_are_refused_before_the_kernel_sees_them() {
+    if !have_root("wrong_sized_buffers_are_refused_before_the_kernel_sees_them") {
+        return;
+    }
+    let params =
+        MapParams { map_type: BPF_MAP_TYPE_HASH, key_size: 4, value_size: 8, max_entries: 4, map_flags: 0 };
+    let map = Map::create(&params, "tc_test_sizes").expect("create hash map");
+    map.update(&1u32.to_ne_bytes(), &7u64.to_ne_bytes(), BPF_ANY).unwrap();
+    let mut short = [0u8; 4];
+    let err = map.lookup(&1u32.to_ne_bytes(), &mut short).unwrap_err();
+    assert_eq!(err.errno(), 0, "refused in user space, not by the kernel: {err}");
+    assert_eq!(
+        err.to_string(),
+        "bpf(BPF_MAP_LOOKUP_ELEM): a 4-byte value buffer for a map with 8-byte values"
+    );
+    assert_eq!(short, [0; 4], "nothing was written");
+    let err = map.update(&1u16.to_ne_bytes(), &7u64.to_ne_bytes(), BPF_ANY).unwrap_err();
+    assert_eq!(err.to_string(), "bpf(BPF_MAP_UPDATE_ELEM): a 2-byte key buffer for a map with 4-byte keys");
+    assert!(map.update(&1u32.to_ne_bytes(), &[0u8; 9], BPF_ANY).is_err());
+    assert!(map.delete(&[0u8; 8]).is_err());
+    assert!(map.next_key(None, &mut [0u8; 3]).is_err());
+    // The same map opened from its fd knows the same sizes.
+    let dup = map.as_fd().try_clone_to_owned().unwrap();
+    let reopened = Map::from_fd(dup).unwrap();
+    assert_eq!((reopened.key_size(), reopened.value_size()), (4, 8));
+    let mut value = [0u8; 8];
+    assert!(reopened.lookup(&1u32.to_ne_bytes(), &mut value).unwrap());
+    assert_eq!(u64::from_ne_bytes(value), 7);
 }
 
 #[test]

@@ -3,13 +3,13 @@
 //! watched by epoll.
 
 use super::ring::{read_records, Record};
-use crate::sys::bpf::{bpf_map_update_elem, BPF_ANY};
+use crate::sys::bpf::{Map, BPF_ANY};
 use crate::sys::epoll::Epoll;
 use crate::sys::perf_event::{
     perf_event_open, PerfEventSpec, PerfRingMap, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_SOFTWARE,
 };
 use crate::sys::SysResult;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
 /// Data pages per CPU ring (a power of two): 256 KiB with 4 KiB pages, bcc's
 /// default, room for ~3600 events between two reads.
@@ -46,12 +46,7 @@ pub struct PerfBuffers {
 impl PerfBuffers {
     /// Opens a ring on each of `cpus`, stores it in `events_map` and registers
     /// it with `epoll` under token = its index in `cpus`.
-    pub fn open(
-        events_map: BorrowedFd<'_>,
-        cpus: &[u32],
-        pages: usize,
-        epoll: &Epoll,
-    ) -> SysResult<PerfBuffers> {
+    pub fn open(events_map: &Map, cpus: &[u32], pages: usize, epoll: &Epoll) -> SysResult<PerfBuffers> {
         let mut rings = Vec::with_capacity(cpus.len());
         for (index, &cpu) in cpus.iter().enumerate() {
             let event = perf_event_open(&PerfEventSpec {
@@ -64,7 +59,7 @@ impl PerfBuffers {
             })?;
             let map = PerfRingMap::new(event.as_fd(), pages)?;
             let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;
-            bpf_map_update_elem(events_map, &cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
+            events_map.update(&cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
             epoll.add(event.as_fd(), index as u64)?;
             rings.push(CpuRing { map, _event: event });
         }

@@ -5,7 +5,8 @@
 //! smaller size is what keeps 4.x kernels happy.
 
 use super::{owned_fd, SysError, SysResult};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 const BPF_MAP_CREATE: libc::c_int = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
@@ -140,29 +141,134 @@ pub struct MapParams {
     pub map_flags: u32,
 }
 
-/// BPF_MAP_CREATE. The name is best effort: kernels before 4.15 don't know
-/// map_name, so on EINVAL/E2BIG we retry without it.
-pub fn bpf_map_create(params: &MapParams, name: &str) -> SysResult<OwnedFd> {
-    let mut attr = MapCreateAttr {
-        map_type: params.map_type,
-        key_size: params.key_size,
-        value_size: params.value_size,
-        max_entries: params.max_entries,
-        map_flags: params.map_flags,
-        map_name: name_bytes(name),
-        ..Default::default()
-    };
-    let ret = sys_bpf(BPF_MAP_CREATE, &mut attr, std::mem::size_of::<MapCreateAttr>());
-    match owned_fd("bpf(BPF_MAP_CREATE)", ret) {
-        Err(e) if matches!(e.errno(), libc::EINVAL | libc::E2BIG) => {
-            attr.map_name = [0; BPF_OBJ_NAME_LEN];
-            let ret = sys_bpf(BPF_MAP_CREATE, &mut attr, MAP_CREATE_ATTR_SIZE_NO_NAME);
-            owned_fd("bpf(BPF_MAP_CREATE)", ret)
+/// A BPF map with the key and value sizes the kernel uses for it. Every
+/// element call checks the caller's buffers against them first: the kernel
+/// reads `key_size` bytes of a key and writes `value_size` bytes of a value
+/// through the pointers it is given, so a shorter buffer from safe code
+/// would let it read or write past the end (aya checks the same in
+/// `check_kv_size`).
+#[derive(Debug)]
+pub struct Map {
+    fd: OwnedFd,
+    key_size: u32,
+    value_size: u32,
+}
+
+impl Map {
+    /// BPF_MAP_CREATE. The name is best effort: kernels before 4.15 don't
+    /// know map_name, so on EINVAL/E2BIG we retry without it.
+    pub fn create(params: &MapParams, name: &str) -> SysResult<Map> {
+        let mut attr = MapCreateAttr {
+            map_type: params.map_type,
+            key_size: params.key_size,
+            value_size: params.value_size,
+            max_entries: params.max_entries,
+            map_flags: params.map_flags,
+            map_name: name_bytes(name),
+            ..Default::default()
+        };
+        let ret = sys_bpf(BPF_MAP_CREATE, &mut attr, std::mem::size_of::<MapCreateAttr>());
+        let fd = match owned_fd("bpf(BPF_MAP_CREATE)", ret) {
+            Err(e) if matches!(e.errno(), libc::EINVAL | libc::E2BIG) => {
+                attr.map_name = [0; BPF_OBJ_NAME_LEN];
+                let ret = sys_bpf(BPF_MAP_CREATE, &mut attr, MAP_CREATE_ATTR_SIZE_NO_NAME);
+                owned_fd("bpf(BPF_MAP_CREATE)", ret)
+            }
+            other => other,
+        }?;
+        Ok(Map { fd, key_size: params.key_size, value_size: params.value_size })
+    }
+
+    /// A map fd from elsewhere (a pinned map), with the sizes the kernel
+    /// reports for it in /proc/self/fdinfo (every kernel with bpf(2)).
+    pub fn from_fd(fd: OwnedFd) -> SysResult<Map> {
+        let call = "read /proc/self/fdinfo";
+        let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
+            .map_err(|error| SysError { call, error })?;
+        let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u32>().ok());
+        match (field("key_size:"), field("value_size:")) {
+            (Some(key_size), Some(value_size)) => Ok(Map { fd, key_size, value_size }),
+            _ => Err(SysError { call, error: io::Error::new(io::ErrorKind::InvalidInput, "not a BPF map") }),
         }
-        other => other,
+    }
+
+    pub fn key_size(&self) -> u32 {
+        self.key_size
+    }
+
+    pub fn value_size(&self) -> u32 {
+        self.value_size
+    }
+
+    /// `buffer` must be `size` bytes: what the kernel will touch.
+    fn check_size(call: &'static str, what: &str, buffer: &[u8], size: u32) -> SysResult<()> {
+        if buffer.len() == size as usize {
+            return Ok(());
+        }
+        let message = format!("a {}-byte {what} buffer for a map with {size}-byte {what}s", buffer.len());
+        Err(SysError { call, error: io::Error::new(io::ErrorKind::InvalidInput, message) })
+    }
+
+    /// BPF_MAP_UPDATE_ELEM.
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> SysResult<()> {
+        let call = "bpf(BPF_MAP_UPDATE_ELEM)";
+        Map::check_size(call, "key", key, self.key_size)?;
+        Map::check_size(call, "value", value, self.value_size)?;
+        map_elem_call(call, BPF_MAP_UPDATE_ELEM, self.fd.as_fd(), Some(key), value.as_ptr() as u64, flags)
+    }
+
+    /// BPF_MAP_LOOKUP_ELEM into `value`. Ok(false) when the key is absent.
+    pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> SysResult<bool> {
+        let call = "bpf(BPF_MAP_LOOKUP_ELEM)";
+        Map::check_size(call, "key", key, self.key_size)?;
+        Map::check_size(call, "value", value, self.value_size)?;
+        let ptr = value.as_mut_ptr() as u64;
+        absent_is_false(map_elem_call(call, BPF_MAP_LOOKUP_ELEM, self.fd.as_fd(), Some(key), ptr, 0))
+    }
+
+    /// BPF_MAP_DELETE_ELEM. Ok(false) when the key was absent.
+    pub fn delete(&self, key: &[u8]) -> SysResult<bool> {
+        let call = "bpf(BPF_MAP_DELETE_ELEM)";
+        Map::check_size(call, "key", key, self.key_size)?;
+        absent_is_false(map_elem_call(call, BPF_MAP_DELETE_ELEM, self.fd.as_fd(), Some(key), 0, 0))
+    }
+
+    /// BPF_MAP_GET_NEXT_KEY: the key after `key` (the first key when None)
+    /// into `next`. Ok(false) at the end of the map.
+    pub fn next_key(&self, key: Option<&[u8]>, next: &mut [u8]) -> SysResult<bool> {
+        let call = "bpf(BPF_MAP_GET_NEXT_KEY)";
+        if let Some(key) = key {
+            Map::check_size(call, "key", key, self.key_size)?;
+        }
+        Map::check_size(call, "key", next, self.key_size)?;
+        let ptr = next.as_mut_ptr() as u64;
+        absent_is_false(map_elem_call(call, BPF_MAP_GET_NEXT_KEY, self.fd.as_fd(), key, ptr, 0))
     }
 }
 
+impl AsFd for Map {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Map {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// ENOENT from an element call: no such key (or no next one).
+fn absent_is_false(result: SysResult<()>) -> SysResult<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == libc::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// One element command. The caller has checked that `key` (and the buffer
+/// at `value`, if any) have the map's sizes.
 fn map_elem_call(
     call: &'static str,
     cmd: libc::c_int,
@@ -182,61 +288,6 @@ fn map_elem_call(
         return Err(SysError::last(call));
     }
     Ok(())
-}
-
-/// BPF_MAP_UPDATE_ELEM. `key` and `value` must have the map's sizes.
-pub fn bpf_map_update_elem(map: BorrowedFd<'_>, key: &[u8], value: &[u8], flags: u64) -> SysResult<()> {
-    map_elem_call(
-        "bpf(BPF_MAP_UPDATE_ELEM)",
-        BPF_MAP_UPDATE_ELEM,
-        map,
-        Some(key),
-        value.as_ptr() as u64,
-        flags,
-    )
-}
-
-/// BPF_MAP_LOOKUP_ELEM into `value` (the map's value size). Ok(false) when
-/// the key is absent.
-pub fn bpf_map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> SysResult<bool> {
-    match map_elem_call(
-        "bpf(BPF_MAP_LOOKUP_ELEM)",
-        BPF_MAP_LOOKUP_ELEM,
-        map,
-        Some(key),
-        value.as_mut_ptr() as u64,
-        0,
-    ) {
-        Ok(()) => Ok(true),
-        Err(e) if e.errno() == libc::ENOENT => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// BPF_MAP_DELETE_ELEM. Ok(false) when the key was absent.
-pub fn bpf_map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> SysResult<bool> {
-    match map_elem_call("bpf(BPF_MAP_DELETE_ELEM)", BPF_MAP_DELETE_ELEM, map, Some(key), 0, 0) {
-        Ok(()) => Ok(true),
-        Err(e) if e.errno() == libc::ENOENT => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// BPF_MAP_GET_NEXT_KEY: the key after `key` (the first key when None) into
-/// `next`. Ok(false) at the end of the map.
-pub fn bpf_map_get_next_key(map: BorrowedFd<'_>, key: Option<&[u8]>, next: &mut [u8]) -> SysResult<bool> {
-    match map_elem_call(
-        "bpf(BPF_MAP_GET_NEXT_KEY)",
-        BPF_MAP_GET_NEXT_KEY,
-        map,
-        key,
-        next.as_mut_ptr() as u64,
-        0,
-    ) {
-        Ok(()) => Ok(true),
-        Err(e) if e.errno() == libc::ENOENT => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// Everything BPF_PROG_LOAD needs.

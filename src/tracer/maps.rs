@@ -6,8 +6,7 @@ use crate::abi;
 use crate::error::Error;
 use crate::loader::ObjectSpec;
 use crate::records::CountRow;
-use crate::sys::bpf::{bpf_map_create, bpf_map_get_next_key, bpf_map_lookup_elem, MapParams};
-use std::os::fd::{BorrowedFd, OwnedFd};
+use crate::sys::bpf::{Map, MapParams};
 
 /// The counts map's size: no more rows can exist.
 const MAX_COUNT_ROWS: usize = 10240;
@@ -58,9 +57,9 @@ fn create_action(name: &str, map_type: u32) -> String {
 pub(super) fn create_maps(
     object: &ObjectSpec,
     sizing: &MapSizing<'_>,
-    mut cgroup_map: Option<OwnedFd>,
-    mut mntns_map: Option<OwnedFd>,
-) -> Result<Vec<OwnedFd>, Error> {
+    mut cgroup_map: Option<Map>,
+    mut mntns_map: Option<Map>,
+) -> Result<Vec<Map>, Error> {
     object
         .maps
         .iter()
@@ -94,7 +93,7 @@ pub(super) fn create_maps(
                 max_entries,
                 map_flags: spec.map_flags,
             };
-            bpf_map_create(&params, &spec.name).map_err(Error::kernel(create_action(&spec.name, map_type)))
+            Map::create(&params, &spec.name).map_err(Error::kernel(create_action(&spec.name, map_type)))
         })
         .collect()
 }
@@ -108,7 +107,7 @@ pub(super) fn missing_map(name: &str) -> Error {
 }
 
 /// The rows of the -c counts map.
-pub(super) fn read_counts(map: BorrowedFd<'_>) -> Result<Vec<CountRow>, Error> {
+pub(super) fn read_counts(map: &Map) -> Result<Vec<CountRow>, Error> {
     let read_error = |error| Error::Kernel { action: "read the connect counts".into(), error };
     let mut rows = Vec::new();
     let mut key = [0u8; abi::COUNT_KEY_SIZE];
@@ -116,14 +115,14 @@ pub(super) fn read_counts(map: BorrowedFd<'_>) -> Result<Vec<CountRow>, Error> {
     let mut first = true;
     // The map holds at most its max_entries keys; bound the walk anyway.
     for _ in 0..=MAX_COUNT_ROWS {
-        let more = bpf_map_get_next_key(map, (!first).then_some(&key[..]), &mut next).map_err(read_error)?;
+        let more = map.next_key((!first).then_some(&key[..]), &mut next).map_err(read_error)?;
         if !more {
             break;
         }
         first = false;
         key = next;
         let mut value = [0u8; 8];
-        if bpf_map_lookup_elem(map, &key, &mut value).map_err(read_error)? {
+        if map.lookup(&key, &mut value).map_err(read_error)? {
             rows.push(CountRow::decode(&key, value));
         }
     }
@@ -131,11 +130,12 @@ pub(super) fn read_counts(map: BorrowedFd<'_>) -> Result<Vec<CountRow>, Error> {
 }
 
 /// Events the kernel could not put in a ring, summed over CPUs.
-pub(super) fn read_lost_events(map: BorrowedFd<'_>, possible_cpus: u32) -> Result<u64, Error> {
+pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<u64, Error> {
     let mut total = 0u64;
     for cpu in 0..possible_cpus {
         let mut value = [0u8; 8];
-        if bpf_map_lookup_elem(map, &cpu.to_ne_bytes(), &mut value)
+        if map
+            .lookup(&cpu.to_ne_bytes(), &mut value)
             .map_err(|error| Error::Kernel { action: "read the lost-event counts".into(), error })?
         {
             total = total.wrapping_add(u64::from_ne_bytes(value));

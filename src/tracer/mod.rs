@@ -37,12 +37,12 @@ use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::{PerfBuffers, RingStats};
 use crate::pinned_map;
 use crate::records::CountRow;
-use crate::sys::bpf::{bpf_map_update_elem, bpf_prog_load, ProgLoad, BPF_ANY};
+use crate::sys::bpf::{bpf_prog_load, Map, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
 use crate::sys::process::raise_memlock_limit;
 use crate::tracefs::{Tracefs, TracefsError};
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 /// BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT, BPF_PROG_TYPE_RAW_TRACEPOINT.
@@ -80,7 +80,7 @@ struct Attached {
     /// it has entries for.
     lost_events: usize,
     possible_cpus: u32,
-    maps: Vec<OwnedFd>,
+    maps: Vec<Map>,
 }
 
 /// What every attempt to attach shares, found once per run: the object,
@@ -125,7 +125,7 @@ pub(crate) struct Session<'h> {
     object: &'h ObjectSpec,
     /// This run's load-time constants (filters, modes, offsets).
     constants: Constants,
-    maps: Vec<OwnedFd>,
+    maps: Vec<Map>,
     rings: PerfBuffers,
     tracefs: &'h Tracefs,
     online: &'h [u32],
@@ -244,7 +244,7 @@ impl Tracer {
     /// The -c counts, read from the kernel map (empty without -c).
     pub fn counts(&self) -> Result<Vec<CountRow>, Error> {
         match self.attached.counts {
-            Some(index) => maps::read_counts(self.attached.maps[index].as_fd()),
+            Some(index) => maps::read_counts(&self.attached.maps[index]),
             None => Ok(Vec::new()),
         }
     }
@@ -253,7 +253,7 @@ impl Tracer {
     /// exact total so far (PERF_RECORD_LOST can lag behind it).
     pub fn lost_events(&self) -> Result<u64, Error> {
         let Attached { maps, lost_events, possible_cpus, .. } = &self.attached;
-        maps::read_lost_events(maps[*lost_events].as_fd(), *possible_cpus)
+        maps::read_lost_events(&maps[*lost_events], *possible_cpus)
     }
 
     /// Probe hits the kernel dropped (kretprobe instances exhausted), where
@@ -334,13 +334,14 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
     };
     let maps = create_maps(&host.object, &sizing, cgroup_map, mntns_map)?;
     if !plan.filters.ports.is_empty() {
-        let ports = maps[map_index(&host.object, abi::MAP_PORTS)?].as_fd();
+        let ports = &maps[map_index(&host.object, abi::MAP_PORTS)?];
         for port in &plan.filters.ports {
-            bpf_map_update_elem(ports, &port.to_ne_bytes(), &[1u8], BPF_ANY)
+            ports
+                .update(&port.to_ne_bytes(), &[1u8], BPF_ANY)
                 .map_err(Error::kernel("fill the port filter map"))?;
         }
     }
-    let events = maps[map_index(&host.object, abi::MAP_EVENTS)?].as_fd();
+    let events = &maps[map_index(&host.object, abi::MAP_EVENTS)?];
     let rings = PerfBuffers::open(events, &host.online, DEFAULT_RING_PAGES, epoll)
         .map_err(Error::kernel("open the per-CPU perf rings"))?;
     Ok(Session {
