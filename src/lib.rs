@@ -1,9 +1,16 @@
 //! tcpconnect: trace active TCP connections, a drop-in for bcc's tcpconnect.
 //!
-//! Data flows one way: options (`cli`) → plan → load (`loader`, syscall-free,
-//! over the embedded object) → kernel objects (`sys`, the only door to the
-//! kernel) → attach (`tracefs`, `attach`) → rings (`perf`) → decode (`event`)
-//! → format (`inet`, `output`) → stdout.
+//! Data flows one way. The command line (`cli`) becomes a `plan` (filters,
+//! attach method, modes, columns). The kernel side, `tracer`, checks the
+//! `host` (kernel version, lockdown, CPUs, kallsyms, arch), chooses the way
+//! in, links the embedded object with the `loader` (syscall-free; names from
+//! `abi`, type information from `btf`, struct offsets from `sock_offsets`,
+//! the user's `pinned_map`s), and attaches through `tracefs` and `attach`;
+//! `sys` is its only door to the kernel, and the only module with `unsafe`.
+//! Samples come back through `perf`'s rings, are decoded in `records`, get
+//! their DNS names from `dns` (-d), and `present` turns them into bcc's
+//! lines, JSON or the -c table on stdout; `app` runs the loop, `error` words
+//! the failures and `escape` keeps outside bytes off the terminal.
 
 #![deny(unsafe_code)]
 

@@ -7,10 +7,12 @@
 
 mod btf_source;
 mod calibrate;
+mod choice;
 mod constants;
 mod kprobe_common;
 mod kprobes;
 mod maps;
+mod probe;
 mod tracepoint;
 
 pub use crate::plan::{AttachMode, BtfSource, Filters, Overrides, Plan};
@@ -21,8 +23,9 @@ use constants::{Constants, MntnsOffsets};
 pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
 pub use tracepoint::tracepoint_field_layouts;
 
-use kprobes::KprobePlan;
+use choice::{choose, choose_kprobes, Choice, KprobePlan, TracepointPlan};
 use maps::{create_maps, map_index, MapSizing};
+use probe::HostProbe;
 use tracepoint::start_tracepoint;
 
 use crate::abi;
@@ -40,7 +43,7 @@ use crate::records::CountRow;
 use crate::sys::bpf::{bpf_prog_load, Map, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
 use crate::sys::process::raise_memlock_limit;
-use crate::tracefs::{Tracefs, TracefsError};
+use crate::tracefs::Tracefs;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -51,7 +54,7 @@ const PROG_TYPE_TRACEPOINT: u32 = 5;
 const PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 
 /// A program attached one way or the other.
-enum Attachment {
+pub enum Attachment {
     /// Held for its Drop, which detaches.
     #[allow(dead_code)]
     Perf(PerfLink),
@@ -61,26 +64,48 @@ enum Attachment {
 }
 
 /// A running trace: its kernel objects, then the tracefs they were made
-/// through, which outlives them.
-pub struct Tracer {
-    attached: Attached,
-    tracefs: Tracefs,
+/// through, which outlives them (legacy probes are removed through it).
+pub struct Tracer<K: Objects = Real> {
+    attached: Attached<K>,
+    tracefs: K::Tracefs,
 }
 
-/// The kernel objects of a trace. Fields drop in declaration order: the
-/// programs are detached first (and legacy probe entries removed), then the
-/// programs closed, then the rings and maps go.
-struct Attached {
-    attachments: Vec<Attachment>,
-    _progs: Vec<OwnedFd>,
-    rings: PerfBuffers,
+/// The kinds of kernel object a trace holds. Real runs hold the real ones;
+/// the teardown test holds stand-ins that record when they are dropped.
+pub trait Objects {
+    type Link;
+    type Prog;
+    type Rings;
+    type Map;
+    type Tracefs;
+}
+
+/// The objects of a real run.
+pub struct Real;
+
+impl Objects for Real {
+    type Link = Attachment;
+    type Prog = OwnedFd;
+    type Rings = PerfBuffers;
+    type Map = Map;
+    type Tracefs = Tracefs;
+}
+
+/// The kernel objects of a trace. Fields drop in declaration order, which
+/// is the teardown order: the programs are detached first (and legacy
+/// probe entries removed), then the programs closed, then the rings and
+/// the maps go.
+struct Attached<K: Objects> {
+    attachments: Vec<K::Link>,
+    _progs: Vec<K::Prog>,
+    rings: K::Rings,
     /// Index of the -c counts map in `maps`.
     counts: Option<usize>,
     /// Index of the per-CPU lost-event counts in `maps`, and how many CPUs
     /// it has entries for.
     lost_events: usize,
     possible_cpus: u32,
-    maps: Vec<Map>,
+    maps: Vec<K::Map>,
 }
 
 /// What every attempt to attach shares, found once per run: the object,
@@ -98,23 +123,21 @@ enum Failed {
     /// Before anything of the path's own (pinned maps, maps, rings): any
     /// other path would fail the same way.
     Common(Error),
-    /// The path's programs could not be prepared, loaded or attached; the
-    /// host comes back for another path.
-    Path(Error, Box<Host>),
+    /// The path's programs could not be prepared, loaded or attached.
+    Path(Error),
 }
 
 impl Failed {
     fn into_error(self) -> Error {
         match self {
-            Failed::Common(error) | Failed::Path(error, _) => error,
+            Failed::Common(error) | Failed::Path(error) => error,
         }
     }
 }
 
 /// The way in a run attempts.
 enum Path {
-    /// sock:inet_sock_set_state, by its tracefs id.
-    Tracepoint(u64),
+    Tracepoint(TracepointPlan),
     Kprobe(KprobePlan),
 }
 
@@ -129,7 +152,6 @@ pub(crate) struct Session<'h> {
     rings: PerfBuffers,
     tracefs: &'h Tracefs,
     online: &'h [u32],
-    btf: &'h LazyBtf,
 }
 
 impl Session<'_> {
@@ -178,62 +200,39 @@ impl Session<'_> {
 
 impl Tracer {
     /// Loads, attaches and starts tracing; rings are registered with `epoll`
-    /// under tokens 0..n. Says which way it attached through `log`.
+    /// under tokens 0..n. Says which way it attached through `log`. The
+    /// stages: preflight, choose, then an attempt (session, programs) on
+    /// the chosen path, and with --attach auto a second one on kprobes if
+    /// the tracepoint path's own programs fail.
     pub fn start(plan: &Plan, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Error> {
         let host = preflight(plan)?;
-        let (category, name) = abi::STATE_TRACEPOINT;
-        let tracepoint = match host.tracefs.tracepoint_id(category, name) {
-            Ok(id) => Some(id),
-            Err(TracefsError::NoTracepoint { .. }) => None,
-            Err(other) => return Err(other.into()),
-        };
-        let no_tracepoint = || Error::NoTracepoint {
-            tracepoint: format!("{category}:{name}"),
-            since: "it appeared in Linux 4.16",
-        };
-        // The kprobe path; after a tracepoint failure, both causes if it fails too.
-        let kprobes = |host: Host, tracepoint_error: Option<Error>| {
-            kprobes::prepare(&host.tracefs, plan, log)
-                .and_then(|kprobes| {
-                    Tracer::attach(host, plan, Path::Kprobe(kprobes), epoll, log).map_err(Failed::into_error)
-                })
-                .map_err(|kprobe| match tracepoint_error {
-                    Some(tracepoint) => {
-                        Error::NoAttachMethod { tracepoint: Box::new(tracepoint), kprobe: Box::new(kprobe) }
-                    }
-                    None => kprobe,
-                })
-        };
-        match (plan.attach, tracepoint) {
-            (AttachMode::Tracepoint, None) => Err(no_tracepoint()),
-            (AttachMode::Tracepoint, Some(id)) => {
-                Tracer::attach(host, plan, Path::Tracepoint(id), epoll, log).map_err(Failed::into_error)
+        let probe = HostProbe::new(&host.tracefs, &host.btf);
+        let attached = match choose(plan, &probe, log)? {
+            Choice::Kprobe(kprobes) => {
+                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log).map_err(Failed::into_error)?
             }
-            (AttachMode::Kprobe, _) => kprobes(host, None),
-            (AttachMode::Auto, None) => kprobes(host, Some(no_tracepoint())),
-            (AttachMode::Auto, Some(id)) => {
-                match Tracer::attach(host, plan, Path::Tracepoint(id), epoll, log) {
-                    Ok(tracer) => Ok(tracer),
+            Choice::Tracepoint { plan: tracepoint, kprobes_if_it_fails } => {
+                match attach_on(&host, plan, &Path::Tracepoint(tracepoint), epoll, log) {
+                    Ok(attached) => attached,
                     // Another path needs the same privileges.
-                    Err(Failed::Path(error, host)) if !error.needs_privilege() => {
+                    Err(Failed::Path(error)) if kprobes_if_it_fails && !error.needs_privilege() => {
                         let first_line = error.to_string().lines().next().unwrap_or_default().to_owned();
                         log(format_args!("tracepoint path failed ({first_line}); trying kprobes"));
-                        kprobes(*host, Some(error))
+                        choose_kprobes(plan, &probe, log)
+                            .and_then(|kprobes| {
+                                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log)
+                                    .map_err(Failed::into_error)
+                            })
+                            .map_err(|kprobe| Error::NoAttachMethod {
+                                tracepoint: Box::new(error),
+                                kprobe: Box::new(kprobe),
+                            })?
                     }
-                    Err(failed) => Err(failed.into_error()),
+                    Err(failed) => return Err(failed.into_error()),
                 }
             }
-        }
-    }
-
-    /// One attempt on `path`: maps, rings, programs, attachments. On failure
-    /// everything it made is released and the host comes back for the next.
-    fn attach(host: Host, plan: &Plan, path: Path, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Failed> {
-        let session = open_session(&host, plan, &path, epoll).map_err(Failed::Common)?;
-        match attach_on(session, &host, plan, &path, log) {
-            Ok(attached) => Ok(Tracer { attached, tracefs: host.tracefs }),
-            Err(error) => Err(Failed::Path(error, Box::new(host))),
-        }
+        };
+        Ok(Tracer { attached, tracefs: host.tracefs })
     }
 
     /// Reads every ring once; see [`PerfBuffers::drain`].
@@ -271,21 +270,25 @@ impl Tracer {
     }
 }
 
-/// The programs of `path`, loaded and attached over the session's maps and rings.
+/// One attempt on `path`: the session (maps, rings), then the path's
+/// programs, loaded and attached. On failure everything it made is released.
 fn attach_on(
-    mut session: Session<'_>,
     host: &Host,
     plan: &Plan,
     path: &Path,
+    epoll: &Epoll,
     log: Log<'_>,
-) -> Result<Attached, Error> {
+) -> Result<Attached<Real>, Failed> {
+    let mut session = open_session(host, plan, path, epoll).map_err(Failed::Common)?;
     let lport_defer = session.constants.lport_defer;
     let (progs, attachments) = match path {
-        Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log)?,
-        Path::Tracepoint(id) => start_tracepoint(&session, *id, lport_defer, &plan.overrides, log)?,
-    };
-    let counts = plan.count.then(|| map_index(&host.object, abi::MAP_COUNTS)).transpose()?;
-    let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS)?;
+        Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log),
+        Path::Tracepoint(tracepoint) => start_tracepoint(&session, tracepoint, lport_defer, log),
+    }
+    .map_err(Failed::Path)?;
+    let counts =
+        plan.count.then(|| map_index(&host.object, abi::MAP_COUNTS)).transpose().map_err(Failed::Common)?;
+    let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS).map_err(Failed::Common)?;
     let possible_cpus = host.possible.iter().max().map_or(1, |&c| c + 1);
     let Session { maps, rings, .. } = session;
     Ok(Attached { attachments, _progs: progs, rings, counts, lost_events, possible_cpus, maps })
@@ -344,15 +347,7 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
     let events = &maps[map_index(&host.object, abi::MAP_EVENTS)?];
     let rings = PerfBuffers::open(events, &host.online, DEFAULT_RING_PAGES, epoll)
         .map_err(Error::kernel("open the per-CPU perf rings"))?;
-    Ok(Session {
-        object: &host.object,
-        constants,
-        maps,
-        rings,
-        tracefs: &host.tracefs,
-        online: &host.online,
-        btf: &host.btf,
-    })
+    Ok(Session { object: &host.object, constants, maps, rings, tracefs: &host.tracefs, online: &host.online })
 }
 
 /// Offsets of task_struct.nsproxy, nsproxy.mnt_ns and mnt_namespace.ns.inum
@@ -378,5 +373,64 @@ fn raise_memlock_limit_if_needed() -> Result<(), Error> {
         _ => raise_memlock_limit().map_err(Error::kernel(
             "raise RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A stand-in kernel object: says when it goes.
+    struct Recorded(&'static str, Rc<RefCell<Vec<&'static str>>>);
+
+    impl Drop for Recorded {
+        fn drop(&mut self) {
+            self.1.borrow_mut().push(self.0);
+        }
+    }
+
+    struct Fake;
+
+    impl Objects for Fake {
+        type Link = Recorded;
+        type Prog = Recorded;
+        type Rings = Recorded;
+        type Map = Recorded;
+        type Tracefs = Recorded;
+    }
+
+    #[test]
+    fn teardown_detaches_then_closes_programs_then_rings_then_maps_then_tracefs() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let it = |name| Recorded(name, log.clone());
+        let tracer: Tracer<Fake> = Tracer {
+            attached: Attached {
+                attachments: vec![it("detach kretprobe tcp_v4_connect"), it("detach kprobe tcp_v4_connect")],
+                _progs: vec![it("close entry program"), it("close return program")],
+                rings: it("unmap the rings"),
+                counts: None,
+                lost_events: 0,
+                possible_cpus: 1,
+                maps: vec![it("close events map"), it("close ports map")],
+            },
+            tracefs: it("release tracefs"),
+        };
+        assert!(log.borrow().is_empty());
+        drop(tracer);
+        assert_eq!(
+            *log.borrow(),
+            [
+                "detach kretprobe tcp_v4_connect",
+                "detach kprobe tcp_v4_connect",
+                "close entry program",
+                "close return program",
+                "unmap the rings",
+                "close events map",
+                "close ports map",
+                "release tracefs",
+            ]
+        );
     }
 }

@@ -9,13 +9,14 @@
 //! Elsewhere it attaches as a perf tracepoint event, reading the record's
 //! fields at the offsets this kernel's tracefs format gives.
 
-use super::{Attachment, Log, Overrides, Session, PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_TRACEPOINT};
+use super::choice::TracepointPlan;
+use super::{Attachment, Log, Session, PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_TRACEPOINT};
 use crate::abi;
 use crate::attach::raw_tracepoint::attach_raw_tracepoint;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::error::Error;
 use crate::loader::FieldLayout;
-use crate::sock_offsets;
+use crate::sock_offsets::SocketLayout;
 use crate::tracefs::format::{self, Field};
 use crate::tracefs::TracefsError;
 use std::collections::HashMap;
@@ -23,17 +24,13 @@ use std::os::fd::{AsFd, OwnedFd};
 
 pub(super) fn start_tracepoint(
     session: &Session,
-    id: u64,
+    plan: &TracepointPlan,
     lport_defer: bool,
-    overrides: &Overrides,
     log: Log<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Attachment>), Error> {
     let (category, name) = abi::STATE_TRACEPOINT;
-    let raw = if overrides.no_raw_tracepoint {
-        Err("disabled by TCPCONNECT_RAW_TRACEPOINT=off".to_owned())
-    } else {
-        load_raw_state_program(session)
-    };
+    let raw =
+        plan.raw.as_ref().map_err(Clone::clone).and_then(|layout| load_raw_state_program(session, layout));
     let mut progs = Vec::new();
     let mut links = Vec::new();
     if lport_defer {
@@ -61,7 +58,7 @@ pub(super) fn start_tracepoint(
                 &fields,
                 0,
             )?;
-            let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
+            let link = attach_tracepoint(plan.id, prog.as_fd(), session.attach_cpu())
                 .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
             progs.push(prog);
             links.push(Attachment::Perf(link));
@@ -74,10 +71,8 @@ pub(super) fn start_tracepoint(
 /// The state program as a raw tracepoint program, linked with the socket
 /// layout from BTF; why not, as one line for -v. Every failure falls back
 /// to the perf tracepoint event, which needs neither BTF nor 4.17.
-fn load_raw_state_program(session: &Session) -> Result<OwnedFd, String> {
-    let btf = session.btf.get()?;
-    let layout = sock_offsets::socket_layout_from_btf(btf).map_err(|e| e.to_string())?;
-    let constants = session.constants.with_socket_layout(&layout);
+fn load_raw_state_program(session: &Session, layout: &SocketLayout) -> Result<OwnedFd, String> {
+    let constants = session.constants.with_socket_layout(layout);
     session
         .load(abi::PROG_STATE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
         // The first line: a verifier log would make -v's line a page.
