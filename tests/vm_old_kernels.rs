@@ -265,6 +265,8 @@ struct Kernel {
     methods: Vec<Method>,
     /// Whether sock:inet_sock_set_state exists (4.16+).
     has_state_tracepoint: bool,
+    /// bpf_get_current_cgroup_id (4.18), which --cgroupmap needs.
+    has_cgroup_id_helper: bool,
     /// The method that makes legacy kprobes (SIGKILLed, then swept).
     legacy: &'static str,
     /// How kprobe_events lists our `r4096:` return probes.
@@ -324,6 +326,7 @@ fn linux_5_4() -> Kernel {
             },
         ],
         has_state_tracepoint: true,
+        has_cgroup_id_helper: true,
         legacy: "legacy",
         retprobe_listed: "r4096",
     }
@@ -365,6 +368,7 @@ fn linux_4_19() -> Kernel {
             },
         ],
         has_state_tracepoint: true,
+        has_cgroup_id_helper: true,
         legacy: "legacy",
         retprobe_listed: "r",
     }
@@ -384,6 +388,7 @@ fn legacy_only(folder: &'static str, release: &'static str) -> Kernel {
         release,
         methods: vec![method("auto", AUTO), method("kprobe", KPROBE)],
         has_state_tracepoint: false,
+        has_cgroup_id_helper: false,
         legacy: "auto",
         retprobe_listed: "r",
     }
@@ -427,6 +432,19 @@ DNS_TARGETS="{DNS_TARGETS}"
         }
         if !self.has_state_tracepoint {
             script.push_str(&format!("trace no_tracepoint {TRACEPOINT} -v\n"));
+        }
+        // --cgroupmap needs bpf_get_current_cgroup_id (4.18): a pinned map
+        // the tool accepts, then one line on older kernels, an empty trace
+        // (no cgroup is in the map) on newer ones.
+        script
+            .push_str("connector --pin-hash /sys/fs/bpf/cgroups > /tmp/pin 2>&1; section pin cat /tmp/pin\n");
+        if self.has_cgroup_id_helper {
+            script.push_str("trace cgroupmap tcpconnect --cgroupmap /sys/fs/bpf/cgroups\n");
+        } else {
+            script.push_str(
+                "tcpconnect --cgroupmap /sys/fs/bpf/cgroups > /tmp/out 2> /tmp/err\nrc=$?\n\
+                 begin cgroupmap; echo $rc; cat /tmp/out /tmp/err; end cgroupmap\n",
+            );
         }
         // SIGKILL leaves legacy probes behind; the next run sweeps them.
         let legacy = self.method(self.legacy).command;
@@ -665,6 +683,20 @@ fn check(test: &str, kernel: Kernel) {
         assert_eq!(section(&out, "no_tracepoint.out"), "", "{test}: --attach tracepoint");
         assert_eq!(section(&out, "no_tracepoint.err"), NO_TRACEPOINT, "{test}: --attach tracepoint");
         assert_eq!(section(&out, "no_tracepoint.events_after"), "", "{test}: --attach tracepoint");
+    }
+
+    assert_eq!(section(&out, "pin"), "pinned\n", "{test}");
+    if kernel.has_cgroup_id_helper {
+        let run = trace_run(&out, "cgroupmap");
+        assert_eq!(run.out, format!("{HEADER}\n"), "{test}: no cgroup is in the map");
+        assert_eq!(run.err, "", "{test}");
+    } else {
+        assert_eq!(
+            section(&out, "cgroupmap"),
+            "1\ntcpconnect: --cgroupmap needs the BPF helper bpf_get_current_cgroup_id, which this kernel does \
+             not have (it came in Linux 4.18)\n",
+            "{test}"
+        );
     }
 
     let killed = killed_pid(&out);

@@ -21,6 +21,9 @@
 //!               once going, before the connects: serve one DNS A answer
 //!               (NAME is IPV4) on 127.0.0.1:53 and query it from a socket
 //!               of our own, so a tracer with -d sees a real exchange
+//!   --pin-hash PATH
+//!               create a BPF hash map (u64 keys and values) pinned at PATH,
+//!               as bpftool would for --cgroupmap/--mntnsmap, and exit
 
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -126,8 +129,43 @@ fn connect_all(targets: &[SocketAddr], mode: Mode) -> Vec<String> {
     outcomes
 }
 
+/// `--pin-hash PATH`: a hash map of u64 keys and values pinned at `path`.
+fn pin_hash(path: &str) {
+    use std::os::fd::AsRawFd;
+    use tcpconnect::sys::bpf::{Map, MapParams};
+    // Before 5.11 the map counts against RLIMIT_MEMLOCK (64 KiB in the guests).
+    tcpconnect::sys::process::raise_memlock_limit().expect("raise RLIMIT_MEMLOCK");
+    let params = MapParams { map_type: 1, key_size: 8, value_size: 8, max_entries: 16, map_flags: 0 };
+    let map = Map::create(&params, "pinned_filter").expect("BPF_MAP_CREATE");
+    let path = std::ffi::CString::new(path).expect("no NUL in PATH");
+    // BPF_OBJ_PIN's part of union bpf_attr: pathname, bpf_fd, file_flags.
+    #[repr(C)]
+    struct ObjPinAttr {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+    }
+    let attr = ObjPinAttr { pathname: path.as_ptr() as u64, bpf_fd: map.as_raw_fd() as u32, file_flags: 0 };
+    const BPF_OBJ_PIN: libc::c_long = 6;
+    // SAFETY: attr is a valid BPF_OBJ_PIN attribute of the size passed; the
+    // path it points to is NUL-terminated and outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_PIN,
+            &attr as *const ObjPinAttr,
+            std::mem::size_of::<ObjPinAttr>(),
+        )
+    };
+    assert_eq!(ret, 0, "BPF_OBJ_PIN: {}", std::io::Error::last_os_error());
+    println!("pinned");
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--pin-hash") {
+        return pin_hash(&args.nth(1).expect("--pin-hash PATH"));
+    }
     let (mut thread, mut mode, mut repeat, mut dns) = (false, Mode::default(), None, None);
     while let Some(flag) = args.next_if(|a| a.starts_with("--")) {
         match flag.as_str() {
