@@ -7,6 +7,7 @@
 pub mod elf;
 pub mod insn;
 pub mod link;
+pub mod lint;
 
 pub use elf::{parse_object, MapSpec, ObjectSpec, ProgramSpec, RelocTarget, Relocation};
 pub use link::{link_program, FieldLayout, LinkError, LinkInputs};
