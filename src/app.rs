@@ -5,7 +5,8 @@ use crate::cli::Options;
 use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::escape::message_line;
-use crate::host::kernel::{KernelVersion, CAP_BPF_SINCE};
+use crate::host::kernel::{perf_event_paranoid, KernelVersion, CAP_BPF_SINCE, PERF_PARANOID_SYS_ADMIN_ONLY};
+use crate::perf::RingStats;
 use crate::plan::{Overrides, Plan};
 use crate::present::batch::BatchPrinter;
 use crate::present::count_table::{write_count_table, COUNT_BANNER};
@@ -13,9 +14,10 @@ use crate::present::stdout_sink::{Emitted, StdoutSink};
 use crate::sys::epoll::Epoll;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
-use crate::tracer::Tracer;
+use crate::tracer::{Log, Tracer};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 /// The epoll tokens of the signal fd and the DNS capture; rings use 0..n.
 const SIGNAL_TOKEN: u64 = u64::MAX;
@@ -85,15 +87,22 @@ fn report_new_losses(tracer: &Tracer, reported: &mut u64, ring_lost: u64) {
 }
 
 /// After attaching, keep only what the rest of the run needs: bpf(2) for
-/// the loss and -c counters (CAP_BPF; CAP_SYS_ADMIN before 5.8, which lacks
-/// CAP_BPF), and for a non-root user the file access that removing legacy
-/// probes at exit takes. Everything else (CAP_PERFMON, CAP_NET_RAW, ...) goes.
+/// the loss and -c counters (CAP_BPF), perf_event_open(2) and its mmap for
+/// the ring of a CPU that comes online later (CAP_PERFMON; CAP_SYS_ADMIN
+/// stands for both before 5.8, and is needed for the ring where Debian's
+/// perf_event_paranoid=3 is set), and for a non-root user the file access
+/// that removing legacy probes at exit takes. Everything else
+/// (CAP_NET_RAW, CAP_SYS_RESOURCE, ...) goes.
 fn drop_capabilities() -> Result<(), Error> {
     const CAP_DAC_OVERRIDE: u32 = 1;
     const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
-    let mut keep = 1u64 << CAP_BPF;
-    if KernelVersion::running().map_or(true, |v| v < CAP_BPF_SINCE) {
+    let mut keep = 1u64 << CAP_BPF | 1u64 << CAP_PERFMON;
+    let before_cap_bpf = KernelVersion::running().map_or(true, |v| v < CAP_BPF_SINCE);
+    // Debian's perf_event_paranoid=3 wants CAP_SYS_ADMIN for perf_event_open.
+    let paranoid = perf_event_paranoid().is_some_and(|level| level >= PERF_PARANOID_SYS_ADMIN_ONLY);
+    if before_cap_bpf || paranoid {
         keep |= 1 << CAP_SYS_ADMIN;
     }
     if geteuid() != 0 {
@@ -122,7 +131,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     if let Some(ended) = run.announce(&plan, &mut printer)? {
         return Ok(ended);
     }
-    let signal = match run.pump(&mut tracer, &mut printer)? {
+    let signal = match run.pump(&mut tracer, &mut printer, &log)? {
         Pumped::Signal(signal) => signal,
         Pumped::OutputClosed => return Ok(Ended::OutputClosed),
     };
@@ -190,8 +199,14 @@ impl Run {
     }
 
     /// Ring batches to lines until a signal arrives or the reader goes away.
-    fn pump(&mut self, tracer: &mut Tracer, printer: &mut BatchPrinter) -> Result<Pumped, Error> {
+    fn pump(
+        &mut self,
+        tracer: &mut Tracer,
+        printer: &mut BatchPrinter,
+        log: Log<'_>,
+    ) -> Result<Pumped, Error> {
         let mut ready = Vec::new();
+        let mut cpus_checked = Instant::now();
         loop {
             if let Some(signal) = self.ending {
                 return Ok(Pumped::Signal(signal));
@@ -211,9 +226,19 @@ impl Run {
                 dns.read_all().map_err(|error| Error::Dns { error })?;
             }
 
+            // A CPU that came online needs its ring: looked for as often as
+            // the rings are flushed, at a file read each time.
+            let mut stats = RingStats::default();
+            if cpus_checked.elapsed() >= Duration::from_millis(FLUSH_INTERVAL_MS as u64) {
+                cpus_checked = Instant::now();
+                stats =
+                    tracer.follow_cpu_hotplug(&self.epoll, log, |payload| printer.push_sample(payload))?;
+            }
             // Drain every ring, not only the ready ones: the batch is merged
             // by timestamp across CPUs (and so across IPv4 and IPv6).
-            let stats = tracer.drain(|payload| printer.push_sample(payload));
+            let drained = tracer.drain(|payload| printer.push_sample(payload));
+            let stats =
+                RingStats { lost: stats.lost + drained.lost, corrupt: stats.corrupt + drained.corrupt };
             let lines = match &self.dns {
                 Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
                 None => printer.finish(),

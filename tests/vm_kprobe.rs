@@ -18,8 +18,8 @@ mod support;
 mod vm;
 
 use support::{
-    connector_output, count_table, json_line, json_lport, lport_line, lport_of, perf_tracepoint_attached,
-    LPORT_HEADER, RAW_TRACEPOINT_ATTACHED,
+    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of,
+    perf_tracepoint_attached, HEADER, LPORT_HEADER, RAW_TRACEPOINT_ATTACHED,
 };
 use vm::{
     assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, offsets,
@@ -29,11 +29,16 @@ use vm::{
 /// Boots the VM with both static binaries and runs `script`; returns what
 /// it printed, after checking it ran to the end.
 fn boot(test: &str, kernel_args: &str, script: &str) -> Option<VmOutput> {
+    boot_with_cpus(test, kernel_args, script, 1)
+}
+
+fn boot_with_cpus(test: &str, kernel_args: &str, script: &str, cpus: u32) -> Option<VmOutput> {
     let assets = assets_or_skip(test)?;
     let bins = build_static_binaries();
     let out = Vm::new(&assets)
         .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
         .file("/usr/bin/connector", &bins.connector, 0o755)
+        .cpus(cpus)
         .kernel_args(kernel_args)
         .script(script)
         .run()
@@ -219,6 +224,67 @@ begin forced; echo $rc; cat /tmp/out /tmp/err; end forced
         )
     );
     assert_eq!(section(&out, "forced"), format!("1\ntcpconnect: {missing}\n"));
+}
+
+#[test]
+fn a_cpu_brought_online_after_start_gets_its_ring() {
+    // cpu1 is offline when tracing starts, comes online, goes offline and
+    // comes back; a connect pinned to it after each return must print, on
+    // the raw tracepoint and on kprobes, and nothing may be lost.
+    let script = r#"
+CPU1=/sys/devices/system/cpu/cpu1/online
+wait_line() { i=0; while [ "$(grep -c "$1" /tmp/err)" -lt "$2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; }
+pinned_connect() {
+  rm -f /tmp/go; mkfifo /tmp/go
+  taskset -c 1 connector 4:127.0.0.1:1 < /tmp/go >> /tmp/conn 2>&1 &
+  C=$!; echo $C >> /tmp/pids; echo go > /tmp/go; wait $C
+}
+for way in tracepoint kprobe; do
+  rm -f /tmp/out /tmp/err /tmp/conn /tmp/pids
+  echo 0 > $CPU1
+  tcpconnect --attach $way -v > /tmp/out 2> /tmp/err &
+  T=$!
+  i=0; while [ ! -s /tmp/out ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+  echo 1 > $CPU1
+  wait_line 'CPU 1 came online' 1
+  pinned_connect
+  echo 0 > $CPU1; sleep 0.3; echo 1 > $CPU1
+  wait_line 'CPU 1 came online' 2
+  pinned_connect
+  sleep 0.5
+  kill -INT $T; wait $T
+  begin $way.rc; echo $?; end $way.rc
+  section $way.out cat /tmp/out
+  section $way.err cat /tmp/err
+  section $way.pids cat /tmp/pids
+  section $way.conn cat /tmp/conn
+done
+"#;
+    let test = "a_cpu_brought_online_after_start_gets_its_ring";
+    let Some(out) = boot_with_cpus(test, "", script, 2) else {
+        return;
+    };
+    let online = "tcpconnect: CPU 1 came online: its perf ring is open\n";
+    for way in ["tracepoint", "kprobe"] {
+        let err = section(&out, &format!("{way}.err"));
+        eprintln!("{way}:\n{}{err}", section(&out, &format!("{way}.out")));
+        assert_eq!(section(&out, &format!("{way}.rc")), "0\n", "{way}: {err}");
+        assert_eq!(section(&out, &format!("{way}.conn")), "ConnectionRefused\nConnectionRefused\n", "{way}");
+        let pids: Vec<u32> =
+            section(&out, &format!("{way}.pids")).lines().map(|l| l.parse().unwrap()).collect();
+        let line = |pid| format!("{}\n", bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", 1));
+        assert_eq!(
+            section(&out, &format!("{way}.out")),
+            format!("{HEADER}\n{}{}", line(pids[0]), line(pids[1])),
+            "{way}: both connects on cpu1 print"
+        );
+        assert_eq!(
+            err.matches(online).count(),
+            2,
+            "{way}: a ring when cpu1 came online, and when it came back: {err}"
+        );
+        assert!(!err.contains("Possibly lost"), "{way}: {err}");
+    }
 }
 
 #[test]

@@ -77,6 +77,15 @@ pub const CAP_BPF_SINCE: KernelVersion = KernelVersion::new(5, 8, 0);
 /// (memcg accounting replaced it in 5.11).
 pub const MEMCG_ACCOUNTING: KernelVersion = KernelVersion::new(5, 11, 0);
 
+/// kernel.perf_event_paranoid. Debian and Ubuntu add a level 3 at which
+/// perf_event_open(2) needs CAP_SYS_ADMIN, CAP_PERFMON or not.
+pub fn perf_event_paranoid() -> Option<i32> {
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_paranoid").ok()?.trim().parse().ok()
+}
+
+/// The level at which only CAP_SYS_ADMIN may open perf events (Debian's patch).
+pub const PERF_PARANOID_SYS_ADMIN_ONLY: i32 = 3;
+
 #[cfg(test)]
 mod tests {
     use super::KernelVersion as V;

@@ -1,6 +1,8 @@
 //! The rings behind a BPF_MAP_TYPE_PERF_EVENT_ARRAY: one PERF_COUNT_SW_BPF_OUTPUT
 //! event per online CPU, mmapped, stored in the map at its CPU's index and
-//! watched by epoll.
+//! watched by epoll. CPUs that come online later get theirs when the
+//! reader next looks (`follow_online`); a CPU's event does not survive the
+//! CPU going offline, so one that went and came back gets a new one.
 
 use super::ring::{read_records, Record};
 use crate::sys::bpf::{Map, BPF_ANY};
@@ -25,6 +27,7 @@ pub const DEFAULT_RING_PAGES: usize = 64;
 pub const WAKEUP_EVENTS: u32 = 512;
 
 struct CpuRing {
+    cpu: u32,
     map: PerfRingMap,
     _event: OwnedFd,
 }
@@ -41,29 +44,76 @@ pub struct RingStats {
 pub struct PerfBuffers {
     rings: Vec<CpuRing>,
     scratch: Vec<u8>,
+    pages: usize,
+    /// The CPUs online when the rings were last brought up to date.
+    online: Vec<u32>,
 }
 
 impl PerfBuffers {
     /// Opens a ring on each of `cpus`, stores it in `events_map` and registers
-    /// it with `epoll` under token = its index in `cpus`.
+    /// it with `epoll` under token = its index among the rings.
     pub fn open(events_map: &Map, cpus: &[u32], pages: usize, epoll: &Epoll) -> SysResult<PerfBuffers> {
-        let mut rings = Vec::with_capacity(cpus.len());
-        for (index, &cpu) in cpus.iter().enumerate() {
-            let event = perf_event_open(&PerfEventSpec {
-                type_: PERF_TYPE_SOFTWARE,
-                config: PERF_COUNT_SW_BPF_OUTPUT,
-                probe_func: None,
-                config2: 0,
-                cpu: cpu as i32,
-                wakeup_events: WAKEUP_EVENTS,
-            })?;
-            let map = PerfRingMap::new(event.as_fd(), pages)?;
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;
-            events_map.update(&cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
-            epoll.add(event.as_fd(), index as u64)?;
-            rings.push(CpuRing { map, _event: event });
+        let mut buffers = PerfBuffers {
+            rings: Vec::with_capacity(cpus.len()),
+            scratch: Vec::new(),
+            pages,
+            online: Vec::new(),
+        };
+        for &cpu in cpus {
+            buffers.open_ring(events_map, cpu, epoll)?;
         }
-        Ok(PerfBuffers { rings, scratch: Vec::new() })
+        buffers.online = cpus.to_vec();
+        Ok(buffers)
+    }
+
+    fn open_ring(&mut self, events_map: &Map, cpu: u32, epoll: &Epoll) -> SysResult<()> {
+        let event = perf_event_open(&PerfEventSpec {
+            type_: PERF_TYPE_SOFTWARE,
+            config: PERF_COUNT_SW_BPF_OUTPUT,
+            probe_func: None,
+            config2: 0,
+            cpu: cpu as i32,
+            wakeup_events: WAKEUP_EVENTS,
+        })?;
+        let map = PerfRingMap::new(event.as_fd(), self.pages)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;
+        events_map.update(&cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
+        epoll.add(event.as_fd(), self.rings.len() as u64)?;
+        self.rings.push(CpuRing { cpu, map, _event: event });
+        Ok(())
+    }
+
+    /// Brings the rings up to `online`, the CPUs online now: a ring for each
+    /// that came online since the last call, a new one for each that went
+    /// offline and came back (the old one is drained into `on_sample`
+    /// first, then replaced). Returns the CPUs given a new ring.
+    pub fn follow_online(
+        &mut self,
+        events_map: &Map,
+        online: &[u32],
+        epoll: &Epoll,
+        on_sample: impl FnMut(&[u8]),
+    ) -> SysResult<(Vec<u32>, RingStats)> {
+        if online == self.online {
+            return Ok((Vec::new(), RingStats::default()));
+        }
+        // What the old rings of returning CPUs still hold is read now.
+        let stats = self.drain(on_sample);
+        let mut opened = Vec::new();
+        for &cpu in online {
+            let has_ring = self.rings.iter().any(|r| r.cpu == cpu);
+            let came_back = has_ring && !self.online.contains(&cpu);
+            if came_back {
+                self.rings.retain(|r| r.cpu != cpu);
+            }
+            if !has_ring || came_back {
+                // The map slot is overwritten: the kernel writes to the new ring.
+                self.open_ring(events_map, cpu, epoll)?;
+                opened.push(cpu);
+            }
+        }
+        self.online = online.to_vec();
+        Ok((opened, stats))
     }
 
     /// Reads every ring once, passing each sample payload to `on_sample`.

@@ -99,6 +99,8 @@ struct Attached<K: Objects> {
     attachments: Vec<K::Link>,
     _progs: Vec<K::Prog>,
     rings: K::Rings,
+    /// Index of the perf event array in `maps`.
+    events: usize,
     /// Index of the -c counts map in `maps`.
     counts: Option<usize>,
     /// Index of the per-CPU lost-event counts in `maps`, and how many CPUs
@@ -240,6 +242,27 @@ impl Tracer {
         self.attached.rings.drain(on_sample)
     }
 
+    /// Gives a ring to each CPU that came online (or came back) since the
+    /// last call, registered with `epoll`, and says so through `log`; what
+    /// the old rings of returning CPUs held goes to `on_sample`. Until a
+    /// CPU has its ring, what the program sends there is counted lost.
+    pub fn follow_cpu_hotplug(
+        &mut self,
+        epoll: &Epoll,
+        log: Log<'_>,
+        on_sample: impl FnMut(&[u8]),
+    ) -> Result<RingStats, Error> {
+        let online = read_cpu_list(ONLINE)?;
+        let Attached { rings, maps, events, .. } = &mut self.attached;
+        let (opened, stats) = rings
+            .follow_online(&maps[*events], &online, epoll, on_sample)
+            .map_err(Error::kernel("open the perf ring of a CPU that came online"))?;
+        for cpu in opened {
+            log(format_args!("CPU {cpu} came online: its perf ring is open"));
+        }
+        Ok(stats)
+    }
+
     /// The -c counts, read from the kernel map (empty without -c).
     pub fn counts(&self) -> Result<Vec<CountRow>, Error> {
         match self.attached.counts {
@@ -286,12 +309,13 @@ fn attach_on(
         Path::Tracepoint(tracepoint) => start_tracepoint(&session, tracepoint, lport_defer, log),
     }
     .map_err(Failed::Path)?;
+    let events = map_index(&host.object, abi::MAP_EVENTS).map_err(Failed::Common)?;
     let counts =
         plan.count.then(|| map_index(&host.object, abi::MAP_COUNTS)).transpose().map_err(Failed::Common)?;
     let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS).map_err(Failed::Common)?;
     let possible_cpus = host.possible.iter().max().map_or(1, |&c| c + 1);
     let Session { maps, rings, .. } = session;
-    Ok(Attached { attachments, _progs: progs, rings, counts, lost_events, possible_cpus, maps })
+    Ok(Attached { attachments, _progs: progs, rings, events, counts, lost_events, possible_cpus, maps })
 }
 
 /// What every attempt needs and nothing but the host can refuse: the
@@ -410,6 +434,7 @@ mod tests {
                 attachments: vec![it("detach kretprobe tcp_v4_connect"), it("detach kprobe tcp_v4_connect")],
                 _progs: vec![it("close entry program"), it("close return program")],
                 rings: it("unmap the rings"),
+                events: 0,
                 counts: None,
                 lost_events: 0,
                 possible_cpus: 1,
