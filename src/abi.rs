@@ -72,6 +72,21 @@ pub const OPTIONAL_HELPERS: [(i32, &str, &str, &str); 2] = [
     (HELPER_GET_CURRENT_CGROUP_ID, "bpf_get_current_cgroup_id", "4.18", "--cgroupmap"),
 ];
 
+/// Every other helper the programs call, with the kernel that added it
+/// (tcpconnect.bpf.c): none is newer than 4.4, the oldest kernel we run on.
+pub const HELPERS: [(i32, &str, &str); 10] = [
+    (1, "bpf_map_lookup_elem", "3.19"),
+    (2, "bpf_map_update_elem", "3.19"),
+    (3, "bpf_map_delete_elem", "3.19"),
+    (4, "bpf_probe_read", "4.1"),
+    (5, "bpf_ktime_get_ns", "4.1"),
+    (8, "bpf_get_smp_processor_id", "4.1"),
+    (14, "bpf_get_current_pid_tgid", "4.2"),
+    (15, "bpf_get_current_uid_gid", "4.2"),
+    (16, "bpf_get_current_comm", "4.2"),
+    (25, "bpf_perf_event_output", "4.4"),
+];
+
 /// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
 pub const SOCK_DUMP_LEN: usize = 256;
 

@@ -39,7 +39,8 @@ pub enum Error {
         program: String,
         error: ProgLoadError,
     },
-    /// The verifier does not know a helper an option needs (an older kernel).
+    /// The verifier does not know a helper an option (or, `tcpconnect`, the
+    /// tool itself) needs: an older kernel.
     MissingHelper {
         option: &'static str,
         helper: &'static str,
@@ -104,9 +105,12 @@ impl Error {
             })
             .filter_map(|rest| rest.rsplit(['#', ' ']).next()?.trim().parse::<i32>().ok())
             .next_back();
-        match crate::abi::OPTIONAL_HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper) {
-            Some(&(_, helper, since, option)) => Error::MissingHelper { option, helper, since },
-            None => Error::ProgLoad { program: program.to_owned(), error },
+        let optional = crate::abi::OPTIONAL_HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
+        let needed = crate::abi::HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
+        match (optional, needed) {
+            (Some(&(_, helper, since, option)), _) => Error::MissingHelper { option, helper, since },
+            (None, Some(&(_, helper, since))) => Error::MissingHelper { option: "tcpconnect", helper, since },
+            (None, None) => Error::ProgLoad { program: program.to_owned(), error },
         }
     }
 
@@ -285,10 +289,16 @@ mod tests {
             "--mntnsmap needs the BPF helper bpf_get_current_task, which this kernel does not have (it came in \
              Linux 4.8)"
         );
+        // One the tool always needs: the kernel is older than any we run on.
+        assert_eq!(
+            refused("invalid func 25\n").to_string(),
+            "tcpconnect needs the BPF helper bpf_perf_event_output, which this kernel does not have (it came in \
+             Linux 4.4)"
+        );
         // Anything else keeps the verifier's own words.
-        let other = refused("invalid func unknown#14\n").to_string();
+        let other = refused("invalid func unknown#99\n").to_string();
         assert!(other.starts_with("the kernel rejected BPF program kprobe/tcp_connect_entry: "), "{other}");
-        assert!(other.ends_with("invalid func unknown#14"), "{other}");
+        assert!(other.ends_with("invalid func unknown#99"), "{other}");
     }
 
     #[test]

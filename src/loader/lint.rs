@@ -29,9 +29,11 @@ pub const MAX_INSNS: usize = 4096;
 /// MAX_BPF_STACK.
 pub const MAX_STACK: i64 = 512;
 
-/// Helper ids every kernel from 4.4 has (include/uapi/linux/bpf.h of 4.4:
-/// up to bpf_perf_event_output, 25).
-const HELPERS_OF_4_4: std::ops::RangeInclusive<i32> = 1..=25;
+/// Whether a kernel version "a.b" is 4.4 or older.
+fn by_4_4(since: &str) -> bool {
+    let mut parts = since.split('.').map(|p| p.parse::<u32>().unwrap_or(u32::MAX));
+    (parts.next().unwrap_or(u32::MAX), parts.next().unwrap_or(u32::MAX)) <= (4, 4)
+}
 
 /// Map types of 4.x: hash, array, prog array, perf event array (4.3),
 /// per-CPU hash and array (4.6), stack trace (4.6), cgroup array (4.8),
@@ -109,7 +111,8 @@ pub fn lint_program(insns: &[Insn]) -> Vec<String> {
             0x85 => {
                 let id = insn.imm();
                 let optional = abi::OPTIONAL_HELPERS.iter().any(|(helper, ..)| *helper == id);
-                if !HELPERS_OF_4_4.contains(&id) && !optional {
+                let of_4_4 = abi::HELPERS.iter().any(|&(helper, _, since)| helper == id && by_4_4(since));
+                if !of_4_4 && !optional {
                     found.push(format!("instruction {at}: helper {id} is not in 4.4 and no option stubs it"));
                 }
             }
@@ -206,6 +209,9 @@ mod tests {
         for program in &object.programs {
             eprintln!("{}: {} instructions", program.section, program.insns.len());
         }
+        // The helper table the lint and the error messages read is itself 4.4's.
+        assert!(abi::HELPERS.iter().all(|(_, name, since)| by_4_4(since) || panic!("{name} {since}")));
+        assert!(!by_4_4("4.8") && by_4_4("3.19") && by_4_4("4.4"));
         // The one newer program type is named, and is not one the kprobe path
         // (all a 4.x kernel without the tracepoint runs) or the perf tracepoint
         // path loads.
