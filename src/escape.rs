@@ -4,11 +4,16 @@
 //!
 //! The escape is the one `-d` already uses for DNS names, as dig writes
 //! them: a byte below 0x20 or 0x7f (DEL) becomes `\DDD`, its value in three
-//! decimal digits, and a backslash becomes `\\`; every other byte is kept
-//! as it is (printable ASCII, and bytes of 0x80 and above, which are
-//! UTF-8 text in every name a user sets and no terminal control on a UTF-8
-//! terminal). Reversible: read left to right, `\\` is a backslash and `\`
-//! followed by three digits is that byte.
+//! decimal digits, and a backslash becomes `\\`. So do the C1 controls:
+//! a byte of 0x80..=0x9f that is not part of a valid UTF-8 character (a
+//! terminal in 8-bit mode, the Linux console without UTF-8 or xterm's
+//! eightBitControl, takes it as a control, 0x9b being CSI), and the UTF-8
+//! characters U+0080..=U+009F (`c2 80`..`c2 9f`), which terminals such as
+//! xterm also obey in UTF-8 mode; each of their bytes is escaped. Every other byte is kept
+//! as it is: printable ASCII, UTF-8 text (a name in any script), and the
+//! other bytes of invalid UTF-8, which no terminal takes as a control.
+//! Reversible: read left to right, `\\` is a backslash and `\` followed
+//! by three digits is that byte.
 
 use std::borrow::Cow;
 
@@ -37,40 +42,83 @@ fn escape_len(byte: u8) -> usize {
 /// backslash are appended unchanged, in one copy.
 pub fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut rest = bytes;
-    while let Some(at) = rest.iter().position(|&b| needs_escape(b)) {
-        out.extend_from_slice(&rest[..at]);
-        let byte = rest[at];
-        out.extend_from_slice(&escape_byte(byte)[..escape_len(byte)]);
-        rest = &rest[at + 1..];
+    loop {
+        // The valid UTF-8 first (C0 controls, DEL and backslash escaped),
+        // then the invalid bytes after it (C1 bytes escaped too).
+        let (valid, invalid) = match std::str::from_utf8(rest) {
+            Ok(_) => (rest, &[][..]),
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                let bad = e.error_len().unwrap_or(after.len());
+                (valid, &after[..bad])
+            }
+        };
+        write_escaped_utf8(out, valid);
+        write_escaped_where(out, invalid, |b| needs_escape(b) || (0x80..=0x9f).contains(&b));
+        rest = &rest[valid.len() + invalid.len()..];
+        if rest.is_empty() {
+            return;
+        }
     }
-    out.extend_from_slice(rest);
+}
+
+/// Appends valid UTF-8, escaping C0 controls, DEL, backslashes and the C1
+/// control characters (both bytes of `c2 80`..`c2 9f`).
+fn write_escaped_utf8(out: &mut Vec<u8>, mut bytes: &[u8]) {
+    let c1_at = |b: &[u8]| b.windows(2).position(|w| w[0] == 0xc2 && (0x80..=0x9f).contains(&w[1]));
+    while let Some(at) = c1_at(bytes) {
+        write_escaped_where(out, &bytes[..at], needs_escape);
+        write_escaped_where(out, &bytes[at..at + 2], |_| true);
+        bytes = &bytes[at + 2..];
+    }
+    write_escaped_where(out, bytes, needs_escape);
+}
+
+/// Appends `bytes`, each byte for which `escape` holds as `\DDD` or `\\`.
+fn write_escaped_where(out: &mut Vec<u8>, mut bytes: &[u8], escape: impl Fn(u8) -> bool) {
+    while let Some(at) = bytes.iter().position(|&b| escape(b)) {
+        out.extend_from_slice(&bytes[..at]);
+        let byte = bytes[at];
+        out.extend_from_slice(&escape_byte(byte)[..escape_len(byte)]);
+        bytes = &bytes[at + 1..];
+    }
+    out.extend_from_slice(bytes);
 }
 
 /// `text` escaped, for messages that quote something from outside; borrowed
 /// when nothing needs escaping.
 pub fn escaped(text: &str) -> Cow<'_, str> {
-    if !text.bytes().any(needs_escape) {
+    if !text.bytes().any(needs_escape) && !text.chars().any(is_c1) {
         return Cow::Borrowed(text);
     }
     let mut out = Vec::with_capacity(text.len() + 8);
     write_escaped(&mut out, text.as_bytes());
-    // Only ASCII bytes were replaced, by ASCII: still UTF-8.
+    // Whole characters were replaced, by ASCII: still UTF-8.
     Cow::Owned(String::from_utf8(out).unwrap_or_default())
+}
+
+/// U+0080..=U+009F, the C1 controls.
+fn is_c1(c: char) -> bool {
+    ('\u{80}'..='\u{9f}').contains(&c)
 }
 
 /// A whole message for stderr, as the last guard: control bytes other than
 /// the line breaks the message is made of are escaped (a backslash is left
 /// alone here, since the quoted parts are already escaped with `escaped`).
 pub fn message_line(text: &str) -> Cow<'_, str> {
-    let stray = |b: u8| (b < 0x20 && b != b'\n') || b == 0x7f;
-    if !text.bytes().any(stray) {
+    let stray = |c: char| (c < ' ' && c != '\n') || c == '\u{7f}' || is_c1(c);
+    if !text.chars().any(stray) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        match u8::try_from(c) {
-            Ok(b) if stray(b) => out.push_str(std::str::from_utf8(&escape_byte(b)).unwrap_or_default()),
-            _ => out.push(c),
+        if stray(c) {
+            let mut utf8 = [0u8; 4];
+            for &b in c.encode_utf8(&mut utf8).as_bytes() {
+                out.push_str(std::str::from_utf8(&escape_byte(b)[..escape_len(b)]).unwrap_or_default());
+            }
+        } else {
+            out.push(c);
         }
     }
     Cow::Owned(out)
@@ -97,7 +145,21 @@ mod tests {
     fn printable_and_high_bytes_are_kept() {
         let all_printable: Vec<u8> = (0x20..0x7f).filter(|&b| b != b'\\').collect();
         assert_eq!(escape(&all_printable), all_printable);
-        assert_eq!(escape(b"caf\xc3\xa9 \xff\x80"), b"caf\xc3\xa9 \xff\x80");
+        // UTF-8 (ă is c4 83: a C1 value inside a valid character) and the
+        // invalid high bytes that are no C1 control stay raw.
+        assert_eq!(escape("café ă 中".as_bytes()), "café ă 中".as_bytes());
+        assert_eq!(escape(b"\xff\xe9x\xc3"), b"\xff\xe9x\xc3");
+    }
+
+    #[test]
+    fn lone_c1_bytes_are_escaped() {
+        // CSI (0x9b) and a stray continuation byte: controls to an 8-bit terminal.
+        assert_eq!(escape(b"a\x9b31m\xff\x80b"), b"a\\15531m\xff\\128b");
+        // U+009B, CSI as a UTF-8 character.
+        assert_eq!(escape("x\u{9b}1m".as_bytes()), b"x\\194\\1551m");
+        // A character cut short by the 12-byte truncation keeps its lead byte raw.
+        assert_eq!(escape(b"ab\xe4\xb8"), b"ab\xe4\xb8");
+        assert_eq!(escape(b"ab\xe4\x80"), b"ab\xe4\\128");
         assert!(matches!(escaped("/sys/fs/bpf/map"), Cow::Borrowed(_)));
     }
 
@@ -136,5 +198,7 @@ mod tests {
         assert_eq!(message_line("a\nb"), "a\nb");
         assert_eq!(message_line("bad\rname\x1b]0;x\x07 C:\\"), "bad\\013name\\027]0;x\\007 C:\\");
         assert_eq!(escaped("p\nq\\"), "p\\010q\\\\");
+        assert_eq!(escaped("/tmp/\u{9b}31m"), "/tmp/\\194\\15531m");
+        assert_eq!(message_line("a\u{9b}b\n"), "a\\194\\155b\n");
     }
 }

@@ -311,7 +311,7 @@ fn comm_is_raw_bytes_truncated_to_twelve() {
 /// Names a process can give itself, and the COMM column they must print as:
 /// control bytes, DEL and backslashes escaped (`\DDD`, `\\`), one line per
 /// event whatever the name.
-const HOSTILE_NAMES: [(&[u8], &str); 8] = [
+const HOSTILE_NAMES: [(&[u8], &str); 10] = [
     (b"x\n1 fake", r"x\0101 fake "),
     (b"tab\tesc\x1b[31m", r"tab\009esc\027[31m"),
     (b"cr\rend", r"cr\013end   "),
@@ -321,6 +321,9 @@ const HOSTILE_NAMES: [(&[u8], &str); 8] = [
     (b"nul\0after", "nul         "),
     (b"exactly15bytes!", "exactly15byt"),
     (b"\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n", r"\010\010\010\010\010\010\010\010\010\010\010\010"),
+    // C1 CSI, as a lone byte and as the UTF-8 character U+009B.
+    (b"csi\x9b31m", r"csi\15531m  "),
+    (b"u\xc2\x9b31m", r"u\194\15531m"),
 ];
 
 #[test]

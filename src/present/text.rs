@@ -473,11 +473,16 @@ mod tests {
     }
 
     #[test]
-    fn comm_bytes_are_copied_verbatim() {
+    fn comm_bytes_are_copied_verbatim_but_for_controls() {
         let mut f = LineFormatter::new(BASE);
+        let e = ev(0, 0, 42, b"a\xff\xfeb\xc3", 4, "1.2.3.4", "5.6.7.8", 80);
+        let mut want = b"42     a\xff\xfeb\xc3".to_vec();
+        want.extend_from_slice(b"        4  1.2.3.4          5.6.7.8          80  \n");
+        assert_eq!(line(&mut f, &e), want);
+        // A lone C1 byte (0x80) is a control to an 8-bit terminal: escaped.
         let e = ev(0, 0, 42, b"a\xff\xfe\x80b\xc3", 4, "1.2.3.4", "5.6.7.8", 80);
-        let mut want = b"42     a\xff\xfe\x80b\xc3".to_vec();
-        want.extend_from_slice(b"       4  1.2.3.4          5.6.7.8          80  \n");
+        let mut want = b"42     a\xff\xfe\\128b\xc3".to_vec();
+        want.extend_from_slice(b"    4  1.2.3.4          5.6.7.8          80  \n");
         assert_eq!(line(&mut f, &e), want);
         // Truncation is by byte, even inside a multi-byte sequence.
         let e = ev(0, 0, 42, "ééééééé".as_bytes(), 4, "1.2.3.4", "5.6.7.8", 80);
