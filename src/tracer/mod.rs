@@ -1,9 +1,11 @@
-//! Assembling the kernel side of a run: maps from the embedded object,
-//! per-CPU rings, then either the state program linked with this kernel's
-//! tracepoint layout, or the kprobe programs (`kprobes`), linked with this
-//! run's filters. `--attach auto` falls back from the first to the second
-//! when the tracepoint path cannot be prepared, loaded or attached. Dropping
-//! a Tracer releases everything in a safe order.
+//! Assembling the kernel side of a run: the way in chosen from what the
+//! kernel offers (`choice`, through the `probe` of this kernel), maps from
+//! the embedded object at this run's sizes, per-CPU rings, then either the
+//! state program linked with this kernel's tracepoint layout
+//! (`tracepoint`), or the kprobe programs (`kprobes`), with this run's
+//! typed load-time `constants`. `--attach auto` falls back from the first
+//! to the second when the tracepoint path cannot be prepared, loaded or
+//! attached. Dropping a Tracer releases everything in a safe order.
 
 mod btf_source;
 mod calibrate;
@@ -16,14 +18,11 @@ mod probe;
 mod tracepoint;
 
 pub use crate::plan::{AttachMode, BtfSource, Filters, Overrides, Plan};
-use btf_source::LazyBtf;
-use constants::{Constants, MntnsOffsets};
-
-/// Where -v messages go.
-pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
 pub use tracepoint::tracepoint_field_layouts;
 
+use btf_source::LazyBtf;
 use choice::{choose, choose_kprobes, Choice, KprobePlan, TracepointPlan};
+use constants::{Constants, MntnsOffsets};
 use maps::{create_maps, map_index, MapSizing};
 use probe::HostProbe;
 use tracepoint::start_tracepoint;
@@ -47,6 +46,9 @@ use crate::tracefs::Tracefs;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
+
+/// Where -v messages go.
+pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
 
 /// BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT, BPF_PROG_TYPE_RAW_TRACEPOINT.
 const PROG_TYPE_KPROBE: u32 = 2;
