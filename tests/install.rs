@@ -1,5 +1,7 @@
-//! tools/install honours PREFIX and DESTDIR, lays out sbin and man8, adds
-//! the bcc package's names on request, and uninstalls all of it.
+//! tools/install honours PREFIX and DESTDIR, lays out sbin, man8 and the
+//! shell completions, adds the bcc package's names on request, and
+//! uninstalls all of it. By default it installs target/release/tcpconnect,
+//! the build the README's Set up makes.
 
 mod support;
 
@@ -7,6 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use support::tcpconnect_bin;
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 fn install(destdir: &Path, args: &[&str]) -> String {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/install"))
@@ -49,8 +53,11 @@ fn install_lays_out_sbin_and_man8_and_uninstalls() {
         [
             "usr/sbin/tcpconnect",
             "usr/sbin/tcpconnect-bpfcc",
+            "usr/share/bash-completion/completions/tcpconnect",
+            "usr/share/fish/vendor_completions.d/tcpconnect.fish",
             "usr/share/man/man8/tcpconnect-bpfcc.8",
-            "usr/share/man/man8/tcpconnect.8"
+            "usr/share/man/man8/tcpconnect.8",
+            "usr/share/zsh/vendor-completions/_tcpconnect"
         ]
     );
     let sbin = destdir.join("usr/sbin");
@@ -59,6 +66,19 @@ fn install_lays_out_sbin_and_man8_and_uninstalls() {
     assert_eq!(std::fs::read_link(sbin.join("tcpconnect-bpfcc")).unwrap(), Path::new("tcpconnect"));
     let man = destdir.join("usr/share/man/man8/tcpconnect.8");
     assert_eq!(std::fs::metadata(&man).unwrap().permissions().mode() & 0o777, 0o644);
+    for (installed, source) in [
+        ("usr/share/bash-completion/completions/tcpconnect", "completions/tcpconnect.bash"),
+        ("usr/share/zsh/vendor-completions/_tcpconnect", "completions/_tcpconnect"),
+        ("usr/share/fish/vendor_completions.d/tcpconnect.fish", "completions/tcpconnect.fish"),
+    ] {
+        let installed = destdir.join(installed);
+        assert_eq!(
+            std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777,
+            0o644,
+            "{installed:?}"
+        );
+        assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(Path::new(REPO).join(source)).unwrap());
+    }
     // The installed binary runs under its bcc name too.
     let help = Command::new(sbin.join("tcpconnect-bpfcc")).arg("-h").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).starts_with("usage: tcpconnect "));
@@ -66,4 +86,68 @@ fn install_lays_out_sbin_and_man8_and_uninstalls() {
     install(&destdir, &["--uninstall"]);
     assert_eq!(tree(&destdir), Vec::<String>::new());
     std::fs::remove_dir_all(&destdir).unwrap();
+}
+
+/// Without BINARY, tools/install takes target/release/tcpconnect (what
+/// `cargo build --release` makes, as the README says), even when a static
+/// musl build sits next to it; without that file it fails and says how to
+/// build it. Run on a copy of the tree's install inputs with stand-in
+/// binaries, so the real target/ is never read.
+#[test]
+fn install_defaults_to_the_release_build() {
+    let root = std::env::temp_dir().join(format!("tcpconnect-install-default-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let repo = root.join("repo");
+    for dir in
+        ["tools", "man/man8", "completions", "target/release", "target/x86_64-unknown-linux-musl/release"]
+    {
+        std::fs::create_dir_all(repo.join(dir)).unwrap();
+    }
+    for file in [
+        "tools/install",
+        "man/man8/tcpconnect.8",
+        "completions/tcpconnect.bash",
+        "completions/_tcpconnect",
+        "completions/tcpconnect.fish",
+    ] {
+        std::fs::copy(Path::new(REPO).join(file), repo.join(file)).unwrap();
+    }
+    let run = || {
+        Command::new(repo.join("tools/install"))
+            .env("DESTDIR", root.join("dest"))
+            .env("PREFIX", "/usr")
+            .env_remove("BINARY")
+            .output()
+            .unwrap()
+    };
+    let musl = repo.join("target/x86_64-unknown-linux-musl/release/tcpconnect");
+    std::fs::write(&musl, "#!/bin/sh\necho static\n").unwrap();
+    std::fs::set_permissions(&musl, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = run();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no binary at target/release/tcpconnect") && stderr.contains("cargo build --release"),
+        "{stderr}"
+    );
+    assert!(!root.join("dest").exists());
+
+    let release = repo.join("target/release/tcpconnect");
+    std::fs::write(&release, "#!/bin/sh\necho release\n").unwrap();
+    std::fs::set_permissions(&release, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = run();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "tools/install: installed target/release/tcpconnect as {}/usr/sbin/tcpconnect\n",
+            root.join("dest").display()
+        )
+    );
+    assert_eq!(
+        std::fs::read(root.join("dest/usr/sbin/tcpconnect")).unwrap(),
+        std::fs::read(&release).unwrap()
+    );
+    std::fs::remove_dir_all(&root).unwrap();
 }
