@@ -1,9 +1,10 @@
 //! The real old kernels of ../shared/kernels (4.9, 4.14, 4.19 and 5.4, built
 //! from source: see their READMEs) under qemu, one VM per kernel, with the
-//! static binaries. One script runs every option on every attach method the
-//! kernel offers, each against the same real connects (IPv4, IPv6 and
-//! v4-mapped, refused on port 1 and accepted on port 8080), and the host
-//! checks the exact bytes bcc prints and what -v says about the path:
+//! static binaries, through the kernel matrix of tests/support/vm_matrix.rs:
+//! one script runs every option on every attach method the kernel offers,
+//! each against the same real connects (IPv4, IPv6 and v4-mapped, refused
+//! on port 1 and accepted on port 8080), and the host checks the exact
+//! bytes bcc prints and what -v says about the path:
 //!   - 5.4 (BTF, but `sock.sk_protocol` a bitfield): auto and `--attach
 //!     tracepoint` use the perf tracepoint event (the raw tracepoint is
 //!     refused); the kprobe PMU and legacy kprobe_events with the IPv6
@@ -23,359 +24,88 @@
 //! (a clone without ../shared), in CI too; otherwise needs root and the VM
 //! tools, as tests/vm_kprobe.rs does.
 
+#[path = "support/vm_matrix.rs"]
+mod matrix;
 mod support;
 #[path = "support/vm.rs"]
 mod vm;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use support::{
-    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of,
-    perf_tracepoint_attached, HEADER, LPORT_HEADER,
+use matrix::{
+    calibrated, check, kprobe_methods_with_btf, Kernel, Method, Via, AUTO, EVERY_OPTION, KPROBE, LEGACY,
+    NO_BTF, PMU, SOME_OPTIONS, TRACEFS, TRACEPOINT,
 };
-use vm::{
-    build_static_binaries, kernel_assets_or_skip, killed_pid, legacy_probe_listing, section, swept_line,
-    trace_run, TraceRun, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
-};
-
-// ------------------------------------------------------------ the connects
-
-/// Every run's connects: refused (port 1: bcc reports attempts) and
-/// accepted (the guest's nc on 8080), IPv4, IPv6 and v4-mapped; `--lport`
-/// makes the connector print the local port of the accepted ones.
-const TARGETS: &str =
-    "--lport 4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1 4:127.0.0.1:8080 6:::1:8080 m:127.0.0.1:8080";
-
-/// A line bcc prints for a connect: (ip, saddr, daddr, dport).
-type Connect = (u8, &'static str, &'static str, u16);
-
-/// The lines bcc prints for them; a v4-mapped connect is shown as IPv4.
-const LINES: [Connect; 6] = [
-    (4, "127.0.0.1", "127.0.0.1", 1),
-    (6, "::1", "::1", 1),
-    (4, "127.0.0.1", "127.0.0.1", 1),
-    (4, "127.0.0.1", "127.0.0.1", 8080),
-    (6, "::1", "::1", 8080),
-    (4, "127.0.0.1", "127.0.0.1", 8080),
-];
-/// What the connector prints for them: refused, refused, refused, then
-/// `ok LPORT` three times.
-const REFUSED: usize = 3;
-
-/// -d: the connector asks a DNS server of its own for `example.test`
-/// (answer 127.0.0.2) right before connecting.
-const DNS_TARGETS: &str =
-    "--dns-exchange example.test=127.0.0.2 4:127.0.0.2:1 4:127.0.0.1:1 4:127.0.0.3:1 6:::1:1";
-/// The lines and QUERY column bcc prints for them.
-const DNS_LINES: [(Connect, &str); 4] = [
-    ((4, "127.0.0.1", "127.0.0.2", 1), "example.test"),
-    ((4, "127.0.0.1", "127.0.0.1", 1), "localhost"),
-    ((4, "127.0.0.1", "127.0.0.3", 1), "No DNS Query"),
-    ((6, "::1", "::1", 1), "localhost"),
-];
-
-/// The uid -U and -u see on the second connector.
-const USER: u32 = 1000;
-
-// --------------------------------------------------- options and methods
-
-/// One option (or none) of a run, with what it needs from the script.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Opt {
-    Plain,
-    /// -t
-    Time,
-    /// -U, with a root and a uid-1000 connector.
-    UidColumn,
-    /// -u 1000, with a root and a uid-1000 connector.
-    UidFilter,
-    /// -p of a connector parked before the tracer starts; a second one
-    /// must not show.
-    Pid,
-    /// -P 8080: port 1 must not show.
-    Port,
-    V4,
-    V6,
-    /// -L
-    Lport,
-    /// -c: the table at SIGINT.
-    Count,
-    /// -d after a real DNS exchange.
-    Dns,
-    /// -j
-    Json,
-}
-
-const EVERY_OPTION: &[Opt] = &[
-    Opt::Plain,
-    Opt::Time,
-    Opt::UidColumn,
-    Opt::UidFilter,
-    Opt::Pid,
-    Opt::Port,
-    Opt::V4,
-    Opt::V6,
-    Opt::Lport,
-    Opt::Count,
-    Opt::Dns,
-    Opt::Json,
-];
-
-impl Opt {
-    fn name(self) -> &'static str {
-        match self {
-            Opt::Plain => "plain",
-            Opt::Time => "t",
-            Opt::UidColumn => "U",
-            Opt::UidFilter => "u",
-            Opt::Pid => "p",
-            Opt::Port => "P",
-            Opt::V4 => "4",
-            Opt::V6 => "6",
-            Opt::Lport => "L",
-            Opt::Count => "c",
-            Opt::Dns => "d",
-            Opt::Json => "j",
-        }
-    }
-
-    /// The option's arguments.
-    fn flags(self) -> String {
-        match self {
-            Opt::Plain => String::new(),
-            Opt::Time => " -t".into(),
-            Opt::UidColumn => " -U".into(),
-            Opt::UidFilter => format!(" -u {USER}"),
-            Opt::Pid => " -p $P_a".into(),
-            Opt::Port => " -P 8080".into(),
-            Opt::V4 => " -4".into(),
-            Opt::V6 => " -6".into(),
-            Opt::Lport => " -L".into(),
-            Opt::Count => " -c".into(),
-            Opt::Dns => " -d".into(),
-            Opt::Json => " -j".into(),
-        }
-    }
-
-    /// The script line that traces run `run` with `tool` (the method's
-    /// command) and this option, always with -v.
-    fn script(self, run: &str, tool: &str) -> String {
-        // Two parked connectors, released in this order; the first is the
-        // run's connector, and both PIDs are reported.
-        let two = |first: &str, second: &str, second_targets: &str| {
-            (
-                format!(
-                    "park {first}; TARGETS=\"{second_targets}\" park {second}; CONNECT='release {first} {second}' "
-                ),
-                format!("; begin {run}.parked; echo $P_{first} $P_{second}; end {run}.parked"),
-            )
-        };
-        let (before, after) = match self {
-            Opt::UidColumn | Opt::UidFilter => two("root", "user", &format!("--uid {USER} $TARGETS")),
-            Opt::Pid => two("a", "b", "$TARGETS"),
-            Opt::Dns => ("TARGETS=\"$DNS_TARGETS\" ".to_owned(), String::new()),
-            _ => (String::new(), String::new()),
-        };
-        format!("{before}trace {run} {tool} -v{}{after}", self.flags())
-    }
-}
-
-/// Which way a method traces, as far as the output differs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
-    /// sock:inet_sock_set_state as a perf tracepoint event: the local port
-    /// is known only with -L (read when connect(2) returns).
-    Tracepoint,
-    /// kprobe+kretprobe through this API (as -v names it): the local port
-    /// is known at tcp_v*_connect's return.
-    Kprobe(&'static str),
-}
-
-const PMU: Via = Via::Kprobe("kprobe PMU");
-const TRACEFS: Via = Via::Kprobe("tracefs kprobe_events");
-
-/// An attach method: the command that selects it and what -v says.
-struct Method {
-    /// Prefix of its runs' section names.
-    name: &'static str,
-    /// The tracer's command line without options.
-    command: &'static str,
-    via: Via,
-    /// What -v prints before tracing starts, exactly.
-    attach: String,
-    /// The options it runs with.
-    options: &'static [Opt],
-}
-
-impl Method {
-    /// What -v prints with option `opt`: -L on the tracepoint path attaches
-    /// the syscall tracepoints first; -4 on the kprobe path needs neither
-    /// tcp_v6_connect nor the IPv6 offsets.
-    fn attach_with(&self, opt: Opt) -> String {
-        match (self.via, opt) {
-            (Via::Tracepoint, Opt::Lport) => format!(
-                "tcpconnect: attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)\n{}",
-                self.attach
-            ),
-            (Via::Kprobe(api), Opt::V4) => {
-                format!("tcpconnect: attach: kprobe+kretprobe ({api}) on tcp_v4_connect\n")
-            }
-            _ => self.attach.clone(),
-        }
-    }
-}
-
-/// What every method runs with, at least.
-const SOME_OPTIONS: &[Opt] = &[Opt::Plain, Opt::Lport, Opt::V4, Opt::V6, Opt::Json];
-
-const AUTO: &str = "tcpconnect";
-const TRACEPOINT: &str = "tcpconnect --attach tracepoint";
-const KPROBE: &str = "tcpconnect --attach kprobe";
-const LEGACY: &str = "env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe";
-const NOBTF: &str = "env TCPCONNECT_BTF=off tcpconnect --attach kprobe";
-const NOBTF_LEGACY: &str = "env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe";
-
-/// What -v says when the IPv6 offsets come from `source` (BTF or
-/// calibration): the same on every kernel here.
-fn offsets_line(source: &str) -> String {
-    format!("tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 ({source})\n")
-}
-
-/// -v on the kprobe path of a kernel without usable BTF: `why` is the
-/// reason; then the offsets by calibration, then `attach`.
-fn calibrated(why: &str, attach: &str) -> String {
-    format!("tcpconnect: cannot use BTF ({why}); calibrating\n{}{attach}", offsets_line("by calibration"))
-}
-
-const NO_BTF: &str = "/sys/kernel/btf/vmlinux: not found (kernel built without CONFIG_DEBUG_INFO_BTF)";
-const BTF_OFF: &str = "disabled by TCPCONNECT_BTF=off";
-const NO_TRACEPOINT: &str =
-    "tcpconnect: this kernel has no tracepoint sock:inet_sock_set_state (it appeared in Linux 4.16)\n";
-
-// ------------------------------------------------------------ the kernels
-
-/// One of ../shared/kernels and what it offers.
-struct Kernel {
-    /// Its folder, e.g. "linux-4.19.108-x86_64" (also that of its fixtures
-    /// in tests/fixtures/tracefs).
-    folder: &'static str,
-    /// `uname -r` in the guest.
-    release: &'static str,
-    methods: Vec<Method>,
-    /// Whether sock:inet_sock_set_state exists (4.16+).
-    has_state_tracepoint: bool,
-    /// bpf_get_current_cgroup_id (4.18), which --cgroupmap needs.
-    has_cgroup_id_helper: bool,
-    /// The method that makes legacy kprobes (SIGKILLed, then swept).
-    legacy: &'static str,
-    /// How kprobe_events lists our `r4096:` return probes.
-    retprobe_listed: &'static str,
-}
+use support::perf_tracepoint_attached;
+use vm::{kernel_assets_or_skip, LEGACY_ATTACH, PMU_ATTACH};
 
 fn linux_5_4() -> Kernel {
     let bitfield = perf_tracepoint_attached(
         "/sys/kernel/btf/vmlinux: sock.sk_protocol is a bitfield; only whole-byte members can be read",
     );
-    let from_btf = offsets_line("from BTF");
-    Kernel {
-        folder: "linux-5.4.286-x86_64",
-        release: "5.4.286",
-        methods: vec![
-            Method {
-                name: "auto",
-                command: AUTO,
-                via: Via::Tracepoint,
-                attach: bitfield.clone(),
-                options: EVERY_OPTION,
-            },
-            Method {
-                name: "tracepoint",
-                command: TRACEPOINT,
-                via: Via::Tracepoint,
-                attach: bitfield,
-                options: EVERY_OPTION,
-            },
-            Method {
-                name: "kprobe",
-                command: KPROBE,
-                via: PMU,
-                attach: format!("{from_btf}{PMU_ATTACH}"),
-                options: EVERY_OPTION,
-            },
-            Method {
-                name: "legacy",
-                command: LEGACY,
-                via: TRACEFS,
-                attach: format!("{from_btf}{LEGACY_ATTACH}"),
-                options: SOME_OPTIONS,
-            },
-            Method {
-                name: "nobtf",
-                command: NOBTF,
-                via: PMU,
-                attach: calibrated(BTF_OFF, PMU_ATTACH),
-                options: SOME_OPTIONS,
-            },
-            Method {
-                name: "nobtf_legacy",
-                command: NOBTF_LEGACY,
-                via: TRACEFS,
-                attach: calibrated(BTF_OFF, LEGACY_ATTACH),
-                options: SOME_OPTIONS,
-            },
-        ],
-        has_state_tracepoint: true,
-        has_cgroup_id_helper: true,
-        legacy: "legacy",
-        retprobe_listed: "r4096",
-    }
+    let mut methods = vec![
+        Method {
+            name: "auto",
+            command: AUTO,
+            via: Via::Tracepoint,
+            attach: bitfield.clone(),
+            options: EVERY_OPTION,
+        },
+        Method {
+            name: "tracepoint",
+            command: TRACEPOINT,
+            via: Via::Tracepoint,
+            attach: bitfield,
+            options: EVERY_OPTION,
+        },
+    ];
+    methods.extend(kprobe_methods_with_btf([EVERY_OPTION, SOME_OPTIONS, SOME_OPTIONS, SOME_OPTIONS]));
+    Kernel::new("linux-5.4.286-x86_64", "5.4.286", methods)
 }
 
 fn linux_4_19() -> Kernel {
     let no_btf = perf_tracepoint_attached(NO_BTF);
     Kernel {
-        folder: "linux-4.19.108-x86_64",
-        release: "4.19.108",
-        methods: vec![
-            Method {
-                name: "auto",
-                command: AUTO,
-                via: Via::Tracepoint,
-                attach: no_btf.clone(),
-                options: EVERY_OPTION,
-            },
-            Method {
-                name: "tracepoint",
-                command: TRACEPOINT,
-                via: Via::Tracepoint,
-                attach: no_btf,
-                options: EVERY_OPTION,
-            },
-            Method {
-                name: "kprobe",
-                command: KPROBE,
-                via: PMU,
-                attach: calibrated(NO_BTF, PMU_ATTACH),
-                options: EVERY_OPTION,
-            },
-            Method {
-                name: "legacy",
-                command: LEGACY,
-                via: TRACEFS,
-                attach: calibrated(NO_BTF, LEGACY_ATTACH),
-                options: SOME_OPTIONS,
-            },
-        ],
-        has_state_tracepoint: true,
-        has_cgroup_id_helper: true,
-        legacy: "legacy",
         retprobe_listed: "r",
+        ..Kernel::new(
+            "linux-4.19.108-x86_64",
+            "4.19.108",
+            vec![
+                Method {
+                    name: "auto",
+                    command: AUTO,
+                    via: Via::Tracepoint,
+                    attach: no_btf.clone(),
+                    options: EVERY_OPTION,
+                },
+                Method {
+                    name: "tracepoint",
+                    command: TRACEPOINT,
+                    via: Via::Tracepoint,
+                    attach: no_btf,
+                    options: EVERY_OPTION,
+                },
+                Method {
+                    name: "kprobe",
+                    command: KPROBE,
+                    via: PMU,
+                    attach: calibrated(NO_BTF, PMU_ATTACH),
+                    options: EVERY_OPTION,
+                },
+                Method {
+                    name: "legacy",
+                    command: LEGACY,
+                    via: TRACEFS,
+                    attach: calibrated(NO_BTF, LEGACY_ATTACH),
+                    options: SOME_OPTIONS,
+                },
+            ],
+        )
     }
 }
 
 /// 4.9 and 4.14: legacy kprobe_events only, whichever way it is asked for.
-fn legacy_only(folder: &'static str, release: &'static str) -> Kernel {
+fn legacy_only(folder: &str, release: &str) -> Kernel {
     let method = |name, command| Method {
         name,
         command,
@@ -384,348 +114,55 @@ fn legacy_only(folder: &'static str, release: &'static str) -> Kernel {
         options: EVERY_OPTION,
     };
     Kernel {
-        folder,
-        release,
-        methods: vec![method("auto", AUTO), method("kprobe", KPROBE)],
         has_state_tracepoint: false,
         has_cgroup_id_helper: false,
         legacy: "auto",
         retprobe_listed: "r",
+        ..Kernel::new(folder, release, vec![method("auto", AUTO), method("kprobe", KPROBE)])
     }
 }
 
-/// The tracefs events whose format files are compared with `formats/`.
-const FORMATS: [&str; 3] =
-    ["sock/inet_sock_set_state", "syscalls/sys_enter_connect", "syscalls/sys_exit_connect"];
-
-impl Kernel {
-    /// ../shared/kernels/<folder>, beside the clone.
-    fn dir(&self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kernels").join(self.folder)
-    }
-
-    fn method(&self, name: &str) -> &Method {
-        self.methods.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no method {name}"))
-    }
-
-    fn script(&self) -> String {
-        let mut script = format!(
-            r#"{TRACE_HELPERS}
-section release uname -r
-for event in {formats}; do
-  f=/sys/kernel/tracing/events/$event/format
-  begin format.$event; if [ -e $f ]; then cat $f; else echo absent; fi; end format.$event
-done
-# Accepts on 8080, IPv4 and IPv6 (one dual-stack socket).
-nc -ll -p 8080 -e /bin/true </dev/null >/dev/null 2>&1 &
-i=0; while ! netstat -ltn | grep -q ':8080 ' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-TARGETS="{TARGETS}"
-DNS_TARGETS="{DNS_TARGETS}"
-"#,
-            formats = FORMATS.join(" ")
-        );
-        for method in &self.methods {
-            for &opt in method.options {
-                script.push_str(&opt.script(&format!("{}.{}", method.name, opt.name()), method.command));
-                script.push('\n');
-            }
-        }
-        if !self.has_state_tracepoint {
-            script.push_str(&format!("trace no_tracepoint {TRACEPOINT} -v\n"));
-        }
-        // --cgroupmap needs bpf_get_current_cgroup_id (4.18): a pinned map
-        // the tool accepts, then one line on older kernels, an empty trace
-        // (no cgroup is in the map) on newer ones.
-        script
-            .push_str("connector --pin-hash /sys/fs/bpf/cgroups > /tmp/pin 2>&1; section pin cat /tmp/pin\n");
-        if self.has_cgroup_id_helper {
-            script.push_str("trace cgroupmap tcpconnect --cgroupmap /sys/fs/bpf/cgroups\n");
-        } else {
-            script.push_str(
-                "tcpconnect --cgroupmap /sys/fs/bpf/cgroups > /tmp/out 2> /tmp/err\nrc=$?\n\
-                 begin cgroupmap; echo $rc; cat /tmp/out /tmp/err; end cgroupmap\n",
-            );
-        }
-        // SIGKILL leaves legacy probes behind; the next run sweeps them.
-        let legacy = self.method(self.legacy).command;
-        script.push_str(&format!("kill_run {legacy}\ntrace sweep {legacy} -v\n"));
-        script
-    }
+/// ../shared/kernels/<folder>, beside the clone.
+fn shared_dir(folder: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kernels").join(folder)
 }
 
-/// Boots `kernel` once with both static binaries and its script; None
-/// (with one line saying why) when the kernel or the VM tools are missing.
-fn boot(test: &str, kernel: &Kernel) -> Option<VmOutput> {
-    let bzimage = kernel.dir().join("bzImage");
+/// Runs the matrix on `kernel`, whose bzImage and formats are in
+/// ../shared/kernels/<its fixtures' folder>; skips with one line where the
+/// bzImage is absent (a clone without ../shared), in CI too.
+fn check_shared(test: &str, kernel: Kernel) {
+    let dir = shared_dir(&kernel.fixtures);
+    let bzimage = dir.join("bzImage");
     if !bzimage.is_file() {
         eprintln!(
             "skipping {test}: no {} (the kernels come with ../shared beside the clone)",
             bzimage.display()
         );
-        return None;
+        return;
     }
-    let assets = kernel_assets_or_skip(test, &bzimage, kernel.release)?;
-    let bins = build_static_binaries();
-    let out = Vm::new(&assets)
-        .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
-        .file("/usr/bin/connector", &bins.connector, 0o755)
-        .memory_mib(1024)
-        .cpus(2)
-        .timeout(Duration::from_secs(400))
-        .script(&kernel.script())
-        .run()
-        .unwrap_or_else(|e| panic!("{test}: {e}"));
-    eprintln!("{test}: VM wall time {:.1?}", out.elapsed);
-    assert_eq!(out.status, 0, "{test}: script failed:\n{}", out.console);
-    Some(out)
-}
-
-// ------------------------------------------------------------ the checks
-
-/// The connector's outcomes for connectors that each made `TARGETS`: the
-/// local port of each connect where it was accepted, per connector.
-fn outcomes(run: &TraceRun, connectors: usize, name: &str) -> Vec<Vec<Option<u16>>> {
-    let lines: Vec<&str> = run.conn.lines().collect();
-    assert_eq!(lines.len(), connectors * LINES.len(), "{name}: the connector's outcomes:\n{}", run.conn);
-    let outcome = |(i, line): (usize, &&str)| {
-        if i % LINES.len() < REFUSED {
-            assert_eq!(**line, *"ConnectionRefused", "{name}: connect {i}:\n{}", run.conn);
-            None
-        } else {
-            let port = line.strip_prefix("ok ").and_then(|p| p.parse::<u16>().ok());
-            assert!(port.is_some_and(|p| p != 0), "{name}: connect {i}:\n{}", run.conn);
-            port
-        }
-    };
-    let all: Vec<Option<u16>> = lines.iter().enumerate().map(outcome).collect();
-    all.chunks(LINES.len()).map(<[_]>::to_vec).collect()
-}
-
-/// The local port of each connect: the connector's where it was accepted;
-/// where it was refused the port is gone when connect(2) fails, so the one
-/// the tracer printed (`printed`, by line), which must be nonzero.
-fn lports(known: &[Option<u16>], printed: &[Option<u16>], name: &str) -> Vec<u16> {
-    let nonzero = |i: usize| {
-        let port = printed.get(i).copied().flatten().unwrap_or_default();
-        assert_ne!(port, 0, "{name}: no local port printed for refused connect {i}");
-        port
-    };
-    known.iter().enumerate().map(|(i, known)| known.unwrap_or_else(|| nonzero(i))).collect()
-}
-
-/// The parked connectors' PIDs (`.parked`), in release order.
-fn parked(out: &VmOutput, name: &str) -> (u32, u32) {
-    let text = section(out, &format!("{name}.parked"));
-    let pids: Vec<u32> = text.split_whitespace().map(|p| p.parse().expect("pid")).collect();
-    assert_eq!(pids.len(), 2, "{name}: {text}");
-    (pids[0], pids[1])
-}
-
-/// Lines of `text` after `header_lines` lines, as the text before byte
-/// `at` (a column bcc prints with no fixed value) and the rest.
-fn columns(text: &str, header_lines: usize, at: usize) -> Vec<&str> {
-    text.lines().skip(header_lines).map(|l| l.get(..at).unwrap_or(l)).collect()
-}
-
-/// -t: TIME(s) is `%-9.3f` of the seconds since the first event: 0.000
-/// first, never decreasing, and these connects take well under a second.
-fn check_times(times: &[&str], name: &str) {
-    let mut last = 0.0;
-    for (i, time) in times.iter().enumerate() {
-        let seconds: f64 = time.trim_end().parse().unwrap_or_else(|_| panic!("{name}: TIME(s) {time:?}"));
-        assert_eq!(*time, format!("{seconds:<9.3}"), "{name}: %-9.3f");
-        assert!(seconds >= last && seconds < 1.0, "{name}: TIME(s) {times:?}");
-        if i == 0 {
-            assert_eq!(*time, "0.000    ", "{name}: the first event is at 0.000");
-        }
-        last = seconds;
-    }
-}
-
-/// What the run of `method` with `opt` must print on stdout, given what
-/// only the run can know (PIDs, local ports of refused connects, times).
-fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, name: &str) -> String {
-    let pid = run.connector_pid;
-    let lines_of = |keep: fn(&Connect) -> bool| -> Vec<Connect> { LINES.into_iter().filter(keep).collect() };
-    let mut text = String::new();
-    let mut push = |line: String| {
-        text.push_str(&line);
-        text.push('\n');
-    };
-    match opt {
-        Opt::Plain => return connector_output(pid, &LINES),
-        Opt::Port => return connector_output(pid, &lines_of(|l| l.3 == 8080)),
-        Opt::V4 => return connector_output(pid, &lines_of(|l| l.0 == 4)),
-        Opt::V6 => return connector_output(pid, &lines_of(|l| l.0 == 6)),
-        Opt::Time => {
-            let times = columns(&run.out, 1, 9);
-            check_times(&times, name);
-            push(format!("TIME(s)  {HEADER}"));
-            for (i, (ip, saddr, daddr, dport)) in LINES.into_iter().enumerate() {
-                let time = times.get(i).copied().unwrap_or_default();
-                push(format!("{time}{}", bcc_line(pid, "connector", ip, saddr, daddr, dport)));
-            }
-        }
-        Opt::UidColumn | Opt::UidFilter => {
-            let (root, user) = parked(out, name);
-            assert_eq!(pid, root, "{name}: root's connector goes first");
-            if opt == Opt::UidFilter {
-                return connector_output(user, &LINES);
-            }
-            push(format!("UID   {HEADER}"));
-            for (pid, uid) in [(root, 0), (user, USER)] {
-                for (ip, saddr, daddr, dport) in LINES {
-                    push(format!("{uid:<6}{}", bcc_line(pid, "connector", ip, saddr, daddr, dport)));
-                }
-            }
-        }
-        Opt::Pid => {
-            let (traced, other) = parked(out, name);
-            assert_eq!(pid, traced, "{name}");
-            assert_ne!(traced, other);
-            return connector_output(traced, &LINES);
-        }
-        Opt::Lport => {
-            let printed: Vec<Option<u16>> = run.out.lines().skip(1).map(|l| Some(lport_of(l))).collect();
-            let ports = lports(&outcomes(run, 1, name)[0], &printed, name);
-            push(LPORT_HEADER.to_owned());
-            for ((ip, saddr, daddr, dport), lport) in LINES.into_iter().zip(ports) {
-                push(lport_line(pid, ip, saddr, lport, daddr, dport));
-            }
-        }
-        Opt::Json => {
-            // The kprobe path knows the local port of every connect; the
-            // state tracepoint's SYN_SENT comes before the port is chosen.
-            let printed: Vec<Option<u16>> = run.out.lines().map(json_lport).collect();
-            let ports: Vec<Option<u16>> = match method.via {
-                Via::Kprobe(_) => {
-                    lports(&outcomes(run, 1, name)[0], &printed, name).into_iter().map(Some).collect()
-                }
-                Via::Tracepoint => vec![None; LINES.len()],
-            };
-            for (line, lport) in LINES.into_iter().zip(ports) {
-                push(json_line(0, pid, line, lport));
-            }
-        }
-        Opt::Count => {
-            return count_table(&[
-                ("127.0.0.1", "127.0.0.1", 1, 2),
-                ("127.0.0.1", "127.0.0.1", 8080, 2),
-                ("::1", "::1", 1, 1),
-                ("::1", "::1", 8080, 1),
-            ])
-        }
-        Opt::Dns => {
-            push(format!("{HEADER} QUERY"));
-            for ((ip, saddr, daddr, dport), query) in DNS_LINES {
-                push(format!("{} {query}", bcc_line(pid, "connector", ip, saddr, daddr, dport)));
-            }
-        }
-    }
-    text
-}
-
-/// Checks run `method`.`opt`: its stdout, -v's lines, its connects.
-fn check_run(out: &VmOutput, method: &Method, opt: Opt) {
-    let name = format!("{}.{}", method.name, opt.name());
-    let run = trace_run(out, &name);
-    if opt == Opt::Plain {
-        eprintln!("{name} ({}):\n{}{}", method.command, run.out, run.err);
-    }
-    match opt {
-        Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len()), "{name}"),
-        Opt::UidColumn | Opt::UidFilter | Opt::Pid => drop(outcomes(&run, 2, &name)),
-        _ => drop(outcomes(&run, 1, &name)),
-    }
-    assert_eq!(run.out, expected_stdout(out, method, opt, &run, &name), "{name}: stdout");
-    assert_eq!(run.err, method.attach_with(opt), "{name}: -v");
-}
-
-fn check(test: &str, kernel: Kernel) {
-    let Some(out) = boot(test, &kernel) else {
+    let Some(assets) = kernel_assets_or_skip(test, &bzimage, &kernel.release) else {
         return;
     };
-    assert_eq!(section(&out, "release"), format!("{}\n", kernel.release));
-
-    // The guest's format files are the fixtures' (ours in the tree, and
-    // ../shared's where it has one).
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tracefs").join(kernel.folder);
-    for event in FORMATS {
-        let guest = section(&out, &format!("format.{event}"));
-        let file = format!("{}.format", event.replace('/', "."));
-        let exists = guest != "absent\n";
-        let expected_exists = kernel.has_state_tracepoint || !event.starts_with("sock/");
-        assert_eq!(exists, expected_exists, "{test}: {event}:\n{guest}");
-        if !exists {
-            continue;
-        }
-        let ours = fixtures.join(&file);
-        let ours = std::fs::read_to_string(&ours).unwrap_or_else(|e| panic!("{}: {e}", ours.display()));
-        assert_eq!(
-            guest, ours,
-            "{test}: {event} differs from tests/fixtures/tracefs/{}/{file}",
-            kernel.folder
-        );
-        if let Ok(shared) = std::fs::read_to_string(kernel.dir().join("formats").join(&file)) {
-            assert_eq!(guest, shared, "{test}: {event} differs from ../shared's formats/{file}");
-        }
-    }
-
-    for method in &kernel.methods {
-        for &opt in method.options {
-            check_run(&out, method, opt);
-        }
-    }
-
-    if !kernel.has_state_tracepoint {
-        // Asked for, the missing tracepoint is named, in one line.
-        assert_eq!(section(&out, "no_tracepoint.rc"), "1\n", "{test}: --attach tracepoint");
-        assert_eq!(section(&out, "no_tracepoint.out"), "", "{test}: --attach tracepoint");
-        assert_eq!(section(&out, "no_tracepoint.err"), NO_TRACEPOINT, "{test}: --attach tracepoint");
-        assert_eq!(section(&out, "no_tracepoint.events_after"), "", "{test}: --attach tracepoint");
-    }
-
-    assert_eq!(section(&out, "pin"), "pinned\n", "{test}");
-    if kernel.has_cgroup_id_helper {
-        let run = trace_run(&out, "cgroupmap");
-        assert_eq!(run.out, format!("{HEADER}\n"), "{test}: no cgroup is in the map");
-        assert_eq!(run.err, "", "{test}");
-    } else {
-        assert_eq!(
-            section(&out, "cgroupmap"),
-            "1\ntcpconnect: --cgroupmap needs the BPF helper bpf_get_current_cgroup_id, which this kernel does \
-             not have (it came in Linux 4.18)\n",
-            "{test}"
-        );
-    }
-
-    let killed = killed_pid(&out);
-    assert_eq!(
-        section(&out, "killed.events"),
-        legacy_probe_listing(killed, kernel.retprobe_listed),
-        "{test}: SIGKILL leaves the 4 legacy probes"
-    );
-    let sweep = trace_run(&out, "sweep");
-    assert_eq!(sweep.out, connector_output(sweep.connector_pid, &LINES), "{test}: sweep");
-    assert_eq!(sweep.err, format!("{}{}", swept_line(killed), kernel.method(kernel.legacy).attach), "{test}");
+    let kernel = Kernel { formats_copy: Some(dir.join("formats")), ..kernel };
+    check(test, &kernel, &assets);
 }
 
 #[test]
 fn linux_5_4_every_option_on_every_attach_method() {
-    check("linux_5_4_every_option_on_every_attach_method", linux_5_4());
+    check_shared("linux_5_4_every_option_on_every_attach_method", linux_5_4());
 }
 
 #[test]
 fn linux_4_19_every_option_on_every_attach_method() {
-    check("linux_4_19_every_option_on_every_attach_method", linux_4_19());
+    check_shared("linux_4_19_every_option_on_every_attach_method", linux_4_19());
 }
 
 #[test]
 fn linux_4_14_every_option_on_legacy_kprobes() {
-    check("linux_4_14_every_option_on_legacy_kprobes", legacy_only("linux-4.14.67-x86_64", "4.14.67"));
+    check_shared("linux_4_14_every_option_on_legacy_kprobes", legacy_only("linux-4.14.67-x86_64", "4.14.67"));
 }
 
 #[test]
 fn linux_4_9_every_option_on_legacy_kprobes() {
-    check("linux_4_9_every_option_on_legacy_kprobes", legacy_only("linux-4.9.229-x86_64", "4.9.229"));
+    check_shared("linux_4_9_every_option_on_legacy_kprobes", legacy_only("linux-4.9.229-x86_64", "4.9.229"));
 }

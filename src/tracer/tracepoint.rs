@@ -207,8 +207,11 @@ mod tests {
             "linux-4.14.67-x86_64",
             "linux-4.19.108-x86_64",
             "linux-5.4.286-x86_64",
+            "linux-5.10.0-32-cloud-amd64",
             "linux-6.1.0-57-cloud-amd64",
             "linux-6.1.0-57-cloud-arm64",
+            "linux-6.12.117+deb13-cloud-amd64",
+            "linux-7.2.13+deb14-cloud-amd64",
             HOST_6_18,
         ] {
             assert!(kernels.iter().any(|k| k == kernel), "fixture {kernel} missing: {kernels:?}");
@@ -244,8 +247,8 @@ mod tests {
                 linked += 1;
             }
         }
-        // 5 kernels with all three tracepoints, 2 with only the syscalls.
-        assert_eq!(linked, 5 * 3 + 2 * 2, "programs linked");
+        // 8 kernels with all three tracepoints, 2 with only the syscalls.
+        assert_eq!(linked, 8 * 3 + 2 * 2, "programs linked");
     }
 
     #[test]

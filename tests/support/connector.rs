@@ -3,6 +3,8 @@
 //!
 //!   connector [--thread] [--comm HEX] [--hop-cpus] [--repeat N] [--uid N]
 //!             [--dns-exchange NAME=IPV4] TARGET...
+//!   connector --pin-hash PATH
+//!   connector --exec-as UID CAP,CAP CMD ARGS...
 //!   TARGET = 4:IP:PORT | 6:IP:PORT | m:IPV4:PORT
 //!
 //! `m` connects an AF_INET6 socket to the v4-mapped ::ffff:IPV4. It waits for
@@ -24,6 +26,12 @@
 //!   --pin-hash PATH
 //!               create a BPF hash map (u64 keys and values) pinned at PATH,
 //!               as bpftool would for --cgroupmap/--mntnsmap, and exit
+//!   --exec-as UID CAP,CAP CMD ARGS...
+//!               drop to uid and gid UID (no supplementary groups) keeping
+//!               only the capabilities numbered CAP (e.g. 38,39: CAP_PERFMON
+//!               and CAP_BPF) as ambient ones, and exec CMD: a user granted
+//!               those capabilities, as `setpriv --reuid` (which busybox's
+//!               lacks) would run it
 
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -161,10 +169,54 @@ fn pin_hash(path: &str) {
     println!("pinned");
 }
 
+/// `--exec-as UID CAPS CMD ARGS...`: CMD as uid and gid `id` with only the
+/// capabilities `caps` (effective, permitted, inheritable and ambient, so
+/// they survive exec for a non-root user).
+fn exec_as(id: u32, caps: &str, command: &[String]) -> ! {
+    use std::os::unix::process::CommandExt;
+    let caps: Vec<u32> = caps.split(',').map(|c| c.parse().expect("CAP number")).collect();
+    // struct __user_cap_header_struct {version, pid} of
+    // _LINUX_CAPABILITY_VERSION_3 and its two __user_cap_data_struct
+    // {effective, permitted, inheritable} (capabilities 0-31 and 32-63).
+    let header: [u32; 2] = [0x2008_0522, 0];
+    let mut data = [0u32; 6];
+    for &cap in &caps {
+        let word = 3 * (cap / 32) as usize;
+        data[word..word + 3].iter_mut().for_each(|set| *set |= 1 << (cap % 32));
+    }
+    // SAFETY: prctl, setgroups (0 entries of a null list), setresgid and
+    // setresuid take plain integers; capset reads the header and the two
+    // data structs of version 3, which live through the call. Groups and
+    // gid go first, while we are root; PR_SET_KEEPCAPS keeps the permitted
+    // set across setresuid so that capset can keep `caps` of it.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0), 0, "PR_SET_KEEPCAPS");
+        assert_eq!(libc::setgroups(0, std::ptr::null()), 0, "setgroups");
+        assert_eq!(libc::setresgid(id, id, id), 0, "setresgid({id})");
+        assert_eq!(libc::setresuid(id, id, id), 0, "setresuid({id})");
+        let ret = libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr());
+        assert_eq!(ret, 0, "capset: {}", std::io::Error::last_os_error());
+        for &cap in &caps {
+            let ret =
+                libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, cap as libc::c_ulong, 0, 0);
+            assert_eq!(ret, 0, "PR_CAP_AMBIENT_RAISE {cap}: {}", std::io::Error::last_os_error());
+        }
+    }
+    let error = std::process::Command::new(&command[0]).args(&command[1..]).exec();
+    panic!("exec {}: {error}", command[0]);
+}
+
 fn main() {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("--pin-hash") {
         return pin_hash(&args.nth(1).expect("--pin-hash PATH"));
+    }
+    if args.peek().map(String::as_str) == Some("--exec-as") {
+        let id = args.nth(1).expect("--exec-as UID").parse().expect("UID");
+        let caps = args.next().expect("--exec-as UID CAPS");
+        let command: Vec<String> = args.collect();
+        assert!(!command.is_empty(), "--exec-as UID CAPS CMD ARGS...");
+        exec_as(id, &caps, &command);
     }
     let (mut thread, mut mode, mut repeat, mut dns) = (false, Mode::default(), None, None);
     while let Some(flag) = args.next_if(|a| a.starts_with("--")) {

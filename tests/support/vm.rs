@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 #[path = "vm_common.rs"]
 mod common;
 
+pub use common::cargo_target_dir;
 pub use common::VmOutput;
-use common::{cargo_target_dir, find_in_path, run_qemu, rustc, QemuFiles};
+use common::{find_in_path, run_qemu, rustc, QemuFiles};
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{
@@ -70,11 +71,18 @@ pub fn kernel_assets_or_skip(test: &str, kernel: &Path, release: &str) -> Option
     common::assets_or_skip(test, || VmAssets::with_kernel(kernel, release))
 }
 
+/// The assets for booting the Debian kernel unpacked under `root` (see
+/// `VmAssets::cached_kernel`), or None when the test must skip (see
+/// `common::assets_or_skip`: in CI a missing kernel is a failure).
+pub fn cached_kernel_assets_or_skip(test: &str, root: &Path, hint: &str) -> Option<VmAssets> {
+    common::assets_or_skip(test, || VmAssets::cached_kernel(root, hint))
+}
+
 /// What booting a VM takes from the host.
 #[derive(Clone, Debug)]
 pub struct VmAssets {
-    /// /boot/vmlinuz-<release> of linux-image-cloud-amd64, or the image
-    /// given to `with_kernel`.
+    /// /boot/vmlinuz-<release> of linux-image-cloud-amd64, the image
+    /// given to `with_kernel`, or the one under `cached_kernel`'s root.
     pub kernel: PathBuf,
     /// Its release, e.g. "6.1.0-56-cloud-amd64" (what `uname -r` prints in the VM).
     pub release: String,
@@ -105,7 +113,10 @@ impl VmAssets {
             Some(k) => k,
             None => return Err(format!("VM assets missing: {}", missing.join("; "))),
         };
-        let modules = match needed_modules(&release) {
+        let config = PathBuf::from(format!("/boot/config-{release}"));
+        let moddir = PathBuf::from(format!("/lib/modules/{release}"));
+        let hint = "apt-get install --reinstall linux-image-cloud-amd64";
+        let modules = match needed_modules(&release, &config, &moddir, hint) {
             Ok(m) => m,
             Err(e) => {
                 missing.push(e);
@@ -132,6 +143,29 @@ impl VmAssets {
                 qemu,
                 modules: Vec::new(),
             }),
+            _ => Err(format!("VM assets missing: {}", missing.join("; "))),
+        }
+    }
+
+    /// A Debian kernel unpacked under `root` (as tools/setup-kernels does):
+    /// the newest `root`/boot/vmlinuz-<release>, its configuration checked
+    /// in `root`/boot/config-<release> as `find` checks the installed one,
+    /// and the modules it needs from `root`/lib/modules/<release>. The
+    /// error says what is missing (`hint`: how to get the kernel).
+    pub fn cached_kernel(root: &Path, hint: &str) -> Result<VmAssets, String> {
+        let boot = root.join("boot");
+        let Some((kernel, release)) = newest_kernel(&boot, |_| true) else {
+            return Err(format!("no kernel: no {}/vmlinuz-* ({hint})", boot.display()));
+        };
+        let (qemu, busybox, mut missing) = host_tools();
+        let config = boot.join(format!("config-{release}"));
+        let moddir = root.join("lib/modules").join(&release);
+        let modules = needed_modules(&release, &config, &moddir, hint).unwrap_or_else(|e| {
+            missing.push(e);
+            Vec::new()
+        });
+        match qemu {
+            Some(qemu) if missing.is_empty() => Ok(VmAssets { kernel, release, busybox, qemu, modules }),
             _ => Err(format!("VM assets missing: {}", missing.join("; "))),
         }
     }
@@ -165,15 +199,21 @@ fn host_tools() -> (Option<PathBuf>, PathBuf, Vec<String>) {
 
 /// The newest /boot/vmlinuz-*-cloud-amd64 and its release.
 fn find_cloud_kernel() -> Option<(PathBuf, String)> {
-    let mut found: Vec<String> = fs::read_dir("/boot")
+    newest_kernel(Path::new("/boot"), |r| r.ends_with("-cloud-amd64"))
+}
+
+/// The newest `boot`/vmlinuz-<release> whose release is `wanted`, and its
+/// release.
+fn newest_kernel(boot: &Path, wanted: impl Fn(&str) -> bool) -> Option<(PathBuf, String)> {
+    let mut found: Vec<String> = fs::read_dir(boot)
         .ok()?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter_map(|n| n.strip_prefix("vmlinuz-").map(str::to_string))
-        .filter(|r| r.ends_with("-cloud-amd64"))
+        .filter(|r| wanted(r))
         .collect();
     found.sort_by_key(|r| version_key(r));
     let release = found.pop()?;
-    Some((PathBuf::from(format!("/boot/vmlinuz-{release}")), release))
+    Some((boot.join(format!("vmlinuz-{release}")), release))
 }
 
 /// Orders "6.1.0-9" before "6.1.0-10".
@@ -198,12 +238,18 @@ fn musl_target_installed() -> Result<(), String> {
     }
 }
 
-/// Reads /boot/config-<release>: fails when something needed is off, and
-/// returns the module files (with dependencies) of options that are =m.
-fn needed_modules(release: &str) -> Result<Vec<PathBuf>, String> {
-    let config_path = format!("/boot/config-{release}");
-    let config = fs::read_to_string(&config_path)
-        .map_err(|e| format!("{config_path}: {e} (apt-get install --reinstall linux-image-cloud-amd64)"))?;
+/// Reads kernel `release`'s configuration `config_path`: fails when
+/// something needed is off, and returns the module files (with
+/// dependencies, from `moddir`/modules.dep) of options that are =m. `hint`
+/// says how to get the kernel's files.
+fn needed_modules(
+    release: &str,
+    config_path: &Path,
+    moddir: &Path,
+    hint: &str,
+) -> Result<Vec<PathBuf>, String> {
+    let config =
+        fs::read_to_string(config_path).map_err(|e| format!("{}: {e} ({hint})", config_path.display()))?;
     let value = |opt: &str| -> Option<String> {
         let key = format!("CONFIG_{opt}=");
         config.lines().find_map(|l| l.strip_prefix(&key)).map(str::to_string)
@@ -228,7 +274,6 @@ fn needed_modules(release: &str) -> Result<Vec<PathBuf>, String> {
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let moddir = PathBuf::from(format!("/lib/modules/{release}"));
     let dep = fs::read_to_string(moddir.join("modules.dep"))
         .map_err(|e| format!("{}/modules.dep: {e}", moddir.display()))?;
     let deps: Vec<(&str, Vec<&str>)> = dep
