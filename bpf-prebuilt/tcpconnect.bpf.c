@@ -175,6 +175,18 @@ struct bpf_map_def SEC("maps") pending = {
 };
 
 /*
+ * -L: the thread whose held event (in `pending`) a socket has, so that the
+ * socket leaving SYN_SENT releases it too: a held event never waits on
+ * sys_exit_connect alone.
+ */
+struct bpf_map_def SEC("maps") held_sockets = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(__u64),
+	.max_entries = 10240,
+};
+
+/*
  * A load-time constant: a 64-bit immediate load whose relocation names an
  * undefined symbol. The loader writes the value into the instruction.
  */
@@ -358,9 +370,41 @@ static always_inline void fill_task(struct connect_event *ev, __u64 pid_tgid, __
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
 }
 
-/* -L: the local port socket `sk` had as it left SYN_SENT (see syn_sent_ports). */
-static always_inline void remember_syn_sent_port(__u64 sk, __u16 sport)
+/*
+ * -L: the held event of `pid_tgid`, for socket `sk`, if it is still held;
+ * taken out of `pending` by this call only. Two programs may race for it
+ * (sys_exit_connect in the task, the socket leaving SYN_SENT in softirq):
+ * the one whose delete succeeds sends it, so it goes out exactly once.
+ */
+static always_inline int take_held(__u64 pid_tgid, __u64 sk, struct connect_event *ev)
 {
+	struct pending_connect *held = bpf_map_lookup_elem(&pending, &pid_tgid);
+	if (!held || held->sk != sk)
+		return 0;
+	*ev = held->ev;
+	return bpf_map_delete_elem(&pending, &pid_tgid) == 0;
+}
+
+/*
+ * -L: socket `sk` leaves SYN_SENT (established, refused, timed out) with
+ * local port `sport`. A connect still held for it goes out now, with that
+ * port (a blocking connect gets here before connect(2) returns); otherwise
+ * the port is remembered for the sys_exit_connect to come, since a refused
+ * connect has released it (skc_num = 0) by then.
+ */
+static always_inline void leave_syn_sent(void *ctx, __u64 sk, __u16 sport)
+{
+	__u64 *thread = bpf_map_lookup_elem(&held_sockets, &sk);
+	if (thread) {
+		__u64 pid_tgid = *thread;
+		struct connect_event ev;
+		bpf_map_delete_elem(&held_sockets, &sk);
+		if (take_held(pid_tgid, sk, &ev)) {
+			ev.lport = sport;
+			submit(ctx, &ev);
+			return;
+		}
+	}
 	bpf_map_update_elem(&syn_sent_ports, &sk, &sport, BPF_ANY);
 }
 
@@ -375,8 +419,11 @@ static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, _
 	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
 		p->sk = sk;
 		/* A full map (10240 threads inside connect at once): counted lost. */
-		if (bpf_map_update_elem(&pending, &pid_tgid, p, BPF_ANY) != 0)
+		if (bpf_map_update_elem(&pending, &pid_tgid, p, BPF_ANY) != 0) {
 			count_lost(bpf_get_smp_processor_id());
+			return;
+		}
+		bpf_map_update_elem(&held_sockets, &sk, &pid_tgid, BPF_ANY);
 		return;
 	}
 	submit(ctx, &p->ev);
@@ -404,8 +451,8 @@ int tcpconnect_state(void *ctx)
 	int oldstate = TP_LOAD(ctx, int, FIELD_OLDSTATE, 0);
 	if (oldstate == TCP_SYN_SENT) {
 		if (CONST(lport_defer))
-			remember_syn_sent_port(TP_LOAD(ctx, __u64, FIELD_SKADDR, 0),
-					       TP_LOAD(ctx, __u16, FIELD_SPORT, 0));
+			leave_syn_sent(ctx, TP_LOAD(ctx, __u64, FIELD_SKADDR, 0),
+				       TP_LOAD(ctx, __u16, FIELD_SPORT, 0));
 		return 0;
 	}
 	if (oldstate != TCP_CLOSE)
@@ -474,12 +521,15 @@ int tcpconnect_sys_exit(void *ctx)
 	struct pending_connect *held = bpf_map_lookup_elem(&pending, &pid_tgid);
 	if (!held)
 		return 0;
-	struct connect_event ev = held->ev;
-	char *sk = (char *)held->sk;
-	bpf_map_delete_elem(&pending, &pid_tgid);
+	__u64 key = held->sk;
+	char *sk = (char *)key;
+	struct connect_event ev;
+	/* Already sent, as the socket left SYN_SENT. */
+	if (!take_held(pid_tgid, key, &ev))
+		return 0;
+	bpf_map_delete_elem(&held_sockets, &key);
 	bpf_probe_read(&ev.lport, sizeof(ev.lport), sk + SKC_NUM);
 	/* Already closed (refused, unreachable): the port it had then. */
-	__u64 key = (__u64)sk;
 	__u16 *closed_port = bpf_map_lookup_elem(&syn_sent_ports, &key);
 	if (closed_port) {
 		if (!ev.lport)
@@ -513,7 +563,7 @@ int tcpconnect_state_raw(__u64 *ctx)
 			 */
 			__u16 sport = 0;
 			bpf_probe_read(&sport, sizeof(sport), sk + CONST(inet_sport_off));
-			remember_syn_sent_port((__u64)sk, __builtin_bswap16(sport));
+			leave_syn_sent(ctx, (__u64)sk, __builtin_bswap16(sport));
 		}
 		return 0;
 	}

@@ -33,6 +33,7 @@ pub const MAP_MNTNS_FILTER: &str = "mntns_filter";
 pub const MAP_IN_CONNECT: &str = "in_connect";
 pub const MAP_PENDING: &str = "pending";
 pub const MAP_SYN_SENT_PORTS: &str = "syn_sent_ports";
+pub const MAP_HELD_SOCKETS: &str = "held_sockets";
 
 /// `struct count_key` of tcpconnect.h (decoded in `records`).
 pub use crate::records::COUNT_KEY_SIZE;

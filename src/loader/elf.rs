@@ -278,7 +278,8 @@ mod tests {
                 "mntns_filter",
                 "in_connect",
                 "syn_sent_ports",
-                "pending"
+                "pending",
+                "held_sockets"
             ]
         );
     }

@@ -67,7 +67,9 @@ pub(super) fn create_maps(
             let needed = match spec.name.as_str() {
                 abi::MAP_CONNECTING => sizing.kprobes,
                 abi::MAP_COUNTS => sizing.count,
-                abi::MAP_IN_CONNECT | abi::MAP_PENDING | abi::MAP_SYN_SENT_PORTS => sizing.lport_defer,
+                abi::MAP_IN_CONNECT | abi::MAP_PENDING | abi::MAP_SYN_SENT_PORTS | abi::MAP_HELD_SOCKETS => {
+                    sizing.lport_defer
+                }
                 abi::MAP_CGROUP_FILTER => match cgroup_map.take() {
                     Some(fd) => return Ok(fd),
                     None => false,
