@@ -52,6 +52,11 @@ pub enum Error {
         tracepoint: Box<Error>,
         kprobe: Box<Error>,
     },
+    /// RLIMIT_MEMLOCK could not be raised on a kernel that charges BPF
+    /// memory to it (before 5.11).
+    MemlockLimit {
+        error: SysError,
+    },
     /// Kernel lockdown forbids tracing.
     Lockdown {
         mode: String,
@@ -188,6 +193,12 @@ impl fmt::Display for Error {
             Error::NoAttachMethod { tracepoint, kprobe } => {
                 write!(f, "no way to trace connects on this kernel: {tracepoint}, and kprobes are unusable: {kprobe}")
             }
+            Error::MemlockLimit { error } => write!(
+                f,
+                "cannot raise RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to ({error}): \
+                 raising its hard limit needs root or CAP_SYS_RESOURCE, or raise it before starting \
+                 (ulimit -H -l unlimited)"
+            ),
             Error::Lockdown { mode } => write!(
                 f,
                 "kernel lockdown is in {mode} mode (/sys/kernel/security/lockdown): tracefs, kprobes and BPF reads of kernel memory are forbidden"

@@ -131,9 +131,9 @@ fn debian_bullseye_5_10_every_option_on_every_attach_method() {
     );
     assert_eq!(
         section(&out, "memlock_user"),
-        "tcpconnect: needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8): cannot raise \
-         RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to: setrlimit(RLIMIT_MEMLOCK): Operation \
-         not permitted (os error 1)\nrc 1\n",
+        "tcpconnect: cannot raise RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to \
+         (setrlimit(RLIMIT_MEMLOCK): Operation not permitted (os error 1)): raising its hard limit needs root or \
+         CAP_SYS_RESOURCE, or raise it before starting (ulimit -H -l unlimited)\nrc 1\n",
         "{test}: a hard limit the user cannot raise: one line"
     );
 }

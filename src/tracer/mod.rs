@@ -396,9 +396,7 @@ fn mntns_offsets(btf: &LazyBtf) -> Result<MntnsOffsets, Error> {
 fn raise_memlock_limit_if_needed() -> Result<(), Error> {
     match KernelVersion::running() {
         Some(version) if version >= MEMCG_ACCOUNTING => Ok(()),
-        _ => raise_memlock_limit().map_err(Error::kernel(
-            "raise RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to",
-        )),
+        _ => raise_memlock_limit().map_err(|error| Error::MemlockLimit { error }),
     }
 }
 
