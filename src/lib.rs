@@ -6,7 +6,8 @@
 //! in, links the embedded object with the `loader` (syscall-free; names from
 //! `abi`, type information from `btf`, struct offsets from `sock_offsets`,
 //! the user's `pinned_map`s), and attaches through `tracefs` and `attach`;
-//! `sys` is its only door to the kernel, and the only module with `unsafe`.
+//! `sys` is its only door to the kernel, and the only module allowed
+//! `unsafe_code`.
 //! Samples come back through `perf`'s rings, are decoded in `records`, get
 //! their DNS names from `dns` (-d), and `present` turns them into bcc's
 //! lines, JSON or the -c table on stdout; `app` runs the loop, `error` words
@@ -30,7 +31,8 @@ pub mod plan;
 pub mod present;
 pub mod records;
 pub mod sock_offsets;
-// The one door to the kernel: every unsafe block, each with its SAFETY note.
+// The one door to the kernel, and the only module allowed `unsafe_code`
+// (each block with its SAFETY note).
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tracefs;
