@@ -22,6 +22,7 @@
 use super::elf::ObjectSpec;
 use super::insn::Insn;
 use crate::abi;
+use crate::host::kernel::KernelVersion;
 use object::{Object, ObjectSection};
 
 /// BPF_MAXINSNS: the most instructions 4.x accepts in one program.
@@ -31,8 +32,7 @@ pub const MAX_STACK: i64 = 512;
 
 /// Whether a kernel version "a.b" is 4.4 or older.
 fn by_4_4(since: &str) -> bool {
-    let mut parts = since.split('.').map(|p| p.parse::<u32>().unwrap_or(u32::MAX));
-    (parts.next().unwrap_or(u32::MAX), parts.next().unwrap_or(u32::MAX)) <= (4, 4)
+    KernelVersion::parse_release(since).is_some_and(|v| v <= KernelVersion::new(4, 4, 0))
 }
 
 /// Map types of 4.x: hash, array, prog array, perf event array (4.3),
