@@ -14,6 +14,7 @@ typedef unsigned char __u8;
 typedef unsigned short __u16;
 typedef unsigned int __u32;
 typedef unsigned long long __u64;
+typedef int __s32;
 
 #include "tcpconnect.h"
 
@@ -36,6 +37,7 @@ typedef unsigned long long __u64;
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
 
@@ -187,6 +189,20 @@ struct bpf_map_def SEC("maps") held_sockets = {
 };
 
 /*
+ * Connects waiting for their handshake to end, by socket: --result on every
+ * path, and -L on the tracepoint path for a connect made outside connect(2)
+ * (a TCP Fast Open sendto, io_uring, the kernel's own), whose local port is
+ * chosen after the state change that reports it and is known for sure only
+ * when the socket leaves SYN_SENT.
+ */
+struct bpf_map_def SEC("maps") inflight = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(struct connect_event),
+	.max_entries = 10240,
+};
+
+/*
  * A load-time constant: a 64-bit immediate load whose relocation names an
  * undefined symbol. The loader writes the value into the instruction.
  */
@@ -225,8 +241,10 @@ struct sock_head {
 	__u16 dport;            /* skc_dport, network order */
 	__u16 num;              /* skc_num: local port, host order */
 	__u16 family;           /* skc_family */
+	__u8 state;             /* skc_state */
 };
 #define SKC_NUM 14
+#define SKC_STATE 18
 
 /* The mount namespace inode of the current task (0 if unreadable). */
 static always_inline __u64 current_mntns(void)
@@ -408,14 +426,68 @@ static always_inline void leave_syn_sent(void *ctx, __u64 sk, __u16 sport)
 	bpf_map_update_elem(&syn_sent_ports, &sk, &sport, BPF_ANY);
 }
 
+/* Keeps `ev` until socket `sk` leaves SYN_SENT (a full map: counted lost). */
+static always_inline void await_handshake(struct connect_event *ev, __u64 sk)
+{
+	if (bpf_map_update_elem(&inflight, &sk, ev, BPF_ANY) != 0)
+		count_lost(bpf_get_smp_processor_id());
+}
+
 /*
- * The end of both state programs' CLOSE -> SYN_SENT. -L: the local port is
- * chosen just after this state change. Inside connect(2), hold the event
- * (with its socket `sk`) until the syscall returns; a connect made any other
- * way (the kernel's own, io_uring) goes out now, with the port it has.
+ * Socket `sk` leaves SYN_SENT for `newstate`, with local port `sport` (0:
+ * keep the event's). The connect waiting for it in `inflight`, if any, goes
+ * out now: with --result as its outcome, else (-L) as the plain event with
+ * the port. A simultaneous open (to SYN_RECV) keeps waiting; at exit user
+ * space prints what is still waiting.
+ */
+static always_inline void handshake_done(void *ctx, __u64 sk, int newstate, __u16 sport)
+{
+	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+		return;
+	struct connect_event *waiting = bpf_map_lookup_elem(&inflight, &sk);
+	if (!waiting)
+		return;
+	struct outcome_event out = {};
+	out.ev = *waiting;
+	/* Two CPUs may see it (a close racing a RST): the one whose delete succeeds sends it. */
+	if (bpf_map_delete_elem(&inflight, &sk) != 0)
+		return;
+	if (sport)
+		out.ev.lport = sport;
+	if (!CONST(result_mode)) {
+		submit(ctx, &out.ev);
+		return;
+	}
+	out.done_ns = bpf_ktime_get_ns();
+	out.established = newstate == TCP_ESTABLISHED;
+	/*
+	 * The kernel sets sk_err before the state change of a failure (tcp_reset,
+	 * tcp_write_err, tcp_v4_err); a close, shutdown or exit of the owner
+	 * leaves it 0 (tcp_disconnect sets ECONNRESET only after the change).
+	 */
+	if (!out.established)
+		bpf_probe_read(&out.error, sizeof(out.error), (char *)sk + CONST(sk_err_off));
+	if (out.established && CONST(only_failed))
+		return;
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (bpf_perf_event_output(ctx, &events, cpu, &out, sizeof(out)) != 0)
+		count_lost(cpu);
+}
+
+/*
+ * The end of both state programs' CLOSE -> SYN_SENT. --result: the event
+ * waits for its outcome. -L: the local port is chosen just after this state
+ * change. Inside connect(2), hold the event (with its socket `sk`) until the
+ * syscall returns; a connect made any other way (TCP Fast Open, io_uring,
+ * the kernel's own) waits until its socket leaves SYN_SENT, and goes out
+ * then with the port.
  */
 static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, __u64 pid_tgid, __u64 sk)
 {
+	if (CONST(result_mode)) {
+		await_handshake(&p->ev, sk);
+		return;
+	}
 	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
 		p->sk = sk;
 		/* A full map (10240 threads inside connect at once): counted lost. */
@@ -424,6 +496,10 @@ static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, _
 			return;
 		}
 		bpf_map_update_elem(&held_sockets, &sk, &pid_tgid, BPF_ANY);
+		return;
+	}
+	if (CONST(lport_defer)) {
+		await_handshake(&p->ev, sk);
 		return;
 	}
 	submit(ctx, &p->ev);
@@ -450,9 +526,13 @@ int tcpconnect_state(void *ctx)
 		return 0;
 	int oldstate = TP_LOAD(ctx, int, FIELD_OLDSTATE, 0);
 	if (oldstate == TCP_SYN_SENT) {
-		if (CONST(lport_defer))
-			leave_syn_sent(ctx, TP_LOAD(ctx, __u64, FIELD_SKADDR, 0),
-				       TP_LOAD(ctx, __u16, FIELD_SPORT, 0));
+		if (CONST(lport_defer) || CONST(result_mode)) {
+			__u64 sk = TP_LOAD(ctx, __u64, FIELD_SKADDR, 0);
+			__u16 sport = TP_LOAD(ctx, __u16, FIELD_SPORT, 0);
+			if (CONST(lport_defer))
+				leave_syn_sent(ctx, sk, sport);
+			handshake_done(ctx, sk, TP_LOAD(ctx, int, FIELD_NEWSTATE, 0), sport);
+		}
 		return 0;
 	}
 	if (oldstate != TCP_CLOSE)
@@ -556,14 +636,17 @@ int tcpconnect_state_raw(__u64 *ctx)
 	char *sk = (char *)ctx[0];
 	int oldstate = (int)ctx[1];
 	if (oldstate == TCP_SYN_SENT) {
-		if (CONST(lport_defer)) {
+		if (CONST(lport_defer) || CONST(result_mode)) {
 			/*
 			 * inet_sport, not skc_num: a refused connect has
 			 * released its port (skc_num = 0) by now.
 			 */
 			__u16 sport = 0;
 			bpf_probe_read(&sport, sizeof(sport), sk + CONST(inet_sport_off));
-			leave_syn_sent(ctx, (__u64)sk, __builtin_bswap16(sport));
+			sport = __builtin_bswap16(sport);
+			if (CONST(lport_defer))
+				leave_syn_sent(ctx, (__u64)sk, sport);
+			handshake_done(ctx, (__u64)sk, (int)ctx[2], sport);
 		}
 		return 0;
 	}
@@ -641,7 +724,10 @@ static always_inline int connect_return(void *ctx, int v6)
 	if (!read_socket(&ev, sk, v6 ? AF_INET6 : AF_INET))
 		return 0;
 	fill_task(&ev, pid_tgid, (__u32)bpf_get_current_uid_gid());
-	submit(ctx, &ev);
+	if (CONST(result_mode))
+		await_handshake(&ev, (__u64)sk);
+	else
+		submit(ctx, &ev);
 	return 0;
 }
 
@@ -655,6 +741,23 @@ SEC("kretprobe/tcp_v6_connect")
 int tcpconnect_v6_return(void *ctx)
 {
 	return connect_return(ctx, 1);
+}
+
+/*
+ * --result on the kprobe path: tcp_set_state(sk, newstate), bcc tcplife's
+ * hook on kernels without the tracepoint. At its entry skc_state still
+ * holds the old state. The kprobe path's event already has its local port.
+ */
+SEC("kprobe/tcp_set_state")
+int tcpconnect_set_state(void *ctx)
+{
+	char *sk = (char *)REG(ctx, REG_ARG1);
+	__u8 oldstate = 0;
+	bpf_probe_read(&oldstate, sizeof(oldstate), sk + SKC_STATE);
+	if (oldstate != TCP_SYN_SENT)
+		return 0;
+	handshake_done(ctx, (__u64)sk, (int)REG(ctx, REG_ARG2), 0);
+	return 0;
 }
 
 /*

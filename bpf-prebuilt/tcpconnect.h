@@ -22,6 +22,18 @@ struct connect_event {
 	char comm[TASK_COMM_LEN];
 };
 
+/*
+ * --result: a connect and how its handshake ended, written to the perf
+ * event array when the socket leaves SYN_SENT. 88 bytes, no holes.
+ */
+struct outcome_event {
+	struct connect_event ev;
+	__u64 done_ns;          /* bpf_ktime_get_ns() when it left SYN_SENT */
+	__s32 error;            /* sk_err then: 0 if established or closed by its owner */
+	__u8 established;       /* 1: SYN_SENT -> ESTABLISHED */
+	__u8 pad2[3];
+};
+
 /* -c: the key of the per-flow connect counts. 40 bytes, no holes. */
 struct count_key {
 	__u8 saddr[16];
@@ -72,6 +84,7 @@ struct count_key {
  */
 #define REG_ARG1 10
 #define REG_RC 11
+#define REG_ARG2 14
 
 /* Calibration: the first bytes of struct sock, dumped once for a connect of our own. */
 #define SOCK_DUMP_LEN 256

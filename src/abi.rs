@@ -12,6 +12,8 @@ pub const PROG_CONNECT_ENTRY: &str = "kprobe/tcp_connect_entry";
 pub const PROG_V4_RETURN: &str = "kretprobe/tcp_v4_connect";
 pub const PROG_V6_RETURN: &str = "kretprobe/tcp_v6_connect";
 pub const PROG_CALIBRATE: &str = "kretprobe/calibrate_v6";
+/// --result on the kprobe path: the entry of tcp_set_state.
+pub const PROG_SET_STATE: &str = "kprobe/tcp_set_state";
 /// -L on the tracepoint path: connect(2) entry and exit.
 pub const PROG_SYS_ENTER_CONNECT: &str = "tracepoint/syscalls/sys_enter_connect";
 pub const PROG_SYS_EXIT_CONNECT: &str = "tracepoint/syscalls/sys_exit_connect";
@@ -21,6 +23,7 @@ pub const SYS_EXIT_CONNECT: (&str, &str) = ("syscalls", "sys_exit_connect");
 /// The kernel functions the kprobe path probes.
 pub const V4_CONNECT: &str = "tcp_v4_connect";
 pub const V6_CONNECT: &str = "tcp_v6_connect";
+pub const SET_STATE: &str = "tcp_set_state";
 
 /// Maps.
 pub const MAP_EVENTS: &str = "events";
@@ -34,6 +37,7 @@ pub const MAP_IN_CONNECT: &str = "in_connect";
 pub const MAP_PENDING: &str = "pending";
 pub const MAP_SYN_SENT_PORTS: &str = "syn_sent_ports";
 pub const MAP_HELD_SOCKETS: &str = "held_sockets";
+pub const MAP_INFLIGHT: &str = "inflight";
 
 /// `struct count_key` of tcpconnect.h (decoded in `records`).
 pub use crate::records::COUNT_KEY_SIZE;
@@ -56,10 +60,14 @@ pub const CONST_SKC_V6_DADDR: &str = "skc_v6_daddr_off";
 pub const CONST_SKC_V6_RCV_SADDR: &str = "skc_v6_rcv_saddr_off";
 pub const CONST_SK_PROTOCOL: &str = "sk_protocol_off";
 pub const CONST_INET_SPORT: &str = "inet_sport_off";
+pub const CONST_RESULT_MODE: &str = "result_mode";
+pub const CONST_ONLY_FAILED: &str = "only_failed";
+pub const CONST_SK_ERR: &str = "sk_err_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
 pub const REG_RC: u8 = 11;
+pub const REG_ARG2: u8 = 14;
 
 /// Helpers the loader stubs out (`r0 = 0`) when their filter is off, so
 /// kernels older than the helper still load the program.
@@ -187,6 +195,9 @@ mod tests {
             CONST_SKC_V6_RCV_SADDR,
             CONST_SK_PROTOCOL,
             CONST_INET_SPORT,
+            CONST_RESULT_MODE,
+            CONST_ONLY_FAILED,
+            CONST_SK_ERR,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {
@@ -205,6 +216,8 @@ mod tests {
             CONST_SKC_V6_DADDR,
             CONST_SKC_V6_RCV_SADDR,
             CONST_LPORT_DEFER,
+            CONST_RESULT_MODE,
+            CONST_SK_ERR,
         ] {
             assert!(raw.iter().any(|c| c == name), "{name} missing from {raw:?}");
         }

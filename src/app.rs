@@ -11,7 +11,9 @@ use crate::plan::{Overrides, Plan};
 use crate::present::batch::BatchPrinter;
 use crate::present::count_table::{write_count_table, COUNT_BANNER};
 use crate::present::stdout_sink::{Emitted, StdoutSink};
+use crate::records::{HandshakeEnd, Outcome};
 use crate::sys::epoll::Epoll;
+use crate::sys::packet::clock_monotonic_ns;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
 use crate::tracer::{Log, Tracer};
@@ -131,11 +133,15 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     if let Some(ended) = run.announce(&plan, &mut printer)? {
         return Ok(ended);
     }
+    if plan.result {
+        // Lines come in the order of outcomes: -t counts from here.
+        printer.count_time_from(clock_monotonic_ns());
+    }
     let signal = match run.pump(&mut tracer, &mut printer, &log)? {
         Pumped::Signal(signal) => signal,
         Pumped::OutputClosed => return Ok(Ended::OutputClosed),
     };
-    run.finish(&plan, &tracer, signal)
+    run.finish(&plan, &tracer, &mut printer, signal)
 }
 
 /// What the main loop waits on and writes to.
@@ -254,9 +260,19 @@ impl Run {
         }
     }
 
-    /// After the ending signal: losses the kernel had no chance to report in
-    /// a LOST record, the -c table, and the kprobe hits the kernel dropped.
-    fn finish(mut self, plan: &Plan, tracer: &Tracer, signal: i32) -> Result<Ended, Error> {
+    /// After the ending signal: the connects still waiting for their
+    /// handshake, losses the kernel had no chance to report in a LOST
+    /// record, the -c table, and the kprobe hits the kernel dropped.
+    fn finish(
+        mut self,
+        plan: &Plan,
+        tracer: &Tracer,
+        printer: &mut BatchPrinter,
+        signal: i32,
+    ) -> Result<Ended, Error> {
+        if self.print_waiting(plan, tracer, printer)? == Some(Ended::OutputClosed) {
+            return Ok(Ended::OutputClosed);
+        }
         report_new_losses(tracer, &mut self.lost_reported, 0);
         if plan.count {
             let mut table = Vec::new();
@@ -267,5 +283,35 @@ impl Run {
         }
         report_missed(tracer.kprobe_misses());
         Ok(Ended::Signal(signal))
+    }
+
+    /// Connects whose handshake had not ended when tracing stopped are
+    /// printed, never dropped: with --result as `PENDING`, LAT(ms) the time
+    /// they had waited; with -L (a connect made outside connect(2)) with the
+    /// local port unknown, so LPORT 0 (JSON: no lport).
+    fn print_waiting(
+        &mut self,
+        plan: &Plan,
+        tracer: &Tracer,
+        printer: &mut BatchPrinter,
+    ) -> Result<Option<Ended>, Error> {
+        let now_ns = clock_monotonic_ns();
+        for mut event in tracer.waiting_connects()? {
+            if plan.result {
+                event.outcome = Some(Outcome { end: HandshakeEnd::Pending, done_ns: now_ns });
+            }
+            printer.push_event(event);
+        }
+        let lines = match &self.dns {
+            Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
+            None => printer.finish(),
+        };
+        if lines.is_empty() {
+            return Ok(None);
+        }
+        match self.out.emit(lines, &self.signals)? {
+            Emitted::Closed => Ok(Some(Ended::OutputClosed)),
+            Emitted::Written | Emitted::Interrupted(_) => Ok(None),
+        }
     }
 }

@@ -85,6 +85,8 @@ pub enum Error {
     /// An option that needs kernel struct offsets only BTF can give.
     NeedsBtf {
         option: &'static str,
+        /// What BTF would have located, e.g. "the error of a failed connect".
+        what: &'static str,
         reason: String,
     },
 }
@@ -225,10 +227,9 @@ impl fmt::Display for Error {
                 write!(f, "-d/--dns needs CAP_NET_RAW to capture DNS answers: {error}")
             }
             Error::Dns { error } => write!(f, "-d/--dns: cannot capture DNS answers: {error}"),
-            Error::NeedsBtf { option, reason } => write!(
-                f,
-                "{option} needs the kernel's BTF type information to find the mount namespace of a task: {reason}"
-            ),
+            Error::NeedsBtf { option, what, reason } => {
+                write!(f, "{option} needs the kernel's BTF type information to find {what}: {reason}")
+            }
         }
     }
 }

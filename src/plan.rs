@@ -77,6 +77,10 @@ pub struct Plan {
     pub lport: bool,
     /// -d: name each destination by the DNS answer it came from.
     pub dns: bool,
+    /// --result (or --failed): each connect is sent when its handshake ends.
+    pub result: bool,
+    /// --failed: only the outcomes that are not OK.
+    pub failed: bool,
     pub attach: AttachMode,
     pub overrides: Overrides,
     /// What each printed line holds.
@@ -101,12 +105,15 @@ impl Plan {
             count: options.count,
             lport: options.lport,
             dns: options.dns,
+            result: options.result || options.failed,
+            failed: options.failed,
             attach: options.attach,
             overrides,
             columns: Columns {
                 timestamp: options.timestamp,
                 print_uid: options.print_uid,
                 lport: options.lport,
+                result: options.result || options.failed,
                 query: options.dns,
                 json: options.json,
             },

@@ -1,13 +1,39 @@
 //! The records the BPF side writes, decoded in this one place: the event
 //! (`struct connect_event` in bpf-prebuilt/tcpconnect.h, a perf sample
-//! payload) and the -c count (`struct count_key` and its u64 value, read
+//! payload), the --result outcome (`struct outcome_event`: the event and
+//! how its handshake ended) and the -c count (`struct count_key` and its u64 value, read
 //! from the counts map). Decoded field by field from the (unaligned) bytes,
 //! never cast in place.
 
 /// Size of `struct connect_event`.
 pub const EVENT_SIZE: usize = 72;
+/// Size of `struct outcome_event` (--result).
+pub const OUTCOME_EVENT_SIZE: usize = 88;
 /// `TASK_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
+
+/// How a connect's handshake ended (--result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandshakeEnd {
+    /// SYN_SENT -> ESTABLISHED.
+    Established,
+    /// SYN_SENT -> CLOSE with this errno in sk_err (refused, timed out, ...).
+    Failed(i32),
+    /// SYN_SENT -> CLOSE with no error: the owner closed it, shut it down
+    /// or exited first.
+    Closed,
+    /// Still in SYN_SENT when tracing stopped.
+    Pending,
+}
+
+/// The outcome of one connect, and when it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub end: HandshakeEnd,
+    /// CLOCK_MONOTONIC ns when the socket left SYN_SENT (for `Pending`:
+    /// when tracing stopped).
+    pub done_ns: u64,
+}
 
 /// One traced connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +54,8 @@ pub struct ConnectEvent {
     pub daddr: [u8; 16],
     /// Raw task comm, NUL padded.
     pub comm: [u8; COMM_LEN],
+    /// --result: how the handshake ended; `None` without it.
+    pub outcome: Option<Outcome>,
 }
 
 impl ConnectEvent {
@@ -49,7 +77,30 @@ impl ConnectEvent {
             saddr: arr16(24),
             daddr: arr16(40),
             comm: arr16(56),
+            outcome: None,
         })
+    }
+
+    /// Decodes a --result sample: the event, then done_ns (u64), error
+    /// (s32) and established (u8). Shorter is malformed.
+    pub fn decode_outcome(bytes: &[u8]) -> Option<ConnectEvent> {
+        let tail = bytes.get(EVENT_SIZE..OUTCOME_EVENT_SIZE)?;
+        let mut event = ConnectEvent::decode(bytes)?;
+        let done_ns = u64::from_ne_bytes(tail[..8].try_into().unwrap_or_default());
+        let error = i32::from_ne_bytes(tail[8..12].try_into().unwrap_or_default());
+        let end = match (tail[12], error) {
+            (0, 0) => HandshakeEnd::Closed,
+            (0, errno) => HandshakeEnd::Failed(errno),
+            _ => HandshakeEnd::Established,
+        };
+        event.outcome = Some(Outcome { end, done_ns });
+        Some(event)
+    }
+
+    /// The time lines are ordered by: the outcome's with --result, else the
+    /// connect's.
+    pub fn order_ns(&self) -> u64 {
+        self.outcome.map_or(self.ts_ns, |o| o.done_ns)
     }
 
     /// The destination address (for -d's DNS lookup).
@@ -81,6 +132,23 @@ impl ConnectEvent {
         b[56..72].copy_from_slice(&self.comm);
         b
     }
+
+    /// Encodes the event as a --result sample (tests, benches); `Pending`
+    /// has no encoding (the kernel never sends it) and encodes as `Closed`.
+    pub fn encode_outcome(&self) -> [u8; OUTCOME_EVENT_SIZE] {
+        let mut b = [0u8; OUTCOME_EVENT_SIZE];
+        b[..EVENT_SIZE].copy_from_slice(&self.encode());
+        let outcome = self.outcome.unwrap_or(Outcome { end: HandshakeEnd::Closed, done_ns: 0 });
+        b[72..80].copy_from_slice(&outcome.done_ns.to_ne_bytes());
+        let (error, established) = match outcome.end {
+            HandshakeEnd::Established => (0, 1),
+            HandshakeEnd::Failed(errno) => (errno, 0),
+            HandshakeEnd::Closed | HandshakeEnd::Pending => (0, 0),
+        };
+        b[80..84].copy_from_slice(&error.to_ne_bytes());
+        b[84] = established;
+        b
+    }
 }
 
 #[cfg(test)]
@@ -99,12 +167,28 @@ mod tests {
             saddr: [1; 16],
             daddr: [2; 16],
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+            outcome: None,
         };
         let mut padded = ev.encode().to_vec();
         padded.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(ConnectEvent::decode(&padded), Some(ev.clone()));
         assert_eq!(ev.comm_bytes(), b"curl");
         assert_eq!(ConnectEvent::decode(&padded[..EVENT_SIZE - 1]), None);
+    }
+
+    #[test]
+    fn outcomes_round_trip_and_short_samples_are_malformed() {
+        let mut ev = ConnectEvent::decode(&[7u8; EVENT_SIZE]).unwrap();
+        for end in [HandshakeEnd::Established, HandshakeEnd::Failed(111), HandshakeEnd::Closed] {
+            ev.outcome = Some(Outcome { end, done_ns: 0x1122_3344_5566_7788 });
+            let mut padded = ev.encode_outcome().to_vec();
+            padded.extend_from_slice(&[0, 0, 0, 0]);
+            assert_eq!(ConnectEvent::decode_outcome(&padded), Some(ev.clone()));
+            assert_eq!(ev.order_ns(), 0x1122_3344_5566_7788);
+        }
+        assert_eq!(ConnectEvent::decode_outcome(&ev.encode_outcome()[..OUTCOME_EVENT_SIZE - 1]), None);
+        // A plain event is no outcome.
+        assert_eq!(ConnectEvent::decode_outcome(&ev.encode()), None);
     }
 
     #[test]

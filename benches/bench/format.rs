@@ -64,6 +64,7 @@ fn events(n: usize) -> Vec<ConnectEvent> {
                 saddr,
                 daddr,
                 comm,
+                outcome: None,
             }
         })
         .collect()

@@ -40,6 +40,10 @@ pub struct Options {
     pub cgroupmap: Option<PathBuf>,
     pub mntnsmap: Option<PathBuf>,
     pub dns: bool,
+    /// --result: print each connect with its outcome.
+    pub result: bool,
+    /// --failed: only connects whose outcome is not OK (implies --result).
+    pub failed: bool,
     pub json: bool,
     pub attach: AttachMode,
     pub verbose: bool,
@@ -69,7 +73,8 @@ pub enum CliExit {
 /// `OPTIONS`, and a unit test checks this.
 pub const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
-                  [--attach {auto,kprobe,tracepoint}] [-j] [-v]";
+                  [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
+                  [-j] [-v]";
 
 /// Parses `args`. `args[0]` is the program name; it is ignored, because
 /// messages always call the program `tcpconnect`, as bcc's do.

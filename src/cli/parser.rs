@@ -83,6 +83,12 @@ pub(super) fn parse_words(args: &[Vec<u8>]) -> Result<Options, Exit> {
     if options.count && options.dns {
         return Err(Exit::Error("argument -d/--dns: not allowed with argument -c/--count".into()));
     }
+    // The outcome of a connect is no part of a per-flow count.
+    for (given, flag) in [(options.result, "--result"), (options.failed, "--failed")] {
+        if options.count && given {
+            return Err(Exit::Error(format!("argument {flag}: not allowed with argument -c/--count")));
+        }
+    }
     Ok(options)
 }
 

@@ -125,7 +125,18 @@ pub(super) const OPTIONS: &[OptSpec] = &[
         action: Action::SetTrue(|o| o.dns = true),
         help: "include likely DNS query associated with each connect",
     },
-    // Ours, not bcc's: which kernel hook to use, and saying which one was used.
+    // Ours, not bcc's: connect outcomes, which kernel hook to use, JSON, and
+    // saying which hook was used.
+    OptSpec {
+        flags: &["--result"],
+        action: Action::SetTrue(|o| o.result = true),
+        help: "print each connect when its handshake ends, with RESULT (OK, the error such as ECONNREFUSED, or CLOSED) and LAT(ms)",
+    },
+    OptSpec {
+        flags: &["--failed"],
+        action: Action::SetTrue(|o| o.failed = true),
+        help: "print only connects that did not succeed (implies --result)",
+    },
     OptSpec {
         flags: &["--attach"],
         action: Action::Store { metavar: "{auto,kprobe,tracepoint}", store: |o, v| parse_attach(v).map(|a| o.attach = a) },

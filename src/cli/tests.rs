@@ -10,7 +10,8 @@ use super::*;
 const HELP: &str = "\
 usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
-                  [--attach {auto,kprobe,tracepoint}] [-j] [-v]
+                  [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
+                  [-j] [-v]
 
 Trace TCP connects
 
@@ -29,6 +30,11 @@ optional arguments:
                         trace cgroups in this BPF map only
   --mntnsmap MNTNSMAP   trace mount namespaces in this BPF map only
   -d, --dns             include likely DNS query associated with each connect
+  --result              print each connect when its handshake ends, with
+                        RESULT (OK, the error such as ECONNREFUSED, or CLOSED)
+                        and LAT(ms)
+  --failed              print only connects that did not succeed (implies
+                        --result)
   --attach {auto,kprobe,tracepoint}
                         how to hook into the kernel: the
                         sock:inet_sock_set_state tracepoint where it exists
@@ -103,6 +109,8 @@ const TU: Options = Options {
     cgroupmap: None,
     mntnsmap: None,
     dns: false,
+    result: false,
+    failed: false,
     json: false,
     attach: AttachMode::Auto,
     verbose: false,
@@ -398,7 +406,8 @@ fn ambiguous_abbreviations() {
     err(&["--pr", "--po", "--p"], &format!("ambiguous option: --p {p}"));
     err(&["--"], "unrecognized arguments: --"); // not an abbreviation
     let all = "could match --help, --timestamp, --pid, --port, --ipv4, --ipv6, --lport, --print-uid, --uid, \
-                   --count, --cgroupmap, --mntnsmap, --dns, --attach, --json, --verbose";
+                   --count, --cgroupmap, --mntnsmap, --dns, --result, --failed, --attach, --json, \
+                   --verbose";
     err(&["--="], &format!("ambiguous option: --= {all}"));
     err(&["--=5"], &format!("ambiguous option: --=5 {all}"));
     // argparse stops at the first ambiguous word.

@@ -255,6 +255,7 @@ mod tests {
                 "kprobe/tcp_connect_entry",
                 "kretprobe/tcp_v4_connect",
                 "kretprobe/tcp_v6_connect",
+                "kprobe/tcp_set_state",
                 "kretprobe/calibrate_v6"
             ]
         );
@@ -279,7 +280,8 @@ mod tests {
                 "in_connect",
                 "syn_sent_ports",
                 "pending",
-                "held_sockets"
+                "held_sockets",
+                "inflight"
             ]
         );
     }

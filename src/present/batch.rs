@@ -30,6 +30,13 @@ impl BatchPrinter {
         }
     }
 
+    /// Counts -t from `ts_ns` (CLOCK_MONOTONIC) instead of the first line:
+    /// --result prints in the order of outcomes, so the first line printed
+    /// need not be the first connect made.
+    pub fn count_time_from(&mut self, ts_ns: u64) {
+        self.formatter = LineFormatter::with_first_ts_us(self.columns, ts_ns / 1000);
+    }
+
     /// The header line.
     pub fn header(&mut self) -> &[u8] {
         self.text.clear();
@@ -38,14 +45,22 @@ impl BatchPrinter {
     }
 
     /// Adds one sample payload to the current batch.
+    /// With --result a sample is an outcome, put in the order of outcomes.
     pub fn push_sample(&mut self, payload: &[u8]) {
-        match ConnectEvent::decode(payload) {
-            Some(event) => {
-                self.order.push((event.ts_ns, self.events.len() as u32));
-                self.events.push(event);
-            }
+        let decoded = match self.columns.result {
+            true => ConnectEvent::decode_outcome(payload),
+            false => ConnectEvent::decode(payload),
+        };
+        match decoded {
+            Some(event) => self.push_event(event),
             None => self.malformed += 1,
         }
+    }
+
+    /// Adds one decoded event (--result: the connects still pending at exit).
+    pub fn push_event(&mut self, event: ConnectEvent) {
+        self.order.push((event.order_ns(), self.events.len() as u32));
+        self.events.push(event);
     }
 
     /// Ends the batch: its lines in timestamp order (empty when it had none).
@@ -114,6 +129,7 @@ mod tests {
             saddr,
             daddr,
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+            outcome: None,
         }
     }
 

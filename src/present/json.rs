@@ -18,9 +18,16 @@
 //!   lport  integer       only when known (nonzero): local port
 //!   daddr  string        destination address, as the DADDR column
 //!   dport  integer       destination port
+//!   result string        only with --result or --failed: "OK", the errno
+//!                        name ("ECONNREFUSED", ...), "CLOSED" or "PENDING",
+//!                        as the RESULT column
+//!   latency_ms number    only with --result or --failed: milliseconds from
+//!                        the connect to its outcome, 3 decimals (LAT(ms))
 //!   query  string|null   only with -d: the QUERY text, null when none
 //!
 //!   {"uid":0,"pid":1479,"comm":"telnet","ip":4,"saddr":"127.0.0.1","daddr":"127.0.0.1","dport":23}
+//!
+//! With -t and --result, ts_us counts from when tracing started.
 //!
 //! Count row, with -c: after Ctrl-C, one per (saddr, daddr, dport), IPv4
 //! rows first, then IPv6, each by connects descending (no blank line or
@@ -57,8 +64,15 @@ pub enum Query<'a> {
 }
 
 /// Appends one event object and its '\n'. `ts_us` is the -t value
-/// (relative to the first event), `None` without -t.
-pub fn write_event(out: &mut Vec<u8>, event: &ConnectEvent, ts_us: Option<i64>, query: Query<'_>) {
+/// (relative to the first event), `None` without -t; `result`: --result's
+/// fields, from the event's outcome.
+pub fn write_event(
+    out: &mut Vec<u8>,
+    event: &ConnectEvent,
+    ts_us: Option<i64>,
+    query: Query<'_>,
+    result: bool,
+) {
     out.push(b'{');
     if let Some(ts_us) = ts_us {
         out.extend_from_slice(b"\"ts_us\":");
@@ -86,6 +100,12 @@ pub fn write_event(out: &mut Vec<u8>, event: &ConnectEvent, ts_us: Option<i64>, 
     write_addr_string(out, v6, &event.daddr);
     out.extend_from_slice(b",\"dport\":");
     write_u64(out, event.dport.into());
+    if let (true, Some(outcome)) = (result, &event.outcome) {
+        out.extend_from_slice(b",\"result\":\"");
+        super::outcome::write_result(out, outcome.end);
+        out.extend_from_slice(b"\",\"latency_ms\":");
+        super::outcome::write_latency_ms(out, super::outcome::latency_ns(event, outcome));
+    }
     match query {
         Query::Off => {}
         Query::Text(Some(text)) => {

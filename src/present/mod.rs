@@ -13,6 +13,7 @@ pub mod batch;
 pub mod count_table;
 pub mod inet;
 pub mod json;
+pub mod outcome;
 pub mod primitives;
 pub mod stdout_sink;
 pub mod text;

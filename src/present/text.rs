@@ -10,6 +10,9 @@
 //! ```
 //!
 //! -L inserts `LPORT` after `SADDR` (`"%-6s" % "LPORT"`, `"%-6d" % lport`),
+//! --result (ours) appends `" %-12s %-7s" % ("RESULT", "LAT(ms)")` after
+//! DPORT and `" %-12s %-7.3f" % (result, latency_ms)` to each line (before
+//! QUERY); `super::outcome` says what they hold.
 //! -d appends `" QUERY"` to the header and `" %s" % query` to each line.
 //! The base columns keep the 2019 widths in every combination (later bcc
 //! widened PID to 7 and DPORT to 6; scripts written against the seed parse
@@ -39,6 +42,9 @@ pub struct Columns {
     pub print_uid: bool,
     /// -L: `LPORT` after `SADDR` (JSON carries `lport` whenever it is known).
     pub lport: bool,
+    /// --result: `RESULT` and `LAT(ms)` after `DPORT`; TIME(s) (-t) then
+    /// counts from when tracing started, not from the first printed line.
+    pub result: bool,
     /// -d: a trailing `QUERY` column whose text the caller supplies per event.
     pub query: bool,
     /// -j: one JSON object per event instead of columns, and no header.
@@ -63,6 +69,9 @@ pub fn write_header(out: &mut Vec<u8>, columns: Columns) {
     }
     // "%-4s" % "DPORT" overflows its width, so no padding follows it.
     out.extend_from_slice(b"DADDR            DPORT");
+    if columns.result {
+        out.extend_from_slice(b" RESULT       LAT(ms)");
+    }
     if columns.query {
         out.extend_from_slice(b" QUERY");
     }
@@ -117,7 +126,7 @@ impl LineFormatter {
         let delta_us = if self.columns.timestamp { Some(self.delta_us(event)) } else { None };
         if self.columns.json {
             let query = if self.columns.query { json::Query::Text(query) } else { json::Query::Off };
-            json::write_event(out, event, delta_us, query);
+            json::write_event(out, event, delta_us, query, self.columns.result);
             return;
         }
         if let Some(delta_us) = delta_us {
@@ -155,6 +164,10 @@ impl LineFormatter {
         out.push(b' ');
 
         write_u64_padded(out, event.dport.into(), 4);
+        if let (true, Some(outcome)) = (self.columns.result, &event.outcome) {
+            out.push(b' ');
+            super::outcome::write_columns(out, event, outcome);
+        }
         if self.columns.query {
             out.push(b' ');
             out.extend_from_slice(query.unwrap_or_default());
@@ -192,7 +205,7 @@ impl LineFormatter {
 ///
 /// Larger values (over 285 years) go through `{:.3}`, which formats the
 /// exact binary value with ties to even, as Python's `%.3f` does.
-fn write_seconds_3(out: &mut Vec<u8>, delta_us: i64) {
+pub(super) fn write_seconds_3(out: &mut Vec<u8>, delta_us: i64) {
     let abs = delta_us.unsigned_abs();
     if abs >= 1 << 53 {
         use std::io::Write;
@@ -249,6 +262,7 @@ fn tie_rounds_up(abs: u64, q: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::{HandshakeEnd, Outcome};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT\n";
@@ -286,6 +300,7 @@ mod tests {
             saddr: addr(saddr),
             daddr: addr(daddr),
             comm: c,
+            outcome: None,
         }
     }
 
@@ -305,8 +320,14 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    const BASE: Columns =
-        Columns { timestamp: false, print_uid: false, lport: false, query: false, json: false };
+    const BASE: Columns = Columns {
+        timestamp: false,
+        print_uid: false,
+        lport: false,
+        result: false,
+        query: false,
+        json: false,
+    };
     const TIME: Columns = Columns { timestamp: true, ..BASE };
     const UID: Columns = Columns { print_uid: true, ..BASE };
     const BOTH: Columns = Columns { timestamp: true, print_uid: true, ..BASE };
@@ -535,15 +556,16 @@ mod tests {
 
     // ---- -L and -d, alone and with -t/-U ----
 
-    /// Every combination of -t, -U, -L, -d (text output).
+    /// Every combination of -t, -U, -L, -d, --result (text output).
     fn all_text_columns() -> Vec<Columns> {
         let mut all = Vec::new();
-        for bits in 0..16u8 {
+        for bits in 0..32u8 {
             all.push(Columns {
                 timestamp: bits & 1 != 0,
                 print_uid: bits & 2 != 0,
                 lport: bits & 4 != 0,
                 query: bits & 8 != 0,
+                result: bits & 16 != 0,
                 json: false,
             });
         }
@@ -564,6 +586,9 @@ mod tests {
             s += &format!("{:<6} ", "LPORT");
         }
         s += &format!("{:<16} {:<4}", "DADDR", "DPORT");
+        if c.result {
+            s += &format!(" {:<12} {:<7}", "RESULT", "LAT(ms)");
+        }
         if c.query {
             s += &format!(" {}", "QUERY");
         }
@@ -595,6 +620,18 @@ mod tests {
             s += &format!("{:<6} ", e.lport);
         }
         s += &format!("{:<16} {:<4}", addr_text(e.ip, &e.daddr), e.dport);
+        if c.result {
+            let outcome = e.outcome.expect("sample events have outcomes");
+            let result = match outcome.end {
+                HandshakeEnd::Established => "OK".to_string(),
+                HandshakeEnd::Failed(111) => "ECONNREFUSED".to_string(),
+                HandshakeEnd::Failed(n) => format!("E{n}"),
+                HandshakeEnd::Closed => "CLOSED".to_string(),
+                HandshakeEnd::Pending => "PENDING".to_string(),
+            };
+            let ms = (outcome.done_ns - e.ts_ns) as f64 / 1e6;
+            s += &format!(" {result:<12} {ms:<7.3}");
+        }
         if c.query {
             s += &format!(" {}", query.unwrap_or(""));
         }
@@ -603,8 +640,20 @@ mod tests {
 
     /// Events with lport set, and the query each is printed with.
     fn sample_events() -> Vec<(ConnectEvent, Option<&'static str>)> {
-        let with_lport = |mut e: ConnectEvent, lport: u16| {
+        // Each with an outcome, used with --result only.
+        let ends = [
+            HandshakeEnd::Established,
+            HandshakeEnd::Failed(111),
+            HandshakeEnd::Closed,
+            HandshakeEnd::Pending,
+            HandshakeEnd::Failed(4095),
+        ];
+        let mut next = 0;
+        let mut with_lport = |mut e: ConnectEvent, lport: u16| {
             e.lport = lport;
+            let end = ends[next % ends.len()];
+            e.outcome = Some(Outcome { end, done_ns: e.ts_ns + 1_234_567 * next as u64 });
+            next += 1;
             e
         };
         vec![
@@ -687,7 +736,14 @@ mod tests {
         LineFormatter::new(dns).write_event(&mut out, &e);
         assert_eq!(out, b"679    curl         4  192.168.1.1      93.184.216.34    80   \n");
 
-        let all = Columns { timestamp: true, print_uid: true, lport: true, query: true, json: false };
+        let all = Columns {
+            timestamp: true,
+            print_uid: true,
+            lport: true,
+            result: false,
+            query: true,
+            json: false,
+        };
         assert_eq!(
             header(all),
             "TIME(s)  UID   PID    COMM         IP SADDR            LPORT  DADDR            DPORT QUERY\n"

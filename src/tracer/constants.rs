@@ -29,6 +29,10 @@ pub(crate) struct Constants {
     pub count_mode: bool,
     /// -L on the tracepoint path: hold each event until connect(2) returns.
     pub lport_defer: bool,
+    /// --result: each connect goes out when its handshake ends, as an outcome.
+    pub result_mode: bool,
+    /// --failed: outcomes other than established only.
+    pub only_failed: bool,
     /// --mntnsmap: task_struct.nsproxy, nsproxy.mnt_ns, mnt_namespace.ns.inum.
     pub mntns: MntnsOffsets,
     /// Where struct sock keeps what the kprobe and raw tracepoint programs read.
@@ -51,6 +55,8 @@ pub(crate) struct SocketConstants {
     pub v6_rcv_saddr: u32,
     pub sk_protocol: u32,
     pub inet_sport: u32,
+    /// struct sock.sk_err (--result).
+    pub sk_err: u32,
 }
 
 impl Constants {
@@ -80,6 +86,7 @@ impl Constants {
             v6_rcv_saddr: layout.v6.v6_rcv_saddr,
             sk_protocol: layout.sk_protocol,
             inet_sport: layout.inet_sport,
+            ..self.socket
         };
         Constants { socket, ..self }
     }
@@ -96,6 +103,8 @@ impl Constants {
             filter_mntns,
             count_mode,
             lport_defer,
+            result_mode,
+            only_failed,
             mntns,
             socket,
         } = *self;
@@ -110,6 +119,9 @@ impl Constants {
             (abi::CONST_FILTER_MNTNS, filter_mntns as u64),
             (abi::CONST_COUNT_MODE, count_mode as u64),
             (abi::CONST_LPORT_DEFER, lport_defer as u64),
+            (abi::CONST_RESULT_MODE, result_mode as u64),
+            (abi::CONST_ONLY_FAILED, only_failed as u64),
+            (abi::CONST_SK_ERR, socket.sk_err.into()),
             (abi::CONST_TASK_NSPROXY, mntns.task_nsproxy.into()),
             (abi::CONST_NSPROXY_MNT_NS, mntns.nsproxy_mnt_ns.into()),
             (abi::CONST_MNT_NS_INUM, mntns.mnt_ns_inum.into()),

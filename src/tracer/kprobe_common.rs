@@ -13,6 +13,7 @@ use std::collections::HashMap;
 pub(super) fn register_fields() -> HashMap<u8, Option<FieldLayout>> {
     HashMap::from([
         (abi::REG_ARG1, Some(FieldLayout { offset: PT_REGS.arg1, size: 8, signed: false })),
+        (abi::REG_ARG2, Some(FieldLayout { offset: PT_REGS.arg2, size: 8, signed: false })),
         (abi::REG_RC, Some(FieldLayout { offset: PT_REGS.rc, size: 8, signed: false })),
     ])
 }

@@ -47,7 +47,9 @@ fn report_offsets(log: Log<'_>, offsets: SockOffsets, source: Source) {
 }
 
 /// Loads the kprobe programs and attaches them: return probes first, so an
-/// entry never stashes a socket no return probe will take.
+/// entry never stashes a socket no return probe will take. --result: the
+/// probe on tcp_set_state goes first of all, so no connect waits for an
+/// outcome nothing will report.
 pub(crate) fn start(
     session: &mut Session,
     plan: &KprobePlan,
@@ -70,9 +72,28 @@ pub(crate) fn start(
         targets.push((v6.symbol.as_str(), load(abi::PROG_V6_RETURN)?));
     }
 
+    let set_state = match constants.result_mode {
+        true => Some(load(abi::PROG_SET_STATE)?),
+        false => None,
+    };
+
     let pid = std::process::id();
     let cpu = session.attach_cpu();
     let mut attachments = Vec::new();
+    if let Some(prog) = &set_state {
+        let link = attach_kprobe(
+            plan.api,
+            session.tracefs,
+            ProbeKind::Entry,
+            abi::SET_STATE,
+            pid,
+            prog.as_fd(),
+            cpu,
+        )
+        .map_err(Error::Kprobe)?;
+        attachments.push(Attachment::Kprobe(link));
+        log(format_args!("attach: kprobe ({}) on {} (--result)", plan.api.describe(), abi::SET_STATE));
+    }
     for (symbol, ret) in &targets {
         for (kind, prog) in [(return_kind(), ret), (ProbeKind::Entry, &entry)] {
             let link = attach_kprobe(plan.api, session.tracefs, kind, symbol, pid, prog.as_fd(), cpu)
@@ -84,5 +105,6 @@ pub(crate) fn start(
     log(format_args!("attach: kprobe+kretprobe ({}) on {}", plan.api.describe(), symbols.join(", ")));
     let mut progs = vec![entry];
     progs.extend(targets.into_iter().map(|(_, prog)| prog));
+    progs.extend(set_state);
     Ok((progs, attachments))
 }

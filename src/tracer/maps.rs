@@ -5,7 +5,7 @@
 use crate::abi;
 use crate::error::Error;
 use crate::loader::ObjectSpec;
-use crate::records::CountRow;
+use crate::records::{ConnectEvent, CountRow, EVENT_SIZE};
 use crate::sys::bpf::{Map, MapParams};
 
 /// The counts map's size: no more rows can exist.
@@ -18,6 +18,8 @@ pub(super) struct MapSizing<'a> {
     pub kprobes: bool,
     pub count: bool,
     pub lport_defer: bool,
+    /// --result, or -L on the tracepoint path: connects wait in `inflight`.
+    pub inflight: bool,
 }
 
 /// BPF_MAP_TYPE_* of the object, with the kernel that added each.
@@ -67,6 +69,7 @@ pub(super) fn create_maps(
             let needed = match spec.name.as_str() {
                 abi::MAP_CONNECTING => sizing.kprobes,
                 abi::MAP_COUNTS => sizing.count,
+                abi::MAP_INFLIGHT => sizing.inflight,
                 abi::MAP_IN_CONNECT | abi::MAP_PENDING | abi::MAP_SYN_SENT_PORTS | abi::MAP_HELD_SOCKETS => {
                     sizing.lport_defer
                 }
@@ -130,6 +133,37 @@ pub(super) fn read_counts(map: &Map) -> Result<Vec<CountRow>, Error> {
     }
     Ok(rows)
 }
+
+/// The events of the inflight map (keyed by socket address), in no order.
+/// Sockets leave it while it is walked; a key gone before its lookup is
+/// simply not there.
+pub(super) fn read_waiting(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
+    let read_error = |error| Error::Kernel { action: "read the connects still in progress".into(), error };
+    let mut events = Vec::new();
+    let mut key = [0u8; 8];
+    let mut next = [0u8; 8];
+    let mut first = true;
+    // At most max_entries keys; bound the walk anyway (a key deleted under
+    // the walk restarts it from the first key).
+    for _ in 0..=MAX_WAITING {
+        let more = map.next_key((!first).then_some(&key[..]), &mut next).map_err(read_error)?;
+        if !more {
+            break;
+        }
+        first = false;
+        key = next;
+        let mut value = [0u8; EVENT_SIZE];
+        if map.lookup(&key, &mut value).map_err(read_error)? {
+            events.extend(ConnectEvent::decode(&value));
+        }
+    }
+    events.sort_by_key(|e| e.ts_ns);
+    events.dedup();
+    Ok(events)
+}
+
+/// The inflight map's size (tcpconnect.bpf.c).
+const MAX_WAITING: usize = 10240;
 
 /// Events the kernel could not put in a ring, summed over CPUs.
 pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<u64, Error> {

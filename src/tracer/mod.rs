@@ -38,7 +38,7 @@ use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectS
 use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::{PerfBuffers, RingStats};
 use crate::pinned_map;
-use crate::records::CountRow;
+use crate::records::{ConnectEvent, CountRow};
 use crate::sys::bpf::{bpf_prog_load, Map, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
 use crate::sys::process::raise_memlock_limit;
@@ -105,6 +105,9 @@ struct Attached<K: Objects> {
     events: usize,
     /// Index of the -c counts map in `maps`.
     counts: Option<usize>,
+    /// Index of the map of connects waiting for their handshake to end
+    /// (--result, or -L on the tracepoint path).
+    inflight: Option<usize>,
     /// Index of the per-CPU lost-event counts in `maps`, and how many CPUs
     /// it has entries for.
     lost_events: usize,
@@ -265,6 +268,16 @@ impl Tracer {
         Ok(stats)
     }
 
+    /// The connects whose handshake had not ended when this was called
+    /// (--result, or -L's connects made outside connect(2)), as the kernel
+    /// holds them: no outcome yet. Empty when no map holds them.
+    pub fn waiting_connects(&self) -> Result<Vec<ConnectEvent>, Error> {
+        match self.attached.inflight {
+            Some(index) => maps::read_waiting(&self.attached.maps[index]),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// The -c counts, read from the kernel map (empty without -c).
     pub fn counts(&self) -> Result<Vec<CountRow>, Error> {
         match self.attached.counts {
@@ -314,10 +327,23 @@ fn attach_on(
     let events = map_index(&host.object, abi::MAP_EVENTS).map_err(Failed::Common)?;
     let counts =
         plan.count.then(|| map_index(&host.object, abi::MAP_COUNTS)).transpose().map_err(Failed::Common)?;
+    let waiting = session.constants.result_mode || lport_defer;
+    let inflight =
+        waiting.then(|| map_index(&host.object, abi::MAP_INFLIGHT)).transpose().map_err(Failed::Common)?;
     let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS).map_err(Failed::Common)?;
     let possible_cpus = host.possible.iter().max().map_or(1, |&c| c + 1);
     let Session { maps, rings, .. } = session;
-    Ok(Attached { attachments, _progs: progs, rings, events, counts, lost_events, possible_cpus, maps })
+    Ok(Attached {
+        attachments,
+        _progs: progs,
+        rings,
+        events,
+        counts,
+        inflight,
+        lost_events,
+        possible_cpus,
+        maps,
+    })
 }
 
 /// What every attempt needs and nothing but the host can refuse: the
@@ -346,13 +372,24 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
 
     // The local port is known at the kprobe's return; the tracepoint
     // path holds events until connect(2) returns.
-    let lport_defer = plan.lport && !plan.count && !kprobes;
+    // --result sends each event when its socket leaves SYN_SENT, when the
+    // local port is known on every path: nothing to hold for -L then.
+    let lport_defer = plan.lport && !plan.count && !kprobes && !plan.result;
     let mntns = match mntns_map {
         Some(_) => mntns_offsets(&host.btf)?,
         None => MntnsOffsets::default(),
     };
-    let constants =
-        Constants { count_mode: plan.count, lport_defer, mntns, ..Constants::for_filters(&plan.filters) };
+    let mut constants = Constants {
+        count_mode: plan.count,
+        lport_defer,
+        result_mode: plan.result,
+        only_failed: plan.failed,
+        mntns,
+        ..Constants::for_filters(&plan.filters)
+    };
+    if plan.result {
+        constants.socket.sk_err = sk_err_offset(&host.btf)?;
+    }
 
     let sizing = MapSizing {
         possible: &host.possible,
@@ -360,6 +397,7 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
         kprobes,
         count: plan.count,
         lport_defer,
+        inflight: plan.result || lport_defer,
     };
     let maps = create_maps(&host.object, &sizing, cgroup_map, mntns_map)?;
     if !plan.filters.ports.is_empty() {
@@ -378,8 +416,25 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
 
 /// Offsets of task_struct.nsproxy, nsproxy.mnt_ns and mnt_namespace.ns.inum
 /// for --mntnsmap, from BTF: struct layouts that no constant can cover.
+/// --result: where struct sock keeps sk_err, the errno a failed handshake
+/// leaves. Only BTF says where it is: it lies deep in struct sock, past
+/// members that come and go with the kernel config.
+fn sk_err_offset(btf: &LazyBtf) -> Result<u32, Error> {
+    let needs_btf = |reason: String| Error::NeedsBtf {
+        option: "--result",
+        what: "the error of a failed connect (struct sock's sk_err)",
+        reason,
+    };
+    let btf = btf.get().map_err(needs_btf)?;
+    btf.member_offset("sock", &["sk_err"]).map(|m| m.offset).map_err(|e| needs_btf(e.to_string()))
+}
+
 fn mntns_offsets(btf: &LazyBtf) -> Result<MntnsOffsets, Error> {
-    let needs_btf = |reason: String| Error::NeedsBtf { option: "--mntnsmap", reason };
+    let needs_btf = |reason: String| Error::NeedsBtf {
+        option: "--mntnsmap",
+        what: "the mount namespace of a task",
+        reason,
+    };
     let btf = btf.get().map_err(needs_btf)?;
     let offset = |ty: &str, path: &[&str]| {
         btf.member_offset(ty, path).map(|m| m.offset).map_err(|e| needs_btf(e.to_string()))
@@ -436,6 +491,7 @@ mod tests {
                 rings: it("unmap the rings"),
                 events: 0,
                 counts: None,
+                inflight: None,
                 lost_events: 0,
                 possible_cpus: 1,
                 maps: vec![it("close events map"), it("close ports map")],
