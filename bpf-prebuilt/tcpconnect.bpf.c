@@ -486,6 +486,14 @@ static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, _
 {
 	if (CONST(result_mode)) {
 		await_handshake(&p->ev, sk);
+		/*
+		 * -L: connect(2)'s return writes the port into the waiting
+		 * event, for a connect still in SYN_SENT when tracing stops.
+		 */
+		if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
+			p->sk = sk;
+			bpf_map_update_elem(&pending, &pid_tgid, p, BPF_ANY);
+		}
 		return;
 	}
 	if (CONST(lport_defer) && bpf_map_lookup_elem(&in_connect, &pid_tgid)) {
@@ -529,7 +537,7 @@ int tcpconnect_state(void *ctx)
 		if (CONST(lport_defer) || CONST(result_mode)) {
 			__u64 sk = TP_LOAD(ctx, __u64, FIELD_SKADDR, 0);
 			__u16 sport = TP_LOAD(ctx, __u16, FIELD_SPORT, 0);
-			if (CONST(lport_defer))
+			if (CONST(lport_defer) && !CONST(result_mode))
 				leave_syn_sent(ctx, sk, sport);
 			handshake_done(ctx, sk, TP_LOAD(ctx, int, FIELD_NEWSTATE, 0), sport);
 		}
@@ -603,6 +611,18 @@ int tcpconnect_sys_exit(void *ctx)
 		return 0;
 	__u64 key = held->sk;
 	char *sk = (char *)key;
+	if (CONST(result_mode)) {
+		/* --result -L: the port, for the event waiting for its outcome. */
+		bpf_map_delete_elem(&pending, &pid_tgid);
+		struct connect_event *waiting = bpf_map_lookup_elem(&inflight, &key);
+		if (waiting) {
+			__u16 lport = 0;
+			bpf_probe_read(&lport, sizeof(lport), sk + SKC_NUM);
+			if (!waiting->lport)
+				waiting->lport = lport;
+		}
+		return 0;
+	}
 	struct connect_event ev;
 	/* Already sent, as the socket left SYN_SENT. */
 	if (!take_held(pid_tgid, key, &ev))
@@ -644,7 +664,7 @@ int tcpconnect_state_raw(__u64 *ctx)
 			__u16 sport = 0;
 			bpf_probe_read(&sport, sizeof(sport), sk + CONST(inet_sport_off));
 			sport = __builtin_bswap16(sport);
-			if (CONST(lport_defer))
+			if (CONST(lport_defer) && !CONST(result_mode))
 				leave_syn_sent(ctx, (__u64)sk, sport);
 			handshake_done(ctx, (__u64)sk, (int)ctx[2], sport);
 		}

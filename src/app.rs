@@ -127,6 +127,8 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
             warn(format_args!("tcpconnect: {message}"));
         }
     };
+    // Before the programs attach: every connect they see comes after it.
+    let started_ns = clock_monotonic_ns();
     let mut tracer = Tracer::start(&plan, &run.epoll, &log)?;
     drop_capabilities()?;
     let mut printer = BatchPrinter::new(plan.columns);
@@ -134,8 +136,8 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         return Ok(ended);
     }
     if plan.result {
-        // Lines come in the order of outcomes: -t counts from here.
-        printer.count_time_from(clock_monotonic_ns());
+        // Lines come in the order of outcomes: -t counts from the start.
+        printer.count_time_from(started_ns);
     }
     let signal = match run.pump(&mut tracer, &mut printer, &log)? {
         Pumped::Signal(signal) => signal,

@@ -326,6 +326,11 @@ fn bccs_newer_options() {
     err(&["-p", "-5"], "argument -p/--pid: expected one argument");
     err(&["-5"], "unrecognized arguments: -5");
     err(&["-c", "-d"], "argument -d/--dns: not allowed with argument -c/--count");
+    err(&["-c", "--result"], "argument --result: not allowed with argument -c/--count");
+    err(&["--failed", "-c"], "argument --failed: not allowed with argument -c/--count");
+    let failed = ok(&["--failed", "-L"]);
+    assert!(failed.failed && !failed.result && failed.lport);
+    assert!(ok(&["--res"]).result, "abbreviated as argparse allows");
     err(&["--cgroupmap"], "argument --cgroupmap: expected one argument");
 }
 

@@ -372,9 +372,10 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
 
     // The local port is known at the kprobe's return; the tracepoint
     // path holds events until connect(2) returns.
-    // --result sends each event when its socket leaves SYN_SENT, when the
-    // local port is known on every path: nothing to hold for -L then.
-    let lport_defer = plan.lport && !plan.count && !kprobes && !plan.result;
+    // With --result each event goes out when its socket leaves SYN_SENT,
+    // with the port; -L's syscall programs then only note the port of a
+    // connect still in SYN_SENT when tracing stops.
+    let lport_defer = plan.lport && !plan.count && !kprobes;
     let mntns = match mntns_map {
         Some(_) => mntns_offsets(&host.btf)?,
         None => MntnsOffsets::default(),

@@ -5,6 +5,7 @@
 //!             [--dns-exchange NAME=IPV4] TARGET...
 //!   connector --pin-hash PATH
 //!   connector --exec-as UID CAP,CAP CMD ARGS...
+//!   connector --handshakes PORT | --pending PORT   (see handshakes.rs)
 //!   TARGET = 4:IP:PORT | 6:IP:PORT | m:IPV4:PORT
 //!
 //! `m` connects an AF_INET6 socket to the v4-mapped ::ffff:IPV4. It waits for
@@ -32,6 +33,9 @@
 //!               and CAP_BPF) as ambient ones, and exec CMD: a user granted
 //!               those capabilities, as `setpriv --reuid` (which busybox's
 //!               lacks) would run it
+
+#[path = "handshakes.rs"]
+mod handshakes;
 
 use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
@@ -210,6 +214,13 @@ fn main() {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("--pin-hash") {
         return pin_hash(&args.nth(1).expect("--pin-hash PATH"));
+    }
+    if let Some(mode @ ("--handshakes" | "--pending")) = args.peek().map(String::as_str) {
+        let run = if mode == "--handshakes" { handshakes::handshakes } else { handshakes::pending };
+        let port = args.nth(1).expect("PORT").parse().expect("PORT");
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).expect("stdin");
+        return run(port);
     }
     if args.peek().map(String::as_str) == Some("--exec-as") {
         let id = args.nth(1).expect("--exec-as UID").parse().expect("UID");

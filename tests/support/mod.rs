@@ -358,6 +358,28 @@ impl Connector {
         self.child.id()
     }
 
+    /// Lets it go and reads `n` lines of its stdout, leaving it running
+    /// (`--pending` waits for `release`).
+    pub fn go_reading(&mut self, n: usize) -> Vec<String> {
+        self.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        let stdout = self.child.stdout.as_mut().expect("connector stdout");
+        let mut reader = BufReader::new(stdout);
+        (0..n)
+            .map(|_| {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("connector stdout");
+                line.trim_end().to_string()
+            })
+            .collect()
+    }
+
+    /// Sends the line a parked `--pending` connector waits for; waits for its exit.
+    pub fn release(mut self) {
+        self.stdin.take().unwrap().write_all(b"done\n").unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "connector failed: {status}");
+    }
+
     /// Makes the connects and returns the outcome of each ("ok", "ConnectionRefused").
     pub fn go(mut self) -> Vec<String> {
         self.stdin.take().unwrap().write_all(b"go\n").unwrap();

@@ -1,0 +1,176 @@
+//! --result and --failed against the real kernel: connects with known
+//! outcomes (tests/support/handshakes.rs) in a network namespace of their
+//! own, where `tcp_syn_retries=1` makes a dropped SYN time out in 3 s, and
+//! the tracer in the host namespace. Every line is checked byte for byte;
+//! only LAT(ms) (and -t's time) is read from the output, and checked
+//! against the range the connect's own timing allows.
+//!
+//! tools/test runs this suite on both tracepoint methods (raw tracepoint,
+//! and perf tracepoint event with TCPCONNECT_RAW_TRACEPOINT=off); the VM
+//! suite runs the same scenario on the kprobe path.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+use support::{have_root, Connector, Tool};
+
+/// The namespace the connects are made in.
+const NETNS_SETUP: &str = "ip link set lo up && sysctl -q net.ipv4.tcp_syn_retries=1";
+const BASE_PORT: u16 = 5000;
+
+const RESULT_HEADER: &str =
+    "PID    COMM         IP SADDR            LPORT  DADDR            DPORT RESULT       LAT(ms)";
+
+/// One --result -L line, spelled independently of the code under test:
+/// "%-6d %-12.12s %-2d %-16s %-6d %-16s %-4d %-12s %-7s".
+fn result_line(pid: u32, lport: u16, dport: u16, result: &str, lat: &str) -> String {
+    format!(
+        "{pid:<6} {:<12.12} {:<2} {:<16} {lport:<6} {:<16} {dport:<4} {result:<12} {lat:<7}",
+        "connector", 4, "127.0.0.1", "127.0.0.1"
+    )
+}
+
+/// The LAT(ms) of a line (its last column), checked to be `%.3f` and within
+/// `range` milliseconds.
+fn latency(line: &str, range: std::ops::Range<f64>) -> String {
+    let text = line.split_whitespace().last().unwrap_or_default().to_string();
+    let (whole, frac) = text.split_once('.').unwrap_or_else(|| panic!("LAT(ms) {text:?} in {line:?}"));
+    assert!(whole.bytes().all(|b| b.is_ascii_digit()) && frac.len() == 3, "LAT(ms) {text:?} is not %.3f");
+    let ms: f64 = text.parse().unwrap();
+    assert!(range.contains(&ms), "LAT(ms) {ms} outside {range:?}: {line:?}");
+    text
+}
+
+/// (outcome, local port) of each connect the connector reports.
+fn reported(lines: &[String]) -> Vec<(String, u16)> {
+    lines
+        .iter()
+        .map(|l| {
+            let (outcome, port) = l.split_once(' ').unwrap_or_else(|| panic!("connector said {l:?}"));
+            (outcome.to_string(), port.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The destination port and the LAT(ms) range of each outcome of the
+/// --handshakes scenario, in its order.
+fn expectations() -> [(u16, &'static str, std::ops::Range<f64>); 5] {
+    [
+        (BASE_PORT, "OK", 0.0..1000.0),
+        (BASE_PORT + 1, "ECONNREFUSED", 0.0..1000.0),
+        (BASE_PORT + 2, "OK", 0.0..1000.0),
+        // SYN at 0, again at 1 s, given up at 3 s.
+        (BASE_PORT + 2, "ETIMEDOUT", 2500.0..6000.0),
+        // Closed by its owner after 300 ms.
+        (BASE_PORT + 2, "CLOSED", 300.0..1300.0),
+    ]
+}
+
+fn handshakes_connector() -> Connector {
+    Connector::spawn_in_new_netns(NETNS_SETUP, &["--handshakes".into(), BASE_PORT.to_string()])
+}
+
+#[test]
+fn each_outcome_is_printed_once_with_its_result_port_and_latency() {
+    if !have_root("each_outcome_is_printed_once_with_its_result_port_and_latency") {
+        return;
+    }
+    let connector = handshakes_connector();
+    let pid = connector.pid();
+    let mut tool = Tool::start(&["--result", "-L", "-p", &pid.to_string()]);
+    assert_eq!(tool.header, RESULT_HEADER);
+    let said = reported(&connector.go());
+    let lines = tool.lines_of_pid(5, pid, 0);
+    let (status, rest, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{status} {stderr}");
+    assert_eq!((rest, stderr), (vec![], String::new()), "nothing after the outcomes, nothing on stderr");
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    for ((line, (dport, result, range)), (said_outcome, lport)) in lines.iter().zip(expectations()).zip(said)
+    {
+        assert_eq!(said_outcome, result, "the connector saw the outcome the scenario makes");
+        let lat = latency(line, range);
+        assert_eq!(line, &result_line(pid, lport, dport, result, &lat));
+    }
+}
+
+#[test]
+fn failed_prints_only_the_failures_and_json_carries_the_same() {
+    if !have_root("failed_prints_only_the_failures_and_json_carries_the_same") {
+        return;
+    }
+    let connector = handshakes_connector();
+    let pid = connector.pid();
+    let mut tool = Tool::start_headerless(&["--failed", "-j", "-t", "-p", &pid.to_string()]);
+    let said = reported(&connector.go());
+    let lines = tool.lines_matching(3, |l| l.contains(&format!("\"pid\":{pid},")));
+    let (status, rest, _) = tool.stop(libc::SIGINT);
+    assert!(status.success());
+    assert_eq!(rest, Vec::<String>::new(), "no OK line, nothing pending");
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let failures = expectations().into_iter().zip(said).filter(|((_, result, _), _)| *result != "OK");
+    let mut last_ts_us = 0;
+    for (line, ((dport, result, range), (_, lport))) in lines.iter().zip(failures) {
+        // {"ts_us":N,...,"latency_ms":X}: N and X read back, the rest exact.
+        let ts_us: i64 = line
+            .strip_prefix("{\"ts_us\":")
+            .and_then(|r| r.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no ts_us first: {line}"));
+        assert!(ts_us > last_ts_us, "-t counts from the start, in connect order: {line}");
+        last_ts_us = ts_us;
+        let (head, lat) = line.strip_suffix('}').unwrap().rsplit_once(",\"latency_ms\":").unwrap();
+        let lat = latency(lat, range);
+        assert_eq!(
+            format!("{head},\"latency_ms\":{lat}}}"),
+            format!(
+                "{{\"ts_us\":{ts_us},\"uid\":0,\"pid\":{pid},\"comm\":\"connector\",\"ip\":4,\
+                 \"saddr\":\"127.0.0.1\",\"lport\":{lport},\"daddr\":\"127.0.0.1\",\"dport\":{dport},\
+                 \"result\":\"{result}\",\"latency_ms\":{lat}}}"
+            )
+        );
+    }
+}
+
+#[test]
+fn a_connect_still_in_syn_sent_at_exit_is_printed_as_pending() {
+    if !have_root("a_connect_still_in_syn_sent_at_exit_is_printed_as_pending") {
+        return;
+    }
+    let mut connector =
+        Connector::spawn_in_new_netns(NETNS_SETUP, &["--pending".into(), BASE_PORT.to_string()]);
+    let pid = connector.pid();
+    let mut tool = Tool::start(&["--result", "-L", "-p", &pid.to_string()]);
+    let said = reported(&connector.go_reading(2));
+    let filled = tool.lines_of_pid(1, pid, 0);
+    let (_, lport) = &said[0];
+    let lat = latency(&filled[0], 0.0..1000.0);
+    assert_eq!(filled, [result_line(pid, *lport, BASE_PORT, "OK", &lat)]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, rest, stderr) = tool.stop(libc::SIGINT);
+    connector.release();
+    assert!(status.success(), "{status} {stderr}");
+    assert_eq!(said[1].0, "PENDING");
+    assert_eq!(rest.len(), 1, "the pending connect, printed at exit: {rest:#?}");
+    let lat = latency(&rest[0], 500.0..5000.0);
+    assert_eq!(rest[0], result_line(pid, said[1].1, BASE_PORT, "PENDING", &lat));
+}
+
+#[test]
+fn result_without_btf_is_one_line_naming_what_it_needs() {
+    if !have_root("result_without_btf_is_one_line_naming_what_it_needs") {
+        return;
+    }
+    let out = Command::new(support::tcpconnect_bin())
+        .arg("--result")
+        .env("TCPCONNECT_BTF", "off")
+        .output()
+        .expect("run tcpconnect");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tcpconnect: --result needs the kernel's BTF type information to find the error of a failed \
+         connect (struct sock's sk_err): disabled by TCPCONNECT_BTF=off\n"
+    );
+}
