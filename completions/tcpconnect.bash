@@ -49,7 +49,8 @@ _tcpconnect()
     # No positional arguments: offer the options.
     local opts='-h --help -t --timestamp -p --pid -P --port -4 --ipv4
         -6 --ipv6 -L --lport -U --print-uid -u --uid -c --count
-        --cgroupmap --mntnsmap -d --dns --attach -j --json -v --verbose'
+        --cgroupmap --mntnsmap -d --dns --result --failed --attach -j --json
+        -v --verbose'
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }
 complete -F _tcpconnect tcpconnect

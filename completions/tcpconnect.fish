@@ -18,6 +18,8 @@ complete -c tcpconnect -s c -l count -d 'count connects per src ip and dest ip/p
 complete -c tcpconnect -l cgroupmap -r -F -d 'trace cgroups in this BPF map only'
 complete -c tcpconnect -l mntnsmap -r -F -d 'trace mount namespaces in this BPF map only'
 complete -c tcpconnect -s d -l dns -d 'include likely DNS query associated with each connect'
+complete -c tcpconnect -l result -d 'print each connect when its handshake ends, with RESULT and LAT(ms)'
+complete -c tcpconnect -l failed -d 'print only connects that did not succeed (implies --result)'
 complete -c tcpconnect -l attach -x -d 'how to hook into the kernel' -a "
     auto\t'the tracepoint where it exists, else kprobes (default)'
     kprobe\t'kprobes on tcp_v4_connect and tcp_v6_connect'

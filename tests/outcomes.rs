@@ -13,59 +13,11 @@ mod support;
 
 use std::process::Command;
 use std::time::Duration;
+use support::handshake_lines::{expectations, latency, reported, result_line, BASE_PORT, RESULT_HEADER};
 use support::{have_root, Connector, Tool};
 
 /// The namespace the connects are made in.
 const NETNS_SETUP: &str = "ip link set lo up && sysctl -q net.ipv4.tcp_syn_retries=1";
-const BASE_PORT: u16 = 5000;
-
-const RESULT_HEADER: &str =
-    "PID    COMM         IP SADDR            LPORT  DADDR            DPORT RESULT       LAT(ms)";
-
-/// One --result -L line, spelled independently of the code under test:
-/// "%-6d %-12.12s %-2d %-16s %-6d %-16s %-4d %-12s %-7s".
-fn result_line(pid: u32, lport: u16, dport: u16, result: &str, lat: &str) -> String {
-    format!(
-        "{pid:<6} {:<12.12} {:<2} {:<16} {lport:<6} {:<16} {dport:<4} {result:<12} {lat:<7}",
-        "connector", 4, "127.0.0.1", "127.0.0.1"
-    )
-}
-
-/// The LAT(ms) of a line (its last column), checked to be `%.3f` and within
-/// `range` milliseconds.
-fn latency(line: &str, range: std::ops::Range<f64>) -> String {
-    let text = line.split_whitespace().last().unwrap_or_default().to_string();
-    let (whole, frac) = text.split_once('.').unwrap_or_else(|| panic!("LAT(ms) {text:?} in {line:?}"));
-    assert!(whole.bytes().all(|b| b.is_ascii_digit()) && frac.len() == 3, "LAT(ms) {text:?} is not %.3f");
-    let ms: f64 = text.parse().unwrap();
-    assert!(range.contains(&ms), "LAT(ms) {ms} outside {range:?}: {line:?}");
-    text
-}
-
-/// (outcome, local port) of each connect the connector reports.
-fn reported(lines: &[String]) -> Vec<(String, u16)> {
-    lines
-        .iter()
-        .map(|l| {
-            let (outcome, port) = l.split_once(' ').unwrap_or_else(|| panic!("connector said {l:?}"));
-            (outcome.to_string(), port.parse().unwrap())
-        })
-        .collect()
-}
-
-/// The destination port and the LAT(ms) range of each outcome of the
-/// --handshakes scenario, in its order.
-fn expectations() -> [(u16, &'static str, std::ops::Range<f64>); 5] {
-    [
-        (BASE_PORT, "OK", 0.0..1000.0),
-        (BASE_PORT + 1, "ECONNREFUSED", 0.0..1000.0),
-        (BASE_PORT + 2, "OK", 0.0..1000.0),
-        // SYN at 0, again at 1 s, given up at 3 s.
-        (BASE_PORT + 2, "ETIMEDOUT", 2500.0..6000.0),
-        // Closed by its owner after 300 ms.
-        (BASE_PORT + 2, "CLOSED", 300.0..1300.0),
-    ]
-}
 
 fn handshakes_connector() -> Connector {
     Connector::spawn_in_new_netns(NETNS_SETUP, &["--handshakes".into(), BASE_PORT.to_string()])

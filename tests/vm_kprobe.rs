@@ -17,6 +17,9 @@ mod support;
 #[path = "support/vm.rs"]
 mod vm;
 
+use support::handshake_lines::{
+    check_result_run, expectations, latency, reported, result_line, BASE_PORT, RESULT_HEADER,
+};
 use support::{
     bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of,
     perf_tracepoint_attached, HEADER, LPORT_HEADER, RAW_TRACEPOINT_ATTACHED,
@@ -339,6 +342,52 @@ trace kj tcpconnect --attach kprobe -j -v
         expected.push('\n');
     }
     assert_eq!(kj.out, expected);
+}
+
+/// --result and --failed on every attach method of the guest: the same
+/// connects with known outcomes as the host suite (tests/outcomes.rs), with
+/// the same exact lines. The kprobe path learns outcomes from a kprobe on
+/// tcp_set_state.
+#[test]
+fn connect_outcomes_on_every_attach_method_in_a_vm() {
+    let script = format!(
+        r#"{TRACE_HELPERS}
+echo 1 > /proc/sys/net/ipv4/tcp_syn_retries
+TARGETS="--handshakes {BASE_PORT}"
+trace pmu tcpconnect --attach kprobe --result -L -v
+trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe --result -L
+trace tracepoint tcpconnect --attach tracepoint --result -L
+trace perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint --result -L
+trace failed tcpconnect --attach kprobe --failed -L
+"#
+    );
+    let Some(out) = boot("connect_outcomes_on_every_attach_method_in_a_vm", "", &script) else {
+        return;
+    };
+    for name in ["pmu", "legacy", "tracepoint", "perf_tracepoint"] {
+        let r = trace_run(&out, name);
+        eprintln!("{name}:\n{}", r.out);
+        let said: Vec<String> = r.conn.lines().map(str::to_string).collect();
+        check_result_run(r.connector_pid, &r.out, &said);
+        if name == "pmu" {
+            assert!(
+                r.err.contains("tcpconnect: attach: kprobe (kprobe PMU) on tcp_set_state (--result)\n"),
+                "{}",
+                r.err
+            );
+        } else {
+            assert_eq!(r.err, "", "{name}");
+        }
+    }
+    let failed = trace_run(&out, "failed");
+    let said = reported(&failed.conn.lines().map(str::to_string).collect::<Vec<_>>());
+    let mut expected = vec![RESULT_HEADER.to_string()];
+    let lines: Vec<&str> = failed.out.lines().skip(1).collect();
+    let failures = expectations().into_iter().zip(said).filter(|((_, result, _), _)| *result != "OK");
+    for (line, ((dport, result, range), (_, lport))) in lines.iter().zip(failures) {
+        expected.push(result_line(failed.connector_pid, lport, dport, result, &latency(line, range)));
+    }
+    assert_eq!(failed.out, expected.join("\n") + "\n", "--failed drops the OK lines");
 }
 
 #[test]

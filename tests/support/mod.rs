@@ -2,6 +2,8 @@
 //! real kernel, and the connector helper to make connects with a known PID.
 #![allow(dead_code)]
 
+pub mod handshake_lines;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
