@@ -236,11 +236,12 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::EmptyRawTracepoint, long),
         (Tool::Placebo, long),
         (Tool::TcpconnectPerfTracepoint, long),
+        (Tool::TcpconnectResult, short),
     ];
     progress(&format!(
         "connect overhead: {long} rounds of tcpconnect (raw tracepoint and perf tracepoint event), the \
          empty program on the raw tracepoint and a placebo, the first {short} also with bpftrace, \
-         tcpconnect -P 1 and the empty program on the tracepoint (rotating order), each between \
+         tcpconnect -P 1, tcpconnect --result and the empty program on the tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
     ));
     let untraced = |runs: &mut Vec<Vec<LoopRun>>| {
@@ -322,6 +323,14 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             &format!("  tcpconnect on the perf tracepoint event (wall), {clients}"),
             floor(6),
             "as without BTF or before 4.17 (TCPCONNECT_RAW_TRACEPOINT=off)".to_owned(),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
+        table.row(
+            &format!("  tcpconnect --result (wall), {clients}"),
+            floor(7),
+            format!("next to the default mode: {}", floor(0)),
             String::new(),
             "",
             Verdict::Info,

@@ -39,6 +39,10 @@ pub enum Tool {
     /// tcpconnect with TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint
     /// event, as on kernels without BTF or before 4.17.
     TcpconnectPerfTracepoint,
+    /// tcpconnect --result: every connect waits in the inflight map for its
+    /// outcome (one more map update and delete, and the state change that
+    /// ends the handshake looked up).
+    TcpconnectResult,
     /// bpftrace running `BPFTRACE_SCRIPT`.
     Bpftrace,
     /// `bench attach tp`: an empty program on the perf tracepoint event.
@@ -56,6 +60,7 @@ impl Tool {
             Tool::Tcpconnect => "tcpconnect",
             Tool::TcpconnectFiltered => "tcpconnect -P 1",
             Tool::TcpconnectPerfTracepoint => "tcpconnect on the perf tracepoint event",
+            Tool::TcpconnectResult => "tcpconnect --result",
             Tool::Bpftrace => "bpftrace",
             Tool::EmptyTracepoint => "empty program, tracepoint",
             Tool::EmptyRawTracepoint => "empty program, raw tracepoint",
@@ -113,15 +118,17 @@ fn bpftrace(script: &str) -> Command {
 
 fn command(tool: Tool, config: &Config) -> Command {
     let mut c = match tool {
-        Tool::Tcpconnect | Tool::TcpconnectFiltered | Tool::TcpconnectPerfTracepoint => {
-            Command::new(&config.tool)
-        }
+        Tool::Tcpconnect
+        | Tool::TcpconnectFiltered
+        | Tool::TcpconnectPerfTracepoint
+        | Tool::TcpconnectResult => Command::new(&config.tool),
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
         Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::Placebo => Command::new(&config.exe),
     };
     match tool {
         Tool::TcpconnectFiltered => c.args(["-P", UNUSED_PORT]),
         Tool::TcpconnectPerfTracepoint => c.env("TCPCONNECT_RAW_TRACEPOINT", "off"),
+        Tool::TcpconnectResult => c.arg("--result"),
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
         Tool::Placebo => c.args(["attach", "none"]),
