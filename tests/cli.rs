@@ -9,7 +9,8 @@ use support::tcpconnect_bin;
 
 const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
-                  [--attach {auto,kprobe,tracepoint}] [-j] [-v]\n";
+                  [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
+                  [-j] [-v]\n";
 
 fn run(args: &[&str]) -> Output {
     Command::new(tcpconnect_bin()).args(args).output().unwrap()
