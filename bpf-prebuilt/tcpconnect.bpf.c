@@ -802,4 +802,49 @@ int tcpconnect_calibrate(void *ctx)
 	return 0;
 }
 
+/*
+ * Calibration of sk_err, for --result on kernels without BTF: attached for
+ * two connects of our own to CONST(calib_port) on 127.0.0.1, one refused
+ * (sk_err = ECONNREFUSED) and one closed by us in SYN_SENT (sk_err = 0),
+ * each sends the first SOCK_CHUNKS * SOCK_DUMP_LEN bytes of the socket as
+ * it leaves SYN_SENT for CLOSE. User space takes the one offset that holds
+ * ECONNREFUSED in the first and 0 in the second. Chunks from the stack:
+ * before 4.11 bpf_perf_event_output sends only stack memory.
+ */
+static always_inline void dump_sock_chunks(void *ctx, char *sk)
+{
+	struct sock_chunk chunk = {};
+	__u32 cpu = bpf_get_smp_processor_id();
+#pragma unroll
+	for (int i = 0; i < SOCK_CHUNKS; i++) {
+		chunk.index = i;
+		bpf_probe_read(chunk.bytes, sizeof(chunk.bytes), sk + i * SOCK_DUMP_LEN);
+		bpf_perf_event_output(ctx, &events, cpu, &chunk, sizeof(chunk));
+	}
+}
+
+SEC("tracepoint/sock/calibrate_sk_err")
+int tcpconnect_calibrate_sk_err_tp(void *ctx)
+{
+	if (TP_LOAD(ctx, int, FIELD_OLDSTATE, 0) != TCP_SYN_SENT ||
+	    TP_LOAD(ctx, int, FIELD_NEWSTATE, 0) != TCP_CLOSE ||
+	    TP_LOAD(ctx, __u16, FIELD_DPORT, 0) != (__u16)CONST(calib_port))
+		return 0;
+	dump_sock_chunks(ctx, (char *)TP_LOAD(ctx, __u64, FIELD_SKADDR, 0));
+	return 0;
+}
+
+SEC("kprobe/calibrate_sk_err")
+int tcpconnect_calibrate_sk_err_kp(void *ctx)
+{
+	char *sk = (char *)REG(ctx, REG_ARG1);
+	struct sock_head head = {};
+	bpf_probe_read(&head, sizeof(head), sk);
+	if (head.state != TCP_SYN_SENT || (int)REG(ctx, REG_ARG2) != TCP_CLOSE ||
+	    __builtin_bswap16(head.dport) != (__u16)CONST(calib_port))
+		return 0;
+	dump_sock_chunks(ctx, sk);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual MIT/GPL";

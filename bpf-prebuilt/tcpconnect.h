@@ -89,4 +89,14 @@ struct count_key {
 /* Calibration: the first bytes of struct sock, dumped once for a connect of our own. */
 #define SOCK_DUMP_LEN 256
 
+/*
+ * Calibration of sk_err (--result without BTF): struct sock of a socket of
+ * ours leaving SYN_SENT for CLOSE, as SOCK_CHUNKS samples of one chunk each.
+ */
+#define SOCK_CHUNKS 4
+struct sock_chunk {
+	__u64 index;            /* 0 .. SOCK_CHUNKS - 1: bytes index * SOCK_DUMP_LEN on */
+	__u8 bytes[SOCK_DUMP_LEN];
+};
+
 #endif

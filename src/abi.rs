@@ -14,6 +14,10 @@ pub const PROG_V6_RETURN: &str = "kretprobe/tcp_v6_connect";
 pub const PROG_CALIBRATE: &str = "kretprobe/calibrate_v6";
 /// --result on the kprobe path: the entry of tcp_set_state.
 pub const PROG_SET_STATE: &str = "kprobe/tcp_set_state";
+/// --result without BTF: the sk_err calibration dumps, on the state
+/// tracepoint and on tcp_set_state.
+pub const PROG_CALIBRATE_SK_ERR_TP: &str = "tracepoint/sock/calibrate_sk_err";
+pub const PROG_CALIBRATE_SK_ERR_KP: &str = "kprobe/calibrate_sk_err";
 /// -L on the tracepoint path: connect(2) entry and exit.
 pub const PROG_SYS_ENTER_CONNECT: &str = "tracepoint/syscalls/sys_enter_connect";
 pub const PROG_SYS_EXIT_CONNECT: &str = "tracepoint/syscalls/sys_exit_connect";
@@ -63,6 +67,7 @@ pub const CONST_INET_SPORT: &str = "inet_sport_off";
 pub const CONST_RESULT_MODE: &str = "result_mode";
 pub const CONST_ONLY_FAILED: &str = "only_failed";
 pub const CONST_SK_ERR: &str = "sk_err_off";
+pub const CONST_CALIB_PORT: &str = "calib_port";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -98,6 +103,9 @@ pub const HELPERS: [(i32, &str, &str); 10] = [
 
 /// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
 pub const SOCK_DUMP_LEN: usize = 256;
+/// SOCK_CHUNKS of tcpconnect.h: the sk_err calibration's samples per socket,
+/// each `struct sock_chunk` (a u64 index, then SOCK_DUMP_LEN bytes).
+pub const SOCK_CHUNKS: usize = 4;
 
 /// The tracepoint the state program attaches to.
 pub const STATE_TRACEPOINT: (&str, &str) = ("sock", "inet_sock_set_state");
@@ -198,6 +206,7 @@ mod tests {
             CONST_RESULT_MODE,
             CONST_ONLY_FAILED,
             CONST_SK_ERR,
+            CONST_CALIB_PORT,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {

@@ -76,6 +76,11 @@ pub enum Error {
         btf: String,
         calibration: String,
     },
+    /// --result: sk_err in struct sock could not be located.
+    SkErrOffset {
+        btf: String,
+        calibration: String,
+    },
     Kprobe(KprobeError),
     PinnedMap(PinnedMapError),
     /// -d: the DNS capture socket failed.
@@ -217,6 +222,11 @@ impl fmt::Display for Error {
             Error::SockOffsets { btf, calibration } => write!(
                 f,
                 "cannot find the IPv6 addresses in struct sock: no usable BTF ({btf}) and calibration failed ({calibration})"
+            ),
+            Error::SkErrOffset { btf, calibration } => write!(
+                f,
+                "--result cannot find the error of a failed connect (sk_err) in struct sock: no usable BTF \
+                 ({btf}) and calibration failed ({calibration})"
             ),
             Error::Kprobe(e) if e.sys_error().is_some_and(SysError::is_permission) => {
                 write!(f, "{NEEDS_PRIVILEGE}: {e}")

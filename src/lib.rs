@@ -30,6 +30,7 @@ pub mod pinned_map;
 pub mod plan;
 pub mod present;
 pub mod records;
+pub mod sk_err_offset;
 pub mod sock_offsets;
 // The one door to the kernel, and the only module allowed `unsafe_code`
 // (each block with its SAFETY note).

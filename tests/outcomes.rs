@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 use support::handshake_lines::{expectations, latency, reported, result_line, BASE_PORT, RESULT_HEADER};
 use support::{have_root, Connector, Tool};
@@ -108,21 +107,42 @@ fn a_connect_still_in_syn_sent_at_exit_is_printed_as_pending() {
     assert_eq!(rest[0], result_line(pid, said[1].1, BASE_PORT, "PENDING", &lat));
 }
 
+/// Without BTF, sk_err is found by calibration: the offset must be BTF's,
+/// and the lines the same.
 #[test]
-fn result_without_btf_is_one_line_naming_what_it_needs() {
-    if !have_root("result_without_btf_is_one_line_naming_what_it_needs") {
+fn without_btf_sk_err_is_calibrated_to_btfs_offset() {
+    if !have_root("without_btf_sk_err_is_calibrated_to_btfs_offset") {
         return;
     }
-    let out = Command::new(support::tcpconnect_bin())
-        .arg("--result")
-        .env("TCPCONNECT_BTF", "off")
-        .output()
-        .expect("run tcpconnect");
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(out.stdout, b"");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "tcpconnect: --result needs the kernel's BTF type information to find the error of a failed \
-         connect (struct sock's sk_err): disabled by TCPCONNECT_BTF=off\n"
+    let offset_said = |stderr: &str, source: &str| -> u32 {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("tcpconnect: struct sock: sk_err at "))
+            .unwrap_or_else(|| panic!("no sk_err line: {stderr}"));
+        let rest = line.strip_prefix("tcpconnect: struct sock: sk_err at ").unwrap();
+        assert!(rest.ends_with(&format!(" ({source})")), "{line}");
+        rest.split(' ').next().unwrap().parse().unwrap()
+    };
+    let with_btf = Tool::start(&["--result", "-v", "-p", "1"]);
+    let (_, _, btf_stderr) = with_btf.stop(libc::SIGINT);
+    let btf_offset = offset_said(&btf_stderr, "from BTF");
+
+    let connector = handshakes_connector();
+    let pid = connector.pid();
+    let mut tool = Tool::start_with(&["--result", "-L", "-v", "-p", &pid.to_string()], |c| {
+        c.env("TCPCONNECT_BTF", "off");
+    });
+    let said = connector.go();
+    let mut out = vec![tool.header.clone()];
+    out.extend(tool.lines_of_pid(5, pid, 0));
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "tcpconnect: cannot use BTF for sk_err (disabled by TCPCONNECT_BTF=off); calibrating\n"
+        ),
+        "{stderr}"
     );
+    assert_eq!(offset_said(&stderr, "by calibration"), btf_offset, "{stderr}");
+    support::handshake_lines::check_result_run(pid, &(out.join("\n") + "\n"), &said);
 }

@@ -256,7 +256,9 @@ mod tests {
                 "kretprobe/tcp_v4_connect",
                 "kretprobe/tcp_v6_connect",
                 "kprobe/tcp_set_state",
-                "kretprobe/calibrate_v6"
+                "kretprobe/calibrate_v6",
+                "tracepoint/sock/calibrate_sk_err",
+                "kprobe/calibrate_sk_err"
             ]
         );
         for prog in &obj.programs {

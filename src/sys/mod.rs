@@ -17,6 +17,7 @@ pub mod perf_event;
 pub mod process;
 pub mod signals;
 pub mod stdout;
+pub mod tcp;
 
 use std::fmt;
 use std::io;

@@ -1,19 +1,32 @@
-//! Finding the IPv6 addresses in struct sock without BTF: attach a probe
+//! Finding what the programs read in struct sock without BTF.
+//!
+//! The IPv6 addresses: attach a probe
 //! that dumps the socket of a connect of our own, connect from [::1] to a
 //! listener of ours on [::1], and look for the addresses we know in the dump
 //! (`sock_offsets::from_dump`). Runs before the real programs attach, so the
 //! only samples in the rings are the dump's.
+//!
+//! sk_err (--result): dump the socket of a refused connect of our own and of
+//! one we close in SYN_SENT as each leaves SYN_SENT, and take the int that
+//! tells them apart (`sk_err_offset::from_dumps`).
 
 use super::constants::Constants;
 use super::kprobe_common::{register_fields, return_kind};
-use super::{Filters, Session, PROG_TYPE_KPROBE};
+use super::{Filters, Session, PROG_TYPE_KPROBE, PROG_TYPE_TRACEPOINT};
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
+use crate::attach::tracepoint::attach_tracepoint;
 use crate::host::kernel::running_version_code;
+use crate::loader::FieldLayout;
+use crate::sk_err_offset;
 use crate::sock_offsets::{self, SockOffsets};
+use crate::sys::tcp::set_listen_backlog;
 use crate::tracefs::kprobe_events::ProbeKind;
-use std::net::{Ipv6Addr, TcpListener, TcpStream};
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 /// The offsets, or why they could not be found.
 pub(crate) fn calibrate_v6_offsets(
@@ -60,5 +73,118 @@ pub(crate) fn calibrate_v6_offsets(
         [dump] => sock_offsets::from_dump(dump, Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST, port),
         [] => Err(format!("no socket dump arrived from the probe on {v6_symbol}")),
         _ => Err(format!("{} socket dumps arrived for one connect", dumps.len())),
+    }
+}
+
+/// Where the sk_err calibration dump attaches: the path's own hook.
+pub(crate) enum SkErrProbe<'a> {
+    /// sock:inet_sock_set_state (its tracefs id), with its field layouts.
+    Tracepoint { id: u64, fields: &'a HashMap<u8, Option<FieldLayout>> },
+    /// A kprobe on tcp_set_state.
+    Kprobe { api: KprobeApi },
+}
+
+/// --result without BTF: the offset of sk_err in struct sock, from two
+/// connects of our own to 127.0.0.1 (`sk_err_offset::from_dumps`), or why
+/// it could not be found. Runs before the real programs attach, so the only
+/// samples in the rings are the dumps.
+pub(crate) fn calibrate_sk_err(session: &mut Session, probe: &SkErrProbe<'_>) -> Result<u32, String> {
+    // A port nothing listens on, for the refused connect; then ours.
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("cannot pick a port on 127.0.0.1 for the calibration connects: {e}"))?
+        .port();
+    let constants = Constants { calib_port: port, ..Constants::default() };
+    let (prog, attach_link) = match probe {
+        SkErrProbe::Tracepoint { id, fields } => {
+            let prog = session
+                .load(abi::PROG_CALIBRATE_SK_ERR_TP, PROG_TYPE_TRACEPOINT, &constants, fields, 0)
+                .map_err(|e| e.to_string())?;
+            let link =
+                attach_tracepoint(*id, prog.as_fd(), session.attach_cpu()).map_err(|e| e.to_string())?;
+            (prog, CalibrationLink::Perf(link))
+        }
+        SkErrProbe::Kprobe { api } => {
+            let prog = session
+                .load(
+                    abi::PROG_CALIBRATE_SK_ERR_KP,
+                    PROG_TYPE_KPROBE,
+                    &constants,
+                    &register_fields(),
+                    running_version_code(),
+                )
+                .map_err(|e| e.to_string())?;
+            let link = attach_kprobe(
+                *api,
+                session.tracefs,
+                ProbeKind::Entry,
+                abi::SET_STATE,
+                std::process::id(),
+                prog.as_fd(),
+                session.attach_cpu(),
+            )
+            .map_err(|e| e.to_string())?;
+            (prog, CalibrationLink::Kprobe(link))
+        }
+    };
+
+    let refused = match TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => take_dump(session, "refused")?,
+        other => {
+            return Err(format!("the calibration connect to 127.0.0.1:{port} was not refused: {other:?}"))
+        }
+    };
+    // A listener whose one-place accept queue is full drops SYNs: a connect
+    // to it stays in SYN_SENT until std's timeout closes it.
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{port} for the calibration connects: {e}"))?;
+    set_listen_backlog(&listener, 0).map_err(|e| e.to_string())?;
+    let _filler = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+        .map_err(|e| format!("calibration connect to 127.0.0.1:{port} failed: {e}"))?;
+    // The listener's child joins its queue with the handshake's last ACK.
+    std::thread::sleep(Duration::from_millis(20));
+    let closed =
+        match TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_millis(100)) {
+            Err(e) if e.kind() == ErrorKind::TimedOut => take_dump(session, "closed in SYN_SENT")?,
+            other => {
+                return Err(format!("the calibration connect to a full listener did not wait: {other:?}"))
+            }
+        };
+    drop((attach_link, prog));
+    sk_err_offset::from_dumps(&refused, &closed)
+}
+
+/// Detaches before the program closes (declared in that order).
+enum CalibrationLink {
+    Perf(#[allow(dead_code)] crate::attach::PerfLink),
+    Kprobe(#[allow(dead_code)] crate::attach::kprobe::KprobeLink),
+}
+
+/// The chunks of one socket dump, put together, from the rings.
+fn take_dump(session: &mut Session, which: &str) -> Result<Vec<u8>, String> {
+    let chunk_len = 8 + abi::SOCK_DUMP_LEN;
+    let mut dump = vec![0u8; abi::SOCK_CHUNKS * abi::SOCK_DUMP_LEN];
+    let mut seen = 0usize;
+    let mut bad = 0usize;
+    session.rings.drain(|payload| {
+        let Some(chunk) = payload.get(..chunk_len) else {
+            bad += 1;
+            return;
+        };
+        let index = u64::from_ne_bytes(chunk[..8].try_into().unwrap_or_default()) as usize;
+        if index >= abi::SOCK_CHUNKS || seen & (1 << index) != 0 {
+            bad += 1;
+            return;
+        }
+        seen |= 1 << index;
+        dump[index * abi::SOCK_DUMP_LEN..][..abi::SOCK_DUMP_LEN].copy_from_slice(&chunk[8..]);
+    });
+    match (seen == (1 << abi::SOCK_CHUNKS) - 1, bad) {
+        (true, 0) => Ok(dump),
+        _ => Err(format!(
+            "the socket dump of the {which} calibration connect came incomplete ({} of {} chunks, {bad} unexpected samples)",
+            seen.count_ones(),
+            abi::SOCK_CHUNKS
+        )),
     }
 }

@@ -33,6 +33,8 @@ pub(crate) struct Constants {
     pub result_mode: bool,
     /// --failed: outcomes other than established only.
     pub only_failed: bool,
+    /// The sk_err calibration: the destination port of its own connects.
+    pub calib_port: u16,
     /// --mntnsmap: task_struct.nsproxy, nsproxy.mnt_ns, mnt_namespace.ns.inum.
     pub mntns: MntnsOffsets,
     /// Where struct sock keeps what the kprobe and raw tracepoint programs read.
@@ -105,6 +107,7 @@ impl Constants {
             lport_defer,
             result_mode,
             only_failed,
+            calib_port,
             mntns,
             socket,
         } = *self;
@@ -121,6 +124,7 @@ impl Constants {
             (abi::CONST_LPORT_DEFER, lport_defer as u64),
             (abi::CONST_RESULT_MODE, result_mode as u64),
             (abi::CONST_ONLY_FAILED, only_failed as u64),
+            (abi::CONST_CALIB_PORT, calib_port.into()),
             (abi::CONST_SK_ERR, socket.sk_err.into()),
             (abi::CONST_TASK_NSPROXY, mntns.task_nsproxy.into()),
             (abi::CONST_NSPROXY_MNT_NS, mntns.nsproxy_mnt_ns.into()),

@@ -4,7 +4,7 @@
 //! does. Everything that can be checked before touching the kernel is
 //! checked first, so each failure has one line naming its cause.
 
-use super::calibrate::calibrate_v6_offsets;
+use super::calibrate::{calibrate_v6_offsets, SkErrProbe};
 use super::choice::{KprobePlan, V6Plan};
 use super::kprobe_common::{register_fields, return_kind};
 use super::{Attachment, Log, Session, PROG_TYPE_KPROBE};
@@ -59,6 +59,7 @@ pub(crate) fn start(
         Some(v6) => Some(v6_offsets(session, plan.api, v6, log)?),
         None => None,
     };
+    session.ensure_sk_err(&SkErrProbe::Kprobe { api: plan.api }, log)?;
     let constants = match offsets {
         Some(offsets) => session.constants.with_v6_offsets(offsets),
         None => session.constants,

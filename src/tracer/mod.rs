@@ -159,9 +159,30 @@ pub(crate) struct Session<'h> {
     rings: PerfBuffers,
     tracefs: &'h Tracefs,
     online: &'h [u32],
+    /// --result where BTF could not give sk_err: why, for the path to
+    /// calibrate it before it loads its programs.
+    sk_err_unknown: Option<String>,
 }
 
 impl Session<'_> {
+    /// --result: sk_err from BTF, or else by calibration through `probe`
+    /// (the path's own hook); the -v line says which.
+    fn ensure_sk_err(&mut self, probe: &calibrate::SkErrProbe<'_>, log: Log<'_>) -> Result<(), Error> {
+        if !self.constants.result_mode {
+            return Ok(());
+        }
+        let Some(btf) = self.sk_err_unknown.take() else {
+            log(format_args!("struct sock: sk_err at {} (from BTF)", self.constants.socket.sk_err));
+            return Ok(());
+        };
+        log(format_args!("cannot use BTF for sk_err ({btf}); calibrating"));
+        let offset = calibrate::calibrate_sk_err(self, probe)
+            .map_err(|calibration| Error::SkErrOffset { btf, calibration })?;
+        log(format_args!("struct sock: sk_err at {offset} (by calibration)"));
+        self.constants.socket.sk_err = offset;
+        Ok(())
+    }
+
     /// Links program `section` with these constants and context fields and
     /// loads it.
     fn load(
@@ -321,7 +342,7 @@ fn attach_on(
     let lport_defer = session.constants.lport_defer;
     let (progs, attachments) = match path {
         Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log),
-        Path::Tracepoint(tracepoint) => start_tracepoint(&session, tracepoint, lport_defer, log),
+        Path::Tracepoint(tracepoint) => start_tracepoint(&mut session, tracepoint, lport_defer, log),
     }
     .map_err(Failed::Path)?;
     let events = map_index(&host.object, abi::MAP_EVENTS).map_err(Failed::Common)?;
@@ -388,8 +409,12 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
         mntns,
         ..Constants::for_filters(&plan.filters)
     };
+    let mut sk_err_unknown = None;
     if plan.result {
-        constants.socket.sk_err = sk_err_offset(&host.btf)?;
+        match sk_err_offset(&host.btf) {
+            Ok(offset) => constants.socket.sk_err = offset,
+            Err(reason) => sk_err_unknown = Some(reason),
+        }
     }
 
     let sizing = MapSizing {
@@ -412,22 +437,24 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
     let events = &maps[map_index(&host.object, abi::MAP_EVENTS)?];
     let rings = PerfBuffers::open(events, &host.online, DEFAULT_RING_PAGES, epoll)
         .map_err(Error::kernel("open the per-CPU perf rings"))?;
-    Ok(Session { object: &host.object, constants, maps, rings, tracefs: &host.tracefs, online: &host.online })
+    Ok(Session {
+        object: &host.object,
+        constants,
+        maps,
+        rings,
+        tracefs: &host.tracefs,
+        online: &host.online,
+        sk_err_unknown,
+    })
 }
 
 /// Offsets of task_struct.nsproxy, nsproxy.mnt_ns and mnt_namespace.ns.inum
 /// for --mntnsmap, from BTF: struct layouts that no constant can cover.
-/// --result: where struct sock keeps sk_err, the errno a failed handshake
-/// leaves. Only BTF says where it is: it lies deep in struct sock, past
-/// members that come and go with the kernel config.
-fn sk_err_offset(btf: &LazyBtf) -> Result<u32, Error> {
-    let needs_btf = |reason: String| Error::NeedsBtf {
-        option: "--result",
-        what: "the error of a failed connect (struct sock's sk_err)",
-        reason,
-    };
-    let btf = btf.get().map_err(needs_btf)?;
-    btf.member_offset("sock", &["sk_err"]).map(|m| m.offset).map_err(|e| needs_btf(e.to_string()))
+/// --result: where struct sock keeps sk_err, from BTF; or why not (then
+/// the path calibrates it).
+fn sk_err_offset(btf: &LazyBtf) -> Result<u32, String> {
+    let btf = btf.get()?;
+    crate::sk_err_offset::from_btf(btf).map_err(|e| e.to_string())
 }
 
 fn mntns_offsets(btf: &LazyBtf) -> Result<MntnsOffsets, Error> {

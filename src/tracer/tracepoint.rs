@@ -9,6 +9,7 @@
 //! Elsewhere it attaches as a perf tracepoint event, reading the record's
 //! fields at the offsets this kernel's tracefs format gives.
 
+use super::calibrate::SkErrProbe;
 use super::choice::TracepointPlan;
 use super::{Attachment, Log, Session, PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_TRACEPOINT};
 use crate::abi;
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 
 pub(super) fn start_tracepoint(
-    session: &Session,
+    session: &mut Session,
     plan: &TracepointPlan,
     lport_defer: bool,
     log: Log<'_>,
@@ -44,6 +45,8 @@ pub(super) fn start_tracepoint(
     });
     match raw_link {
         Ok((prog, link)) => {
+            // The raw tracepoint loads only with BTF, which gave sk_err too.
+            session.ensure_sk_err(&SkErrProbe::Tracepoint { id: plan.id, fields: &HashMap::new() }, log)?;
             progs.push(prog);
             links.push(Attachment::Raw(link));
             log(format_args!("attach: raw tracepoint {category}:{name} (socket layout from BTF)"));
@@ -51,6 +54,7 @@ pub(super) fn start_tracepoint(
         Err(reason) => {
             log(format_args!("raw tracepoint unavailable ({reason}); using the perf tracepoint event"));
             let fields = tracepoint_field_layouts(&session.tracefs.tracepoint_fields(category, name)?)?;
+            session.ensure_sk_err(&SkErrProbe::Tracepoint { id: plan.id, fields: &fields }, log)?;
             let prog = session.load(
                 abi::PROG_STATE_TRACEPOINT,
                 PROG_TYPE_TRACEPOINT,
@@ -221,7 +225,11 @@ mod tests {
         for kernel in &kernels {
             for program in object.programs.iter().filter(|p| p.section.starts_with("tracepoint/")) {
                 let mut parts = program.section.splitn(3, '/').skip(1);
-                let (category, name) = (parts.next().unwrap(), parts.next().unwrap());
+                let (category, name) = match program.section.as_str() {
+                    // Attached to the state tracepoint for the sk_err calibration.
+                    abi::PROG_CALIBRATE_SK_ERR_TP => abi::STATE_TRACEPOINT,
+                    _ => (parts.next().unwrap(), parts.next().unwrap()),
+                };
                 let Some(fields) = fixture_fields(kernel, category, name) else {
                     eprintln!("{kernel}: no {category}:{name}; {} not linked", program.section);
                     continue;
@@ -247,8 +255,9 @@ mod tests {
                 linked += 1;
             }
         }
-        // 8 kernels with all three tracepoints, 2 with only the syscalls.
-        assert_eq!(linked, 8 * 3 + 2 * 2, "programs linked");
+        // 8 kernels with all three tracepoints (the state tracepoint takes
+        // two programs), 2 with only the syscalls.
+        assert_eq!(linked, 8 * 4 + 2 * 2, "programs linked");
     }
 
     #[test]
