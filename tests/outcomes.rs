@@ -146,3 +146,45 @@ fn without_btf_sk_err_is_calibrated_to_btfs_offset() {
     assert_eq!(offset_said(&stderr, "by calibration"), btf_offset, "{stderr}");
     support::handshake_lines::check_result_run(pid, &(out.join("\n") + "\n"), &said);
 }
+
+/// The handshake runs in the kernel: a stopped owner changes nothing (its
+/// connect still times out, printed while it is stopped), and an owner
+/// killed mid-handshake closes the socket (CLOSED).
+#[test]
+fn a_stopped_owner_changes_nothing_and_a_killed_one_is_closed() {
+    if !have_root("a_stopped_owner_changes_nothing_and_a_killed_one_is_closed") {
+        return;
+    }
+    for (signal, result, range) in
+        [(libc::SIGSTOP, "ETIMEDOUT", 2500.0..6000.0), (libc::SIGKILL, "CLOSED", 300.0..2500.0)]
+    {
+        let mut connector = handshakes_connector();
+        let pid = connector.pid();
+        let mut tool = Tool::start(&["--result", "-p", &pid.to_string()]);
+        // OK, ECONNREFUSED, OK: the fourth connect is waiting for its SYN-ACK.
+        connector.go_reading(3);
+        assert_eq!(tool.lines_of_pid(3, pid, 0).len(), 3);
+        std::thread::sleep(Duration::from_millis(500));
+        support::send_signal(pid, signal);
+        let lines = tool.lines_of_pid(1, pid, 0);
+        assert_eq!(lines.len(), 1, "{signal}: the fourth connect's outcome");
+        let lat = latency(&lines[0], range.clone());
+        let expected = format!(
+            "{pid:<6} {:<12} 4  {:<16} {:<16} {:<4} {result:<12} {lat:<7}",
+            "connector",
+            "127.0.0.1",
+            "127.0.0.1",
+            BASE_PORT + 2
+        );
+        assert_eq!(lines[0], expected, "signal {signal}");
+        if signal == libc::SIGSTOP {
+            // Printed while stopped: the kernel timed it out without it.
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            assert!(state.contains(") T "), "the owner is still stopped: {state}");
+            support::send_signal(pid, libc::SIGCONT);
+        }
+        let (status, _, stderr) = tool.stop(libc::SIGINT);
+        assert!(status.success(), "{stderr}");
+        drop(connector);
+    }
+}
