@@ -111,53 +111,52 @@ pub(super) fn missing_map(name: &str) -> Error {
     Error::Object(crate::loader::elf::ElfError::BadMapDef { name: name.into() })
 }
 
-/// The rows of the -c counts map.
-pub(super) fn read_counts(map: &Map) -> Result<Vec<CountRow>, Error> {
-    let read_error = |error| Error::Kernel { action: "read the connect counts".into(), error };
-    let mut rows = Vec::new();
-    let mut key = [0u8; abi::COUNT_KEY_SIZE];
-    let mut next = [0u8; abi::COUNT_KEY_SIZE];
+/// One key and its value, as the map holds them.
+type Entry<const K: usize, const V: usize> = ([u8; K], [u8; V]);
+
+/// Every (key, value) of a hash map with K-byte keys and V-byte values,
+/// walked with BPF_MAP_GET_NEXT_KEY. The map holds at most `max_entries`
+/// keys; the walk is bounded by that anyway (a key the programs delete
+/// under the walk restarts it from the first key). A key gone before its
+/// lookup is simply not there.
+fn entries<const K: usize, const V: usize>(
+    map: &Map,
+    max_entries: usize,
+    action: &str,
+) -> Result<Vec<Entry<K, V>>, Error> {
+    let read_error = |error| Error::Kernel { action: action.into(), error };
+    let mut entries = Vec::new();
+    let mut key = [0u8; K];
+    let mut next = [0u8; K];
     let mut first = true;
-    // The map holds at most its max_entries keys; bound the walk anyway.
-    for _ in 0..=MAX_COUNT_ROWS {
+    for _ in 0..=max_entries {
         let more = map.next_key((!first).then_some(&key[..]), &mut next).map_err(read_error)?;
         if !more {
             break;
         }
         first = false;
         key = next;
-        let mut value = [0u8; 8];
+        let mut value = [0u8; V];
         if map.lookup(&key, &mut value).map_err(read_error)? {
-            rows.push(CountRow::decode(&key, value));
+            entries.push((key, value));
         }
     }
-    Ok(rows)
+    Ok(entries)
 }
 
-/// The events of the inflight map (keyed by socket address), in no order.
-/// Sockets leave it while it is walked; a key gone before its lookup is
-/// simply not there.
+/// The rows of the -c counts map.
+pub(super) fn read_counts(map: &Map) -> Result<Vec<CountRow>, Error> {
+    let entries = entries::<{ abi::COUNT_KEY_SIZE }, 8>(map, MAX_COUNT_ROWS, "read the connect counts")?;
+    Ok(entries.iter().map(|(key, value)| CountRow::decode(key, *value)).collect())
+}
+
+/// The events of the inflight map (keyed by socket address), oldest first.
 pub(super) fn read_waiting(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
-    let read_error = |error| Error::Kernel { action: "read the connects still in progress".into(), error };
-    let mut events = Vec::new();
-    let mut key = [0u8; 8];
-    let mut next = [0u8; 8];
-    let mut first = true;
-    // At most max_entries keys; bound the walk anyway (a key deleted under
-    // the walk restarts it from the first key).
-    for _ in 0..=MAX_WAITING {
-        let more = map.next_key((!first).then_some(&key[..]), &mut next).map_err(read_error)?;
-        if !more {
-            break;
-        }
-        first = false;
-        key = next;
-        let mut value = [0u8; EVENT_SIZE];
-        if map.lookup(&key, &mut value).map_err(read_error)? {
-            events.extend(ConnectEvent::decode(&value));
-        }
-    }
+    let entries = entries::<8, EVENT_SIZE>(map, MAX_WAITING, "read the connects still in progress")?;
+    let mut events: Vec<ConnectEvent> =
+        entries.iter().filter_map(|(_, value)| ConnectEvent::decode(value)).collect();
     events.sort_by_key(|e| e.ts_ns);
+    // A restarted walk may see a socket twice.
     events.dedup();
     Ok(events)
 }
