@@ -2,7 +2,9 @@
 # Installed as share/bash-completion/completions/tcpconnect (loaded on
 # demand by bash-completion); needs nothing from bash-completion itself.
 # Options as in `tcpconnect --help` (src/cli/table.rs); tests/completions.rs
-# checks that they agree.
+# checks that they agree. Also for tcpconnect-rs, the name Debian's package
+# installs it under (debian/rules installs this file as
+# share/bash-completion/completions/tcpconnect-rs).
 
 _tcpconnect()
 {
@@ -53,4 +55,4 @@ _tcpconnect()
         -v --verbose'
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }
-complete -F _tcpconnect tcpconnect
+complete -F _tcpconnect tcpconnect tcpconnect-rs

@@ -1,7 +1,11 @@
 # fish completion for tcpconnect(8). Installed as
 # share/fish/vendor_completions.d/tcpconnect.fish. Options as in
 # `tcpconnect --help` (src/cli/table.rs); tests/completions.rs checks that
-# they agree.
+# they agree. Debian's package installs the binary as tcpconnect-rs and
+# this file as vendor_completions.d/tcpconnect-rs.fish (fish loads it by
+# that name); tcpconnect-rs completes as tcpconnect does.
+
+complete -c tcpconnect-rs --wraps tcpconnect
 
 # No positional arguments, so no file names unless an option takes one.
 complete -c tcpconnect -f

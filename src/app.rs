@@ -101,7 +101,7 @@ fn drop_capabilities() -> Result<(), Error> {
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
     let mut keep = 1u64 << CAP_BPF | 1u64 << CAP_PERFMON;
-    let before_cap_bpf = KernelVersion::running().map_or(true, |v| v < CAP_BPF_SINCE);
+    let before_cap_bpf = KernelVersion::running().is_none_or(|v| v < CAP_BPF_SINCE);
     // Debian's perf_event_paranoid=3 wants CAP_SYS_ADMIN for perf_event_open.
     let paranoid = perf_event_paranoid().is_some_and(|level| level >= PERF_PARANOID_SYS_ADMIN_ONLY);
     if before_cap_bpf || paranoid {

@@ -2,7 +2,9 @@
 //! `tcpconnect --help` lists, and, in each shell that is installed, loading
 //! the file the way the shell loads it and completing `--att`, `--attach `
 //! and `-` gives `--attach`, the `--attach` choices and exactly the options
-//! of --help. A missing shell is skipped with one line, except in CI
+//! of --help, for both names the files complete: `tcpconnect` and
+//! `tcpconnect-rs` (the name Debian's package installs the binary under).
+//! A missing shell is skipped with one line, except in CI
 //! (tools/check-packaging installs bash, zsh and fish).
 
 use std::collections::BTreeSet;
@@ -12,6 +14,10 @@ use std::process::{Command, Output};
 const BASH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/completions/tcpconnect.bash");
 const ZSH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/completions/_tcpconnect");
 const FISH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/completions/tcpconnect.fish");
+
+/// The commands every completion file completes: ours, and the name
+/// debian/rules installs it under.
+const COMMANDS: [&str; 2] = ["tcpconnect", "tcpconnect-rs"];
 
 fn help() -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_tcpconnect")).arg("--help").output().unwrap();
@@ -122,17 +128,20 @@ fn stdout_of(what: &str, out: Output) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// Checks one shell's completions: `complete` turns a command line (the
-/// words after `tcpconnect`, the last one being completed) into the
-/// candidates the shell offers, in the order it gives them.
-fn check_shell(shell: &str, complete: impl Fn(&str) -> Vec<String>) {
-    assert_eq!(complete("--att"), ["--attach"], "{shell}: tcpconnect --att<TAB>");
-    let mut choices = complete("--attach ");
-    choices.sort();
-    assert_eq!(choices, attach_choices(), "{shell}: tcpconnect --attach <TAB>");
-    let offered: BTreeSet<String> = complete("-").into_iter().collect();
-    let expected: BTreeSet<String> = help_options().into_iter().collect();
-    assert_eq!(offered, expected, "{shell}: tcpconnect -<TAB> offers exactly the options of --help");
+/// Checks one shell's completions for each of [`COMMANDS`]: `complete`
+/// turns a command and a command line (the words after it, the last one
+/// being completed) into the candidates the shell offers, in the order it
+/// gives them.
+fn check_shell(shell: &str, complete: impl Fn(&str, &str) -> Vec<String>) {
+    for command in COMMANDS {
+        assert_eq!(complete(command, "--att"), ["--attach"], "{shell}: {command} --att<TAB>");
+        let mut choices = complete(command, "--attach ");
+        choices.sort();
+        assert_eq!(choices, attach_choices(), "{shell}: {command} --attach <TAB>");
+        let offered: BTreeSet<String> = complete(command, "-").into_iter().collect();
+        let expected: BTreeSet<String> = help_options().into_iter().collect();
+        assert_eq!(offered, expected, "{shell}: {command} -<TAB> offers exactly the options of --help");
+    }
 }
 
 #[test]
@@ -140,27 +149,29 @@ fn bash_completes_options_and_attach_choices() {
     if !have_shell("bash") {
         return;
     }
-    check_shell("bash", |line| {
+    check_shell("bash", |command, line| {
         // What bash hands a `complete -F` function: the words of the line
         // (COMP_WORDS, the empty word being completed included) and the
         // index of the current one; the answer is left in COMPREPLY.
         let script = r#"
             set -eu
             source "$1"
-            complete -p tcpconnect >/dev/null
-            read -ra COMP_WORDS <<<"tcpconnect $2"
+            # The function bash calls for this command, as `complete -p` shows it.
+            spec=$(complete -p "$3")
+            [[ $spec == "complete -F _tcpconnect $3" ]]
+            read -ra COMP_WORDS <<<"$3 $2"
             [[ $2 == *" " ]] && COMP_WORDS+=("")
             COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-            COMP_LINE="tcpconnect $2"
+            COMP_LINE="$3 $2"
             COMP_POINT=${#COMP_LINE}
-            _tcpconnect tcpconnect "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+            _tcpconnect "$3" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
             printf '%s\n' "${COMPREPLY[@]}"
         "#;
         let out = Command::new("bash")
-            .args(["--norc", "--noprofile", "-c", script, "bash", BASH, line])
+            .args(["--norc", "--noprofile", "-c", script, "bash", BASH, line, command])
             .output()
             .unwrap();
-        stdout_of(&format!("bash completing {line:?}"), out).lines().map(str::to_owned).collect()
+        stdout_of(&format!("bash completing {command} {line:?}"), out).lines().map(str::to_owned).collect()
     });
 }
 
@@ -199,7 +210,7 @@ export ZT_DIR=$1 ZT_OUT=$1/out
 : > $ZT_OUT
 zpty z zsh -f -i
 zpty -w z "source $ZT_DIR/init.zsh"
-zpty -w -n z "tcpconnect $2"$'\t'
+zpty -w -n z "$3 $2"$'\t'
 for i in {1..200}; do
   grep -q '<<done>>' $ZT_OUT && break
   sleep 0.05
@@ -222,13 +233,19 @@ fn zsh_completes_options_and_attach_choices() {
     std::fs::copy(ZSH, dir.join("fpath/_tcpconnect")).unwrap();
     std::fs::write(dir.join("init.zsh"), ZSH_INIT).unwrap();
     std::fs::write(dir.join("drive.zsh"), ZSH_DRIVE).unwrap();
-    check_shell("zsh", |line| {
-        let out =
-            Command::new("zsh").arg("-f").arg(dir.join("drive.zsh")).arg(&dir).arg(line).output().unwrap();
-        let text = stdout_of(&format!("zsh completing {line:?}"), out);
+    check_shell("zsh", |command, line| {
+        let out = Command::new("zsh")
+            .arg("-f")
+            .arg(dir.join("drive.zsh"))
+            .arg(&dir)
+            .arg(line)
+            .arg(command)
+            .output()
+            .unwrap();
+        let text = stdout_of(&format!("zsh completing {command} {line:?}"), out);
         let (offered, screen) = text.split_once("<<screen>>\n").unwrap();
         let offered = offered.strip_suffix("<<done>>\n").unwrap_or_else(|| {
-            panic!("zsh: the completion of {line:?} did not finish; the terminal showed:\n{screen}")
+            panic!("zsh: the completion of {command} {line:?} did not finish; the terminal showed:\n{screen}")
         });
         assert!(!screen.contains("_tcpconnect:"), "zsh: errors from _tcpconnect:\n{screen}");
         offered.lines().map(str::to_owned).collect()
@@ -243,15 +260,22 @@ fn fish_completes_options_and_attach_choices() {
     }
     // fish keeps universal variables and history under these: not the user's.
     let dir = scratch("fish");
-    check_shell("fish", |line| {
+    check_shell("fish", |command, line| {
         let out = Command::new("fish")
-            .args(["--no-config", "-c", "source $argv[1]; complete -C \"tcpconnect $argv[2]\"", FISH, line])
+            .args([
+                "--no-config",
+                "-c",
+                "source $argv[1]; complete -C \"$argv[3] $argv[2]\"",
+                FISH,
+                line,
+                command,
+            ])
             .env("XDG_CONFIG_HOME", dir.join("config"))
             .env("XDG_DATA_HOME", dir.join("data"))
             .env("XDG_CACHE_HOME", dir.join("cache"))
             .output()
             .unwrap();
-        let text = stdout_of(&format!("fish completing {line:?}"), out);
+        let text = stdout_of(&format!("fish completing {command} {line:?}"), out);
         // Each candidate is "word<TAB>description".
         text.lines().map(|l| l.split('\t').next().unwrap().to_owned()).collect()
     });

@@ -607,7 +607,7 @@ pub fn check_clean(before: Option<usize>) {
     let Some(b) = before else { return };
     let mut after = loaded_programs();
     for _ in 0..20 {
-        if !after.is_some_and(|a| a > b) {
+        if after.is_none_or(|a| a <= b) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -100,7 +100,7 @@ impl Table {
                 }
                 text.push_str(c);
                 if i + 1 < cells.len() {
-                    text.extend(std::iter::repeat(' ').take(w - c.chars().count()));
+                    text.extend(std::iter::repeat_n(' ', w - c.chars().count()));
                 }
             }
             println!("{}", text.trim_end());

@@ -71,13 +71,13 @@ pub fn write_ipv6(out: &mut Vec<u8>, addr: [u8; 16]) {
                 None => (i, 1),
             });
         } else if let Some(run) = cur.take() {
-            if best.map_or(true, |(_, len)| run.1 > len) {
+            if best.is_none_or(|(_, len)| run.1 > len) {
                 best = Some(run);
             }
         }
     }
     if let Some(run) = cur {
-        if best.map_or(true, |(_, len)| run.1 > len) {
+        if best.is_none_or(|(_, len)| run.1 > len) {
             best = Some(run);
         }
     }

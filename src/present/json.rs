@@ -147,8 +147,8 @@ pub fn write_string(out: &mut Vec<u8>, mut bytes: &[u8]) {
     out.push(b'"');
     // from_utf8 stops at the first bad byte and says where and how long
     // the bad stretch is, so each byte is looked at a bounded number of
-    // times and nothing is allocated. (`<[u8]>::utf8_chunks` would say the
-    // same more directly but needs Rust 1.79; the crate supports 1.77.)
+    // times and nothing is allocated. (`<[u8]>::utf8_chunks`, Rust 1.79,
+    // would say the same more directly; this predates rust-version 1.85.)
     while !bytes.is_empty() {
         match std::str::from_utf8(bytes) {
             Ok(valid) => {
