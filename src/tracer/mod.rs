@@ -319,6 +319,12 @@ impl Tracer {
         Ok(stats)
     }
 
+    /// Whether events come through the BPF ring buffer, which reports no
+    /// losses in band: only the programs' count knows them.
+    pub fn is_ring_buffer(&self) -> bool {
+        self.attached.rings.is_ring_buffer()
+    }
+
     /// The connects whose handshake had not ended when this was called
     /// (--result, or -L's connects made outside connect(2)), as the kernel
     /// holds them: no outcome yet. Empty when no map holds them.
