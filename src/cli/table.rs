@@ -145,7 +145,7 @@ pub(super) const OPTIONS: &[OptSpec] = &[
     OptSpec {
         flags: &["--ring-size"],
         action: Action::Store { metavar: "KIB", store: |o, v| parse_ring_size(v).map(|k| o.ring_size_kib = Some(k)) },
-        help: "size of the BPF ring buffer events go through (Linux 5.8+), in KiB, a power of two (default 4096)",
+        help: "size of the BPF ring buffer events go through (Linux 5.8+), in KiB, a power of two (default 256)",
     },
     OptSpec {
         flags: &["-j", "--json"],

@@ -41,7 +41,7 @@ optional arguments:
                         (Linux 4.16+), kprobes otherwise (auto, the default),
                         or force one
   --ring-size KIB       size of the BPF ring buffer events go through (Linux
-                        5.8+), in KiB, a power of two (default 4096)
+                        5.8+), in KiB, a power of two (default 256)
   -j, --json            print one JSON object per line per event (per row with
                         -c)
   -v, --verbose         say on stderr how tracing was set up

@@ -9,10 +9,14 @@ use crate::abi;
 use crate::perf::buffer::{DEFAULT_RING_PAGES, WAKEUP_EVENTS};
 use crate::sys::bpf::{Map, MapParams};
 
-/// The BPF ring buffer's size when --ring-size does not say: 4 MiB, room
-/// for ~52000 events, over 100 ms of the fastest connect rate measured on
-/// a 2-core host with both cores busy (see the README's performance notes).
-pub const DEFAULT_RING_KIB: u32 = 4096;
+/// The BPF ring buffer's size when --ring-size does not say: 256 KiB, room
+/// for 3276 events, 113 ms of the fastest connect rate measured on a 2-core
+/// host with both cores kept busy by CPU hogs (29000 a second), and the
+/// same memory as the perf rings of two CPUs. The kernel maps the data
+/// area twice and populates both at mmap, so the ring counts twice in RSS:
+/// 4 MiB would take 8 MiB of it, far past the 3 MiB target (2.2 MiB peak
+/// at 256 KiB, measured at full rate to /dev/null).
+pub const DEFAULT_RING_KIB: u32 = 256;
 
 /// Bytes a plain event takes in the ring: the 8-byte header and the
 /// 72-byte `struct connect_event` (already 8-aligned).
@@ -108,10 +112,10 @@ mod tests {
     #[test]
     fn the_ring_buffer_where_the_probe_creates_one() {
         let (transport, line) = choose_transport(false, || Ok(()), None, 4096, 2);
-        assert_eq!(transport, Transport::RingBuffer { bytes: 4 << 20 });
-        assert_eq!(line, "events: BPF ring buffer (4096 KiB)");
+        assert_eq!(transport, Transport::RingBuffer { bytes: 256 << 10 });
+        assert_eq!(line, "events: BPF ring buffer (256 KiB)");
         assert_eq!(transport.wakeup(), Some(RingWakeup { bytes: 81920 }));
-        assert_eq!(transport.ring_bytes(), Some(4 << 20));
+        assert_eq!(transport.ring_bytes(), Some(256 << 10));
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub fn transport_line() -> String {
             "tcpconnect: events: perf event arrays (256 KiB a CPU, {cpus} CPUs; TCPCONNECT_TRANSPORT=perf)\n"
         )
     } else {
-        "tcpconnect: events: BPF ring buffer (4096 KiB)\n".to_owned()
+        "tcpconnect: events: BPF ring buffer (256 KiB)\n".to_owned()
     }
 }
 
