@@ -333,7 +333,11 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         let (cd, cr, _) = paired(&pairs[8][pi], cpu);
         table.row(
             &format!("  tcpconnect on the perf event arrays, {clients}, {} runs", pairs[8][pi].len()),
-            format!("wall {} (95 % CI {plo:.3}–{phi:.3}); CPU {}", fmt_overhead(pd, pr), fmt_overhead(cd, cr)),
+            format!(
+                "wall {} (95 % CI {plo:.3}–{phi:.3}); CPU {}",
+                fmt_overhead(pd, pr),
+                fmt_overhead(cd, cr)
+            ),
             "as before 5.8 (TCPCONNECT_TRANSPORT=perf); the default is the BPF ring buffer".to_owned(),
             String::new(),
             "",
