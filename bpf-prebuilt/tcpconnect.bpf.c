@@ -34,6 +34,10 @@ typedef int __s32;
 #define BPF_MAP_TYPE_ARRAY 2            /* 3.19 */
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4 /* 4.3 */
 #define BPF_MAP_TYPE_LRU_HASH 9         /* 4.10 */
+#define BPF_MAP_TYPE_RINGBUF 27         /* 5.8 */
+#define BPF_RB_NO_WAKEUP 1              /* bpf_ringbuf_output flags: 5.8 */
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0             /* bpf_ringbuf_query: 5.8 */
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -62,6 +66,9 @@ static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *da
  */
 static __u64 (*bpf_get_current_task)(void) = (void *)35;      /* 4.8 */
 static __u64 (*bpf_get_current_cgroup_id)(void) = (void *)80; /* 4.18 */
+/* The BPF ring buffer (CONST(use_ringbuf)): 5.8. */
+static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
+static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 
 /* The legacy map definition read by our loader (and by every loader since 4.x). */
 struct bpf_map_def {
@@ -77,6 +84,18 @@ struct bpf_map_def SEC("maps") events = {
 	.type = BPF_MAP_TYPE_PERF_EVENT_ARRAY,
 	.key_size = sizeof(__u32),
 	.value_size = sizeof(__u32),
+	.max_entries = 0,
+};
+
+/*
+ * The BPF ring buffer all CPUs write to, where the kernel has it (5.8+):
+ * max_entries, its size in bytes, is set by the loader. A run on the perf
+ * event arrays creates it as a one-entry array, which 4.x has.
+ */
+struct bpf_map_def SEC("maps") ring = {
+	.type = BPF_MAP_TYPE_RINGBUF,
+	.key_size = 0,
+	.value_size = 0,
 	.max_entries = 0,
 };
 
@@ -325,6 +344,28 @@ static always_inline void count_lost(__u32 cpu)
 		__sync_fetch_and_add(lost, 1);
 }
 
+/*
+ * One sample to user space, through the ring buffer (CONST(use_ringbuf)) or
+ * this CPU's perf ring; one the ring refused is counted lost. The reader is
+ * woken only once CONST(ring_wakeup_bytes) are waiting (a batch, or half the
+ * ring), as the perf rings wake it every WAKEUP_EVENTS samples; what is
+ * fewer waits for its 100 ms timer.
+ */
+static always_inline void send(void *ctx, void *data, __u64 size)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (CONST(use_ringbuf)) {
+		__u64 wakeup = bpf_ringbuf_query(&ring, BPF_RB_AVAIL_DATA) + size >= CONST(ring_wakeup_bytes)
+			? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_output(&ring, data, size, wakeup) != 0)
+			count_lost(cpu);
+		return;
+	}
+	/* The CPU as an index, not BPF_F_CURRENT_CPU: that flag needs 4.8. */
+	if (bpf_perf_event_output(ctx, &events, cpu, data, size) != 0)
+		count_lost(cpu);
+}
+
 /* The end of every path: count it (-c) or send it to user space. */
 static always_inline void submit(void *ctx, struct connect_event *ev)
 {
@@ -332,10 +373,7 @@ static always_inline void submit(void *ctx, struct connect_event *ev)
 		count_connect(ev);
 		return;
 	}
-	/* The CPU as an index, not BPF_F_CURRENT_CPU: that flag needs 4.8. */
-	__u32 cpu = bpf_get_smp_processor_id();
-	if (bpf_perf_event_output(ctx, &events, cpu, ev, sizeof(*ev)) != 0)
-		count_lost(cpu);
+	send(ctx, ev, sizeof(*ev));
 }
 
 /*
@@ -469,9 +507,7 @@ static always_inline void handshake_done(void *ctx, __u64 sk, int newstate, __u1
 		bpf_probe_read(&out.error, sizeof(out.error), (char *)sk + CONST(sk_err_off));
 	if (out.established && CONST(only_failed))
 		return;
-	__u32 cpu = bpf_get_smp_processor_id();
-	if (bpf_perf_event_output(ctx, &events, cpu, &out, sizeof(out)) != 0)
-		count_lost(cpu);
+	send(ctx, &out, sizeof(out));
 }
 
 /*

@@ -40,6 +40,10 @@ _tcpconnect()
             COMPREPLY=()
             return
             ;;
+        --ring-size)
+            COMPREPLY=($(compgen -W '256 1024 4096 16384 65536' -- "$cur"))
+            return
+            ;;
         --cgroupmap | --mntnsmap)
             # A pinned BPF map, usually under /sys/fs/bpf.
             compopt -o filenames 2>/dev/null
@@ -51,7 +55,7 @@ _tcpconnect()
     # No positional arguments: offer the options.
     local opts='-h --help -t --timestamp -p --pid -P --port -4 --ipv4
         -6 --ipv6 -L --lport -U --print-uid -u --uid -c --count
-        --cgroupmap --mntnsmap -d --dns --result --failed --attach -j --json
+        --cgroupmap --mntnsmap -d --dns --result --failed --attach --ring-size -j --json
         -v --verbose'
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }

@@ -28,5 +28,6 @@ complete -c tcpconnect -l attach -x -d 'how to hook into the kernel' -a "
     auto\t'the tracepoint where it exists, else kprobes (default)'
     kprobe\t'kprobes on tcp_v4_connect and tcp_v6_connect'
     tracepoint\t'the sock:inet_sock_set_state tracepoint (Linux 4.16+)'"
+complete -c tcpconnect -l ring-size -x -a '256 1024 4096 16384 65536' -d 'size of the BPF ring buffer events go through, in KiB'
 complete -c tcpconnect -s j -l json -d 'print one JSON object per line per event (per row with -c)'
 complete -c tcpconnect -s v -l verbose -d 'say on stderr how tracing was set up'

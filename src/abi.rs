@@ -31,6 +31,8 @@ pub const SET_STATE: &str = "tcp_set_state";
 
 /// Maps.
 pub const MAP_EVENTS: &str = "events";
+/// The BPF ring buffer (BPF_MAP_TYPE_RINGBUF, 5.8), where the run uses it.
+pub const MAP_RING: &str = "ring";
 pub const MAP_PORTS: &str = "ports";
 pub const MAP_CONNECTING: &str = "connecting";
 pub const MAP_COUNTS: &str = "counts";
@@ -68,6 +70,8 @@ pub const CONST_RESULT_MODE: &str = "result_mode";
 pub const CONST_ONLY_FAILED: &str = "only_failed";
 pub const CONST_SK_ERR: &str = "sk_err_off";
 pub const CONST_CALIB_PORT: &str = "calib_port";
+pub const CONST_USE_RINGBUF: &str = "use_ringbuf";
+pub const CONST_RING_WAKEUP_BYTES: &str = "ring_wakeup_bytes";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -78,13 +82,30 @@ pub const REG_ARG2: u8 = 14;
 /// kernels older than the helper still load the program.
 pub const HELPER_GET_CURRENT_TASK: i32 = 35;
 pub const HELPER_GET_CURRENT_CGROUP_ID: i32 = 80;
+pub const HELPER_RINGBUF_OUTPUT: i32 = 130;
+pub const HELPER_RINGBUF_QUERY: i32 = 134;
+
+/// What the ring buffer helpers are called for, in `OPTIONAL_HELPERS`.
+pub const RINGBUF_TRANSPORT: &str = "the BPF ring buffer transport";
 
 /// The helpers the programs call that not every kernel we run on has: id,
-/// name, the kernel that added it, and the option whose code calls it.
-pub const OPTIONAL_HELPERS: [(i32, &str, &str, &str); 2] = [
+/// name, the kernel that added it, and the option (or transport) whose code
+/// calls it.
+pub const OPTIONAL_HELPERS: [(i32, &str, &str, &str); 4] = [
     (HELPER_GET_CURRENT_TASK, "bpf_get_current_task", "4.8", "--mntnsmap"),
     (HELPER_GET_CURRENT_CGROUP_ID, "bpf_get_current_cgroup_id", "4.18", "--cgroupmap"),
+    (HELPER_RINGBUF_OUTPUT, "bpf_ringbuf_output", "5.8", RINGBUF_TRANSPORT),
+    (HELPER_RINGBUF_QUERY, "bpf_ringbuf_query", "5.8", RINGBUF_TRANSPORT),
 ];
+
+/// BPF_MAP_TYPE_RINGBUF (5.8).
+pub const MAP_TYPE_RINGBUF: u32 = 27;
+
+/// Map types newer than 4.x that the object defines: type, kind, the kernel
+/// that added it, and what uses it. A run that does not use one creates the
+/// map as a type every kernel has (`tracer::maps`).
+pub const OPTIONAL_MAP_TYPES: [(u32, &str, &str, &str); 1] =
+    [(MAP_TYPE_RINGBUF, "ring buffer", "5.8", RINGBUF_TRANSPORT)];
 
 /// Every other helper the programs call, with the kernel that added it
 /// (tcpconnect.bpf.c): none is newer than 4.4, the oldest kernel we run on.
@@ -160,6 +181,8 @@ mod tests {
         assert_eq!(obj.license.to_str().unwrap(), "Dual MIT/GPL");
         let events = &obj.maps[obj.map_index(MAP_EVENTS).expect("events map")];
         assert_eq!((events.map_type, events.key_size, events.value_size), (4, 4, 4));
+        let ring = &obj.maps[obj.map_index(MAP_RING).expect("ring map")];
+        assert_eq!((ring.map_type, ring.key_size, ring.value_size), (MAP_TYPE_RINGBUF, 0, 0));
         let ports = &obj.maps[obj.map_index(MAP_PORTS).expect("ports map")];
         assert_eq!((ports.map_type, ports.key_size, ports.value_size), (1, 2, 1));
 
@@ -207,6 +230,8 @@ mod tests {
             CONST_ONLY_FAILED,
             CONST_SK_ERR,
             CONST_CALIB_PORT,
+            CONST_USE_RINGBUF,
+            CONST_RING_WAKEUP_BYTES,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {

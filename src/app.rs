@@ -237,10 +237,14 @@ impl Run {
             // A CPU that came online needs its ring: looked for as often as
             // the rings are flushed, at a file read each time.
             let mut stats = RingStats::default();
+            let mut check_losses = false;
             if cpus_checked.elapsed() >= Duration::from_millis(FLUSH_INTERVAL_MS as u64) {
                 cpus_checked = Instant::now();
                 stats =
                     tracer.follow_cpu_hotplug(&self.epoll, log, |payload| printer.push_sample(payload))?;
+                // The ring buffer has no LOST records: its losses are read
+                // from the programs' count on the same timer.
+                check_losses = tracer.is_ring_buffer();
             }
             // Drain every ring, not only the ready ones: the batch is merged
             // by timestamp across CPUs (and so across IPv4 and IPv6).
@@ -252,7 +256,7 @@ impl Run {
                 None => printer.finish(),
             };
             let closed = if lines.is_empty() { None } else { self.emit(lines)? };
-            if stats.lost > 0 {
+            if stats.lost > 0 || check_losses {
                 report_new_losses(tracer, &mut self.lost_reported, stats.lost);
             }
             report_damage(stats.corrupt, printer.take_malformed());

@@ -8,9 +8,9 @@
 //! the user's `pinned_map`s), and attaches through `tracefs` and `attach`;
 //! `sys` is its only door to the kernel, and the only module allowed
 //! `unsafe_code`.
-//! Samples come back through `perf`'s rings, are decoded in `records`, get
-//! their DNS names from `dns` (-d), and `present` turns them into bcc's
-//! lines, JSON or the -c table on stdout; `app` runs the loop, `error` words
+//! Samples come back through the BPF `ringbuf` (or, before 5.8, `perf`'s
+//! rings), are decoded in `records`, get their DNS names from `dns` (-d),
+//! and `present` turns them into bcc's lines, JSON or the -c table on stdout; `app` runs the loop, `error` words
 //! the failures and `escape` keeps outside bytes off the terminal.
 
 #![deny(unsafe_code)]
@@ -30,6 +30,7 @@ pub mod pinned_map;
 pub mod plan;
 pub mod present;
 pub mod records;
+pub mod ringbuf;
 pub mod sk_err_offset;
 pub mod sock_offsets;
 // The one door to the kernel, and the only module allowed `unsafe_code`

@@ -49,6 +49,9 @@ pub struct Overrides {
     /// TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint event even where
     /// the raw tracepoint would do.
     pub no_raw_tracepoint: bool,
+    /// TCPCONNECT_TRANSPORT=perf: events through the perf event arrays even
+    /// where the kernel has the BPF ring buffer.
+    pub perf_transport: bool,
 }
 
 impl Overrides {
@@ -63,6 +66,7 @@ impl Overrides {
             legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy",
             btf,
             no_raw_tracepoint: var("TCPCONNECT_RAW_TRACEPOINT") == "off",
+            perf_transport: var("TCPCONNECT_TRANSPORT") == "perf",
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct Plan {
     pub columns: Columns,
     /// -v: say on stderr how tracing was set up.
     pub verbose: bool,
+    /// --ring-size: the BPF ring buffer's size in KiB (None: the default).
+    pub ring_kib: Option<u32>,
 }
 
 impl Plan {
@@ -118,6 +124,7 @@ impl Plan {
                 json: options.json,
             },
             verbose: options.verbose,
+            ring_kib: options.ring_size_kib,
         }
     }
 }

@@ -10,7 +10,7 @@ use support::tcpconnect_bin;
 const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
                   [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [-j] [-v]\n";
+                  [--ring-size KIB] [-j] [-v]\n";
 
 fn run(args: &[&str]) -> Output {
     Command::new(tcpconnect_bin()).args(args).output().unwrap()

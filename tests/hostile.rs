@@ -6,7 +6,7 @@
 mod support;
 
 use std::process::{Command, Output};
-use support::{have_root, tcpconnect_bin};
+use support::{have_root, tcpconnect_bin, transport_line};
 
 const PRIVATE_MOUNTS: [&str; 3] = ["--mount", "--propagation", "private"];
 
@@ -99,10 +99,11 @@ fn a_tracepoint_path_that_cannot_be_prepared_is_named_with_the_kprobe_cause() {
     assert_eq!(
         String::from_utf8_lossy(&auto.stderr),
         format!(
-            "tcpconnect: raw tracepoint unavailable (disabled by TCPCONNECT_RAW_TRACEPOINT=off); using the perf \
+            "{}tcpconnect: raw tracepoint unavailable (disabled by TCPCONNECT_RAW_TRACEPOINT=off); using the perf \
              tracepoint event\n\
              tcpconnect: tracepoint path failed ({missing}); trying kprobes\n\
-             tcpconnect: no way to trace connects on this kernel: {missing}, and kprobes are unusable: {no_kprobes}\n"
+             tcpconnect: no way to trace connects on this kernel: {missing}, and kprobes are unusable: {no_kprobes}\n",
+            transport_line()
         )
     );
     assert_eq!(

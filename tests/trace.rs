@@ -420,7 +420,9 @@ fn reported_losses(stderr: &str) -> usize {
 /// until it is quiet. Returns the tool, the flood's line prefix (its PID
 /// column) and how many of the flood's lines were printed.
 fn flood_a_stopped_tracer(port: &str, connects: usize) -> (Tool, String, usize) {
-    let mut tool = Tool::start(&["-P", port]);
+    // 64 KiB: a BPF ring buffer that a flood of 8000 overflows too (the
+    // perf event arrays keep their 256 KiB a CPU).
+    let mut tool = Tool::start(&["-P", port, "--ring-size", "64"]);
     send_signal(tool.pid(), libc::SIGSTOP);
     let flood =
         Connector::spawn(&["--repeat".to_string(), connects.to_string(), format!("4:127.0.0.1:{port}")]);
@@ -460,8 +462,9 @@ fn lost_samples_are_reported_and_add_up() {
     if !have_root("lost_samples_are_reported_and_add_up") {
         return;
     }
-    // More refused connects than a stopped tracer's 256 KiB ring can hold
-    // (~3000 records per CPU), all to a port no other test uses.
+    // More refused connects than a stopped tracer's 256 KiB perf ring can
+    // hold (~3000 records per CPU), or its 64 KiB BPF ring buffer (~800),
+    // all to a port no other test uses.
     const CONNECTS: usize = 8000;
     let ports = Ports::new();
     let port = ports.closed_port.to_string();
@@ -619,12 +622,12 @@ fn without_btf_the_tracepoint_attaches_as_a_perf_event() {
     assert!(status.success(), "{stderr}");
     assert!(rest.is_empty(), "{rest:?}");
     // The test run's own switch, when set, is the first reason given.
-    let reason = if attached_lines() == RAW_TRACEPOINT_ATTACHED {
+    let reason = if attached_lines() == format!("{}{RAW_TRACEPOINT_ATTACHED}", transport_line()) {
         "disabled by TCPCONNECT_BTF=off"
     } else {
         "disabled by TCPCONNECT_RAW_TRACEPOINT=off"
     };
-    assert_eq!(stderr, perf_tracepoint_attached(reason));
+    assert_eq!(stderr, format!("{}{}", transport_line(), perf_tracepoint_attached(reason)));
 }
 
 #[test]
@@ -643,8 +646,11 @@ fn forcing_kprobes_on_a_kernel_without_them_names_the_missing_feature() {
     assert!(out.stdout.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "tcpconnect: this kernel has no kprobe support (no /sys/bus/event_source/devices/kprobe and no \
-         tracefs kprobe_events; CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is off)\n"
+        format!(
+            "{}tcpconnect: this kernel has no kprobe support (no /sys/bus/event_source/devices/kprobe and no \
+             tracefs kprobe_events; CONFIG_KPROBES or CONFIG_KPROBE_EVENTS is off)\n",
+            transport_line()
+        )
     );
 }
 

@@ -237,9 +237,11 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::Placebo, long),
         (Tool::TcpconnectPerfTracepoint, long),
         (Tool::TcpconnectResult, short),
+        (Tool::TcpconnectPerfArrays, long),
     ];
     progress(&format!(
-        "connect overhead: {long} rounds of tcpconnect (raw tracepoint and perf tracepoint event), the \
+        "connect overhead: {long} rounds of tcpconnect (BPF ring buffer and perf event arrays, raw tracepoint \
+         and perf tracepoint event), the \
          empty program on the raw tracepoint and a placebo, the first {short} also with bpftrace, \
          tcpconnect -P 1, tcpconnect --result and the empty program on the tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
@@ -327,6 +329,20 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             "",
             Verdict::Info,
         );
+        let (pd, pr, (plo, phi)) = paired(&pairs[8][pi], wall);
+        let (cd, cr, _) = paired(&pairs[8][pi], cpu);
+        table.row(
+            &format!("  tcpconnect on the perf event arrays, {clients}, {} runs", pairs[8][pi].len()),
+            format!(
+                "wall {} (95 % CI {plo:.3}–{phi:.3}); CPU {}",
+                fmt_overhead(pd, pr),
+                fmt_overhead(cd, cr)
+            ),
+            "as before 5.8 (TCPCONNECT_TRANSPORT=perf); the default is the BPF ring buffer".to_owned(),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
         table.row(
             &format!("  tcpconnect --result (wall), {clients}"),
             floor(7),
@@ -338,8 +354,8 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
     }
     if lost.iter().any(|&l| l > 0) {
         table.note(format!(
-            "note: during the overhead runs tcpconnect reported {} and bpftrace {} lost samples",
-            lost[0], lost[1]
+            "note: during the overhead runs tcpconnect reported {} (on the perf event arrays {}) and bpftrace {} lost samples",
+            lost[0], lost[8], lost[1]
         ));
     }
 }

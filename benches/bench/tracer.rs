@@ -39,6 +39,10 @@ pub enum Tool {
     /// tcpconnect with TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint
     /// event, as on kernels without BTF or before 4.17.
     TcpconnectPerfTracepoint,
+    /// tcpconnect with TCPCONNECT_TRANSPORT=perf: events through the
+    /// per-CPU perf event arrays, as on kernels before 5.8, instead of the
+    /// BPF ring buffer.
+    TcpconnectPerfArrays,
     /// tcpconnect --result: every connect waits in the inflight map for its
     /// outcome (one more map update and delete, and the state change that
     /// ends the handshake looked up).
@@ -60,6 +64,7 @@ impl Tool {
             Tool::Tcpconnect => "tcpconnect",
             Tool::TcpconnectFiltered => "tcpconnect -P 1",
             Tool::TcpconnectPerfTracepoint => "tcpconnect on the perf tracepoint event",
+            Tool::TcpconnectPerfArrays => "tcpconnect on the perf event arrays",
             Tool::TcpconnectResult => "tcpconnect --result",
             Tool::Bpftrace => "bpftrace",
             Tool::EmptyTracepoint => "empty program, tracepoint",
@@ -121,6 +126,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::Tcpconnect
         | Tool::TcpconnectFiltered
         | Tool::TcpconnectPerfTracepoint
+        | Tool::TcpconnectPerfArrays
         | Tool::TcpconnectResult => Command::new(&config.tool),
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
         Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::Placebo => Command::new(&config.exe),
@@ -128,6 +134,7 @@ fn command(tool: Tool, config: &Config) -> Command {
     match tool {
         Tool::TcpconnectFiltered => c.args(["-P", UNUSED_PORT]),
         Tool::TcpconnectPerfTracepoint => c.env("TCPCONNECT_RAW_TRACEPOINT", "off"),
+        Tool::TcpconnectPerfArrays => c.env("TCPCONNECT_TRANSPORT", "perf"),
         Tool::TcpconnectResult => c.arg("--result"),
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),

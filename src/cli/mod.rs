@@ -47,6 +47,8 @@ pub struct Options {
     pub json: bool,
     pub attach: AttachMode,
     pub verbose: bool,
+    /// --ring-size: the BPF ring buffer's size in KiB.
+    pub ring_size_kib: Option<u32>,
 }
 
 /// How to hook into the kernel (`--attach`).
@@ -74,7 +76,7 @@ pub enum CliExit {
 pub const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
                   [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [-j] [-v]";
+                  [--ring-size KIB] [-j] [-v]";
 
 /// Parses `args`. `args[0]` is the program name; it is ignored, because
 /// messages always call the program `tcpconnect`, as bcc's do.

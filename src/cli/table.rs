@@ -2,7 +2,7 @@
 //! lines, and the program's name, description and epilog.
 
 use super::values::path;
-use super::values::{parse_attach, parse_pid, parse_ports, parse_uid};
+use super::values::{parse_attach, parse_pid, parse_ports, parse_ring_size, parse_uid};
 use super::Options;
 
 pub(super) const PROG: &str = "tcpconnect";
@@ -141,6 +141,11 @@ pub(super) const OPTIONS: &[OptSpec] = &[
         flags: &["--attach"],
         action: Action::Store { metavar: "{auto,kprobe,tracepoint}", store: |o, v| parse_attach(v).map(|a| o.attach = a) },
         help: "how to hook into the kernel: the sock:inet_sock_set_state tracepoint where it exists (Linux 4.16+), kprobes otherwise (auto, the default), or force one",
+    },
+    OptSpec {
+        flags: &["--ring-size"],
+        action: Action::Store { metavar: "KIB", store: |o, v| parse_ring_size(v).map(|k| o.ring_size_kib = Some(k)) },
+        help: "size of the BPF ring buffer events go through (Linux 5.8+), in KiB, a power of two (default 256)",
     },
     OptSpec {
         flags: &["-j", "--json"],

@@ -11,7 +11,7 @@ const HELP: &str = "\
 usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
                   [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [-j] [-v]
+                  [--ring-size KIB] [-j] [-v]
 
 Trace TCP connects
 
@@ -40,6 +40,8 @@ optional arguments:
                         sock:inet_sock_set_state tracepoint where it exists
                         (Linux 4.16+), kprobes otherwise (auto, the default),
                         or force one
+  --ring-size KIB       size of the BPF ring buffer events go through (Linux
+                        5.8+), in KiB, a power of two (default 256)
   -j, --json            print one JSON object per line per event (per row with
                         -c)
   -v, --verbose         say on stderr how tracing was set up
@@ -114,6 +116,7 @@ const TU: Options = Options {
     json: false,
     attach: AttachMode::Auto,
     verbose: false,
+    ring_size_kib: None,
 };
 
 // --- help and usage text ---------------------------------------------
@@ -349,6 +352,20 @@ fn attach_and_verbose() {
     err(&["--attach"], "argument --attach: expected one argument");
 }
 
+#[test]
+fn ring_size() {
+    assert_eq!(ok(&["--ring-size", "64"]).ring_size_kib, Some(64));
+    assert_eq!(ok(&["--ring=1048576"]).ring_size_kib, Some(1 << 20));
+    assert_eq!(ok(&["--ring-size", "4"]).ring_size_kib, Some(4));
+    assert_eq!(ok(&[]).ring_size_kib, None);
+    let range = "(a power of two from 4 to 1048576 KiB)";
+    err(&["--ring-size", "3000"], &format!("argument --ring-size: invalid ring size: '3000' {range}"));
+    err(&["--ring-size", "2"], &format!("argument --ring-size: invalid ring size: '2' {range}"));
+    err(&["--ring-size", "2097152"], &format!("argument --ring-size: invalid ring size: '2097152' {range}"));
+    err(&["--ring-size", "4k"], "argument --ring-size: invalid int value: '4k'");
+    err(&["--ring-size"], "argument --ring-size: expected one argument");
+}
+
 // --- -h ordering -------------------------------------------------------
 
 #[test]
@@ -411,8 +428,8 @@ fn ambiguous_abbreviations() {
     err(&["--pr", "--po", "--p"], &format!("ambiguous option: --p {p}"));
     err(&["--"], "unrecognized arguments: --"); // not an abbreviation
     let all = "could match --help, --timestamp, --pid, --port, --ipv4, --ipv6, --lport, --print-uid, --uid, \
-                   --count, --cgroupmap, --mntnsmap, --dns, --result, --failed, --attach, --json, \
-                   --verbose";
+                   --count, --cgroupmap, --mntnsmap, --dns, --result, --failed, --attach, --ring-size, \
+                   --json, --verbose";
     err(&["--="], &format!("ambiguous option: --= {all}"));
     err(&["--=5"], &format!("ambiguous option: --=5 {all}"));
     // argparse stops at the first ambiguous word.

@@ -68,3 +68,13 @@ pub(super) fn parse_ports(raw: &[u8]) -> Result<Vec<u16>, String> {
     }
     Ok(ports)
 }
+
+/// `--ring-size`: the BPF ring buffer's size in KiB, a power of two from
+/// 4 KiB (a page) to 1 GiB.
+pub(super) fn parse_ring_size(raw: &[u8]) -> Result<u32, String> {
+    let n = py_int(raw).ok_or_else(|| invalid_int(raw))?;
+    u32::try_from(n)
+        .ok()
+        .filter(|kib| kib.is_power_of_two() && (4..=1 << 20).contains(kib))
+        .ok_or_else(|| format!("invalid ring size: {} (a power of two from 4 to 1048576 KiB)", py_repr(raw)))
+}

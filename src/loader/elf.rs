@@ -273,6 +273,7 @@ mod tests {
             obj.maps.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
             [
                 "events",
+                "ring",
                 "ports",
                 "connecting",
                 "lost_events",

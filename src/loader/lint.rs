@@ -11,9 +11,11 @@
 //!   before 5.3 (a jump back to a shared exit block is fine, and clang
 //!   emits those);
 //! - at most 512 bytes of stack;
-//! - maps only in the legacy `maps` section, of types and flags 4.x knows;
-//!   no BTF-defined `.maps`, no global data (`.rodata`, `.data`, `.bss`:
-//!   5.2, and a loader that supports them).
+//! - maps only in the legacy `maps` section, of types and flags 4.x knows
+//!   or of a newer type the loader makes as a 4.x type when the run does not
+//!   use it (`abi::OPTIONAL_MAP_TYPES`: the ring buffer); no BTF-defined
+//!   `.maps`, no global data (`.rodata`, `.data`, `.bss`: 5.2, and a loader
+//!   that supports them).
 //!
 //! Programs of newer program types are named here with the kernel they
 //! need; the tracer loads them only after checking for that kernel's
@@ -73,7 +75,8 @@ pub fn lint_for_old_kernels(object_bytes: &[u8], object: &ObjectSpec) -> Vec<Vio
         }
     }
     for map in &object.maps {
-        if !MAP_TYPES_OF_4_X.contains(&map.map_type) {
+        let optional = abi::OPTIONAL_MAP_TYPES.iter().any(|(t, ..)| *t == map.map_type);
+        if !MAP_TYPES_OF_4_X.contains(&map.map_type) && !optional {
             found.push(Violation {
                 place: map.name.clone(),
                 rule: format!("map type {} is newer than 4.x", map.map_type),
@@ -222,20 +225,51 @@ mod tests {
     }
 
     #[test]
+    fn the_ring_buffer_is_optional_and_named_with_its_transport() {
+        let object = parse_object(EMBEDDED_OBJECT).unwrap();
+        let ring = &object.maps[object.map_index(abi::MAP_RING).expect("the ring map")];
+        assert_eq!(ring.map_type, abi::MAP_TYPE_RINGBUF);
+        assert!(abi::OPTIONAL_MAP_TYPES.contains(&(27, "ring buffer", "5.8", abi::RINGBUF_TRANSPORT)));
+        for (id, name) in [(130, "bpf_ringbuf_output"), (134, "bpf_ringbuf_query")] {
+            assert!(
+                abi::OPTIONAL_HELPERS.contains(&(id, name, "5.8", "the BPF ring buffer transport")),
+                "{name}"
+            );
+        }
+        // The programs that send events call them; the calibration dumps don't.
+        let calls = |section: &str| -> Vec<i32> {
+            let insns = &object.program(section).unwrap().insns;
+            insns.iter().filter(|i| i.code() == 0x85 && i.src_reg() == 0).map(|i| i.imm()).collect()
+        };
+        for section in [abi::PROG_STATE_TRACEPOINT, abi::PROG_STATE_RAW_TRACEPOINT, abi::PROG_V4_RETURN] {
+            assert!(calls(section).contains(&130) && calls(section).contains(&134), "{section}");
+        }
+        assert!(!calls(abi::PROG_CALIBRATE).contains(&130));
+        assert!(!calls(abi::PROG_CALIBRATE_SK_ERR_TP).contains(&130));
+    }
+
+    #[test]
     fn each_rule_can_fail() {
         assert_eq!(lint_program(&[EXIT]), Vec::<String>::new());
         // Too long.
         let long = vec![insn(0xb7, 0, 0, 0); MAX_INSNS + 1];
         assert_eq!(lint_program(&long), ["4097 instructions, more than 4096"]);
-        // A bpf-to-bpf call, a helper newer than 4.4 (bpf_ringbuf_output,
-        // 130), the optional ones allowed.
-        let calls =
-            [insn(0x85, 0x10, 0, 3), insn(0x85, 0, 0, 130), insn(0x85, 0, 0, 80), insn(0x85, 0, 0, 35)];
+        // A bpf-to-bpf call, a helper newer than 4.4 (bpf_ringbuf_reserve,
+        // 131), the optional ones allowed (bpf_ringbuf_output and _query
+        // behind the ring buffer transport).
+        let calls = [
+            insn(0x85, 0x10, 0, 3),
+            insn(0x85, 0, 0, 131),
+            insn(0x85, 0, 0, 80),
+            insn(0x85, 0, 0, 35),
+            insn(0x85, 0, 0, 130),
+            insn(0x85, 0, 0, 134),
+        ];
         assert_eq!(
             lint_program(&calls),
             [
                 "instruction 0: a bpf-to-bpf call (4.16)",
-                "instruction 1: helper 130 is not in 4.4 and no option stubs it"
+                "instruction 1: helper 131 is not in 4.4 and no option stubs it"
             ]
         );
         // A 32-bit jump; forward jumps and a jump back to a shared exit (fine).
@@ -260,11 +294,11 @@ mod tests {
     #[test]
     fn newer_maps_and_sections_are_named() {
         let mut object = parse_object(EMBEDDED_OBJECT).unwrap();
-        object.maps[0].map_type = 27; // BPF_MAP_TYPE_RINGBUF, 5.8
+        object.maps[0].map_type = 30; // BPF_MAP_TYPE_BLOOM_FILTER, 5.16
         object.maps[1].map_flags = 1; // BPF_F_NO_PREALLOC
         let found = lint_for_old_kernels(EMBEDDED_OBJECT, &object);
         let rules: Vec<&str> = found.iter().map(|v| v.rule.as_str()).collect();
-        assert_eq!(rules, ["map type 27 is newer than 4.x", "map flags 0x1"]);
+        assert_eq!(rules, ["map type 30 is newer than 4.x", "map flags 0x1"]);
         // A section of global data, in an object written for the test.
         let mut bytes = EMBEDDED_OBJECT.to_vec();
         let at = bytes.windows(8).position(|w| w == b"license\0").expect("the section name");

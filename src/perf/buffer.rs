@@ -66,6 +66,15 @@ impl PerfBuffers {
         Ok(buffers)
     }
 
+    /// No rings (the BPF ring buffer carries the events).
+    pub fn empty() -> PerfBuffers {
+        PerfBuffers { rings: Vec::new(), scratch: Vec::new(), pages: 0, online: Vec::new() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rings.is_empty()
+    }
+
     fn open_ring(&mut self, events_map: &Map, cpu: u32, epoll: &Epoll) -> SysResult<()> {
         let event = perf_event_open(&PerfEventSpec {
             type_: PERF_TYPE_SOFTWARE,

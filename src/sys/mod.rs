@@ -15,6 +15,7 @@ pub mod mapped_file;
 pub mod packet;
 pub mod perf_event;
 pub mod process;
+pub mod ringbuf;
 pub mod signals;
 pub mod stdout;
 pub mod tcp;

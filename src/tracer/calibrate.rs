@@ -34,6 +34,7 @@ pub(crate) fn calibrate_v6_offsets(
     api: KprobeApi,
     v6_symbol: &str,
 ) -> Result<SockOffsets, String> {
+    session.open_calibration_rings()?;
     let listener = TcpListener::bind((Ipv6Addr::LOCALHOST, 0))
         .map_err(|e| format!("cannot listen on [::1] for a calibration connect: {e}"))?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
@@ -89,6 +90,7 @@ pub(crate) enum SkErrProbe<'a> {
 /// it could not be found. Runs before the real programs attach, so the only
 /// samples in the rings are the dumps.
 pub(crate) fn calibrate_sk_err(session: &mut Session, probe: &SkErrProbe<'_>) -> Result<u32, String> {
+    session.open_calibration_rings()?;
     // A port nothing listens on, for the refused connect; then ours.
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())

@@ -39,6 +39,15 @@ pub(crate) struct Constants {
     pub mntns: MntnsOffsets,
     /// Where struct sock keeps what the kprobe and raw tracepoint programs read.
     pub socket: SocketConstants,
+    /// Events go through the BPF ring buffer (else the perf event arrays),
+    /// whose reader is woken once this many bytes wait in it.
+    pub ringbuf: Option<RingWakeup>,
+}
+
+/// The ring buffer transport: wake the reader once `bytes` wait in the ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RingWakeup {
+    pub bytes: u64,
 }
 
 /// The members --mntnsmap follows from the current task, from BTF.
@@ -110,6 +119,7 @@ impl Constants {
             calib_port,
             mntns,
             socket,
+            ringbuf,
         } = *self;
         HashMap::from([
             (abi::CONST_FILTER_PID, pid.is_some() as u64),
@@ -133,13 +143,19 @@ impl Constants {
             (abi::CONST_SKC_V6_RCV_SADDR, socket.v6_rcv_saddr.into()),
             (abi::CONST_SK_PROTOCOL, socket.sk_protocol.into()),
             (abi::CONST_INET_SPORT, socket.inet_sport.into()),
+            (abi::CONST_USE_RINGBUF, ringbuf.is_some() as u64),
+            (abi::CONST_RING_WAKEUP_BYTES, ringbuf.map_or(0, |r| r.bytes)),
         ])
     }
 
     /// Helper calls the loader replaces with `r0 = 0`: those behind a filter
-    /// that is off, which older kernels would refuse even in dead code.
+    /// (or the transport) that is off, which older kernels would refuse even
+    /// in dead code.
     pub fn stubbed_helpers(&self) -> Vec<i32> {
         let mut stubbed = Vec::new();
+        if self.ringbuf.is_none() {
+            stubbed.extend([abi::HELPER_RINGBUF_OUTPUT, abi::HELPER_RINGBUF_QUERY]);
+        }
         if !self.filter_cgroup {
             stubbed.push(abi::HELPER_GET_CURRENT_CGROUP_ID);
         }
@@ -186,6 +202,23 @@ mod tests {
         assert_eq!((value(abi::CONST_COUNT_MODE), value(abi::CONST_LPORT_DEFER)), (1, 0));
         assert_eq!((value(abi::CONST_SKC_V6_DADDR), value(abi::CONST_SKC_V6_RCV_SADDR)), (56, 72));
         assert_eq!(value(abi::CONST_SK_PROTOCOL), 0);
+        assert_eq!(
+            constants.stubbed_helpers(),
+            [
+                abi::HELPER_RINGBUF_OUTPUT,
+                abi::HELPER_RINGBUF_QUERY,
+                abi::HELPER_GET_CURRENT_CGROUP_ID,
+                abi::HELPER_GET_CURRENT_TASK
+            ]
+        );
+        assert_eq!((value(abi::CONST_USE_RINGBUF), value(abi::CONST_RING_WAKEUP_BYTES)), (0, 0));
+    }
+
+    #[test]
+    fn the_ring_buffer_keeps_its_helpers_and_sets_its_wakeup() {
+        let constants = Constants { ringbuf: Some(RingWakeup { bytes: 40960 }), ..Constants::default() };
+        let symbols = constants.symbols();
+        assert_eq!((symbols[abi::CONST_USE_RINGBUF], symbols[abi::CONST_RING_WAKEUP_BYTES]), (1, 40960));
         assert_eq!(
             constants.stubbed_helpers(),
             [abi::HELPER_GET_CURRENT_CGROUP_ID, abi::HELPER_GET_CURRENT_TASK]

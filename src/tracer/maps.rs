@@ -20,16 +20,21 @@ pub(super) struct MapSizing<'a> {
     pub lport_defer: bool,
     /// --result, or -L on the tracepoint path: connects wait in `inflight`.
     pub inflight: bool,
+    /// The ring buffer transport: the ring's size in bytes (a power of two
+    /// of pages). None: events go through the perf event arrays.
+    pub ring_bytes: Option<u32>,
 }
 
 /// BPF_MAP_TYPE_* of the object, with the kernel that added each.
 const MAP_TYPE_HASH: u32 = 1;
 const MAP_TYPE_LRU_HASH: u32 = 9;
-const MAP_TYPES: [(u32, &str, &str); 4] = [
+const MAP_TYPE_ARRAY: u32 = 2;
+const MAP_TYPES: [(u32, &str, &str); 5] = [
     (MAP_TYPE_HASH, "hash", "3.19"),
-    (2, "array", "3.19"),
+    (MAP_TYPE_ARRAY, "array", "3.19"),
     (4, "perf event array", "4.3"),
     (MAP_TYPE_LRU_HASH, "LRU hash", "4.10"),
+    (abi::MAP_TYPE_RINGBUF, "ring buffer", "5.8"),
 ];
 
 /// The type a map no program of this run uses is created as: one that
@@ -37,10 +42,15 @@ const MAP_TYPES: [(u32, &str, &str); 4] = [
 /// kernel without the real type (no LRU hash before 4.10) loads the
 /// programs anyway. The verifier checks every map reference, even in code a
 /// constant turns off, so each needs some map of the right key and value size.
-fn stand_in_type(map_type: u32) -> u32 {
-    match map_type {
-        MAP_TYPE_LRU_HASH => MAP_TYPE_HASH,
-        other => other,
+/// The ring buffer has no keys; its helper calls are stubbed when it is
+/// unused, so any small map will do for the reference left behind.
+fn stand_in(params: MapParams) -> MapParams {
+    match params.map_type {
+        MAP_TYPE_LRU_HASH => MapParams { map_type: MAP_TYPE_HASH, ..params },
+        abi::MAP_TYPE_RINGBUF => {
+            MapParams { map_type: MAP_TYPE_ARRAY, key_size: 4, value_size: 8, max_entries: 1, ..params }
+        }
+        _ => params,
     }
 }
 
@@ -81,6 +91,7 @@ pub(super) fn create_maps(
                     Some(fd) => return Ok(fd),
                     None => false,
                 },
+                abi::MAP_RING => sizing.ring_bytes.is_some(),
                 _ => true,
             };
             let max_entries = match spec.name.as_str() {
@@ -88,17 +99,19 @@ pub(super) fn create_maps(
                 abi::MAP_EVENTS | abi::MAP_LOST_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 _ if !needed => 1,
+                abi::MAP_RING => sizing.ring_bytes.unwrap_or(0),
                 _ => spec.max_entries,
             };
-            let map_type = if needed { spec.map_type } else { stand_in_type(spec.map_type) };
             let params = MapParams {
-                map_type,
+                map_type: spec.map_type,
                 key_size: spec.key_size,
                 value_size: spec.value_size,
                 max_entries,
                 map_flags: spec.map_flags,
             };
-            Map::create(&params, &spec.name).map_err(Error::kernel(create_action(&spec.name, map_type)))
+            let params = if needed { params } else { stand_in(params) };
+            Map::create(&params, &spec.name)
+                .map_err(Error::kernel(create_action(&spec.name, params.map_type)))
         })
         .collect()
 }

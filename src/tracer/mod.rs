@@ -15,7 +15,9 @@ mod kprobe_common;
 mod kprobes;
 mod maps;
 mod probe;
+mod rings;
 mod tracepoint;
+mod transport;
 
 pub use crate::plan::{AttachMode, BtfSource, Filters, Overrides, Plan};
 pub use tracepoint::tracepoint_field_layouts;
@@ -25,7 +27,9 @@ use choice::{choose, choose_kprobes, Choice, KprobePlan, TracepointPlan};
 use constants::{Constants, MntnsOffsets};
 use maps::{create_maps, map_index, MapSizing};
 use probe::HostProbe;
+use rings::Rings;
 use tracepoint::start_tracepoint;
+use transport::{choose_transport, probe_ringbuf, Transport};
 
 use crate::abi;
 use crate::attach::kprobe::KprobeLink;
@@ -36,11 +40,12 @@ use crate::host::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::host::kernel::{KernelVersion, MEMCG_ACCOUNTING};
 use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectSpec, EMBEDDED_OBJECT};
 use crate::perf::buffer::DEFAULT_RING_PAGES;
-use crate::perf::{PerfBuffers, RingStats};
+use crate::perf::RingStats;
 use crate::pinned_map;
 use crate::records::{ConnectEvent, CountRow};
 use crate::sys::bpf::{bpf_prog_load, Map, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
+use crate::sys::perf_event::page_size;
 use crate::sys::process::raise_memlock_limit;
 use crate::tracefs::Tracefs;
 use std::collections::HashMap;
@@ -88,7 +93,7 @@ pub struct Real;
 impl Objects for Real {
     type Link = Attachment;
     type Prog = OwnedFd;
-    type Rings = PerfBuffers;
+    type Rings = Rings;
     type Map = Map;
     type Tracefs = Tracefs;
 }
@@ -123,6 +128,8 @@ struct Host {
     online: Vec<u32>,
     tracefs: Tracefs,
     btf: LazyBtf,
+    /// How events reach us (chosen once, before the first attempt).
+    transport: Transport,
 }
 
 /// Why an attempt on one path failed.
@@ -156,9 +163,10 @@ pub(crate) struct Session<'h> {
     /// This run's load-time constants (filters, modes, offsets).
     constants: Constants,
     maps: Vec<Map>,
-    rings: PerfBuffers,
+    rings: Rings,
     tracefs: &'h Tracefs,
     online: &'h [u32],
+    epoll: &'h Epoll,
     /// --result where BTF could not give sk_err: why, for the path to
     /// calibrate it before it loads its programs.
     sk_err_unknown: Option<String>,
@@ -220,6 +228,14 @@ impl Session<'_> {
         .map_err(|error| Error::prog_load(section, error))
     }
 
+    /// Calibration dumps come through the perf event array: its rings, open.
+    fn open_calibration_rings(&mut self) -> Result<(), String> {
+        let events = map_index(self.object, abi::MAP_EVENTS).map_err(|e| e.to_string())?;
+        self.rings
+            .open_for_calibration(&self.maps[events], self.online, self.epoll)
+            .map_err(|e| format!("cannot open the perf rings for calibration: {e}"))
+    }
+
     /// The first online CPU: where attachment events are opened.
     fn attach_cpu(&self) -> u32 {
         self.online[0]
@@ -233,7 +249,17 @@ impl Tracer {
     /// the chosen path, and with --attach auto a second one on kprobes if
     /// the tracepoint path's own programs fail.
     pub fn start(plan: &Plan, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Error> {
-        let host = preflight(plan)?;
+        let mut host = preflight(plan)?;
+        let page = page_size();
+        let (transport, line) = choose_transport(
+            plan.overrides.perf_transport,
+            || probe_ringbuf(page),
+            plan.ring_kib,
+            page,
+            host.possible.len(),
+        );
+        log(format_args!("{line}"));
+        host.transport = transport;
         let probe = HostProbe::new(&host.tracefs, &host.btf);
         let attached = match choose(plan, &probe, log)? {
             Choice::Kprobe(kprobes) => {
@@ -263,7 +289,7 @@ impl Tracer {
         Ok(Tracer { attached, tracefs: host.tracefs })
     }
 
-    /// Reads every ring once; see [`PerfBuffers::drain`].
+    /// Reads every ring once; see [`Rings::drain`].
     pub fn drain(&mut self, on_sample: impl FnMut(&[u8])) -> RingStats {
         self.attached.rings.drain(on_sample)
     }
@@ -271,15 +297,19 @@ impl Tracer {
     /// Gives a ring to each CPU that came online (or came back) since the
     /// last call, registered with `epoll`, and says so through `log`; what
     /// the old rings of returning CPUs held goes to `on_sample`. Until a
-    /// CPU has its ring, what the program sends there is counted lost.
+    /// CPU has its ring, what the program sends there is counted lost. On
+    /// the BPF ring buffer, which every CPU shares, there is nothing to do.
     pub fn follow_cpu_hotplug(
         &mut self,
         epoll: &Epoll,
         log: Log<'_>,
         on_sample: impl FnMut(&[u8]),
     ) -> Result<RingStats, Error> {
-        let online = read_cpu_list(ONLINE)?;
         let Attached { rings, maps, events, .. } = &mut self.attached;
+        if rings.is_ring_buffer() {
+            return Ok(RingStats::default());
+        }
+        let online = read_cpu_list(ONLINE)?;
         let (opened, stats) = rings
             .follow_online(&maps[*events], &online, epoll, on_sample)
             .map_err(Error::kernel("open the perf ring of a CPU that came online"))?;
@@ -287,6 +317,12 @@ impl Tracer {
             log(format_args!("CPU {cpu} came online: its perf ring is open"));
         }
         Ok(stats)
+    }
+
+    /// Whether events come through the BPF ring buffer, which reports no
+    /// losses in band: only the programs' count knows them.
+    pub fn is_ring_buffer(&self) -> bool {
+        self.attached.rings.is_ring_buffer()
     }
 
     /// The connects whose handshake had not ended when this was called
@@ -378,12 +414,18 @@ fn preflight(plan: &Plan) -> Result<Host, Error> {
         return Err(Error::Lockdown { mode: "confidentiality".into() });
     }
     let tracefs = Tracefs::open()?;
-    Ok(Host { object, possible, online, tracefs, btf: LazyBtf::new(&plan.overrides.btf) })
+    let btf = LazyBtf::new(&plan.overrides.btf);
+    Ok(Host { object, possible, online, tracefs, btf, transport: Transport::PerfArrays })
 }
 
 /// This attempt's constants, maps (the user's pinned filters in place) and
 /// rings, for `path`.
-fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> Result<Session<'h>, Error> {
+fn open_session<'h>(
+    host: &'h Host,
+    plan: &Plan,
+    path: &Path,
+    epoll: &'h Epoll,
+) -> Result<Session<'h>, Error> {
     let kprobes = matches!(path, Path::Kprobe(_));
     let pinned = |option, path: &Option<PathBuf>| {
         path.as_deref().map(|path| pinned_map::open(option, path)).transpose().map_err(Error::PinnedMap)
@@ -407,6 +449,7 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
         result_mode: plan.result,
         only_failed: plan.failed,
         mntns,
+        ringbuf: host.transport.wakeup(),
         ..Constants::for_filters(&plan.filters)
     };
     let mut sk_err_unknown = None;
@@ -424,6 +467,7 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
         count: plan.count,
         lport_defer,
         inflight: plan.result || lport_defer,
+        ring_bytes: host.transport.ring_bytes(),
     };
     let maps = create_maps(&host.object, &sizing, cgroup_map, mntns_map)?;
     if !plan.filters.ports.is_empty() {
@@ -434,9 +478,17 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
                 .map_err(Error::kernel("fill the port filter map"))?;
         }
     }
-    let events = &maps[map_index(&host.object, abi::MAP_EVENTS)?];
-    let rings = PerfBuffers::open(events, &host.online, DEFAULT_RING_PAGES, epoll)
-        .map_err(Error::kernel("open the per-CPU perf rings"))?;
+    let rings = match host.transport {
+        Transport::RingBuffer { bytes } => {
+            let ring = &maps[map_index(&host.object, abi::MAP_RING)?];
+            Rings::ring_buffer(ring, bytes, epoll).map_err(Error::kernel("map the BPF ring buffer"))?
+        }
+        Transport::PerfArrays => {
+            let events = &maps[map_index(&host.object, abi::MAP_EVENTS)?];
+            Rings::perf(events, &host.online, DEFAULT_RING_PAGES, epoll)
+                .map_err(Error::kernel("open the per-CPU perf rings"))?
+        }
+    };
     Ok(Session {
         object: &host.object,
         constants,
@@ -444,6 +496,7 @@ fn open_session<'h>(host: &'h Host, plan: &Plan, path: &Path, epoll: &Epoll) -> 
         rings,
         tracefs: &host.tracefs,
         online: &host.online,
+        epoll,
         sk_err_unknown,
     })
 }

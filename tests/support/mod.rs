@@ -94,12 +94,45 @@ pub fn perf_tracepoint_attached(why_not_raw: &str) -> String {
     )
 }
 
-/// What -v prints as the state tracepoint attaches, in this test run's mode.
+/// What -v prints as the state tracepoint attaches, in this test run's
+/// mode, after the transport line.
 pub fn attached_lines() -> String {
-    if std::env::var_os(RAW_TRACEPOINT_SWITCH).is_some_and(|v| v == "off") {
+    let attach = if std::env::var_os(RAW_TRACEPOINT_SWITCH).is_some_and(|v| v == "off") {
         perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")
     } else {
         RAW_TRACEPOINT_ATTACHED.to_owned()
+    };
+    format!("{}{attach}", transport_line())
+}
+
+/// Set to `perf` for a whole test run (tools/test runs the tracing suites
+/// both ways), events go through the perf event arrays instead of the BPF
+/// ring buffer this kernel has.
+pub const TRANSPORT_SWITCH: &str = "TCPCONNECT_TRANSPORT";
+
+/// Whether this test run forces the perf event arrays.
+pub fn perf_transport() -> bool {
+    std::env::var_os(TRANSPORT_SWITCH).is_some_and(|v| v == "perf")
+}
+
+/// What -v prints first: the transport of this test run on this host
+/// (6.18: the ring buffer at its default size, unless forced off).
+pub fn transport_line() -> String {
+    if perf_transport() {
+        let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+        let cpus: usize = possible
+            .trim()
+            .split(',')
+            .map(|range| match range.split_once('-') {
+                Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+                None => 1,
+            })
+            .sum();
+        format!(
+            "tcpconnect: events: perf event arrays (256 KiB a CPU, {cpus} CPUs; TCPCONNECT_TRANSPORT=perf)\n"
+        )
+    } else {
+        "tcpconnect: events: BPF ring buffer (256 KiB)\n".to_owned()
     }
 }
 

@@ -1,0 +1,62 @@
+//! The one BPF ring buffer every CPU writes events to: mapped, watched by
+//! epoll (the map fd is readable while records wait; the programs wake it
+//! only once a batch is waiting, see tcpconnect.bpf.c `send`), and drained
+//! record by record, each one's space handed back to the kernel at once.
+
+use super::records::{read_records, Record};
+use crate::sys::bpf::Map;
+use crate::sys::epoll::Epoll;
+use crate::sys::ringbuf::RingBufMap;
+use crate::sys::SysResult;
+use std::os::fd::AsFd;
+
+pub struct RingBuffer {
+    map: RingBufMap,
+}
+
+impl RingBuffer {
+    /// Maps `ring` (a BPF_MAP_TYPE_RINGBUF of `size` bytes) and registers
+    /// it with `epoll` under `token`.
+    pub fn open(ring: &Map, size: usize, epoll: &Epoll, token: u64) -> SysResult<RingBuffer> {
+        let map = RingBufMap::new(ring.as_fd(), size)?;
+        epoll.add(ring.as_fd(), token)?;
+        Ok(RingBuffer { map })
+    }
+
+    /// The ring's size in bytes.
+    pub fn size(&self) -> usize {
+        self.map.data_len()
+    }
+
+    /// Reads every committed record once, passing each sample to
+    /// `on_sample`; returns the number of corrupt batches skipped (should
+    /// always be 0).
+    pub fn drain(&mut self, mut on_sample: impl FnMut(&[u8])) -> u64 {
+        let map = &self.map;
+        let producer = map.producer_pos();
+        let consumer = map.consumer_pos();
+        if producer == consumer {
+            return 0;
+        }
+        let walked = read_records(
+            map.data(),
+            consumer,
+            producer,
+            |offset| map.header_len(offset),
+            |record, next| {
+                if let Record::Sample(payload) = record {
+                    on_sample(payload);
+                }
+                map.set_consumer_pos(next);
+            },
+        );
+        match walked {
+            Ok(_) => 0,
+            // On corruption skip to the producer: losing a batch beats looping on it.
+            Err(_) => {
+                map.set_consumer_pos(producer);
+                1
+            }
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Walking the records of a BPF ring buffer (BPF_MAP_TYPE_RINGBUF, 5.8)
+//! over plain bytes, so it can be tested on synthetic rings.
+//!
+//! All CPUs write into one data area of `size` bytes (a power of two of
+//! pages). Two free-running u64 byte counters bound the pending records:
+//! `producer_pos` (advanced by the kernel when it *reserves* a record) and
+//! `consumer_pos` (advanced by user space after it consumed one). A counter
+//! `c` refers to byte `c & (size - 1)`. The kernel maps the data area twice
+//! in a row, so the reader sees a record that crosses the end as one
+//! contiguous run of `2 * size` bytes; this module takes that doubled area.
+//!
+//! # Record layout (kernel/bpf/ringbuf.c, `struct bpf_ringbuf_hdr`)
+//!
+//! `{ u32 len; u32 pg_off; u8 data[len]; padding }`, starting 8-aligned; the
+//! record takes `round_up(len + 8, 8)` bytes. Two bits of `len` are flags:
+//! `BPF_RINGBUF_BUSY_BIT` (31) while the record is reserved but not yet
+//! committed, and `BPF_RINGBUF_DISCARD_BIT` (30) for a record its producer
+//! discarded, which is consumed but holds nothing. Since the producer
+//! position moves at reservation, the pending bytes may end in busy records:
+//! the walk stops at the first one (records are committed out of order
+//! across CPUs, but consumed in order) and resumes there next time.
+//!
+//! The header word is written by the kernel concurrently (the busy bit is
+//! cleared with smp_store_release), so it is read through `header_len`,
+//! which the mmap wrapper implements with an Acquire load; only after that
+//! are the record's bytes read from the slice.
+
+use std::fmt;
+
+/// `BPF_RINGBUF_BUSY_BIT`: reserved, not yet committed.
+pub const BUSY_BIT: u32 = 1 << 31;
+/// `BPF_RINGBUF_DISCARD_BIT`: committed as discarded.
+pub const DISCARD_BIT: u32 = 1 << 30;
+/// `BPF_RINGBUF_HDR_SZ`.
+pub const HEADER_LEN: u64 = 8;
+
+/// What one record was.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// A committed record's bytes, exactly `len` of them (no padding).
+    Sample(&'a [u8]),
+    /// A discarded record, consumed unread.
+    Discarded,
+}
+
+/// Why the pending bytes could not be (fully) walked. The caller should
+/// publish the producer position it read, dropping what was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingBufError {
+    /// The doubled data area is not twice a power of two of at least 8 bytes.
+    BadDataLen { len: usize },
+    /// The producer position is behind the consumer's.
+    ProducerBehind { consumer: u64, producer: u64 },
+    /// More bytes are pending than the ring holds.
+    Overrun { consumer: u64, producer: u64, size: usize },
+    /// The record at counter `at` is malformed; the records before it were
+    /// delivered.
+    Corrupt { at: u64, reason: &'static str },
+}
+
+impl fmt::Display for RingBufError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            RingBufError::BadDataLen { len } => {
+                write!(f, "BPF ring buffer data area of {len} bytes is not twice a power of two >= 8")
+            }
+            RingBufError::ProducerBehind { consumer, producer } => {
+                write!(f, "BPF ring buffer producer position {producer} is behind the consumer's {consumer}")
+            }
+            RingBufError::Overrun { consumer, producer, size } => write!(
+                f,
+                "BPF ring buffer has {} pending bytes (consumer {consumer}, producer {producer}) but holds only {size}",
+                producer.wrapping_sub(consumer)
+            ),
+            RingBufError::Corrupt { at, reason } => {
+                write!(f, "corrupt BPF ring buffer record at position {at}: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RingBufError {}
+
+/// Walks the records from `consumer` up to `producer` (loaded with
+/// Acquire) in `data`, the doubled data area, calling `on_record` with each
+/// committed record and the consumer position just past it, which the
+/// caller publishes (with Release) so the kernel can reuse the space at
+/// once. `header_len(offset)` returns the length word of the header at
+/// `offset` in the first copy. Returns the position the walk stopped at:
+/// `producer`, or the first busy record.
+///
+/// The work is bounded by `producer - consumer <= size` bytes, and every
+/// record advances by at least 8; no allocation.
+pub fn read_records<L, F>(
+    data: &[u8],
+    consumer: u64,
+    producer: u64,
+    header_len: L,
+    mut on_record: F,
+) -> Result<u64, RingBufError>
+where
+    L: Fn(usize) -> u32,
+    F: FnMut(Record<'_>, u64),
+{
+    let size = data.len() / 2;
+    if data.len() % 2 != 0 || size < HEADER_LEN as usize || !size.is_power_of_two() {
+        return Err(RingBufError::BadDataLen { len: data.len() });
+    }
+    if producer < consumer {
+        return Err(RingBufError::ProducerBehind { consumer, producer });
+    }
+    // `size` is at most isize::MAX, so it fits in a u64.
+    if producer - consumer > size as u64 {
+        return Err(RingBufError::Overrun { consumer, producer, size });
+    }
+    let mask = size as u64 - 1;
+    let mut pos = consumer;
+    while pos < producer {
+        let corrupt = move |reason| RingBufError::Corrupt { at: pos, reason };
+        if pos % 8 != 0 {
+            return Err(corrupt("record not 8-aligned"));
+        }
+        // Invariant: avail <= size.
+        let avail = producer - pos;
+        if avail < HEADER_LEN {
+            return Err(corrupt("truncated record header"));
+        }
+        // Below size, since mask < size.
+        let offset = (pos & mask) as usize;
+        let word = header_len(offset);
+        if word & BUSY_BIT != 0 {
+            // Not committed yet: it and everything after it wait.
+            break;
+        }
+        let len = u64::from(word & !(BUSY_BIT | DISCARD_BIT));
+        let total = (len + HEADER_LEN + 7) & !7;
+        if total > avail {
+            return Err(corrupt("record extends past the producer position"));
+        }
+        // offset < size and total <= avail <= size: inside the doubled area.
+        let start = offset + HEADER_LEN as usize;
+        let record = if word & DISCARD_BIT != 0 {
+            Record::Discarded
+        } else {
+            Record::Sample(&data[start..start + len as usize])
+        };
+        pos += total;
+        on_record(record, pos);
+    }
+    Ok(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte the test rings are pre-filled with, so stale reads show up.
+    const JUNK: u8 = 0x55;
+
+    /// A doubled data area for a ring of `size` bytes.
+    fn ring(size: usize) -> Vec<u8> {
+        vec![JUNK; 2 * size]
+    }
+
+    /// Writes `bytes` at counter `pos` into both copies, as the double
+    /// mapping shows the kernel's single write.
+    fn put(ring: &mut [u8], pos: u64, bytes: &[u8]) {
+        let size = ring.len() / 2;
+        for (i, &b) in bytes.iter().enumerate() {
+            let at = ((pos + i as u64) as usize) & (size - 1);
+            ring[at] = b;
+            ring[at + size] = b;
+        }
+    }
+
+    /// Writes a record (header flags `flags`) at `pos`; returns the next position.
+    fn write(ring: &mut [u8], pos: u64, payload: &[u8], flags: u32) -> u64 {
+        let len = payload.len() as u32 | flags;
+        let mut header = len.to_ne_bytes().to_vec();
+        header.extend_from_slice(&7u32.to_ne_bytes()); // pg_off: ignored
+        put(ring, pos, &header);
+        put(ring, pos + HEADER_LEN, payload);
+        pos + ((payload.len() as u64 + HEADER_LEN + 7) & !7)
+    }
+
+    fn payload(n: usize, seed: u8) -> Vec<u8> {
+        (0..n).map(|i| seed.wrapping_add(i as u8)).collect()
+    }
+
+    /// What the reader delivered: the samples (or None for a discarded
+    /// record) with the position after each, and the result.
+    type Got = Vec<(Option<Vec<u8>>, u64)>;
+
+    fn collect(data: &[u8], consumer: u64, producer: u64) -> (Result<u64, RingBufError>, Got) {
+        let size = data.len() / 2;
+        let header_len = |offset: usize| {
+            assert!(offset < size && offset % 8 == 0, "header read at {offset}");
+            u32::from_ne_bytes(data[offset..offset + 4].try_into().unwrap())
+        };
+        let mut got = Vec::new();
+        let result = read_records(data, consumer, producer, header_len, |record, next| {
+            let bytes = match record {
+                Record::Sample(bytes) => Some(bytes.to_vec()),
+                Record::Discarded => None,
+            };
+            got.push((bytes, next));
+        });
+        (result, got)
+    }
+
+    #[test]
+    fn an_empty_ring_stays_where_it_is() {
+        assert_eq!(collect(&ring(64), 40, 40), (Ok(40), vec![]));
+    }
+
+    #[test]
+    fn an_event_and_an_outcome_come_out_exactly_as_written() {
+        let mut data = ring(4096);
+        let event = payload(72, 1);
+        let outcome = payload(88, 100);
+        let after_event = write(&mut data, 0, &event, 0);
+        assert_eq!(after_event, 80);
+        let end = write(&mut data, after_event, &outcome, 0);
+        assert_eq!(end, 176);
+        let (result, got) = collect(&data, 0, end);
+        assert_eq!(result, Ok(176));
+        assert_eq!(got, vec![(Some(event), 80), (Some(outcome), 176)]);
+    }
+
+    #[test]
+    fn a_busy_record_stops_the_walk_until_it_is_committed() {
+        let mut data = ring(256);
+        let first = write(&mut data, 0, &payload(5, 1), 0);
+        // Reserved by one CPU, not committed; the one after it is committed.
+        let second = write(&mut data, first, &payload(16, 2), BUSY_BIT);
+        let third = write(&mut data, second, &payload(3, 3), 0);
+        let (result, got) = collect(&data, 0, third);
+        assert_eq!(result, Ok(first));
+        assert_eq!(got, vec![(Some(payload(5, 1)), 16)]);
+        // Committed: the walk resumes there and takes both.
+        write(&mut data, first, &payload(16, 2), 0);
+        let (result, got) = collect(&data, first, third);
+        assert_eq!(result, Ok(third));
+        assert_eq!(got, vec![(Some(payload(16, 2)), 40), (Some(payload(3, 3)), 56)]);
+    }
+
+    #[test]
+    fn a_discarded_record_is_consumed_unread() {
+        let mut data = ring(256);
+        let first = write(&mut data, 0, &payload(72, 9), DISCARD_BIT);
+        let second = write(&mut data, first, &payload(8, 1), 0);
+        let (result, got) = collect(&data, 0, second);
+        assert_eq!(result, Ok(96));
+        assert_eq!(got, vec![(None, 80), (Some(payload(8, 1)), 96)]);
+    }
+
+    #[test]
+    fn a_record_crossing_the_end_is_whole_through_the_second_copy() {
+        let size = 256u64;
+        for start in (0..size).step_by(8) {
+            let mut data = ring(size as usize);
+            // Positions in the millions: counters run free, never reset.
+            let base = (1 << 20) * size + start;
+            let event = payload(72, start as u8);
+            let end = write(&mut data, base, &event, 0);
+            let (result, got) = collect(&data, base, end);
+            assert_eq!(result, Ok(end), "at {start}");
+            assert_eq!(got, vec![(Some(event), end)], "at {start}");
+        }
+    }
+
+    #[test]
+    fn a_full_ring_is_read_to_the_end() {
+        let mut data = ring(64);
+        let first = write(&mut data, 64, &payload(24, 1), 0);
+        let end = write(&mut data, first, &payload(24, 2), 0);
+        assert_eq!(end - 64, 64);
+        let (result, got) = collect(&data, 64, end);
+        assert_eq!(result, Ok(128));
+        assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn inconsistent_counters_are_errors() {
+        let data = ring(64);
+        assert_eq!(
+            collect(&data, 80, 72).0,
+            Err(RingBufError::ProducerBehind { consumer: 80, producer: 72 })
+        );
+        assert_eq!(
+            collect(&data, 0, 72).0,
+            Err(RingBufError::Overrun { consumer: 0, producer: 72, size: 64 })
+        );
+        assert_eq!(collect(&data[..96], 0, 8).0, Err(RingBufError::BadDataLen { len: 96 }));
+        assert_eq!(collect(&data[..8], 0, 0).0, Err(RingBufError::BadDataLen { len: 8 }));
+    }
+
+    #[test]
+    fn malformed_records_are_corrupt_after_the_good_ones() {
+        let mut data = ring(256);
+        let good = write(&mut data, 0, &payload(8, 1), 0);
+        // A length running past the producer position.
+        write(&mut data, good, &payload(8, 2), 0);
+        let (result, got) = collect(&data, 0, good + 8);
+        assert_eq!(
+            result,
+            Err(RingBufError::Corrupt { at: good, reason: "record extends past the producer position" })
+        );
+        assert_eq!(got, vec![(Some(payload(8, 1)), 16)]);
+        // Fewer bytes pending than a header.
+        assert_eq!(
+            collect(&data, 0, good + 4).0,
+            Err(RingBufError::Corrupt { at: good, reason: "truncated record header" })
+        );
+        // A consumer position that is not a record boundary.
+        assert_eq!(
+            collect(&data, 4, 16).0,
+            Err(RingBufError::Corrupt { at: 4, reason: "record not 8-aligned" })
+        );
+    }
+
+    #[test]
+    fn a_zero_length_record_still_advances() {
+        let mut data = ring(64);
+        let end = write(&mut data, 0, &[], 0);
+        assert_eq!(end, 8);
+        assert_eq!(collect(&data, 0, 8), (Ok(8), vec![(Some(vec![]), 8)]));
+    }
+
+    #[test]
+    fn garbage_never_panics_or_reads_out_of_bounds() {
+        // A fixed pseudo-random sequence: every header value, every length.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2000 {
+            let size = 8usize << (next() % 8);
+            let data: Vec<u8> = (0..2 * size).map(|_| next() as u8).collect();
+            let consumer = next() % 1024 * 8;
+            let producer = consumer + next() % (size as u64 + 16);
+            let (result, got) = collect(&data, consumer, producer);
+            assert!(got.len() <= size / 8);
+            if let Ok(pos) = result {
+                assert!(pos >= consumer && pos <= producer);
+            }
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(
+            RingBufError::Corrupt { at: 8, reason: "truncated record header" }.to_string(),
+            "corrupt BPF ring buffer record at position 8: truncated record header"
+        );
+        assert_eq!(
+            RingBufError::Overrun { consumer: 0, producer: 72, size: 64 }.to_string(),
+            "BPF ring buffer has 72 pending bytes (consumer 0, producer 72) but holds only 64"
+        );
+    }
+}
