@@ -1,22 +1,26 @@
 //! The text output of one event: the first byte picks the columns (-t, -U,
-//! -L, -d), the next 72 are the event record as the BPF side writes it.
+//! -L, -d, --result), the rest is the event record as the BPF side writes
+//! it (72 bytes; 88, with its outcome, for --result).
 //! Whatever a traced process put in its name, the line for one event has
 //! exactly one `\n`, at its end, and no other byte below 0x20 nor 0x7f.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcpconnect::records::{ConnectEvent, EVENT_SIZE};
+use tcpconnect::records::{ConnectEvent, EVENT_SIZE, OUTCOME_EVENT_SIZE};
 use tcpconnect::present::text::{Columns, LineFormatter};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&choice, record)) = data.split_first() else { return };
-    let Some(event) = ConnectEvent::decode(record) else { return };
-    assert!(record.len() >= EVENT_SIZE);
+    let result = choice & 32 != 0;
+    let decoded = if result { ConnectEvent::decode_outcome(record) } else { ConnectEvent::decode(record) };
+    let Some(event) = decoded else { return };
+    assert!(record.len() >= if result { OUTCOME_EVENT_SIZE } else { EVENT_SIZE });
     let columns = Columns {
         timestamp: choice & 1 != 0,
         print_uid: choice & 2 != 0,
         lport: choice & 4 != 0,
         query: choice & 8 != 0,
+        result,
         json: false,
     };
     let query: Option<&[u8]> = if choice & 16 != 0 { Some(b"example.com") } else { None };
