@@ -18,12 +18,13 @@ mod support;
 mod vm;
 
 use support::{
-    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of,
+    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of, nfs_connect_output,
     perf_tracepoint_attached, HEADER, LPORT_HEADER, RAW_TRACEPOINT_ATTACHED,
 };
 use vm::{
-    assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, offsets,
-    section, swept_line, trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, TRACE_HELPERS,
+    assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, nfs_run,
+    offsets, section, swept_line, trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH,
+    TRACE_HELPERS,
 };
 
 /// Boots the VM with both static binaries and runs `script`; returns what
@@ -284,6 +285,62 @@ done
             "{way}: a ring when cpu1 came online, and when it came back: {err}"
         );
         assert!(!err.contains("Possibly lost"), "{way}: {err}");
+    }
+}
+
+#[test]
+fn a_connect_the_kernel_makes_is_printed_with_its_worker_thread_on_every_path() {
+    // An NFS mount whose in-kernel RPC client connects to a closed mountd
+    // port (`nfs_mount`): the connect runs in xs_tcp_setup_socket, the
+    // transport's connect work, so a thread of the xprtiod workqueue makes it
+    // (a kworker, or its rescuer: `nfs_worker`), not the mount task. Every
+    // path prints it once with that thread's PID and COMM: the raw
+    // tracepoint and the perf tracepoint event fire in tcp_set_state(SYN_SENT)
+    // inside tcp_v4_connect, the kretprobes at tcp_v4_connect's return, all in
+    // the worker. With -L, the port is printed at once: the RPC client bound
+    // the socket to a reserved port (xs_bind, sunrpc's min_resvport to
+    // max_resvport) before connecting, and no connect(2) is there to wait for.
+    let script = format!(
+        r#"{TRACE_HELPERS}
+CONNECT=nfs_mount trace raw tcpconnect -v
+CONNECT=nfs_mount trace perf env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect -v
+CONNECT=nfs_mount trace kprobe tcpconnect --attach kprobe -v
+CONNECT=nfs_mount trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
+CONNECT=nfs_mount trace raw_L tcpconnect -L
+CONNECT=nfs_mount trace kprobe_L tcpconnect --attach kprobe -L
+section resvport cat /proc/sys/sunrpc/min_resvport /proc/sys/sunrpc/max_resvport
+"#
+    );
+    let test = "a_connect_the_kernel_makes_is_printed_with_its_worker_thread_on_every_path";
+    let Some(out) = boot(test, "", &script) else {
+        return;
+    };
+    let from_btf = "tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)\n";
+    let runs = [
+        ("raw", RAW_TRACEPOINT_ATTACHED.to_owned()),
+        ("perf", perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")),
+        ("kprobe", format!("{from_btf}{PMU_ATTACH}")),
+        ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
+    ];
+    for (name, attach) in runs {
+        let (run, pid, comm) = nfs_run(&out, name);
+        assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
+        assert_eq!(run.err, attach, "{name}: -v");
+    }
+    let resvport = section(&out, "resvport");
+    let (min, max) = resvport.split_once('\n').unwrap_or_else(|| panic!("{resvport}"));
+    let (min, max): (u16, u16) = (min.parse().unwrap(), max.trim_end().parse().unwrap());
+    for name in ["raw_L", "kprobe_L"] {
+        let (run, pid, comm) = nfs_run(&out, name);
+        let line = run.out.lines().nth(1).unwrap_or_else(|| panic!("{name}: no line:\n{}", run.out));
+        let lport = lport_of(line);
+        assert!((min..=max).contains(&lport), "{name}: LPORT {lport} not in {min}..={max}:\n{}", run.out);
+        assert_eq!(
+            run.out,
+            format!("{LPORT_HEADER}\n{pid:<6} {comm:<12.12} 4  127.0.0.1        {lport:<6} 127.0.0.1        20048\n"),
+            "{name}: stdout"
+        );
+        assert_eq!(run.err, "", "{name}");
     }
 }
 
