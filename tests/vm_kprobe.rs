@@ -345,6 +345,72 @@ section resvport cat /proc/sys/sunrpc/min_resvport /proc/sys/sunrpc/max_resvport
 }
 
 #[test]
+fn lport_runs_started_under_load_print_every_connect() {
+    // -L on the tracepoint paths attaches the syscall tracepoints, says so
+    // with -v, and only then loads and attaches the state program: a
+    // tracer starved of CPU (pinned with four busier loops) takes long
+    // between the two. Each run must still print every connect made once
+    // its header is out, refused (released when the socket leaves
+    // SYN_SENT) and accepted (at sys_exit_connect), with the local port.
+    // (The harness once took the first -v line for "live", and the
+    // connects made before the state program was attached went untraced:
+    // a header and no line, seen on 6.12 under load.)
+    let script = format!(
+        r#"{TRACE_HELPERS}
+nc -ll -p 8080 -e /bin/true </dev/null >/dev/null 2>&1 &
+i=0; while ! netstat -ltn | grep -q ':8080 ' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+TARGETS="--lport 4:127.0.0.1:1 6:::1:1 4:127.0.0.1:8080 6:::1:8080"
+LOAD=; for _i in 1 2 3 4; do taskset -c 0 sh -c 'while :; do :; done' & LOAD="$LOAD $!"; done
+renice -n -10 -p $LOAD >/dev/null
+trace raw taskset -c 0 tcpconnect -L -v
+trace perf taskset -c 0 env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect -L -v
+kill $LOAD
+"#
+    );
+    let test = "lport_runs_started_under_load_print_every_connect";
+    let Some(out) = boot_with_cpus(test, "", &script, 2) else {
+        return;
+    };
+    let syscalls = "tcpconnect: attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)\n";
+    let runs = [
+        ("raw", format!("{syscalls}{RAW_TRACEPOINT_ATTACHED}")),
+        (
+            "perf",
+            format!("{syscalls}{}", perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")),
+        ),
+    ];
+    let connects = [
+        (4, "127.0.0.1", "127.0.0.1", 1),
+        (6, "::1", "::1", 1),
+        (4, "127.0.0.1", "127.0.0.1", 8080),
+        (6, "::1", "::1", 8080),
+    ];
+    for (name, attach) in runs {
+        let run = trace_run(&out, name);
+        eprintln!("{name}:\n{}{}", run.out, run.err);
+        assert_eq!(run.err, attach, "{name}: -v");
+        let conn: Vec<&str> = run.conn.lines().collect();
+        assert_eq!(conn.len(), 4, "{name}: {}", run.conn);
+        assert_eq!(conn[..2], ["ConnectionRefused", "ConnectionRefused"], "{name}");
+        // The accepted connects' ports from the connector; the refused
+        // ones' are gone when connect(2) fails: those printed, nonzero.
+        let printed: Vec<u16> = run.out.lines().skip(1).map(lport_of).collect();
+        assert_eq!(printed.len(), 4, "{name}: every connect prints:\n{}", run.out);
+        let mut expected = format!("{LPORT_HEADER}\n");
+        for (i, (ip, saddr, daddr, dport)) in connects.into_iter().enumerate() {
+            let lport = match conn[i].strip_prefix("ok ") {
+                Some(port) => port.parse().unwrap(),
+                None => printed[i],
+            };
+            assert_ne!(lport, 0, "{name}: connect {i}:\n{}", run.out);
+            expected.push_str(&lport_line(run.connector_pid, ip, saddr, lport, daddr, dport));
+            expected.push('\n');
+        }
+        assert_eq!(run.out, expected, "{name}: stdout");
+    }
+}
+
+#[test]
 fn options_work_on_the_kprobe_path() {
     let script = format!(
         r#"{TRACE_HELPERS}
