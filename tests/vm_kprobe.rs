@@ -230,8 +230,12 @@ begin forced; echo $rc; cat /tmp/out /tmp/err; end forced
 #[test]
 fn a_cpu_brought_online_after_start_gets_its_ring() {
     // cpu1 is offline when tracing starts, comes online, goes offline and
-    // comes back; a connect pinned to it after each return must print, on
-    // the raw tracepoint and on kprobes, and nothing may be lost.
+    // comes back, then goes and comes back while the tracer is stopped
+    // (SIGSTOP), so its look at the online CPUs never sees cpu1 gone: the
+    // old ring is dead all the same (the kernel took its event off the CPU
+    // for good), and only the event's enabled time, which stopped, tells. A
+    // connect pinned to cpu1 after each return must print, on the raw
+    // tracepoint and on kprobes, and nothing may be lost.
     let script = r#"
 CPU1=/sys/devices/system/cpu/cpu1/online
 wait_line() { i=0; while [ "$(grep -c "$1" /tmp/err)" -lt "$2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; }
@@ -252,6 +256,9 @@ for way in tracepoint kprobe; do
   echo 0 > $CPU1; sleep 0.3; echo 1 > $CPU1
   wait_line 'CPU 1 came online' 2
   pinned_connect
+  kill -STOP $T; echo 0 > $CPU1; echo 1 > $CPU1; kill -CONT $T
+  wait_line 'CPU 1 came online' 3
+  pinned_connect
   sleep 0.5
   kill -INT $T; wait $T
   begin $way.rc; echo $?; end $way.rc
@@ -270,19 +277,19 @@ done
         let err = section(&out, &format!("{way}.err"));
         eprintln!("{way}:\n{}{err}", section(&out, &format!("{way}.out")));
         assert_eq!(section(&out, &format!("{way}.rc")), "0\n", "{way}: {err}");
-        assert_eq!(section(&out, &format!("{way}.conn")), "ConnectionRefused\nConnectionRefused\n", "{way}");
+        assert_eq!(section(&out, &format!("{way}.conn")), "ConnectionRefused\n".repeat(3), "{way}");
         let pids: Vec<u32> =
             section(&out, &format!("{way}.pids")).lines().map(|l| l.parse().unwrap()).collect();
         let line = |pid| format!("{}\n", bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", 1));
         assert_eq!(
             section(&out, &format!("{way}.out")),
-            format!("{HEADER}\n{}{}", line(pids[0]), line(pids[1])),
-            "{way}: both connects on cpu1 print"
+            format!("{HEADER}\n{}{}{}", line(pids[0]), line(pids[1]), line(pids[2])),
+            "{way}: the three connects on cpu1 print"
         );
         assert_eq!(
             err.matches(online).count(),
-            2,
-            "{way}: a ring when cpu1 came online, and when it came back: {err}"
+            3,
+            "{way}: a ring when cpu1 came online, and each time it came back: {err}"
         );
         assert!(!err.contains("Possibly lost"), "{way}: {err}");
     }
