@@ -716,10 +716,10 @@ pub const NFS_REFUSED: &str = "mount: mounting 127.0.0.1:/x on /mnt failed: Conn
 /// the one the workqueue tracepoint saw run xs_tcp_setup_socket, the
 /// transport's connect work (exactly once), as (PID, COMM). xs_connect
 /// queues that work on the xprtiod workqueue, so a thread of its pool runs
-/// it: a kworker ("kworker/u4:1" unbound, "kworker/1:0H" per-CPU high
-/// priority on 4.9) or, when the pool cannot start a worker in time (TCG is
-/// slow at it; seen on 4.14), the workqueue's rescuer thread, named after
-/// it ("xprtiod"). Either is a kernel thread, child of kthreadd (PID 2),
+/// it: a kworker ("kworker/u4:1" of an unbound pool from 4.19 on;
+/// "kworker/1:0H" of a per-CPU high-priority pool on 4.9 and 4.14) or, when
+/// the pool cannot start a worker in time (TCG is slow at it; seen once on
+/// 4.14), the workqueue's rescuer thread, named after it ("xprtiod"). Either is a kernel thread, child of kthreadd (PID 2),
 /// never the mount task; its PID and task->comm are what both paths
 /// report (the tracepoint fires in tcp_set_state(SYN_SENT) within
 /// tcp_v4_connect, the kretprobe at tcp_v4_connect's return, both in it).
