@@ -10,7 +10,10 @@
 //!      kprobe_events, prints the same lines but for the PID: the arm64
 //!      pt_regs offsets (src/arch.rs) give the right `sk` and return value;
 //!   3. without BTF, calibration finds the IPv6 offsets BTF gives;
-//!   4. every run exits 0 on SIGINT and leaves kprobe_events empty.
+//!   4. every run exits 0 on SIGINT and leaves kprobe_events empty;
+//!   5. a connect the kernel makes itself (an NFS mount's, the NFS client
+//!      loaded from the kernel's modules) is printed on every path with the
+//!      kernel thread that made it (a worker of the xprtiod workqueue).
 //!
 //! Needs root and the arm64 assets (tools/setup-arm64); in CI a missing one
 //! is a failure.
@@ -19,10 +22,10 @@ mod support;
 #[path = "support/vm_arm64.rs"]
 mod vm_arm64;
 
-use support::{connector_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
+use support::{connector_output, nfs_connect_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
 use vm_arm64::{
-    assets_or_skip, build_static_binaries, kprobe_attach_from_btf, legacy_probe_events, offsets, section,
-    trace_run, without_pid, TraceRun, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    assets_or_skip, build_static_binaries, kprobe_attach_from_btf, legacy_probe_events, nfs_run, offsets,
+    section, trace_run, without_pid, TraceRun, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
 };
 
 /// `trace_run`, checking that the connector's three connects were refused
@@ -53,6 +56,11 @@ trace perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach trac
 trace kprobe tcpconnect --attach kprobe -v
 DURING="cat $EVENTS" trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
+# A connect the kernel makes itself: an NFS mount's, from a workqueue thread.
+CONNECT=nfs_mount trace nfs_tracepoint tcpconnect --attach tracepoint -v
+CONNECT=nfs_mount trace nfs_perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint -v
+CONNECT=nfs_mount trace nfs_kprobe tcpconnect --attach kprobe -v
+CONNECT=nfs_mount trace nfs_legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 "#
     );
     let out = Vm::new(&assets)
@@ -98,4 +106,18 @@ trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
     assert_eq!(nobtf.out, connector_output(nobtf.connector_pid, &lines));
     assert_eq!(offsets(&nobtf.err, "by calibration"), btf, "calibration disagrees with BTF");
     assert!(nobtf.err.ends_with(PMU_ATTACH), "{}", nobtf.err);
+
+    // The NFS mount's connect (`nfs_mount`) runs in xs_tcp_setup_socket,
+    // the RPC transport's connect work: every path prints it once, with the
+    // PID and COMM of the kernel thread that ran it, as on x86_64.
+    for (name, err) in [
+        ("nfs_tracepoint", &tracepoint.err),
+        ("nfs_perf_tracepoint", &perf.err),
+        ("nfs_kprobe", &kprobe.err),
+        ("nfs_legacy", &legacy.err),
+    ] {
+        let (run, pid, comm) = nfs_run(&out, name);
+        assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
+        assert_eq!(&run.err, err, "{name}: -v");
+    }
 }

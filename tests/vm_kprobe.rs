@@ -21,12 +21,13 @@ use support::handshake_lines::{
     check_result_run, expectations, latency, reported, result_line, BASE_PORT, RESULT_HEADER,
 };
 use support::{
-    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of,
+    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of, nfs_connect_output,
     perf_tracepoint_attached, HEADER, LPORT_HEADER, RAW_TRACEPOINT_ATTACHED,
 };
 use vm::{
-    assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, offsets,
-    section, swept_line, trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, TRACE_HELPERS,
+    assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, nfs_run,
+    offsets, section, swept_line, trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH,
+    TRACE_HELPERS,
 };
 
 /// Boots the VM with both static binaries and runs `script`; returns what
@@ -232,8 +233,12 @@ begin forced; echo $rc; cat /tmp/out /tmp/err; end forced
 #[test]
 fn a_cpu_brought_online_after_start_gets_its_ring() {
     // cpu1 is offline when tracing starts, comes online, goes offline and
-    // comes back; a connect pinned to it after each return must print, on
-    // the raw tracepoint and on kprobes, and nothing may be lost.
+    // comes back, then goes and comes back while the tracer is stopped
+    // (SIGSTOP), so its look at the online CPUs never sees cpu1 gone: the
+    // old ring is dead all the same (the kernel took its event off the CPU
+    // for good), and only the event's enabled time, which stopped, tells. A
+    // connect pinned to cpu1 after each return must print, on the raw
+    // tracepoint and on kprobes, and nothing may be lost.
     let script = r#"
 CPU1=/sys/devices/system/cpu/cpu1/online
 wait_line() { i=0; while [ "$(grep -c "$1" /tmp/err)" -lt "$2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; }
@@ -254,6 +259,9 @@ for way in tracepoint kprobe; do
   echo 0 > $CPU1; sleep 0.3; echo 1 > $CPU1
   wait_line 'CPU 1 came online' 2
   pinned_connect
+  kill -STOP $T; echo 0 > $CPU1; echo 1 > $CPU1; kill -CONT $T
+  wait_line 'CPU 1 came online' 3
+  pinned_connect
   sleep 0.5
   kill -INT $T; wait $T
   begin $way.rc; echo $?; end $way.rc
@@ -272,21 +280,143 @@ done
         let err = section(&out, &format!("{way}.err"));
         eprintln!("{way}:\n{}{err}", section(&out, &format!("{way}.out")));
         assert_eq!(section(&out, &format!("{way}.rc")), "0\n", "{way}: {err}");
-        assert_eq!(section(&out, &format!("{way}.conn")), "ConnectionRefused\nConnectionRefused\n", "{way}");
+        assert_eq!(section(&out, &format!("{way}.conn")), "ConnectionRefused\n".repeat(3), "{way}");
         let pids: Vec<u32> =
             section(&out, &format!("{way}.pids")).lines().map(|l| l.parse().unwrap()).collect();
         let line = |pid| format!("{}\n", bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", 1));
         assert_eq!(
             section(&out, &format!("{way}.out")),
-            format!("{HEADER}\n{}{}", line(pids[0]), line(pids[1])),
-            "{way}: both connects on cpu1 print"
+            format!("{HEADER}\n{}{}{}", line(pids[0]), line(pids[1]), line(pids[2])),
+            "{way}: the three connects on cpu1 print"
         );
         assert_eq!(
             err.matches(online).count(),
-            2,
-            "{way}: a ring when cpu1 came online, and when it came back: {err}"
+            3,
+            "{way}: a ring when cpu1 came online, and each time it came back: {err}"
         );
         assert!(!err.contains("Possibly lost"), "{way}: {err}");
+    }
+}
+
+#[test]
+fn a_connect_the_kernel_makes_is_printed_with_its_worker_thread_on_every_path() {
+    // An NFS mount whose in-kernel RPC client connects to a closed mountd
+    // port (`nfs_mount`): the connect runs in xs_tcp_setup_socket, the
+    // transport's connect work, so a thread of the xprtiod workqueue makes it
+    // (a kworker, or its rescuer: `nfs_worker`), not the mount task. Every
+    // path prints it once with that thread's PID and COMM: the raw
+    // tracepoint and the perf tracepoint event fire in tcp_set_state(SYN_SENT)
+    // inside tcp_v4_connect, the kretprobes at tcp_v4_connect's return, all in
+    // the worker. With -L, the port is printed at once: the RPC client bound
+    // the socket to a reserved port (xs_bind, sunrpc's min_resvport to
+    // max_resvport) before connecting, and no connect(2) is there to wait for.
+    let script = format!(
+        r#"{TRACE_HELPERS}
+CONNECT=nfs_mount trace raw tcpconnect -v
+CONNECT=nfs_mount trace perf env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect -v
+CONNECT=nfs_mount trace kprobe tcpconnect --attach kprobe -v
+CONNECT=nfs_mount trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
+CONNECT=nfs_mount trace raw_L tcpconnect -L
+CONNECT=nfs_mount trace kprobe_L tcpconnect --attach kprobe -L
+section resvport cat /proc/sys/sunrpc/min_resvport /proc/sys/sunrpc/max_resvport
+"#
+    );
+    let test = "a_connect_the_kernel_makes_is_printed_with_its_worker_thread_on_every_path";
+    let Some(out) = boot(test, "", &script) else {
+        return;
+    };
+    let from_btf = "tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)\n";
+    let runs = [
+        ("raw", RAW_TRACEPOINT_ATTACHED.to_owned()),
+        ("perf", perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")),
+        ("kprobe", format!("{from_btf}{PMU_ATTACH}")),
+        ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
+    ];
+    for (name, attach) in runs {
+        let (run, pid, comm) = nfs_run(&out, name);
+        assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
+        assert_eq!(run.err, attach, "{name}: -v");
+    }
+    let resvport = section(&out, "resvport");
+    let (min, max) = resvport.split_once('\n').unwrap_or_else(|| panic!("{resvport}"));
+    let (min, max): (u16, u16) = (min.parse().unwrap(), max.trim_end().parse().unwrap());
+    for name in ["raw_L", "kprobe_L"] {
+        let (run, pid, comm) = nfs_run(&out, name);
+        let line = run.out.lines().nth(1).unwrap_or_else(|| panic!("{name}: no line:\n{}", run.out));
+        let lport = lport_of(line);
+        assert!((min..=max).contains(&lport), "{name}: LPORT {lport} not in {min}..={max}:\n{}", run.out);
+        assert_eq!(
+            run.out,
+            format!("{LPORT_HEADER}\n{pid:<6} {comm:<12.12} 4  127.0.0.1        {lport:<6} 127.0.0.1        20048\n"),
+            "{name}: stdout"
+        );
+        assert_eq!(run.err, "", "{name}");
+    }
+}
+
+#[test]
+fn lport_runs_started_under_load_print_every_connect() {
+    // -L on the tracepoint paths attaches the syscall tracepoints, says so
+    // with -v, and only then loads and attaches the state program: a
+    // tracer starved of CPU (pinned with four busier loops) takes long
+    // between the two. Each run must still print every connect made once
+    // its header is out, refused (released when the socket leaves
+    // SYN_SENT) and accepted (at sys_exit_connect), with the local port.
+    // (The harness once took the first -v line for "live", and the
+    // connects made before the state program was attached went untraced:
+    // a header and no line, seen on 6.12 under load.)
+    let script = format!(
+        r#"{TRACE_HELPERS}
+nc -ll -p 8080 -e /bin/true </dev/null >/dev/null 2>&1 &
+i=0; while ! netstat -ltn | grep -q ':8080 ' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+TARGETS="--lport 4:127.0.0.1:1 6:::1:1 4:127.0.0.1:8080 6:::1:8080"
+LOAD=; for _i in 1 2 3 4; do taskset -c 0 sh -c 'while :; do :; done' & LOAD="$LOAD $!"; done
+renice -n -10 -p $LOAD >/dev/null
+trace raw taskset -c 0 tcpconnect -L -v
+trace perf taskset -c 0 env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect -L -v
+kill $LOAD
+"#
+    );
+    let test = "lport_runs_started_under_load_print_every_connect";
+    let Some(out) = boot_with_cpus(test, "", &script, 2) else {
+        return;
+    };
+    let syscalls = "tcpconnect: attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)\n";
+    let runs = [
+        ("raw", format!("{syscalls}{RAW_TRACEPOINT_ATTACHED}")),
+        (
+            "perf",
+            format!("{syscalls}{}", perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")),
+        ),
+    ];
+    let connects = [
+        (4, "127.0.0.1", "127.0.0.1", 1),
+        (6, "::1", "::1", 1),
+        (4, "127.0.0.1", "127.0.0.1", 8080),
+        (6, "::1", "::1", 8080),
+    ];
+    for (name, attach) in runs {
+        let run = trace_run(&out, name);
+        eprintln!("{name}:\n{}{}", run.out, run.err);
+        assert_eq!(run.err, attach, "{name}: -v");
+        let conn: Vec<&str> = run.conn.lines().collect();
+        assert_eq!(conn.len(), 4, "{name}: {}", run.conn);
+        assert_eq!(conn[..2], ["ConnectionRefused", "ConnectionRefused"], "{name}");
+        // The accepted connects' ports from the connector; the refused
+        // ones' are gone when connect(2) fails: those printed, nonzero.
+        let printed: Vec<u16> = run.out.lines().skip(1).map(lport_of).collect();
+        assert_eq!(printed.len(), 4, "{name}: every connect prints:\n{}", run.out);
+        let mut expected = format!("{LPORT_HEADER}\n");
+        for (i, (ip, saddr, daddr, dport)) in connects.into_iter().enumerate() {
+            let lport = match conn[i].strip_prefix("ok ") {
+                Some(port) => port.parse().unwrap(),
+                None => printed[i],
+            };
+            assert_ne!(lport, 0, "{name}: connect {i}:\n{}", run.out);
+            expected.push_str(&lport_line(run.connector_pid, ip, saddr, lport, daddr, dport));
+            expected.push('\n');
+        }
+        assert_eq!(run.out, expected, "{name}: stdout");
     }
 }
 

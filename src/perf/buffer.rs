@@ -2,7 +2,10 @@
 //! event per online CPU, mmapped, stored in the map at its CPU's index and
 //! watched by epoll. CPUs that come online later get theirs when the
 //! reader next looks (`follow_online`); a CPU's event does not survive the
-//! CPU going offline, so one that went and came back gets a new one.
+//! CPU going offline, so one that went and came back gets a new one, also
+//! when it came back before the reader saw it gone: the kernel takes a
+//! CPU's events off it when it goes offline (state OFF) and never puts them
+//! back, so their enabled time stops, which the reader watches.
 
 use super::ring::{read_records, Record};
 use crate::sys::bpf::{Map, BPF_ANY};
@@ -11,7 +14,9 @@ use crate::sys::perf_event::{
     perf_event_open, PerfEventSpec, PerfRingMap, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_SOFTWARE,
 };
 use crate::sys::SysResult;
-use std::os::fd::{AsFd, OwnedFd};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::AsFd;
 
 /// Data pages per CPU ring (a power of two): 256 KiB with 4 KiB pages, bcc's
 /// default, room for ~3600 events between two reads.
@@ -29,8 +34,30 @@ pub const WAKEUP_EVENTS: u32 = 512;
 struct CpuRing {
     cpu: u32,
     map: PerfRingMap,
-    _event: OwnedFd,
+    /// The perf event, as a file to read its enabled time from.
+    event: File,
+    /// Its enabled time when last read.
+    enabled_ns: Option<u64>,
 }
+
+impl CpuRing {
+    /// Whether the event's enabled time stood still since the last call:
+    /// it was taken off its CPU, which went offline (and may be back), and
+    /// nothing the program sends there arrives (the program counts it
+    /// lost). Calls must be apart in time (the reader's are 100 ms apart);
+    /// an event that cannot be read is taken as alive.
+    fn stopped(&mut self) -> bool {
+        let mut values = [0u8; 16];
+        if (&self.event).read_exact(&mut values).is_err() {
+            return false;
+        }
+        let enabled = u64::from_ne_bytes(values[8..].try_into().expect("8 bytes"));
+        self.enabled_ns.replace(enabled) == Some(enabled)
+    }
+}
+
+/// errno of perf_event_open on a CPU that is offline.
+const ENODEV: i32 = 19;
 
 /// What draining the rings found besides samples.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,14 +115,17 @@ impl PerfBuffers {
         let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;
         events_map.update(&cpu.to_ne_bytes(), &fd.to_ne_bytes(), BPF_ANY)?;
         epoll.add(event.as_fd(), self.rings.len() as u64)?;
-        self.rings.push(CpuRing { cpu, map, _event: event });
+        self.rings.push(CpuRing { cpu, map, event: File::from(event), enabled_ns: None });
         Ok(())
     }
 
     /// Brings the rings up to `online`, the CPUs online now: a ring for each
     /// that came online since the last call, a new one for each that went
-    /// offline and came back (the old one is drained into `on_sample`
-    /// first, then replaced). Returns the CPUs given a new ring.
+    /// offline and came back, seen offline by the last call or not (its old
+    /// event stopped: `CpuRing::stopped`); the old one is drained into
+    /// `on_sample` first, then replaced. A CPU that is offline again by the
+    /// time its ring is opened gets it on a later call. Returns the CPUs
+    /// given a new ring.
     pub fn follow_online(
         &mut self,
         events_map: &Map,
@@ -103,25 +133,37 @@ impl PerfBuffers {
         epoll: &Epoll,
         on_sample: impl FnMut(&[u8]),
     ) -> SysResult<(Vec<u32>, RingStats)> {
-        if online == self.online {
+        let was_online = &self.online;
+        let stopped: Vec<u32> = self
+            .rings
+            .iter_mut()
+            .filter(|r| was_online.contains(&r.cpu) && online.contains(&r.cpu))
+            .filter_map(|r| r.stopped().then_some(r.cpu))
+            .collect();
+        if online == self.online && stopped.is_empty() {
             return Ok((Vec::new(), RingStats::default()));
         }
         // What the old rings of returning CPUs still hold is read now.
         let stats = self.drain(on_sample);
         let mut opened = Vec::new();
+        let mut now_online = Vec::with_capacity(online.len());
         for &cpu in online {
             let has_ring = self.rings.iter().any(|r| r.cpu == cpu);
-            let came_back = has_ring && !self.online.contains(&cpu);
+            let came_back = has_ring && (!self.online.contains(&cpu) || stopped.contains(&cpu));
             if came_back {
                 self.rings.retain(|r| r.cpu != cpu);
             }
             if !has_ring || came_back {
                 // The map slot is overwritten: the kernel writes to the new ring.
-                self.open_ring(events_map, cpu, epoll)?;
-                opened.push(cpu);
+                match self.open_ring(events_map, cpu, epoll) {
+                    Ok(()) => opened.push(cpu),
+                    Err(e) if e.errno() == ENODEV => continue,
+                    Err(e) => return Err(e),
+                }
             }
+            now_online.push(cpu);
         }
-        self.online = online.to_vec();
+        self.online = now_online;
         Ok((opened, stats))
     }
 

@@ -9,6 +9,8 @@ pub const PERF_TYPE_SOFTWARE: u32 = 1;
 pub const PERF_TYPE_TRACEPOINT: u32 = 2;
 pub const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
 const PERF_SAMPLE_RAW: u64 = 1 << 10;
+/// read(2) of the event gives its count, then the time it was enabled.
+const PERF_FORMAT_TOTAL_TIME_ENABLED: u64 = 1 << 0;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 
 // _IO('$', 0), _IO('$', 1), _IOW('$', 8, __u32)
@@ -52,7 +54,8 @@ pub struct PerfEventSpec<'a> {
 }
 
 /// perf_event_open(&attr, pid = -1, cpu, group = -1, FD_CLOEXEC): a
-/// system-wide event sampling raw data, one sample per event.
+/// system-wide event sampling raw data, one sample per event. read(2) of it
+/// gives two u64: its count and the nanoseconds it has been enabled.
 pub fn perf_event_open(spec: &PerfEventSpec<'_>) -> SysResult<OwnedFd> {
     let mut attr = PerfEventAttr {
         type_: spec.type_,
@@ -60,6 +63,7 @@ pub fn perf_event_open(spec: &PerfEventSpec<'_>) -> SysResult<OwnedFd> {
         config: spec.config,
         sample_period: 1,
         sample_type: PERF_SAMPLE_RAW,
+        read_format: PERF_FORMAT_TOTAL_TIME_ENABLED,
         wakeup_events: spec.wakeup_events,
         config1: spec.probe_func.map_or(0, |name| name.as_ptr() as u64),
         config2: spec.config2,

@@ -294,7 +294,8 @@ impl Tracer {
         self.attached.rings.drain(on_sample)
     }
 
-    /// Gives a ring to each CPU that came online (or came back) since the
+    /// Gives a ring to each CPU that came online (or came back, even if it
+    /// was gone and back between two calls: its old event stopped) since the
     /// last call, registered with `epoll`, and says so through `log`; what
     /// the old rings of returning CPUs held goes to `on_sample`. Until a
     /// CPU has its ring, what the program sends there is counted lost. On

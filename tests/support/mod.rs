@@ -472,6 +472,13 @@ pub fn connector_output(pid: u32, lines: &[(u8, &str, &str, u16)]) -> String {
     text
 }
 
+/// The header and the line bcc prints for the connect the kernel makes for
+/// the VM tests' NFS mount (`nfs_mount` in tests/support/vm_common.rs: to
+/// mountd on 127.0.0.1:20048), made by kernel thread `pid` named `comm`.
+pub fn nfs_connect_output(pid: u32, comm: &str) -> String {
+    format!("{HEADER}\n{}\n", bcc_line(pid, comm, 4, "127.0.0.1", "127.0.0.1", 20048))
+}
+
 pub fn bcc_line(pid: u32, comm: &str, ip: u8, saddr: &str, daddr: &str, dport: u16) -> String {
     format!("{pid:<6} {comm:<12.12} {ip:<2} {saddr:<16} {daddr:<16} {dport:<4}")
 }

@@ -33,12 +33,13 @@ mod common;
 
 pub use common::cargo_target_dir;
 pub use common::VmOutput;
-use common::{find_in_path, run_qemu, rustc, QemuFiles};
+use common::{find_in_path, insmod_lines, module_files, modules_with_deps, run_qemu, rustc, QemuFiles};
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{
-    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, offsets, section,
-    swept_line, trace_run, without_pid, TraceRun, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, nfs_run, nfs_worker,
+    offsets, section, swept_line, trace_run, without_pid, TraceRun, LEGACY_ATTACH, NFS_REFUSED, PMU_ATTACH,
+    TRACE_HELPERS,
 };
 
 const MUSL: &str = "x86_64-unknown-linux-musl";
@@ -58,7 +59,10 @@ const BUILT_IN: &[&str] = &[
     "INET",
 ];
 /// Kernel options the tests need that may be modules: (option, module name).
-const BUILT_IN_OR_MODULE: &[(&str, &str)] = &[("IPV6", "ipv6"), ("UNIX", "unix")];
+/// The NFS client makes the connect the kernel makes itself (`nfs_mount` in
+/// vm_common.rs); Debian's cloud kernels have it as modules.
+const BUILT_IN_OR_MODULE: &[(&str, &str)] =
+    &[("IPV6", "ipv6"), ("UNIX", "unix"), ("NFS_FS", "nfs"), ("NFS_V3", "nfsv3")];
 
 /// The assets, or None when the test must skip (see `common::assets_or_skip`).
 pub fn assets_or_skip(test: &str) -> Option<VmAssets> {
@@ -271,35 +275,7 @@ fn needed_modules(
     if !off.is_empty() {
         return Err(format!("kernel {release} lacks {}", off.join(", ")));
     }
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
-    let dep = fs::read_to_string(moddir.join("modules.dep"))
-        .map_err(|e| format!("{}/modules.dep: {e}", moddir.display()))?;
-    let deps: Vec<(&str, Vec<&str>)> = dep
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(m, d)| (m.trim(), d.split_whitespace().collect()))
-        .collect();
-    let name_of = |path: &str| -> String {
-        let base = path.rsplit('/').next().unwrap_or(path);
-        base.split(".ko").next().unwrap_or(base).replace('-', "_")
-    };
-    let mut order: Vec<String> = Vec::new();
-    for module in wanted {
-        let (path, needs) = deps
-            .iter()
-            .find(|(p, _)| name_of(p) == module)
-            .ok_or_else(|| format!("module {module} not in {}/modules.dep", moddir.display()))?;
-        // modules.dep lists a module's dependencies so that loading them in
-        // reverse order works (what modprobe does).
-        for p in needs.iter().rev().chain(std::iter::once(path)) {
-            if !order.iter().any(|o| o == p) {
-                order.push(p.to_string());
-            }
-        }
-    }
-    Ok(order.into_iter().map(|p| moddir.join(p)).collect())
+    modules_with_deps(moddir, &wanted)
 }
 
 /// Whether a 64-bit little-endian ELF file has no PT_INTERP program header,
@@ -391,12 +367,7 @@ impl Vm {
     /// The script's channel is the second serial port (ttyS1); the first
     /// carries the kernel log. Modules the kernel lacks are loaded first.
     fn init_script(&self) -> String {
-        let mut insmods = String::new();
-        for module in &self.arch.assets.modules {
-            let guest = format!("/lib/modules/{}.ko", module_name(module));
-            insmods.push_str(&format!("insmod {guest} || echo 'init: insmod {guest} failed'\n"));
-        }
-        common::init_script(&insmods, "/dev/ttyS1")
+        common::init_script(&insmod_lines(&self.arch.assets.modules), "/dev/ttyS1")
     }
 
     /// Boots the VM, runs the script, and powers off. Errors when qemu fails,
@@ -406,10 +377,7 @@ impl Vm {
     pub fn run(self) -> Result<VmOutput, String> {
         let files = QemuFiles::new();
         let assets = &self.arch.assets;
-        let mut extra = Vec::new();
-        for module in &assets.modules {
-            extra.push((format!("/lib/modules/{}.ko", module_name(module)), read_module(module)?, 0o644));
-        }
+        let extra = module_files(&assets.modules)?;
         let initrd = files.dir.0.join("initramfs.cpio");
         let image = self.initramfs(&assets.busybox, &self.init_script(), &extra)?;
         fs::write(&initrd, image).map_err(|e| format!("{}: {e}", initrd.display()))?;
@@ -429,33 +397,4 @@ impl Vm {
             .arg(format!("file:{}", files.console.display()));
         run_qemu(qemu, self.timeout, &files, &assets.qemu)
     }
-}
-
-/// "ipv6" for /lib/modules/.../ipv6.ko.xz.
-fn module_name(path: &Path) -> String {
-    let base = path.file_name().unwrap_or_default().to_string_lossy();
-    base.split(".ko").next().unwrap_or(&base).to_string()
-}
-
-/// A module's bytes, decompressed on the host (busybox insmod may not).
-fn read_module(path: &Path) -> Result<Vec<u8>, String> {
-    let name = path.to_string_lossy();
-    let tool = if name.ends_with(".ko.xz") {
-        "xz"
-    } else if name.ends_with(".ko.zst") {
-        "zstd"
-    } else if name.ends_with(".ko.gz") {
-        "gzip"
-    } else {
-        return fs::read(path).map_err(|e| format!("{name}: {e}"));
-    };
-    let out = Command::new(tool)
-        .arg("-dc")
-        .arg(path)
-        .output()
-        .map_err(|e| format!("{tool} -dc {name}: {e} (apt-get install {tool})"))?;
-    if !out.status.success() {
-        return Err(format!("{tool} -dc {name}: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    Ok(out.stdout)
 }

@@ -26,8 +26,9 @@
 //! oops=panic`, proc, sysfs, devtmpfs, tracefs (/sys/kernel/tracing),
 //! debugfs, bpffs and a tmpfs /tmp mounted, lo up (127.0.0.1 and ::1),
 //! busybox applets in /bin, the script run as root in /root with stdin
-//! /dev/null. Everything the tests need is built into this kernel (no
-//! modules to load).
+//! /dev/null. Everything the tests need is built into this kernel but the
+//! NFS client (the connect the kernel makes itself), whose modules and
+//! their dependencies (modules.dep) are loaded at boot.
 #![allow(dead_code)]
 
 use std::fs;
@@ -42,12 +43,15 @@ use std::time::{Duration, Instant};
 mod common;
 
 pub use common::VmOutput;
-use common::{cargo_target_dir, find_in_path, run_qemu, rustc, QemuFiles};
+use common::{
+    cargo_target_dir, find_in_path, insmod_lines, module_files, modules_with_deps, run_qemu, rustc, QemuFiles,
+};
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{
-    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, offsets, section,
-    swept_line, trace_run, without_pid, TraceRun, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, nfs_run, nfs_worker,
+    offsets, section, swept_line, trace_run, without_pid, TraceRun, LEGACY_ATTACH, NFS_REFUSED, PMU_ATTACH,
+    TRACE_HELPERS,
 };
 
 pub const MUSL: &str = "aarch64-unknown-linux-musl";
@@ -75,6 +79,9 @@ const BUILT_IN: &[&str] = &[
     "IPV6",
     "UNIX",
 ];
+/// Kernel options the tests need that may be modules: (option, module name).
+/// The NFS client makes the connect the kernel makes itself (`nfs_mount`).
+const BUILT_IN_OR_MODULE: &[(&str, &str)] = &[("NFS_FS", "nfs"), ("NFS_V3", "nfsv3")];
 
 /// The arm64 assets (tools/setup-arm64 installs them), or None when the
 /// test must skip (see `common::assets_or_skip`).
@@ -95,6 +102,9 @@ pub struct VmAssets {
     pub qemu: PathBuf,
     /// rust-lld of the toolchain running the tests: the aarch64 linker.
     pub linker: PathBuf,
+    /// Kernel modules to insmod at boot, in load order (dependencies
+    /// first), from <cache>/kernel/lib/modules/<release>.
+    pub modules: Vec<PathBuf>,
 }
 
 impl VmAssets {
@@ -133,15 +143,16 @@ impl VmAssets {
         if !missing.is_empty() {
             return Err(format!("arm64 VM assets missing ({SETUP}): {}", missing.join("; ")));
         }
-        let (kernel, release) = kernel.unwrap();
-        Ok(VmAssets { kernel, release, busybox, qemu: qemu.unwrap(), linker: linker.unwrap() })
+        let (kernel, release, modules) = kernel.unwrap();
+        Ok(VmAssets { kernel, release, busybox, qemu: qemu.unwrap(), linker: linker.unwrap(), modules })
     }
 }
 
 /// The one <cache>/kernel/boot/vmlinuz-*-cloud-arm64, checked: an arm64
 /// Image (what qemu's -kernel boots; tools/setup-arm64 unpacks compressed
-/// ones) whose config has everything in BUILT_IN.
-fn find_kernel(cache: &Path) -> Result<(PathBuf, String), String> {
+/// ones) whose config has everything in BUILT_IN, and BUILT_IN_OR_MODULE
+/// built in or as modules; with its release and the module files to load.
+fn find_kernel(cache: &Path) -> Result<(PathBuf, String, Vec<PathBuf>), String> {
     let boot = cache.join("kernel/boot");
     let mut found: Vec<String> = fs::read_dir(&boot)
         .map_err(|e| format!("{} (linux-image-cloud-arm64:arm64): {e}", boot.display()))?
@@ -162,15 +173,24 @@ fn find_kernel(cache: &Path) -> Result<(PathBuf, String), String> {
     }
     let config_path = boot.join(format!("config-{release}"));
     let config = fs::read_to_string(&config_path).map_err(|e| format!("{}: {e}", config_path.display()))?;
-    let off: Vec<String> = BUILT_IN
+    let mut off: Vec<String> = BUILT_IN
         .iter()
         .filter(|opt| !config.lines().any(|l| l.strip_prefix(&format!("CONFIG_{opt}=")) == Some("y")))
         .map(|opt| format!("CONFIG_{opt}=y"))
         .collect();
+    let mut wanted = Vec::new();
+    for (opt, module) in BUILT_IN_OR_MODULE {
+        match config.lines().find_map(|l| l.strip_prefix(&format!("CONFIG_{opt}="))) {
+            Some("y") => {}
+            Some("m") => wanted.push(*module),
+            _ => off.push(format!("CONFIG_{opt}=y or m")),
+        }
+    }
     if !off.is_empty() {
         return Err(format!("kernel {release} lacks {}", off.join(", ")));
     }
-    Ok((kernel, release))
+    let modules = modules_with_deps(&cache.join("kernel/lib/modules").join(&release), &wanted)?;
+    Ok((kernel, release, modules))
 }
 
 fn musl_target_installed() -> Result<(), String> {
@@ -325,7 +345,7 @@ impl Vm {
     }
 
     fn init_script(&self) -> String {
-        common::init_script("", SCRIPT_TTY)
+        common::init_script(&insmod_lines(&self.arch.assets.modules), SCRIPT_TTY)
     }
 
     /// Boots the VM, runs the script, and powers off. Errors when qemu fails,
@@ -335,7 +355,7 @@ impl Vm {
     pub fn run(self) -> Result<VmOutput, String> {
         let files = QemuFiles::new();
         let assets = &self.arch.assets;
-        let extra = Vec::new();
+        let extra = module_files(&assets.modules)?;
         let initrd = files.dir.0.join("initramfs.cpio");
         let image = self.initramfs(&assets.busybox, &self.init_script(), &extra)?;
         fs::write(&initrd, image).map_err(|e| format!("{}: {e}", initrd.display()))?;

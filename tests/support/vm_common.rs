@@ -216,6 +216,93 @@ pub fn assets_or_skip<T>(test: &str, find: impl FnOnce() -> Result<T, String>) -
     }
 }
 
+// ------------------------------------------------------------ kernel modules
+
+/// The module files of `wanted` (module names, e.g. "nfsv3") and their
+/// dependencies under `moddir`, from its modules.dep, in load order
+/// (dependencies first).
+pub fn modules_with_deps(moddir: &Path, wanted: &[&str]) -> Result<Vec<PathBuf>, String> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dep = fs::read_to_string(moddir.join("modules.dep"))
+        .map_err(|e| format!("{}/modules.dep: {e}", moddir.display()))?;
+    let deps: Vec<(&str, Vec<&str>)> = dep
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(m, d)| (m.trim(), d.split_whitespace().collect()))
+        .collect();
+    let name_of = |path: &str| -> String {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        base.split(".ko").next().unwrap_or(base).replace('-', "_")
+    };
+    let mut order: Vec<String> = Vec::new();
+    for module in wanted {
+        let (path, needs) = deps
+            .iter()
+            .find(|(p, _)| name_of(p) == *module)
+            .ok_or_else(|| format!("module {module} not in {}/modules.dep", moddir.display()))?;
+        // modules.dep lists a module's dependencies so that loading them in
+        // reverse order works (what modprobe does).
+        for p in needs.iter().rev().chain(std::iter::once(path)) {
+            if !order.iter().any(|o| o == p) {
+                order.push(p.to_string());
+            }
+        }
+    }
+    Ok(order.into_iter().map(|p| moddir.join(p)).collect())
+}
+
+/// "ipv6" for /lib/modules/.../ipv6.ko.xz.
+fn module_name(path: &Path) -> String {
+    let base = path.file_name().unwrap_or_default().to_string_lossy();
+    base.split(".ko").next().unwrap_or(&base).to_string()
+}
+
+/// Where module `path` goes in the guest.
+fn guest_module(path: &Path) -> String {
+    format!("/lib/modules/{}.ko", module_name(path))
+}
+
+/// The init lines that insmod `modules` (in that order) in the guest.
+pub fn insmod_lines(modules: &[PathBuf]) -> String {
+    let mut lines = String::new();
+    for module in modules {
+        let guest = guest_module(module);
+        lines.push_str(&format!("insmod {guest} || echo 'init: insmod {guest} failed'\n"));
+    }
+    lines
+}
+
+/// The initramfs files of `modules`: each decompressed on the host (busybox
+/// insmod may not read .ko.xz, .ko.zst or .ko.gz) at its guest path.
+pub fn module_files(modules: &[PathBuf]) -> Result<Vec<(String, Vec<u8>, u32)>, String> {
+    modules.iter().map(|m| Ok((guest_module(m), read_module(m)?, 0o644))).collect()
+}
+
+/// A module's bytes, decompressed.
+fn read_module(path: &Path) -> Result<Vec<u8>, String> {
+    let name = path.to_string_lossy();
+    let tool = if name.ends_with(".ko.xz") {
+        "xz"
+    } else if name.ends_with(".ko.zst") {
+        "zstd"
+    } else if name.ends_with(".ko.gz") {
+        "gzip"
+    } else {
+        return fs::read(path).map_err(|e| format!("{name}: {e}"));
+    };
+    let out = Command::new(tool)
+        .arg("-dc")
+        .arg(path)
+        .output()
+        .map_err(|e| format!("{tool} -dc {name}: {e} (apt-get install {tool})"))?;
+    if !out.status.success() {
+        return Err(format!("{tool} -dc {name}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(out.stdout)
+}
+
 // ------------------------------------------------------------- one VM run
 
 /// One VM run for either harness: files to put in the initramfs, the
@@ -471,7 +558,7 @@ pub fn run_qemu(
 
 /// Shell helpers for the VM tests' scripts. `trace NAME CMD...` starts the
 /// tracer, waits until it is live (a header or banner on stdout, or with
-/// -j -v the attach line on stderr) or has exited, makes the connects of
+/// -j -v the attach line of its last program on stderr) or has exited, makes the connects of
 /// $TARGETS from the connector (whose PID it reports), runs $DURING if set,
 /// stops the tracer with SIGINT and reports its stdout, stderr, exit status,
 /// the connector's outcomes and kprobe_events afterwards.
@@ -486,9 +573,14 @@ pub fn run_qemu(
 /// counts as the run's connector.
 pub const TRACE_HELPERS: &str = r#"
 EVENTS=/sys/kernel/tracing/kprobe_events
+# Live: the header is out, or (-j -v, no header) an attach line that ends
+# the set-up. Not -L's syscalls line: the state program is loaded and
+# attached after it, and under load connects made then went untraced (the
+# header came later, and no line: seen on 6.12).
 wait_header() {
   i=0
-  while [ ! -s /tmp/out ] && ! grep -q 'attach:' /tmp/err 2>/dev/null && [ $i -lt 600 ]; do
+  while [ ! -s /tmp/out ] && ! grep -v 'attach: tracepoints syscalls:' /tmp/err 2>/dev/null | grep -q 'attach:' &&
+    [ $i -lt 600 ]; do
     if [ -n "$1" ] && ! kill -0 "$1" 2>/dev/null; then break; fi
     sleep 0.1; i=$((i+1))
   done
@@ -525,6 +617,32 @@ kill_run() {
   wait $K
   begin killed.pid; echo $K; end killed.pid
   section killed.events cat $EVENTS
+}
+# A connect the kernel makes itself (CONNECT=nfs_mount): an NFSv3 mount
+# whose in-kernel RPC client connects to mountd on 127.0.0.1:20048, closed.
+# busybox mount hands the options to mount(2) as they are (it has no NFS
+# code of its own), and addr= and mountport= leave the kernel nothing to ask
+# a portmapper, so that is the only connect: rpc_ping's SOFTCONN NULL call
+# fails at the refusal and mount(2) with it. The connect itself runs in
+# xs_tcp_setup_socket, the transport's connect work: the workqueue
+# tracepoint names the kernel thread that ran it ($name.worker: the trace
+# line, then its PPID, 2 for a child of kthreadd).
+NFS_OPTS=vers=3,proto=tcp,mountproto=tcp,addr=127.0.0.1,port=2049,mountport=20048,nolock,soft,timeo=10,retrans=0
+WORK_EVENT=/sys/kernel/tracing/events/workqueue/workqueue_execute_start
+nfs_mount() {
+  mkdir -p /mnt
+  : > /sys/kernel/tracing/trace
+  echo 1 > $WORK_EVENT/enable
+  mount -t nfs -o $NFS_OPTS 127.0.0.1:/x /mnt > /tmp/conn 2>&1 &
+  C=$!
+  wait $C
+  echo "rc $?" >> /tmp/conn
+  echo 0 > $WORK_EVENT/enable
+  begin $name.worker
+  grep ' function xs_tcp_setup_socket' /sys/kernel/tracing/trace | while read -r task _; do
+    echo "$task $(cut -d' ' -f4 /proc/${task##*-}/stat)"
+  done
+  end $name.worker
 }
 trace() {
   name=$1; shift
@@ -588,6 +706,52 @@ pub fn trace_run(out: &VmOutput, name: &str) -> TraceRun {
         "{name}: kprobe_events not clean after SIGINT"
     );
     run
+}
+
+/// What busybox mount says when the NFS mount of `nfs_mount` is refused,
+/// with its exit status.
+pub const NFS_REFUSED: &str = "mount: mounting 127.0.0.1:/x on /mnt failed: Connection refused\nrc 255\n";
+
+/// The kernel thread that made the connect of `nfs_mount` in run `name`:
+/// the one the workqueue tracepoint saw run xs_tcp_setup_socket, the
+/// transport's connect work (exactly once), as (PID, COMM). xs_connect
+/// queues that work on the xprtiod workqueue, so a thread of its pool runs
+/// it: a kworker ("kworker/u4:1" of an unbound pool from 4.19 on;
+/// "kworker/1:0H" of a per-CPU high-priority pool on 4.9 and 4.14) or, when
+/// the pool cannot start a worker in time (TCG is slow at it; seen once on
+/// 4.14), the workqueue's rescuer thread, named after it ("xprtiod"). Either is a kernel thread, child of kthreadd (PID 2),
+/// never the mount task; its PID and task->comm are what both paths
+/// report (the tracepoint fires in tcp_set_state(SYN_SENT) within
+/// tcp_v4_connect, the kretprobe at tcp_v4_connect's return, both in it).
+pub fn nfs_worker(out: &VmOutput, name: &str) -> (u32, String) {
+    let text = section(out, &format!("{name}.worker"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{name}: one xs_tcp_setup_socket work, the connect:\n{text}");
+    let (task, ppid) = lines[0].split_once(' ').unwrap_or_else(|| panic!("{name}: {text}"));
+    let (comm, pid) = task.rsplit_once('-').unwrap_or_else(|| panic!("{name}: {text}"));
+    let pid: u32 = pid.parse().unwrap_or_else(|_| panic!("{name}: PID in {text}"));
+    assert_eq!(ppid, "2", "{name}: the connect work ran in a kernel thread:\n{text}");
+    assert!(
+        comm.starts_with("kworker/") || comm == "xprtiod",
+        "{name}: a worker of xprtiod, or its rescuer, ran the connect:\n{text}"
+    );
+    (pid, comm.to_owned())
+}
+
+/// Run `name` of `CONNECT=nfs_mount trace NAME ...` as `trace_run` reads
+/// it, checked: the mount was refused, and the connect's kernel thread
+/// (`nfs_worker`) is not the mount task. Returns the run and the thread's
+/// (PID, COMM), which the one line of stdout must carry.
+pub fn nfs_run(out: &VmOutput, name: &str) -> (TraceRun, u32, String) {
+    let run = trace_run(out, name);
+    assert_eq!(run.conn, NFS_REFUSED, "{name}: the mount");
+    let (pid, comm) = nfs_worker(out, name);
+    eprintln!(
+        "{name}: the mount's PID {}, the connect work's {pid} ({comm}):\n{}",
+        run.connector_pid, run.out
+    );
+    assert_ne!(pid, run.connector_pid, "{name}: the connect is the worker's, not the mount task's");
+    (run, pid, comm)
 }
 
 /// Output lines without their PID column, to compare runs of different

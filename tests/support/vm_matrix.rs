@@ -23,12 +23,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support::{
-    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of, HEADER,
-    LPORT_HEADER,
+    bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of, nfs_connect_output,
+    HEADER, LPORT_HEADER,
 };
 use crate::vm::{
-    build_static_binaries, killed_pid, legacy_probe_listing, section, swept_line, trace_run, TraceRun, Vm,
-    VmAssets, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    build_static_binaries, killed_pid, legacy_probe_listing, nfs_run, section, swept_line, trace_run,
+    TraceRun, Vm, VmAssets, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
 };
 
 // ------------------------------------------------------------ the connects
@@ -320,6 +320,7 @@ DNS_TARGETS="{DNS_TARGETS}"
                 script.push_str(&opt.script(&format!("{}.{}", method.name, opt.name()), method.command));
                 script.push('\n');
             }
+            script.push_str(&format!("CONNECT=nfs_mount trace {}.nfs {} -v\n", method.name, method.command));
         }
         if !self.has_state_tracepoint {
             script.push_str(&format!("trace no_tracepoint {TRACEPOINT} -v\n"));
@@ -349,7 +350,7 @@ DNS_TARGETS="{DNS_TARGETS}"
 /// and checks that the script ran to its end.
 fn boot(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
     let bins = build_static_binaries();
-    let runs: usize = kernel.methods.iter().map(|m| m.options.len()).sum();
+    let runs: usize = kernel.methods.iter().map(|m| m.options.len() + 1).sum();
     // Under TCG a run takes a few seconds; the boot up to a minute.
     let timeout = Duration::from_secs(120 + 8 * runs as u64);
     let out = Vm::new(assets)
@@ -534,6 +535,20 @@ fn check_run(out: &VmOutput, method: &Method, opt: Opt) {
     assert_eq!(run.err, method.attach_with(opt), "{name}: -v");
 }
 
+/// Checks run `method`.nfs: the connect the kernel made for an NFS mount
+/// (`nfs_mount`), printed once with the PID and COMM of the kernel thread
+/// that ran the RPC transport's connect work (xs_tcp_setup_socket; a
+/// kworker of xprtiod, or its rescuer: `nfs_worker`), not the mount
+/// task's: the kernel connects from that work item on every kernel here,
+/// and both the state tracepoint (tcp_set_state in tcp_v4_connect) and the
+/// kretprobe of tcp_v4_connect run in it.
+fn check_nfs(out: &VmOutput, method: &Method) {
+    let name = format!("{}.nfs", method.name);
+    let (run, pid, comm) = nfs_run(out, &name);
+    assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
+    assert_eq!(run.err, method.attach_with(Opt::Plain), "{name}: -v");
+}
+
 /// Boots `kernel` on `assets`, checks every run of the matrix, and returns
 /// the VM's output for the caller's own checks (`Kernel::extra_script`).
 pub fn check(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
@@ -571,6 +586,7 @@ pub fn check(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
         for &opt in method.options {
             check_run(&out, method, opt);
         }
+        check_nfs(&out, method);
     }
 
     if !kernel.has_state_tracepoint {
