@@ -26,8 +26,8 @@ use support::{
 };
 use vm::{
     assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, nfs_run,
-    offsets, section, swept_line, trace_run, without_pid, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH,
-    TRACE_HELPERS,
+    offsets, section, swept_line, trace_run, transport_line, without_pid, Vm, VmOutput, LEGACY_ATTACH,
+    PMU_ATTACH, TRACE_HELPERS,
 };
 
 /// Boots the VM with both static binaries and runs `script`; returns what
@@ -489,19 +489,39 @@ trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe --resul
 trace tracepoint tcpconnect --attach tracepoint --result -L
 trace perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint --result -L
 trace failed tcpconnect --attach kprobe --failed -L
+trace pmu_perf env TCPCONNECT_TRANSPORT=perf tcpconnect --attach kprobe --result -L -v
+trace tracepoint_perf env TCPCONNECT_TRANSPORT=perf tcpconnect --attach tracepoint --result -L -v
 "#
     );
     let Some(out) = boot("connect_outcomes_on_every_attach_method_in_a_vm", "", &script) else {
         return;
     };
-    for name in ["pmu", "legacy", "tracepoint", "perf_tracepoint"] {
+    // Both transports: the BPF ring buffer (6.1 has it), and the perf event
+    // arrays when asked for.
+    let ring = trace_run(&out, "pmu");
+    assert_eq!(ring.transport, transport_line(true, 1));
+    for name in ["pmu_perf", "tracepoint_perf"] {
+        let r = trace_run(&out, name);
+        assert_eq!(
+            r.transport,
+            "tcpconnect: events: perf event arrays (256 KiB a CPU, 1 CPUs; TCPCONNECT_TRANSPORT=perf)\n",
+            "{name}"
+        );
+    }
+    for name in ["pmu", "legacy", "tracepoint", "perf_tracepoint", "pmu_perf", "tracepoint_perf"] {
         let r = trace_run(&out, name);
         eprintln!("{name}:\n{}", r.out);
         let said: Vec<String> = r.conn.lines().map(str::to_string).collect();
         check_result_run(r.connector_pid, &r.out, &said);
-        if name == "pmu" {
+        if name.starts_with("pmu") {
             assert!(
                 r.err.contains("tcpconnect: attach: kprobe (kprobe PMU) on tcp_set_state (--result)\n"),
+                "{}",
+                r.err
+            );
+        } else if name == "tracepoint_perf" {
+            assert!(
+                r.err.contains("tcpconnect: attach: raw tracepoint sock:inet_sock_set_state"),
                 "{}",
                 r.err
             );

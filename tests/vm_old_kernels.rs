@@ -60,13 +60,14 @@ fn linux_5_4() -> Kernel {
         },
     ];
     methods.extend(kprobe_methods_with_btf([EVERY_OPTION, SOME_OPTIONS, SOME_OPTIONS, SOME_OPTIONS]));
-    Kernel::new("linux-5.4.286-x86_64", "5.4.286", methods)
+    Kernel { ring_buffer: false, ..Kernel::new("linux-5.4.286-x86_64", "5.4.286", methods) }
 }
 
 fn linux_4_19() -> Kernel {
     let no_btf = perf_tracepoint_attached(NO_BTF);
     Kernel {
         retprobe_listed: "r",
+        ring_buffer: false,
         ..Kernel::new(
             "linux-4.19.108-x86_64",
             "4.19.108",
@@ -118,6 +119,7 @@ fn legacy_only(folder: &str, release: &str) -> Kernel {
         has_cgroup_id_helper: false,
         legacy: "auto",
         retprobe_listed: "r",
+        ring_buffer: false,
         ..Kernel::new(folder, release, vec![method("auto", AUTO), method("kprobe", KPROBE)])
     }
 }

@@ -676,9 +676,28 @@ pub struct TraceRun {
     pub tracer_pid: u32,
     pub connector_pid: u32,
     pub out: String,
+    /// stderr without the transport line.
     pub err: String,
+    /// -v's transport line (`tcpconnect: events: ...\n`), empty without -v.
+    pub transport: String,
     /// The connector's outcome per target (`ok`, `ConnectionRefused`...).
     pub conn: String,
+}
+
+/// How -v's transport line starts.
+pub const TRANSPORT_PREFIX: &str = "tcpconnect: events: ";
+
+/// -v's transport line in a guest of `cpus` possible CPUs: the BPF ring
+/// buffer where the kernel has it (5.8+), else the perf event arrays and why.
+pub fn transport_line(ring_buffer: bool, cpus: u32) -> String {
+    if ring_buffer {
+        format!("{TRANSPORT_PREFIX}BPF ring buffer (256 KiB)\n")
+    } else {
+        format!(
+            "{TRANSPORT_PREFIX}perf event arrays (256 KiB a CPU, {cpus} CPUs; no BPF ring buffer: the kernel has \
+             no BPF_MAP_TYPE_RINGBUF (Linux 5.8+))\n"
+        )
+    }
 }
 
 /// Section `name` of the output; panics with the console if it is missing.
@@ -692,11 +711,22 @@ pub fn trace_run(out: &VmOutput, name: &str) -> TraceRun {
     let pids = section(out, &format!("{name}.pids"));
     let mut pids = pids.split_whitespace().map(|p| p.parse::<u32>().expect("pid"));
     let (tracer_pid, connector_pid) = (pids.next().unwrap(), pids.next().unwrap());
+    // -v's first line names the transport: kept apart, so the rest of
+    // stderr reads the same on every transport.
+    let err = section(out, &format!("{name}.err"));
+    let (transport, err) = match err.strip_prefix(TRANSPORT_PREFIX) {
+        Some(rest) => {
+            let (line, rest) = rest.split_once('\n').unwrap_or((rest, ""));
+            (format!("{TRANSPORT_PREFIX}{line}\n"), rest.to_owned())
+        }
+        None => (String::new(), err),
+    };
     let run = TraceRun {
         tracer_pid,
         connector_pid,
         out: section(out, &format!("{name}.out")),
-        err: section(out, &format!("{name}.err")),
+        err,
+        transport,
         conn: section(out, &format!("{name}.conn")),
     };
     assert_eq!(section(out, &format!("{name}.rc")), "0\n", "{name}: exit status; stderr:\n{}", run.err);

@@ -22,13 +22,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::handshake_lines::{check_result_run, BASE_PORT};
 use crate::support::{
     bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of, nfs_connect_output,
     HEADER, LPORT_HEADER,
 };
 use crate::vm::{
     build_static_binaries, killed_pid, legacy_probe_listing, nfs_run, section, swept_line, trace_run,
-    TraceRun, Vm, VmAssets, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
+    transport_line, TraceRun, Vm, VmAssets, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
 };
 
 // ------------------------------------------------------------ the connects
@@ -97,6 +98,9 @@ pub enum Opt {
     Dns,
     /// -j
     Json,
+    /// --result -L, on the `connector --handshakes` scenario (OK, refused,
+    /// timed out, closed: handshake_lines.rs).
+    Result,
 }
 
 pub const EVERY_OPTION: &[Opt] = &[
@@ -112,6 +116,7 @@ pub const EVERY_OPTION: &[Opt] = &[
     Opt::Count,
     Opt::Dns,
     Opt::Json,
+    Opt::Result,
 ];
 
 impl Opt {
@@ -129,6 +134,7 @@ impl Opt {
             Opt::Count => "c",
             Opt::Dns => "d",
             Opt::Json => "j",
+            Opt::Result => "result",
         }
     }
 
@@ -147,6 +153,7 @@ impl Opt {
             Opt::Count => " -c".into(),
             Opt::Dns => " -d".into(),
             Opt::Json => " -j".into(),
+            Opt::Result => " --result -L".into(),
         }
     }
 
@@ -167,6 +174,7 @@ impl Opt {
             Opt::UidColumn | Opt::UidFilter => two("root", "user", &format!("--uid {USER} $TARGETS")),
             Opt::Pid => two("a", "b", "$TARGETS"),
             Opt::Dns => ("TARGETS=\"$DNS_TARGETS\" ".to_owned(), String::new()),
+            Opt::Result => (format!("TARGETS=\"--handshakes {BASE_PORT}\" "), String::new()),
             _ => (String::new(), String::new()),
         };
         format!("{before}trace {run} {tool} -v{}{after}", self.flags())
@@ -219,7 +227,7 @@ impl Method {
 }
 
 /// What every method runs with, at least.
-pub const SOME_OPTIONS: &[Opt] = &[Opt::Plain, Opt::Lport, Opt::V4, Opt::V6, Opt::Json];
+pub const SOME_OPTIONS: &[Opt] = &[Opt::Plain, Opt::Lport, Opt::V4, Opt::V6, Opt::Json, Opt::Result];
 
 pub const AUTO: &str = "tcpconnect";
 pub const TRACEPOINT: &str = "tcpconnect --attach tracepoint";
@@ -289,6 +297,8 @@ pub struct Kernel {
     /// More script, run after the matrix; the caller checks its sections
     /// in the `VmOutput` that `check` returns.
     pub extra_script: String,
+    /// BPF_MAP_TYPE_RINGBUF (5.8+): events go through the BPF ring buffer.
+    pub ring_buffer: bool,
 }
 
 pub const FORMATS: [&str; 3] =
@@ -312,6 +322,8 @@ nc -ll -p 8080 -e /bin/true </dev/null >/dev/null 2>&1 &
 i=0; while ! netstat -ltn | grep -q ':8080 ' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 TARGETS="{TARGETS}"
 DNS_TARGETS="{DNS_TARGETS}"
+# --result's timed-out connect gives up after 1 s + 2 s.
+echo 1 > /proc/sys/net/ipv4/tcp_syn_retries
 "#,
             formats = FORMATS.join(" ")
         );
@@ -447,6 +459,7 @@ fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, na
         text.push('\n');
     };
     match opt {
+        Opt::Result => unreachable!("{name}: check_run checks --result runs itself"),
         Opt::Plain => return connector_output(pid, &LINES),
         Opt::Port => return connector_output(pid, &lines_of(|l| l.3 == 8080)),
         Opt::V4 => return connector_output(pid, &lines_of(|l| l.0 == 4)),
@@ -520,11 +533,18 @@ fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, na
 }
 
 /// Checks run `method`.`opt`: its stdout, -v's lines, its connects.
-fn check_run(out: &VmOutput, method: &Method, opt: Opt) {
+fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Option<u32> {
     let name = format!("{}.{}", method.name, opt.name());
     let run = trace_run(out, &name);
     if opt == Opt::Plain {
-        eprintln!("{name} ({}):\n{}{}", method.command, run.out, run.err);
+        eprintln!("{name} ({}):\n{}{}{}", method.command, run.out, run.transport, run.err);
+    }
+    assert_eq!(run.transport, transport_line(kernel.ring_buffer, 2), "{name}: -v's transport");
+    if opt == Opt::Result {
+        eprintln!("{name} ({}):\n{}", method.command, run.out);
+        let said: Vec<String> = run.conn.lines().map(str::to_string).collect();
+        check_result_run(run.connector_pid, &run.out, &said);
+        return Some(sk_err_said(&run.err, &method.attach_with(Opt::Lport), &name));
     }
     match opt {
         Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len()), "{name}"),
@@ -533,6 +553,27 @@ fn check_run(out: &VmOutput, method: &Method, opt: Opt) {
     }
     assert_eq!(run.out, expected_stdout(out, method, opt, &run, &name), "{name}: stdout");
     assert_eq!(run.err, method.attach_with(opt), "{name}: -v");
+    None
+}
+
+/// The offset of sk_err a --result run's -v names (from BTF or by
+/// calibration), after checking its other lines are `attach`'s.
+fn sk_err_said(err: &str, attach: &str, name: &str) -> u32 {
+    let mut offsets = Vec::new();
+    let mut rest = String::new();
+    for line in err.lines() {
+        if let Some(said) = line.strip_prefix("tcpconnect: struct sock: sk_err at ") {
+            let (offset, source) = said.split_once(' ').unwrap_or_else(|| panic!("{name}: {line}"));
+            assert!(source == "(from BTF)" || source == "(by calibration)", "{name}: {line}");
+            offsets.push(offset.parse::<u32>().unwrap_or_else(|_| panic!("{name}: {line}")));
+        } else if !line.starts_with("tcpconnect: cannot use BTF for sk_err (") {
+            rest.push_str(line);
+            rest.push('\n');
+        }
+    }
+    assert_eq!(rest, attach, "{name}: -v");
+    assert_eq!(offsets.len(), 1, "{name}: one sk_err line:\n{err}");
+    offsets[0]
 }
 
 /// Checks run `method`.nfs: the connect the kernel made for an NFS mount
@@ -545,6 +586,7 @@ fn check_run(out: &VmOutput, method: &Method, opt: Opt) {
 fn check_nfs(out: &VmOutput, method: &Method) {
     let name = format!("{}.nfs", method.name);
     let (run, pid, comm) = nfs_run(out, &name);
+    assert_ne!(run.transport, "", "{name}: -v names the transport");
     assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
     assert_eq!(run.err, method.attach_with(Opt::Plain), "{name}: -v");
 }
@@ -582,12 +624,17 @@ pub fn check(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
         }
     }
 
+    // sk_err's offset, from BTF or by calibration, on every method.
+    let mut sk_err = Vec::new();
     for method in &kernel.methods {
         for &opt in method.options {
-            check_run(&out, method, opt);
+            sk_err.extend(check_run(&out, kernel, method, opt).map(|offset| (method.name, offset)));
         }
         check_nfs(&out, method);
     }
+    eprintln!("{test}: sk_err at {sk_err:?}");
+    assert!(!sk_err.is_empty(), "{test}: a --result run");
+    assert!(sk_err.iter().all(|(_, o)| *o == sk_err[0].1), "{test}: BTF and calibration agree: {sk_err:?}");
 
     if !kernel.has_state_tracepoint {
         // Asked for, the missing tracepoint is named, in one line.
@@ -639,6 +686,7 @@ impl Kernel {
             retprobe_listed: "r4096",
             formats_copy: None,
             extra_script: String::new(),
+            ring_buffer: true,
         }
     }
 }
