@@ -238,7 +238,9 @@ fn a_cpu_brought_online_after_start_gets_its_ring() {
     // old ring is dead all the same (the kernel took its event off the CPU
     // for good), and only the event's enabled time, which stopped, tells. A
     // connect pinned to cpu1 after each return must print, on the raw
-    // tracepoint and on kprobes, and nothing may be lost.
+    // tracepoint and on kprobes (both with the per-CPU perf event arrays),
+    // and nothing may be lost. The same connects print through the one BPF
+    // ring buffer, which has no CPU to follow.
     let script = r#"
 CPU1=/sys/devices/system/cpu/cpu1/online
 wait_line() { i=0; while [ "$(grep -c "$1" /tmp/err)" -lt "$2" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; }
@@ -247,20 +249,27 @@ pinned_connect() {
   taskset -c 1 connector 4:127.0.0.1:1 < /tmp/go >> /tmp/conn 2>&1 &
   C=$!; echo $C >> /tmp/pids; echo go > /tmp/go; wait $C
 }
-for way in tracepoint kprobe; do
+# Per-CPU rings are the perf event arrays' (TCPCONNECT_TRANSPORT=perf);
+# the one BPF ring buffer ("ring") has no CPU to follow.
+came_online() { if [ $way = ring ]; then sleep 0.3; else wait_line 'CPU 1 came online' $1; fi; }
+for way in tracepoint kprobe ring; do
   rm -f /tmp/out /tmp/err /tmp/conn /tmp/pids
   echo 0 > $CPU1
-  tcpconnect --attach $way -v > /tmp/out 2> /tmp/err &
+  case $way in
+    ring) set -- tcpconnect --attach tracepoint -v ;;
+    *) set -- env TCPCONNECT_TRANSPORT=perf tcpconnect --attach $way -v ;;
+  esac
+  "$@" > /tmp/out 2> /tmp/err &
   T=$!
   i=0; while [ ! -s /tmp/out ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
   echo 1 > $CPU1
-  wait_line 'CPU 1 came online' 1
+  came_online 1
   pinned_connect
   echo 0 > $CPU1; sleep 0.3; echo 1 > $CPU1
-  wait_line 'CPU 1 came online' 2
+  came_online 2
   pinned_connect
   kill -STOP $T; echo 0 > $CPU1; echo 1 > $CPU1; kill -CONT $T
-  wait_line 'CPU 1 came online' 3
+  came_online 3
   pinned_connect
   sleep 0.5
   kill -INT $T; wait $T
@@ -276,7 +285,7 @@ done
         return;
     };
     let online = "tcpconnect: CPU 1 came online: its perf ring is open\n";
-    for way in ["tracepoint", "kprobe"] {
+    for way in ["tracepoint", "kprobe", "ring"] {
         let err = section(&out, &format!("{way}.err"));
         eprintln!("{way}:\n{}{err}", section(&out, &format!("{way}.out")));
         assert_eq!(section(&out, &format!("{way}.rc")), "0\n", "{way}: {err}");
@@ -289,11 +298,14 @@ done
             format!("{HEADER}\n{}{}{}", line(pids[0]), line(pids[1]), line(pids[2])),
             "{way}: the three connects on cpu1 print"
         );
+        let rings_opened = if way == "ring" { 0 } else { 3 };
         assert_eq!(
             err.matches(online).count(),
-            3,
-            "{way}: a ring when cpu1 came online, and each time it came back: {err}"
+            rings_opened,
+            "{way}: a perf ring when cpu1 came online, and each time it came back: {err}"
         );
+        let transport = if way == "ring" { "BPF ring buffer" } else { "perf event arrays" };
+        assert!(err.starts_with(&format!("tcpconnect: events: {transport} (")), "{way}: {err}");
         assert!(!err.contains("Possibly lost"), "{way}: {err}");
     }
 }
