@@ -576,10 +576,11 @@ EVENTS=/sys/kernel/tracing/kprobe_events
 # Live: the header is out, or (-j -v, no header) an attach line that ends
 # the set-up. Not -L's syscalls line: the state program is loaded and
 # attached after it, and under load connects made then went untraced (the
-# header came later, and no line: seen on 6.12).
+# header came later, and no line: seen on 6.12). Nor --result's kprobe on
+# tcp_set_state, attached before the connect probes.
 wait_header() {
   i=0
-  while [ ! -s /tmp/out ] && ! grep -v 'attach: tracepoints syscalls:' /tmp/err 2>/dev/null | grep -q 'attach:' &&
+  while [ ! -s /tmp/out ] && ! grep -v -e 'attach: tracepoints syscalls:' -e '(--result)$' /tmp/err 2>/dev/null | grep -q 'attach:' &&
     [ $i -lt 600 ]; do
     if [ -n "$1" ] && ! kill -0 "$1" 2>/dev/null; then break; fi
     sleep 0.1; i=$((i+1))

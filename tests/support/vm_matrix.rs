@@ -214,12 +214,19 @@ impl Method {
     /// tcp_v6_connect nor the IPv6 offsets.
     fn attach_with(&self, opt: Opt) -> String {
         match (self.via, opt) {
-            (Via::Tracepoint, Opt::Lport) => format!(
+            (Via::Tracepoint, Opt::Lport | Opt::Result) => format!(
                 "tcpconnect: attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)\n{}",
                 self.attach
             ),
             (Via::Kprobe(api), Opt::V4) => {
                 format!("tcpconnect: attach: kprobe+kretprobe ({api}) on tcp_v4_connect\n")
+            }
+            // --result attaches its kprobe on tcp_set_state first.
+            (Via::Kprobe(api), Opt::Result) => {
+                let connect = format!("tcpconnect: attach: kprobe+kretprobe ({api}) on ");
+                let at = self.attach.find(&connect).expect("the kprobe attach line");
+                let set_state = format!("tcpconnect: attach: kprobe ({api}) on tcp_set_state (--result)\n");
+                format!("{}{set_state}{}", &self.attach[..at], &self.attach[at..])
             }
             _ => self.attach.clone(),
         }
@@ -544,7 +551,7 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
         eprintln!("{name} ({}):\n{}", method.command, run.out);
         let said: Vec<String> = run.conn.lines().map(str::to_string).collect();
         check_result_run(run.connector_pid, &run.out, &said);
-        return Some(sk_err_said(&run.err, &method.attach_with(Opt::Lport), &name));
+        return Some(sk_err_said(&run.err, &method.attach_with(Opt::Result), &name));
     }
     match opt {
         Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len()), "{name}"),
