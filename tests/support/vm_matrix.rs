@@ -664,7 +664,11 @@ pub fn check(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
         // Asked for, the missing tracepoint is named, in one line.
         assert_eq!(section(&out, "no_tracepoint.rc"), "1\n", "{test}: --attach tracepoint");
         assert_eq!(section(&out, "no_tracepoint.out"), "", "{test}: --attach tracepoint");
-        assert_eq!(section(&out, "no_tracepoint.err"), NO_TRACEPOINT, "{test}: --attach tracepoint");
+        assert_eq!(
+            section(&out, "no_tracepoint.err"),
+            format!("{}{NO_TRACEPOINT}", transport_line(kernel.ring_buffer, 2)),
+            "{test}: --attach tracepoint, with -v's transport line"
+        );
         assert_eq!(section(&out, "no_tracepoint.events_after"), "", "{test}: --attach tracepoint");
     }
 
