@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod count_table;
+pub mod decimal;
 pub mod inet;
 pub mod json;
 pub mod outcome;

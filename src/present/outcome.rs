@@ -79,7 +79,7 @@ pub fn latency_ns(event: &ConnectEvent, outcome: &Outcome) -> u64 {
 pub fn write_latency_ms(out: &mut Vec<u8>, ns: u64) {
     // write_seconds_3 prints its argument / 1e6 with 3 decimals: exactly
     // ns / 1e6 ms. Values past i64 are beyond 292 years.
-    super::text::write_seconds_3(out, ns.min(i64::MAX as u64) as i64);
+    super::decimal::write_seconds_3(out, ns.min(i64::MAX as u64) as i64);
 }
 
 /// Appends the two text columns, each padded: `%-12s %-7.3f`.
