@@ -228,11 +228,6 @@ impl Run {
             if ready.contains(&SIGNAL_TOKEN) {
                 self.ending = self.signals.read().map_err(Error::kernel("read the signal fd"))?;
             }
-            // DNS answers first: a connect's answer is queued before the
-            // resolver could act on it.
-            if let Some(dns) = self.dns.as_mut() {
-                dns.read_all().map_err(|error| Error::Dns { error })?;
-            }
 
             // A CPU that came online needs its ring: looked for as often as
             // the rings are flushed, at a file read each time.
@@ -249,6 +244,15 @@ impl Run {
             // Drain every ring, not only the ready ones: the batch is merged
             // by timestamp across CPUs (and so across IPv4 and IPv6).
             let drained = tracer.drain(|payload| printer.push_sample(payload));
+            // DNS answers after the rings, before the lines: the answer a
+            // drained connect used was queued on the capture socket before
+            // the resolver could read it (taps see a packet before its
+            // socket does), so it is there now. Read before the drain, an
+            // answer could arrive between the two and its connect be
+            // printed without it (seen under load on 4.19).
+            if let Some(dns) = self.dns.as_mut() {
+                dns.read_all().map_err(|error| Error::Dns { error })?;
+            }
             let stats =
                 RingStats { lost: stats.lost + drained.lost, corrupt: stats.corrupt + drained.corrupt };
             let lines = match &self.dns {
@@ -302,6 +306,9 @@ impl Run {
         printer: &mut BatchPrinter,
     ) -> Result<Option<Ended>, Error> {
         let now_ns = clock_monotonic_ns();
+        if let Some(dns) = self.dns.as_mut() {
+            dns.read_all().map_err(|error| Error::Dns { error })?;
+        }
         for mut event in tracer.waiting_connects()? {
             if plan.result {
                 event.outcome = Some(Outcome { end: HandshakeEnd::Pending, done_ns: now_ns });
