@@ -244,21 +244,9 @@ impl Run {
             // Drain every ring, not only the ready ones: the batch is merged
             // by timestamp across CPUs (and so across IPv4 and IPv6).
             let drained = tracer.drain(|payload| printer.push_sample(payload));
-            // DNS answers after the rings, before the lines: the answer a
-            // drained connect used was queued on the capture socket before
-            // the resolver could read it (taps see a packet before its
-            // socket does), so it is there now. Read before the drain, an
-            // answer could arrive between the two and its connect be
-            // printed without it (seen under load on 4.19).
-            if let Some(dns) = self.dns.as_mut() {
-                dns.read_all().map_err(|error| Error::Dns { error })?;
-            }
             let stats =
                 RingStats { lost: stats.lost + drained.lost, corrupt: stats.corrupt + drained.corrupt };
-            let lines = match &self.dns {
-                Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
-                None => printer.finish(),
-            };
+            let lines = self.lines(printer)?;
             let closed = if lines.is_empty() { None } else { self.emit(lines)? };
             if stats.lost > 0 || check_losses {
                 report_new_losses(tracer, &mut self.lost_reported, stats.lost);
@@ -306,25 +294,30 @@ impl Run {
         printer: &mut BatchPrinter,
     ) -> Result<Option<Ended>, Error> {
         let now_ns = clock_monotonic_ns();
-        if let Some(dns) = self.dns.as_mut() {
-            dns.read_all().map_err(|error| Error::Dns { error })?;
-        }
         for mut event in tracer.waiting_connects()? {
             if plan.result {
                 event.outcome = Some(Outcome { end: HandshakeEnd::Pending, done_ns: now_ns });
             }
             printer.push_event(event);
         }
-        let lines = match &self.dns {
-            Some(dns) => printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))),
-            None => printer.finish(),
-        };
+        let lines = self.lines(printer)?;
         if lines.is_empty() {
             return Ok(None);
         }
-        match self.out.emit(lines, &self.signals)? {
-            Emitted::Closed => Ok(Some(Ended::OutputClosed)),
-            Emitted::Written | Emitted::Interrupted(_) => Ok(None),
-        }
+        self.emit(lines)
+    }
+
+    /// The lines of the batch `printer` holds, with -d's QUERY. DNS answers
+    /// are read first, after the events: the answer a connect used was
+    /// queued on the capture socket before the resolver could read it (taps
+    /// see a packet before its socket does), so it is there now. Read before
+    /// the rings were drained, an answer could arrive between the two and
+    /// its connect be printed without it (seen under load on 4.19).
+    fn lines<'p>(&mut self, printer: &'p mut BatchPrinter) -> Result<&'p [u8], Error> {
+        let Some(dns) = self.dns.as_mut() else {
+            return Ok(printer.finish());
+        };
+        dns.read_all().map_err(|error| Error::Dns { error })?;
+        Ok(printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))))
     }
 }
