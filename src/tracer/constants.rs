@@ -102,6 +102,12 @@ impl Constants {
         Constants { socket, ..self }
     }
 
+    /// Whether connects wait in the inflight map for their socket to leave
+    /// SYN_SENT: every one with --result, and -L's made outside connect(2).
+    pub fn waits_for_handshakes(&self) -> bool {
+        self.result_mode || self.lport_defer
+    }
+
     /// Each constant by the name of its symbol in the object, as the
     /// loader writes them into the programs.
     pub fn symbols(&self) -> HashMap<&'static str, u64> {

@@ -385,9 +385,12 @@ fn attach_on(
     let events = map_index(&host.object, abi::MAP_EVENTS).map_err(Failed::Common)?;
     let counts =
         plan.count.then(|| map_index(&host.object, abi::MAP_COUNTS)).transpose().map_err(Failed::Common)?;
-    let waiting = session.constants.result_mode || lport_defer;
-    let inflight =
-        waiting.then(|| map_index(&host.object, abi::MAP_INFLIGHT)).transpose().map_err(Failed::Common)?;
+    let inflight = session
+        .constants
+        .waits_for_handshakes()
+        .then(|| map_index(&host.object, abi::MAP_INFLIGHT))
+        .transpose()
+        .map_err(Failed::Common)?;
     let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS).map_err(Failed::Common)?;
     let possible_cpus = host.possible.iter().max().map_or(1, |&c| c + 1);
     let Session { maps, rings, .. } = session;
@@ -467,7 +470,7 @@ fn open_session<'h>(
         kprobes,
         count: plan.count,
         lport_defer,
-        inflight: plan.result || lport_defer,
+        inflight: constants.waits_for_handshakes(),
         ring_bytes: host.transport.ring_bytes(),
     };
     let maps = create_maps(&host.object, &sizing, cgroup_map, mntns_map)?;
