@@ -37,6 +37,7 @@ pub enum Work {
 /// What one client did.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Done {
+    /// Connects made (for the UDP load: exchanges).
     pub connects: u64,
     pub elapsed: Duration,
     pub cpu: Duration,
@@ -109,18 +110,19 @@ fn tally(ok: bool, connects: &mut u64, failed: &mut u64) {
     }
 }
 
-/// `bench client (count N | seconds S)`.
-pub fn main(args: &[String]) {
-    let work = match args {
-        [kind, n] if kind == "count" => Work::Count(n.parse().expect("count N")),
-        [kind, s] if kind == "seconds" => {
-            Work::Duration(Duration::from_secs_f64(s.parse().expect("seconds S")))
-        }
-        _ => panic!("usage: bench client (count N | seconds S)"),
-    };
-    set_comm(COMM);
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
-    let addr = listener.local_addr().expect("listener address");
+/// `count N` or `seconds S`, the end of a load process's arguments.
+pub fn parse_work(args: &[String]) -> Option<Work> {
+    match args {
+        [kind, n] if kind == "count" => n.parse().ok().map(Work::Count),
+        [kind, s] if kind == "seconds" => s.parse().ok().map(|s| Work::Duration(Duration::from_secs_f64(s))),
+        _ => None,
+    }
+}
+
+/// The protocol of a load process with the driver: prints `ready`, waits
+/// for the go, calls `step` (one connect, or one exchange: false if it
+/// failed) until `work` is done, and prints what it did.
+pub fn serve(work: Work, mut step: impl FnMut() -> bool) {
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready").and_then(|()| out.flush()).expect("stdout");
     let mut go = [0u8; 1];
@@ -132,15 +134,15 @@ pub fn main(args: &[String]) {
     match work {
         Work::Count(n) => {
             for _ in 0..n {
-                tally(connect_once(&listener, addr), &mut connects, &mut failed);
+                tally(step(), &mut connects, &mut failed);
             }
         }
         Work::Duration(limit) => {
             let deadline = start + limit;
-            // Look at the clock every 32 connects: cheap next to a connect.
+            // Look at the clock every 32 steps: cheap next to a connect.
             'outer: loop {
                 for _ in 0..32 {
-                    tally(connect_once(&listener, addr), &mut connects, &mut failed);
+                    tally(step(), &mut connects, &mut failed);
                 }
                 if Instant::now() >= deadline {
                     break 'outer;
@@ -155,23 +157,49 @@ pub fn main(args: &[String]) {
         .expect("stdout");
 }
 
+/// `bench client (count N | seconds S)`.
+pub fn main(args: &[String]) {
+    let work = parse_work(args).unwrap_or_else(|| panic!("usage: bench client (count N | seconds S)"));
+    set_comm(COMM);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
+    let addr = listener.local_addr().expect("listener address");
+    serve(work, || connect_once(&listener, addr));
+}
+
+/// What a load process runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// `bench client`: the connect loop.
+    Connect,
+}
+
 /// Client processes, started and waiting for the go.
 pub struct Clients {
     children: Vec<(Child, ChildStdin, BufReader<ChildStdout>)>,
 }
 
 impl Clients {
-    /// Starts `count` clients of `exe` doing `work` each, and waits until
-    /// all are ready.
+    /// Starts `count` connect clients of `exe` doing `work` each, and waits
+    /// until all are ready.
     pub fn spawn(exe: &Path, count: usize, work: Work) -> Clients {
+        Clients::spawn_load(exe, Load::Connect, count, work)
+    }
+
+    /// Starts `count` load processes of `exe` running `load`, doing `work`
+    /// each, and waits until all are ready.
+    pub fn spawn_load(exe: &Path, load: Load, count: usize, work: Work) -> Clients {
         let (kind, amount) = match work {
             Work::Count(n) => ("count", n.to_string()),
             Work::Duration(d) => ("seconds", d.as_secs_f64().to_string()),
         };
+        let load_args = match load {
+            Load::Connect => vec!["client".to_owned()],
+        };
         let mut children = Vec::new();
         for _ in 0..count {
             let mut child = Command::new(exe)
-                .args(["client", kind, &amount])
+                .args(&load_args)
+                .args([kind, &amount])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()

@@ -3,7 +3,7 @@
 //! Each is taken side by side with bpftrace running the equivalent program
 //! (or with the untraced loop), in the same run.
 
-use crate::client::{self, run_clients, Work};
+use crate::client::{self, run_clients, Load, Work};
 use crate::stats::{iqr, median, median_ci95};
 use crate::table::{Table, Verdict};
 use crate::tracer::{Consumer, Sink, Stopped, Tool, Tracer};
@@ -71,13 +71,13 @@ pub fn fmt_bytes(bytes: u64) -> String {
     }
 }
 
-fn progress(text: &str) {
+pub fn progress(text: &str) {
     eprintln!("bench: {text}");
 }
 
 /// Starts `tool` with stdout to `sink` and waits until its program is
 /// attached. None (and a message) if it never attaches.
-fn start_attached(config: &Config, tool: Tool, sink: Sink) -> Option<Tracer> {
+pub fn start_attached(config: &Config, tool: Tool, sink: Sink) -> Option<Tracer> {
     let mut tracer = Tracer::spawn(tool, config, sink);
     if tool == Tool::Placebo {
         // Nothing to wait for: about as long as an attach takes.
@@ -151,17 +151,18 @@ pub fn exec_to_live(config: &Config, table: &mut Table) {
 
 // ------------------------------------------------------- 3. connect overhead
 
-/// One run of the loop: wall time and CPU time per connect.
+/// One run of a loop: wall time and CPU time per step (a connect, or an
+/// exchange of the UDP load).
 #[derive(Clone, Copy, Debug)]
-struct LoopRun {
-    /// The slowest client's time over all connects made: the inverse of the
-    /// throughput (for one client, the latency of one connect).
-    wall_ns: f64,
+pub struct LoopRun {
+    /// The slowest client's time over all steps made: the inverse of the
+    /// throughput (for one client, the latency of one step).
+    pub wall_ns: f64,
     /// CPU time of the clients (their BPF programs and loopback softirqs
-    /// included) plus the tracer's, over all connects made.
-    cpu_ns: f64,
+    /// included) plus the tracer's, over all steps made.
+    pub cpu_ns: f64,
     /// The tracer's part of `cpu_ns`.
-    tracer_ns: f64,
+    pub tracer_ns: f64,
 }
 
 impl LoopRun {
@@ -175,58 +176,121 @@ impl LoopRun {
     }
 }
 
-/// `procs` clients doing `n` connects each, under `tracer` if any.
-fn loop_run(config: &Config, procs: usize, n: u64, tracer: Option<&Tracer>) -> LoopRun {
-    let clients = client::Clients::spawn(&config.exe, procs, Work::Count(n));
+/// A measured loop: `procs` load processes running `load`, `n` steps each.
+#[derive(Clone, Copy, Debug)]
+pub struct Loop {
+    pub load: Load,
+    pub procs: usize,
+    pub n: u64,
+}
+
+/// One run of `lp`, under `tracer` if any.
+pub fn loop_run(config: &Config, lp: &Loop, tracer: Option<&Tracer>) -> LoopRun {
+    let clients = client::Clients::spawn_load(&config.exe, lp.load, lp.procs, Work::Count(lp.n));
     let before = tracer.map_or(0, Tracer::cpu_ns);
     let done = clients.run();
     let tracer_cpu = tracer.map_or(0, Tracer::cpu_ns).saturating_sub(before) as f64;
-    let connects = done.iter().map(|d| d.connects).sum::<u64>().max(1) as f64;
+    let steps = done.iter().map(|d| d.connects).sum::<u64>().max(1) as f64;
     let wall = done.iter().map(|d| d.elapsed).max().unwrap_or_default();
     let cpu: Duration = done.iter().map(|d| d.cpu).sum();
     LoopRun {
-        wall_ns: wall.as_nanos() as f64 / connects,
-        cpu_ns: (cpu.as_nanos() as f64 + tracer_cpu) / connects,
-        tracer_ns: tracer_cpu / connects,
+        wall_ns: wall.as_nanos() as f64 / steps,
+        cpu_ns: (cpu.as_nanos() as f64 + tracer_cpu) / steps,
+        tracer_ns: tracer_cpu / steps,
     }
+}
+
+/// The `n` for which one run of `load` with `procs` processes takes about
+/// `secs` untraced.
+pub fn sized_loop(config: &Config, load: Load, procs: usize, secs: f64, warm_up: u64) -> Loop {
+    let warm = loop_run(config, &Loop { load, procs, n: warm_up }, None);
+    Loop { load, procs, n: ((secs * 1e9 / warm.wall_ns) as u64).clamp(1_000, 200_000) }
 }
 
 /// A traced run and its baseline: the mean of the untraced runs just
 /// before and just after it.
-type Pair = (LoopRun, LoopRun);
+pub type Pair = (LoopRun, LoopRun);
 
-/// Over the pairs of one mode: (median difference in ns, median ratio, 95 % CI
-/// of the ratio).
-fn paired(pairs: &[Pair], metric: fn(&LoopRun) -> f64) -> (f64, f64, (f64, f64)) {
+/// Over the pairs of one arm and loop: (median difference in ns, median
+/// ratio, 95 % CI of the ratio).
+pub fn paired(pairs: &[Pair], metric: fn(&LoopRun) -> f64) -> (f64, f64, (f64, f64)) {
     let diffs: Vec<f64> = pairs.iter().map(|(on, off)| metric(on) - metric(off)).collect();
     let ratios: Vec<f64> = pairs.iter().map(|(on, off)| metric(on) / metric(off)).collect();
     (median(&diffs), median(&ratios), median_ci95(&ratios))
 }
 
-fn fmt_overhead(diff_ns: f64, ratio: f64) -> String {
+pub fn fmt_overhead(diff_ns: f64, ratio: f64) -> String {
     format!("{diff_ns:+.0} ns ({:+.1} %)", (ratio - 1.0) * 100.0)
 }
 
-/// The slowdown of the connect loop while tracing (item 3), with 1 and
-/// `cpus()` client processes. Each round runs tcpconnect and the other arms
-/// (below) in rotating order, with an untraced run before the first and
-/// after each: every traced run is compared with the untraced runs on
-/// either side of it, so a machine whose load drifts still gives fair pairs.
+/// What `interleaved` measured.
+pub struct Interleaved {
+    /// Per loop: every untraced run, in order.
+    pub off: Vec<Vec<LoopRun>>,
+    /// Per arm, per loop: each traced run with its baseline.
+    pub pairs: Vec<Vec<Vec<Pair>>>,
+    /// Per arm: the samples its tracer said it lost.
+    pub lost: Vec<u64>,
+}
+
+/// The method of every overhead row. Each round runs the arms (a tracer and
+/// the number of rounds it takes part in) in rotating order, with an
+/// untraced run of every loop before the first and after each; under each
+/// tracer every loop runs once. Every traced run is compared with the
+/// untraced runs on either side of it, so a machine whose load drifts
+/// still gives fair pairs.
 ///
 /// The machine drifts by up to 20 % over seconds, so a traced run and its
 /// untraced neighbours still differ by about 6 % (standard deviation of
 /// their ratio, the same for runs of 0.05 s and 0.5 s). Short runs and many
-/// rounds are what narrows the median: tcpconnect, the empty program on the
-/// raw tracepoint (the floor of any program there) and a placebo (a process
-/// started and stopped like a tracer, attaching nothing: what the method
-/// itself reads as overhead) get 150 rounds, a 95 % interval about ±1 %
-/// wide; bpftrace and the other floors 20.
+/// rounds are what narrows the median: 150 rounds give a 95 % interval
+/// about ±1 % wide.
+pub fn interleaved(config: &Config, arms: &[(Tool, usize)], loops: &[Loop]) -> Interleaved {
+    let rounds = arms.iter().map(|a| a.1).max().unwrap_or(0);
+    let untraced = |runs: &mut Vec<Vec<LoopRun>>| {
+        for (li, lp) in loops.iter().enumerate() {
+            runs[li].push(loop_run(config, lp, None));
+        }
+    };
+    let mut off = vec![Vec::<LoopRun>::new(); loops.len()];
+    let mut pairs = vec![vec![Vec::<Pair>::new(); loops.len()]; arms.len()];
+    let mut lost = vec![0u64; arms.len()];
+    for round in 0..rounds {
+        untraced(&mut off);
+        let active: Vec<usize> = (0..arms.len()).filter(|&a| round < arms[a].1).collect();
+        for k in 0..active.len() {
+            let ai = active[(round + k) % active.len()];
+            let Some(tracer) = start_attached(config, arms[ai].0, Sink::Null) else {
+                continue;
+            };
+            let on: Vec<LoopRun> = loops.iter().map(|lp| loop_run(config, lp, Some(&tracer))).collect();
+            lost[ai] += tracer.stop().lost();
+            untraced(&mut off);
+            for li in 0..loops.len() {
+                let after = off[li].len() - 1;
+                let base = LoopRun::mean(&off[li][after - 1], &off[li][after]);
+                pairs[ai][li].push((on[li], base));
+            }
+        }
+        if (round + 1) % 25 == 0 || round + 1 == rounds {
+            progress(&format!("  round {} of {rounds} done", round + 1));
+        }
+    }
+    Interleaved { off, pairs, lost }
+}
+
+/// The slowdown of the connect loop while tracing (item 3), with 1 and
+/// `cpus()` client processes, by `interleaved`: tcpconnect, the empty
+/// program on the raw tracepoint (the floor of any program there) and a
+/// placebo (a process started and stopped like a tracer, attaching
+/// nothing: what the method itself reads as overhead) get 150 rounds;
+/// bpftrace and the other floors 20.
 pub fn connect_overhead(config: &Config, table: &mut Table) {
     let (long, short) = if config.quick { (2, 2) } else { (150, 20) };
     let procs: Vec<usize> = if cpus() > 1 { vec![1, cpus()] } else { vec![1] };
     // Size a run to about 0.05 s untraced.
-    let warm = loop_run(config, 1, 3000, None);
-    let n = ((0.05e9 / warm.wall_ns) as u64).clamp(1_000, 200_000);
+    let n = sized_loop(config, Load::Connect, 1, 0.05, 3000).n;
+    let loops: Vec<Loop> = procs.iter().map(|&p| Loop { load: Load::Connect, procs: p, n }).collect();
     // (arm, rounds); the index of each is used below.
     let arms = [
         (Tool::Tcpconnect, long),
@@ -246,36 +310,7 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
          tcpconnect -P 1, tcpconnect --result and the empty program on the tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
     ));
-    let untraced = |runs: &mut Vec<Vec<LoopRun>>| {
-        for (pi, &p) in procs.iter().enumerate() {
-            runs[pi].push(loop_run(config, p, n, None));
-        }
-    };
-    // off[procs index]: every untraced run in order; pairs[arm][procs index].
-    let mut off = vec![Vec::<LoopRun>::new(); procs.len()];
-    let mut pairs = vec![vec![Vec::<Pair>::new(); procs.len()]; arms.len()];
-    let mut lost = vec![0u64; arms.len()];
-    for round in 0..long {
-        untraced(&mut off);
-        let active: Vec<usize> = (0..arms.len()).filter(|&a| round < arms[a].1).collect();
-        for k in 0..active.len() {
-            let ai = active[(round + k) % active.len()];
-            let Some(tracer) = start_attached(config, arms[ai].0, Sink::Null) else {
-                continue;
-            };
-            let on: Vec<LoopRun> = procs.iter().map(|&p| loop_run(config, p, n, Some(&tracer))).collect();
-            lost[ai] += tracer.stop().lost();
-            untraced(&mut off);
-            for pi in 0..procs.len() {
-                let after = off[pi].len() - 1;
-                let base = LoopRun::mean(&off[pi][after - 1], &off[pi][after]);
-                pairs[ai][pi].push((on[pi], base));
-            }
-        }
-        if (round + 1) % 25 == 0 || round + 1 == long {
-            progress(&format!("  round {} of {long} done", round + 1));
-        }
-    }
+    let Interleaved { off, pairs, lost } = interleaved(config, &arms, &loops);
     let wall: fn(&LoopRun) -> f64 = |r| r.wall_ns;
     let cpu: fn(&LoopRun) -> f64 = |r| r.cpu_ns;
     for (pi, &p) in procs.iter().enumerate() {
