@@ -6,7 +6,8 @@
 //! overflow (an overflow drops the SYN and costs a 1 s retransmit). The
 //! connecting end closes with SO_LINGER 0, i.e. with an RST, so no
 //! TIME_WAIT sockets pile up and the ephemeral ports never run out however
-//! many connects a run makes.
+//! many connects a run makes. (The `-d` section's UDP exchange, `bench udp`,
+//! is in `dns` and speaks the same protocol through `serve`.)
 //!
 //! Protocol with the driver: the client prints `ready`, waits for one byte
 //! on stdin (so several clients start together), runs, then prints
@@ -171,6 +172,9 @@ pub fn main(args: &[String]) {
 pub enum Load {
     /// `bench client`: the connect loop.
     Connect,
+    /// `bench udp PORT`: the DNS-shaped UDP exchange with a server on
+    /// 127.0.0.1:PORT (see `dns`).
+    Udp(u16),
 }
 
 /// Client processes, started and waiting for the go.
@@ -194,6 +198,7 @@ impl Clients {
         };
         let load_args = match load {
             Load::Connect => vec!["client".to_owned()],
+            Load::Udp(port) => vec!["udp".to_owned(), port.to_string()],
         };
         let mut children = Vec::new();
         for _ in 0..count {

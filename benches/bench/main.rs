@@ -8,8 +8,9 @@
 //! tracepoint program, the untraced loop, std's fmt), interleaved where it
 //! is repeated, and printed as absolute numbers next to their ratio.
 //!
-//!   bench [--tool PATH] [--quick] [--only exec,rss,overhead,lost,format,size]
+//!   bench [--tool PATH] [--quick] [--only exec,rss,overhead,dns,lost,format,size]
 //!   bench client (count N | seconds S)     the load process (see `client`)
+//!   bench udp PORT (count N | seconds S)   the UDP load of the -d section (see `dns`)
 //!   bench attach (tp | raw | none)                an empty program, attached (see `attach`)
 //!
 //! `--tool` is the tcpconnect binary to measure (default: the musl build
@@ -18,6 +19,7 @@
 
 mod attach;
 mod client;
+mod dns;
 mod format;
 mod stats;
 mod system;
@@ -44,12 +46,12 @@ impl Config {
     }
 }
 
-const SECTIONS: [&str; 6] = ["exec", "rss", "overhead", "lost", "format", "size"];
+const SECTIONS: [&str; 7] = ["exec", "rss", "overhead", "dns", "lost", "format", "size"];
 
 fn usage() -> ! {
     eprintln!(
         "usage: bench [--tool PATH] [--quick] [--only {}]\n       bench client (count N | seconds S)\n       \
-         bench attach (tp | raw | none)",
+         bench udp PORT (count N | seconds S)\n       bench attach (tp | raw | none)",
         SECTIONS.join(",")
     );
     std::process::exit(2);
@@ -93,11 +95,12 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("client") => return client::main(&args[1..]),
+        Some("udp") => return dns::main(&args[1..]),
         Some("attach") => return attach::main(&args[1..]),
         _ => {}
     }
     let config = parse_config();
-    let needs_root = ["exec", "rss", "overhead", "lost"].iter().any(|s| config.wants(s));
+    let needs_root = ["exec", "rss", "overhead", "dns", "lost"].iter().any(|s| config.wants(s));
     // SAFETY: geteuid has no preconditions.
     if needs_root && unsafe { libc::geteuid() } != 0 {
         eprintln!("bench: run as root (it loads BPF programs): sudo tools/bench");
@@ -115,6 +118,9 @@ fn main() {
     }
     if config.wants("overhead") {
         system::connect_overhead(&config, &mut table);
+    }
+    if config.wants("dns") {
+        dns::datagram_cost(&config, &mut table);
     }
     if config.wants("lost") || config.wants("rss") {
         system::lost_and_rss(&config, &mut table);

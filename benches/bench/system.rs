@@ -76,8 +76,20 @@ pub fn progress(text: &str) {
 }
 
 /// Starts `tool` with stdout to `sink` and waits until its program is
-/// attached. None (and a message) if it never attaches.
+/// attached. None (and a message) if it never attaches. A tool that is
+/// live only at its header (`Tool::live_at_header`) gets a pipe instead,
+/// read to its end once the header came (`Tracer::wait_header`, which keeps
+/// the lines naming `dns::NAME`).
 pub fn start_attached(config: &Config, tool: Tool, sink: Sink) -> Option<Tracer> {
+    if tool.live_at_header() {
+        let mut tracer = Tracer::spawn(tool, config, Sink::Pipe);
+        if tracer.wait_header(crate::dns::NAME) {
+            return Some(tracer);
+        }
+        let stopped = tracer.stop();
+        eprintln!("bench: {} printed no header: {}", tool.name(), stopped.stderr.trim());
+        return None;
+    }
     let mut tracer = Tracer::spawn(tool, config, sink);
     if tool == Tool::Placebo {
         // Nothing to wait for: about as long as an attach takes.

@@ -47,6 +47,12 @@ pub enum Tool {
     /// outcome (one more map update and delete, and the state change that
     /// ends the handshake looked up).
     TcpconnectResult,
+    /// tcpconnect -d: DNS answers captured the default way (see
+    /// `TCPCONNECT_DNS`).
+    TcpconnectDns,
+    /// tcpconnect -d with TCPCONNECT_DNS=packet: DNS answers captured by a
+    /// packet socket, which sees only its own network namespace.
+    TcpconnectDnsPacket,
     /// bpftrace running `BPFTRACE_SCRIPT`.
     Bpftrace,
     /// `bench attach tp`: an empty program on the perf tracepoint event.
@@ -66,11 +72,19 @@ impl Tool {
             Tool::TcpconnectPerfTracepoint => "tcpconnect on the perf tracepoint event",
             Tool::TcpconnectPerfArrays => "tcpconnect on the perf event arrays",
             Tool::TcpconnectResult => "tcpconnect --result",
+            Tool::TcpconnectDns => "tcpconnect -d",
+            Tool::TcpconnectDnsPacket => "tcpconnect -d (TCPCONNECT_DNS=packet)",
             Tool::Bpftrace => "bpftrace",
             Tool::EmptyTracepoint => "empty program, tracepoint",
             Tool::EmptyRawTracepoint => "empty program, raw tracepoint",
             Tool::Placebo => "placebo",
         }
+    }
+
+    /// Live only once its header is printed: -d opens its DNS capture
+    /// apart from the program `Tracer::wait_attached` looks for.
+    pub fn live_at_header(self) -> bool {
+        matches!(self, Tool::TcpconnectDns | Tool::TcpconnectDnsPacket)
     }
 }
 
@@ -127,7 +141,9 @@ fn command(tool: Tool, config: &Config) -> Command {
         | Tool::TcpconnectFiltered
         | Tool::TcpconnectPerfTracepoint
         | Tool::TcpconnectPerfArrays
-        | Tool::TcpconnectResult => Command::new(&config.tool),
+        | Tool::TcpconnectResult
+        | Tool::TcpconnectDns
+        | Tool::TcpconnectDnsPacket => Command::new(&config.tool),
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
         Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::Placebo => Command::new(&config.exe),
     };
@@ -136,6 +152,8 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::TcpconnectPerfTracepoint => c.env("TCPCONNECT_RAW_TRACEPOINT", "off"),
         Tool::TcpconnectPerfArrays => c.env("TCPCONNECT_TRANSPORT", "perf"),
         Tool::TcpconnectResult => c.arg("--result"),
+        Tool::TcpconnectDns => c.arg("-d"),
+        Tool::TcpconnectDnsPacket => c.arg("-d").env("TCPCONNECT_DNS", "packet"),
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
         Tool::Placebo => c.args(["attach", "none"]),
@@ -151,12 +169,17 @@ pub struct Tracer {
     /// Its stdout with `Sink::Pipe`.
     pub stdout: Option<ChildStdout>,
     stderr: Option<JoinHandle<String>>,
+    /// After `wait_header`: reads stdout to its end, keeping the lines
+    /// that hold the needle.
+    drain: Option<JoinHandle<Vec<String>>>,
 }
 
 /// How a tracer ended.
 pub struct Stopped {
     pub status: Option<ExitStatus>,
     pub stderr: String,
+    /// After `wait_header`: the lines of stdout that held its needle.
+    pub matched: Vec<String>,
 }
 
 impl Stopped {
@@ -198,7 +221,7 @@ impl Tracer {
             let _ = err.read_to_string(&mut text);
             text
         });
-        Tracer { tool, child: Some(child), stdout, stderr: Some(stderr) }
+        Tracer { tool, child: Some(child), stdout, stderr: Some(stderr), drain: None }
     }
 
     pub fn pid(&self) -> u32 {
@@ -220,6 +243,19 @@ impl Tracer {
             line.push(byte[0]);
         }
         (String::from_utf8_lossy(&line).into_owned(), Instant::now())
+    }
+
+    /// Reads the first line of stdout (`Sink::Pipe`) and says whether it is
+    /// tcpconnect's header, printed once it is live; from then on stdout is
+    /// read to its end by a thread, which keeps the lines holding `needle`
+    /// (`Stopped::matched`).
+    pub fn wait_header(&mut self, needle: &'static str) -> bool {
+        let (line, _) = self.first_line();
+        let Some(stdout) = self.stdout.take() else { return false };
+        self.drain = Some(std::thread::spawn(move || {
+            BufReader::new(stdout).lines().map_while(Result::ok).filter(|l| l.contains(needle)).collect()
+        }));
+        line.starts_with("PID")
     }
 
     /// Waits until a BPF program of this process is attached to a perf
@@ -269,7 +305,7 @@ impl Tracer {
 
     fn stop_inner(&mut self) -> Stopped {
         let Some(mut child) = self.child.take() else {
-            return Stopped { status: None, stderr: String::new() };
+            return Stopped { status: None, stderr: String::new(), matched: Vec::new() };
         };
         let mut status = None;
         for (signal, patience) in [(libc::SIGINT, 5_000), (libc::SIGTERM, 2_000), (libc::SIGKILL, 5_000)] {
@@ -301,7 +337,8 @@ impl Tracer {
         // the stderr reader waiting.
         self.stdout = None;
         let stderr = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
-        Stopped { status, stderr }
+        let matched = self.drain.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        Stopped { status, stderr, matched }
     }
 }
 
