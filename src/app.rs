@@ -130,6 +130,9 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     // Before the programs attach: every connect they see comes after it.
     let started_ns = clock_monotonic_ns();
     let mut tracer = Tracer::start(&plan, &run.epoll, &log)?;
+    if let (Some(dns), true) = (run.dns.as_mut(), tracer.has_dns()) {
+        dns.use_kernel_messages();
+    }
     drop_capabilities()?;
     let mut printer = BatchPrinter::new(plan.columns);
     if let Some(ended) = run.announce(&plan, &mut printer)? {
@@ -143,7 +146,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         Pumped::Signal(signal) => signal,
         Pumped::OutputClosed => return Ok(Ended::OutputClosed),
     };
-    run.finish(&plan, &tracer, &mut printer, signal)
+    run.finish(&plan, &mut tracer, &mut printer, signal)
 }
 
 /// What the main loop waits on and writes to.
@@ -176,7 +179,9 @@ impl Run {
         epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
         let dns = if plan.dns {
             let watcher = DnsWatcher::open().map_err(|error| Error::Dns { error })?;
-            epoll.add(watcher.as_fd(), DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
+            if let Some(fd) = watcher.as_fd() {
+                epoll.add(fd, DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
+            }
             Some(watcher)
         } else {
             None
@@ -246,7 +251,7 @@ impl Run {
             let drained = tracer.drain(|payload| printer.push_sample(payload));
             let stats =
                 RingStats { lost: stats.lost + drained.lost, corrupt: stats.corrupt + drained.corrupt };
-            let lines = self.lines(printer)?;
+            let lines = self.lines(tracer, printer)?;
             let closed = if lines.is_empty() { None } else { self.emit(lines)? };
             if stats.lost > 0 || check_losses {
                 report_new_losses(tracer, &mut self.lost_reported, stats.lost);
@@ -264,7 +269,7 @@ impl Run {
     fn finish(
         mut self,
         plan: &Plan,
-        tracer: &Tracer,
+        tracer: &mut Tracer,
         printer: &mut BatchPrinter,
         signal: i32,
     ) -> Result<Ended, Error> {
@@ -290,7 +295,7 @@ impl Run {
     fn print_waiting(
         &mut self,
         plan: &Plan,
-        tracer: &Tracer,
+        tracer: &mut Tracer,
         printer: &mut BatchPrinter,
     ) -> Result<Option<Ended>, Error> {
         let now_ns = clock_monotonic_ns();
@@ -300,7 +305,7 @@ impl Run {
             }
             printer.push_event(event);
         }
-        let lines = self.lines(printer)?;
+        let lines = self.lines(tracer, printer)?;
         if lines.is_empty() {
             return Ok(None);
         }
@@ -309,15 +314,17 @@ impl Run {
 
     /// The lines of the batch `printer` holds, with -d's QUERY. DNS answers
     /// are read first, after the events: the answer a connect used was
-    /// queued on the capture socket before the resolver could read it (taps
-    /// see a packet before its socket does), so it is there now. Read before
-    /// the rings were drained, an answer could arrive between the two and
-    /// its connect be printed without it (seen under load on 4.19).
-    fn lines<'p>(&mut self, printer: &'p mut BatchPrinter) -> Result<&'p [u8], Error> {
+    /// written before the connect's event (to the DNS ring by the reading
+    /// process; to the capture socket before the resolver could read it:
+    /// taps see a packet before its socket does), so it is there now. Read
+    /// before the rings were drained, an answer could arrive between the two
+    /// and its connect be printed without it (seen under load on 4.19).
+    fn lines<'p>(&mut self, tracer: &mut Tracer, printer: &'p mut BatchPrinter) -> Result<&'p [u8], Error> {
         let Some(dns) = self.dns.as_mut() else {
             return Ok(printer.finish());
         };
         dns.read_all().map_err(|error| Error::Dns { error })?;
-        Ok(printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))))
+        tracer.drain_dns(|message| dns.record_message(message));
+        Ok(printer.finish_with(|event| Some(dns.query_for(event.netns, event.daddr_ip(), event.ts_ns))))
     }
 }
