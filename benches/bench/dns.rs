@@ -3,11 +3,19 @@
 //! owns a server socket on 127.0.0.1:PORT and a client socket connected to
 //! it, and per step sends a DNS query (44 bytes: one question, an EDNS OPT
 //! record), receives it on the server, answers it (60 bytes: the question,
-//! one A record, the OPT record) and receives the answer. Each step
-//! receives two datagrams: the query, from an ephemeral port, and the
-//! answer, from PORT. With PORT 53 the answer is one `-d` parses and
-//! records, the query is not; with PORT 5353 neither is: what every other
-//! UDP receive pays while `-d` runs.
+//! one A record, the OPT record) and receives the answer, both with
+//! recvfrom(2) and the sender's address, as glibc's and musl's resolvers
+//! read. Each step receives two datagrams: the query, from an ephemeral
+//! port, and the answer, from PORT. With PORT 53 the answer is one `-d`
+//! copies to user space, parses and records, the query is not; with PORT
+//! 5353 neither is: what every other UDP receive pays while `-d` runs.
+//!
+//! `-d` in the kernel (the default where BTF is) hands answers to user
+//! space through a ring read every 100 ms, never woken for: a flood of
+//! answers overflows it, and what it drops costs user space nothing. So
+//! the port-53 exchange runs in bursts the ring holds whole (checked
+//! before the rounds), and the tracer's CPU time is counted until it has
+//! read them; the port-5353 one runs for 0.05 s.
 //!
 //! The section runs the load and the tracers in a private network
 //! namespace of their own (only its lo, up; nothing else's traffic, and
@@ -18,7 +26,9 @@
 
 use crate::client::{self, Load, Work};
 use crate::stats::median;
-use crate::system::{fmt_ns, fmt_overhead, interleaved, paired, sized_loop, start_attached, LoopRun, Pair};
+use crate::system::{
+    fmt_ns, fmt_overhead, interleaved, paired, sized_loop, start_attached, Loop, LoopRun, Pair,
+};
 use crate::table::{Table, Verdict};
 use crate::tracer::{Sink, Tool};
 use crate::Config;
@@ -30,6 +40,16 @@ use std::time::Duration;
 pub const NAME: &str = "tcb-dns.example";
 /// The address the answers give for `NAME`: local in any namespace.
 const ANSWER_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// The address the last answer of a `count N` load gives instead: a
+/// connect to it shows `NAME` only if that answer reached the tracer.
+const LAST_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+/// Exchanges from port 53 per run: a burst the tracer's DNS ring holds.
+const BURST: u64 = 1000;
+/// Bursts per traced session (pooled: a burst is short, so noisy).
+const BURSTS: usize = 3;
+/// How long the tracer's CPU time is still counted after a burst: longer
+/// than the 100 ms between two reads of its DNS ring.
+const SETTLE: Duration = Duration::from_millis(150);
 /// Where DNS answers come from, and a port next to it that `-d` ignores
 /// (mDNS's: as much a DNS message, but not from port 53).
 const DNS_PORT: u16 = 53;
@@ -79,10 +99,13 @@ struct Exchange {
     answer: Vec<u8>,
     buf: Vec<u8>,
     id: u16,
+    /// Steps made, and the step whose answer gives `LAST_ADDR`.
+    steps: u64,
+    last: Option<u64>,
 }
 
 impl Exchange {
-    fn open(port: u16) -> std::io::Result<Exchange> {
+    fn open(port: u16, last: Option<u64>) -> std::io::Result<Exchange> {
         let server = UdpSocket::bind((Ipv4Addr::LOCALHOST, port))?;
         let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?;
         client.connect((Ipv4Addr::LOCALHOST, port))?;
@@ -90,12 +113,27 @@ impl Exchange {
         for socket in [&server, &client] {
             socket.set_read_timeout(Some(Duration::from_secs(1)))?;
         }
-        Ok(Exchange { server, client, query: query(), answer: answer(), buf: vec![0; 512], id: 0 })
+        Ok(Exchange {
+            server,
+            client,
+            query: query(),
+            answer: answer(),
+            buf: vec![0; 512],
+            id: 0,
+            steps: 0,
+            last,
+        })
     }
 
     /// One query and its answer, each with the next ID. False if it failed.
     fn once(&mut self) -> bool {
         self.id = self.id.wrapping_add(1);
+        self.steps += 1;
+        if Some(self.steps) == self.last {
+            // The A record's address, before the OPT record.
+            let at = self.answer.len() - OPT_RECORD.len() - 4;
+            self.answer[at..at + 4].copy_from_slice(&LAST_ADDR.octets());
+        }
         self.query[..2].copy_from_slice(&self.id.to_be_bytes());
         if self.client.send(&self.query).is_err() {
             return false;
@@ -110,7 +148,9 @@ impl Exchange {
         if self.server.send_to(&self.answer, from).is_err() {
             return false;
         }
-        matches!(self.client.recv(&mut self.buf), Ok(len) if len == self.answer.len())
+        // With the sender's address, as glibc's and musl's resolvers read
+        // (`recvfrom`): what tells the kernel capture an answer from port 53.
+        matches!(self.client.recv_from(&mut self.buf), Ok((len, _)) if len == self.answer.len())
     }
 }
 
@@ -120,8 +160,12 @@ pub fn main(args: &[String]) {
     let port: u16 = args.first().and_then(|p| p.parse().ok()).unwrap_or_else(|| usage());
     let work = client::parse_work(&args[1..]).unwrap_or_else(|| usage());
     client::set_comm("tcb-udp");
+    let last = match work {
+        Work::Count(n) => Some(n),
+        Work::Duration(_) => None,
+    };
     let mut exchange =
-        Exchange::open(port).unwrap_or_else(|e| panic!("bench udp: sockets on 127.0.0.1:{port}: {e}"));
+        Exchange::open(port, last).unwrap_or_else(|e| panic!("bench udp: sockets on 127.0.0.1:{port}: {e}"));
     client::serve(work, || exchange.once());
 }
 
@@ -161,25 +205,26 @@ fn enter_private_netns() -> Result<(), String> {
     result
 }
 
-/// Whether `tool` saw the load's answers as DNS answers: a few exchanges
-/// from port 53 under it, then a connect to the address they gave, whose
-/// line must show `NAME` as its QUERY.
+/// Whether `tool` saw a burst of the load's answers whole, as DNS answers:
+/// one burst from port 53 under it, then a connect to the address its last
+/// answer gave, whose line must show `NAME` as its QUERY.
 fn sees_answers(config: &Config, tool: Tool) -> bool {
     let Some(tracer) = start_attached(config, tool, Sink::Null) else {
         return false;
     };
-    client::Clients::spawn_load(&config.exe, Load::Udp(DNS_PORT), 1, Work::Count(100)).run();
-    if let Ok(listener) = TcpListener::bind(SocketAddr::from((ANSWER_ADDR, 0))) {
+    client::Clients::spawn_load(&config.exe, Load::Udp(DNS_PORT), 1, Work::Count(BURST)).run();
+    std::thread::sleep(SETTLE);
+    if let Ok(listener) = TcpListener::bind(SocketAddr::from((LAST_ADDR, 0))) {
         if let Ok(addr) = listener.local_addr() {
             let _ = TcpStream::connect(addr);
         }
     }
-    // The rings are flushed every 100 ms.
-    std::thread::sleep(Duration::from_millis(300));
+    // The event rings are read every 100 ms.
+    std::thread::sleep(SETTLE);
     let stopped = tracer.stop();
     if stopped.matched.is_empty() {
         eprintln!(
-            "bench: {} showed no connect with QUERY {NAME}; stderr: {}",
+            "bench: {} showed no connect with QUERY {NAME} after a burst of {BURST} answers; stderr: {}",
             tool.name(),
             stopped.stderr.trim()
         );
@@ -187,53 +232,71 @@ fn sees_answers(config: &Config, tool: Tool) -> bool {
     !stopped.matched.is_empty()
 }
 
-/// Per datagram (half an exchange): the median wall and CPU differences,
-/// the median wall ratio and its 95 % CI, the tracer's CPU.
+/// Per datagram (half an exchange), over the pairs of one arm and loop:
+/// the median differences and ratios of wall and CPU time with the 95 % CI
+/// of each ratio, and the tracer's part of the CPU time.
 struct PerDatagram {
     wall_ns: f64,
     wall_ratio: f64,
-    ci: (f64, f64),
+    wall_ci: (f64, f64),
     cpu_ns: f64,
     cpu_ratio: f64,
+    cpu_ci: (f64, f64),
     tracer_ns: f64,
     runs: usize,
 }
 
 fn per_datagram(pairs: &[Pair]) -> PerDatagram {
-    let (wd, wr, ci) = paired(pairs, |r| r.wall_ns);
-    let (cd, cr, _) = paired(pairs, |r| r.cpu_ns);
-    let tracer = median(&pairs.iter().map(|(on, _)| on.tracer_ns).collect::<Vec<_>>());
+    let (wall_ns, wall_ratio, wall_ci) = paired(pairs, |r| r.wall_ns);
+    let (cpu_ns, cpu_ratio, cpu_ci) = paired(pairs, |r| r.cpu_ns);
+    let tracer_ns = median(&pairs.iter().map(|(on, _)| on.tracer_ns).collect::<Vec<_>>());
     PerDatagram {
-        wall_ns: wd / 2.0,
-        wall_ratio: wr,
-        ci,
-        cpu_ns: cd / 2.0,
-        cpu_ratio: cr,
-        tracer_ns: tracer / 2.0,
+        wall_ns: wall_ns / 2.0,
+        wall_ratio,
+        wall_ci,
+        cpu_ns: cpu_ns / 2.0,
+        cpu_ratio,
+        cpu_ci,
+        tracer_ns: tracer_ns / 2.0,
         runs: pairs.len(),
+    }
+}
+
+/// ` [-1.2, +3.4]`: a ratio's CI as percentages, if there is one.
+fn fmt_ci((lo, hi): (f64, f64)) -> String {
+    if lo.is_finite() {
+        format!(" [{:+.1}, {:+.1}]", (lo - 1.0) * 100.0, (hi - 1.0) * 100.0)
+    } else {
+        String::new()
     }
 }
 
 impl PerDatagram {
     fn text(&self, base_wall: f64) -> String {
         format!(
-            "wall {} of {}; CPU {} (tracer {:.0} ns)",
+            "wall {} of {}; CPU {}{} (tracer {:.0} ns)",
             fmt_overhead(self.wall_ns, self.wall_ratio),
             fmt_ns(base_wall),
             fmt_overhead(self.cpu_ns, self.cpu_ratio),
+            fmt_ci(self.cpu_ci),
             self.tracer_ns
         )
     }
 
+    fn wall(&self) -> String {
+        format!("wall {}{}", fmt_overhead(self.wall_ns, self.wall_ratio), fmt_ci(self.wall_ci))
+    }
+
     fn ratio(&self) -> String {
-        format!("{:.3} (95 % CI {:.3}–{:.3})", self.wall_ratio, self.ci.0, self.ci.1)
+        format!("{:.3} (95 % CI {:.3}–{:.3})", self.wall_ratio, self.wall_ci.0, self.wall_ci.1)
     }
 }
 
 /// One DNS answer alone: the port-53 exchange receives an answer and an
-/// other datagram, the port-5353 exchange two others, so per round (the
+/// other datagram, the port-5353 exchange two others, so per session (the
 /// same tracer for both) the answer costs the port-53 difference less half
-/// the port-5353 one. The medians of that, (wall, CPU) in ns.
+/// the port-5353 one. `dns[i]` and `other[i]` come from the same session.
+/// The medians of that, (wall, CPU) in ns.
 fn answer_alone(dns: &[Pair], other: &[Pair]) -> (f64, f64) {
     let alone = |metric: fn(&LoopRun) -> f64| {
         let diffs: Vec<f64> = dns
@@ -270,43 +333,55 @@ fn in_private_netns(config: &Config, table: &mut Table) {
     let arms = [(Tool::TcpconnectDns, long), (Tool::TcpconnectDnsPacket, long), (Tool::Tcpconnect, short)];
     for tool in [Tool::TcpconnectDns, Tool::TcpconnectDnsPacket] {
         if !sees_answers(config, tool) {
-            eprintln!("bench: -d section skipped: {} does not see the load's DNS answers", tool.name());
+            eprintln!("bench: -d section skipped: {} did not see a burst of answers whole", tool.name());
             return;
         }
     }
-    // Size a run to about 0.05 s untraced.
-    let loops = [DNS_PORT, OTHER_PORT].map(|port| sized_loop(config, Load::Udp(port), 1, 0.05, 3000));
+    // BURSTS bursts from port 53 (the DNS ring holds one: checked above),
+    // then 0.05 s untraced from port 5353.
+    let burst = Loop { load: Load::Udp(DNS_PORT), procs: 1, n: BURST, settle: SETTLE };
+    let mut loops = vec![burst; BURSTS];
+    loops.push(sized_loop(config, Load::Udp(OTHER_PORT), 1, 0.05, 3000));
     crate::system::progress(&format!(
         "-d per UDP datagram, in a private network namespace: {long} rounds of tcpconnect -d and \
          tcpconnect -d on the packet socket, the first {short} also with tcpconnect without -d (rotating \
-         order), each between untraced runs; {} exchanges from port {DNS_PORT} and {} from port {OTHER_PORT} per run",
-        loops[0].n, loops[1].n
+         order), each between untraced runs; per run {BURSTS} bursts of {BURST} exchanges from port \
+         {DNS_PORT} (the tracer's CPU counted {} ms past each) and {} exchanges from port {OTHER_PORT}",
+        SETTLE.as_millis(),
+        loops[BURSTS].n
     ));
     let result = interleaved(config, &arms, &loops);
-    let base: Vec<f64> = result
-        .off
-        .iter()
-        .map(|runs| median(&runs.iter().map(|r| r.wall_ns).collect::<Vec<_>>()) / 2.0)
-        .collect();
-    let per = |arm: usize, li: usize| per_datagram(&result.pairs[arm][li]);
-    let alone = |arm: usize| answer_alone(&result.pairs[arm][0], &result.pairs[arm][1]);
+    // Per arm: the bursts' pairs pooled, and the port-5353 pairs (each
+    // repeated for the bursts of its session, for `answer_alone`).
+    let dns_pairs = |arm: usize| -> Vec<Pair> {
+        let per_loop = &result.pairs[arm];
+        (0..per_loop[0].len()).flat_map(|i| (0..BURSTS).map(move |b| per_loop[b][i])).collect()
+    };
+    let other_pairs = |arm: usize| -> &[Pair] { &result.pairs[arm][BURSTS] };
+    let base_of = |runs: &[LoopRun]| median(&runs.iter().map(|r| r.wall_ns).collect::<Vec<_>>()) / 2.0;
+    let dns_base = base_of(&result.off[..BURSTS].concat());
+    let other_base = base_of(&result.off[BURSTS]);
+    let alone = |arm: usize| {
+        let other: Vec<Pair> = other_pairs(arm).iter().flat_map(|p| [*p; BURSTS]).collect();
+        answer_alone(&dns_pairs(arm), &other)
+    };
     for (arm, prefix, how) in [(0, "-d", ""), (1, "  -d on the packet socket", "TCPCONNECT_DNS=packet; ")] {
-        let dns = per(arm, 0);
+        let dns = per_datagram(&dns_pairs(arm));
         table.row(
-            &format!("{prefix}: per DNS answer datagram, {} runs", dns.runs),
-            dns.text(base[0]),
+            &format!("{prefix}: per DNS answer datagram, {} runs of {BURSTS} bursts", dns.runs / BURSTS),
+            dns.text(dns_base),
             format!(
-                "{how}untraced; ½ of an exchange with port {DNS_PORT}: the answer parsed and forwarded, the \
-                 query not"
+                "{how}untraced; ½ of an exchange with port {DNS_PORT}, in bursts of {BURST}: the answer \
+                 copied out and parsed, the query not"
             ),
             dns.ratio(),
             "",
             Verdict::Info,
         );
-        let other = per(arm, 1);
+        let other = per_datagram(other_pairs(arm));
         table.row(
             &format!("{prefix}: per other UDP datagram, {} runs", other.runs),
-            other.text(base[1]),
+            other.text(other_base),
             format!("{how}untraced; ½ of an exchange with port {OTHER_PORT}: neither from port 53"),
             other.ratio(),
             "",
@@ -318,7 +393,7 @@ fn in_private_netns(config: &Config, table: &mut Table) {
                 "  -d: one DNS answer alone",
                 format!("wall {w:+.0} ns; CPU {c:+.0} ns"),
                 format!(
-                    "per round, port-{DNS_PORT} exchange less ½ port-{OTHER_PORT} exchange; \
+                    "per session, port-{DNS_PORT} exchange less ½ port-{OTHER_PORT} exchange; \
                      packet socket: wall {pw:+.0} ns; CPU {pc:+.0} ns"
                 ),
                 String::new(),
@@ -327,18 +402,10 @@ fn in_private_netns(config: &Config, table: &mut Table) {
             );
         }
     }
-    let (dns, other) = (per(2, 0), per(2, 1));
+    let (dns, other) = (per_datagram(&dns_pairs(2)), per_datagram(other_pairs(2)));
     table.row(
-        &format!("  without -d: per UDP datagram, {} runs", dns.runs),
-        format!(
-            "port {DNS_PORT}: wall {} [{:+.1}, {:+.1}]; port {OTHER_PORT}: wall {} [{:+.1}, {:+.1}]",
-            fmt_overhead(dns.wall_ns, dns.wall_ratio),
-            (dns.ci.0 - 1.0) * 100.0,
-            (dns.ci.1 - 1.0) * 100.0,
-            fmt_overhead(other.wall_ns, other.wall_ratio),
-            (other.ci.0 - 1.0) * 100.0,
-            (other.ci.1 - 1.0) * 100.0,
-        ),
+        &format!("  without -d: per UDP datagram, {} runs", other.runs),
+        format!("port {DNS_PORT}: {}; port {OTHER_PORT}: {}", dns.wall(), other.wall()),
         "tcpconnect as a user runs it: no program on UDP receives, nothing changes".to_owned(),
         String::new(),
         "",

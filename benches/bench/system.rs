@@ -194,6 +194,9 @@ pub struct Loop {
     pub load: Load,
     pub procs: usize,
     pub n: u64,
+    /// Traced, how long after the loop the tracer's CPU time is still
+    /// counted: for work it does later, on a timer (zero: none).
+    pub settle: Duration,
 }
 
 /// One run of `lp`, under `tracer` if any.
@@ -201,6 +204,9 @@ pub fn loop_run(config: &Config, lp: &Loop, tracer: Option<&Tracer>) -> LoopRun 
     let clients = client::Clients::spawn_load(&config.exe, lp.load, lp.procs, Work::Count(lp.n));
     let before = tracer.map_or(0, Tracer::cpu_ns);
     let done = clients.run();
+    if tracer.is_some() {
+        std::thread::sleep(lp.settle);
+    }
     let tracer_cpu = tracer.map_or(0, Tracer::cpu_ns).saturating_sub(before) as f64;
     let steps = done.iter().map(|d| d.connects).sum::<u64>().max(1) as f64;
     let wall = done.iter().map(|d| d.elapsed).max().unwrap_or_default();
@@ -215,8 +221,9 @@ pub fn loop_run(config: &Config, lp: &Loop, tracer: Option<&Tracer>) -> LoopRun 
 /// The `n` for which one run of `load` with `procs` processes takes about
 /// `secs` untraced.
 pub fn sized_loop(config: &Config, load: Load, procs: usize, secs: f64, warm_up: u64) -> Loop {
-    let warm = loop_run(config, &Loop { load, procs, n: warm_up }, None);
-    Loop { load, procs, n: ((secs * 1e9 / warm.wall_ns) as u64).clamp(1_000, 200_000) }
+    let warm = loop_run(config, &Loop { load, procs, n: warm_up, settle: Duration::ZERO }, None);
+    let n = ((secs * 1e9 / warm.wall_ns) as u64).clamp(1_000, 200_000);
+    Loop { load, procs, n, settle: Duration::ZERO }
 }
 
 /// A traced run and its baseline: the mean of the untraced runs just
@@ -302,7 +309,8 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
     let procs: Vec<usize> = if cpus() > 1 { vec![1, cpus()] } else { vec![1] };
     // Size a run to about 0.05 s untraced.
     let n = sized_loop(config, Load::Connect, 1, 0.05, 3000).n;
-    let loops: Vec<Loop> = procs.iter().map(|&p| Loop { load: Load::Connect, procs: p, n }).collect();
+    let loops: Vec<Loop> =
+        procs.iter().map(|&p| Loop { load: Load::Connect, procs: p, n, settle: Duration::ZERO }).collect();
     // (arm, rounds); the index of each is used below.
     let arms = [
         (Tool::Tcpconnect, long),
