@@ -175,6 +175,8 @@ pub enum Load {
     /// `bench udp PORT`: the DNS-shaped UDP exchange with a server on
     /// 127.0.0.1:PORT (see `dns`).
     Udp(u16),
+    /// `bench syscall`: one getppid(2) a step (see `dns`).
+    Syscall,
 }
 
 /// Client processes, started and waiting for the go.
@@ -199,6 +201,7 @@ impl Clients {
         let load_args = match load {
             Load::Connect => vec!["client".to_owned()],
             Load::Udp(port) => vec!["udp".to_owned(), port.to_string()],
+            Load::Syscall => vec!["syscall".to_owned()],
         };
         let mut children = Vec::new();
         for _ in 0..count {

@@ -17,6 +17,11 @@
 //! before the rounds), and the tracer's CPU time is counted until it has
 //! read them; the port-5353 one runs for 0.05 s.
 //!
+//! `-d` in the kernel reads answers at syscall tracepoints, and while one
+//! is enabled every syscall of every process takes the kernel's traced
+//! path: `bench syscall (count N | seconds S)`, one getppid(2) a step,
+//! measures what that costs a syscall no program looks at.
+//!
 //! The section runs the load and the tracers in a private network
 //! namespace of their own (only its lo, up; nothing else's traffic, and
 //! port 53 free whatever the host runs). The capture by packet socket
@@ -169,6 +174,18 @@ pub fn main(args: &[String]) {
     client::serve(work, || exchange.once());
 }
 
+/// `bench syscall (count N | seconds S)`.
+pub fn syscall_main(args: &[String]) {
+    let work =
+        client::parse_work(args).unwrap_or_else(|| panic!("usage: bench syscall (count N | seconds S)"));
+    client::set_comm("tcb-syscall");
+    client::serve(work, || {
+        // SAFETY: getppid takes no arguments and cannot fail.
+        unsafe { libc::syscall(libc::SYS_getppid) };
+        true
+    });
+}
+
 /// Moves the calling thread (and the processes it starts from now on) into
 /// a new network namespace, and brings its lo up.
 fn enter_private_netns() -> Result<(), String> {
@@ -232,10 +249,10 @@ fn sees_answers(config: &Config, tool: Tool) -> bool {
     !stopped.matched.is_empty()
 }
 
-/// Per datagram (half an exchange), over the pairs of one arm and loop:
-/// the median differences and ratios of wall and CPU time with the 95 % CI
-/// of each ratio, and the tracer's part of the CPU time.
-struct PerDatagram {
+/// Per datagram (half an exchange) or per syscall, over the pairs of one
+/// arm and loop: the median differences and ratios of wall and CPU time with
+/// the 95 % CI of each ratio, and the tracer's part of the CPU time.
+struct PerStep {
     wall_ns: f64,
     wall_ratio: f64,
     wall_ci: (f64, f64),
@@ -246,18 +263,24 @@ struct PerDatagram {
     runs: usize,
 }
 
-fn per_datagram(pairs: &[Pair]) -> PerDatagram {
+/// Per datagram: an exchange receives two.
+fn per_datagram(pairs: &[Pair]) -> PerStep {
+    per_step(pairs, 2.0)
+}
+
+/// Per one of the `parts` of a step.
+fn per_step(pairs: &[Pair], parts: f64) -> PerStep {
     let (wall_ns, wall_ratio, wall_ci) = paired(pairs, |r| r.wall_ns);
     let (cpu_ns, cpu_ratio, cpu_ci) = paired(pairs, |r| r.cpu_ns);
     let tracer_ns = median(&pairs.iter().map(|(on, _)| on.tracer_ns).collect::<Vec<_>>());
-    PerDatagram {
-        wall_ns: wall_ns / 2.0,
+    PerStep {
+        wall_ns: wall_ns / parts,
         wall_ratio,
         wall_ci,
-        cpu_ns: cpu_ns / 2.0,
+        cpu_ns: cpu_ns / parts,
         cpu_ratio,
         cpu_ci,
-        tracer_ns: tracer_ns / 2.0,
+        tracer_ns: tracer_ns / parts,
         runs: pairs.len(),
     }
 }
@@ -271,7 +294,7 @@ fn fmt_ci((lo, hi): (f64, f64)) -> String {
     }
 }
 
-impl PerDatagram {
+impl PerStep {
     fn text(&self, base_wall: f64) -> String {
         format!(
             "wall {} of {}; CPU {}{} (tracer {:.0} ns)",
@@ -342,13 +365,16 @@ fn in_private_netns(config: &Config, table: &mut Table) {
     let burst = Loop { load: Load::Udp(DNS_PORT), procs: 1, n: BURST, settle: SETTLE };
     let mut loops = vec![burst; BURSTS];
     loops.push(sized_loop(config, Load::Udp(OTHER_PORT), 1, 0.05, 3000));
+    loops.push(sized_loop(config, Load::Syscall, 1, 0.05, 30_000));
     crate::system::progress(&format!(
         "-d per UDP datagram, in a private network namespace: {long} rounds of tcpconnect -d and \
          tcpconnect -d on the packet socket, the first {short} also with tcpconnect without -d (rotating \
          order), each between untraced runs; per run {BURSTS} bursts of {BURST} exchanges from port \
-         {DNS_PORT} (the tracer's CPU counted {} ms past each) and {} exchanges from port {OTHER_PORT}",
+         {DNS_PORT} (the tracer's CPU counted {} ms past each), {} exchanges from port {OTHER_PORT} \
+         and {} getppid calls",
         SETTLE.as_millis(),
-        loops[BURSTS].n
+        loops[BURSTS].n,
+        loops[BURSTS + 1].n
     ));
     let result = interleaved(config, &arms, &loops);
     // Per arm: the bursts' pairs pooled, and the port-5353 pairs (each
@@ -361,6 +387,8 @@ fn in_private_netns(config: &Config, table: &mut Table) {
     let base_of = |runs: &[LoopRun]| median(&runs.iter().map(|r| r.wall_ns).collect::<Vec<_>>()) / 2.0;
     let dns_base = base_of(&result.off[..BURSTS].concat());
     let other_base = base_of(&result.off[BURSTS]);
+    let syscall_base = median(&result.off[BURSTS + 1].iter().map(|r| r.wall_ns).collect::<Vec<_>>());
+    let syscalls = |arm: usize| per_step(&result.pairs[arm][BURSTS + 1], 1.0);
     let alone = |arm: usize| {
         let other: Vec<Pair> = other_pairs(arm).iter().flat_map(|p| [*p; BURSTS]).collect();
         answer_alone(&dns_pairs(arm), &other)
@@ -397,6 +425,20 @@ fn in_private_netns(config: &Config, table: &mut Table) {
                      packet socket: wall {pw:+.0} ns; CPU {pc:+.0} ns"
                 ),
                 String::new(),
+                "",
+                Verdict::Info,
+            );
+            let (ours, packet, without) = (syscalls(0), syscalls(1), syscalls(2));
+            table.row(
+                &format!("  -d: per other syscall (getppid), {} runs", ours.runs),
+                ours.text(syscall_base),
+                format!(
+                    "every syscall of every process, while a syscall tracepoint is enabled; packet socket: \
+                     {}; without -d: {}",
+                    packet.wall(),
+                    without.wall()
+                ),
+                ours.ratio(),
                 "",
                 Verdict::Info,
             );

@@ -11,6 +11,7 @@
 //!   bench [--tool PATH] [--quick] [--only exec,rss,overhead,dns,lost,format,size]
 //!   bench client (count N | seconds S)     the load process (see `client`)
 //!   bench udp PORT (count N | seconds S)   the UDP load of the -d section (see `dns`)
+//!   bench syscall (count N | seconds S)    its syscall load (see `dns`)
 //!   bench attach (tp | raw | none)                an empty program, attached (see `attach`)
 //!
 //! `--tool` is the tcpconnect binary to measure (default: the musl build
@@ -51,7 +52,8 @@ const SECTIONS: [&str; 7] = ["exec", "rss", "overhead", "dns", "lost", "format",
 fn usage() -> ! {
     eprintln!(
         "usage: bench [--tool PATH] [--quick] [--only {}]\n       bench client (count N | seconds S)\n       \
-         bench udp PORT (count N | seconds S)\n       bench attach (tp | raw | none)",
+         bench udp PORT (count N | seconds S)\n       \
+         bench syscall (count N | seconds S)\n       bench attach (tp | raw | none)",
         SECTIONS.join(",")
     );
     std::process::exit(2);
@@ -96,6 +98,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("client") => return client::main(&args[1..]),
         Some("udp") => return dns::main(&args[1..]),
+        Some("syscall") => return dns::syscall_main(&args[1..]),
         Some("attach") => return attach::main(&args[1..]),
         _ => {}
     }
