@@ -129,10 +129,9 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     };
     // Before the programs attach: every connect they see comes after it.
     let started_ns = clock_monotonic_ns();
-    let mut tracer = Tracer::start(&plan, &run.epoll, &log)?;
-    if let (Some(dns), true) = (run.dns.as_mut(), tracer.has_dns()) {
-        dns.use_kernel_messages();
-    }
+    let (dns, epoll) = (&mut run.dns, &run.epoll);
+    let mut packet_dns = || open_packet_dns(dns, epoll);
+    let mut tracer = Tracer::start(&plan, &run.epoll, &log, &mut packet_dns)?;
     drop_capabilities()?;
     let mut printer = BatchPrinter::new(plan.columns);
     if let Some(ended) = run.announce(&plan, &mut printer)? {
@@ -147,6 +146,23 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         Pumped::OutputClosed => return Ok(Ended::OutputClosed),
     };
     run.finish(&plan, &mut tracer, &mut printer, signal)
+}
+
+/// -d where the kernel cannot read the answers: the packet capture, opened
+/// (once) and watched before any connect program attaches, so no answer a
+/// traced connect used is missed.
+fn open_packet_dns(dns: &mut Option<DnsWatcher>, epoll: &Epoll) -> Result<(), Error> {
+    let Some(watcher) = dns.as_mut() else {
+        return Ok(());
+    };
+    if watcher.as_fd().is_some() {
+        return Ok(());
+    }
+    watcher.open_socket().map_err(|error| Error::Dns { error })?;
+    if let Some(fd) = watcher.as_fd() {
+        epoll.add(fd, DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
+    }
+    Ok(())
 }
 
 /// What the main loop waits on and writes to.
@@ -170,22 +186,14 @@ enum Pumped {
 
 impl Run {
     /// Signals first: one arriving during setup is queued and ends the run
-    /// as soon as the loop starts, after a clean teardown. -d: the DNS
-    /// capture is open before tracing starts, so no answer that a traced
-    /// connect used can be missed.
+    /// as soon as the loop starts, after a clean teardown. -d: the watcher;
+    /// its packet socket, where the kernel cannot read the answers, opens
+    /// as the tracer starts (`open_packet_dns`).
     fn set_up(plan: &Plan) -> Result<Run, Error> {
         let signals = SignalFd::new().map_err(Error::kernel("set up signal handling"))?;
         let epoll = Epoll::new().map_err(Error::kernel("create an epoll instance"))?;
         epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
-        let dns = if plan.dns {
-            let watcher = DnsWatcher::open().map_err(|error| Error::Dns { error })?;
-            if let Some(fd) = watcher.as_fd() {
-                epoll.add(fd, DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
-            }
-            Some(watcher)
-        } else {
-            None
-        };
+        let dns = plan.dns.then(DnsWatcher::for_kernel_messages);
         Ok(Run { signals, epoll, dns, out: StdoutSink::new(), ending: None, lost_reported: 0 })
     }
 

@@ -62,7 +62,7 @@ pub struct DnsCounters {
     pub skipped: u64,
 }
 
-/// The capture socket (unless the kernel reads the answers) and the
+/// The capture socket (where the kernel cannot read the answers) and the
 /// answers seen.
 pub struct DnsWatcher {
     socket: Option<PacketSocket>,
@@ -75,23 +75,34 @@ pub struct DnsWatcher {
 impl DnsWatcher {
     /// Opens the capture socket (needs CAP_NET_RAW; root has it).
     pub fn open() -> Result<DnsWatcher, SysError> {
-        Ok(DnsWatcher {
-            socket: Some(PacketSocket::open(&capture::RESPONSE_FILTER, RCVBUF)?),
+        let mut watcher = DnsWatcher::for_kernel_messages();
+        watcher.open_socket()?;
+        Ok(watcher)
+    }
+
+    /// A watcher fed only with the kernel's messages (`record_message`):
+    /// no socket, until `open_socket`.
+    pub fn for_kernel_messages() -> DnsWatcher {
+        DnsWatcher {
+            socket: None,
             cache: DnsCache::new(),
-            scratch: vec![0; SCRATCH_LEN],
+            scratch: Vec::new(),
             counters: DnsCounters::default(),
-        })
+        }
+    }
+
+    /// Opens the capture socket if it is not open (needs CAP_NET_RAW).
+    pub fn open_socket(&mut self) -> Result<(), SysError> {
+        if self.socket.is_none() {
+            self.socket = Some(PacketSocket::open(&capture::RESPONSE_FILTER, RCVBUF)?);
+            self.scratch = vec![0; SCRATCH_LEN];
+        }
+        Ok(())
     }
 
     /// For epoll registration: the capture socket, while there is one.
     pub fn as_fd(&self) -> Option<BorrowedFd<'_>> {
         self.socket.as_ref().map(|socket| socket.as_fd())
-    }
-
-    /// The kernel reads the answers from now on, in every namespace: the
-    /// capture socket is closed (which takes it out of any epoll set).
-    pub fn use_kernel_messages(&mut self) {
-        self.socket = None;
     }
 
     /// Records one `struct dns_event` of the kernel's DNS program: a message

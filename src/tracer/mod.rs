@@ -56,6 +56,11 @@ use std::path::PathBuf;
 /// Where -v messages go.
 pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
 
+/// -d where the kernel cannot read the answers: opens the caller's packet
+/// capture, before any connect program attaches (called again, for a
+/// second attempt, it must do nothing more).
+pub type PacketDns<'a> = &'a mut dyn FnMut() -> Result<(), Error>;
+
 /// BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT, BPF_PROG_TYPE_RAW_TRACEPOINT.
 const PROG_TYPE_KPROBE: u32 = 2;
 const PROG_TYPE_TRACEPOINT: u32 = 5;
@@ -254,7 +259,12 @@ impl Tracer {
     /// stages: preflight, choose, then an attempt (session, programs) on
     /// the chosen path, and with --attach auto a second one on kprobes if
     /// the tracepoint path's own programs fail.
-    pub fn start(plan: &Plan, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Error> {
+    pub fn start(
+        plan: &Plan,
+        epoll: &Epoll,
+        log: Log<'_>,
+        packet_dns: PacketDns<'_>,
+    ) -> Result<Tracer, Error> {
         let mut host = preflight(plan)?;
         let page = page_size();
         let (transport, line) = choose_transport(
@@ -268,11 +278,10 @@ impl Tracer {
         host.transport = transport;
         let probe = HostProbe::new(&host.tracefs, &host.btf);
         let attached = match choose(plan, &probe, log)? {
-            Choice::Kprobe(kprobes) => {
-                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log).map_err(Failed::into_error)?
-            }
+            Choice::Kprobe(kprobes) => attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log, packet_dns)
+                .map_err(Failed::into_error)?,
             Choice::Tracepoint { plan: tracepoint, kprobes_if_it_fails } => {
-                match attach_on(&host, plan, &Path::Tracepoint(tracepoint), epoll, log) {
+                match attach_on(&host, plan, &Path::Tracepoint(tracepoint), epoll, log, packet_dns) {
                     Ok(attached) => attached,
                     // Another path needs the same privileges.
                     Err(Failed::Path(error)) if kprobes_if_it_fails && !error.needs_privilege() => {
@@ -280,7 +289,7 @@ impl Tracer {
                         log(format_args!("tracepoint path failed ({first_line}); trying kprobes"));
                         choose_kprobes(plan, &probe, log)
                             .and_then(|kprobes| {
-                                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log)
+                                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log, packet_dns)
                                     .map_err(Failed::into_error)
                             })
                             .map_err(|kprobe| Error::NoAttachMethod {
@@ -402,14 +411,18 @@ fn attach_on(
     path: &Path,
     epoll: &Epoll,
     log: Log<'_>,
+    packet_dns: PacketDns<'_>,
 ) -> Result<Attached<Real>, Failed> {
     let mut session = open_session(host, plan, path, epoll).map_err(Failed::Common)?;
     if let Some(reason) = session.dns_unavailable.take() {
         log(format_args!("{}", dns_capture::packet_line(&reason)));
     }
     // Before the connect programs, whose events carry the namespace only
-    // where the DNS program runs.
+    // where the DNS programs run; else the packet capture opens now.
     let dns = dns_capture::start(&mut session, log);
+    if plan.dns && dns.is_none() {
+        packet_dns().map_err(Failed::Common)?;
+    }
     let lport_defer = session.constants.lport_defer;
     let (mut progs, mut attachments) = match path {
         Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log),
