@@ -76,7 +76,7 @@ fn wire_name() -> Vec<u8> {
 const OPT_RECORD: [u8; 11] = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
 
 /// A query for `NAME`, type A: RD set, one question, one additional record.
-pub fn query() -> Vec<u8> {
+fn query() -> Vec<u8> {
     let mut msg = vec![0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
     msg.extend(wire_name());
     msg.extend([0, 1, 0, 1]);
@@ -86,7 +86,7 @@ pub fn query() -> Vec<u8> {
 
 /// The answer to `query`: QR, RD and RA set, the question, one A record
 /// (`ANSWER_ADDR`, a pointer to the question's name, TTL 60) and OPT.
-pub fn answer() -> Vec<u8> {
+fn answer() -> Vec<u8> {
     let mut msg = vec![0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 1];
     msg.extend(wire_name());
     msg.extend([0, 1, 0, 1]);
@@ -338,7 +338,8 @@ fn answer_alone(dns: &[Pair], other: &[Pair]) -> (f64, f64) {
 /// `system::interleaved`: tcpconnect -d and tcpconnect -d on the packet
 /// socket (150 rounds each), and for 40 rounds tcpconnect without -d (which
 /// must cost a UDP receive nothing), each between untraced runs of the
-/// port-53 and the port-5353 exchange, in a private network namespace.
+/// port-53 and the port-5353 exchange and the getppid loop, in a private
+/// network namespace.
 pub fn datagram_cost(config: &Config, table: &mut Table) {
     std::thread::scope(|scope| {
         scope
