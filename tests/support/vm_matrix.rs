@@ -251,6 +251,10 @@ pub const TRACEPOINT: &str = "tcpconnect --attach tracepoint";
 pub const KPROBE: &str = "tcpconnect --attach kprobe";
 pub const LEGACY: &str = "env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe";
 pub const NOBTF: &str = "env TCPCONNECT_BTF=off tcpconnect --attach kprobe";
+/// The perf event arrays where the kernel has the BPF ring buffer, on the
+/// raw tracepoint and on the kprobe PMU.
+pub const PERF_ARRAYS: &str = "env TCPCONNECT_TRANSPORT=perf tcpconnect";
+pub const KPROBE_PERF_ARRAYS: &str = "env TCPCONNECT_TRANSPORT=perf tcpconnect --attach kprobe";
 pub const NOBTF_LEGACY: &str =
     "env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe";
 
@@ -577,7 +581,7 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
     if opt == Opt::Plain {
         eprintln!("{name} ({}):\n{}{}{}", method.command, run.out, run.transport, run.err);
     }
-    assert_eq!(run.transport, transport_line(kernel.ring_buffer, 2), "{name}: -v's transport");
+    assert_eq!(run.transport, method_transport(kernel, method), "{name}: -v's transport");
     if opt == Opt::Result {
         eprintln!("{name} ({}):\n{}", method.command, run.out);
         let said: Vec<String> = run.conn.lines().map(str::to_string).collect();
@@ -600,6 +604,16 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
     };
     assert_eq!(err, method.attach_with(opt), "{name}: -v");
     None
+}
+
+/// What -v's transport line says for `method` on `kernel` (2 CPUs): the
+/// kernel's own where the method does not force the perf event arrays.
+fn method_transport(kernel: &Kernel, method: &Method) -> String {
+    if method.command.contains("TCPCONNECT_TRANSPORT=perf") {
+        return "tcpconnect: events: perf event arrays (256 KiB a CPU, 2 CPUs; TCPCONNECT_TRANSPORT=perf)\n"
+            .into();
+    }
+    transport_line(kernel.ring_buffer, 2)
 }
 
 /// What -v says of -d's answers: read in the kernel where it has BTF (the
