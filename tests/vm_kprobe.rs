@@ -615,3 +615,181 @@ begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
     );
     assert_eq!(lines.next(), None, "one line, and kprobe_events empty: {ro_legacy}");
 }
+
+/// -v's line for the DNS capture that sees every network namespace.
+const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
+                               (raw tracepoint skb_copy_datagram_iovec)";
+
+/// -d for clients in other network namespaces (issue 18; the host suite is
+/// tests/dns_netns.rs), on the kprobe path and the tracepoint path of the
+/// guest: the tracer runs in the VM's own namespace, each client in a
+/// private one (busybox unshare and nsenter) with a DNS server of its own
+/// on its own lo. The connects, in order (`netns_connects`):
+///   a. namespace A resolves alpha.test (127.0.0.9), connects there and to
+///      127.0.0.3, never answered;
+///   b. namespace B answers beta.test for the same 127.0.0.9; 200 ms later
+///      A, B and the VM's own namespace connect to it: each namespace's
+///      name, with its age, and none in the VM's (one cache for all would
+///      say beta.test three times);
+///   c. over IPv6 transport ([::1]:53): an A answer and an AAAA answer
+///      (fd00::9 on that namespace's lo);
+///   d. 4 KB answers (250 filler records first) fragmented at lo's MTU of
+///      1280, over IPv4 and IPv6, reassembled before the client reads them.
+/// TCPCONNECT_DNS=packet forces the old packet socket, which sees only the
+/// VM's own namespace: `No DNS Query` for A's answered address.
+#[test]
+fn dns_in_every_network_namespace_on_every_attach_method_in_a_vm() {
+    let script = format!(
+        r#"{TRACE_HELPERS}
+# ns VAR SETUP: a network namespace kept by a sleep (its PID in VAR), after
+# SETUP ran in it.
+ns() {{
+  rm -f /tmp/ns.ready
+  unshare -n sh -c "$2 && : > /tmp/ns.ready && exec sleep 600" </dev/null >/dev/null 2>&1 &
+  eval "$1=$!"
+  i=0; while [ ! -e /tmp/ns.ready ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+}}
+# in_ns PID ARGS: a connector in the network namespace of PID (1: the VM's
+# own); its PID is appended to /tmp/pids, its outcomes to /tmp/conn.
+in_ns() {{
+  _ns=$1; shift
+  rm -f /tmp/go; mkfifo /tmp/go
+  nsenter -n -t $_ns connector "$@" < /tmp/go >> /tmp/conn 2>&1 &
+  _c=$!
+  echo $_c >> /tmp/pids
+  echo go > /tmp/go
+  wait $_c
+}}
+LO="ip link set lo up"
+netns_connects() {{
+  : > /tmp/conn; : > /tmp/pids
+  ns A "$LO"; ns B "$LO"; ns V6 "$LO && ip -6 addr add fd00::9/128 dev lo"; ns BIG "$LO && ip link set lo mtu 1280"
+  in_ns $A --dns-exchange alpha.test=127.0.0.9 4:127.0.0.9:1 4:127.0.0.3:1
+  in_ns $B --dns-exchange beta.test=127.0.0.9
+  sleep 0.2
+  in_ns $A 4:127.0.0.9:1
+  in_ns $B 4:127.0.0.9:1
+  in_ns 1 4:127.0.0.9:1
+  in_ns $V6 --dns-v6 --dns-exchange v4.test=127.0.0.9 4:127.0.0.9:1
+  in_ns $V6 --dns-v6 --dns-exchange v6.test=fd00::9 6:fd00::9:1
+  in_ns $BIG --dns-pad 250 --dns-exchange big.test=127.0.0.9 4:127.0.0.9:1
+  in_ns $BIG --dns-v6 --dns-pad 250 --dns-exchange big.test=127.0.0.9 4:127.0.0.9:1
+  C=$(head -n 1 /tmp/pids)
+  section $name.cpids cat /tmp/pids
+  begin $name.reasm; grep '^Ip: ' /proc/$BIG/net/snmp; grep Ip6ReasmOKs /proc/$BIG/net/snmp6; end $name.reasm
+  kill $A $B $V6 $BIG; wait $A $B $V6 $BIG
+}}
+packet_connects() {{
+  : > /tmp/conn; : > /tmp/pids
+  ns A "$LO"
+  in_ns $A --dns-exchange alpha.test=127.0.0.9 4:127.0.0.9:1
+  C=$(head -n 1 /tmp/pids)
+  kill $A; wait $A
+}}
+CONNECT=netns_connects trace kprobe tcpconnect --attach kprobe -d -v
+CONNECT=netns_connects trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -d -v
+CONNECT=netns_connects trace tracepoint tcpconnect --attach tracepoint -d -v
+CONNECT=netns_connects trace kprobe_j tcpconnect --attach kprobe -d -j -v
+CONNECT=packet_connects trace packet env TCPCONNECT_DNS=packet tcpconnect --attach kprobe -d -v
+true
+"#
+    );
+    let test = "dns_in_every_network_namespace_on_every_attach_method_in_a_vm";
+    let Some(out) = boot(test, "", &script) else {
+        return;
+    };
+    let from_btf = "tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)\n";
+    let a = (4, "127.0.0.1", "127.0.0.9", 1);
+    let runs = [
+        ("kprobe", format!("{from_btf}{PMU_ATTACH}")),
+        ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
+        ("tracepoint", RAW_TRACEPOINT_ATTACHED.to_owned()),
+        ("kprobe_j", format!("{from_btf}{PMU_ATTACH}")),
+    ];
+    for (name, attach) in runs {
+        let run = trace_run(&out, name);
+        eprintln!("{name}:\n{}{}", run.out, run.err);
+        let pids: Vec<u32> =
+            section(&out, &format!("{name}.cpids")).lines().map(|l| l.parse().unwrap()).collect();
+        assert_eq!(pids.len(), 9, "{name}: the connectors");
+        assert_eq!(
+            run.conn,
+            "ConnectionRefused\n".repeat(9),
+            "{name}: A's two, then one each but B's exchange"
+        );
+        let (dns, rest): (Vec<&str>, Vec<&str>) =
+            run.err.lines().partition(|l| l.starts_with("tcpconnect: dns:"));
+        assert_eq!(dns, [DNS_EVERY_NETNS], "{name}: -v's DNS line");
+        assert_eq!(rest.iter().map(|l| format!("{l}\n")).collect::<String>(), attach, "{name}: -v");
+        // Both fragmented answers were reassembled in their namespace.
+        let reasm = section(&out, &format!("{name}.reasm"));
+        let ip: Vec<&str> = reasm.lines().filter(|l| l.starts_with("Ip: ")).collect();
+        let column = ip[0].split(' ').position(|n| n == "ReasmOKs").expect("ReasmOKs");
+        assert_eq!(ip[1].split(' ').nth(column), Some("1"), "{name}: {reasm}");
+        assert!(reasm.lines().any(|l| l.split_whitespace().eq(["Ip6ReasmOKs", "1"])), "{name}: {reasm}");
+
+        // (connector, connect, QUERY); b's ages are what the run printed,
+        // checked to be real ones: at least the 200 ms waited.
+        let json = name.ends_with("_j");
+        let printed: Vec<&str> = run.out.lines().skip(usize::from(!json)).collect();
+        let age = |i: usize, name: &str| -> String {
+            let line = printed.get(i).copied().unwrap_or_default();
+            let at =
+                line.find(&format!("{name} (")).unwrap_or_else(|| panic!("{line:?}: no {name} with age"));
+            let text = line[at..].trim_end_matches("\"}");
+            let ms = text[name.len() + 2..].strip_suffix("ms)").unwrap_or_else(|| panic!("{line:?}"));
+            let (whole, frac) = ms.split_once('.').unwrap_or_else(|| panic!("{line:?}"));
+            assert_eq!(frac.len(), 3, "%.3f: {line:?}");
+            assert!(whole.parse::<u64>().unwrap() >= 200, "{line:?}: at least 200 ms old");
+            text.to_owned()
+        };
+        let expected = [
+            (pids[0], a, "alpha.test".to_owned()),
+            (pids[0], (4, "127.0.0.1", "127.0.0.3", 1), "No DNS Query".to_owned()),
+            (pids[2], a, age(2, "alpha.test")),
+            (pids[3], a, age(3, "beta.test")),
+            (pids[4], a, "No DNS Query".to_owned()),
+            (pids[5], a, "v4.test".to_owned()),
+            (pids[6], (6, "fd00::9", "fd00::9", 1), "v6.test".to_owned()),
+            (pids[7], a, "big.test".to_owned()),
+            (pids[8], a, "big.test".to_owned()),
+        ];
+        let mut text = if json { String::new() } else { format!("{HEADER} QUERY\n") };
+        // The kprobe path knows every connect's local port: the printed
+        // ones, checked nonzero.
+        let ports: Vec<Option<u16>> = printed.iter().map(|l| json_lport(l)).collect();
+        for (i, (pid, connect, query)) in expected.into_iter().enumerate() {
+            let line = if json {
+                let port = ports.get(i).copied().flatten().filter(|&p| p != 0);
+                assert!(port.is_some(), "{name}: a local port in {:?}", printed.get(i));
+                let object = json_line(0, pid, connect, port);
+                format!("{},\"query\":\"{query}\"}}", object.strip_suffix('}').unwrap())
+            } else {
+                let (ip, saddr, daddr, dport) = connect;
+                format!("{} {query}", bcc_line(pid, "connector", ip, saddr, daddr, dport))
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        assert_eq!(run.out, text, "{name}");
+    }
+
+    let packet = trace_run(&out, "packet");
+    eprintln!("packet:\n{}{}", packet.out, packet.err);
+    assert_eq!(packet.conn, "ConnectionRefused\n");
+    assert_eq!(
+        packet.out,
+        format!(
+            "{HEADER} QUERY\n{} No DNS Query\n",
+            bcc_line(packet.connector_pid, "connector", 4, "127.0.0.1", "127.0.0.9", 1)
+        )
+    );
+    let dns: Vec<&str> = packet.err.lines().filter(|l| l.starts_with("tcpconnect: dns:")).collect();
+    assert!(
+        dns.len() == 1
+            && dns[0].starts_with("tcpconnect: dns: a packet socket, this network namespace only (")
+            && dns[0].ends_with(')')
+            && dns[0].contains("TCPCONNECT_DNS=packet"),
+        "packet: -v's DNS line names the packet socket and the switch: {dns:?}"
+    );
+}
