@@ -673,7 +673,7 @@ netns_connects() {{
   in_ns $V6 --dns-v6 --dns-exchange v4.test=127.0.0.9 4:127.0.0.9:1
   in_ns $V6 --dns-v6 --dns-exchange v6.test=fd00::9 6:fd00::9:1
   in_ns $BIG --dns-pad 250 --dns-exchange big.test=127.0.0.9 4:127.0.0.9:1
-  in_ns $BIG --dns-v6 --dns-pad 250 --dns-exchange big.test=127.0.0.9 4:127.0.0.9:1
+  in_ns $BIG --dns-v6 --dns-pad 250 --dns-exchange big6.test=127.0.0.9 4:127.0.0.9:1
   C=$(head -n 1 /tmp/pids)
   section $name.cpids cat /tmp/pids
   begin $name.reasm; grep '^Ip: ' /proc/$BIG/net/snmp; grep Ip6ReasmOKs /proc/$BIG/net/snmp6; end $name.reasm
@@ -752,7 +752,7 @@ true
             (pids[5], a, "v4.test".to_owned()),
             (pids[6], (6, "fd00::9", "fd00::9", 1), "v6.test".to_owned()),
             (pids[7], a, "big.test".to_owned()),
-            (pids[8], a, "big.test".to_owned()),
+            (pids[8], a, "big6.test".to_owned()),
         ];
         let mut text = if json { String::new() } else { format!("{HEADER} QUERY\n") };
         // The kprobe path knows every connect's local port: the printed
