@@ -33,6 +33,7 @@ typedef int __s32;
 #define BPF_MAP_TYPE_HASH 1             /* 3.19 */
 #define BPF_MAP_TYPE_ARRAY 2            /* 3.19 */
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4 /* 4.3 */
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6     /* 4.6 */
 #define BPF_MAP_TYPE_LRU_HASH 9         /* 4.10 */
 #define BPF_MAP_TYPE_RINGBUF 27         /* 5.8 */
 #define BPF_RB_NO_WAKEUP 1              /* bpf_ringbuf_output flags: 5.8 */
@@ -41,6 +42,8 @@ typedef int __s32;
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define DNS_PORT 53
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
@@ -282,6 +285,26 @@ static always_inline __u64 current_mntns(void)
 	return inum;
 }
 
+/*
+ * -d in the kernel: the network namespace inode of the current task (0 if
+ * unreadable): what keys the DNS cache, on both the answer and the connect.
+ */
+static always_inline __u32 current_netns(void)
+{
+	char *task = (char *)bpf_get_current_task();
+	char *nsproxy = 0, *net = 0;
+	__u32 inum = 0;
+
+	bpf_probe_read(&nsproxy, sizeof(nsproxy), task + CONST(task_nsproxy_off));
+	if (!nsproxy)
+		return 0;
+	bpf_probe_read(&net, sizeof(net), nsproxy + CONST(nsproxy_net_ns_off));
+	if (!net)
+		return 0;
+	bpf_probe_read(&inum, sizeof(inum), net + CONST(net_inum_off));
+	return inum;
+}
+
 /* Shared by every attach method: filters that need no address. */
 static always_inline int keep_task(__u32 pid, __u32 uid)
 {
@@ -373,7 +396,8 @@ static always_inline void submit(void *ctx, struct connect_event *ev)
 		count_connect(ev);
 		return;
 	}
-	send(ctx, ev, sizeof(*ev));
+	/* Only -d in the kernel reads netns: without it, the bytes before it. */
+	send(ctx, ev, CONST(dns_netns) ? sizeof(*ev) : CONNECT_EVENT_BEFORE_NETNS);
 }
 
 /*
@@ -424,6 +448,8 @@ static always_inline void fill_task(struct connect_event *ev, __u64 pid_tgid, __
 	ev->pid = pid_tgid >> 32;
 	ev->uid = uid;
 	bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+	if (CONST(dns_netns))
+		ev->netns = current_netns();
 }
 
 /*
@@ -813,6 +839,186 @@ int tcpconnect_set_state(void *ctx)
 	if (oldstate != TCP_SYN_SENT)
 		return 0;
 	handshake_done(ctx, (__u64)sk, (int)REG(ctx, REG_ARG2), 0);
+	return 0;
+}
+
+/*
+ * -d in the kernel: the DNS messages processes read, one perf ring per CPU
+ * (max_entries set by the loader), apart from the events so that a run reads
+ * them when it formats connects, never woken for them.
+ */
+struct bpf_map_def SEC("maps") dns_events = {
+	.type = BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+	.key_size = sizeof(__u32),
+	.value_size = sizeof(__u32),
+	.max_entries = 0,
+};
+
+/*
+ * -d: where a DNS event is put together, too big for the stack. Room past
+ * the message for the verifier: the copy's length is masked to under
+ * 2 * DNS_MAX, so it sees the write bounded by the value (see dns_copy).
+ */
+struct dns_scratch {
+	struct dns_event ev;
+	__u8 spill[DNS_MAX];
+};
+
+struct bpf_map_def SEC("maps") dns_scratch = {
+	.type = BPF_MAP_TYPE_PERCPU_ARRAY,
+	.key_size = sizeof(__u32),
+	.value_size = sizeof(struct dns_scratch),
+	.max_entries = 1,
+};
+
+/* ---- -d: DNS answers as processes read them ------------------------ */
+
+/*
+ * -d: the recvfrom(2) or recvmsg(2) a thread is in, from its entry to its
+ * exit, where the message is in the caller's buffer.
+ */
+struct dns_read {
+	__u64 buf;              /* recvfrom: the buffer; recvmsg: the user_msghdr */
+	__u64 addr;             /* recvfrom: the sender's sockaddr (may be NULL) */
+	__u64 is_msghdr;        /* 1: recvmsg */
+};
+
+struct bpf_map_def SEC("maps") dns_reads = {
+	.type = BPF_MAP_TYPE_HASH,
+	.key_size = sizeof(__u64),
+	.value_size = sizeof(struct dns_read),
+	.max_entries = 10240,
+};
+
+/*
+ * -d: user memory, read with bpf_probe_read, which reads it on the 64-bit
+ * architectures we run on (disjoint user and kernel address spaces: 5.5+
+ * dispatches on the address) and keeps the programs loadable by 4.x;
+ * bpf_probe_read_user (5.5) would add nothing there.
+ */
+#define read_user(dst, size, src) bpf_probe_read(dst, size, src)
+
+/* UAPI struct user_msghdr and struct iovec (linux/socket.h, linux/uio.h), 64-bit. */
+struct user_msghdr_head {
+	__u64 msg_name;
+	__u64 msg_namelen;      /* int, padded */
+	__u64 msg_iov;
+	__u64 msg_iovlen;
+};
+
+struct user_iovec {
+	__u64 base;
+	__u64 len;
+};
+
+/*
+ * Copies `n` bytes of user memory at `src` to the message. `n` is bounded by
+ * the caller (n <= DNS_MAX); the mask only lets the verifier see it, in asm
+ * because clang drops a mask it can prove idle, and the bound with it.
+ */
+static always_inline long dns_copy(struct dns_scratch *s, __u64 src, __u64 n)
+{
+	asm volatile("%0 &= %1" : "+r"(n) : "i"(2 * DNS_MAX - 1));
+	return read_user(s->ev.data, n, (const void *)src);
+}
+
+static always_inline void dns_read_enter(__u64 buf, __u64 addr, __u64 is_msghdr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct dns_read read = { .buf = buf, .addr = addr, .is_msghdr = is_msghdr };
+	bpf_map_update_elem(&dns_reads, &pid_tgid, &read, BPF_ANY);
+}
+
+/*
+ * The read returned `ret` bytes: a DNS response from port 53 goes to user
+ * space, with the reader's network namespace. From port 53 when the caller
+ * asked for the sender's address; without one (recv(2) on a connected
+ * socket), a message whose header says response, standard query. User space
+ * parses it and checks everything again.
+ */
+static always_inline void dns_read_exit(void *ctx, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct dns_read *found = bpf_map_lookup_elem(&dns_reads, &pid_tgid);
+	if (!found)
+		return;
+	struct dns_read read = *found;
+	bpf_map_delete_elem(&dns_reads, &pid_tgid);
+	if (ret < 12)           /* not even a DNS header */
+		return;
+	__u64 cap = ret;
+	if (read.is_msghdr) {
+		struct user_msghdr_head msg = {};
+		struct user_iovec iov = {};
+		if (read_user(&msg, sizeof(msg), (const void *)read.buf) != 0 || !msg.msg_iovlen)
+			return;
+		if (read_user(&iov, sizeof(iov), (const void *)msg.msg_iov) != 0)
+			return;
+		read.addr = msg.msg_name;
+		read.buf = iov.base;
+		cap = iov.len;  /* the first buffer: resolvers read into one */
+	}
+	__u8 ip = 0;
+	if (read.addr) {
+		__u16 sa[2] = {};
+		read_user(sa, sizeof(sa), (const void *)read.addr);
+		if (sa[1] != __builtin_bswap16(DNS_PORT))
+			return;
+		ip = sa[0] == AF_INET6 ? 6 : sa[0] == AF_INET ? 4 : 0;
+	}
+	__u8 header[4] = {};
+	if (read_user(header, sizeof(header), (const void *)read.buf) != 0)
+		return;
+	if (!(header[2] & 0x80) || (header[2] & 0x78))  /* QR; opcode QUERY */
+		return;
+
+	__u32 zero = 0;
+	struct dns_scratch *s = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!s)
+		return;
+	__u64 n = (__u64)ret < cap ? (__u64)ret : cap;
+	if (n > DNS_MAX)
+		n = DNS_MAX;
+	if (dns_copy(s, read.buf, n) != 0)
+		return;
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.netns = current_netns();
+	s->ev.pid = pid_tgid >> 32;
+	s->ev.msg_len = ret > 0xffff ? 0xffff : ret;
+	s->ev.len = n;
+	s->ev.ip = ip;
+	__u64 size = n;
+	asm volatile("%0 &= %1" : "+r"(size) : "i"(2 * DNS_MAX - 1));
+	/* A full ring: the kernel counts it in the ring's PERF_RECORD_LOST. */
+	bpf_perf_event_output(ctx, &dns_events, bpf_get_smp_processor_id(), &s->ev,
+			      DNS_EVENT_HEADER + size);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int tcpconnect_dns_recvfrom(void *ctx)
+{
+	dns_read_enter(TP_LOAD(ctx, __u64, FIELD_RECV_UBUF, 0), TP_LOAD(ctx, __u64, FIELD_RECV_ADDR, 0), 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int tcpconnect_dns_recvfrom_exit(void *ctx)
+{
+	dns_read_exit(ctx, TP_LOAD(ctx, long, FIELD_SYSCALL_RET, 0));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int tcpconnect_dns_recvmsg(void *ctx)
+{
+	dns_read_enter(TP_LOAD(ctx, __u64, FIELD_RECV_MSG, 0), 0, 1);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int tcpconnect_dns_recvmsg_exit(void *ctx)
+{
+	dns_read_exit(ctx, TP_LOAD(ctx, long, FIELD_SYSCALL_RET, 0));
 	return 0;
 }
 

@@ -8,7 +8,11 @@
 
 #define TASK_COMM_LEN 16
 
-/* One traced connect, written to the perf event array. 72 bytes, no holes. */
+/*
+ * One traced connect, written to the perf event array. 80 bytes, no holes;
+ * sent without `netns` and `pad2` (CONNECT_EVENT_BEFORE_NETNS bytes) unless
+ * -d reads the DNS answers in the kernel.
+ */
 struct connect_event {
 	__u64 ts_ns;            /* bpf_ktime_get_ns() at the state change */
 	__u32 pid;              /* process id (tgid), not the thread id */
@@ -20,11 +24,14 @@ struct connect_event {
 	__u8 saddr[16];         /* IPv4: first 4 bytes, network order */
 	__u8 daddr[16];
 	char comm[TASK_COMM_LEN];
+	__u32 netns;            /* -d in the kernel: the task's network namespace inode, else 0 */
+	__u32 pad2;
 };
+#define CONNECT_EVENT_BEFORE_NETNS 72
 
 /*
  * --result: a connect and how its handshake ended, written to the perf
- * event array when the socket leaves SYN_SENT. 88 bytes, no holes.
+ * event array when the socket leaves SYN_SENT. 96 bytes, no holes.
  */
 struct outcome_event {
 	struct connect_event ev;
@@ -32,6 +39,25 @@ struct outcome_event {
 	__s32 error;            /* sk_err then: 0 if established or closed by its owner */
 	__u8 established;       /* 1: SYN_SENT -> ESTABLISHED */
 	__u8 pad2[3];
+};
+
+/*
+ * -d: a DNS message a process read with recvfrom(2) or recvmsg(2) (from port
+ * 53): its first `len` bytes of the `msg_len` the call returned.
+ * DNS_EVENT_HEADER bytes, then the message; only the header and `len`
+ * bytes of it are sent.
+ */
+#define DNS_MAX 4096            /* bytes of a message kept: EDNS's largest common size */
+#define DNS_EVENT_HEADER 24
+struct dns_event {
+	__u64 ts_ns;            /* bpf_ktime_get_ns() as the call returned */
+	__u32 netns;            /* the reading task's network namespace inode */
+	__u32 pid;              /* the reading process (tgid) */
+	__u16 msg_len;          /* what the call returned (at most 65535) */
+	__u16 len;              /* bytes of it that follow */
+	__u8 ip;                /* 4 or 6: the sender's family; 0 if not asked */
+	__u8 pad[3];
+	__u8 data[DNS_MAX];
 };
 
 /* -c: the key of the per-flow connect counts. 40 bytes, no holes. */
@@ -72,6 +98,11 @@ struct count_key {
 #define FIELD_DADDR_V6 9
 #define FIELD_SKADDR 12         /* the struct sock pointer (for -L) */
 #define FIELD_SPORT 13          /* local port, host order (for -L) */
+/* -d: syscalls:sys_{enter,exit}_{recvfrom,recvmsg}. */
+#define FIELD_RECV_UBUF 15      /* recvfrom: ubuf */
+#define FIELD_RECV_ADDR 16      /* recvfrom: addr */
+#define FIELD_RECV_MSG 17       /* recvmsg: msg */
+#define FIELD_SYSCALL_RET 18    /* sys_exit_*: ret */
 
 #define FIELD_MARK(field, byte) (0x4000 | ((field) << 8) | (byte))
 

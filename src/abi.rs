@@ -23,6 +23,43 @@ pub const PROG_SYS_ENTER_CONNECT: &str = "tracepoint/syscalls/sys_enter_connect"
 pub const PROG_SYS_EXIT_CONNECT: &str = "tracepoint/syscalls/sys_exit_connect";
 pub const SYS_ENTER_CONNECT: (&str, &str) = ("syscalls", "sys_enter_connect");
 pub const SYS_EXIT_CONNECT: (&str, &str) = ("syscalls", "sys_exit_connect");
+/// A -d program: its section, the tracepoint it attaches to, and the
+/// FIELD_* markers it reads with the tracefs field each stands for.
+pub struct DnsReadProgram {
+    pub section: &'static str,
+    pub tracepoint: (&'static str, &'static str),
+    pub fields: &'static [(u8, &'static str)],
+}
+
+/// -d in the kernel: DNS messages as processes read them, from the entry and
+/// exit of recvfrom(2) and recvmsg(2); exits first, the order they attach in.
+pub const DNS_READ_PROGRAMS: [DnsReadProgram; 4] = [
+    DnsReadProgram {
+        section: "tracepoint/syscalls/sys_exit_recvfrom",
+        tracepoint: ("syscalls", "sys_exit_recvfrom"),
+        fields: &[(FIELD_SYSCALL_RET, "ret")],
+    },
+    DnsReadProgram {
+        section: "tracepoint/syscalls/sys_exit_recvmsg",
+        tracepoint: ("syscalls", "sys_exit_recvmsg"),
+        fields: &[(FIELD_SYSCALL_RET, "ret")],
+    },
+    DnsReadProgram {
+        section: "tracepoint/syscalls/sys_enter_recvfrom",
+        tracepoint: ("syscalls", "sys_enter_recvfrom"),
+        fields: &[(FIELD_RECV_UBUF, "ubuf"), (FIELD_RECV_ADDR, "addr")],
+    },
+    DnsReadProgram {
+        section: "tracepoint/syscalls/sys_enter_recvmsg",
+        tracepoint: ("syscalls", "sys_enter_recvmsg"),
+        fields: &[(FIELD_RECV_MSG, "msg")],
+    },
+];
+/// FIELD_* markers of the -d programs (tcpconnect.h).
+pub const FIELD_RECV_UBUF: u8 = 15;
+pub const FIELD_RECV_ADDR: u8 = 16;
+pub const FIELD_RECV_MSG: u8 = 17;
+pub const FIELD_SYSCALL_RET: u8 = 18;
 
 /// The kernel functions the kprobe path probes.
 pub const V4_CONNECT: &str = "tcp_v4_connect";
@@ -44,6 +81,12 @@ pub const MAP_PENDING: &str = "pending";
 pub const MAP_SYN_SENT_PORTS: &str = "syn_sent_ports";
 pub const MAP_HELD_SOCKETS: &str = "held_sockets";
 pub const MAP_INFLIGHT: &str = "inflight";
+/// -d in the kernel: the perf event array of DNS messages, the per-CPU
+/// scratch value each is put together in.
+pub const MAP_DNS_EVENTS: &str = "dns_events";
+/// -d: each thread's recvfrom/recvmsg in progress, from entry to exit.
+pub const MAP_DNS_READS: &str = "dns_reads";
+pub const MAP_DNS_SCRATCH: &str = "dns_scratch";
 
 /// `struct count_key` of tcpconnect.h (decoded in `records`).
 pub use crate::records::COUNT_KEY_SIZE;
@@ -72,6 +115,11 @@ pub const CONST_SK_ERR: &str = "sk_err_off";
 pub const CONST_CALIB_PORT: &str = "calib_port";
 pub const CONST_USE_RINGBUF: &str = "use_ringbuf";
 pub const CONST_RING_WAKEUP_BYTES: &str = "ring_wakeup_bytes";
+/// -d in the kernel: events carry the task's network namespace, found
+/// through task_struct.nsproxy (CONST_TASK_NSPROXY) and these.
+pub const CONST_DNS_NETNS: &str = "dns_netns";
+pub const CONST_NSPROXY_NET_NS: &str = "nsproxy_net_ns_off";
+pub const CONST_NET_INUM: &str = "net_inum_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -232,6 +280,9 @@ mod tests {
             CONST_CALIB_PORT,
             CONST_USE_RINGBUF,
             CONST_RING_WAKEUP_BYTES,
+            CONST_DNS_NETNS,
+            CONST_NSPROXY_NET_NS,
+            CONST_NET_INUM,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {

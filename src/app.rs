@@ -129,7 +129,9 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     };
     // Before the programs attach: every connect they see comes after it.
     let started_ns = clock_monotonic_ns();
-    let mut tracer = Tracer::start(&plan, &run.epoll, &log)?;
+    let (dns, epoll) = (&mut run.dns, &run.epoll);
+    let mut packet_dns = || open_packet_dns(dns, epoll);
+    let mut tracer = Tracer::start(&plan, &run.epoll, &log, &mut packet_dns)?;
     drop_capabilities()?;
     let mut printer = BatchPrinter::new(plan.columns);
     if let Some(ended) = run.announce(&plan, &mut printer)? {
@@ -143,7 +145,24 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         Pumped::Signal(signal) => signal,
         Pumped::OutputClosed => return Ok(Ended::OutputClosed),
     };
-    run.finish(&plan, &tracer, &mut printer, signal)
+    run.finish(&plan, &mut tracer, &mut printer, signal)
+}
+
+/// -d where the kernel cannot read the answers: the packet capture, opened
+/// (once) and watched before any connect program attaches, so no answer a
+/// traced connect used is missed.
+fn open_packet_dns(dns: &mut Option<DnsWatcher>, epoll: &Epoll) -> Result<(), Error> {
+    let Some(watcher) = dns.as_mut() else {
+        return Ok(());
+    };
+    if watcher.as_fd().is_some() {
+        return Ok(());
+    }
+    watcher.open_socket().map_err(|error| Error::Dns { error })?;
+    if let Some(fd) = watcher.as_fd() {
+        epoll.add(fd, DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
+    }
+    Ok(())
 }
 
 /// What the main loop waits on and writes to.
@@ -167,20 +186,14 @@ enum Pumped {
 
 impl Run {
     /// Signals first: one arriving during setup is queued and ends the run
-    /// as soon as the loop starts, after a clean teardown. -d: the DNS
-    /// capture is open before tracing starts, so no answer that a traced
-    /// connect used can be missed.
+    /// as soon as the loop starts, after a clean teardown. -d: the watcher;
+    /// its packet socket, where the kernel cannot read the answers, opens
+    /// as the tracer starts (`open_packet_dns`).
     fn set_up(plan: &Plan) -> Result<Run, Error> {
         let signals = SignalFd::new().map_err(Error::kernel("set up signal handling"))?;
         let epoll = Epoll::new().map_err(Error::kernel("create an epoll instance"))?;
         epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
-        let dns = if plan.dns {
-            let watcher = DnsWatcher::open().map_err(|error| Error::Dns { error })?;
-            epoll.add(watcher.as_fd(), DNS_TOKEN).map_err(Error::kernel("watch the DNS capture socket"))?;
-            Some(watcher)
-        } else {
-            None
-        };
+        let dns = plan.dns.then(DnsWatcher::for_kernel_messages);
         Ok(Run { signals, epoll, dns, out: StdoutSink::new(), ending: None, lost_reported: 0 })
     }
 
@@ -246,7 +259,7 @@ impl Run {
             let drained = tracer.drain(|payload| printer.push_sample(payload));
             let stats =
                 RingStats { lost: stats.lost + drained.lost, corrupt: stats.corrupt + drained.corrupt };
-            let lines = self.lines(printer)?;
+            let lines = self.lines(tracer, printer)?;
             let closed = if lines.is_empty() { None } else { self.emit(lines)? };
             if stats.lost > 0 || check_losses {
                 report_new_losses(tracer, &mut self.lost_reported, stats.lost);
@@ -264,7 +277,7 @@ impl Run {
     fn finish(
         mut self,
         plan: &Plan,
-        tracer: &Tracer,
+        tracer: &mut Tracer,
         printer: &mut BatchPrinter,
         signal: i32,
     ) -> Result<Ended, Error> {
@@ -290,7 +303,7 @@ impl Run {
     fn print_waiting(
         &mut self,
         plan: &Plan,
-        tracer: &Tracer,
+        tracer: &mut Tracer,
         printer: &mut BatchPrinter,
     ) -> Result<Option<Ended>, Error> {
         let now_ns = clock_monotonic_ns();
@@ -300,7 +313,7 @@ impl Run {
             }
             printer.push_event(event);
         }
-        let lines = self.lines(printer)?;
+        let lines = self.lines(tracer, printer)?;
         if lines.is_empty() {
             return Ok(None);
         }
@@ -309,15 +322,17 @@ impl Run {
 
     /// The lines of the batch `printer` holds, with -d's QUERY. DNS answers
     /// are read first, after the events: the answer a connect used was
-    /// queued on the capture socket before the resolver could read it (taps
-    /// see a packet before its socket does), so it is there now. Read before
-    /// the rings were drained, an answer could arrive between the two and
-    /// its connect be printed without it (seen under load on 4.19).
-    fn lines<'p>(&mut self, printer: &'p mut BatchPrinter) -> Result<&'p [u8], Error> {
+    /// written before the connect's event (to the DNS ring by the reading
+    /// process; to the capture socket before the resolver could read it:
+    /// taps see a packet before its socket does), so it is there now. Read
+    /// before the rings were drained, an answer could arrive between the two
+    /// and its connect be printed without it (seen under load on 4.19).
+    fn lines<'p>(&mut self, tracer: &mut Tracer, printer: &'p mut BatchPrinter) -> Result<&'p [u8], Error> {
         let Some(dns) = self.dns.as_mut() else {
             return Ok(printer.finish());
         };
         dns.read_all().map_err(|error| Error::Dns { error })?;
-        Ok(printer.finish_with(|event| Some(dns.query_for(event.daddr_ip(), event.ts_ns))))
+        tracer.drain_dns(|message| dns.record_message(message));
+        Ok(printer.finish_with(|event| Some(dns.query_for(event.netns, event.daddr_ip(), event.ts_ns))))
     }
 }

@@ -52,6 +52,9 @@ pub struct Overrides {
     /// TCPCONNECT_TRANSPORT=perf: events through the perf event arrays even
     /// where the kernel has the BPF ring buffer.
     pub perf_transport: bool,
+    /// TCPCONNECT_DNS=packet: -d captures answers with a packet socket (this
+    /// network namespace only) even where the kernel can read them.
+    pub packet_dns: bool,
 }
 
 impl Overrides {
@@ -67,6 +70,7 @@ impl Overrides {
             btf,
             no_raw_tracepoint: var("TCPCONNECT_RAW_TRACEPOINT") == "off",
             perf_transport: var("TCPCONNECT_TRANSPORT") == "perf",
+            packet_dns: var("TCPCONNECT_DNS") == "packet",
         }
     }
 }

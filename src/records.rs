@@ -5,10 +5,15 @@
 //! from the counts map). Decoded field by field from the (unaligned) bytes,
 //! never cast in place.
 
-/// Size of `struct connect_event`.
+/// Size of `struct connect_event` as sent without -d in the kernel: the
+/// bytes before `netns` (CONNECT_EVENT_BEFORE_NETNS).
 pub const EVENT_SIZE: usize = 72;
+/// Size of the whole `struct connect_event`, `netns` and its padding
+/// included: what -d in the kernel sends, and what maps and --result's
+/// outcome hold.
+pub const EVENT_WITH_NETNS_SIZE: usize = 80;
 /// Size of `struct outcome_event` (--result).
-pub const OUTCOME_EVENT_SIZE: usize = 88;
+pub const OUTCOME_EVENT_SIZE: usize = 96;
 /// `TASK_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
 
@@ -54,15 +59,23 @@ pub struct ConnectEvent {
     pub daddr: [u8; 16],
     /// Raw task comm, NUL padded.
     pub comm: [u8; COMM_LEN],
+    /// -d with the DNS answers read in the kernel: the inode of the
+    /// connecting task's network namespace (the DNS cache's key); else 0.
+    pub netns: u32,
     /// --result: how the handshake ended; `None` without it.
     pub outcome: Option<Outcome>,
 }
 
 impl ConnectEvent {
-    /// Decodes a sample payload. The kernel pads samples to 8 bytes, so the
-    /// payload may be longer than the struct; shorter is malformed.
+    /// Decodes a sample payload: the 72 bytes before `netns`, and `netns`
+    /// where the payload holds the whole struct (perf pads a 72-byte sample
+    /// to 76, never 80). Shorter is malformed.
     pub fn decode(bytes: &[u8]) -> Option<ConnectEvent> {
         let b = bytes.get(..EVENT_SIZE)?;
+        let netns = match bytes.get(EVENT_SIZE..EVENT_WITH_NETNS_SIZE) {
+            Some(netns) => u32::from_ne_bytes(netns[..4].try_into().unwrap_or_default()),
+            None => 0,
+        };
         let u16_at = |o: usize| u16::from_ne_bytes([b[o], b[o + 1]]);
         let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or_default());
         let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or_default());
@@ -77,6 +90,7 @@ impl ConnectEvent {
             saddr: arr16(24),
             daddr: arr16(40),
             comm: arr16(56),
+            netns,
             outcome: None,
         })
     }
@@ -84,7 +98,7 @@ impl ConnectEvent {
     /// Decodes a --result sample: the event, then done_ns (u64), error
     /// (s32) and established (u8). Shorter is malformed.
     pub fn decode_outcome(bytes: &[u8]) -> Option<ConnectEvent> {
-        let tail = bytes.get(EVENT_SIZE..OUTCOME_EVENT_SIZE)?;
+        let tail = bytes.get(EVENT_WITH_NETNS_SIZE..OUTCOME_EVENT_SIZE)?;
         let mut event = ConnectEvent::decode(bytes)?;
         let done_ns = u64::from_ne_bytes(tail[..8].try_into().unwrap_or_default());
         let error = i32::from_ne_bytes(tail[8..12].try_into().unwrap_or_default());
@@ -118,9 +132,10 @@ impl ConnectEvent {
         &self.comm[..len]
     }
 
-    /// Encodes the event as the BPF program lays it out (tests, benches).
-    pub fn encode(&self) -> [u8; EVENT_SIZE] {
-        let mut b = [0u8; EVENT_SIZE];
+    /// Encodes the event as the BPF program lays it out, `netns` included
+    /// (tests, benches; a sample without it is the first EVENT_SIZE bytes).
+    pub fn encode(&self) -> [u8; EVENT_WITH_NETNS_SIZE] {
+        let mut b = [0u8; EVENT_WITH_NETNS_SIZE];
         b[0..8].copy_from_slice(&self.ts_ns.to_ne_bytes());
         b[8..12].copy_from_slice(&self.pid.to_ne_bytes());
         b[12..16].copy_from_slice(&self.uid.to_ne_bytes());
@@ -130,6 +145,7 @@ impl ConnectEvent {
         b[24..40].copy_from_slice(&self.saddr);
         b[40..56].copy_from_slice(&self.daddr);
         b[56..72].copy_from_slice(&self.comm);
+        b[72..76].copy_from_slice(&self.netns.to_ne_bytes());
         b
     }
 
@@ -137,16 +153,16 @@ impl ConnectEvent {
     /// has no encoding (the kernel never sends it) and encodes as `Closed`.
     pub fn encode_outcome(&self) -> [u8; OUTCOME_EVENT_SIZE] {
         let mut b = [0u8; OUTCOME_EVENT_SIZE];
-        b[..EVENT_SIZE].copy_from_slice(&self.encode());
+        b[..EVENT_WITH_NETNS_SIZE].copy_from_slice(&self.encode());
         let outcome = self.outcome.unwrap_or(Outcome { end: HandshakeEnd::Closed, done_ns: 0 });
-        b[72..80].copy_from_slice(&outcome.done_ns.to_ne_bytes());
+        b[EVENT_WITH_NETNS_SIZE..EVENT_WITH_NETNS_SIZE + 8].copy_from_slice(&outcome.done_ns.to_ne_bytes());
         let (error, established) = match outcome.end {
             HandshakeEnd::Established => (0, 1),
             HandshakeEnd::Failed(errno) => (errno, 0),
             HandshakeEnd::Closed | HandshakeEnd::Pending => (0, 0),
         };
-        b[80..84].copy_from_slice(&error.to_ne_bytes());
-        b[84] = established;
+        b[EVENT_WITH_NETNS_SIZE + 8..EVENT_WITH_NETNS_SIZE + 12].copy_from_slice(&error.to_ne_bytes());
+        b[EVENT_WITH_NETNS_SIZE + 12] = established;
         b
     }
 }
@@ -167,18 +183,22 @@ mod tests {
             saddr: [1; 16],
             daddr: [2; 16],
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+            netns: 0xf000_0123,
             outcome: None,
         };
         let mut padded = ev.encode().to_vec();
         padded.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(ConnectEvent::decode(&padded), Some(ev.clone()));
         assert_eq!(ev.comm_bytes(), b"curl");
+        // Without -d in the kernel: 72 bytes, padded by perf to 76; no netns.
+        let without = ConnectEvent::decode(&padded[..EVENT_SIZE + 4]).unwrap();
+        assert_eq!(without, ConnectEvent { netns: 0, ..ev.clone() });
         assert_eq!(ConnectEvent::decode(&padded[..EVENT_SIZE - 1]), None);
     }
 
     #[test]
     fn outcomes_round_trip_and_short_samples_are_malformed() {
-        let mut ev = ConnectEvent::decode(&[7u8; EVENT_SIZE]).unwrap();
+        let mut ev = ConnectEvent::decode(&[7u8; EVENT_WITH_NETNS_SIZE]).unwrap();
         for end in [HandshakeEnd::Established, HandshakeEnd::Failed(111), HandshakeEnd::Closed] {
             ev.outcome = Some(Outcome { end, done_ns: 0x1122_3344_5566_7788 });
             let mut padded = ev.encode_outcome().to_vec();

@@ -249,18 +249,18 @@ fn watcher_records_real_answers_once() {
 
         // Recorded between `before` and `after`: at `before` the age is 0.
         let ip = |text: &str| text.parse::<IpAddr>().unwrap();
-        assert_eq!(watcher.query_for(ip("10.1.2.3"), before), "example.test");
-        assert_eq!(watcher.query_for(ip("fd00::1:2"), before), "v6.example.test");
+        assert_eq!(watcher.query_for(0, ip("10.1.2.3"), before), "example.test");
+        assert_eq!(watcher.query_for(0, ip("fd00::1:2"), before), "v6.example.test");
         assert_eq!(
-            watcher.query_for(ip("10.1.2.4"), before),
+            watcher.query_for(0, ip("10.1.2.4"), before),
             "www.example.test",
             "the question, not the CNAME"
         );
-        assert_eq!(watcher.query_for(ip("10.1.2.5"), before), "No DNS Query");
-        assert_eq!(watcher.query_for(ip("127.0.0.1"), before), "localhost");
-        assert_eq!(watcher.query_for(ip("::1"), before), "localhost");
+        assert_eq!(watcher.query_for(0, ip("10.1.2.5"), before), "No DNS Query");
+        assert_eq!(watcher.query_for(0, ip("127.0.0.1"), before), "localhost");
+        assert_eq!(watcher.query_for(0, ip("::1"), before), "localhost");
         assert_eq!(
-            watcher.query_for(ip("10.1.2.3"), before + 100 * MS),
+            watcher.query_for(0, ip("10.1.2.3"), before + 100 * MS),
             "example.test",
             "100 ms is no delay"
         );
@@ -268,7 +268,7 @@ fn watcher_records_real_answers_once() {
         // 250 ms after the read the age is 250 ms plus at most the read's own
         // duration, shown to the microsecond.
         for (addr, name) in [("10.1.2.3", "example.test"), ("fd00::1:2", "v6.example.test")] {
-            let text = watcher.query_for(ip(addr), after + 250 * MS);
+            let text = watcher.query_for(0, ip(addr), after + 250 * MS);
             let (shown_name, age_us) = split_age(&text);
             assert_eq!(shown_name, name);
             let most = 250_000 + (after - before) / 1000 + 1;
@@ -344,6 +344,6 @@ fn kernel_filter_passes_only_whole_udp_datagrams_from_port_53() {
         assert!(fragments >= 4, "both answers were fragmented ({fragments} big packets)");
         watcher.read_all().unwrap();
         assert_eq!(watcher.counters().packets, 1, "no fragment passed the filter");
-        assert_eq!(watcher.query_for("10.9.0.1".parse().unwrap(), 0), "No DNS Query");
+        assert_eq!(watcher.query_for(0, "10.9.0.1".parse().unwrap(), 0), "No DNS Query");
     });
 }

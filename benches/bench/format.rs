@@ -64,6 +64,7 @@ fn events(n: usize) -> Vec<ConnectEvent> {
                 saddr,
                 daddr,
                 comm,
+                netns: 0,
                 outcome: None,
             }
         })

@@ -1,5 +1,10 @@
 //! Address → the name that was asked for it, with when the answer arrived:
-//! bcc's `TTLCache(maxsize=10240, ttl=86400)` of `-d`.
+//! bcc's `TTLCache(maxsize=10240, ttl=86400)` of `-d`, per network
+//! namespace: the same address answered with different names in two
+//! containers is two entries. The namespace is the inode of the task's
+//! network namespace on both sides (the one that read the answer, the one
+//! that connects); 0 when the answers come from the packet socket, which
+//! sees only its own.
 //!
 //! Differences from cachetools, none visible in the output in practice:
 //! when full, the entry inserted longest ago goes (TTLCache evicts the least
@@ -21,14 +26,17 @@ struct Entry {
     seq: u64,
 }
 
+/// An answer address in the network namespace (inode) it was read in.
+type Key = (u32, IpAddr);
+
 /// A bounded map from answer address to (question name, arrival time).
 pub struct DnsCache {
     capacity: usize,
     ttl_ns: u64,
-    entries: HashMap<IpAddr, Entry>,
+    entries: HashMap<Key, Entry>,
     /// Insertion order, oldest first, for eviction and expiry; exactly one
     /// item per entry (re-inserting an address moves it to the back).
-    order: BTreeMap<u64, IpAddr>,
+    order: BTreeMap<u64, Key>,
     next_seq: u64,
 }
 
@@ -55,10 +63,12 @@ impl DnsCache {
         }
     }
 
-    /// Records that `addr` was answered for `name` at `now_ns`, replacing
-    /// what was known about `addr` (the latest answer wins, as in bcc).
-    pub fn insert(&mut self, addr: IpAddr, name: &str, now_ns: u64) {
+    /// Records that `addr` was answered for `name` at `now_ns` in network
+    /// namespace `netns`, replacing what was known about `addr` there (the
+    /// latest answer wins, as in bcc).
+    pub fn insert(&mut self, netns: u32, addr: IpAddr, name: &str, now_ns: u64) {
         self.expire(now_ns);
+        let addr = (netns, addr);
         if let Some(old) = self.entries.remove(&addr) {
             self.order.remove(&old.seq);
         }
@@ -72,11 +82,11 @@ impl DnsCache {
         self.entries.insert(addr, Entry { name: name.into(), at_ns: now_ns, seq });
     }
 
-    /// The name last answered for `addr` and how long before `now_ns` that
-    /// was (0 if after), unless it is older than the TTL. An entry is valid
-    /// while its age is under the TTL, as in cachetools.
-    pub fn lookup(&self, addr: IpAddr, now_ns: u64) -> Option<(&str, u64)> {
-        let entry = self.entries.get(&addr)?;
+    /// The name last answered for `addr` in `netns` and how long before
+    /// `now_ns` that was (0 if after), unless it is older than the TTL. An
+    /// entry is valid while its age is under the TTL, as in cachetools.
+    pub fn lookup(&self, netns: u32, addr: IpAddr, now_ns: u64) -> Option<(&str, u64)> {
+        let entry = self.entries.get(&(netns, addr))?;
         let age = now_ns.saturating_sub(entry.at_ns);
         (age < self.ttl_ns).then_some((&*entry.name, age))
     }
@@ -121,45 +131,45 @@ mod tests {
     fn lookup_gives_name_and_age() {
         let mut cache = DnsCache::new();
         let v6 = IpAddr::V6("fd00::1".parse::<Ipv6Addr>().unwrap());
-        cache.insert(v4(1), "a.example", 1_000);
-        cache.insert(v6, "b.example", 2_000);
-        assert_eq!(cache.lookup(v4(1), 5_000), Some(("a.example", 4_000)));
-        assert_eq!(cache.lookup(v6, 2_000), Some(("b.example", 0)));
-        assert_eq!(cache.lookup(v4(2), 5_000), None);
-        assert_eq!(cache.lookup(v4(1), 500), Some(("a.example", 0)), "connect before the read: age 0");
+        cache.insert(0, v4(1), "a.example", 1_000);
+        cache.insert(0, v6, "b.example", 2_000);
+        assert_eq!(cache.lookup(0, v4(1), 5_000), Some(("a.example", 4_000)));
+        assert_eq!(cache.lookup(0, v6, 2_000), Some(("b.example", 0)));
+        assert_eq!(cache.lookup(0, v4(2), 5_000), None);
+        assert_eq!(cache.lookup(0, v4(1), 500), Some(("a.example", 0)), "connect before the read: age 0");
     }
 
     #[test]
     fn ipv4_and_mapped_ipv6_are_different_keys() {
         // bcc keys by address text; "::ffff:10.0.0.1" is not "10.0.0.1".
         let mut cache = DnsCache::new();
-        cache.insert(v4(1), "a.example", 0);
-        assert_eq!(cache.lookup(IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()), 0), None);
+        cache.insert(0, v4(1), "a.example", 0);
+        assert_eq!(cache.lookup(0, IpAddr::V6(Ipv4Addr::new(10, 0, 0, 1).to_ipv6_mapped()), 0), None);
     }
 
     #[test]
     fn entries_expire_after_24_hours() {
         let mut cache = DnsCache::new();
-        cache.insert(v4(1), "a.example", 1);
-        assert_eq!(cache.lookup(v4(1), TTL_NS), Some(("a.example", TTL_NS - 1)));
-        assert_eq!(cache.lookup(v4(1), TTL_NS + 1), None, "age == TTL is expired");
+        cache.insert(0, v4(1), "a.example", 1);
+        assert_eq!(cache.lookup(0, v4(1), TTL_NS), Some(("a.example", TTL_NS - 1)));
+        assert_eq!(cache.lookup(0, v4(1), TTL_NS + 1), None, "age == TTL is expired");
         // Expired entries are dropped on the next insert.
-        cache.insert(v4(2), "b.example", TTL_NS + 1);
+        cache.insert(0, v4(2), "b.example", TTL_NS + 1);
         assert_eq!(cache.len(), 1);
     }
 
     #[test]
     fn latest_answer_wins_and_refreshes_time() {
         let mut cache = DnsCache::with_limits(2, TTL_NS);
-        cache.insert(v4(1), "old.example", 10);
-        cache.insert(v4(2), "b.example", 20);
-        cache.insert(v4(1), "new.example", 30);
-        assert_eq!(cache.lookup(v4(1), 40), Some(("new.example", 10)));
+        cache.insert(0, v4(1), "old.example", 10);
+        cache.insert(0, v4(2), "b.example", 20);
+        cache.insert(0, v4(1), "new.example", 30);
+        assert_eq!(cache.lookup(0, v4(1), 40), Some(("new.example", 10)));
         assert_eq!(cache.len(), 2);
         // Re-inserting moved 10.0.0.1 to the back: 10.0.0.2 is now oldest.
-        cache.insert(v4(3), "c.example", 50);
-        assert_eq!(cache.lookup(v4(2), 60), None);
-        assert!(cache.lookup(v4(1), 60).is_some());
+        cache.insert(0, v4(3), "c.example", 50);
+        assert_eq!(cache.lookup(0, v4(2), 60), None);
+        assert!(cache.lookup(0, v4(1), 60).is_some());
     }
 
     #[test]
@@ -167,24 +177,35 @@ mod tests {
         let mut cache = DnsCache::new();
         for i in 0..CAPACITY as u32 + 5 {
             let addr = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i));
-            cache.insert(addr, &format!("host{i}.example"), u64::from(i));
+            cache.insert(0, addr, &format!("host{i}.example"), u64::from(i));
         }
         assert_eq!(cache.len(), CAPACITY);
         let now = CAPACITY as u64 + 10;
         for gone in 0..5u32 {
-            assert_eq!(cache.lookup(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + gone)), now), None);
+            assert_eq!(cache.lookup(0, IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + gone)), now), None);
         }
         let kept = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + 5));
-        assert_eq!(cache.lookup(kept, now).map(|(name, _)| name), Some("host5.example"));
+        assert_eq!(cache.lookup(0, kept, now).map(|(name, _)| name), Some("host5.example"));
         assert_eq!(cache.order.len(), cache.entries.len());
+    }
+
+    #[test]
+    fn namespaces_keep_their_own_names_for_one_address() {
+        let mut cache = DnsCache::new();
+        cache.insert(0xf000_0001, v4(9), "alpha.test", 10);
+        cache.insert(0xf000_0002, v4(9), "beta.test", 20);
+        assert_eq!(cache.lookup(0xf000_0001, v4(9), 30), Some(("alpha.test", 20)));
+        assert_eq!(cache.lookup(0xf000_0002, v4(9), 30), Some(("beta.test", 10)));
+        assert_eq!(cache.lookup(0xf000_0003, v4(9), 30), None, "nothing read in a third one");
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]
     fn zero_capacity_still_keeps_the_latest() {
         let mut cache = DnsCache::with_limits(0, TTL_NS);
-        cache.insert(v4(1), "a.example", 0);
-        cache.insert(v4(2), "b.example", 0);
+        cache.insert(0, v4(1), "a.example", 0);
+        cache.insert(0, v4(2), "b.example", 0);
         assert_eq!(cache.len(), 1);
-        assert!(cache.lookup(v4(2), 0).is_some());
+        assert!(cache.lookup(0, v4(2), 0).is_some());
     }
 }

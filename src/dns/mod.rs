@@ -1,25 +1,33 @@
 //! `-d/--dns`: which name was looked up for the address a process connects to.
 //!
 //! bcc puts a kprobe on `udp_recvmsg` and copies every received datagram to
-//! userspace. We need neither kprobes nor a recent kernel: a packet socket
-//! (`sys::packet`) sees every DNS response this host receives, on any
-//! interface including lo, with a classic BPF filter (`capture`) that wakes
-//! us only for UDP from port 53. The responses are parsed in safe Rust
-//! (`parse`) and each A/AAAA answer is remembered (`cache`) with the question
-//! name and the CLOCK_MONOTONIC time it was read, so a connect event's
+//! userspace. We take the answers where processes read them too, without
+//! kprobes: a raw tracepoint program on skb:skb_copy_datagram_iovec
+//! (`tracer::dns_capture`) sends each DNS message a process reads from UDP
+//! port 53, with the reader's network namespace, in every namespace. Where
+//! the kernel cannot (no BTF, before 4.17, or TCPCONNECT_DNS=packet) a
+//! packet socket (`sys::packet`) sees every DNS response of its own network
+//! namespace, on any interface including lo, with a classic BPF filter
+//! (`capture`) that wakes us only for UDP from port 53. Either way the
+//! messages are parsed in safe Rust (`parse`) and each A/AAAA answer is
+//! remembered (`cache`) with the question name, the network namespace and
+//! the CLOCK_MONOTONIC time it was read, so a connect event's
 //! `bpf_ktime_get_ns` timestamp can be compared with it.
 //!
-//! Differences from bcc's capture, by design of a packet tap:
+//! Differences from bcc's capture where the packet socket is used, by design
+//! of a packet tap:
 //! - the tap sees a response before the receiving socket does, whoever
 //!   reads it (bcc: when a process reads it), and also responses that no
 //!   socket reads (a late duplicate, a closed port);
 //! - it sees the network namespace the socket was opened in, where bcc's
 //!   kprobe sees every namespace's reads;
-//! - a response larger than 512 bytes is parsed whole (bcc copies 512).
+//! - a response larger than 512 bytes is parsed whole (bcc copies 512; the
+//!   kernel program copies 4096).
 //!
-//! The caller must `read_all` right before formatting connect events: a
-//! response is queued on our socket before the resolver's process can read
-//! it, so draining then guarantees every answer a connect could have used
+//! The caller must read the answers (`read_all`, `record_message`) right
+//! before formatting connect events: an answer is written (to the capture
+//! socket, or to the DNS ring) before the resolver's process can have used
+//! it, so reading then guarantees every answer a connect could have used
 //! is in the cache.
 
 pub mod cache;
@@ -54,9 +62,10 @@ pub struct DnsCounters {
     pub skipped: u64,
 }
 
-/// The capture socket and the answers it has seen.
+/// The capture socket (where the kernel cannot read the answers) and the
+/// answers seen.
 pub struct DnsWatcher {
-    socket: PacketSocket,
+    socket: Option<PacketSocket>,
     cache: DnsCache,
     /// One packet at a time is copied here, parsed, and forgotten.
     scratch: Vec<u8>,
@@ -66,35 +75,71 @@ pub struct DnsWatcher {
 impl DnsWatcher {
     /// Opens the capture socket (needs CAP_NET_RAW; root has it).
     pub fn open() -> Result<DnsWatcher, SysError> {
-        Ok(DnsWatcher {
-            socket: PacketSocket::open(&capture::RESPONSE_FILTER, RCVBUF)?,
-            cache: DnsCache::new(),
-            scratch: vec![0; SCRATCH_LEN],
-            counters: DnsCounters::default(),
-        })
+        let mut watcher = DnsWatcher::for_kernel_messages();
+        watcher.open_socket()?;
+        Ok(watcher)
     }
 
-    /// For epoll registration.
-    pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
+    /// A watcher fed only with the kernel's messages (`record_message`):
+    /// no socket, until `open_socket`.
+    pub fn for_kernel_messages() -> DnsWatcher {
+        DnsWatcher {
+            socket: None,
+            cache: DnsCache::new(),
+            scratch: Vec::new(),
+            counters: DnsCounters::default(),
+        }
+    }
+
+    /// Opens the capture socket if it is not open (needs CAP_NET_RAW).
+    pub fn open_socket(&mut self) -> Result<(), SysError> {
+        if self.socket.is_none() {
+            self.socket = Some(PacketSocket::open(&capture::RESPONSE_FILTER, RCVBUF)?);
+            self.scratch = vec![0; SCRATCH_LEN];
+        }
+        Ok(())
+    }
+
+    /// For epoll registration: the capture socket, while there is one.
+    pub fn as_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.socket.as_ref().map(|socket| socket.as_fd())
+    }
+
+    /// Records one `struct dns_event` of the kernel's DNS program: a message
+    /// a process read in network namespace `netns`, at its `ts_ns`. Never
+    /// panics; a malformed event or message is skipped.
+    pub fn record_message(&mut self, event: &[u8]) {
+        let recorded = record_event(&mut self.cache, event);
+        self.count(recorded);
     }
 
     /// Reads every queued packet (until EAGAIN), records answers in the cache
     /// with the CLOCK_MONOTONIC time in ns at which they were read. Never
     /// panics; malformed packets are skipped.
     pub fn read_all(&mut self) -> Result<(), SysError> {
-        while let Some(received) = self.socket.recv(&mut self.scratch)? {
-            let now_ns = clock_monotonic_ns();
-            self.counters.packets += 1;
-            match self.record(received, now_ns) {
-                Some(answers) => {
-                    self.counters.responses += 1;
-                    self.counters.answers += answers as u64;
-                }
-                None => self.counters.skipped += 1,
-            }
+        loop {
+            let received = match &self.socket {
+                Some(socket) => socket.recv(&mut self.scratch)?,
+                None => None,
+            };
+            let Some(received) = received else {
+                return Ok(());
+            };
+            let recorded = self.record(received, clock_monotonic_ns());
+            self.count(recorded);
         }
-        Ok(())
+    }
+
+    /// One more packet or message seen, and the answers it gave (None: skipped).
+    fn count(&mut self, recorded: Option<usize>) {
+        self.counters.packets += 1;
+        match recorded {
+            Some(answers) => {
+                self.counters.responses += 1;
+                self.counters.answers += answers as u64;
+            }
+            None => self.counters.skipped += 1,
+        }
     }
 
     fn record(&mut self, received: Received, now_ns: u64) -> Option<usize> {
@@ -109,11 +154,11 @@ impl DnsWatcher {
         record_packet(&mut self.cache, packet, now_ns)
     }
 
-    /// bcc's QUERY text for a connect to `daddr` made at CLOCK_MONOTONIC
-    /// `connect_ns` (the BPF event timestamp, bpf_ktime_get_ns, is
-    /// CLOCK_MONOTONIC).
-    pub fn query_for(&self, daddr: IpAddr, connect_ns: u64) -> String {
-        query_text(&self.cache, daddr, connect_ns)
+    /// bcc's QUERY text for a connect to `daddr` made in network namespace
+    /// `netns` (0 with the packet socket) at CLOCK_MONOTONIC `connect_ns`
+    /// (the BPF event timestamp, bpf_ktime_get_ns, is CLOCK_MONOTONIC).
+    pub fn query_for(&self, netns: u32, daddr: IpAddr, connect_ns: u64) -> String {
+        query_text(&self.cache, netns, daddr, connect_ns)
     }
 
     pub fn counters(&self) -> DnsCounters {
@@ -127,7 +172,30 @@ impl DnsWatcher {
 pub fn record_packet(cache: &mut DnsCache, packet: &[u8], now_ns: u64) -> Option<usize> {
     let response = parse::parse_response(capture::dns_payload(packet)?)?;
     for &addr in &response.answers {
-        cache.insert(addr, &response.question, now_ns);
+        cache.insert(0, addr, &response.question, now_ns);
+    }
+    Some(response.answers.len())
+}
+
+/// `struct dns_event` of tcpconnect.h: ts_ns u64, netns u32, pid u32,
+/// msg_len u16, len u16, ip u8, 3 bytes of padding, then `len` bytes.
+const DNS_EVENT_HEADER: usize = 24;
+
+/// Records the A/AAAA answers of one kernel `struct dns_event` under its
+/// question name, in the reader's network namespace, at the time it was
+/// read; the number of answers, or None when it holds no DNS response bcc
+/// would use. A message the program could not copy whole (longer than it
+/// keeps, or paged) is parsed as far as it goes: the answers are read
+/// before the sections the cut can have taken.
+pub fn record_event(cache: &mut DnsCache, event: &[u8]) -> Option<usize> {
+    let header = event.get(..DNS_EVENT_HEADER)?;
+    let ts_ns = u64::from_ne_bytes(header[0..8].try_into().ok()?);
+    let netns = u32::from_ne_bytes(header[8..12].try_into().ok()?);
+    let len = usize::from(u16::from_ne_bytes(header[18..20].try_into().ok()?));
+    let message = event.get(DNS_EVENT_HEADER..DNS_EVENT_HEADER + len)?;
+    let response = parse::parse_response(message)?;
+    for &addr in &response.answers {
+        cache.insert(netns, addr, &response.question, ts_ns);
     }
     Some(response.answers.len())
 }
@@ -139,8 +207,8 @@ pub fn record_packet(cache: &mut DnsCache, packet: &[u8], now_ns: u64) -> Option
 /// bcc's age is a `datetime` difference (whole microseconds) printed with
 /// `%.3f` in ms, which shows exactly those microseconds; integer arithmetic
 /// on the age truncated to microseconds prints the same digits.
-pub fn query_text(cache: &DnsCache, daddr: IpAddr, connect_ns: u64) -> String {
-    match cache.lookup(daddr, connect_ns) {
+pub fn query_text(cache: &DnsCache, netns: u32, daddr: IpAddr, connect_ns: u64) -> String {
+    match cache.lookup(netns, daddr, connect_ns) {
         Some((name, age_ns)) if age_ns / 1000 > DELAY_NS / 1000 => {
             let age_us = age_ns / 1000;
             format!("{name} ({}.{:03}ms)", age_us / 1000, age_us % 1000)
@@ -168,27 +236,27 @@ mod tests {
     #[test]
     fn no_answer_texts() {
         let cache = DnsCache::new();
-        assert_eq!(query_text(&cache, v4(127, 0, 0, 1), 0), "localhost");
-        assert_eq!(query_text(&cache, IpAddr::V6(Ipv6Addr::LOCALHOST), 0), "localhost");
-        assert_eq!(query_text(&cache, v4(127, 0, 0, 2), 0), "No DNS Query");
-        assert_eq!(query_text(&cache, v4(93, 184, 216, 34), 0), "No DNS Query");
+        assert_eq!(query_text(&cache, 0, v4(127, 0, 0, 1), 0), "localhost");
+        assert_eq!(query_text(&cache, 0, IpAddr::V6(Ipv6Addr::LOCALHOST), 0), "localhost");
+        assert_eq!(query_text(&cache, 0, v4(127, 0, 0, 2), 0), "No DNS Query");
+        assert_eq!(query_text(&cache, 0, v4(93, 184, 216, 34), 0), "No DNS Query");
         let mapped = IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped());
-        assert_eq!(query_text(&cache, mapped, 0), "No DNS Query", "bcc compares the text with ::1");
+        assert_eq!(query_text(&cache, 0, mapped, 0), "No DNS Query", "bcc compares the text with ::1");
     }
 
     #[test]
     fn an_answer_for_localhost_wins() {
         let mut cache = DnsCache::new();
-        cache.insert(v4(127, 0, 0, 1), "dev.example", 0);
-        assert_eq!(query_text(&cache, v4(127, 0, 0, 1), 0), "dev.example");
+        cache.insert(0, v4(127, 0, 0, 1), "dev.example", 0);
+        assert_eq!(query_text(&cache, 0, v4(127, 0, 0, 1), 0), "dev.example");
     }
 
     #[test]
     fn age_shown_only_past_100_ms() {
         let mut cache = DnsCache::new();
         let at = 5_000 * MS;
-        cache.insert(v4(10, 1, 2, 3), "example.test", at);
-        let text = |age_ns: u64| query_text(&cache, v4(10, 1, 2, 3), at + age_ns);
+        cache.insert(0, v4(10, 1, 2, 3), "example.test", at);
+        let text = |age_ns: u64| query_text(&cache, 0, v4(10, 1, 2, 3), at + age_ns);
         assert_eq!(text(0), "example.test");
         assert_eq!(text(100 * MS), "example.test");
         assert_eq!(text(100 * MS + 999), "example.test", "under a microsecond more");
@@ -204,12 +272,12 @@ mod tests {
     #[test]
     fn age_digits_match_bccs_float_formatting() {
         let mut cache = DnsCache::new();
-        cache.insert(v4(10, 0, 0, 1), "n", 0);
+        cache.insert(0, v4(10, 0, 0, 1), "n", 0);
         let mut age_us = 100_001u64;
         while age_us < 86_400_000_000 {
             let (seconds, micros) = (age_us / 1_000_000, age_us % 1_000_000);
             let bcc = format!("n ({:.3}ms)", seconds as f64 * 1000.0 + micros as f64 / 1000.0);
-            assert_eq!(query_text(&cache, v4(10, 0, 0, 1), age_us * 1000 + 999), bcc);
+            assert_eq!(query_text(&cache, 0, v4(10, 0, 0, 1), age_us * 1000 + 999), bcc);
             age_us = age_us * 3 / 2 + 7;
         }
     }
@@ -220,8 +288,8 @@ mod tests {
         let v6: Ipv6Addr = "fd00::1:2".parse().unwrap();
         let msg = Message::new(QR, 1, 2).question("both.example", 1).a([10, 1, 2, 3]).aaaa(v6).build();
         assert_eq!(record_packet(&mut cache, &ipv6_udp(53, &msg), 7), Some(2));
-        assert_eq!(query_text(&cache, v4(10, 1, 2, 3), 7), "both.example");
-        assert_eq!(query_text(&cache, IpAddr::V6(v6), 7), "both.example");
+        assert_eq!(query_text(&cache, 0, v4(10, 1, 2, 3), 7), "both.example");
+        assert_eq!(query_text(&cache, 0, IpAddr::V6(v6), 7), "both.example");
     }
 
     #[test]
@@ -242,6 +310,46 @@ mod tests {
         let second = a_response("second.example", [10, 1, 2, 3]);
         record_packet(&mut cache, &ipv4_udp(53, &[], &first), 0);
         record_packet(&mut cache, &ipv4_udp(53, &[], &second), 300 * MS);
-        assert_eq!(query_text(&cache, v4(10, 1, 2, 3), 350 * MS), "second.example");
+        assert_eq!(query_text(&cache, 0, v4(10, 1, 2, 3), 350 * MS), "second.example");
+    }
+
+    /// A `struct dns_event` as the kernel program writes it.
+    fn dns_event(ts_ns: u64, netns: u32, msg: &[u8], len: usize) -> Vec<u8> {
+        let mut event = ts_ns.to_ne_bytes().to_vec();
+        event.extend(netns.to_ne_bytes());
+        event.extend(4242u32.to_ne_bytes());
+        event.extend((msg.len() as u16).to_ne_bytes());
+        event.extend((len as u16).to_ne_bytes());
+        event.extend([4, 0, 0, 0]);
+        event.extend(&msg[..len]);
+        event
+    }
+
+    #[test]
+    fn kernel_events_are_recorded_in_their_namespace_at_their_time() {
+        let mut cache = DnsCache::new();
+        let alpha = a_response("alpha.test", [127, 0, 0, 9]);
+        let beta = a_response("beta.test", [127, 0, 0, 9]);
+        assert_eq!(record_event(&mut cache, &dns_event(10 * MS, 7, &alpha, alpha.len())), Some(1));
+        assert_eq!(record_event(&mut cache, &dns_event(20 * MS, 8, &beta, beta.len())), Some(1));
+        assert_eq!(query_text(&cache, 7, v4(127, 0, 0, 9), 30 * MS), "alpha.test");
+        assert_eq!(query_text(&cache, 8, v4(127, 0, 0, 9), 30 * MS), "beta.test");
+        assert_eq!(query_text(&cache, 0, v4(127, 0, 0, 9), 30 * MS), "No DNS Query");
+        // Read 250 ms before the connect: its age shows, from the event's time.
+        assert_eq!(query_text(&cache, 7, v4(127, 0, 0, 9), 260 * MS), "alpha.test (250.000ms)");
+    }
+
+    #[test]
+    fn kernel_events_cut_or_malformed_are_skipped() {
+        let mut cache = DnsCache::new();
+        let alpha = a_response("alpha.test", [10, 0, 0, 1]);
+        // Cut inside the answer: not a response bcc would use.
+        assert_eq!(record_event(&mut cache, &dns_event(0, 7, &alpha, alpha.len() - 2)), None);
+        // A header that claims more bytes than follow.
+        let mut claims_more = dns_event(0, 7, &alpha, alpha.len());
+        claims_more.truncate(claims_more.len() - 1);
+        assert_eq!(record_event(&mut cache, &claims_more), None);
+        assert_eq!(record_event(&mut cache, &[0u8; 23]), None);
+        assert!(cache.is_empty());
     }
 }

@@ -256,6 +256,10 @@ mod tests {
                 "kretprobe/tcp_v4_connect",
                 "kretprobe/tcp_v6_connect",
                 "kprobe/tcp_set_state",
+                "tracepoint/syscalls/sys_enter_recvfrom",
+                "tracepoint/syscalls/sys_exit_recvfrom",
+                "tracepoint/syscalls/sys_enter_recvmsg",
+                "tracepoint/syscalls/sys_exit_recvmsg",
                 "kretprobe/calibrate_v6",
                 "tracepoint/sock/calibrate_sk_err",
                 "kprobe/calibrate_sk_err"
@@ -284,7 +288,10 @@ mod tests {
                 "syn_sent_ports",
                 "pending",
                 "held_sockets",
-                "inflight"
+                "inflight",
+                "dns_events",
+                "dns_scratch",
+                "dns_reads"
             ]
         );
     }

@@ -129,6 +129,7 @@ mod tests {
             saddr,
             daddr,
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+            netns: 0,
             outcome: None,
         }
     }

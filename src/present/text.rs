@@ -229,6 +229,7 @@ mod tests {
             saddr: addr(saddr),
             daddr: addr(daddr),
             comm: c,
+            netns: 0,
             outcome: None,
         }
     }

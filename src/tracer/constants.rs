@@ -42,6 +42,19 @@ pub(crate) struct Constants {
     /// Events go through the BPF ring buffer (else the perf event arrays),
     /// whose reader is woken once this many bytes wait in it.
     pub ringbuf: Option<RingWakeup>,
+    /// -d in the kernel: events carry the task's network namespace, found
+    /// through these.
+    pub dns: Option<DnsOffsets>,
+}
+
+/// -d in the kernel, from BTF: the members from the current task to its
+/// network namespace inode (task_struct.nsproxy, nsproxy.net_ns,
+/// net.ns.inum), which keys the DNS cache on both the answer and the connect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DnsOffsets {
+    pub task_nsproxy: u32,
+    pub nsproxy_net_ns: u32,
+    pub net_inum: u32,
 }
 
 /// The ring buffer transport: wake the reader once `bytes` wait in the ring.
@@ -126,7 +139,15 @@ impl Constants {
             mntns,
             socket,
             ringbuf,
+            dns,
         } = *self;
+        // --mntnsmap and -d follow the same task_struct.nsproxy, from the
+        // same BTF: whichever is on gives it.
+        let task_nsproxy = match dns {
+            Some(d) if !filter_mntns => d.task_nsproxy,
+            _ => mntns.task_nsproxy,
+        };
+        let d = dns.unwrap_or_default();
         HashMap::from([
             (abi::CONST_FILTER_PID, pid.is_some() as u64),
             (abi::CONST_TARGET_PID, pid.unwrap_or(0).into()),
@@ -142,7 +163,7 @@ impl Constants {
             (abi::CONST_ONLY_FAILED, only_failed as u64),
             (abi::CONST_CALIB_PORT, calib_port.into()),
             (abi::CONST_SK_ERR, socket.sk_err.into()),
-            (abi::CONST_TASK_NSPROXY, mntns.task_nsproxy.into()),
+            (abi::CONST_TASK_NSPROXY, task_nsproxy.into()),
             (abi::CONST_NSPROXY_MNT_NS, mntns.nsproxy_mnt_ns.into()),
             (abi::CONST_MNT_NS_INUM, mntns.mnt_ns_inum.into()),
             (abi::CONST_SKC_V6_DADDR, socket.v6_daddr.into()),
@@ -151,6 +172,9 @@ impl Constants {
             (abi::CONST_INET_SPORT, socket.inet_sport.into()),
             (abi::CONST_USE_RINGBUF, ringbuf.is_some() as u64),
             (abi::CONST_RING_WAKEUP_BYTES, ringbuf.map_or(0, |r| r.bytes)),
+            (abi::CONST_DNS_NETNS, dns.is_some() as u64),
+            (abi::CONST_NSPROXY_NET_NS, d.nsproxy_net_ns.into()),
+            (abi::CONST_NET_INUM, d.net_inum.into()),
         ])
     }
 
@@ -165,7 +189,7 @@ impl Constants {
         if !self.filter_cgroup {
             stubbed.push(abi::HELPER_GET_CURRENT_CGROUP_ID);
         }
-        if !self.filter_mntns {
+        if !self.filter_mntns && self.dns.is_none() {
             stubbed.push(abi::HELPER_GET_CURRENT_TASK);
         }
         stubbed
@@ -229,5 +253,20 @@ mod tests {
             constants.stubbed_helpers(),
             [abi::HELPER_GET_CURRENT_CGROUP_ID, abi::HELPER_GET_CURRENT_TASK]
         );
+    }
+
+    #[test]
+    fn dns_in_the_kernel_keeps_get_current_task_and_shares_nsproxy_with_mntns() {
+        let dns = DnsOffsets { task_nsproxy: 3000, nsproxy_net_ns: 64, net_inum: 200 };
+        let constants = Constants { dns: Some(dns), ..Constants::default() };
+        let symbols = constants.symbols();
+        assert_eq!(symbols[abi::CONST_DNS_NETNS], 1);
+        assert_eq!(symbols[abi::CONST_TASK_NSPROXY], 3000);
+        assert_eq!((symbols[abi::CONST_NSPROXY_NET_NS], symbols[abi::CONST_NET_INUM]), (64, 200));
+        assert!(!constants.stubbed_helpers().contains(&abi::HELPER_GET_CURRENT_TASK));
+        let mntns = MntnsOffsets { task_nsproxy: 3000, nsproxy_mnt_ns: 8, mnt_ns_inum: 16 };
+        let both = Constants { filter_mntns: true, mntns, ..constants };
+        assert_eq!(both.symbols()[abi::CONST_TASK_NSPROXY], 3000);
+        assert_eq!(Constants::default().symbols()[abi::CONST_DNS_NETNS], 0);
     }
 }

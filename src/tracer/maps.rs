@@ -5,7 +5,7 @@
 use crate::abi;
 use crate::error::Error;
 use crate::loader::ObjectSpec;
-use crate::records::{ConnectEvent, CountRow, EVENT_SIZE};
+use crate::records::{ConnectEvent, CountRow, EVENT_WITH_NETNS_SIZE};
 use crate::sys::bpf::{Map, MapParams};
 
 /// The counts map's size: no more rows can exist.
@@ -23,16 +23,20 @@ pub(super) struct MapSizing<'a> {
     /// The ring buffer transport: the ring's size in bytes (a power of two
     /// of pages). None: events go through the perf event arrays.
     pub ring_bytes: Option<u32>,
+    /// -d in the kernel: the DNS program's rings and scratch value.
+    pub dns: bool,
 }
 
 /// BPF_MAP_TYPE_* of the object, with the kernel that added each.
 const MAP_TYPE_HASH: u32 = 1;
 const MAP_TYPE_LRU_HASH: u32 = 9;
 const MAP_TYPE_ARRAY: u32 = 2;
-const MAP_TYPES: [(u32, &str, &str); 5] = [
+const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const MAP_TYPES: [(u32, &str, &str); 6] = [
     (MAP_TYPE_HASH, "hash", "3.19"),
     (MAP_TYPE_ARRAY, "array", "3.19"),
     (4, "perf event array", "4.3"),
+    (MAP_TYPE_PERCPU_ARRAY, "per-CPU array", "4.6"),
     (MAP_TYPE_LRU_HASH, "LRU hash", "4.10"),
     (abi::MAP_TYPE_RINGBUF, "ring buffer", "5.8"),
 ];
@@ -43,13 +47,15 @@ const MAP_TYPES: [(u32, &str, &str); 5] = [
 /// programs anyway. The verifier checks every map reference, even in code a
 /// constant turns off, so each needs some map of the right key and value size.
 /// The ring buffer has no keys; its helper calls are stubbed when it is
-/// unused, so any small map will do for the reference left behind.
+/// unused, so any small map will do for the reference left behind. Only the
+/// -d programs use the per-CPU array (its 8 KiB scratch value a CPU): a
+/// small array stands in for it.
 fn stand_in(params: MapParams) -> MapParams {
+    let small_array =
+        MapParams { map_type: MAP_TYPE_ARRAY, key_size: 4, value_size: 8, max_entries: 1, ..params };
     match params.map_type {
         MAP_TYPE_LRU_HASH => MapParams { map_type: MAP_TYPE_HASH, ..params },
-        abi::MAP_TYPE_RINGBUF => {
-            MapParams { map_type: MAP_TYPE_ARRAY, key_size: 4, value_size: 8, max_entries: 1, ..params }
-        }
+        abi::MAP_TYPE_RINGBUF | MAP_TYPE_PERCPU_ARRAY => small_array,
         _ => params,
     }
 }
@@ -92,6 +98,7 @@ pub(super) fn create_maps(
                     None => false,
                 },
                 abi::MAP_RING => sizing.ring_bytes.is_some(),
+                abi::MAP_DNS_EVENTS | abi::MAP_DNS_SCRATCH | abi::MAP_DNS_READS => sizing.dns,
                 _ => true,
             };
             let max_entries = match spec.name.as_str() {
@@ -99,6 +106,7 @@ pub(super) fn create_maps(
                 abi::MAP_EVENTS | abi::MAP_LOST_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 _ if !needed => 1,
+                abi::MAP_DNS_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
                 abi::MAP_RING => sizing.ring_bytes.unwrap_or(0),
                 _ => spec.max_entries,
             };
@@ -165,7 +173,8 @@ pub(super) fn read_counts(map: &Map) -> Result<Vec<CountRow>, Error> {
 
 /// The events of the inflight map (keyed by socket address), oldest first.
 pub(super) fn read_waiting(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
-    let entries = entries::<8, EVENT_SIZE>(map, MAX_WAITING, "read the connects still in progress")?;
+    let entries =
+        entries::<8, EVENT_WITH_NETNS_SIZE>(map, MAX_WAITING, "read the connects still in progress")?;
     let mut events: Vec<ConnectEvent> =
         entries.iter().filter_map(|(_, value)| ConnectEvent::decode(value)).collect();
     events.sort_by_key(|e| e.ts_ns);

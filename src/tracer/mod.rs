@@ -11,6 +11,7 @@ mod btf_source;
 mod calibrate;
 mod choice;
 mod constants;
+mod dns_capture;
 mod kprobe_common;
 mod kprobes;
 mod maps;
@@ -54,6 +55,11 @@ use std::path::PathBuf;
 
 /// Where -v messages go.
 pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
+
+/// -d where the kernel cannot read the answers: opens the caller's packet
+/// capture, before any connect program attaches (called again, for a
+/// second attempt, it must do nothing more).
+pub type PacketDns<'a> = &'a mut dyn FnMut() -> Result<(), Error>;
 
 /// BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT, BPF_PROG_TYPE_RAW_TRACEPOINT.
 const PROG_TYPE_KPROBE: u32 = 2;
@@ -113,6 +119,8 @@ struct Attached<K: Objects> {
     /// Index of the map of connects waiting for their handshake to end
     /// (--result, or -L on the tracepoint path).
     inflight: Option<usize>,
+    /// -d in the kernel: index of the DNS perf event array in `maps`.
+    dns_events: Option<usize>,
     /// Index of the per-CPU lost-event counts in `maps`, and how many CPUs
     /// it has entries for.
     lost_events: usize,
@@ -170,6 +178,9 @@ pub(crate) struct Session<'h> {
     /// --result where BTF could not give sk_err: why, for the path to
     /// calibrate it before it loads its programs.
     sk_err_unknown: Option<String>,
+    /// -d: why its answers cannot be read in the kernel (then the packet
+    /// socket captures them); None where they can, or without -d.
+    dns_unavailable: Option<String>,
 }
 
 impl Session<'_> {
@@ -248,7 +259,12 @@ impl Tracer {
     /// stages: preflight, choose, then an attempt (session, programs) on
     /// the chosen path, and with --attach auto a second one on kprobes if
     /// the tracepoint path's own programs fail.
-    pub fn start(plan: &Plan, epoll: &Epoll, log: Log<'_>) -> Result<Tracer, Error> {
+    pub fn start(
+        plan: &Plan,
+        epoll: &Epoll,
+        log: Log<'_>,
+        packet_dns: PacketDns<'_>,
+    ) -> Result<Tracer, Error> {
         let mut host = preflight(plan)?;
         let page = page_size();
         let (transport, line) = choose_transport(
@@ -262,11 +278,10 @@ impl Tracer {
         host.transport = transport;
         let probe = HostProbe::new(&host.tracefs, &host.btf);
         let attached = match choose(plan, &probe, log)? {
-            Choice::Kprobe(kprobes) => {
-                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log).map_err(Failed::into_error)?
-            }
+            Choice::Kprobe(kprobes) => attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log, packet_dns)
+                .map_err(Failed::into_error)?,
             Choice::Tracepoint { plan: tracepoint, kprobes_if_it_fails } => {
-                match attach_on(&host, plan, &Path::Tracepoint(tracepoint), epoll, log) {
+                match attach_on(&host, plan, &Path::Tracepoint(tracepoint), epoll, log, packet_dns) {
                     Ok(attached) => attached,
                     // Another path needs the same privileges.
                     Err(Failed::Path(error)) if kprobes_if_it_fails && !error.needs_privilege() => {
@@ -274,7 +289,7 @@ impl Tracer {
                         log(format_args!("tracepoint path failed ({first_line}); trying kprobes"));
                         choose_kprobes(plan, &probe, log)
                             .and_then(|kprobes| {
-                                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log)
+                                attach_on(&host, plan, &Path::Kprobe(kprobes), epoll, log, packet_dns)
                                     .map_err(Failed::into_error)
                             })
                             .map_err(|kprobe| Error::NoAttachMethod {
@@ -306,11 +321,21 @@ impl Tracer {
         log: Log<'_>,
         on_sample: impl FnMut(&[u8]),
     ) -> Result<RingStats, Error> {
-        let Attached { rings, maps, events, .. } = &mut self.attached;
-        if rings.is_ring_buffer() {
+        let Attached { rings, maps, events, dns_events, .. } = &mut self.attached;
+        if rings.is_ring_buffer() && dns_events.is_none() {
             return Ok(RingStats::default());
         }
         let online = read_cpu_list(ONLINE)?;
+        if let Some(dns_events) = *dns_events {
+            // What the old DNS rings held is dropped: answers read on a CPU
+            // that went away are a loss -v's counters show.
+            rings
+                .follow_online_dns(&maps[dns_events], &online, |_| {})
+                .map_err(Error::kernel("open the DNS perf ring of a CPU that came online"))?;
+        }
+        if rings.is_ring_buffer() {
+            return Ok(RingStats::default());
+        }
         let (opened, stats) = rings
             .follow_online(&maps[*events], &online, epoll, on_sample)
             .map_err(Error::kernel("open the perf ring of a CPU that came online"))?;
@@ -318,6 +343,18 @@ impl Tracer {
             log(format_args!("CPU {cpu} came online: its perf ring is open"));
         }
         Ok(stats)
+    }
+
+    /// -d: whether the DNS answers come from the kernel, in every network
+    /// namespace (else the caller's packet socket captures them).
+    pub fn has_dns(&self) -> bool {
+        self.attached.rings.has_dns()
+    }
+
+    /// -d in the kernel: every DNS message read since the last call, each to
+    /// `on_message` (a `struct dns_event`).
+    pub fn drain_dns(&mut self, on_message: impl FnMut(&[u8])) -> RingStats {
+        self.attached.rings.drain_dns(on_message)
     }
 
     /// Whether events come through the BPF ring buffer, which reports no
@@ -374,14 +411,33 @@ fn attach_on(
     path: &Path,
     epoll: &Epoll,
     log: Log<'_>,
+    packet_dns: PacketDns<'_>,
 ) -> Result<Attached<Real>, Failed> {
     let mut session = open_session(host, plan, path, epoll).map_err(Failed::Common)?;
+    if let Some(reason) = session.dns_unavailable.take() {
+        log(format_args!("{}", dns_capture::packet_line(&reason)));
+    }
+    // Before the connect programs, whose events carry the namespace only
+    // where the DNS programs run; else the packet capture opens now.
+    let dns = dns_capture::start(&mut session, log);
+    if plan.dns && dns.is_none() {
+        packet_dns().map_err(Failed::Common)?;
+    }
     let lport_defer = session.constants.lport_defer;
-    let (progs, attachments) = match path {
+    let (mut progs, mut attachments) = match path {
         Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log),
         Path::Tracepoint(tracepoint) => start_tracepoint(&mut session, tracepoint, lport_defer, log),
     }
     .map_err(Failed::Path)?;
+    let dns_events = match dns {
+        Some(capture) => {
+            progs.extend(capture.progs);
+            attachments.extend(capture.links);
+            session.rings.set_dns(capture.rings);
+            Some(map_index(&host.object, abi::MAP_DNS_EVENTS).map_err(Failed::Common)?)
+        }
+        None => None,
+    };
     let events = map_index(&host.object, abi::MAP_EVENTS).map_err(Failed::Common)?;
     let counts =
         plan.count.then(|| map_index(&host.object, abi::MAP_COUNTS)).transpose().map_err(Failed::Common)?;
@@ -401,6 +457,7 @@ fn attach_on(
         events,
         counts,
         inflight,
+        dns_events,
         lost_events,
         possible_cpus,
         maps,
@@ -456,6 +513,16 @@ fn open_session<'h>(
         ringbuf: host.transport.wakeup(),
         ..Constants::for_filters(&plan.filters)
     };
+    let mut dns_unavailable = None;
+    if plan.dns {
+        match dns_capture::dns_offsets(&host.btf) {
+            _ if plan.overrides.packet_dns => dns_unavailable = Some("TCPCONNECT_DNS=packet".to_owned()),
+            Ok(offsets) => constants.dns = Some(offsets),
+            Err(reason) => {
+                dns_unavailable = Some(format!("no BTF for the network namespace of a task: {reason}"))
+            }
+        }
+    }
     let mut sk_err_unknown = None;
     if plan.result {
         match sk_err_offset(&host.btf) {
@@ -472,6 +539,7 @@ fn open_session<'h>(
         lport_defer,
         inflight: constants.waits_for_handshakes(),
         ring_bytes: host.transport.ring_bytes(),
+        dns: constants.dns.is_some(),
     };
     let maps = create_maps(&host.object, &sizing, cgroup_map, mntns_map)?;
     if !plan.filters.ports.is_empty() {
@@ -502,6 +570,7 @@ fn open_session<'h>(
         online: &host.online,
         epoll,
         sk_err_unknown,
+        dns_unavailable,
     })
 }
 
@@ -577,6 +646,7 @@ mod tests {
                 events: 0,
                 counts: None,
                 inflight: None,
+                dns_events: None,
                 lost_events: 0,
                 possible_cpus: 1,
                 maps: vec![it("close events map"), it("close ports map")],

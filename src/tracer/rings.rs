@@ -3,6 +3,7 @@
 //! a calibration program (which sends its dumps through the perf event
 //! array, as on every kernel) needs them, small.
 
+use super::dns_capture::DnsRings;
 use crate::perf::{PerfBuffers, RingStats};
 use crate::ringbuf::RingBuffer;
 use crate::sys::bpf::Map;
@@ -19,18 +20,20 @@ const RING_TOKEN: u64 = 1 << 32;
 pub struct Rings {
     perf: PerfBuffers,
     ring: Option<RingBuffer>,
+    /// -d in the kernel: the DNS messages' perf rings.
+    dns: Option<DnsRings>,
 }
 
 impl Rings {
     /// One perf ring of `pages` on each of `cpus`, in `events`.
     pub fn perf(events: &Map, cpus: &[u32], pages: usize, epoll: &Epoll) -> SysResult<Rings> {
-        Ok(Rings { perf: PerfBuffers::open(events, cpus, pages, epoll)?, ring: None })
+        Ok(Rings { perf: PerfBuffers::open(events, cpus, pages, epoll)?, ring: None, dns: None })
     }
 
     /// The BPF ring buffer `ring` of `bytes`.
     pub fn ring_buffer(ring: &Map, bytes: u32, epoll: &Epoll) -> SysResult<Rings> {
         let ring = RingBuffer::open(ring, bytes as usize, epoll, RING_TOKEN)?;
-        Ok(Rings { perf: PerfBuffers::empty(), ring: Some(ring) })
+        Ok(Rings { perf: PerfBuffers::empty(), ring: Some(ring), dns: None })
     }
 
     /// Whether events go through the ring buffer.
@@ -45,6 +48,36 @@ impl Rings {
             self.perf = PerfBuffers::open(events, cpus, CALIBRATION_RING_PAGES, epoll)?;
         }
         Ok(())
+    }
+
+    /// -d in the kernel: the rings the DNS program writes to.
+    pub(super) fn set_dns(&mut self, dns: DnsRings) {
+        self.dns = Some(dns);
+    }
+
+    /// Whether -d's answers come from the kernel (else from a packet socket).
+    pub fn has_dns(&self) -> bool {
+        self.dns.is_some()
+    }
+
+    /// Reads every DNS ring once, each message to `on_message`.
+    pub fn drain_dns(&mut self, on_message: impl FnMut(&[u8])) -> RingStats {
+        self.dns.as_mut().map_or_else(RingStats::default, |dns| dns.buffers.drain(on_message))
+    }
+
+    /// The DNS rings, brought up to the CPUs `online` now, as the event
+    /// rings are; what the old rings held goes to `on_message`.
+    pub fn follow_online_dns(
+        &mut self,
+        dns_events: &Map,
+        online: &[u32],
+        on_message: impl FnMut(&[u8]),
+    ) -> SysResult<RingStats> {
+        let Some(dns) = self.dns.as_mut() else {
+            return Ok(RingStats::default());
+        };
+        let (_, stats) = dns.buffers.follow_online(dns_events, online, &dns.epoll, on_message)?;
+        Ok(stats)
     }
 
     /// Reads every ring once, each sample to `on_sample`.

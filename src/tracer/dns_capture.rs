@@ -1,0 +1,174 @@
+//! -d in the kernel: the DNS messages processes read, in every network
+//! namespace, taken from the caller's buffer as recvfrom(2) or recvmsg(2)
+//! returns (syscall tracepoints: fields from tracefs, the buffer and the
+//! sender's address through UAPI structs), with the reader's network
+//! namespace (from BTF). Only an answer some process read counts, whole,
+//! however it travelled (IPv6, fragments). It needs BTF (the namespace) and
+//! the syscall tracepoints (CONFIG_FTRACE_SYSCALLS); where either is
+//! missing, or with TCPCONNECT_DNS=packet, -d falls back to the packet
+//! socket of `crate::dns`, which sees this namespace only.
+//!
+//! Why not the kernel's receive path: skb:skb_copy_datagram_iovec does not
+//! fire for a linear UDP datagram (udp_recvmsg copies it with
+//! copy_linear_skb: seen on 6.18, no event for a loopback DNS exchange),
+//! and skb:consume_skb neither (UDP frees through skb_attempt_defer_free);
+//! kprobes on udp_recvmsg, bcc's way, do not exist on kernels without
+//! CONFIG_KPROBES, and the syscall tracepoints do on both attach paths.
+//!
+//! The messages come through a perf event array of their own, read when
+//! connects are formatted (`Rings::drain_dns`), never waited for: a process
+//! reads its answer before it connects, so the answer a drained connect
+//! used was written to its ring before the connect's event was.
+
+use super::btf_source::LazyBtf;
+use super::constants::DnsOffsets;
+use super::maps::map_index;
+use super::{Attachment, Log, Session, PROG_TYPE_TRACEPOINT};
+use crate::abi;
+use crate::attach::tracepoint::attach_tracepoint;
+use crate::btf::{Btf, BtfError};
+use crate::error::Error;
+use crate::loader::FieldLayout;
+use crate::perf::PerfBuffers;
+use crate::sys::epoll::Epoll;
+use crate::tracefs::format;
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+
+/// Data pages of each CPU's DNS ring: 32 messages of the largest size kept
+/// (4 KiB), hundreds of common ones, between two 100 ms drains.
+pub(super) const DNS_RING_PAGES: usize = 32;
+
+/// The -v line of a run whose DNS answers are read in the kernel.
+const KERNEL_LINE: &str = "dns: answers as processes read them, in every network namespace \
+     (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
+
+/// The offsets the DNS program needs, from BTF; or why not.
+pub(super) fn dns_offsets(btf: &LazyBtf) -> Result<DnsOffsets, String> {
+    let btf = btf.get()?;
+    offsets_from(btf).map_err(|e| e.to_string())
+}
+
+fn offsets_from(btf: &Btf) -> Result<DnsOffsets, BtfError> {
+    // Each member with the size the program reads it at.
+    let member = |ty: &str, path: &[&str], size: u32| -> Result<u32, BtfError> {
+        let found = btf.member_offset(ty, path)?;
+        if found.size != size {
+            return Err(BtfError::Unexpected(format!(
+                "{ty}.{} is {} bytes, not {size}",
+                path.join("."),
+                found.size
+            )));
+        }
+        Ok(found.offset)
+    };
+    Ok(DnsOffsets {
+        task_nsproxy: member("task_struct", &["nsproxy"], 8)?,
+        nsproxy_net_ns: member("nsproxy", &["net_ns"], 8)?,
+        net_inum: member("net", &["ns", "inum"], 4)?,
+    })
+}
+
+/// The DNS rings: one perf ring per CPU in `dns_events`, registered with an
+/// epoll of their own that nobody waits on.
+pub(crate) struct DnsRings {
+    pub(super) buffers: PerfBuffers,
+    pub(super) epoll: Epoll,
+}
+
+/// What `start` made: the programs, their links and their rings.
+pub(super) struct DnsCapture {
+    pub progs: Vec<OwnedFd>,
+    pub links: Vec<Attachment>,
+    pub rings: DnsRings,
+}
+
+/// Where `session.constants.dns` is set (the plan asked for -d and BTF gave
+/// the offsets): loads the DNS programs, opens their rings and attaches them,
+/// before any connect program, so no answer a traced connect used is
+/// missed. On any failure, -d falls back to the packet socket: the
+/// constants lose `dns` (connects then carry no namespace) and -v says why.
+pub(super) fn start(session: &mut Session, log: Log<'_>) -> Option<DnsCapture> {
+    session.constants.dns?;
+    match try_start(session) {
+        Ok(capture) => {
+            log(format_args!("{KERNEL_LINE}"));
+            Some(capture)
+        }
+        Err(reason) => {
+            session.constants.dns = None;
+            log(format_args!("{}", packet_line(&reason)));
+            None
+        }
+    }
+}
+
+/// The -v line of a run whose -d uses the packet socket, and why.
+pub(super) fn packet_line(reason: &str) -> String {
+    format!("dns: a packet socket, this network namespace only ({reason})")
+}
+
+fn try_start(session: &Session) -> Result<DnsCapture, String> {
+    let first_line = |e: Error| e.to_string().lines().next().unwrap_or_default().to_owned();
+    let events = map_index(session.object, abi::MAP_DNS_EVENTS).map_err(first_line)?;
+    let epoll = Epoll::new().map_err(|e| format!("cannot create an epoll instance: {e}"))?;
+    let buffers = PerfBuffers::open(&session.maps[events], session.online, DNS_RING_PAGES, &epoll)
+        .map_err(|e| format!("cannot open the DNS perf rings: {e}"))?;
+    let (mut progs, mut links) = (Vec::new(), Vec::new());
+    // Exits first: no thread is marked as reading without the program that
+    // takes the mark away.
+    for abi::DnsReadProgram { section, tracepoint: (category, name), fields: markers } in
+        abi::DNS_READ_PROGRAMS
+    {
+        let tracepoint = format!("{category}:{name}");
+        let fields = session
+            .tracefs
+            .tracepoint_fields(category, name)
+            .map_err(|e| format!("no tracepoint {tracepoint} (CONFIG_FTRACE_SYSCALLS): {e}"))?;
+        let mut layouts = HashMap::new();
+        for &(marker, field_name) in markers {
+            let field = format::find(&fields, field_name)
+                .ok_or_else(|| format!("tracepoint {tracepoint} has no field {field_name}"))?;
+            layouts.insert(
+                marker,
+                Some(FieldLayout { offset: field.offset, size: field.size, signed: field.signed }),
+            );
+        }
+        let id = session.tracefs.tracepoint_id(category, name).map_err(|e| e.to_string())?;
+        let prog = session
+            .load(section, PROG_TYPE_TRACEPOINT, &session.constants, &layouts, 0)
+            .map_err(first_line)?;
+        let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
+            .map_err(|e| format!("cannot attach to tracepoint {tracepoint}: {e}"))?;
+        progs.push(prog);
+        links.push(Attachment::Perf(link));
+    }
+    Ok(DnsCapture { progs, links, rings: DnsRings { buffers, epoll } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_offsets_from_this_kernels_btf_are_inside_their_structs() {
+        let Ok(btf) = Btf::load_vmlinux() else {
+            eprintln!("skipping: no /sys/kernel/btf/vmlinux");
+            return;
+        };
+        let offsets = offsets_from(&btf).expect("the DNS programs' members");
+        let size = |ty: &str| btf.member_offset(ty, &[]).unwrap().size;
+        assert!(offsets.task_nsproxy < size("task_struct"));
+        assert!(offsets.nsproxy_net_ns < size("nsproxy"));
+        assert!(offsets.net_inum < size("net"));
+    }
+
+    #[test]
+    fn every_program_is_in_the_object_with_its_markers() {
+        let object = crate::loader::parse_object(crate::loader::EMBEDDED_OBJECT).unwrap();
+        for program in abi::DNS_READ_PROGRAMS {
+            assert!(object.program(program.section).is_some(), "{}", program.section);
+            assert!(!program.fields.is_empty());
+        }
+    }
+}
