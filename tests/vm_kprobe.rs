@@ -618,7 +618,7 @@ begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
 
 /// -v's line for the DNS capture that sees every network namespace.
 const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
-                               (raw tracepoint skb_copy_datagram_iovec)";
+                               (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
 
 /// -d for clients in other network namespaces (issue 18; the host suite is
 /// tests/dns_netns.rs), on the kprobe path and the tracepoint path of the
@@ -673,7 +673,7 @@ netns_connects() {{
   in_ns $V6 --dns-v6 --dns-exchange v4.test=127.0.0.9 4:127.0.0.9:1
   in_ns $V6 --dns-v6 --dns-exchange v6.test=fd00::9 6:fd00::9:1
   in_ns $BIG --dns-pad 250 --dns-exchange big.test=127.0.0.9 4:127.0.0.9:1
-  in_ns $BIG --dns-v6 --dns-pad 250 --dns-exchange big6.test=127.0.0.9 4:127.0.0.9:1
+  in_ns $BIG --dns-v6 --dns-pad 250 --dns-exchange big6.test=127.0.0.10 4:127.0.0.10:1
   C=$(head -n 1 /tmp/pids)
   section $name.cpids cat /tmp/pids
   begin $name.reasm; grep '^Ip: ' /proc/$BIG/net/snmp; grep Ip6ReasmOKs /proc/$BIG/net/snmp6; end $name.reasm
@@ -752,7 +752,7 @@ true
             (pids[5], a, "v4.test".to_owned()),
             (pids[6], (6, "fd00::9", "fd00::9", 1), "v6.test".to_owned()),
             (pids[7], a, "big.test".to_owned()),
-            (pids[8], a, "big6.test".to_owned()),
+            (pids[8], (4, "127.0.0.1", "127.0.0.10", 1), "big6.test".to_owned()),
         ];
         let mut text = if json { String::new() } else { format!("{HEADER} QUERY\n") };
         // The kprobe path knows every connect's local port: the printed
