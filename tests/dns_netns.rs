@@ -14,13 +14,14 @@ mod support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{bcc_line, have_root, json_line, Connector, Tool, HEADER};
+use support::{attached_lines, bcc_line, have_root, json_line, transport_line, Connector, Tool, HEADER};
 
 /// -v's line for the capture that sees every namespace.
 const EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
                            (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
-/// -v's line for the packet socket, up to its reason.
-const PACKET_SOCKET: &str = "tcpconnect: dns: a packet socket, this network namespace only (";
+/// -v's line for the packet socket, forced.
+const PACKET_SOCKET: &str =
+    "tcpconnect: dns: a packet socket, this network namespace only (TCPCONNECT_DNS=packet)";
 /// Forces the packet socket; cleared in the other tests, so that a value
 /// in the caller's environment cannot choose their path.
 const DNS_SWITCH: &str = "TCPCONNECT_DNS";
@@ -84,8 +85,8 @@ fn of_pids(line: &str, pids: &[u32], json: bool) -> bool {
 struct Run {
     /// The lines of our PIDs, in order.
     lines: Vec<String>,
-    /// -v's `tcpconnect: dns:` lines.
-    dns_lines: Vec<String>,
+    /// What it printed on stderr (-v's lines).
+    stderr: String,
 }
 
 /// Takes the lines of `pids` until there are `want`, then waits for a
@@ -99,13 +100,23 @@ fn stop(mut tool: Tool, pids: &[u32], json: bool, want: usize) -> Run {
     assert!(status.success(), "tcpconnect exited with {status}; stderr: {stderr}");
     let extra: Vec<&String> = late.iter().chain(&rest).filter(|l| of_pids(l, pids, json)).collect();
     assert!(extra.is_empty(), "more lines of connectors {pids:?} than {lines:?}: {extra:?}");
-    let dns_lines = stderr.lines().filter(|l| l.starts_with("tcpconnect: dns:")).map(str::to_owned).collect();
-    Run { lines, dns_lines }
+    Run { lines, stderr }
 }
 
-/// Checks -v named the capture that sees every namespace, once.
-fn assert_every_netns(dns_lines: &[String]) {
-    assert_eq!(dns_lines, [EVERY_NETNS], "-v's DNS line");
+/// What -v prints with -d: the transport, the DNS capture's `dns_line`
+/// (set up before the state tracepoint attaches, so that no answer a
+/// traced connect used can be missed), then that attach, in this test
+/// run's mode.
+fn verbose(dns_line: &str) -> String {
+    let transport = transport_line();
+    let attached = attached_lines();
+    let attach = attached.strip_prefix(&transport).expect("the transport line first");
+    format!("{transport}{dns_line}\n{attach}")
+}
+
+/// Checks -v named the capture that sees every namespace.
+fn assert_every_netns(run: &Run) {
+    assert_eq!(run.stderr, verbose(EVERY_NETNS), "-v");
 }
 
 /// A network namespace kept by a `sleep` of ours, after `setup` ran in it,
@@ -218,7 +229,7 @@ fn dns_names_answers_read_in_another_network_namespace() {
             ],
             "json {json}"
         );
-        assert_every_netns(&run.dns_lines);
+        assert_every_netns(&run);
     }
 }
 
@@ -265,7 +276,7 @@ fn dns_cache_is_per_network_namespace() {
         assert!(age_ms >= 200, "{line:?}: the answer came at least 200 ms before");
     }
     assert_eq!(run.lines[2], format!("{}No DNS Query", base(host_pid)));
-    assert_every_netns(&run.dns_lines);
+    assert_every_netns(&run);
 }
 
 #[test]
@@ -293,7 +304,7 @@ fn dns_names_a_and_aaaa_answers_read_over_ipv6() {
             dns_line(false, pids[1], (6, ANSWER_V6, ANSWER_V6, 1), "v6.test"),
         ]
     );
-    assert_every_netns(&run.dns_lines);
+    assert_every_netns(&run);
 }
 
 #[test]
@@ -330,7 +341,7 @@ fn dns_names_answers_larger_than_one_datagram_segment() {
         .map(|(&pid, (_, name, ip, _))| dns_line(false, pid, (4, "127.0.0.1", ip, 1), name))
         .collect();
     assert_eq!(run.lines, expected);
-    assert_every_netns(&run.dns_lines);
+    assert_every_netns(&run);
 }
 
 #[test]
@@ -351,10 +362,5 @@ fn packet_socket_fallback_sees_only_its_own_network_namespace() {
     assert_eq!(connector.go(), ["ConnectionRefused"]);
     let run = stop(tool, &[pid], false, 1);
     assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", ANSWER_V4, 1), "No DNS Query")]);
-    assert_eq!(run.dns_lines.len(), 1, "-v's DNS line: {:?}", run.dns_lines);
-    let reason = run.dns_lines[0]
-        .strip_prefix(PACKET_SOCKET)
-        .and_then(|rest| rest.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("-v's DNS line {:?} names no packet socket", run.dns_lines[0]));
-    assert!(reason.contains("TCPCONNECT_DNS=packet"), "the reason names the switch: {reason:?}");
+    assert_eq!(run.stderr, verbose(PACKET_SOCKET), "-v");
 }
