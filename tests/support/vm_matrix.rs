@@ -67,6 +67,17 @@ pub const DNS_LINES: [(Connect, &str); 4] = [
     ((4, "127.0.0.1", "127.0.0.3", 1), "No DNS Query"),
     ((6, "::1", "::1", 1), "localhost"),
 ];
+/// Then a second connector, in a network namespace of its own (busybox
+/// unshare), asks its own server there for alpha.test (answer 127.0.0.9)
+/// and connects to it: named where the kernel reads the answers (every
+/// namespace), `No DNS Query` with the packet socket (the VM's only).
+pub const DNS_NETNS_CONNECTOR: &str = "unshare -n sh -c 'ip link set lo up && exec connector \
+     --dns-exchange alpha.test=127.0.0.9 4:127.0.0.9:1'";
+pub const DNS_NETNS_LINE: Connect = (4, "127.0.0.1", "127.0.0.9", 1);
+
+/// -v's DNS line where the kernel reads the answers.
+pub const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network \
+     namespace (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
 
 /// The uid -U and -u see on the second connector.
 pub const USER: u32 = 1000;
@@ -173,7 +184,10 @@ impl Opt {
         let (before, after) = match self {
             Opt::UidColumn | Opt::UidFilter => two("root", "user", &format!("--uid {USER} $TARGETS")),
             Opt::Pid => two("a", "b", "$TARGETS"),
-            Opt::Dns => ("TARGETS=\"$DNS_TARGETS\" ".to_owned(), String::new()),
+            Opt::Dns => (
+                "TARGETS=\"$DNS_TARGETS\" CONNECT=dns_connect ".to_owned(),
+                format!("; begin {run}.netns; echo $N; end {run}.netns"),
+            ),
             Opt::Result => (format!("TARGETS=\"--handshakes {BASE_PORT}\" "), String::new()),
             _ => (String::new(), String::new()),
         };
@@ -228,8 +242,35 @@ impl Method {
                 let set_state = format!("tcpconnect: attach: kprobe ({api}) on tcp_set_state (--result)\n");
                 format!("{}{set_state}{}", &self.attach[..at], &self.attach[at..])
             }
+            // The DNS capture is set up first, before the connect programs.
+            (_, Opt::Dns) => format!("{}\n{}", self.dns_line(), self.attach),
             _ => self.attach.clone(),
         }
+    }
+}
+
+impl Method {
+    /// -d's -v line on this method: the kernel reads the answers where BTF
+    /// gives the network namespace of a task; else the packet socket, and why.
+    fn dns_line(&self) -> String {
+        let packet = |why: &str| {
+            format!(
+                "tcpconnect: dns: a packet socket, this network namespace only (no BTF for the network \
+                 namespace of a task: {why})"
+            )
+        };
+        if self.command.contains("TCPCONNECT_BTF=off") {
+            packet(BTF_OFF)
+        } else if self.attach.contains(NO_BTF) {
+            packet(NO_BTF)
+        } else {
+            DNS_EVERY_NETNS.to_owned()
+        }
+    }
+
+    /// Whether -d's answers are read in every network namespace.
+    fn dns_in_every_netns(&self) -> bool {
+        self.dns_line() == DNS_EVERY_NETNS
     }
 }
 
@@ -339,6 +380,19 @@ nc -ll -p 8080 -e /bin/true </dev/null >/dev/null 2>&1 &
 i=0; while ! netstat -ltn | grep -q ':8080 ' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 TARGETS="{TARGETS}"
 DNS_TARGETS="{DNS_TARGETS}"
+# -d: the connects of DNS_TARGETS, then the private namespace's connector
+# (its PID in N).
+dns_connect() {{
+  connect
+  _c=$C; mv /tmp/conn /tmp/conn.vm
+  rm -f /tmp/go; mkfifo /tmp/go
+  {DNS_NETNS_CONNECTOR} < /tmp/go > /tmp/conn 2>&1 &
+  N=$!
+  echo go > /tmp/go
+  wait $N
+  cat /tmp/conn >> /tmp/conn.vm; mv /tmp/conn.vm /tmp/conn
+  C=$_c
+}}
 # --result's timed-out connect gives up after 1 s + 2 s.
 echo 1 > /proc/sys/net/ipv4/tcp_syn_retries
 "#,
@@ -565,6 +619,10 @@ fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, na
             for ((ip, saddr, daddr, dport), query) in DNS_LINES {
                 push(format!("{} {query}", bcc_line(pid, "connector", ip, saddr, daddr, dport)));
             }
+            let netns_pid = section(out, &format!("{name}.netns")).trim_end().parse().expect("pid");
+            let query = if method.dns_in_every_netns() { "alpha.test" } else { "No DNS Query" };
+            let (ip, saddr, daddr, dport) = DNS_NETNS_LINE;
+            push(format!("{} {query}", bcc_line(netns_pid, "connector", ip, saddr, daddr, dport)));
         }
     }
     text
@@ -585,7 +643,7 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
         return Some(sk_err_said(&run.err, &method.attach_with(Opt::Result), &name));
     }
     match opt {
-        Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len()), "{name}"),
+        Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len() + 1), "{name}"),
         Opt::UidColumn | Opt::UidFilter | Opt::Pid => drop(outcomes(&run, 2, &name)),
         _ => drop(outcomes(&run, 1, &name)),
     }
