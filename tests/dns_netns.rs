@@ -364,3 +364,25 @@ fn packet_socket_fallback_sees_only_its_own_network_namespace() {
     assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", ANSWER_V4, 1), "No DNS Query")]);
     assert_eq!(run.stderr, verbose(PACKET_SOCKET), "-v");
 }
+
+#[test]
+fn dns_names_answers_read_with_read_2() {
+    if !have_root("dns_names_answers_read_with_read_2") {
+        return;
+    }
+    // Go's resolver connects its UDP socket and reads the answer with
+    // read(2), not recvfrom(2) or recvmsg(2); bcc's kprobe on udp_recvmsg
+    // sees such reads, and so did the packet socket (in its namespace).
+    let tool = start_tracer(None);
+    let connector = connector_in_new_netns(&[
+        "--dns-read",
+        "--dns-exchange",
+        &format!("go.test={ANSWER_V4}"),
+        &format!("4:{ANSWER_V4}:1"),
+    ]);
+    let pid = connector.pid();
+    assert_eq!(connector.go(), ["ConnectionRefused"]);
+    let run = stop(tool, &[pid], false, 1);
+    assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", ANSWER_V4, 1), "go.test")]);
+    assert_every_netns(&run);
+}

@@ -2,7 +2,7 @@
 //! COMM and order. Built by `cargo test` as an example.
 //!
 //!   connector [--thread] [--comm HEX] [--hop-cpus] [--repeat N] [--uid N]
-//!             [--dns-exchange NAME=IP [--dns-v6] [--dns-pad N]] TARGET...
+//!             [--dns-exchange NAME=IP [--dns-v6] [--dns-pad N] [--dns-read]] TARGET...
 //!   connector --pin-hash PATH
 //!   connector --exec-as UID CAP,CAP CMD ARGS...
 //!   connector --handshakes PORT | --pending PORT   (see handshakes.rs)
@@ -33,6 +33,9 @@
 //!               datagram of about 4 KB, which a loopback MTU of 1280
 //!               fragments (the kernel reassembles it before any socket
 //!               reads it); one datagram holds at most about 4000 of them
+//!   --dns-read  the client connects its socket to the server and reads the
+//!               answer with read(2), as Go's resolver does (default:
+//!               recvfrom(2), as glibc's and musl's do)
 //!   --pin-hash PATH
 //!               create a BPF hash map (u64 keys and values) pinned at PATH,
 //!               as bpftool would for --cgroupmap/--mntnsmap, and exit
@@ -99,6 +102,7 @@ struct DnsExchange {
     ip: IpAddr,
     v6: bool,
     pad: u16,
+    read: bool,
 }
 
 /// One query for `name` (type A or AAAA as `ip` is, class IN, no EDNS) from
@@ -143,7 +147,16 @@ fn dns_exchange(dns: &DnsExchange) {
     reply.extend_from_slice(&[0xc0, 0x0c, 0, qtype, 0, 1, 0, 0, 0, 60, 0, rdata.len() as u8]);
     reply.extend_from_slice(&rdata);
     server.send_to(&reply, peer).expect("send the answer");
-    let len = client.recv(&mut buf).expect("receive the answer");
+    let len = if dns.read {
+        use std::os::fd::AsRawFd;
+        client.connect(server_addr).expect("connect the DNS client");
+        // SAFETY: read(2) writes at most buf.len() bytes into buf, which
+        // lives through the call; the fd is the client's, open.
+        let n = unsafe { libc::read(client.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).unwrap_or_else(|_| panic!("read the answer: {}", std::io::Error::last_os_error()))
+    } else {
+        client.recv(&mut buf).expect("receive the answer")
+    };
     assert_eq!(buf[..len], reply[..], "the answer came back changed");
 }
 
@@ -264,7 +277,7 @@ fn main() {
         exec_as(id, &caps, &command);
     }
     let (mut thread, mut mode, mut repeat, mut dns) = (false, Mode::default(), None, None);
-    let (mut dns_v6, mut dns_pad) = (false, 0u16);
+    let (mut dns_v6, mut dns_pad, mut dns_read) = (false, 0u16, false);
     while let Some(flag) = args.next_if(|a| a.starts_with("--")) {
         match flag.as_str() {
             "--thread" => thread = true,
@@ -280,6 +293,7 @@ fn main() {
                 dns = Some((name.to_string(), ip.parse::<IpAddr>().expect("IP")));
             }
             "--dns-v6" => dns_v6 = true,
+            "--dns-read" => dns_read = true,
             "--dns-pad" => dns_pad = args.next().expect("--dns-pad N").parse().expect("N"),
             other => panic!("unknown flag {other}"),
         }
@@ -290,9 +304,10 @@ fn main() {
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).expect("stdin");
-    assert!(dns.is_some() || (!dns_v6 && dns_pad == 0), "--dns-v6 and --dns-pad need --dns-exchange");
+    let dns_flags = dns_v6 || dns_pad > 0 || dns_read;
+    assert!(dns.is_some() || !dns_flags, "--dns-v6, --dns-pad and --dns-read need --dns-exchange");
     if let Some((name, ip)) = dns {
-        dns_exchange(&DnsExchange { name, ip, v6: dns_v6, pad: dns_pad });
+        dns_exchange(&DnsExchange { name, ip, v6: dns_v6, pad: dns_pad, read: dns_read });
     }
     let outcomes = if thread {
         std::thread::spawn(move || connect_all(&targets, mode)).join().expect("connect thread")
