@@ -875,7 +875,9 @@ struct bpf_map_def SEC("maps") dns_scratch = {
 
 /*
  * -d: the recvfrom(2) or recvmsg(2) a thread is in, from its entry to its
- * exit, where the message is in the caller's buffer.
+ * exit, where the message is in the caller's buffer. LRU: a thread blocked
+ * in one for good never keeps a later read out (the -d programs load only
+ * on kernels with BTF, long after 4.10's LRU maps).
  */
 struct dns_read {
 	__u64 buf;              /* recvfrom: the buffer; recvmsg: the user_msghdr */
@@ -884,7 +886,7 @@ struct dns_read {
 };
 
 struct bpf_map_def SEC("maps") dns_reads = {
-	.type = BPF_MAP_TYPE_HASH,
+	.type = BPF_MAP_TYPE_LRU_HASH,
 	.key_size = sizeof(__u64),
 	.value_size = sizeof(struct dns_read),
 	.max_entries = 10240,

@@ -2,14 +2,15 @@
 //! (`dns::capture::dns_payload`) → the response (`dns::parse::parse_response`)
 //! → the cache (`dns::record_packet`). The bytes are also parsed directly as
 //! a DNS message, so the fuzzer need not build IP and UDP headers to reach
-//! the message parser.
+//! the message parser, and as a kernel `struct dns_event`
+//! (`dns::record_event`: its header, then a message).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use tcpconnect::dns::cache::DnsCache;
 use tcpconnect::dns::capture::dns_payload;
 use tcpconnect::dns::parse::parse_response;
-use tcpconnect::dns::record_packet;
+use tcpconnect::dns::{record_event, record_packet};
 
 /// The limits a response must respect, whatever its counts claim.
 fn check(msg: &[u8]) {
@@ -27,4 +28,5 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut cache = DnsCache::new();
     let _ = record_packet(&mut cache, data, 1);
+    let _ = record_event(&mut cache, data);
 });
