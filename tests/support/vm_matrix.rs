@@ -75,10 +75,6 @@ pub const DNS_NETNS_CONNECTOR: &str = "unshare -n sh -c 'ip link set lo up && ex
      --dns-exchange alpha.test=127.0.0.9 4:127.0.0.9:1'";
 pub const DNS_NETNS_LINE: Connect = (4, "127.0.0.1", "127.0.0.9", 1);
 
-/// -v's DNS line where the kernel reads the answers.
-pub const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network \
-     namespace (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
-
 /// The uid -U and -u see on the second connector.
 pub const USER: u32 = 1000;
 
@@ -242,35 +238,8 @@ impl Method {
                 let set_state = format!("tcpconnect: attach: kprobe ({api}) on tcp_set_state (--result)\n");
                 format!("{}{set_state}{}", &self.attach[..at], &self.attach[at..])
             }
-            // The DNS capture is set up first, before the connect programs.
-            (_, Opt::Dns) => format!("{}\n{}", self.dns_line(), self.attach),
             _ => self.attach.clone(),
         }
-    }
-}
-
-impl Method {
-    /// -d's -v line on this method: the kernel reads the answers where BTF
-    /// gives the network namespace of a task; else the packet socket, and why.
-    fn dns_line(&self) -> String {
-        let packet = |why: &str| {
-            format!(
-                "tcpconnect: dns: a packet socket, this network namespace only (no BTF for the network \
-                 namespace of a task: {why})"
-            )
-        };
-        if self.command.contains("TCPCONNECT_BTF=off") {
-            packet(BTF_OFF)
-        } else if self.attach.contains(NO_BTF) {
-            packet(NO_BTF)
-        } else {
-            DNS_EVERY_NETNS.to_owned()
-        }
-    }
-
-    /// Whether -d's answers are read in every network namespace.
-    fn dns_in_every_netns(&self) -> bool {
-        self.dns_line() == DNS_EVERY_NETNS
     }
 }
 
@@ -542,7 +511,14 @@ fn check_times(times: &[&str], name: &str) {
 
 /// What the run of `method` with `opt` must print on stdout, given what
 /// only the run can know (PIDs, local ports of refused connects, times).
-fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, name: &str) -> String {
+fn expected_stdout(
+    out: &VmOutput,
+    kernel: &Kernel,
+    method: &Method,
+    opt: Opt,
+    run: &TraceRun,
+    name: &str,
+) -> String {
     let pid = run.connector_pid;
     let lines_of = |keep: fn(&Connect) -> bool| -> Vec<Connect> { LINES.into_iter().filter(keep).collect() };
     let mut text = String::new();
@@ -620,7 +596,8 @@ fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, na
                 push(format!("{} {query}", bcc_line(pid, "connector", ip, saddr, daddr, dport)));
             }
             let netns_pid = section(out, &format!("{name}.netns")).trim_end().parse().expect("pid");
-            let query = if method.dns_in_every_netns() { "alpha.test" } else { "No DNS Query" };
+            let every_netns = dns_line(kernel, method).contains("in every network namespace");
+            let query = if every_netns { "alpha.test" } else { "No DNS Query" };
             let (ip, saddr, daddr, dport) = DNS_NETNS_LINE;
             push(format!("{} {query}", bcc_line(netns_pid, "connector", ip, saddr, daddr, dport)));
         }
@@ -647,7 +624,7 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
         Opt::UidColumn | Opt::UidFilter | Opt::Pid => drop(outcomes(&run, 2, &name)),
         _ => drop(outcomes(&run, 1, &name)),
     }
-    assert_eq!(run.out, expected_stdout(out, method, opt, &run, &name), "{name}: stdout");
+    assert_eq!(run.out, expected_stdout(out, kernel, method, opt, &run, &name), "{name}: stdout");
     let err = match opt {
         Opt::Dns => {
             let (dns, rest) = run.err.split_once('\n').unwrap_or_default();
