@@ -35,7 +35,8 @@
 //!               reads it); one datagram holds at most about 4000 of them
 //!   --dns-read  the client connects its socket to the server and reads the
 //!               answer with read(2), as Go's resolver does (default:
-//!               recvfrom(2), as glibc's and musl's do)
+//!               recv(), which libc makes the recvfrom(2) syscall, the one
+//!               glibc's and musl's resolvers use)
 //!   --pin-hash PATH
 //!               create a BPF hash map (u64 keys and values) pinned at PATH,
 //!               as bpftool would for --cgroupmap/--mntnsmap, and exit
