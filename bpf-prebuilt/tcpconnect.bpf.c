@@ -268,41 +268,40 @@ struct sock_head {
 #define SKC_NUM 14
 #define SKC_STATE 18
 
-/* The mount namespace inode of the current task (0 if unreadable). */
-static always_inline __u64 current_mntns(void)
+/*
+ * The inode of one namespace of the current task (0 if unreadable): the one
+ * task->nsproxy points to at `member` (mnt_ns, net_ns), whose ns_common
+ * inum is at `inum`.
+ */
+static always_inline __u32 current_ns(__u64 member, __u64 inum_off)
 {
 	char *task = (char *)bpf_get_current_task();
-	char *nsproxy = 0, *mnt_ns = 0;
+	char *nsproxy = 0, *ns = 0;
 	__u32 inum = 0;
 
 	bpf_probe_read(&nsproxy, sizeof(nsproxy), task + CONST(task_nsproxy_off));
 	if (!nsproxy)
 		return 0;
-	bpf_probe_read(&mnt_ns, sizeof(mnt_ns), nsproxy + CONST(nsproxy_mnt_ns_off));
-	if (!mnt_ns)
+	bpf_probe_read(&ns, sizeof(ns), nsproxy + member);
+	if (!ns)
 		return 0;
-	bpf_probe_read(&inum, sizeof(inum), mnt_ns + CONST(mnt_ns_inum_off));
+	bpf_probe_read(&inum, sizeof(inum), ns + inum_off);
 	return inum;
 }
 
+/* --mntnsmap: the mount namespace of the current task. */
+static always_inline __u64 current_mntns(void)
+{
+	return current_ns(CONST(nsproxy_mnt_ns_off), CONST(mnt_ns_inum_off));
+}
+
 /*
- * -d in the kernel: the network namespace inode of the current task (0 if
- * unreadable): what keys the DNS cache, on both the answer and the connect.
+ * -d in the kernel: the network namespace of the current task, what keys
+ * the DNS cache on both the answer and the connect.
  */
 static always_inline __u32 current_netns(void)
 {
-	char *task = (char *)bpf_get_current_task();
-	char *nsproxy = 0, *net = 0;
-	__u32 inum = 0;
-
-	bpf_probe_read(&nsproxy, sizeof(nsproxy), task + CONST(task_nsproxy_off));
-	if (!nsproxy)
-		return 0;
-	bpf_probe_read(&net, sizeof(net), nsproxy + CONST(nsproxy_net_ns_off));
-	if (!net)
-		return 0;
-	bpf_probe_read(&inum, sizeof(inum), net + CONST(net_inum_off));
-	return inum;
+	return current_ns(CONST(nsproxy_net_ns_off), CONST(net_inum_off));
 }
 
 /* Shared by every attach method: filters that need no address. */
