@@ -18,7 +18,7 @@ use support::{attached_lines, bcc_line, have_root, json_line, transport_line, Co
 
 /// -v's line for the capture that sees every namespace.
 const EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
-                           (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
+                           (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
 /// -v's line for the packet socket, forced.
 const PACKET_SOCKET: &str =
     "tcpconnect: dns: a packet socket, this network namespace only (TCPCONNECT_DNS=packet)";

@@ -618,7 +618,7 @@ begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
 
 /// -v's line for the DNS capture that sees every network namespace.
 const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
-                               (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
+                               (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
 
 /// The script's helpers for the -d namespace runs: `netns_connects` makes
 /// the connects described at

@@ -670,7 +670,7 @@ fn dns_line(kernel: &Kernel, method: &Method) -> String {
     }
     format!(
         "{prefix} answers as processes read them, in every network namespace (tracepoints \
-         syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg}})"
+         syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg,read}})"
     )
 }
 
