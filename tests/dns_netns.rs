@@ -386,3 +386,31 @@ fn dns_names_answers_read_with_read_2() {
     assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", ANSWER_V4, 1), "go.test")]);
     assert_every_netns(&run);
 }
+
+/// Two answers for one address in one namespace, each right before its own
+/// connect: each line names the answer its connect could have used, not the
+/// later one, even when both connects print in one batch (the kernel's
+/// answers enter the cache in time order with the connects). With the
+/// batch read at once, the first line would show second.test.
+#[test]
+fn a_later_answer_for_the_same_address_does_not_rename_an_earlier_connect() {
+    if !have_root("a_later_answer_for_the_same_address_does_not_rename_an_earlier_connect") {
+        return;
+    }
+    let tool = start_tracer(None);
+    let netns = Netns::new(LO_UP);
+    let target = format!("4:{ANSWER_V4}:1");
+    let resolve_and_connect = |name: &str| {
+        let connector = netns.connector(&["--dns-exchange", &format!("{name}={ANSWER_V4}"), &target]);
+        let pid = connector.pid();
+        assert_eq!(connector.go(), ["ConnectionRefused"]);
+        pid
+    };
+    // Back to back: well inside one 100 ms flush of the rings.
+    let first = resolve_and_connect("first.test");
+    let second = resolve_and_connect("second.test");
+    let run = stop(tool, &[first, second], false, 2);
+    let line = |pid, name| format!("{} {name}", bcc_line(pid, "connector", 4, "127.0.0.1", ANSWER_V4, 1));
+    assert_eq!(run.lines, [line(first, "first.test"), line(second, "second.test")]);
+    assert_every_netns(&run);
+}
