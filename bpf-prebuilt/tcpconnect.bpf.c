@@ -268,41 +268,40 @@ struct sock_head {
 #define SKC_NUM 14
 #define SKC_STATE 18
 
-/* The mount namespace inode of the current task (0 if unreadable). */
-static always_inline __u64 current_mntns(void)
+/*
+ * The inode of one namespace of the current task (0 if unreadable): the one
+ * task->nsproxy points to at `member` (mnt_ns, net_ns), whose ns_common
+ * inum is at `inum`.
+ */
+static always_inline __u32 current_ns(__u64 member, __u64 inum_off)
 {
 	char *task = (char *)bpf_get_current_task();
-	char *nsproxy = 0, *mnt_ns = 0;
+	char *nsproxy = 0, *ns = 0;
 	__u32 inum = 0;
 
 	bpf_probe_read(&nsproxy, sizeof(nsproxy), task + CONST(task_nsproxy_off));
 	if (!nsproxy)
 		return 0;
-	bpf_probe_read(&mnt_ns, sizeof(mnt_ns), nsproxy + CONST(nsproxy_mnt_ns_off));
-	if (!mnt_ns)
+	bpf_probe_read(&ns, sizeof(ns), nsproxy + member);
+	if (!ns)
 		return 0;
-	bpf_probe_read(&inum, sizeof(inum), mnt_ns + CONST(mnt_ns_inum_off));
+	bpf_probe_read(&inum, sizeof(inum), ns + inum_off);
 	return inum;
 }
 
+/* --mntnsmap: the mount namespace of the current task. */
+static always_inline __u64 current_mntns(void)
+{
+	return current_ns(CONST(nsproxy_mnt_ns_off), CONST(mnt_ns_inum_off));
+}
+
 /*
- * -d in the kernel: the network namespace inode of the current task (0 if
- * unreadable): what keys the DNS cache, on both the answer and the connect.
+ * -d in the kernel: the network namespace of the current task, what keys
+ * the DNS cache on both the answer and the connect.
  */
 static always_inline __u32 current_netns(void)
 {
-	char *task = (char *)bpf_get_current_task();
-	char *nsproxy = 0, *net = 0;
-	__u32 inum = 0;
-
-	bpf_probe_read(&nsproxy, sizeof(nsproxy), task + CONST(task_nsproxy_off));
-	if (!nsproxy)
-		return 0;
-	bpf_probe_read(&net, sizeof(net), nsproxy + CONST(nsproxy_net_ns_off));
-	if (!net)
-		return 0;
-	bpf_probe_read(&inum, sizeof(inum), net + CONST(net_inum_off));
-	return inum;
+	return current_ns(CONST(nsproxy_net_ns_off), CONST(net_inum_off));
 }
 
 /* Shared by every attach method: filters that need no address. */
@@ -874,15 +873,19 @@ struct bpf_map_def SEC("maps") dns_scratch = {
 /* ---- -d: DNS answers as processes read them ------------------------ */
 
 /*
- * -d: the recvfrom(2) or recvmsg(2) a thread is in, from its entry to its
- * exit, where the message is in the caller's buffer. LRU: a thread blocked
- * in one for good never keeps a later read out (the -d programs load only
- * on kernels with BTF, long after 4.10's LRU maps).
+ * -d: the recvfrom(2), recvmsg(2) or read(2) a thread is in, from its entry
+ * to its exit, where the message is in the caller's buffer. LRU: a thread
+ * blocked in one for good never keeps a later read out (the -d programs
+ * load only on kernels with BTF, long after 4.10's LRU maps).
  */
+#define DNS_RECVFROM 0
+#define DNS_RECVMSG 1
+#define DNS_READ 2
 struct dns_read {
-	__u64 buf;              /* recvfrom: the buffer; recvmsg: the user_msghdr */
+	__u64 buf;              /* recvfrom, read: the buffer; recvmsg: the user_msghdr */
 	__u64 addr;             /* recvfrom: the sender's sockaddr (may be NULL) */
-	__u64 is_msghdr;        /* 1: recvmsg */
+	__u32 fd;
+	__u32 call;             /* DNS_RECVFROM, DNS_RECVMSG, DNS_READ */
 };
 
 struct bpf_map_def SEC("maps") dns_reads = {
@@ -924,19 +927,73 @@ static always_inline long dns_copy(struct dns_scratch *s, __u64 src, __u64 n)
 	return read_user(s->ev.data, n, (const void *)src);
 }
 
-static always_inline void dns_read_enter(__u64 buf, __u64 addr, __u64 is_msghdr)
+static always_inline void dns_read_enter(__u32 call, __u64 fd, __u64 buf, __u64 addr)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct dns_read read = { .buf = buf, .addr = addr, .is_msghdr = is_msghdr };
+	struct dns_read read = { .buf = buf, .addr = addr, .fd = fd, .call = call };
 	bpf_map_update_elem(&dns_reads, &pid_tgid, &read, BPF_ANY);
+}
+
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+
+/*
+ * The IP version of the socket behind the current task's `fd` if it is an
+ * IPv4 or IPv6 socket connected to port 53, or connected nowhere, else 0:
+ * for a read that names no sender (read(2), recv(2) on a connected socket,
+ * as Go's resolver reads; recv(2) on an unconnected one). The file table, the file, its inode and its socket, at
+ * offsets from BTF; the socket's peer port and family in struct sock_head.
+ */
+static always_inline __u8 dns_peer_of_fd(__u32 fd)
+{
+	char *task = (char *)bpf_get_current_task();
+	char *files = 0, *fdt = 0, *fds = 0, *file = 0, *inode = 0, *socket = 0, *sk = 0;
+	__u32 max_fds = 0;
+	__u16 mode = 0;
+
+	bpf_probe_read(&files, sizeof(files), task + CONST(task_files_off));
+	if (!files)
+		return 0;
+	bpf_probe_read(&fdt, sizeof(fdt), files + CONST(files_fdt_off));
+	if (!fdt)
+		return 0;
+	bpf_probe_read(&max_fds, sizeof(max_fds), fdt + CONST(fdt_max_fds_off));
+	if (fd >= max_fds)
+		return 0;
+	bpf_probe_read(&fds, sizeof(fds), fdt + CONST(fdt_fd_off));
+	if (!fds)
+		return 0;
+	bpf_probe_read(&file, sizeof(file), fds + (__u64)fd * sizeof(file));
+	if (!file)
+		return 0;
+	bpf_probe_read(&inode, sizeof(inode), file + CONST(file_f_inode_off));
+	if (!inode)
+		return 0;
+	bpf_probe_read(&mode, sizeof(mode), inode + CONST(inode_i_mode_off));
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	bpf_probe_read(&socket, sizeof(socket), file + CONST(file_private_data_off));
+	if (!socket)
+		return 0;
+	bpf_probe_read(&sk, sizeof(sk), socket + CONST(socket_sk_off));
+	if (!sk)
+		return 0;
+	struct sock_head head = {};
+	bpf_probe_read(&head, sizeof(head), sk);
+	/* Unconnected (a datagram socket read without asking who sent it): the header decides. */
+	if (head.dport != __builtin_bswap16(DNS_PORT) && head.dport != 0)
+		return 0;
+	return head.family == AF_INET6 ? 6 : head.family == AF_INET ? 4 : 0;
 }
 
 /*
  * The read returned `ret` bytes: a DNS response from port 53 goes to user
- * space, with the reader's network namespace. From port 53 when the caller
- * asked for the sender's address; without one (recv(2) on a connected
- * socket), a message whose header says response, standard query. User space
- * parses it and checks everything again.
+ * space, with the reader's network namespace. From port 53: the sender's
+ * address says so where the caller asked for it, else the socket behind
+ * the fd is connected to it. Its header must say response, standard query,
+ * one question: checked before the socket, which most reads of a busy host
+ * (read(2) of files and pipes) never get to. User space parses it and
+ * checks everything again.
  */
 static always_inline void dns_read_exit(void *ctx, long ret)
 {
@@ -949,7 +1006,7 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 	if (ret < 12)           /* not even a DNS header */
 		return;
 	__u64 cap = ret;
-	if (read.is_msghdr) {
+	if (read.call == DNS_RECVMSG) {
 		struct user_msghdr_head msg = {};
 		struct user_iovec iov = {};
 		if (read_user(&msg, sizeof(msg), (const void *)read.buf) != 0 || !msg.msg_iovlen)
@@ -960,6 +1017,12 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 		read.buf = iov.base;
 		cap = iov.len;  /* the first buffer: resolvers read into one */
 	}
+	__u8 header[6] = {};
+	if (read_user(header, sizeof(header), (const void *)read.buf) != 0)
+		return;
+	/* QR, opcode QUERY; QDCOUNT 1. */
+	if (!(header[2] & 0x80) || (header[2] & 0x78) || header[4] != 0 || header[5] != 1)
+		return;
 	__u8 ip = 0;
 	if (read.addr) {
 		__u16 sa[2] = {};
@@ -967,12 +1030,11 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 		if (sa[1] != __builtin_bswap16(DNS_PORT))
 			return;
 		ip = sa[0] == AF_INET6 ? 6 : sa[0] == AF_INET ? 4 : 0;
+	} else {
+		ip = dns_peer_of_fd(read.fd);
+		if (!ip)
+			return;
 	}
-	__u8 header[4] = {};
-	if (read_user(header, sizeof(header), (const void *)read.buf) != 0)
-		return;
-	if (!(header[2] & 0x80) || (header[2] & 0x78))  /* QR; opcode QUERY */
-		return;
 
 	__u32 zero = 0;
 	struct dns_scratch *s = bpf_map_lookup_elem(&dns_scratch, &zero);
@@ -999,26 +1061,30 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int tcpconnect_dns_recvfrom(void *ctx)
 {
-	dns_read_enter(TP_LOAD(ctx, __u64, FIELD_RECV_UBUF, 0), TP_LOAD(ctx, __u64, FIELD_RECV_ADDR, 0), 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int tcpconnect_dns_recvfrom_exit(void *ctx)
-{
-	dns_read_exit(ctx, TP_LOAD(ctx, long, FIELD_SYSCALL_RET, 0));
+	dns_read_enter(DNS_RECVFROM, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
+		       TP_LOAD(ctx, __u64, FIELD_RECV_UBUF, 0), TP_LOAD(ctx, __u64, FIELD_RECV_ADDR, 0));
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tcpconnect_dns_recvmsg(void *ctx)
 {
-	dns_read_enter(TP_LOAD(ctx, __u64, FIELD_RECV_MSG, 0), 0, 1);
+	dns_read_enter(DNS_RECVMSG, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
+		       TP_LOAD(ctx, __u64, FIELD_RECV_MSG, 0), 0);
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int tcpconnect_dns_recvmsg_exit(void *ctx)
+SEC("tracepoint/syscalls/sys_enter_read")
+int tcpconnect_dns_read(void *ctx)
+{
+	dns_read_enter(DNS_READ, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
+		       TP_LOAD(ctx, __u64, FIELD_READ_BUF, 0), 0);
+	return 0;
+}
+
+/* One exit program for the three: each reads only `ret`. */
+SEC("tracepoint/syscalls/sys_exit_recv")
+int tcpconnect_dns_exit(void *ctx)
 {
 	dns_read_exit(ctx, TP_LOAD(ctx, long, FIELD_SYSCALL_RET, 0));
 	return 0;

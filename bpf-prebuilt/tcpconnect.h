@@ -42,8 +42,8 @@ struct outcome_event {
 };
 
 /*
- * -d: a DNS message a process read with recvfrom(2) or recvmsg(2) (from port
- * 53): its first `len` bytes of the `msg_len` the call returned.
+ * -d: a DNS message a process read with recvfrom(2), recvmsg(2) or read(2)
+ * (from port 53): its first `len` bytes of the `msg_len` the call returned.
  * DNS_EVENT_HEADER bytes, then the message; only the header and `len`
  * bytes of it are sent.
  */
@@ -98,11 +98,13 @@ struct count_key {
 #define FIELD_DADDR_V6 9
 #define FIELD_SKADDR 12         /* the struct sock pointer (for -L) */
 #define FIELD_SPORT 13          /* local port, host order (for -L) */
-/* -d: syscalls:sys_{enter,exit}_{recvfrom,recvmsg}. */
+/* -d: syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read}. */
 #define FIELD_RECV_UBUF 15      /* recvfrom: ubuf */
 #define FIELD_RECV_ADDR 16      /* recvfrom: addr */
 #define FIELD_RECV_MSG 17       /* recvmsg: msg */
 #define FIELD_SYSCALL_RET 18    /* sys_exit_*: ret */
+#define FIELD_RECV_FD 19        /* recvfrom, recvmsg, read: fd */
+#define FIELD_READ_BUF 20       /* read: buf */
 
 #define FIELD_MARK(field, byte) (0x4000 | ((field) << 8) | (byte))
 

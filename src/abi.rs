@@ -32,27 +32,40 @@ pub struct DnsReadProgram {
 }
 
 /// -d in the kernel: DNS messages as processes read them, from the entry and
-/// exit of recvfrom(2) and recvmsg(2); exits first, the order they attach in.
-pub const DNS_READ_PROGRAMS: [DnsReadProgram; 4] = [
+/// exit of recvfrom(2), recvmsg(2) and read(2); exits first, the order they
+/// attach in. One exit program serves the three, linked with each one's
+/// format.
+const DNS_EXIT: &str = "tracepoint/syscalls/sys_exit_recv";
+pub const DNS_READ_PROGRAMS: [DnsReadProgram; 6] = [
     DnsReadProgram {
-        section: "tracepoint/syscalls/sys_exit_recvfrom",
+        section: DNS_EXIT,
         tracepoint: ("syscalls", "sys_exit_recvfrom"),
         fields: &[(FIELD_SYSCALL_RET, "ret")],
     },
     DnsReadProgram {
-        section: "tracepoint/syscalls/sys_exit_recvmsg",
+        section: DNS_EXIT,
         tracepoint: ("syscalls", "sys_exit_recvmsg"),
+        fields: &[(FIELD_SYSCALL_RET, "ret")],
+    },
+    DnsReadProgram {
+        section: DNS_EXIT,
+        tracepoint: ("syscalls", "sys_exit_read"),
         fields: &[(FIELD_SYSCALL_RET, "ret")],
     },
     DnsReadProgram {
         section: "tracepoint/syscalls/sys_enter_recvfrom",
         tracepoint: ("syscalls", "sys_enter_recvfrom"),
-        fields: &[(FIELD_RECV_UBUF, "ubuf"), (FIELD_RECV_ADDR, "addr")],
+        fields: &[(FIELD_RECV_FD, "fd"), (FIELD_RECV_UBUF, "ubuf"), (FIELD_RECV_ADDR, "addr")],
     },
     DnsReadProgram {
         section: "tracepoint/syscalls/sys_enter_recvmsg",
         tracepoint: ("syscalls", "sys_enter_recvmsg"),
-        fields: &[(FIELD_RECV_MSG, "msg")],
+        fields: &[(FIELD_RECV_FD, "fd"), (FIELD_RECV_MSG, "msg")],
+    },
+    DnsReadProgram {
+        section: "tracepoint/syscalls/sys_enter_read",
+        tracepoint: ("syscalls", "sys_enter_read"),
+        fields: &[(FIELD_RECV_FD, "fd"), (FIELD_READ_BUF, "buf")],
     },
 ];
 /// FIELD_* markers of the -d programs (tcpconnect.h).
@@ -60,6 +73,8 @@ pub const FIELD_RECV_UBUF: u8 = 15;
 pub const FIELD_RECV_ADDR: u8 = 16;
 pub const FIELD_RECV_MSG: u8 = 17;
 pub const FIELD_SYSCALL_RET: u8 = 18;
+pub const FIELD_RECV_FD: u8 = 19;
+pub const FIELD_READ_BUF: u8 = 20;
 
 /// The kernel functions the kprobe path probes.
 pub const V4_CONNECT: &str = "tcp_v4_connect";
@@ -120,6 +135,17 @@ pub const CONST_RING_WAKEUP_BYTES: &str = "ring_wakeup_bytes";
 pub const CONST_DNS_NETNS: &str = "dns_netns";
 pub const CONST_NSPROXY_NET_NS: &str = "nsproxy_net_ns_off";
 pub const CONST_NET_INUM: &str = "net_inum_off";
+/// -d in the kernel, for a read that names no sender: from the task's fd to
+/// the socket behind it (task_struct.files, files_struct.fdt, fdtable.fd and
+/// max_fds, file.f_inode and private_data, inode.i_mode, socket.sk).
+pub const CONST_TASK_FILES: &str = "task_files_off";
+pub const CONST_FILES_FDT: &str = "files_fdt_off";
+pub const CONST_FDT_FD: &str = "fdt_fd_off";
+pub const CONST_FDT_MAX_FDS: &str = "fdt_max_fds_off";
+pub const CONST_FILE_F_INODE: &str = "file_f_inode_off";
+pub const CONST_FILE_PRIVATE_DATA: &str = "file_private_data_off";
+pub const CONST_INODE_I_MODE: &str = "inode_i_mode_off";
+pub const CONST_SOCKET_SK: &str = "socket_sk_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -283,6 +309,14 @@ mod tests {
             CONST_DNS_NETNS,
             CONST_NSPROXY_NET_NS,
             CONST_NET_INUM,
+            CONST_TASK_FILES,
+            CONST_FILES_FDT,
+            CONST_FDT_FD,
+            CONST_FDT_MAX_FDS,
+            CONST_FILE_F_INODE,
+            CONST_FILE_PRIVATE_DATA,
+            CONST_INODE_I_MODE,
+            CONST_SOCKET_SK,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {

@@ -332,7 +332,14 @@ impl Run {
             return Ok(printer.finish());
         };
         dns.read_all().map_err(|error| Error::Dns { error })?;
-        tracer.drain_dns(|message| dns.record_message(message));
-        Ok(printer.finish_with(|event| Some(dns.query_for(event.netns, event.daddr_ip(), event.ts_ns))))
+        tracer.drain_dns(|message| dns.queue_message(message));
+        // The kernel's answers enter the cache in time order with the
+        // connects (lines come in connect order but with --result).
+        let lines = printer.finish_with(|event| {
+            dns.answers_until(event.ts_ns);
+            Some(dns.query_for(event.netns, event.daddr_ip(), event.ts_ns))
+        });
+        dns.all_answers();
+        Ok(lines)
     }
 }

@@ -25,6 +25,21 @@ fn install(destdir: &Path, args: &[&str]) -> String {
 }
 
 /// Every file and symlink under `dir`, relative, sorted.
+/// Runs the command `make` builds, again if exec saw ETXTBSY: a script this
+/// test just copied can be held open for writing for a moment by a child
+/// another test thread forked meanwhile (seen once in CI-like runs).
+fn output_when_not_busy(make: impl Fn() -> Command) -> std::process::Output {
+    for _ in 0..50 {
+        match make().output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            result => return result.unwrap(),
+        }
+    }
+    make().output().unwrap()
+}
+
 fn tree(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -113,12 +128,11 @@ fn install_defaults_to_the_release_build() {
         std::fs::copy(Path::new(REPO).join(file), repo.join(file)).unwrap();
     }
     let run = || {
-        Command::new(repo.join("tools/install"))
-            .env("DESTDIR", root.join("dest"))
-            .env("PREFIX", "/usr")
-            .env_remove("BINARY")
-            .output()
-            .unwrap()
+        output_when_not_busy(|| {
+            let mut command = Command::new(repo.join("tools/install"));
+            command.env("DESTDIR", root.join("dest")).env("PREFIX", "/usr").env_remove("BINARY");
+            command
+        })
     };
     let musl = repo.join("target/x86_64-unknown-linux-musl/release/tcpconnect");
     std::fs::write(&musl, "#!/bin/sh\necho static\n").unwrap();

@@ -22,7 +22,9 @@ mod support;
 #[path = "support/vm_arm64.rs"]
 mod vm_arm64;
 
-use support::{connector_output, nfs_connect_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
+use support::{
+    bcc_line, connector_output, nfs_connect_output, perf_tracepoint_attached, HEADER, RAW_TRACEPOINT_ATTACHED,
+};
 use vm_arm64::{
     assets_or_skip, build_static_binaries, kprobe_attach_from_btf, legacy_probe_events, nfs_run, offsets,
     section, trace_run, without_pid, TraceRun, Vm, VmOutput, LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
@@ -61,6 +63,8 @@ CONNECT=nfs_mount trace nfs_tracepoint tcpconnect --attach tracepoint -v
 CONNECT=nfs_mount trace nfs_perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint -v
 CONNECT=nfs_mount trace nfs_kprobe tcpconnect --attach kprobe -v
 CONNECT=nfs_mount trace nfs_legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
+# -d: an answer the connector reads (recv on its own socket), from user memory.
+TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns tcpconnect -d -v
 "#
     );
     let out = Vm::new(&assets)
@@ -106,6 +110,21 @@ CONNECT=nfs_mount trace nfs_legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect -
     assert_eq!(nobtf.out, connector_output(nobtf.connector_pid, &lines));
     assert_eq!(offsets(&nobtf.err, "by calibration"), btf, "calibration disagrees with BTF");
     assert!(nobtf.err.ends_with(PMU_ATTACH), "{}", nobtf.err);
+
+    // -d on arm64: the syscall tracepoints' fields, the caller's buffer read
+    // from user memory, the reader's network namespace.
+    let dns = trace_run(&out, "dns");
+    assert_eq!(dns.conn, "ConnectionRefused\n", "dns: the connector's outcome");
+    let connect = bcc_line(dns.connector_pid, "connector", 4, "127.0.0.1", "127.0.0.2", 1);
+    assert_eq!(dns.out, format!("{HEADER} QUERY\n{connect} arm.test\n"), "dns: stdout");
+    assert_eq!(
+        dns.err,
+        format!(
+            "tcpconnect: dns: answers as processes read them, in every network namespace (tracepoints \
+             syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg,read}})\n{RAW_TRACEPOINT_ATTACHED}"
+        ),
+        "dns: -v"
+    );
 
     // The NFS mount's connect (`nfs_mount`) runs in xs_tcp_setup_socket,
     // the RPC transport's connect work: every path prints it once, with the

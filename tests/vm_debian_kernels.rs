@@ -32,9 +32,12 @@ mod vm;
 
 use std::path::PathBuf;
 
-use matrix::{check, kprobe_methods_with_btf, Kernel, Method, Via, AUTO, EVERY_OPTION, LINES, SOME_OPTIONS};
+use matrix::{
+    check, kprobe_methods_with_btf, offsets_line, Kernel, Method, Via, AUTO, EVERY_OPTION,
+    KPROBE_PERF_ARRAYS, LINES, PERF_ARRAYS, PMU, SOME_OPTIONS,
+};
 use support::{connector_output, perf_tracepoint_attached, RAW_TRACEPOINT_ATTACHED};
-use vm::{cached_kernel_assets_or_skip, section, trace_run, VmAssets, VmOutput};
+use vm::{cached_kernel_assets_or_skip, section, trace_run, VmAssets, VmOutput, PMU_ATTACH};
 
 /// tools/setup-kernels' cache.
 fn cache() -> PathBuf {
@@ -70,6 +73,22 @@ fn every_method() -> Vec<Method> {
         },
     ];
     methods.extend(kprobe_methods_with_btf([EVERY_OPTION, EVERY_OPTION, EVERY_OPTION, SOME_OPTIONS]));
+    // Both transports: these kernels have the BPF ring buffer, and the perf
+    // event arrays are what 4.x up to 5.7 run.
+    methods.push(Method {
+        name: "perf_arrays",
+        command: PERF_ARRAYS,
+        via: Via::Tracepoint,
+        attach: RAW_TRACEPOINT_ATTACHED.to_owned(),
+        options: EVERY_OPTION,
+    });
+    methods.push(Method {
+        name: "kprobe_perf_arrays",
+        command: KPROBE_PERF_ARRAYS,
+        via: PMU,
+        attach: format!("{}{PMU_ATTACH}", offsets_line("from BTF")),
+        options: SOME_OPTIONS,
+    });
     methods
 }
 

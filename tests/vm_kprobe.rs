@@ -26,8 +26,8 @@ use support::{
 };
 use vm::{
     assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, nfs_run,
-    offsets, section, swept_line, trace_run, transport_line, without_pid, Vm, VmOutput, LEGACY_ATTACH,
-    PMU_ATTACH, TRACE_HELPERS,
+    offsets, section, swept_line, trace_run, transport_line, without_pid, TraceRun, Vm, VmOutput,
+    LEGACY_ATTACH, PMU_ATTACH, TRACE_HELPERS,
 };
 
 /// Boots the VM with both static binaries and runs `script`; returns what
@@ -614,4 +614,237 @@ begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
         "{ro_legacy}"
     );
     assert_eq!(lines.next(), None, "one line, and kprobe_events empty: {ro_legacy}");
+}
+
+/// -v's line for the DNS capture that sees every network namespace.
+const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
+                               (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
+
+/// The script's helpers for the -d namespace runs: `netns_connects` makes
+/// the connects described at
+/// `dns_in_every_network_namespace_on_every_attach_method_in_a_vm`
+/// (sections NAME.cpids: the connectors' PIDs; NAME.reasm: the reassembly
+/// counters of the fragmented answers' namespace); `packet_connects` makes
+/// only namespace A's first one.
+const DNS_NETNS_HELPERS: &str = r#"
+# ns VAR SETUP: a network namespace kept by a sleep (its PID in VAR), after
+# SETUP ran in it.
+ns() {
+  rm -f /tmp/ns.ready
+  unshare -n sh -c "$2 && : > /tmp/ns.ready && exec sleep 600" </dev/null >/dev/null 2>&1 &
+  eval "$1=$!"
+  i=0; while [ ! -e /tmp/ns.ready ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+}
+# in_ns PID ARGS: a connector in the network namespace of PID (1: the VM's
+# own); its PID is appended to /tmp/pids, its outcomes to /tmp/conn.
+in_ns() {
+  _ns=$1; shift
+  rm -f /tmp/go; mkfifo /tmp/go
+  nsenter -n -t $_ns connector "$@" < /tmp/go >> /tmp/conn 2>&1 &
+  _c=$!
+  echo $_c >> /tmp/pids
+  echo go > /tmp/go
+  wait $_c
+}
+LO="ip link set lo up"
+netns_connects() {
+  : > /tmp/conn; : > /tmp/pids
+  ns A "$LO"; ns B "$LO"; ns V6 "$LO && ip -6 addr add fd00::9/128 dev lo"; ns BIG "$LO && ip link set lo mtu 1280"
+  in_ns $A --dns-exchange alpha.test=127.0.0.9 4:127.0.0.9:1 4:127.0.0.3:1
+  in_ns $B --dns-exchange beta.test=127.0.0.9
+  sleep 0.2
+  in_ns $A 4:127.0.0.9:1
+  in_ns $B 4:127.0.0.9:1
+  in_ns 1 4:127.0.0.9:1
+  in_ns $V6 --dns-v6 --dns-exchange v4.test=127.0.0.9 4:127.0.0.9:1
+  in_ns $V6 --dns-v6 --dns-exchange v6.test=fd00::9 6:fd00::9:1
+  in_ns $BIG --dns-pad 250 --dns-exchange big.test=127.0.0.9 4:127.0.0.9:1
+  in_ns $BIG --dns-v6 --dns-pad 250 --dns-exchange big6.test=127.0.0.10 4:127.0.0.10:1
+  C=$(head -n 1 /tmp/pids)
+  section $name.cpids cat /tmp/pids
+  begin $name.reasm; grep '^Ip: ' /proc/$BIG/net/snmp; grep Ip6ReasmOKs /proc/$BIG/net/snmp6; end $name.reasm
+  kill $A $B $V6 $BIG; wait $A $B $V6 $BIG
+}
+packet_connects() {
+  : > /tmp/conn; : > /tmp/pids
+  ns A "$LO"
+  in_ns $A --dns-exchange alpha.test=127.0.0.9 4:127.0.0.9:1
+  C=$(head -n 1 /tmp/pids)
+  kill $A; wait $A
+}
+"#;
+
+/// Checks the -d run `name` of `netns_connects`: every connect refused,
+/// both fragmented answers reassembled, and stdout exactly (`json`: -j on
+/// the kprobe path, with the local ports it printed, checked nonzero).
+fn check_netns_run(out: &VmOutput, name: &str, json: bool) -> TraceRun {
+    let run = trace_run(out, name);
+    eprintln!("{name}:\n{}{}", run.out, run.err);
+    let pids: Vec<u32> = section(out, &format!("{name}.cpids")).lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 9, "{name}: the connectors");
+    assert_eq!(run.conn, "ConnectionRefused\n".repeat(9), "{name}: A's two, then one each but B's exchange");
+    let reasm = section(out, &format!("{name}.reasm"));
+    let ip: Vec<&str> = reasm.lines().filter(|l| l.starts_with("Ip: ")).collect();
+    let column = ip[0].split(' ').position(|n| n == "ReasmOKs").expect("ReasmOKs");
+    assert_eq!(ip[1].split(' ').nth(column), Some("1"), "{name}: {reasm}");
+    assert!(reasm.lines().any(|l| l.split_whitespace().eq(["Ip6ReasmOKs", "1"])), "{name}: {reasm}");
+
+    // (connector, connect, QUERY); b's ages are what the run printed,
+    // checked to be real ones: at least the 200 ms waited.
+    let printed: Vec<&str> = run.out.lines().skip(usize::from(!json)).collect();
+    let age = |i: usize, name: &str| -> String {
+        let line = printed.get(i).copied().unwrap_or_default();
+        let at = line.find(&format!("{name} (")).unwrap_or_else(|| panic!("{line:?}: no {name} with age"));
+        let text = line[at..].trim_end_matches("\"}");
+        let ms = text[name.len() + 2..].strip_suffix("ms)").unwrap_or_else(|| panic!("{line:?}"));
+        let (whole, frac) = ms.split_once('.').unwrap_or_else(|| panic!("{line:?}"));
+        assert_eq!(frac.len(), 3, "%.3f: {line:?}");
+        assert!(whole.parse::<u64>().unwrap() >= 200, "{line:?}: at least 200 ms old");
+        text.to_owned()
+    };
+    let a = (4, "127.0.0.1", "127.0.0.9", 1);
+    let expected = [
+        (pids[0], a, "alpha.test".to_owned()),
+        (pids[0], (4, "127.0.0.1", "127.0.0.3", 1), "No DNS Query".to_owned()),
+        (pids[2], a, age(2, "alpha.test")),
+        (pids[3], a, age(3, "beta.test")),
+        (pids[4], a, "No DNS Query".to_owned()),
+        (pids[5], a, "v4.test".to_owned()),
+        (pids[6], (6, "fd00::9", "fd00::9", 1), "v6.test".to_owned()),
+        (pids[7], a, "big.test".to_owned()),
+        (pids[8], (4, "127.0.0.1", "127.0.0.10", 1), "big6.test".to_owned()),
+    ];
+    let mut text = if json { String::new() } else { format!("{HEADER} QUERY\n") };
+    let ports: Vec<Option<u16>> = printed.iter().map(|l| json_lport(l)).collect();
+    for (i, (pid, connect, query)) in expected.into_iter().enumerate() {
+        let line = if json {
+            let port = ports.get(i).copied().flatten().filter(|&p| p != 0);
+            assert!(port.is_some(), "{name}: a local port in {:?}", printed.get(i));
+            let object = json_line(0, pid, connect, port);
+            format!("{},\"query\":\"{query}\"}}", object.strip_suffix('}').unwrap())
+        } else {
+            let (ip, saddr, daddr, dport) = connect;
+            format!("{} {query}", bcc_line(pid, "connector", ip, saddr, daddr, dport))
+        };
+        text.push_str(&line);
+        text.push('\n');
+    }
+    assert_eq!(run.out, text, "{name}");
+    run
+}
+
+/// -d for clients in other network namespaces (issue 18; the host suite is
+/// tests/dns_netns.rs), on the kprobe path and the tracepoint path of the
+/// guest: the tracer runs in the VM's own namespace, each client in a
+/// private one (busybox unshare and nsenter) with a DNS server of its own
+/// on its own lo. The connects, in order (`netns_connects`):
+///   a. namespace A resolves alpha.test (127.0.0.9), connects there and to
+///      127.0.0.3, never answered;
+///   b. namespace B answers beta.test for the same 127.0.0.9; 200 ms later
+///      A, B and the VM's own namespace connect to it: each namespace's
+///      name, with its age, and none in the VM's (one cache for all would
+///      say beta.test three times);
+///   c. over IPv6 transport ([::1]:53): an A answer and an AAAA answer
+///      (fd00::9 on that namespace's lo);
+///   d. 4 KB answers (250 filler records first) fragmented at lo's MTU of
+///      1280, over IPv4 and IPv6, reassembled before the client reads them.
+/// TCPCONNECT_DNS=packet forces the old packet socket, and TCPCONNECT_BTF=off
+/// leaves no other way: it sees only the VM's own namespace, so `No DNS
+/// Query` for A's answered address.
+#[test]
+fn dns_in_every_network_namespace_on_every_attach_method_in_a_vm() {
+    let script = format!(
+        r#"{TRACE_HELPERS}
+{DNS_NETNS_HELPERS}
+CONNECT=netns_connects trace kprobe tcpconnect --attach kprobe -d -v
+CONNECT=netns_connects trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -d -v
+CONNECT=netns_connects trace tracepoint tcpconnect --attach tracepoint -d -v
+CONNECT=netns_connects trace kprobe_j tcpconnect --attach kprobe -d -j -v
+CONNECT=packet_connects trace packet env TCPCONNECT_DNS=packet tcpconnect --attach kprobe -d -v
+CONNECT=packet_connects trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -d -v
+true
+"#
+    );
+    let test = "dns_in_every_network_namespace_on_every_attach_method_in_a_vm";
+    let Some(out) = boot(test, "", &script) else {
+        return;
+    };
+    let from_btf = "tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)\n";
+    let runs = [
+        ("kprobe", format!("{from_btf}{PMU_ATTACH}")),
+        ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
+        ("tracepoint", RAW_TRACEPOINT_ATTACHED.to_owned()),
+        ("kprobe_j", format!("{from_btf}{PMU_ATTACH}")),
+    ];
+    for (name, attach) in runs {
+        let run = check_netns_run(&out, name, name.ends_with("_j"));
+        // The DNS programs attach before the connect programs are even
+        // prepared: no answer a traced connect used can be missed.
+        assert_eq!(run.err, format!("{DNS_EVERY_NETNS}\n{attach}"), "{name}: -v");
+    }
+
+    // The packet socket, forced or for want of BTF (the namespace of the
+    // reading task is a task_struct walk): it sees the VM's own namespace
+    // only, and A's answer was read in another one.
+    let packet_socket = "tcpconnect: dns: a packet socket, this network namespace only";
+    let runs = [
+        ("packet", format!("{packet_socket} (TCPCONNECT_DNS=packet)\n{from_btf}{PMU_ATTACH}")),
+        (
+            "nobtf",
+            format!(
+                "{packet_socket} (no BTF for the network namespace of a task: disabled by TCPCONNECT_BTF=off)\n\
+                 tcpconnect: cannot use BTF (disabled by TCPCONNECT_BTF=off); calibrating\n\
+                 tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (by calibration)\n\
+                 {PMU_ATTACH}"
+            ),
+        ),
+    ];
+    for (name, verbose) in runs {
+        let run = trace_run(&out, name);
+        eprintln!("{name}:\n{}{}", run.out, run.err);
+        assert_eq!(run.conn, "ConnectionRefused\n", "{name}");
+        let line = bcc_line(run.connector_pid, "connector", 4, "127.0.0.1", "127.0.0.9", 1);
+        assert_eq!(run.out, format!("{HEADER} QUERY\n{line} No DNS Query\n"), "{name}");
+        assert_eq!(run.err, verbose, "{name}: -v");
+    }
+}
+
+/// -d when auto falls back from the tracepoint path to kprobes (the perf
+/// tracepoint path fails on a format file without `protocol`, as in
+/// `auto_falls_back_to_kprobes_when_the_tracepoint_path_cannot_be_prepared`):
+/// the namespace runs print the same, and -v names the DNS capture once,
+/// as it names each other part of the path it ends up on.
+#[test]
+fn dns_in_every_network_namespace_after_a_fallback_to_kprobes_in_a_vm() {
+    let script = format!(
+        r#"{TRACE_HELPERS}
+{DNS_NETNS_HELPERS}
+F=/sys/kernel/tracing/events/sock/inet_sock_set_state/format
+grep -v ' protocol;' $F > /tmp/format && mount --bind /tmp/format $F
+CONNECT=netns_connects trace fallback env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect -d -v
+"#
+    );
+    let test = "dns_in_every_network_namespace_after_a_fallback_to_kprobes_in_a_vm";
+    let Some(out) = boot(test, "", &script) else {
+        return;
+    };
+    let run = check_netns_run(&out, "fallback", false);
+    let (dns, rest): (Vec<&str>, Vec<&str>) =
+        run.err.lines().partition(|l| l.starts_with("tcpconnect: dns:"));
+    let missing =
+        "tracepoint sock:inet_sock_set_state has no field \"protocol\" on this kernel; cannot trace \
+                   through it";
+    let tried = format!("tcpconnect: tracepoint path failed ({missing}); trying kprobes");
+    assert_eq!(
+        rest,
+        [
+            "tcpconnect: raw tracepoint unavailable (disabled by TCPCONNECT_RAW_TRACEPOINT=off); using the perf \
+             tracepoint event",
+            &tried,
+            "tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)",
+            PMU_ATTACH.trim_end(),
+        ],
+        "-v"
+    );
+    assert_eq!(dns, [DNS_EVERY_NETNS], "-v names the DNS capture once:\n{}", run.err);
 }

@@ -24,7 +24,7 @@
 //! - a response larger than 512 bytes is parsed whole (bcc copies 512; the
 //!   kernel program copies 4096).
 //!
-//! The caller must read the answers (`read_all`, `record_message`) right
+//! The caller must read the answers (`read_all`, `queue_message`) right
 //! before formatting connect events: an answer is written (to the capture
 //! socket, or to the DNS ring) before the resolver's process can have used
 //! it, so reading then guarantees every answer a connect could have used
@@ -70,6 +70,10 @@ pub struct DnsWatcher {
     /// One packet at a time is copied here, parsed, and forgotten.
     scratch: Vec<u8>,
     counters: DnsCounters,
+    /// The kernel's messages of this batch, not yet in the cache: (read at,
+    /// network namespace, response); newest first once sorted.
+    queued: Vec<(u64, u32, parse::Response)>,
+    queued_sorted: bool,
 }
 
 impl DnsWatcher {
@@ -80,7 +84,7 @@ impl DnsWatcher {
         Ok(watcher)
     }
 
-    /// A watcher fed only with the kernel's messages (`record_message`):
+    /// A watcher fed only with the kernel's messages (`queue_message`):
     /// no socket, until `open_socket`.
     pub fn for_kernel_messages() -> DnsWatcher {
         DnsWatcher {
@@ -88,6 +92,8 @@ impl DnsWatcher {
             cache: DnsCache::new(),
             scratch: Vec::new(),
             counters: DnsCounters::default(),
+            queued: Vec::new(),
+            queued_sorted: false,
         }
     }
 
@@ -105,12 +111,41 @@ impl DnsWatcher {
         self.socket.as_ref().map(|socket| socket.as_fd())
     }
 
-    /// Records one `struct dns_event` of the kernel's DNS program: a message
-    /// a process read in network namespace `netns`, at its `ts_ns`. Never
-    /// panics; a malformed event or message is skipped.
-    pub fn record_message(&mut self, event: &[u8]) {
-        let recorded = record_event(&mut self.cache, event);
-        self.count(recorded);
+    /// Takes one `struct dns_event` of the kernel's DNS program: a message a
+    /// process read in network namespace `netns`, at its `ts_ns`. It enters
+    /// the cache in time order with the connects: `answers_until` a
+    /// connect's time, then `all_answers`. Never panics; a malformed event
+    /// or message is skipped.
+    pub fn queue_message(&mut self, event: &[u8]) {
+        let parsed = parse_event(event);
+        self.count(parsed.as_ref().map(|(.., response)| response.answers.len()));
+        if let Some(message) = parsed {
+            self.queued.push(message);
+            self.queued_sorted = false;
+        }
+    }
+
+    /// Records the queued messages read before `ts_ns` (CLOCK_MONOTONIC):
+    /// the answers a connect made then could have used, and no later one,
+    /// so a second answer for the same address does not rename a connect
+    /// made before it. Messages come from several CPUs' rings: sorted first.
+    pub fn answers_until(&mut self, ts_ns: u64) {
+        if !self.queued_sorted {
+            // Reversed, so the oldest pops off the end.
+            self.queued.sort_unstable_by_key(|&(at, ..)| std::cmp::Reverse(at));
+            self.queued_sorted = true;
+        }
+        while self.queued.last().is_some_and(|(at, ..)| *at <= ts_ns) {
+            if let Some((at, netns, response)) = self.queued.pop() {
+                insert_response(&mut self.cache, netns, &response, at);
+            }
+        }
+    }
+
+    /// Records every queued message: after a batch's lines, so the next
+    /// batch starts with all of them in the cache.
+    pub fn all_answers(&mut self) {
+        self.answers_until(u64::MAX);
     }
 
     /// Reads every queued packet (until EAGAIN), records answers in the cache
@@ -171,9 +206,7 @@ impl DnsWatcher {
 /// bcc would use.
 pub fn record_packet(cache: &mut DnsCache, packet: &[u8], now_ns: u64) -> Option<usize> {
     let response = parse::parse_response(capture::dns_payload(packet)?)?;
-    for &addr in &response.answers {
-        cache.insert(0, addr, &response.question, now_ns);
-    }
+    insert_response(cache, 0, &response, now_ns);
     Some(response.answers.len())
 }
 
@@ -181,23 +214,33 @@ pub fn record_packet(cache: &mut DnsCache, packet: &[u8], now_ns: u64) -> Option
 /// msg_len u16, len u16, ip u8, 3 bytes of padding, then `len` bytes.
 const DNS_EVENT_HEADER: usize = 24;
 
-/// Records the A/AAAA answers of one kernel `struct dns_event` under its
-/// question name, in the reader's network namespace, at the time it was
-/// read; the number of answers, or None when it holds no DNS response bcc
-/// would use. A message the program could not copy whole (longer than it
-/// keeps, or paged) is parsed as far as it goes: the answers are read
-/// before the sections the cut can have taken.
-pub fn record_event(cache: &mut DnsCache, event: &[u8]) -> Option<usize> {
+/// The time, network namespace and response of one kernel `struct
+/// dns_event`, or None when it holds no DNS response bcc would use. A
+/// message the program could not copy whole (longer than it keeps) is
+/// parsed as far as it goes: the answers come before the sections the cut
+/// can have taken.
+pub fn parse_event(event: &[u8]) -> Option<(u64, u32, parse::Response)> {
     let header = event.get(..DNS_EVENT_HEADER)?;
     let ts_ns = u64::from_ne_bytes(header[0..8].try_into().ok()?);
     let netns = u32::from_ne_bytes(header[8..12].try_into().ok()?);
     let len = usize::from(u16::from_ne_bytes(header[18..20].try_into().ok()?));
     let message = event.get(DNS_EVENT_HEADER..DNS_EVENT_HEADER + len)?;
-    let response = parse::parse_response(message)?;
-    for &addr in &response.answers {
-        cache.insert(netns, addr, &response.question, ts_ns);
-    }
+    Some((ts_ns, netns, parse::parse_response(message)?))
+}
+
+/// Records the A/AAAA answers of one kernel `struct dns_event` under its
+/// question name, in the reader's network namespace, at the time it was
+/// read; the number of answers, or None (see `parse_event`).
+pub fn record_event(cache: &mut DnsCache, event: &[u8]) -> Option<usize> {
+    let (ts_ns, netns, response) = parse_event(event)?;
+    insert_response(cache, netns, &response, ts_ns);
     Some(response.answers.len())
+}
+
+fn insert_response(cache: &mut DnsCache, netns: u32, response: &parse::Response, at_ns: u64) {
+    for &addr in &response.answers {
+        cache.insert(netns, addr, &response.question, at_ns);
+    }
 }
 
 /// bcc's QUERY column: the name last answered for `daddr`, with ` (N.NNNms)`
@@ -351,5 +394,27 @@ mod tests {
         assert_eq!(record_event(&mut cache, &claims_more), None);
         assert_eq!(record_event(&mut cache, &[0u8; 23]), None);
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn queued_answers_enter_in_time_order_so_a_later_one_does_not_rename_an_earlier_connect() {
+        let mut watcher = DnsWatcher::for_kernel_messages();
+        let first = a_response("first.test", [127, 0, 0, 9]);
+        let second = a_response("second.test", [127, 0, 0, 9]);
+        // From two CPUs' rings: the later answer drained first.
+        watcher.queue_message(&dns_event(30 * MS, 7, &second, second.len()));
+        watcher.queue_message(&dns_event(10 * MS, 7, &first, first.len()));
+        let addr = v4(127, 0, 0, 9);
+        watcher.answers_until(20 * MS);
+        assert_eq!(watcher.query_for(7, addr, 20 * MS), "first.test", "a connect between the two");
+        watcher.answers_until(40 * MS);
+        assert_eq!(watcher.query_for(7, addr, 40 * MS), "second.test", "a connect after both");
+        watcher.all_answers();
+        assert_eq!(watcher.counters().answers, 2);
+        // The next batch sorts its own.
+        let third = a_response("third.test", [127, 0, 0, 9]);
+        watcher.queue_message(&dns_event(50 * MS, 7, &third, third.len()));
+        watcher.all_answers();
+        assert_eq!(watcher.query_for(7, addr, 60 * MS), "third.test");
     }
 }

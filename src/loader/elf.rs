@@ -257,9 +257,9 @@ mod tests {
                 "kretprobe/tcp_v6_connect",
                 "kprobe/tcp_set_state",
                 "tracepoint/syscalls/sys_enter_recvfrom",
-                "tracepoint/syscalls/sys_exit_recvfrom",
                 "tracepoint/syscalls/sys_enter_recvmsg",
-                "tracepoint/syscalls/sys_exit_recvmsg",
+                "tracepoint/syscalls/sys_enter_read",
+                "tracepoint/syscalls/sys_exit_recv",
                 "kretprobe/calibrate_v6",
                 "tracepoint/sock/calibrate_sk_err",
                 "kprobe/calibrate_sk_err"

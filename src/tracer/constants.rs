@@ -49,12 +49,28 @@ pub(crate) struct Constants {
 
 /// -d in the kernel, from BTF: the members from the current task to its
 /// network namespace inode (task_struct.nsproxy, nsproxy.net_ns,
-/// net.ns.inum), which keys the DNS cache on both the answer and the connect.
+/// net.ns.inum), which keys the DNS cache on both the answer and the
+/// connect; and from a file descriptor to the socket behind it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct DnsOffsets {
     pub task_nsproxy: u32,
     pub nsproxy_net_ns: u32,
     pub net_inum: u32,
+    pub fd: FdOffsets,
+}
+
+/// task_struct.files, files_struct.fdt, fdtable.fd and .max_fds, file.f_inode
+/// and .private_data, inode.i_mode, socket.sk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct FdOffsets {
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_fd: u32,
+    pub fdt_max_fds: u32,
+    pub file_f_inode: u32,
+    pub file_private_data: u32,
+    pub inode_i_mode: u32,
+    pub socket_sk: u32,
 }
 
 /// The ring buffer transport: wake the reader once `bytes` wait in the ring.
@@ -175,6 +191,14 @@ impl Constants {
             (abi::CONST_DNS_NETNS, dns.is_some() as u64),
             (abi::CONST_NSPROXY_NET_NS, d.nsproxy_net_ns.into()),
             (abi::CONST_NET_INUM, d.net_inum.into()),
+            (abi::CONST_TASK_FILES, d.fd.task_files.into()),
+            (abi::CONST_FILES_FDT, d.fd.files_fdt.into()),
+            (abi::CONST_FDT_FD, d.fd.fdt_fd.into()),
+            (abi::CONST_FDT_MAX_FDS, d.fd.fdt_max_fds.into()),
+            (abi::CONST_FILE_F_INODE, d.fd.file_f_inode.into()),
+            (abi::CONST_FILE_PRIVATE_DATA, d.fd.file_private_data.into()),
+            (abi::CONST_INODE_I_MODE, d.fd.inode_i_mode.into()),
+            (abi::CONST_SOCKET_SK, d.fd.socket_sk.into()),
         ])
     }
 
@@ -257,12 +281,14 @@ mod tests {
 
     #[test]
     fn dns_in_the_kernel_keeps_get_current_task_and_shares_nsproxy_with_mntns() {
-        let dns = DnsOffsets { task_nsproxy: 3000, nsproxy_net_ns: 64, net_inum: 200 };
+        let fd = FdOffsets { socket_sk: 24, ..FdOffsets::default() };
+        let dns = DnsOffsets { task_nsproxy: 3000, nsproxy_net_ns: 64, net_inum: 200, fd };
         let constants = Constants { dns: Some(dns), ..Constants::default() };
         let symbols = constants.symbols();
         assert_eq!(symbols[abi::CONST_DNS_NETNS], 1);
         assert_eq!(symbols[abi::CONST_TASK_NSPROXY], 3000);
         assert_eq!((symbols[abi::CONST_NSPROXY_NET_NS], symbols[abi::CONST_NET_INUM]), (64, 200));
+        assert_eq!(symbols[abi::CONST_SOCKET_SK], 24);
         assert!(!constants.stubbed_helpers().contains(&abi::HELPER_GET_CURRENT_TASK));
         let mntns = MntnsOffsets { task_nsproxy: 3000, nsproxy_mnt_ns: 8, mnt_ns_inum: 16 };
         let both = Constants { filter_mntns: true, mntns, ..constants };

@@ -1,8 +1,9 @@
 //! -d in the kernel: the DNS messages processes read, in every network
-//! namespace, taken from the caller's buffer as recvfrom(2) or recvmsg(2)
-//! returns (syscall tracepoints: fields from tracefs, the buffer and the
-//! sender's address through UAPI structs), with the reader's network
-//! namespace (from BTF). Only an answer some process read counts, whole,
+//! namespace, taken from the caller's buffer as recvfrom(2), recvmsg(2) or
+//! read(2) returns (syscall tracepoints: fields from tracefs, the buffer and
+//! the sender's address through UAPI structs; for a read that names no
+//! sender, the socket behind the fd, through BTF), with the reader's
+//! network namespace (from BTF). Only an answer some process read counts, whole,
 //! however it travelled (IPv6, fragments). It needs BTF (the namespace) and
 //! the syscall tracepoints (CONFIG_FTRACE_SYSCALLS); where either is
 //! missing, or with TCPCONNECT_DNS=packet, -d falls back to the packet
@@ -21,7 +22,7 @@
 //! used was written to its ring before the connect's event was.
 
 use super::btf_source::LazyBtf;
-use super::constants::DnsOffsets;
+use super::constants::{DnsOffsets, FdOffsets};
 use super::maps::map_index;
 use super::{Attachment, Log, Session, PROG_TYPE_TRACEPOINT};
 use crate::abi;
@@ -41,7 +42,7 @@ pub(super) const DNS_RING_PAGES: usize = 32;
 
 /// The -v line of a run whose DNS answers are read in the kernel.
 const KERNEL_LINE: &str = "dns: answers as processes read them, in every network namespace \
-     (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg})";
+     (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
 
 /// The offsets the DNS program needs, from BTF; or why not.
 pub(super) fn dns_offsets(btf: &LazyBtf) -> Result<DnsOffsets, String> {
@@ -62,10 +63,21 @@ fn offsets_from(btf: &Btf) -> Result<DnsOffsets, BtfError> {
         }
         Ok(found.offset)
     };
+    let fd = FdOffsets {
+        task_files: member("task_struct", &["files"], 8)?,
+        files_fdt: member("files_struct", &["fdt"], 8)?,
+        fdt_fd: member("fdtable", &["fd"], 8)?,
+        fdt_max_fds: member("fdtable", &["max_fds"], 4)?,
+        file_f_inode: member("file", &["f_inode"], 8)?,
+        file_private_data: member("file", &["private_data"], 8)?,
+        inode_i_mode: member("inode", &["i_mode"], 2)?,
+        socket_sk: member("socket", &["sk"], 8)?,
+    };
     Ok(DnsOffsets {
         task_nsproxy: member("task_struct", &["nsproxy"], 8)?,
         nsproxy_net_ns: member("nsproxy", &["net_ns"], 8)?,
         net_inum: member("net", &["ns", "inum"], 4)?,
+        fd,
     })
 }
 
@@ -161,6 +173,8 @@ mod tests {
         assert!(offsets.task_nsproxy < size("task_struct"));
         assert!(offsets.nsproxy_net_ns < size("nsproxy"));
         assert!(offsets.net_inum < size("net"));
+        assert!(offsets.fd.socket_sk < size("socket") && offsets.fd.inode_i_mode < size("inode"));
+        assert!(offsets.fd.fdt_fd < size("fdtable") && offsets.fd.file_f_inode < size("file"));
     }
 
     #[test]

@@ -138,6 +138,8 @@ struct Host {
     btf: LazyBtf,
     /// How events reach us (chosen once, before the first attempt).
     transport: Transport,
+    /// -d: whether -v has said where its answers come from.
+    dns_said: std::cell::Cell<bool>,
 }
 
 /// Why an attempt on one path failed.
@@ -414,12 +416,16 @@ fn attach_on(
     packet_dns: PacketDns<'_>,
 ) -> Result<Attached<Real>, Failed> {
     let mut session = open_session(host, plan, path, epoll).map_err(Failed::Common)?;
+    // -d's line, once a run: a second attempt (kprobes after the tracepoint
+    // path failed) chooses the same way.
+    let quiet = |_: std::fmt::Arguments<'_>| {};
+    let dns_log: Log<'_> = if plan.dns && !host.dns_said.replace(true) { log } else { &quiet };
     if let Some(reason) = session.dns_unavailable.take() {
-        log(format_args!("{}", dns_capture::packet_line(&reason)));
+        dns_log(format_args!("{}", dns_capture::packet_line(&reason)));
     }
     // Before the connect programs, whose events carry the namespace only
     // where the DNS programs run; else the packet capture opens now.
-    let dns = dns_capture::start(&mut session, log);
+    let dns = dns_capture::start(&mut session, dns_log);
     if plan.dns && dns.is_none() {
         packet_dns().map_err(Failed::Common)?;
     }
@@ -476,7 +482,15 @@ fn preflight(plan: &Plan) -> Result<Host, Error> {
     }
     let tracefs = Tracefs::open()?;
     let btf = LazyBtf::new(&plan.overrides.btf);
-    Ok(Host { object, possible, online, tracefs, btf, transport: Transport::PerfArrays })
+    Ok(Host {
+        object,
+        possible,
+        online,
+        tracefs,
+        btf,
+        transport: Transport::PerfArrays,
+        dns_said: std::cell::Cell::new(false),
+    })
 }
 
 /// This attempt's constants, maps (the user's pinned filters in place) and

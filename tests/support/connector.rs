@@ -2,7 +2,7 @@
 //! COMM and order. Built by `cargo test` as an example.
 //!
 //!   connector [--thread] [--comm HEX] [--hop-cpus] [--repeat N] [--uid N]
-//!             [--dns-exchange NAME=IPV4] TARGET...
+//!             [--dns-exchange NAME=IP [--dns-v6] [--dns-pad N] [--dns-read]] TARGET...
 //!   connector --pin-hash PATH
 //!   connector --exec-as UID CAP,CAP CMD ARGS...
 //!   connector --handshakes PORT | --pending PORT   (see handshakes.rs)
@@ -20,10 +20,23 @@
 //!               as std's connect_timeout does)
 //!   --lport     print `ok PORT` with the local port of each accepted connect
 //!   --uid N     drop to uid and gid N (no supplementary groups) at start
-//!   --dns-exchange NAME=IPV4
-//!               once going, before the connects: serve one DNS A answer
-//!               (NAME is IPV4) on 127.0.0.1:53 and query it from a socket
-//!               of our own, so a tracer with -d sees a real exchange
+//!   --dns-exchange NAME=IP
+//!               once going, before the connects: serve one DNS answer
+//!               (NAME is IP: type A for an IPv4 IP, AAAA for an IPv6 one)
+//!               on 127.0.0.1:53 and query it from a socket of our own
+//!               (bound to 127.0.0.1:0), so a tracer with -d sees a real
+//!               exchange; the query asks for the answer's type
+//!   --dns-v6    the exchange goes over IPv6: server on [::1]:53, client
+//!               bound to [::1]:0 (whatever the answer's type)
+//!   --dns-pad N the answer carries N more A records (10.77.x.y, distinct,
+//!               none of them IP) before the real one: N = 250 makes a
+//!               datagram of about 4 KB, which a loopback MTU of 1280
+//!               fragments (the kernel reassembles it before any socket
+//!               reads it); one datagram holds at most about 4000 of them
+//!   --dns-read  the client connects its socket to the server and reads the
+//!               answer with read(2), as Go's resolver does (default:
+//!               recv(), which libc makes the recvfrom(2) syscall, the one
+//!               glibc's and musl's resolvers use)
 //!   --pin-hash PATH
 //!               create a BPF hash map (u64 keys and values) pinned at PATH,
 //!               as bpftool would for --cgroupmap/--mntnsmap, and exit
@@ -38,7 +51,7 @@
 mod handshakes;
 
 use std::io::BufRead;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 fn parse(target: &str) -> SocketAddr {
@@ -84,32 +97,67 @@ fn drop_to_uid(id: u32) {
     }
 }
 
-/// One query for `name` (type A, class IN) from a socket of our own to a
-/// server socket on 127.0.0.1:53, answered with `ip`.
-fn dns_exchange(name: &str, ip: Ipv4Addr) {
-    let server = UdpSocket::bind("127.0.0.1:53").expect("bind 127.0.0.1:53");
-    let client = UdpSocket::bind("127.0.0.1:0").expect("bind the DNS client");
+/// `--dns-exchange`, `--dns-v6` and `--dns-pad`.
+struct DnsExchange {
+    name: String,
+    ip: IpAddr,
+    v6: bool,
+    pad: u16,
+    read: bool,
+}
+
+/// One query for `name` (type A or AAAA as `ip` is, class IN, no EDNS) from
+/// a socket of our own to a server socket on loopback port 53, answered with
+/// `pad` filler A records and then `ip`.
+fn dns_exchange(dns: &DnsExchange) {
+    let (server_addr, client_addr) =
+        if dns.v6 { ("[::1]:53", "[::1]:0") } else { ("127.0.0.1:53", "127.0.0.1:0") };
+    let server = UdpSocket::bind(server_addr).unwrap_or_else(|e| panic!("bind {server_addr}: {e}"));
+    let client = UdpSocket::bind(client_addr).expect("bind the DNS client");
     client.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let (qtype, rdata): (u8, Vec<u8>) = match dns.ip {
+        IpAddr::V4(v4) => (1, v4.octets().to_vec()),
+        IpAddr::V6(v6) => (28, v6.octets().to_vec()),
+    };
     let mut question = Vec::new();
-    for label in name.split('.') {
+    for label in dns.name.split('.') {
         question.push(label.len() as u8);
         question.extend_from_slice(label.as_bytes());
     }
-    question.extend_from_slice(&[0, 0, 1, 0, 1]); // root, QTYPE A, QCLASS IN
+    question.extend_from_slice(&[0, 0, qtype, 0, 1]); // root, QTYPE, QCLASS IN
     let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
     query.extend_from_slice(&question);
-    client.send_to(&query, "127.0.0.1:53").expect("send the query");
-    let mut buf = [0u8; 512];
+    client.send_to(&query, server_addr).expect("send the query");
+    // Room for any UDP datagram: a padded answer is several KB.
+    let mut buf = vec![0u8; 65536];
     let (len, peer) = server.recv_from(&mut buf).expect("receive the query");
-    // Header: same id, a response with RD RA, one question, one answer.
+    // Header: same id, a response with RD RA, one question, the answers.
+    let ancount = dns.pad + 1;
     let mut reply = buf[..2].to_vec();
-    reply.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+    reply.extend_from_slice(&[0x81, 0x80, 0, 1]);
+    reply.extend_from_slice(&ancount.to_be_bytes());
+    reply.extend_from_slice(&[0, 0, 0, 0]);
     reply.extend_from_slice(&buf[12..len]);
-    // The answer: a pointer to the name, A IN, TTL 60, 4 bytes.
-    reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
-    reply.extend_from_slice(&ip.octets());
+    // Each answer: a pointer to the name, TYPE IN, TTL 60, RDLENGTH, RDATA.
+    // The filler comes first, so a reader that stops early misses the real
+    // one; 10.77.x.y with x.y = 1..=N never equals the tests' addresses.
+    for i in 1..=dns.pad {
+        reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 77]);
+        reply.extend_from_slice(&i.to_be_bytes());
+    }
+    reply.extend_from_slice(&[0xc0, 0x0c, 0, qtype, 0, 1, 0, 0, 0, 60, 0, rdata.len() as u8]);
+    reply.extend_from_slice(&rdata);
     server.send_to(&reply, peer).expect("send the answer");
-    let len = client.recv(&mut buf).expect("receive the answer");
+    let len = if dns.read {
+        use std::os::fd::AsRawFd;
+        client.connect(server_addr).expect("connect the DNS client");
+        // SAFETY: read(2) writes at most buf.len() bytes into buf, which
+        // lives through the call; the fd is the client's, open.
+        let n = unsafe { libc::read(client.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).unwrap_or_else(|_| panic!("read the answer: {}", std::io::Error::last_os_error()))
+    } else {
+        client.recv(&mut buf).expect("receive the answer")
+    };
     assert_eq!(buf[..len], reply[..], "the answer came back changed");
 }
 
@@ -230,6 +278,7 @@ fn main() {
         exec_as(id, &caps, &command);
     }
     let (mut thread, mut mode, mut repeat, mut dns) = (false, Mode::default(), None, None);
+    let (mut dns_v6, mut dns_pad, mut dns_read) = (false, 0u16, false);
     while let Some(flag) = args.next_if(|a| a.starts_with("--")) {
         match flag.as_str() {
             "--thread" => thread = true,
@@ -240,10 +289,13 @@ fn main() {
             "--repeat" => repeat = Some(args.next().expect("--repeat N").parse::<usize>().expect("N")),
             "--uid" => drop_to_uid(args.next().expect("--uid N").parse().expect("N")),
             "--dns-exchange" => {
-                let arg = args.next().expect("--dns-exchange NAME=IPV4");
-                let (name, ip) = arg.split_once('=').expect("NAME=IPV4");
-                dns = Some((name.to_string(), ip.parse::<Ipv4Addr>().expect("IPV4")));
+                let arg = args.next().expect("--dns-exchange NAME=IP");
+                let (name, ip) = arg.split_once('=').expect("NAME=IP");
+                dns = Some((name.to_string(), ip.parse::<IpAddr>().expect("IP")));
             }
+            "--dns-v6" => dns_v6 = true,
+            "--dns-read" => dns_read = true,
+            "--dns-pad" => dns_pad = args.next().expect("--dns-pad N").parse().expect("N"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -253,8 +305,10 @@ fn main() {
     }
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).expect("stdin");
-    if let Some((name, ip)) = &dns {
-        dns_exchange(name, *ip);
+    let dns_flags = dns_v6 || dns_pad > 0 || dns_read;
+    assert!(dns.is_some() || !dns_flags, "--dns-v6, --dns-pad and --dns-read need --dns-exchange");
+    if let Some((name, ip)) = dns {
+        dns_exchange(&DnsExchange { name, ip, v6: dns_v6, pad: dns_pad, read: dns_read });
     }
     let outcomes = if thread {
         std::thread::spawn(move || connect_all(&targets, mode)).join().expect("connect thread")

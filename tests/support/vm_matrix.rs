@@ -67,6 +67,13 @@ pub const DNS_LINES: [(Connect, &str); 4] = [
     ((4, "127.0.0.1", "127.0.0.3", 1), "No DNS Query"),
     ((6, "::1", "::1", 1), "localhost"),
 ];
+/// Then a second connector, in a network namespace of its own (busybox
+/// unshare), asks its own server there for alpha.test (answer 127.0.0.9)
+/// and connects to it: named where the kernel reads the answers (every
+/// namespace), `No DNS Query` with the packet socket (the VM's only).
+pub const DNS_NETNS_CONNECTOR: &str = "unshare -n sh -c 'ip link set lo up && exec connector \
+     --dns-exchange alpha.test=127.0.0.9 4:127.0.0.9:1'";
+pub const DNS_NETNS_LINE: Connect = (4, "127.0.0.1", "127.0.0.9", 1);
 
 /// The uid -U and -u see on the second connector.
 pub const USER: u32 = 1000;
@@ -173,7 +180,10 @@ impl Opt {
         let (before, after) = match self {
             Opt::UidColumn | Opt::UidFilter => two("root", "user", &format!("--uid {USER} $TARGETS")),
             Opt::Pid => two("a", "b", "$TARGETS"),
-            Opt::Dns => ("TARGETS=\"$DNS_TARGETS\" ".to_owned(), String::new()),
+            Opt::Dns => (
+                "TARGETS=\"$DNS_TARGETS\" CONNECT=dns_connect ".to_owned(),
+                format!("; begin {run}.netns; echo $N; end {run}.netns"),
+            ),
             Opt::Result => (format!("TARGETS=\"--handshakes {BASE_PORT}\" "), String::new()),
             _ => (String::new(), String::new()),
         };
@@ -251,6 +261,10 @@ pub const TRACEPOINT: &str = "tcpconnect --attach tracepoint";
 pub const KPROBE: &str = "tcpconnect --attach kprobe";
 pub const LEGACY: &str = "env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe";
 pub const NOBTF: &str = "env TCPCONNECT_BTF=off tcpconnect --attach kprobe";
+/// The perf event arrays where the kernel has the BPF ring buffer, on the
+/// raw tracepoint and on the kprobe PMU.
+pub const PERF_ARRAYS: &str = "env TCPCONNECT_TRANSPORT=perf tcpconnect";
+pub const KPROBE_PERF_ARRAYS: &str = "env TCPCONNECT_TRANSPORT=perf tcpconnect --attach kprobe";
 pub const NOBTF_LEGACY: &str =
     "env TCPCONNECT_BTF=off TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe";
 
@@ -339,6 +353,19 @@ nc -ll -p 8080 -e /bin/true </dev/null >/dev/null 2>&1 &
 i=0; while ! netstat -ltn | grep -q ':8080 ' && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 TARGETS="{TARGETS}"
 DNS_TARGETS="{DNS_TARGETS}"
+# -d: the connects of DNS_TARGETS, then the private namespace's connector
+# (its PID in N).
+dns_connect() {{
+  connect
+  _c=$C; mv /tmp/conn /tmp/conn.vm
+  rm -f /tmp/go; mkfifo /tmp/go
+  {DNS_NETNS_CONNECTOR} < /tmp/go > /tmp/conn 2>&1 &
+  N=$!
+  echo go > /tmp/go
+  wait $N
+  cat /tmp/conn >> /tmp/conn.vm; mv /tmp/conn.vm /tmp/conn
+  C=$_c
+}}
 # --result's timed-out connect gives up after 1 s + 2 s.
 echo 1 > /proc/sys/net/ipv4/tcp_syn_retries
 "#,
@@ -488,7 +515,14 @@ fn check_times(times: &[&str], name: &str) {
 
 /// What the run of `method` with `opt` must print on stdout, given what
 /// only the run can know (PIDs, local ports of refused connects, times).
-fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, name: &str) -> String {
+fn expected_stdout(
+    out: &VmOutput,
+    kernel: &Kernel,
+    method: &Method,
+    opt: Opt,
+    run: &TraceRun,
+    name: &str,
+) -> String {
     let pid = run.connector_pid;
     let lines_of = |keep: fn(&Connect) -> bool| -> Vec<Connect> { LINES.into_iter().filter(keep).collect() };
     let mut text = String::new();
@@ -565,6 +599,11 @@ fn expected_stdout(out: &VmOutput, method: &Method, opt: Opt, run: &TraceRun, na
             for ((ip, saddr, daddr, dport), query) in DNS_LINES {
                 push(format!("{} {query}", bcc_line(pid, "connector", ip, saddr, daddr, dport)));
             }
+            let netns_pid = section(out, &format!("{name}.netns")).trim_end().parse().expect("pid");
+            let every_netns = dns_line(kernel, method).contains("in every network namespace");
+            let query = if every_netns { "alpha.test" } else { "No DNS Query" };
+            let (ip, saddr, daddr, dport) = DNS_NETNS_LINE;
+            push(format!("{} {query}", bcc_line(netns_pid, "connector", ip, saddr, daddr, dport)));
         }
     }
     text
@@ -577,7 +616,7 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
     if opt == Opt::Plain {
         eprintln!("{name} ({}):\n{}{}{}", method.command, run.out, run.transport, run.err);
     }
-    assert_eq!(run.transport, transport_line(kernel.ring_buffer, 2), "{name}: -v's transport");
+    assert_eq!(run.transport, method_transport(kernel, method), "{name}: -v's transport");
     if opt == Opt::Result {
         eprintln!("{name} ({}):\n{}", method.command, run.out);
         let said: Vec<String> = run.conn.lines().map(str::to_string).collect();
@@ -585,11 +624,11 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
         return Some(sk_err_said(&run.err, &method.attach_with(Opt::Result), &name));
     }
     match opt {
-        Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len()), "{name}"),
+        Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len() + 1), "{name}"),
         Opt::UidColumn | Opt::UidFilter | Opt::Pid => drop(outcomes(&run, 2, &name)),
         _ => drop(outcomes(&run, 1, &name)),
     }
-    assert_eq!(run.out, expected_stdout(out, method, opt, &run, &name), "{name}: stdout");
+    assert_eq!(run.out, expected_stdout(out, kernel, method, opt, &run, &name), "{name}: stdout");
     let err = match opt {
         Opt::Dns => {
             let (dns, rest) = run.err.split_once('\n').unwrap_or_default();
@@ -600,6 +639,16 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
     };
     assert_eq!(err, method.attach_with(opt), "{name}: -v");
     None
+}
+
+/// What -v's transport line says for `method` on `kernel` (2 CPUs): the
+/// kernel's own where the method does not force the perf event arrays.
+fn method_transport(kernel: &Kernel, method: &Method) -> String {
+    if method.command.contains("TCPCONNECT_TRANSPORT=perf") {
+        return "tcpconnect: events: perf event arrays (256 KiB a CPU, 2 CPUs; TCPCONNECT_TRANSPORT=perf)\n"
+            .into();
+    }
+    transport_line(kernel.ring_buffer, 2)
 }
 
 /// What -v says of -d's answers: read in the kernel where it has BTF (the
@@ -621,7 +670,7 @@ fn dns_line(kernel: &Kernel, method: &Method) -> String {
     }
     format!(
         "{prefix} answers as processes read them, in every network namespace (tracepoints \
-         syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg}})"
+         syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg,read}})"
     )
 }
 
