@@ -65,6 +65,13 @@ fn report_lost(lost: u64) {
     }
 }
 
+/// -d: DNS messages a full DNS ring refused (the kernel's LOST records).
+fn report_lost_dns(lost: u64) {
+    if lost > 0 {
+        warn(format_args!("Possibly lost {lost} DNS messages (-d: their connects may show No DNS Query)"));
+    }
+}
+
 /// Connects the kernel could not show us: a kretprobe found no free
 /// instance (legacy kprobes report it in kprobe_profile).
 fn report_missed(missed: u64) {
@@ -332,7 +339,8 @@ impl Run {
             return Ok(printer.finish());
         };
         dns.read_all().map_err(|error| Error::Dns { error })?;
-        tracer.drain_dns(|message| dns.queue_message(message));
+        let drained = tracer.drain_dns(|message| dns.queue_message(message));
+        report_lost_dns(drained.lost);
         // The kernel's answers enter the cache in time order with the
         // connects (lines come in connect order but with --result).
         let lines = printer.finish_with(|event| {

@@ -72,6 +72,8 @@ pub struct PerfBuffers {
     rings: Vec<CpuRing>,
     scratch: Vec<u8>,
     pages: usize,
+    /// Samples after which a ring's event wakes its epoll.
+    wakeup_events: u32,
     /// The CPUs online when the rings were last brought up to date.
     online: Vec<u32>,
 }
@@ -80,10 +82,22 @@ impl PerfBuffers {
     /// Opens a ring on each of `cpus`, stores it in `events_map` and registers
     /// it with `epoll` under token = its index among the rings.
     pub fn open(events_map: &Map, cpus: &[u32], pages: usize, epoll: &Epoll) -> SysResult<PerfBuffers> {
+        PerfBuffers::open_waking_every(events_map, cpus, pages, WAKEUP_EVENTS, epoll)
+    }
+
+    /// `open`, each ring waking `epoll` every `wakeup_events` samples.
+    pub fn open_waking_every(
+        events_map: &Map,
+        cpus: &[u32],
+        pages: usize,
+        wakeup_events: u32,
+        epoll: &Epoll,
+    ) -> SysResult<PerfBuffers> {
         let mut buffers = PerfBuffers {
             rings: Vec::with_capacity(cpus.len()),
             scratch: Vec::new(),
             pages,
+            wakeup_events,
             online: Vec::new(),
         };
         for &cpu in cpus {
@@ -95,7 +109,13 @@ impl PerfBuffers {
 
     /// No rings (the BPF ring buffer carries the events).
     pub fn empty() -> PerfBuffers {
-        PerfBuffers { rings: Vec::new(), scratch: Vec::new(), pages: 0, online: Vec::new() }
+        PerfBuffers {
+            rings: Vec::new(),
+            scratch: Vec::new(),
+            pages: 0,
+            wakeup_events: WAKEUP_EVENTS,
+            online: Vec::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -109,7 +129,7 @@ impl PerfBuffers {
             probe_func: None,
             config2: 0,
             cpu: cpu as i32,
-            wakeup_events: WAKEUP_EVENTS,
+            wakeup_events: self.wakeup_events,
         })?;
         let map = PerfRingMap::new(event.as_fd(), self.pages)?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;

@@ -329,10 +329,10 @@ impl Tracer {
         }
         let online = read_cpu_list(ONLINE)?;
         if let Some(dns_events) = *dns_events {
-            // What the old DNS rings held is dropped: answers read on a CPU
-            // that went away are a loss -v's counters show.
+            // What the old DNS ring of a CPU that went and came back still
+            // held is dropped (rare; its answers are then missing).
             rings
-                .follow_online_dns(&maps[dns_events], &online, |_| {})
+                .follow_online_dns(&maps[dns_events], &online, epoll, |_| {})
                 .map_err(Error::kernel("open the DNS perf ring of a CPU that came online"))?;
         }
         if rings.is_ring_buffer() {

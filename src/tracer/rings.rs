@@ -71,12 +71,13 @@ impl Rings {
         &mut self,
         dns_events: &Map,
         online: &[u32],
+        epoll: &Epoll,
         on_message: impl FnMut(&[u8]),
     ) -> SysResult<RingStats> {
         let Some(dns) = self.dns.as_mut() else {
             return Ok(RingStats::default());
         };
-        let (_, stats) = dns.buffers.follow_online(dns_events, online, &dns.epoll, on_message)?;
+        let (_, stats) = dns.buffers.follow_online(dns_events, online, epoll, on_message)?;
         Ok(stats)
     }
 
