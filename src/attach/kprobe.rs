@@ -133,6 +133,7 @@ pub fn attach_kprobe(
                 config2: 0,
                 cpu: online_cpu as i32,
                 wakeup_events: 1,
+                wakeup_watermark: false,
             })
             .map_err(open_error)?;
             (event, None)
@@ -146,6 +147,7 @@ pub fn attach_kprobe(
                 config2: 0,
                 cpu: online_cpu as i32,
                 wakeup_events: 1,
+                wakeup_watermark: false,
             })
             .map_err(open_error)?;
             (event, Some(probe))

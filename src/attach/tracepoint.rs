@@ -15,6 +15,7 @@ pub fn attach_tracepoint(tracepoint_id: u64, prog: BorrowedFd<'_>, online_cpu: u
         config2: 0,
         cpu: online_cpu as i32,
         wakeup_events: 1,
+        wakeup_watermark: false,
     })?;
     PerfLink::new(event, prog)
 }

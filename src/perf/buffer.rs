@@ -72,8 +72,10 @@ pub struct PerfBuffers {
     rings: Vec<CpuRing>,
     scratch: Vec<u8>,
     pages: usize,
-    /// Samples after which a ring's event wakes its epoll.
+    /// When a ring's event wakes its epoll: after this many samples, or
+    /// (`wakeup_watermark`) once this many bytes wait.
     wakeup_events: u32,
+    wakeup_watermark: bool,
     /// The CPUs online when the rings were last brought up to date.
     online: Vec<u32>,
 }
@@ -82,15 +84,26 @@ impl PerfBuffers {
     /// Opens a ring on each of `cpus`, stores it in `events_map` and registers
     /// it with `epoll` under token = its index among the rings.
     pub fn open(events_map: &Map, cpus: &[u32], pages: usize, epoll: &Epoll) -> SysResult<PerfBuffers> {
-        PerfBuffers::open_waking_every(events_map, cpus, pages, WAKEUP_EVENTS, epoll)
+        PerfBuffers::open_waking(events_map, cpus, pages, (WAKEUP_EVENTS, false), epoll)
     }
 
-    /// `open`, each ring waking `epoll` every `wakeup_events` samples.
-    pub fn open_waking_every(
+    /// `open`, each ring waking `epoll` once `bytes` wait in it, whatever
+    /// the samples' sizes.
+    pub fn open_waking_at_bytes(
         events_map: &Map,
         cpus: &[u32],
         pages: usize,
-        wakeup_events: u32,
+        bytes: u32,
+        epoll: &Epoll,
+    ) -> SysResult<PerfBuffers> {
+        PerfBuffers::open_waking(events_map, cpus, pages, (bytes, true), epoll)
+    }
+
+    fn open_waking(
+        events_map: &Map,
+        cpus: &[u32],
+        pages: usize,
+        (wakeup_events, wakeup_watermark): (u32, bool),
         epoll: &Epoll,
     ) -> SysResult<PerfBuffers> {
         let mut buffers = PerfBuffers {
@@ -98,6 +111,7 @@ impl PerfBuffers {
             scratch: Vec::new(),
             pages,
             wakeup_events,
+            wakeup_watermark,
             online: Vec::new(),
         };
         for &cpu in cpus {
@@ -114,6 +128,7 @@ impl PerfBuffers {
             scratch: Vec::new(),
             pages: 0,
             wakeup_events: WAKEUP_EVENTS,
+            wakeup_watermark: false,
             online: Vec::new(),
         }
     }
@@ -130,6 +145,7 @@ impl PerfBuffers {
             config2: 0,
             cpu: cpu as i32,
             wakeup_events: self.wakeup_events,
+            wakeup_watermark: self.wakeup_watermark,
         })?;
         let map = PerfRingMap::new(event.as_fd(), self.pages)?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&event) as u32;

@@ -49,9 +49,14 @@ pub struct PerfEventSpec<'a> {
     pub config2: u64,
     /// CPU to open on, or -1 for any.
     pub cpu: i32,
-    /// Wake the reader after this many samples.
+    /// Wake the reader after this many samples, or with `wakeup_watermark`
+    /// once this many bytes wait in the ring.
     pub wakeup_events: u32,
+    pub wakeup_watermark: bool,
 }
+
+/// perf_event_attr's `watermark` flag bit: wakeup_events is wakeup_watermark.
+const ATTR_FLAG_WATERMARK: u64 = 1 << 14;
 
 /// perf_event_open(&attr, pid = -1, cpu, group = -1, FD_CLOEXEC): a
 /// system-wide event sampling raw data, one sample per event. read(2) of it
@@ -65,6 +70,7 @@ pub fn perf_event_open(spec: &PerfEventSpec<'_>) -> SysResult<OwnedFd> {
         sample_type: PERF_SAMPLE_RAW,
         read_format: PERF_FORMAT_TOTAL_TIME_ENABLED,
         wakeup_events: spec.wakeup_events,
+        flags: if spec.wakeup_watermark { ATTR_FLAG_WATERMARK } else { 0 },
         config1: spec.probe_func.map_or(0, |name| name.as_ptr() as u64),
         config2: spec.config2,
         ..Default::default()
