@@ -141,6 +141,20 @@ fn without_btf_sk_err_is_calibrated_to_btfs_offset() {
     check_result_run(pid, &(out.join("\n") + "\n"), &said);
 }
 
+/// Waits (10 s at most) until the network namespace of `pid` has an IPv4
+/// socket in SYN_SENT (state 02 in /proc/PID/net/tcp).
+fn wait_for_syn_sent(pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+        if table.lines().skip(1).any(|l| l.split_whitespace().nth(3) == Some("02")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{pid}: no connect in SYN_SENT within 10 s");
+}
+
 /// The handshake runs in the kernel: a stopped owner changes nothing (its
 /// connect still times out, printed while it is stopped), and an owner
 /// killed mid-handshake closes the socket (CLOSED).
@@ -158,6 +172,10 @@ fn a_stopped_owner_changes_nothing_and_a_killed_one_is_closed() {
         // OK, ECONNREFUSED, OK: the fourth connect is waiting for its SYN-ACK.
         connector.go_reading(3);
         assert_eq!(tool.lines_of_pid(3, pid, 0).len(), 3);
+        // Signalled only once the fourth connect is in SYN_SENT: a loaded
+        // host can keep the connector from reaching it for a while (a fixed
+        // 500 ms once stopped it before, and no outcome ever came).
+        wait_for_syn_sent(pid);
         std::thread::sleep(Duration::from_millis(500));
         support::send_signal(pid, signal);
         let lines = tool.lines_of_pid(1, pid, 0);
