@@ -843,8 +843,9 @@ int tcpconnect_set_state(void *ctx)
 
 /*
  * -d in the kernel: the DNS messages processes read, one perf ring per CPU
- * (max_entries set by the loader), apart from the events so that a run reads
- * them when it formats connects, never woken for them.
+ * (max_entries set by the loader), apart from the events: a run reads them
+ * when it formats connects, and is woken for them only when a ring is half
+ * full.
  */
 struct bpf_map_def SEC("maps") dns_events = {
 	.type = BPF_MAP_TYPE_PERF_EVENT_ARRAY,
@@ -937,12 +938,19 @@ static always_inline void dns_read_enter(__u32 call, __u64 fd, __u64 buf, __u64 
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
 
+/* The IP version of an address family: 4, 6, or 0 for any other. */
+static always_inline __u8 ip_of_family(__u16 family)
+{
+	return family == AF_INET6 ? 6 : family == AF_INET ? 4 : 0;
+}
+
 /*
  * The IP version of the socket behind the current task's `fd` if it is an
  * IPv4 or IPv6 socket connected to port 53, or connected nowhere, else 0:
  * for a read that names no sender (read(2), recv(2) on a connected socket,
- * as Go's resolver reads; recv(2) on an unconnected one). The file table, the file, its inode and its socket, at
- * offsets from BTF; the socket's peer port and family in struct sock_head.
+ * as Go's resolver reads; recv(2) on an unconnected one). The file table,
+ * the file, its inode and its socket, at offsets from BTF; the socket's peer
+ * port and family in struct sock_head.
  */
 static always_inline __u8 dns_peer_of_fd(__u32 fd)
 {
@@ -983,7 +991,7 @@ static always_inline __u8 dns_peer_of_fd(__u32 fd)
 	/* Unconnected (a datagram socket read without asking who sent it): the header decides. */
 	if (head.dport != __builtin_bswap16(DNS_PORT) && head.dport != 0)
 		return 0;
-	return head.family == AF_INET6 ? 6 : head.family == AF_INET ? 4 : 0;
+	return ip_of_family(head.family);
 }
 
 /*
@@ -1029,7 +1037,7 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 		read_user(sa, sizeof(sa), (const void *)read.addr);
 		if (sa[1] != __builtin_bswap16(DNS_PORT))
 			return;
-		ip = sa[0] == AF_INET6 ? 6 : sa[0] == AF_INET ? 4 : 0;
+		ip = ip_of_family(sa[0]);
 	} else {
 		ip = dns_peer_of_fd(read.fd);
 		if (!ip)

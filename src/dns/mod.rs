@@ -2,11 +2,10 @@
 //!
 //! bcc puts a kprobe on `udp_recvmsg` and copies every received datagram to
 //! userspace. We take the answers where processes read them too, without
-//! kprobes: a raw tracepoint program on skb:skb_copy_datagram_iovec
-//! (`tracer::dns_capture`) sends each DNS message a process reads from UDP
+//! kprobes: programs on the recvfrom/recvmsg/read syscall tracepoints
+//! (`tracer::dns_capture`) send each DNS message a process reads from UDP
 //! port 53, with the reader's network namespace, in every namespace. Where
-//! the kernel cannot (no BTF, before 4.17, or TCPCONNECT_DNS=packet) a
-//! packet socket (`sys::packet`) sees every DNS response of its own network
+//! the kernel cannot (no BTF, or TCPCONNECT_DNS=packet) a packet socket (`sys::packet`) sees every DNS response of its own network
 //! namespace, on any interface including lo, with a classic BPF filter
 //! (`capture`) that wakes us only for UDP from port 53. Either way the
 //! messages are parsed in safe Rust (`parse`) and each A/AAAA answer is
@@ -216,9 +215,9 @@ const DNS_EVENT_HEADER: usize = 24;
 
 /// The time, network namespace and response of one kernel `struct
 /// dns_event`, or None when it holds no DNS response bcc would use. A
-/// message the program could not copy whole (longer than it keeps) is
-/// parsed as far as it goes: the answers come before the sections the cut
-/// can have taken.
+/// message the program could not copy whole (longer than the 4096 bytes it
+/// keeps) is parsed as copied: it still counts where the cut falls after
+/// the answers, and not where it falls inside them.
 pub fn parse_event(event: &[u8]) -> Option<(u64, u32, parse::Response)> {
     let header = event.get(..DNS_EVENT_HEADER)?;
     let ts_ns = u64::from_ne_bytes(header[0..8].try_into().ok()?);

@@ -82,17 +82,12 @@ fn offsets_from(btf: &Btf) -> Result<DnsOffsets, BtfError> {
     })
 }
 
-/// The DNS rings: one perf ring per CPU in `dns_events`, registered with
-/// the run's epoll.
-pub(crate) struct DnsRings {
-    pub(super) buffers: PerfBuffers,
-}
-
 /// What `start` made: the programs, their links and their rings.
 pub(super) struct DnsCapture {
     pub progs: Vec<OwnedFd>,
     pub links: Vec<Attachment>,
-    pub rings: DnsRings,
+    /// One perf ring per CPU in `dns_events`, registered with the run's epoll.
+    pub rings: PerfBuffers,
 }
 
 /// Where `session.constants.dns` is set (the plan asked for -d and BTF gave
@@ -165,7 +160,7 @@ fn try_start(session: &Session) -> Result<DnsCapture, String> {
         progs.push(prog);
         links.push(Attachment::Perf(link));
     }
-    Ok(DnsCapture { progs, links, rings: DnsRings { buffers } })
+    Ok(DnsCapture { progs, links, rings: buffers })
 }
 
 #[cfg(test)]

@@ -347,12 +347,6 @@ impl Tracer {
         Ok(stats)
     }
 
-    /// -d: whether the DNS answers come from the kernel, in every network
-    /// namespace (else the caller's packet socket captures them).
-    pub fn has_dns(&self) -> bool {
-        self.attached.rings.has_dns()
-    }
-
     /// -d in the kernel: every DNS message read since the last call, each to
     /// `on_message` (a `struct dns_event`).
     pub fn drain_dns(&mut self, on_message: impl FnMut(&[u8])) -> RingStats {

@@ -3,7 +3,6 @@
 //! a calibration program (which sends its dumps through the perf event
 //! array, as on every kernel) needs them, small.
 
-use super::dns_capture::DnsRings;
 use crate::perf::{PerfBuffers, RingStats};
 use crate::ringbuf::RingBuffer;
 use crate::sys::bpf::Map;
@@ -21,7 +20,7 @@ pub struct Rings {
     perf: PerfBuffers,
     ring: Option<RingBuffer>,
     /// -d in the kernel: the DNS messages' perf rings.
-    dns: Option<DnsRings>,
+    dns: Option<PerfBuffers>,
 }
 
 impl Rings {
@@ -51,18 +50,13 @@ impl Rings {
     }
 
     /// -d in the kernel: the rings the DNS program writes to.
-    pub(super) fn set_dns(&mut self, dns: DnsRings) {
+    pub(super) fn set_dns(&mut self, dns: PerfBuffers) {
         self.dns = Some(dns);
-    }
-
-    /// Whether -d's answers come from the kernel (else from a packet socket).
-    pub fn has_dns(&self) -> bool {
-        self.dns.is_some()
     }
 
     /// Reads every DNS ring once, each message to `on_message`.
     pub fn drain_dns(&mut self, on_message: impl FnMut(&[u8])) -> RingStats {
-        self.dns.as_mut().map_or_else(RingStats::default, |dns| dns.buffers.drain(on_message))
+        self.dns.as_mut().map_or_else(RingStats::default, |dns| dns.drain(on_message))
     }
 
     /// The DNS rings, brought up to the CPUs `online` now, as the event
@@ -77,7 +71,7 @@ impl Rings {
         let Some(dns) = self.dns.as_mut() else {
             return Ok(RingStats::default());
         };
-        let (_, stats) = dns.buffers.follow_online(dns_events, online, epoll, on_message)?;
+        let (_, stats) = dns.follow_online(dns_events, online, epoll, on_message)?;
         Ok(stats)
     }
 
