@@ -342,6 +342,20 @@ impl Btf {
         Ok(MemberLocation { offset: u32_field(bits / 8, current)?, size: u32_field(size, current)? })
     }
 
+    /// The offset of `path` in `type_name`, as `member_offset`, where the
+    /// member is `size` bytes: the width a program reads it at.
+    pub fn member_of_size(&self, type_name: &str, path: &[&str], size: u32) -> Result<u32, BtfError> {
+        let found = self.member_offset(type_name, path)?;
+        if found.size != size {
+            return Err(BtfError::Unexpected(format!(
+                "{type_name}.{} is {} bytes, not {size}",
+                path.join("."),
+                found.size
+            )));
+        }
+        Ok(found.offset)
+    }
+
     fn ty(&self, id: u32) -> Result<Type<'_>, BtfError> {
         let bad = BtfError::BadType { id, what: "is referenced but does not exist" };
         let index =
@@ -665,6 +679,17 @@ pub(crate) mod tests {
         assert_eq!(btf.member_offset("ns_common", &["inum"]).unwrap(), at(8, 4));
         assert_eq!(btf.member_offset("oldbits", &["whole"]).unwrap(), at(0, 4));
         assert_eq!(btf.member_offset("dup", &["s"]).unwrap(), at(4, 4), "the struct wins over the union");
+    }
+
+    #[test]
+    fn a_member_of_the_wrong_size_is_refused_with_both_sizes() {
+        let btf = Btf::parse(&fixture()).unwrap();
+        assert_eq!(btf.member_of_size("outer", &["ns", "inum"], 4).unwrap(), 28);
+        match btf.member_of_size("outer", &["ns", "inum"], 8) {
+            Err(BtfError::Unexpected(message)) => assert_eq!(message, "outer.ns.inum is 4 bytes, not 8"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(btf.member_of_size("outer", &["nothing"], 4), Err(BtfError::NoMember { .. })));
     }
 
     #[test]

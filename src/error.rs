@@ -126,6 +126,12 @@ impl Error {
         }
     }
 
+    /// The message's first line, for a -v line: the rest (a verifier log)
+    /// would make it a page.
+    pub fn first_line(&self) -> String {
+        self.to_string().lines().next().unwrap_or_default().to_owned()
+    }
+
     /// Whether this failure is for want of a privilege (the messages that
     /// start with NEEDS_PRIVILEGE): another attach method would need the same.
     pub fn needs_privilege(&self) -> bool {

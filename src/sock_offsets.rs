@@ -79,13 +79,7 @@ pub fn socket_layout_from_btf(btf: &Btf) -> Result<SocketLayout, BtfError> {
             )));
         }
     }
-    let u16_member = |type_name: &str, member: &str| {
-        let found = btf.member_offset(type_name, &[member])?;
-        if found.size != 2 {
-            return Err(BtfError::Unexpected(format!("{type_name}.{member} is {} bytes, not 2", found.size)));
-        }
-        Ok(found.offset)
-    };
+    let u16_member = |type_name: &str, member: &str| btf.member_of_size(type_name, &[member], 2);
     Ok(SocketLayout {
         v6: from_btf(btf)?,
         sk_protocol: u16_member("sock", "sk_protocol")?,

@@ -25,16 +25,14 @@
 use super::btf_source::LazyBtf;
 use super::constants::{DnsOffsets, FdOffsets};
 use super::maps::map_index;
+use super::tracepoint::field_layouts;
 use super::{Attachment, Log, Session, PROG_TYPE_TRACEPOINT};
 use crate::abi;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::btf::{Btf, BtfError};
 use crate::error::Error;
-use crate::loader::FieldLayout;
 use crate::perf::PerfBuffers;
 use crate::sys::perf_event::page_size;
-use crate::tracefs::format;
-use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 
 /// Data pages of each CPU's DNS ring: 32 messages of the largest size kept
@@ -53,17 +51,7 @@ pub(super) fn dns_offsets(btf: &LazyBtf) -> Result<DnsOffsets, String> {
 
 fn offsets_from(btf: &Btf) -> Result<DnsOffsets, BtfError> {
     // Each member with the size the program reads it at.
-    let member = |ty: &str, path: &[&str], size: u32| -> Result<u32, BtfError> {
-        let found = btf.member_offset(ty, path)?;
-        if found.size != size {
-            return Err(BtfError::Unexpected(format!(
-                "{ty}.{} is {} bytes, not {size}",
-                path.join("."),
-                found.size
-            )));
-        }
-        Ok(found.offset)
-    };
+    let member = |ty: &str, path: &[&str], size: u32| btf.member_of_size(ty, path, size);
     let fd = FdOffsets {
         task_files: member("task_struct", &["files"], 8)?,
         files_fdt: member("files_struct", &["fdt"], 8)?,
@@ -116,7 +104,7 @@ pub(super) fn packet_line(reason: &str) -> String {
 }
 
 fn try_start(session: &Session) -> Result<DnsCapture, String> {
-    let first_line = |e: Error| e.to_string().lines().next().unwrap_or_default().to_owned();
+    let first_line = |e: Error| e.first_line();
     let events = map_index(session.object, abi::MAP_DNS_EVENTS).map_err(first_line)?;
     // A ring wakes the reader once half of it is full, so a burst of answers
     // is read before it overflows (a 70000/s burst overran the 100 ms drain
@@ -142,15 +130,7 @@ fn try_start(session: &Session) -> Result<DnsCapture, String> {
             .tracefs
             .tracepoint_fields(category, name)
             .map_err(|e| format!("no tracepoint {tracepoint} (CONFIG_FTRACE_SYSCALLS): {e}"))?;
-        let mut layouts = HashMap::new();
-        for &(marker, field_name) in markers {
-            let field = format::find(&fields, field_name)
-                .ok_or_else(|| format!("tracepoint {tracepoint} has no field {field_name}"))?;
-            layouts.insert(
-                marker,
-                Some(FieldLayout { offset: field.offset, size: field.size, signed: field.signed }),
-            );
-        }
+        let layouts = field_layouts((category, name), markers, &fields).map_err(first_line)?;
         let id = session.tracefs.tracepoint_id(category, name).map_err(|e| e.to_string())?;
         let prog = session
             .load(section, PROG_TYPE_TRACEPOINT, &session.constants, &layouts, 0)

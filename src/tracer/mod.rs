@@ -287,7 +287,7 @@ impl Tracer {
                     Ok(attached) => attached,
                     // Another path needs the same privileges.
                     Err(Failed::Path(error)) if kprobes_if_it_fails && !error.needs_privilege() => {
-                        let first_line = error.to_string().lines().next().unwrap_or_default().to_owned();
+                        let first_line = error.first_line();
                         log(format_args!("tracepoint path failed ({first_line}); trying kprobes"));
                         choose_kprobes(plan, &probe, log)
                             .and_then(|kprobes| {

@@ -79,8 +79,7 @@ fn load_raw_state_program(session: &Session, layout: &SocketLayout) -> Result<Ow
     let constants = session.constants.with_socket_layout(layout);
     session
         .load(abi::PROG_STATE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
-        // The first line: a verifier log would make -v's line a page.
-        .map_err(|e| e.to_string().lines().next().unwrap_or_default().to_owned())
+        .map_err(|e| e.first_line())
 }
 
 /// -L: the connect(2) syscall tracepoints. Exit before entry: no thread is
@@ -110,11 +109,20 @@ fn attach_connect_syscalls(
     Ok(())
 }
 
-/// Maps each field marker of the program to where this kernel puts it.
+/// Maps each field marker of the state program to where this kernel puts it.
 pub fn tracepoint_field_layouts(fields: &[Field]) -> Result<HashMap<u8, Option<FieldLayout>>, Error> {
-    let (category, name) = abi::STATE_TRACEPOINT;
+    field_layouts(abi::STATE_TRACEPOINT, &abi::STATE_FIELDS, fields)
+}
+
+/// Maps each of a program's field `markers` (marker, field name) to where
+/// this kernel puts the field in tracepoint `(category, name)`'s `fields`.
+pub(super) fn field_layouts(
+    (category, name): (&str, &str),
+    markers: &[(u8, &'static str)],
+    fields: &[Field],
+) -> Result<HashMap<u8, Option<FieldLayout>>, Error> {
     let mut layouts = HashMap::new();
-    for (id, field_name) in abi::STATE_FIELDS {
+    for &(id, field_name) in markers {
         let field = format::find(fields, field_name)
             .ok_or(Error::MissingField { tracepoint: format!("{category}:{name}"), field: field_name })?;
         layouts
