@@ -103,10 +103,10 @@ pub(super) fn create_maps(
             };
             let max_entries = match spec.name.as_str() {
                 // Indexed by CPU id: sized to the highest possible CPU.
-                abi::MAP_EVENTS | abi::MAP_LOST_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
+                abi::MAP_EVENTS | abi::MAP_LOST_EVENTS => entries_by_cpu_id(sizing.possible),
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 _ if !needed => 1,
-                abi::MAP_DNS_EVENTS => sizing.possible.iter().max().map_or(1, |&c| c + 1),
+                abi::MAP_DNS_EVENTS => entries_by_cpu_id(sizing.possible),
                 abi::MAP_RING => sizing.ring_bytes.unwrap_or(0),
                 _ => spec.max_entries,
             };
@@ -122,6 +122,11 @@ pub(super) fn create_maps(
                 .map_err(Error::kernel(create_action(&spec.name, params.map_type)))
         })
         .collect()
+}
+
+/// Entries of a map indexed by CPU id: up to the highest possible CPU.
+pub(super) fn entries_by_cpu_id(possible: &[u32]) -> u32 {
+    possible.iter().max().map_or(1, |&c| c + 1)
 }
 
 pub(super) fn map_index(object: &ObjectSpec, name: &str) -> Result<usize, Error> {

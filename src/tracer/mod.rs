@@ -26,7 +26,7 @@ pub use tracepoint::tracepoint_field_layouts;
 use btf_source::LazyBtf;
 use choice::{choose, choose_kprobes, Choice, KprobePlan, TracepointPlan};
 use constants::{Constants, MntnsOffsets};
-use maps::{create_maps, map_index, MapSizing};
+use maps::{create_maps, entries_by_cpu_id, map_index, MapSizing};
 use probe::HostProbe;
 use rings::Rings;
 use tracepoint::start_tracepoint;
@@ -448,7 +448,7 @@ fn attach_on(
         .transpose()
         .map_err(Failed::Common)?;
     let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS).map_err(Failed::Common)?;
-    let possible_cpus = host.possible.iter().max().map_or(1, |&c| c + 1);
+    let possible_cpus = entries_by_cpu_id(&host.possible);
     let Session { maps, rings, .. } = session;
     Ok(Attached {
         attachments,
@@ -521,10 +521,13 @@ fn open_session<'h>(
         ringbuf: host.transport.wakeup(),
         ..Constants::for_filters(&plan.filters)
     };
+    // -d: the kernel reads the answers where BTF gives the offsets, unless
+    // the switch asks for the packet socket (then BTF is not read for it).
     let mut dns_unavailable = None;
-    if plan.dns {
+    if plan.dns && plan.overrides.packet_dns {
+        dns_unavailable = Some("TCPCONNECT_DNS=packet".to_owned());
+    } else if plan.dns {
         match dns_capture::dns_offsets(&host.btf) {
-            _ if plan.overrides.packet_dns => dns_unavailable = Some("TCPCONNECT_DNS=packet".to_owned()),
             Ok(offsets) => constants.dns = Some(offsets),
             Err(reason) => {
                 dns_unavailable = Some(format!("no BTF for the network namespace of a task: {reason}"))
