@@ -110,6 +110,7 @@ pub use crate::records::COUNT_KEY_SIZE;
 pub const CONST_FILTER_PID: &str = "filter_pid";
 pub const CONST_TARGET_PID: &str = "target_pid";
 pub const CONST_FILTER_UID: &str = "filter_uid";
+pub const CONST_READ_UID: &str = "read_uid";
 pub const CONST_TARGET_UID: &str = "target_uid";
 pub const CONST_FILTER_PORTS: &str = "filter_ports";
 pub const CONST_ONLY_IP: &str = "only_ip";
@@ -317,6 +318,7 @@ mod tests {
             CONST_FILE_PRIVATE_DATA,
             CONST_INODE_I_MODE,
             CONST_SOCKET_SK,
+            CONST_READ_UID,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {

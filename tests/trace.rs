@@ -92,6 +92,9 @@ fn uid_column_and_uid_filter() {
 
     let mut all = Tool::start(&["-U"]);
     let mut only_user = Tool::start(&["-U", "-u", &UID.to_string()]);
+    // JSON carries the uid without -U (the programs read it only when a
+    // line shows it).
+    let mut json = Tool::start_headerless(&["-j", "-p", &user_pid.to_string()]);
     assert_eq!(all.header, format!("UID   {HEADER}"));
     assert_eq!(only_user.header, all.header);
     as_root.go();
@@ -106,6 +109,10 @@ fn uid_column_and_uid_filter() {
     assert_eq!(seen, [user_line]);
     let (_, rest, _) = only_user.stop(libc::SIGINT);
     assert!(!rest.contains(&root_line), "-u {UID} printed uid 0's connect: {rest:?}");
+    let json_line = json.lines_matching(1, |_| true).remove(0);
+    let user_fields = format!(r#"{{"uid":{UID},"pid":{user_pid},"comm":"connector","#);
+    assert!(json_line.starts_with(&user_fields), "-j: {json_line:?}, not {user_fields}...");
+    json.stop(libc::SIGINT);
     all.stop(libc::SIGINT);
 }
 

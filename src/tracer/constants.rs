@@ -18,6 +18,9 @@ pub(crate) struct Constants {
     pub pid: Option<u32>,
     /// -u: only this user.
     pub uid: Option<u32>,
+    /// Events carry the connecting task's uid: -U, -j or -u need it (else
+    /// it is 0, and the programs skip the helper call).
+    pub read_uid: bool,
     /// -P: the ports map holds the destination ports to keep.
     pub filter_ports: bool,
     /// -4 / -6: only this IP version (0: both).
@@ -105,6 +108,7 @@ impl Constants {
         Constants {
             pid: filters.pid,
             uid: filters.uid,
+            read_uid: filters.uid.is_some(),
             filter_ports: !filters.ports.is_empty(),
             only_ip: filters.family.unwrap_or(0),
             filter_cgroup: filters.cgroup_map.is_some(),
@@ -143,6 +147,7 @@ impl Constants {
         let Constants {
             pid,
             uid,
+            read_uid,
             filter_ports,
             only_ip,
             filter_cgroup,
@@ -169,6 +174,7 @@ impl Constants {
             (abi::CONST_TARGET_PID, pid.unwrap_or(0).into()),
             (abi::CONST_FILTER_UID, uid.is_some() as u64),
             (abi::CONST_TARGET_UID, uid.unwrap_or(0).into()),
+            (abi::CONST_READ_UID, (read_uid || uid.is_some()) as u64),
             (abi::CONST_FILTER_PORTS, filter_ports as u64),
             (abi::CONST_ONLY_IP, only_ip.into()),
             (abi::CONST_FILTER_CGROUP, filter_cgroup as u64),

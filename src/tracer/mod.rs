@@ -514,6 +514,7 @@ fn open_session<'h>(
     };
     let mut constants = Constants {
         count_mode: plan.count,
+        read_uid: plan.columns.print_uid || plan.columns.json || plan.filters.uid.is_some(),
         lport_defer,
         result_mode: plan.result,
         only_failed: plan.failed,
