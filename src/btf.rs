@@ -82,6 +82,8 @@ pub enum BtfError {
     BadType { id: u32, what: &'static str },
     /// No struct or union has this name.
     NoType(String),
+    /// No typedef has this name.
+    NoTypedef(String),
     /// `member` (dotted path, up to the component that failed) is not in `type_name`.
     NoMember { type_name: String, member: String },
     /// `member` is not a struct or union, so the path cannot descend into it.
@@ -108,6 +110,7 @@ impl fmt::Display for BtfError {
             }
             BtfError::BadType { id, what } => write!(f, "type [{id}] {what}"),
             BtfError::NoType(name) => write!(f, "no struct or union named {name}"),
+            BtfError::NoTypedef(name) => write!(f, "no typedef named {name}"),
             BtfError::NoMember { type_name, member } => write!(f, "{type_name} has no member {member}"),
             BtfError::NotComposite { type_name, member } => {
                 write!(f, "{type_name}.{member} is not a struct or union; cannot look inside it")
@@ -384,31 +387,45 @@ impl Btf {
         self.strings().get(start..end) == Some(want) && self.strings().get(end) == Some(&0)
     }
 
+    /// The id of the typedef `name`: what a BTF tracepoint program is
+    /// loaded for (`btf_trace_<tracepoint>`, which the kernel defines for
+    /// each tracepoint since 5.5).
+    pub fn typedef_id(&self, name: &str) -> Result<u32, BtfError> {
+        self.ids_of(name, |kind| kind == KIND_TYPEDEF)
+            .next()
+            .map(|(id, _)| id)
+            .ok_or_else(|| BtfError::NoTypedef(name.to_string()))
+    }
+
     /// The first STRUCT named `name`, else the first UNION. A linear scan:
     /// callers look up a handful of names once, and scanning the ~125k
     /// vmlinux types takes ~50 µs in release, far less than building a map.
     fn find_composite(&self, name: &str) -> Result<u32, BtfError> {
         let mut union = None;
-        let types = self.types();
-        for (index, &pos) in self.offsets.iter().enumerate() {
-            let (Some(name_off), Some(info)) =
-                (read_u32(types, pos as usize), read_u32(types, pos as usize + 4))
-            else {
-                continue;
-            };
-            let kind = (info >> 24) & 0x1f;
-            if (kind == KIND_STRUCT || (kind == KIND_UNION && union.is_none()))
-                && self.name_is(name_off, name.as_bytes())
-            {
-                // offsets.len() fits u32: parse() checked every id.
-                let id = u32::try_from(index + 1).unwrap_or(u32::MAX);
-                if kind == KIND_STRUCT {
-                    return Ok(id);
-                }
-                union = Some(id);
+        for (id, kind) in self.ids_of(name, |kind| kind == KIND_STRUCT || kind == KIND_UNION) {
+            if kind == KIND_STRUCT {
+                return Ok(id);
             }
+            union = union.or(Some(id));
         }
         union.ok_or_else(|| BtfError::NoType(name.to_string()))
+    }
+
+    /// The ids (with their kinds) of the types named `name` whose kind
+    /// `wanted` accepts, in id order.
+    fn ids_of<'b>(
+        &'b self,
+        name: &'b str,
+        wanted: impl Fn(u32) -> bool + 'b,
+    ) -> impl Iterator<Item = (u32, u32)> + 'b {
+        let types = self.types();
+        self.offsets.iter().enumerate().filter_map(move |(index, &pos)| {
+            let name_off = read_u32(types, pos as usize)?;
+            let kind = (read_u32(types, pos as usize + 4)? >> 24) & 0x1f;
+            // offsets.len() fits u32: parse() checked every id.
+            let id = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            (wanted(kind) && self.name_is(name_off, name.as_bytes())).then_some((id, kind))
+        })
     }
 
     /// Follows typedefs, qualifiers and type tags to the type they name.
@@ -717,6 +734,13 @@ pub(crate) mod tests {
         assert!(message("outer", &["next", "family"]).contains("outer.next is not a struct or union"));
         assert!(matches!(btf.member_offset("outer", &[""]), Err(BtfError::NoMember { .. })));
         assert!(matches!(btf.member_offset("dup", &["u"]), Err(BtfError::NoMember { .. })));
+        // Typedefs by name: a struct of that name is not one.
+        assert_eq!(btf.typedef_id("ns_common_t").unwrap(), 10);
+        assert_eq!(btf.typedef_id("u32").unwrap(), 4);
+        assert_eq!(
+            btf.typedef_id("outer").unwrap_err().to_string(),
+            "/sys/kernel/btf/vmlinux: no typedef named outer"
+        );
     }
 
     #[test]
@@ -940,6 +964,10 @@ pub(crate) mod tests {
             ("sock", &["__sk_common", "skc_dport"]),
             ("task_struct", &["nsproxy"]),
             ("task_struct", &["tgid"]),
+            ("task_struct", &["pid"]),
+            ("task_struct", &["comm"]),
+            ("task_struct", &["cred"]),
+            ("cred", &["uid"]),
             ("nsproxy", &["mnt_ns"]),
             ("mnt_namespace", &["ns", "inum"]),
         ];
@@ -947,5 +975,9 @@ pub(crate) mod tests {
             let ours = btf.member_offset(type_name, path).unwrap();
             assert_eq!(ours, oracle.member_offset(type_name, path), "{type_name} {path:?}");
         }
+        // The BTF tracepoint's type, as bpftool names it by id.
+        let id = btf.typedef_id("btf_trace_inet_sock_set_state").unwrap() as usize;
+        assert_eq!(oracle.kind(id), "TYPEDEF");
+        assert_eq!(quoted(&oracle.types[id - 1].0), Some("btf_trace_inet_sock_set_state"));
     }
 }

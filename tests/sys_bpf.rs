@@ -91,6 +91,7 @@ fn rejected_program_returns_the_verifier_log() {
         insns: &insns,
         license: &license,
         kern_version: 0,
+        btf_attach: None,
         name: "tc_test_bad",
     })
     .expect_err("the verifier must reject reading an uninitialized register");
@@ -112,6 +113,7 @@ fn accepted_program_loads() {
         insns: &insns,
         license: &license,
         kern_version: 0,
+        btf_attach: None,
         name: "tc_test_ok",
     });
     assert!(prog.is_ok(), "{:?}", prog.err().map(|e| e.error.to_string()));

@@ -29,6 +29,7 @@ fn load_empty(prog_type: u32) -> std::os::fd::OwnedFd {
         insns: &EMPTY_PROGRAM,
         license: c"GPL",
         kern_version: 0,
+        btf_attach: None,
         name: "bench_empty",
     })
     .unwrap_or_else(|e| fail("BPF_PROG_LOAD", e.error))

@@ -48,15 +48,16 @@ struct RawTracepointOpenAttr {
 }
 
 /// BPF_RAW_TRACEPOINT_OPEN: attaches `prog` (BPF_PROG_TYPE_RAW_TRACEPOINT)
-/// to the tracepoint `name`. The program stays attached while the returned
-/// fd is open.
-pub fn bpf_raw_tracepoint_open(name: &std::ffi::CStr, prog: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+/// to the tracepoint `name`, or a BTF tracepoint program (name None: it was
+/// loaded for its tracepoint, 5.5+) to its own. The program stays attached
+/// while the returned fd is open.
+pub fn bpf_raw_tracepoint_open(name: Option<&std::ffi::CStr>, prog: BorrowedFd<'_>) -> SysResult<OwnedFd> {
     let mut attr = RawTracepointOpenAttr {
-        name: name.as_ptr() as u64,
+        name: name.map_or(0, |name| name.as_ptr() as u64),
         prog_fd: prog.as_raw_fd() as u32,
         ..Default::default()
     };
-    // `name` is NUL-terminated and borrowed for the whole call.
+    // `name`, if any, is NUL-terminated and borrowed for the whole call.
     let ret = sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr, std::mem::size_of::<RawTracepointOpenAttr>());
     owned_fd("bpf(BPF_RAW_TRACEPOINT_OPEN)", ret)
 }
@@ -121,6 +122,29 @@ struct ProgLoadAttr {
 
 /// Size of ProgLoadAttr without the name (prog_name came in 4.15).
 const PROG_LOAD_ATTR_SIZE_NO_NAME: usize = 48;
+
+// The kernel's layout of both: a wrong size would make it read garbage.
+const _: () = assert!(std::mem::size_of::<ProgLoadAttr>() == 64);
+const _: () = assert!(std::mem::size_of::<ProgLoadBtfAttr>() == 112);
+
+/// ProgLoadAttr up to attach_btf_id (5.5), for a program that attaches to
+/// a kernel type named by its BTF id; only such loads pass this size, so
+/// every other load is what 4.x kernels know.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadBtfAttr {
+    base: ProgLoadAttr,
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    line_info_rec_size: u32,
+    line_info: u64,
+    line_info_cnt: u32,
+    attach_btf_id: u32,
+}
 
 fn sys_bpf<T>(cmd: libc::c_int, attr: &mut T, size: usize) -> libc::c_long {
     debug_assert!(size <= std::mem::size_of::<T>());
@@ -300,6 +324,16 @@ pub struct ProgLoad<'a> {
     /// LINUX_VERSION_CODE; only checked for kprobes before 5.0.
     pub kern_version: u32,
     pub name: &'a str,
+    /// A program typed by the kernel's BTF (a BTF tracepoint): what it
+    /// attaches as and the BTF id it attaches to.
+    pub btf_attach: Option<BtfAttach>,
+}
+
+/// expected_attach_type and attach_btf_id (in the kernel's own BTF).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BtfAttach {
+    pub attach_type: u32,
+    pub btf_id: u32,
 }
 
 /// A failed BPF_PROG_LOAD with the verifier's explanation when it gave one.
@@ -316,21 +350,29 @@ const MAX_LOG_SIZE: usize = 16 << 20;
 /// refuses, loads again with log_level 1 to capture why. EAGAIN (a signal
 /// interrupted the verifier) is retried; ENOSPC grows the log buffer.
 pub fn bpf_prog_load(req: &ProgLoad<'_>) -> Result<OwnedFd, ProgLoadError> {
-    let mut attr = ProgLoadAttr {
-        prog_type: req.prog_type,
-        insn_cnt: req.insns.len() as u32,
-        insns: req.insns.as_ptr() as u64,
-        license: req.license.as_ptr() as u64,
-        kern_version: req.kern_version,
-        prog_name: name_bytes(req.name),
+    let mut attr = ProgLoadBtfAttr {
+        base: ProgLoadAttr {
+            prog_type: req.prog_type,
+            insn_cnt: req.insns.len() as u32,
+            insns: req.insns.as_ptr() as u64,
+            license: req.license.as_ptr() as u64,
+            kern_version: req.kern_version,
+            prog_name: name_bytes(req.name),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let mut size = std::mem::size_of::<ProgLoadAttr>();
+    if let Some(btf) = req.btf_attach {
+        attr.expected_attach_type = btf.attach_type;
+        attr.attach_btf_id = btf.btf_id;
+        size = std::mem::size_of::<ProgLoadBtfAttr>();
+    }
     let mut first = load_retrying_eagain(&mut attr, size);
     if let Err(e) = &first {
         // prog_name is unknown before 4.15: drop it and try again.
-        if matches!(e.errno(), libc::EINVAL | libc::E2BIG) {
-            attr.prog_name = [0; BPF_OBJ_NAME_LEN];
+        if req.btf_attach.is_none() && matches!(e.errno(), libc::EINVAL | libc::E2BIG) {
+            attr.base.prog_name = [0; BPF_OBJ_NAME_LEN];
             size = PROG_LOAD_ATTR_SIZE_NO_NAME;
             first = load_retrying_eagain(&mut attr, size);
         }
@@ -343,9 +385,9 @@ pub fn bpf_prog_load(req: &ProgLoad<'_>) -> Result<OwnedFd, ProgLoadError> {
     // Ask again with the verifier log on, to say why.
     let mut log = vec![0u8; 1 << 20];
     loop {
-        attr.log_level = 1;
-        attr.log_size = log.len() as u32;
-        attr.log_buf = log.as_mut_ptr() as u64;
+        attr.base.log_level = 1;
+        attr.base.log_size = log.len() as u32;
+        attr.base.log_buf = log.as_mut_ptr() as u64;
         match load_retrying_eagain(&mut attr, size) {
             // Loads with the log on but not without it: take it.
             Ok(fd) => return Ok(fd),
@@ -359,7 +401,7 @@ pub fn bpf_prog_load(req: &ProgLoad<'_>) -> Result<OwnedFd, ProgLoadError> {
     Err(ProgLoadError { error, verifier_log: String::from_utf8_lossy(&log[..end]).into_owned() })
 }
 
-fn load_retrying_eagain(attr: &mut ProgLoadAttr, size: usize) -> SysResult<OwnedFd> {
+fn load_retrying_eagain(attr: &mut ProgLoadBtfAttr, size: usize) -> SysResult<OwnedFd> {
     let mut tries = 0;
     loop {
         let ret = sys_bpf(BPF_PROG_LOAD, attr, size);
