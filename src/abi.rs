@@ -6,6 +6,9 @@
 pub const PROG_STATE_TRACEPOINT: &str = "tracepoint/sock/inet_sock_set_state";
 /// The same, as a raw tracepoint program (arguments sk, oldstate, newstate).
 pub const PROG_STATE_RAW_TRACEPOINT: &str = "raw_tracepoint/inet_sock_set_state";
+/// The same, as a BTF tracepoint program (tp_btf: the arguments typed by
+/// BTF, the socket and task read with plain loads).
+pub const PROG_STATE_BTF_TRACEPOINT: &str = "tp_btf/inet_sock_set_state";
 /// Kprobe path: one entry program on both functions, a return program each,
 /// and the calibration dump (see tcpconnect.bpf.c).
 pub const PROG_CONNECT_ENTRY: &str = "kprobe/tcp_connect_entry";
@@ -147,6 +150,13 @@ pub const CONST_FILE_F_INODE: &str = "file_f_inode_off";
 pub const CONST_FILE_PRIVATE_DATA: &str = "file_private_data_off";
 pub const CONST_INODE_I_MODE: &str = "inode_i_mode_off";
 pub const CONST_SOCKET_SK: &str = "socket_sk_off";
+/// The BTF tracepoint program: task_struct.tgid, .pid, .comm, .cred and
+/// cred.uid, read directly from the current task.
+pub const CONST_TASK_TGID: &str = "task_tgid_off";
+pub const CONST_TASK_PID: &str = "task_pid_off";
+pub const CONST_TASK_COMM: &str = "task_comm_off";
+pub const CONST_TASK_CRED: &str = "task_cred_off";
+pub const CONST_CRED_UID: &str = "cred_uid_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -159,6 +169,8 @@ pub const HELPER_GET_CURRENT_TASK: i32 = 35;
 pub const HELPER_GET_CURRENT_CGROUP_ID: i32 = 80;
 pub const HELPER_RINGBUF_OUTPUT: i32 = 130;
 pub const HELPER_RINGBUF_QUERY: i32 = 134;
+/// Called only by the BTF tracepoint program, which needs 5.11 for it.
+pub const HELPER_GET_CURRENT_TASK_BTF: i32 = 158;
 
 /// What the ring buffer helpers are called for, in `OPTIONAL_HELPERS`.
 pub const RINGBUF_TRANSPORT: &str = "the BPF ring buffer transport";
@@ -172,6 +184,12 @@ pub const OPTIONAL_HELPERS: [(i32, &str, &str, &str); 4] = [
     (HELPER_RINGBUF_OUTPUT, "bpf_ringbuf_output", "5.8", RINGBUF_TRANSPORT),
     (HELPER_RINGBUF_QUERY, "bpf_ringbuf_query", "5.8", RINGBUF_TRANSPORT),
 ];
+
+/// Helpers newer than 4.4 that only a program of a newer kernel calls (it
+/// is never loaded where the helper is missing): id, name, the kernel that
+/// added it, and the program.
+pub const NEWER_HELPERS: [(i32, &str, &str, &str); 1] =
+    [(HELPER_GET_CURRENT_TASK_BTF, "bpf_get_current_task_btf", "5.11", PROG_STATE_BTF_TRACEPOINT)];
 
 /// BPF_MAP_TYPE_RINGBUF (5.8).
 pub const MAP_TYPE_RINGBUF: u32 = 27;
@@ -319,6 +337,11 @@ mod tests {
             CONST_INODE_I_MODE,
             CONST_SOCKET_SK,
             CONST_READ_UID,
+            CONST_TASK_TGID,
+            CONST_TASK_PID,
+            CONST_TASK_COMM,
+            CONST_TASK_CRED,
+            CONST_CRED_UID,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {
@@ -341,6 +364,17 @@ mod tests {
             CONST_SK_ERR,
         ] {
             assert!(raw.iter().any(|c| c == name), "{name} missing from {raw:?}");
+        }
+        // The BTF tracepoint program reads the same, and the task.
+        let btf = constants_of(&obj, PROG_STATE_BTF_TRACEPOINT);
+        for name in raw.iter().map(String::as_str).chain([
+            CONST_TASK_TGID,
+            CONST_TASK_PID,
+            CONST_TASK_COMM,
+            CONST_TASK_CRED,
+            CONST_CRED_UID,
+        ]) {
+            assert!(btf.iter().any(|c| c == name), "{name} missing from {btf:?}");
         }
     }
 }

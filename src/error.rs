@@ -118,8 +118,9 @@ impl Error {
             .filter_map(|rest| rest.rsplit(['#', ' ']).next()?.trim().parse::<i32>().ok())
             .next_back();
         let optional = crate::abi::OPTIONAL_HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
+        let newer = crate::abi::NEWER_HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
         let needed = crate::abi::HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
-        match (optional, needed) {
+        match (optional.or(newer), needed) {
             (Some(&(_, helper, since, option)), _) => Error::MissingHelper { option, helper, since },
             (None, Some(&(_, helper, since))) => Error::MissingHelper { option: "tcpconnect", helper, since },
             (None, None) => Error::ProgLoad { program: program.to_owned(), error },

@@ -19,6 +19,7 @@ pub mod abi;
 pub mod app;
 pub mod attach;
 pub mod btf;
+pub mod btf_tracepoint;
 pub mod cli;
 pub mod dns;
 pub mod error;

@@ -49,6 +49,9 @@ pub struct Overrides {
     /// TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint event even where
     /// the raw tracepoint would do.
     pub no_raw_tracepoint: bool,
+    /// TCPCONNECT_BTF_TRACEPOINT=off: the raw tracepoint program even where
+    /// the BTF tracepoint program would load.
+    pub no_btf_tracepoint: bool,
     /// TCPCONNECT_TRANSPORT=perf: events through the perf event arrays even
     /// where the kernel has the BPF ring buffer.
     pub perf_transport: bool,
@@ -69,6 +72,7 @@ impl Overrides {
             legacy_kprobes: var("TCPCONNECT_KPROBE_API") == "legacy",
             btf,
             no_raw_tracepoint: var("TCPCONNECT_RAW_TRACEPOINT") == "off",
+            no_btf_tracepoint: var("TCPCONNECT_BTF_TRACEPOINT") == "off",
             perf_transport: var("TCPCONNECT_TRANSPORT") == "perf",
             packet_dns: var("TCPCONNECT_DNS") == "packet",
         }

@@ -629,10 +629,11 @@ fn without_btf_the_tracepoint_attaches_as_a_perf_event() {
     assert!(status.success(), "{stderr}");
     assert!(rest.is_empty(), "{rest:?}");
     // The test run's own switch, when set, is the first reason given.
-    let reason = if attached_lines() == format!("{}{RAW_TRACEPOINT_ATTACHED}", transport_line()) {
-        "disabled by TCPCONNECT_BTF=off"
-    } else {
+    let raw_switched_off = std::env::var_os(RAW_TRACEPOINT_SWITCH).is_some_and(|v| v == "off");
+    let reason = if raw_switched_off {
         "disabled by TCPCONNECT_RAW_TRACEPOINT=off"
+    } else {
+        "disabled by TCPCONNECT_BTF=off"
     };
     assert_eq!(stderr, format!("{}{}", transport_line(), perf_tracepoint_attached(reason)));
 }

@@ -4,8 +4,8 @@
 //! IPv6) boots under qemu-system-aarch64 (TCG) with them. One script runs
 //! every attach mode against the same connects (IPv4, IPv6, v4-mapped, all
 //! refused); the host checks the exact bytes:
-//!   1. the tracepoint path prints bcc's lines, as a raw tracepoint and as a
-//!      perf tracepoint event;
+//!   1. the tracepoint path prints bcc's lines, as a BTF tracepoint, as a
+//!      raw tracepoint and as a perf tracepoint event;
 //!   2. the kprobe path, through the kprobe PMU and through legacy tracefs
 //!      kprobe_events, prints the same lines but for the PID: the arm64
 //!      pt_regs offsets (src/arch.rs) give the right `sk` and return value;
@@ -23,7 +23,8 @@ mod support;
 mod vm_arm64;
 
 use support::{
-    bcc_line, connector_output, nfs_connect_output, perf_tracepoint_attached, HEADER, RAW_TRACEPOINT_ATTACHED,
+    bcc_line, connector_output, nfs_connect_output, perf_tracepoint_attached, raw_tracepoint_attached,
+    BTF_TRACEPOINT_ATTACHED, HEADER,
 };
 use vm_arm64::{
     assets_or_skip, build_static_binaries, kprobe_attach_from_btf, legacy_probe_events, nfs_run, offsets,
@@ -54,12 +55,14 @@ begin no_newline; printf 'a\nb'; end no_newline
 # report (bcc reports attempts).
 TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1"
 trace tracepoint tcpconnect --attach tracepoint -v
+trace raw_tracepoint env TCPCONNECT_BTF_TRACEPOINT=off tcpconnect --attach tracepoint -v
 trace perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint -v
 trace kprobe tcpconnect --attach kprobe -v
 DURING="cat $EVENTS" trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -v
 # A connect the kernel makes itself: an NFS mount's, from a workqueue thread.
 CONNECT=nfs_mount trace nfs_tracepoint tcpconnect --attach tracepoint -v
+CONNECT=nfs_mount trace nfs_raw_tracepoint env TCPCONNECT_BTF_TRACEPOINT=off tcpconnect --attach tracepoint -v
 CONNECT=nfs_mount trace nfs_perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint -v
 CONNECT=nfs_mount trace nfs_kprobe tcpconnect --attach kprobe -v
 CONNECT=nfs_mount trace nfs_legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
@@ -86,7 +89,10 @@ TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns tcpconnect -
     let tracepoint = refused_run(&out, "tracepoint");
     eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
     assert_eq!(tracepoint.out, connector_output(tracepoint.connector_pid, &lines));
-    assert_eq!(tracepoint.err, RAW_TRACEPOINT_ATTACHED);
+    assert_eq!(tracepoint.err, BTF_TRACEPOINT_ATTACHED);
+    let raw = refused_run(&out, "raw_tracepoint");
+    assert_eq!(raw.out, connector_output(raw.connector_pid, &lines));
+    assert_eq!(raw.err, raw_tracepoint_attached("disabled by TCPCONNECT_BTF_TRACEPOINT=off"));
     let perf = refused_run(&out, "perf_tracepoint");
     assert_eq!(perf.out, connector_output(perf.connector_pid, &lines));
     assert_eq!(perf.err, perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off"));
@@ -121,7 +127,7 @@ TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns tcpconnect -
         dns.err,
         format!(
             "tcpconnect: dns: answers as processes read them, in every network namespace (tracepoints \
-             syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg,read}})\n{RAW_TRACEPOINT_ATTACHED}"
+             syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg,read}})\n{BTF_TRACEPOINT_ATTACHED}"
         ),
         "dns: -v"
     );
@@ -131,6 +137,7 @@ TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns tcpconnect -
     // PID and COMM of the kernel thread that ran it, as on x86_64.
     for (name, err) in [
         ("nfs_tracepoint", &tracepoint.err),
+        ("nfs_raw_tracepoint", &raw.err),
         ("nfs_perf_tracepoint", &perf.err),
         ("nfs_kprobe", &kprobe.err),
         ("nfs_legacy", &legacy.err),

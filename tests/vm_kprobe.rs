@@ -2,8 +2,9 @@
 //! cloud kernel (6.1: kprobe PMU, legacy kprobe_events, BTF, IPv6) boots
 //! under qemu with the static binary, and a script runs every attach mode
 //! against the same connects. The host then checks the exact bytes:
-//!   1. `--attach kprobe` and `--attach tracepoint` (as a raw tracepoint, and
-//!      without BTF as a perf tracepoint event) print bcc's lines for IPv4,
+//!   1. `--attach kprobe` and `--attach tracepoint` (as a BTF tracepoint, as
+//!      a raw tracepoint, and without BTF as a perf tracepoint event) print
+//!      bcc's lines for IPv4,
 //!      IPv6, v4-mapped and wildcard-destination connects, identical but
 //!      for the PID;
 //!   2. legacy tracefs kprobes (TCPCONNECT_KPROBE_API=legacy) leave nothing
@@ -22,7 +23,7 @@ use support::handshake_lines::{
 };
 use support::{
     bcc_line, connector_output, count_table, json_line, json_lport, lport_line, lport_of, nfs_connect_output,
-    perf_tracepoint_attached, HEADER, LPORT_HEADER, RAW_TRACEPOINT_ATTACHED,
+    perf_tracepoint_attached, raw_tracepoint_attached, BTF_TRACEPOINT_ATTACHED, HEADER, LPORT_HEADER,
 };
 use vm::{
     assets_or_skip, build_static_binaries, killed_pid, kprobe_attach_from_btf, legacy_probe_events, nfs_run,
@@ -61,6 +62,7 @@ fn kprobe_and_tracepoint_paths_print_the_same_lines_in_a_vm() {
 # host, shown with the address the kernel used.
 TARGETS="4:127.0.0.1:1 6:::1:1 m:127.0.0.1:1 4:0.0.0.0:1 6:[::]:1"
 trace tracepoint tcpconnect --attach tracepoint -v
+trace raw_tracepoint env TCPCONNECT_BTF_TRACEPOINT=off tcpconnect --attach tracepoint -v
 trace perf_tracepoint env TCPCONNECT_BTF=off tcpconnect --attach tracepoint -v
 trace auto tcpconnect -v
 trace kprobe tcpconnect --attach kprobe -v
@@ -87,7 +89,11 @@ trace sweep env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
     let tracepoint = trace_run(&out, "tracepoint");
     eprintln!("tracepoint:\n{}{}", tracepoint.out, tracepoint.err);
     assert_eq!(tracepoint.out, connector_output(tracepoint.connector_pid, &lines));
-    assert_eq!(tracepoint.err, RAW_TRACEPOINT_ATTACHED);
+    assert_eq!(tracepoint.err, BTF_TRACEPOINT_ATTACHED);
+    // The raw tracepoint program (as 4.17 to 5.10 run it), same lines.
+    let raw = trace_run(&out, "raw_tracepoint");
+    assert_eq!(raw.out, connector_output(raw.connector_pid, &lines));
+    assert_eq!(raw.err, raw_tracepoint_attached("disabled by TCPCONNECT_BTF_TRACEPOINT=off"));
     // Without BTF: the perf tracepoint event, same lines.
     let perf = trace_run(&out, "perf_tracepoint");
     assert_eq!(perf.out, connector_output(perf.connector_pid, &lines));
@@ -339,7 +345,7 @@ section resvport cat /proc/sys/sunrpc/min_resvport /proc/sys/sunrpc/max_resvport
     };
     let from_btf = "tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)\n";
     let runs = [
-        ("raw", RAW_TRACEPOINT_ATTACHED.to_owned()),
+        ("raw", BTF_TRACEPOINT_ATTACHED.to_owned()),
         ("perf", perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")),
         ("kprobe", format!("{from_btf}{PMU_ATTACH}")),
         ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
@@ -395,7 +401,7 @@ kill $LOAD
     };
     let syscalls = "tcpconnect: attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)\n";
     let runs = [
-        ("raw", format!("{syscalls}{RAW_TRACEPOINT_ATTACHED}")),
+        ("raw", format!("{syscalls}{BTF_TRACEPOINT_ATTACHED}")),
         (
             "perf",
             format!("{syscalls}{}", perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")),
@@ -499,6 +505,7 @@ TARGETS="--handshakes {BASE_PORT}"
 trace pmu tcpconnect --attach kprobe --result -L -v
 trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe --result -L
 trace tracepoint tcpconnect --attach tracepoint --result -L
+trace raw_tracepoint env TCPCONNECT_BTF_TRACEPOINT=off tcpconnect --attach tracepoint --result -L
 trace perf_tracepoint env TCPCONNECT_RAW_TRACEPOINT=off tcpconnect --attach tracepoint --result -L
 trace failed tcpconnect --attach kprobe --failed -L
 trace pmu_perf env TCPCONNECT_TRANSPORT=perf tcpconnect --attach kprobe --result -L -v
@@ -520,7 +527,9 @@ trace tracepoint_perf env TCPCONNECT_TRANSPORT=perf tcpconnect --attach tracepoi
             "{name}"
         );
     }
-    for name in ["pmu", "legacy", "tracepoint", "perf_tracepoint", "pmu_perf", "tracepoint_perf"] {
+    for name in
+        ["pmu", "legacy", "tracepoint", "raw_tracepoint", "perf_tracepoint", "pmu_perf", "tracepoint_perf"]
+    {
         let r = trace_run(&out, name);
         eprintln!("{name}:\n{}", r.out);
         let said: Vec<String> = r.conn.lines().map(str::to_string).collect();
@@ -533,7 +542,7 @@ trace tracepoint_perf env TCPCONNECT_TRANSPORT=perf tcpconnect --attach tracepoi
             );
         } else if name == "tracepoint_perf" {
             assert!(
-                r.err.contains("tcpconnect: attach: raw tracepoint sock:inet_sock_set_state"),
+                r.err.contains("tcpconnect: attach: BTF tracepoint sock:inet_sock_set_state"),
                 "{}",
                 r.err
             );
@@ -773,7 +782,7 @@ true
     let runs = [
         ("kprobe", format!("{from_btf}{PMU_ATTACH}")),
         ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
-        ("tracepoint", RAW_TRACEPOINT_ATTACHED.to_owned()),
+        ("tracepoint", BTF_TRACEPOINT_ATTACHED.to_owned()),
         ("kprobe_j", format!("{from_btf}{PMU_ATTACH}")),
     ];
     for (name, attach) in runs {

@@ -95,7 +95,7 @@ impl fmt::Display for ElfError {
 impl std::error::Error for ElfError {}
 
 /// Section name prefixes that hold programs.
-const PROGRAM_PREFIXES: [&str; 4] = ["tracepoint/", "raw_tracepoint/", "kprobe/", "kretprobe/"];
+const PROGRAM_PREFIXES: [&str; 5] = ["tracepoint/", "raw_tracepoint/", "tp_btf/", "kprobe/", "kretprobe/"];
 const EM_BPF: u16 = 247;
 /// R_BPF_64_64: the relocation clang emits for a LD_IMM64 of a symbol.
 const R_BPF_64_64: u32 = 1;
@@ -252,6 +252,7 @@ mod tests {
                 "tracepoint/syscalls/sys_enter_connect",
                 "tracepoint/syscalls/sys_exit_connect",
                 "raw_tracepoint/inet_sock_set_state",
+                "tp_btf/inet_sock_set_state",
                 "kprobe/tcp_connect_entry",
                 "kretprobe/tcp_v4_connect",
                 "kretprobe/tcp_v6_connect",

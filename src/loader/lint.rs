@@ -51,7 +51,10 @@ const NEWER_SECTIONS: [(&str, &str); 4] = [
 ];
 
 /// Program sections that only newer kernels load, and which.
-pub const NEWER_PROGRAMS: [(&str, &str); 1] = [(abi::PROG_STATE_RAW_TRACEPOINT, "4.17 (raw tracepoints)")];
+pub const NEWER_PROGRAMS: [(&str, &str); 2] = [
+    (abi::PROG_STATE_RAW_TRACEPOINT, "4.17 (raw tracepoints)"),
+    (abi::PROG_STATE_BTF_TRACEPOINT, "5.11 (BTF tracepoints, bpf_get_current_task_btf)"),
+];
 
 /// Why the object would not load on a 4.x kernel.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,13 +92,17 @@ pub fn lint_for_old_kernels(object_bytes: &[u8], object: &ObjectSpec) -> Vec<Vio
     }
     for program in &object.programs {
         let violation = |rule: String| Violation { place: program.section.clone(), rule };
-        found.extend(lint_program(&program.insns).into_iter().map(violation));
+        // A newer program may call the helpers of the kernel it needs.
+        let newer: Vec<i32> =
+            abi::NEWER_HELPERS.iter().filter(|h| h.3 == program.section).map(|h| h.0).collect();
+        found.extend(lint_program(&program.insns, &newer).into_iter().map(violation));
     }
     found
 }
 
-/// The rules a program's instructions break.
-pub fn lint_program(insns: &[Insn]) -> Vec<String> {
+/// The rules a program's instructions break; helpers `newer` are allowed
+/// too (a program only newer kernels load).
+pub fn lint_program(insns: &[Insn], newer: &[i32]) -> Vec<String> {
     let mut found = Vec::new();
     if insns.len() > MAX_INSNS {
         found.push(format!("{} instructions, more than {MAX_INSNS}", insns.len()));
@@ -115,7 +122,7 @@ pub fn lint_program(insns: &[Insn]) -> Vec<String> {
                 let id = insn.imm();
                 let optional = abi::OPTIONAL_HELPERS.iter().any(|(helper, ..)| *helper == id);
                 let of_4_4 = abi::HELPERS.iter().any(|&(helper, _, since)| helper == id && by_4_4(since));
-                if !of_4_4 && !optional {
+                if !of_4_4 && !optional && !newer.contains(&id) {
                     found.push(format!("instruction {at}: helper {id} is not in 4.4 and no option stubs it"));
                 }
             }
@@ -220,7 +227,7 @@ mod tests {
         // path loads.
         for (section, _) in NEWER_PROGRAMS {
             assert!(object.program(section).is_some(), "{section}");
-            assert!(section.starts_with("raw_tracepoint/"));
+            assert!(section.starts_with("raw_tracepoint/") || section.starts_with("tp_btf/"));
         }
     }
 
@@ -250,10 +257,10 @@ mod tests {
 
     #[test]
     fn each_rule_can_fail() {
-        assert_eq!(lint_program(&[EXIT]), Vec::<String>::new());
+        assert_eq!(lint_program(&[EXIT], &[]), Vec::<String>::new());
         // Too long.
         let long = vec![insn(0xb7, 0, 0, 0); MAX_INSNS + 1];
-        assert_eq!(lint_program(&long), ["4097 instructions, more than 4096"]);
+        assert_eq!(lint_program(&long, &[]), ["4097 instructions, more than 4096"]);
         // A bpf-to-bpf call, a helper newer than 4.4 (bpf_ringbuf_reserve,
         // 131), the optional ones allowed (bpf_ringbuf_output and _query
         // behind the ring buffer transport).
@@ -266,7 +273,7 @@ mod tests {
             insn(0x85, 0, 0, 134),
         ];
         assert_eq!(
-            lint_program(&calls),
+            lint_program(&calls, &[]),
             [
                 "instruction 0: a bpf-to-bpf call (4.16)",
                 "instruction 1: helper 131 is not in 4.4 and no option stubs it"
@@ -274,21 +281,24 @@ mod tests {
         );
         // A 32-bit jump; forward jumps and a jump back to a shared exit (fine).
         let jumps = [insn(0x16, 0x01, 1, 0), insn(0x15, 0x01, 1, 0), EXIT, insn(0x55, 0x01, -2, 0), EXIT];
-        assert_eq!(lint_program(&jumps), ["instruction 0: a 32-bit jump (5.1)"]);
+        assert_eq!(lint_program(&jumps, &[]), ["instruction 0: a 32-bit jump (5.1)"]);
         // A loop: 0 -> 1 -> 2 -> back to 1.
         let a_loop = [insn(0xb7, 0, 0, 0), insn(0x07, 0, 0, 1), insn(0x55, 0, -2, 10), EXIT];
-        assert_eq!(lint_program(&a_loop), ["instruction 2: jumps back to 1, a loop (5.3)"]);
+        assert_eq!(lint_program(&a_loop, &[]), ["instruction 2: jumps back to 1, a loop (5.3)"]);
         // Stack beyond 512 bytes, through a store and a load; -512 is fine.
         let stack = [insn(0x7b, 0x1a, -520, 0), insn(0x79, 0xa1, -600, 0), insn(0x7b, 0x1a, -512, 0)];
         assert_eq!(
-            lint_program(&stack),
+            lint_program(&stack, &[]),
             [
                 "instruction 0: stack offset -520 beyond 512 bytes",
                 "instruction 1: stack offset -600 beyond 512 bytes"
             ]
         );
         // A 64-bit immediate's second half is not read as an instruction.
-        assert_eq!(lint_program(&[insn(0x18, 0x01, 0, 0), insn(0, 0, -1000, 0), EXIT]), Vec::<String>::new());
+        assert_eq!(
+            lint_program(&[insn(0x18, 0x01, 0, 0), insn(0, 0, -1000, 0), EXIT], &[]),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Choosing the way in, from what the kernel offers: the tracepoint (as a
-//! raw tracepoint where BTF gives the socket layout, else as a perf
-//! tracepoint event), or kprobes (through the PMU or legacy kprobe_events,
+//! BTF tracepoint or a raw tracepoint where BTF gives the socket layout,
+//! else as a perf tracepoint event), or kprobes (through the PMU or legacy kprobe_events,
 //! on IPv6 too where the kernel has it, with the IPv6 offsets from BTF or
 //! by calibration). Everything the choice reads comes through [`Probe`],
 //! the seam the unit tests below fake; nothing here loads or attaches.
@@ -8,6 +8,7 @@
 use super::{AttachMode, Log, Plan};
 use crate::abi;
 use crate::attach::kprobe::KprobeApi;
+use crate::btf_tracepoint::BtfTracepoint;
 use crate::error::Error;
 use crate::escape::escaped;
 use crate::sock_offsets::{SockOffsets, SocketLayout};
@@ -19,6 +20,9 @@ pub(crate) trait Probe {
     fn state_tracepoint(&self) -> Result<Option<u64>, Error>;
     /// The socket layout the raw tracepoint program reads, from BTF.
     fn socket_layout(&self) -> Result<SocketLayout, String>;
+    /// The tracepoint's BTF type and the task layout the BTF tracepoint
+    /// program reads, from BTF.
+    fn btf_tracepoint(&self) -> Result<BtfTracepoint, String>;
     /// The IPv6 address offsets in struct sock, from BTF.
     fn v6_offsets(&self) -> Result<SockOffsets, String>;
     /// The kprobe PMU (when `allow_pmu`), else legacy kprobe_events, else None.
@@ -38,6 +42,9 @@ pub(crate) struct TracepointPlan {
     pub id: u64,
     /// The layout for the raw tracepoint, or why it is not tried.
     pub raw: Result<SocketLayout, String>,
+    /// With that layout, what the BTF tracepoint program is loaded with
+    /// (tried before the raw tracepoint), or why it is not tried.
+    pub btf: Result<BtfTracepoint, String>,
 }
 
 /// The kprobe path, decided before anything is loaded.
@@ -89,15 +96,23 @@ pub(crate) fn choose(plan: &Plan, probe: &dyn Probe, log: Log<'_>) -> Result<Cho
     }
 }
 
-/// Raw tracepoint where BTF gives the socket layout (and the switch does
-/// not turn it off), else the perf tracepoint event.
+/// The BTF tracepoint, else the raw tracepoint, where BTF gives the socket
+/// layout (and the switches do not turn them off), else the perf
+/// tracepoint event.
 pub(crate) fn choose_tracepoint(plan: &Plan, probe: &dyn Probe, id: u64) -> TracepointPlan {
     let raw = if plan.overrides.no_raw_tracepoint {
         Err("disabled by TCPCONNECT_RAW_TRACEPOINT=off".to_owned())
     } else {
         probe.socket_layout()
     };
-    TracepointPlan { id, raw }
+    let btf = match &raw {
+        Err(why) => Err(why.clone()),
+        Ok(_) if plan.overrides.no_btf_tracepoint => {
+            Err("disabled by TCPCONNECT_BTF_TRACEPOINT=off".to_owned())
+        }
+        Ok(_) => probe.btf_tracepoint(),
+    };
+    TracepointPlan { id, raw, btf }
 }
 
 /// Checks, in the order a sysadmin would: kprobe support, the functions,
@@ -140,6 +155,7 @@ pub(crate) const IF_INET6: &str = "/proc/net/if_inet6";
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::btf_tracepoint::TaskOffsets;
     use crate::plan::{Filters, Overrides};
     use std::cell::RefCell;
 
@@ -149,6 +165,8 @@ mod tests {
         sk_protocol: 514,
         inet_sport: 782,
     };
+    const BTF_TRACEPOINT: BtfTracepoint =
+        BtfTracepoint { btf_id: 7, task: TaskOffsets { tgid: 1, pid: 2, comm: 3, cred: 4, cred_uid: 5 } };
 
     /// A kernel with the features a test gives it. What the choice asked
     /// is recorded, to show what it never needed to read.
@@ -185,6 +203,10 @@ mod tests {
         fn socket_layout(&self) -> Result<SocketLayout, String> {
             self.asked.borrow_mut().push("btf");
             self.btf.map(|()| LAYOUT).map_err(str::to_owned)
+        }
+        fn btf_tracepoint(&self) -> Result<BtfTracepoint, String> {
+            self.asked.borrow_mut().push("btf tracepoint");
+            self.btf.map(|()| BTF_TRACEPOINT).map_err(str::to_owned)
         }
         fn v6_offsets(&self) -> Result<SockOffsets, String> {
             self.asked.borrow_mut().push("btf");
@@ -232,14 +254,22 @@ mod tests {
     }
 
     #[test]
-    fn auto_takes_the_raw_tracepoint_with_btf_and_kprobes_as_its_fallback() {
+    fn auto_takes_the_btf_tracepoint_with_btf_and_kprobes_as_its_fallback() {
         let kernel = modern();
         let (choice, said) = choose_on(&plan(AttachMode::Auto), &kernel);
-        let tracepoint = TracepointPlan { id: 1344, raw: Ok(LAYOUT) };
+        let tracepoint = TracepointPlan { id: 1344, raw: Ok(LAYOUT), btf: Ok(BTF_TRACEPOINT) };
         assert_eq!(choice, Ok(Choice::Tracepoint { plan: tracepoint, kprobes_if_it_fails: true }));
         assert_eq!(said, "");
         // Kprobes are prepared only if the tracepoint path fails.
-        assert_eq!(*kernel.asked.borrow(), ["tracepoint", "btf"]);
+        assert_eq!(*kernel.asked.borrow(), ["tracepoint", "btf", "btf tracepoint"]);
+        // The switch keeps the raw tracepoint, and its reason.
+        let switched = Plan {
+            overrides: Overrides { no_btf_tracepoint: true, ..Overrides::default() },
+            ..plan(AttachMode::Auto)
+        };
+        let Ok(Choice::Tracepoint { plan, .. }) = choose_on(&switched, &modern()).0 else { panic!() };
+        assert_eq!(plan.raw, Ok(LAYOUT));
+        assert_eq!(plan.btf, Err("disabled by TCPCONNECT_BTF_TRACEPOINT=off".into()));
     }
 
     #[test]
@@ -247,7 +277,8 @@ mod tests {
         // 4.19 (no BTF), 5.4 (sk_protocol a bitfield), or the switch.
         let kernel = Kernel { btf: Err("/sys/kernel/btf/vmlinux: not found"), ..modern() };
         let (choice, _) = choose_on(&plan(AttachMode::Tracepoint), &kernel);
-        let tracepoint = TracepointPlan { id: 1344, raw: Err("/sys/kernel/btf/vmlinux: not found".into()) };
+        let missing = "/sys/kernel/btf/vmlinux: not found".to_owned();
+        let tracepoint = TracepointPlan { id: 1344, raw: Err(missing.clone()), btf: Err(missing) };
         assert_eq!(choice, Ok(Choice::Tracepoint { plan: tracepoint, kprobes_if_it_fails: false }));
         let switched = Plan {
             overrides: Overrides { no_raw_tracepoint: true, ..Overrides::default() },

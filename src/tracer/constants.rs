@@ -7,6 +7,7 @@
 
 use super::Filters;
 use crate::abi;
+use crate::btf_tracepoint::TaskOffsets;
 use crate::sock_offsets::{SockOffsets, SocketLayout};
 use std::collections::HashMap;
 
@@ -42,6 +43,8 @@ pub(crate) struct Constants {
     pub mntns: MntnsOffsets,
     /// Where struct sock keeps what the kprobe and raw tracepoint programs read.
     pub socket: SocketConstants,
+    /// Where the current task keeps what the BTF tracepoint program reads.
+    pub task: TaskOffsets,
     /// Events go through the BPF ring buffer (else the perf event arrays),
     /// whose reader is woken once this many bytes wait in it.
     pub ringbuf: Option<RingWakeup>,
@@ -159,6 +162,7 @@ impl Constants {
             calib_port,
             mntns,
             socket,
+            task,
             ringbuf,
             dns,
         } = *self;
@@ -192,6 +196,11 @@ impl Constants {
             (abi::CONST_SKC_V6_RCV_SADDR, socket.v6_rcv_saddr.into()),
             (abi::CONST_SK_PROTOCOL, socket.sk_protocol.into()),
             (abi::CONST_INET_SPORT, socket.inet_sport.into()),
+            (abi::CONST_TASK_TGID, task.tgid.into()),
+            (abi::CONST_TASK_PID, task.pid.into()),
+            (abi::CONST_TASK_COMM, task.comm.into()),
+            (abi::CONST_TASK_CRED, task.cred.into()),
+            (abi::CONST_CRED_UID, task.cred_uid.into()),
             (abi::CONST_USE_RINGBUF, ringbuf.is_some() as u64),
             (abi::CONST_RING_WAKEUP_BYTES, ringbuf.map_or(0, |r| r.bytes)),
             (abi::CONST_DNS_NETNS, dns.is_some() as u64),
@@ -272,6 +281,20 @@ mod tests {
             ]
         );
         assert_eq!((value(abi::CONST_USE_RINGBUF), value(abi::CONST_RING_WAKEUP_BYTES)), (0, 0));
+    }
+
+    #[test]
+    fn the_task_offsets_land_in_theirs() {
+        let task = TaskOffsets { tgid: 1, pid: 2, comm: 3, cred: 4, cred_uid: 5 };
+        let symbols = Constants { task, ..Constants::default() }.symbols();
+        let names = [
+            abi::CONST_TASK_TGID,
+            abi::CONST_TASK_PID,
+            abi::CONST_TASK_COMM,
+            abi::CONST_TASK_CRED,
+            abi::CONST_CRED_UID,
+        ];
+        assert_eq!(names.map(|name| symbols[name]), [1, 2, 3, 4, 5]);
     }
 
     #[test]

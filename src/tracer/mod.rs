@@ -44,7 +44,7 @@ use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::RingStats;
 use crate::pinned_map;
 use crate::records::{ConnectEvent, CountRow};
-use crate::sys::bpf::{bpf_prog_load, Map, ProgLoad, BPF_ANY};
+use crate::sys::bpf::{bpf_prog_load, BtfAttach, Map, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
 use crate::sys::perf_event::page_size;
 use crate::sys::process::raise_memlock_limit;
@@ -65,6 +65,9 @@ pub type PacketDns<'a> = &'a mut dyn FnMut() -> Result<(), Error>;
 const PROG_TYPE_KPROBE: u32 = 2;
 const PROG_TYPE_TRACEPOINT: u32 = 5;
 const PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+/// BPF_PROG_TYPE_TRACING loaded as BPF_TRACE_RAW_TP: a BTF tracepoint (5.5).
+const PROG_TYPE_TRACING: u32 = 26;
+const ATTACH_TRACE_RAW_TP: u32 = 23;
 
 /// A program attached one way or the other.
 pub enum Attachment {
@@ -214,6 +217,30 @@ impl Session<'_> {
         fields: &HashMap<u8, Option<FieldLayout>>,
         kern_version: u32,
     ) -> Result<OwnedFd, Error> {
+        self.load_with(section, prog_type, constants, fields, kern_version, None)
+    }
+
+    /// Links program `section` with these constants and loads it as a BTF
+    /// tracepoint program for the kernel type `btf_id`.
+    fn load_btf_tracepoint(
+        &self,
+        section: &str,
+        constants: &Constants,
+        btf_id: u32,
+    ) -> Result<OwnedFd, Error> {
+        let attach = BtfAttach { attach_type: ATTACH_TRACE_RAW_TP, btf_id };
+        self.load_with(section, PROG_TYPE_TRACING, constants, &HashMap::new(), 0, Some(attach))
+    }
+
+    fn load_with(
+        &self,
+        section: &str,
+        prog_type: u32,
+        constants: &Constants,
+        fields: &HashMap<u8, Option<FieldLayout>>,
+        kern_version: u32,
+        btf_attach: Option<BtfAttach>,
+    ) -> Result<OwnedFd, Error> {
         let program = self.object.program(section).ok_or_else(|| {
             Error::Object(crate::loader::elf::ElfError::BadProgram {
                 section: section.into(),
@@ -237,6 +264,7 @@ impl Session<'_> {
             license: &self.object.license,
             kern_version,
             name: &name,
+            btf_attach,
         })
         .map_err(|error| Error::prog_load(section, error))
     }

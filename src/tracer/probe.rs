@@ -5,6 +5,7 @@ use super::btf_source::LazyBtf;
 use super::choice::{Probe, IF_INET6};
 use crate::abi;
 use crate::attach::kprobe::KprobeApi;
+use crate::btf_tracepoint::{self, BtfTracepoint};
 use crate::error::Error;
 use crate::host::kallsyms::{find_functions, KALLSYMS};
 use crate::sock_offsets::{self, SockOffsets, SocketLayout};
@@ -35,6 +36,11 @@ impl Probe for HostProbe<'_> {
     fn socket_layout(&self) -> Result<SocketLayout, String> {
         let btf = self.btf.get()?;
         sock_offsets::socket_layout_from_btf(btf).map_err(|e| e.to_string())
+    }
+
+    fn btf_tracepoint(&self) -> Result<BtfTracepoint, String> {
+        let btf = self.btf.get()?;
+        btf_tracepoint::from_btf(btf).map_err(|e| e.to_string())
     }
 
     fn v6_offsets(&self) -> Result<SockOffsets, String> {

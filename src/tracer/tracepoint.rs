@@ -5,16 +5,20 @@
 //! BTF for the socket layout): the kernel then calls it with the
 //! tracepoint's arguments, instead of first building a perf record of every
 //! state change of every TCP socket, most of which the program drops. That
-//! record is what tracing costs a host most, so this is the fast path.
-//! Elsewhere it attaches as a perf tracepoint event, reading the record's
-//! fields at the offsets this kernel's tracefs format gives.
+//! record is what tracing costs a host most, so this is the fast path. From
+//! 5.11 it is a BTF tracepoint program on the same hook, which reads the
+//! socket and the task with plain loads instead of helper calls. Elsewhere
+//! it attaches as a perf tracepoint event, reading the record's fields at
+//! the offsets this kernel's tracefs format gives.
 
 use super::calibrate::SkErrProbe;
 use super::choice::TracepointPlan;
+use super::constants::Constants;
 use super::{Attachment, Log, Session, PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_TRACEPOINT};
 use crate::abi;
-use crate::attach::raw_tracepoint::attach_raw_tracepoint;
+use crate::attach::raw_tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, RawTracepointLink};
 use crate::attach::tracepoint::attach_tracepoint;
+use crate::btf_tracepoint::BtfTracepoint;
 use crate::error::Error;
 use crate::loader::FieldLayout;
 use crate::sock_offsets::SocketLayout;
@@ -30,26 +34,31 @@ pub(super) fn start_tracepoint(
     log: Log<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Attachment>), Error> {
     let (category, name) = abi::STATE_TRACEPOINT;
-    let raw =
-        plan.raw.as_ref().map_err(Clone::clone).and_then(|layout| load_raw_state_program(session, layout));
     let mut progs = Vec::new();
     let mut links = Vec::new();
     if lport_defer {
         attach_connect_syscalls(session, &mut progs, &mut links)?;
         log(format_args!("attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)"));
     }
-    let raw_link = raw.and_then(|prog| {
-        let link =
-            attach_raw_tracepoint(abi::STATE_RAW_TRACEPOINT, prog.as_fd()).map_err(|e| e.to_string())?;
-        Ok((prog, link))
+    // Where BTF gives the socket layout: the BTF tracepoint, else the raw one.
+    let fast = plan.raw.as_ref().map_err(Clone::clone).and_then(|layout| {
+        let btf = plan.btf.as_ref().map_err(Clone::clone);
+        match btf.and_then(|btf| attach_btf_state_program(session, layout, btf)) {
+            Ok(attached) => Ok((attached, "BTF tracepoint", "socket and task layout from BTF")),
+            Err(reason) => {
+                log(format_args!("BTF tracepoint unavailable ({reason}); using the raw tracepoint"));
+                let attached = attach_raw_state_program(session, layout)?;
+                Ok((attached, "raw tracepoint", "socket layout from BTF"))
+            }
+        }
     });
-    match raw_link {
-        Ok((prog, link)) => {
-            // The raw tracepoint loads only with BTF, which gave sk_err too.
+    match fast {
+        Ok(((prog, link), method, layout)) => {
+            // Both load only with BTF, which gave sk_err too.
             session.ensure_sk_err(&SkErrProbe::Tracepoint { id: plan.id, fields: &HashMap::new() }, log)?;
             progs.push(prog);
             links.push(Attachment::Raw(link));
-            log(format_args!("attach: raw tracepoint {category}:{name} (socket layout from BTF)"));
+            log(format_args!("attach: {method} {category}:{name} ({layout})"));
         }
         Err(reason) => {
             log(format_args!("raw tracepoint unavailable ({reason}); using the perf tracepoint event"));
@@ -72,14 +81,37 @@ pub(super) fn start_tracepoint(
     Ok((progs, links))
 }
 
+/// The state program as a BTF tracepoint program, linked with the socket
+/// and task layouts from BTF, attached; why not, as one line for -v. Every
+/// failure (a kernel before 5.11, a verifier that refuses a load) falls
+/// back to the raw tracepoint program.
+fn attach_btf_state_program(
+    session: &Session,
+    layout: &SocketLayout,
+    btf: &BtfTracepoint,
+) -> Result<(OwnedFd, RawTracepointLink), String> {
+    let constants = Constants { task: btf.task, ..session.constants.with_socket_layout(layout) };
+    let prog = session
+        .load_btf_tracepoint(abi::PROG_STATE_BTF_TRACEPOINT, &constants, btf.btf_id)
+        .map_err(|e| e.first_line())?;
+    let link = attach_btf_tracepoint(prog.as_fd()).map_err(|e| e.to_string())?;
+    Ok((prog, link))
+}
+
 /// The state program as a raw tracepoint program, linked with the socket
-/// layout from BTF; why not, as one line for -v. Every failure falls back
-/// to the perf tracepoint event, which needs neither BTF nor 4.17.
-fn load_raw_state_program(session: &Session, layout: &SocketLayout) -> Result<OwnedFd, String> {
+/// layout from BTF, attached; why not, as one line for -v. Every failure
+/// falls back to the perf tracepoint event, which needs neither BTF nor
+/// 4.17.
+fn attach_raw_state_program(
+    session: &Session,
+    layout: &SocketLayout,
+) -> Result<(OwnedFd, RawTracepointLink), String> {
     let constants = session.constants.with_socket_layout(layout);
-    session
+    let prog = session
         .load(abi::PROG_STATE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
-        .map_err(|e| e.first_line())
+        .map_err(|e| e.first_line())?;
+    let link = attach_raw_tracepoint(abi::STATE_RAW_TRACEPOINT, prog.as_fd()).map_err(|e| e.to_string())?;
+    Ok((prog, link))
 }
 
 /// -L: the connect(2) syscall tracepoints. Exit before entry: no thread is

@@ -81,8 +81,22 @@ enum Live {
 /// raw tracepoint, so both attach methods of this kernel are tested.
 pub const RAW_TRACEPOINT_SWITCH: &str = "TCPCONNECT_RAW_TRACEPOINT";
 
-/// What -v prints on stderr as the state tracepoint attaches as a raw
-/// tracepoint...
+/// Set to `off` for a test run, the tool attaches the raw tracepoint
+/// program instead of the BTF tracepoint program (5.11+), as 4.17 to 5.10
+/// do.
+pub const BTF_TRACEPOINT_SWITCH: &str = "TCPCONNECT_BTF_TRACEPOINT";
+
+/// What -v prints on stderr as the state tracepoint attaches as a BTF
+/// tracepoint (5.11+ with BTF)...
+pub const BTF_TRACEPOINT_ATTACHED: &str =
+    "tcpconnect: attach: BTF tracepoint sock:inet_sock_set_state (socket and task layout from BTF)\n";
+
+/// ... or as a raw tracepoint, after saying why not as a BTF one...
+pub fn raw_tracepoint_attached(why_not_btf: &str) -> String {
+    format!("tcpconnect: BTF tracepoint unavailable ({why_not_btf}); using the raw tracepoint\n{RAW_TRACEPOINT_ATTACHED}")
+}
+
+/// (the line of the raw tracepoint itself)
 pub const RAW_TRACEPOINT_ATTACHED: &str =
     "tcpconnect: attach: raw tracepoint sock:inet_sock_set_state (socket layout from BTF)\n";
 
@@ -97,10 +111,13 @@ pub fn perf_tracepoint_attached(why_not_raw: &str) -> String {
 /// What -v prints as the state tracepoint attaches, in this test run's
 /// mode, after the transport line.
 pub fn attached_lines() -> String {
-    let attach = if std::env::var_os(RAW_TRACEPOINT_SWITCH).is_some_and(|v| v == "off") {
+    let off = |switch| std::env::var_os(switch).is_some_and(|v| v == "off");
+    let attach = if off(RAW_TRACEPOINT_SWITCH) {
         perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")
+    } else if off(BTF_TRACEPOINT_SWITCH) {
+        raw_tracepoint_attached("disabled by TCPCONNECT_BTF_TRACEPOINT=off")
     } else {
-        RAW_TRACEPOINT_ATTACHED.to_owned()
+        BTF_TRACEPOINT_ATTACHED.to_owned()
     };
     format!("{}{attach}", transport_line())
 }
