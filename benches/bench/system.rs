@@ -322,10 +322,11 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::TcpconnectPerfTracepoint, long),
         (Tool::TcpconnectResult, short),
         (Tool::TcpconnectPerfArrays, long),
+        (Tool::TcpconnectRawTracepoint, long),
     ];
     progress(&format!(
-        "connect overhead: {long} rounds of tcpconnect (BPF ring buffer and perf event arrays, raw tracepoint \
-         and perf tracepoint event), the \
+        "connect overhead: {long} rounds of tcpconnect (BPF ring buffer and perf event arrays; BTF tracepoint, \
+         raw tracepoint and perf tracepoint event), the \
          empty program on the raw tracepoint and a placebo, the first {short} also with bpftrace, \
          tcpconnect -P 1, tcpconnect --result and the empty program on the tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
@@ -372,6 +373,15 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             &format!("  floors (wall), {clients}"),
             format!("-P 1: {}", floor(2)),
             format!("empty prog: tracepoint {}; raw tracepoint {}; placebo {}", floor(3), floor(4), floor(5)),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
+        table.row(
+            &format!("  tcpconnect on the raw tracepoint (wall), {clients}"),
+            floor(9),
+            "as 4.17 to 5.10 (TCPCONNECT_BTF_TRACEPOINT=off): socket and task read through helpers"
+                .to_owned(),
             String::new(),
             "",
             Verdict::Info,

@@ -39,6 +39,10 @@ pub enum Tool {
     /// tcpconnect with TCPCONNECT_RAW_TRACEPOINT=off: the perf tracepoint
     /// event, as on kernels without BTF or before 4.17.
     TcpconnectPerfTracepoint,
+    /// tcpconnect with TCPCONNECT_BTF_TRACEPOINT=off: the raw tracepoint
+    /// program (the socket and task read through helpers), as 4.17 to 5.10
+    /// run it, instead of the BTF tracepoint program.
+    TcpconnectRawTracepoint,
     /// tcpconnect with TCPCONNECT_TRANSPORT=perf: events through the
     /// per-CPU perf event arrays, as on kernels before 5.8, instead of the
     /// BPF ring buffer.
@@ -70,6 +74,7 @@ impl Tool {
             Tool::Tcpconnect => "tcpconnect",
             Tool::TcpconnectFiltered => "tcpconnect -P 1",
             Tool::TcpconnectPerfTracepoint => "tcpconnect on the perf tracepoint event",
+            Tool::TcpconnectRawTracepoint => "tcpconnect on the raw tracepoint",
             Tool::TcpconnectPerfArrays => "tcpconnect on the perf event arrays",
             Tool::TcpconnectResult => "tcpconnect --result",
             Tool::TcpconnectDns => "tcpconnect -d",
@@ -140,6 +145,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::Tcpconnect
         | Tool::TcpconnectFiltered
         | Tool::TcpconnectPerfTracepoint
+        | Tool::TcpconnectRawTracepoint
         | Tool::TcpconnectPerfArrays
         | Tool::TcpconnectResult
         | Tool::TcpconnectDns
@@ -150,6 +156,7 @@ fn command(tool: Tool, config: &Config) -> Command {
     match tool {
         Tool::TcpconnectFiltered => c.args(["-P", UNUSED_PORT]),
         Tool::TcpconnectPerfTracepoint => c.env("TCPCONNECT_RAW_TRACEPOINT", "off"),
+        Tool::TcpconnectRawTracepoint => c.env("TCPCONNECT_BTF_TRACEPOINT", "off"),
         Tool::TcpconnectPerfArrays => c.env("TCPCONNECT_TRANSPORT", "perf"),
         Tool::TcpconnectResult => c.arg("--result"),
         Tool::TcpconnectDns => c.arg("-d"),
