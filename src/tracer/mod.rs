@@ -232,6 +232,7 @@ impl Session<'_> {
         self.load_with(section, PROG_TYPE_TRACING, constants, &HashMap::new(), 0, Some(attach))
     }
 
+    /// `load`, with what a BTF-typed program attaches to.
     fn load_with(
         &self,
         section: &str,
