@@ -629,8 +629,7 @@ fn without_btf_the_tracepoint_attaches_as_a_perf_event() {
     assert!(status.success(), "{stderr}");
     assert!(rest.is_empty(), "{rest:?}");
     // The test run's own switch, when set, is the first reason given.
-    let raw_switched_off = std::env::var_os(RAW_TRACEPOINT_SWITCH).is_some_and(|v| v == "off");
-    let reason = if raw_switched_off {
+    let reason = if switched_off(RAW_TRACEPOINT_SWITCH) {
         "disabled by TCPCONNECT_RAW_TRACEPOINT=off"
     } else {
         "disabled by TCPCONNECT_BTF=off"

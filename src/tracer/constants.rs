@@ -19,9 +19,10 @@ pub(crate) struct Constants {
     pub pid: Option<u32>,
     /// -u: only this user.
     pub uid: Option<u32>,
-    /// Events carry the connecting task's uid: -U, -j or -u need it (else
-    /// it is 0, and the programs skip the helper call).
-    pub read_uid: bool,
+    /// A line shows the connecting task's uid (-U, -j). The programs read
+    /// it then or for -u's filter (`symbols` adds that); else it is 0 and
+    /// they skip the helper call.
+    pub shows_uid: bool,
     /// -P: the ports map holds the destination ports to keep.
     pub filter_ports: bool,
     /// -4 / -6: only this IP version (0: both).
@@ -111,7 +112,6 @@ impl Constants {
         Constants {
             pid: filters.pid,
             uid: filters.uid,
-            read_uid: filters.uid.is_some(),
             filter_ports: !filters.ports.is_empty(),
             only_ip: filters.family.unwrap_or(0),
             filter_cgroup: filters.cgroup_map.is_some(),
@@ -150,7 +150,7 @@ impl Constants {
         let Constants {
             pid,
             uid,
-            read_uid,
+            shows_uid,
             filter_ports,
             only_ip,
             filter_cgroup,
@@ -178,7 +178,7 @@ impl Constants {
             (abi::CONST_TARGET_PID, pid.unwrap_or(0).into()),
             (abi::CONST_FILTER_UID, uid.is_some() as u64),
             (abi::CONST_TARGET_UID, uid.unwrap_or(0).into()),
-            (abi::CONST_READ_UID, (read_uid || uid.is_some()) as u64),
+            (abi::CONST_READ_UID, (shows_uid || uid.is_some()) as u64),
             (abi::CONST_FILTER_PORTS, filter_ports as u64),
             (abi::CONST_ONLY_IP, only_ip.into()),
             (abi::CONST_FILTER_CGROUP, filter_cgroup as u64),
@@ -267,6 +267,9 @@ mod tests {
         let value = |name| symbols[name];
         assert_eq!((value(abi::CONST_FILTER_PID), value(abi::CONST_TARGET_PID)), (1, 7));
         assert_eq!((value(abi::CONST_FILTER_UID), value(abi::CONST_TARGET_UID)), (1, 8));
+        // -u reads the uid for its filter though no line shows it.
+        assert_eq!(value(abi::CONST_READ_UID), 1);
+        assert_eq!(Constants::default().symbols()[abi::CONST_READ_UID], 0);
         assert_eq!((value(abi::CONST_FILTER_PORTS), value(abi::CONST_ONLY_IP)), (1, 6));
         assert_eq!((value(abi::CONST_COUNT_MODE), value(abi::CONST_LPORT_DEFER)), (1, 0));
         assert_eq!((value(abi::CONST_SKC_V6_DADDR), value(abi::CONST_SKC_V6_RCV_SADDR)), (56, 72));

@@ -543,7 +543,7 @@ fn open_session<'h>(
     };
     let mut constants = Constants {
         count_mode: plan.count,
-        read_uid: plan.columns.print_uid || plan.columns.json || plan.filters.uid.is_some(),
+        shows_uid: plan.columns.print_uid || plan.columns.json,
         lport_defer,
         result_mode: plan.result,
         only_failed: plan.failed,

@@ -108,13 +108,17 @@ pub fn perf_tracepoint_attached(why_not_raw: &str) -> String {
     )
 }
 
+/// Whether this test run sets `switch` (one of the attach switches) to off.
+pub fn switched_off(switch: &str) -> bool {
+    std::env::var_os(switch).is_some_and(|v| v == "off")
+}
+
 /// What -v prints as the state tracepoint attaches, in this test run's
 /// mode, after the transport line.
 pub fn attached_lines() -> String {
-    let off = |switch| std::env::var_os(switch).is_some_and(|v| v == "off");
-    let attach = if off(RAW_TRACEPOINT_SWITCH) {
+    let attach = if switched_off(RAW_TRACEPOINT_SWITCH) {
         perf_tracepoint_attached("disabled by TCPCONNECT_RAW_TRACEPOINT=off")
-    } else if off(BTF_TRACEPOINT_SWITCH) {
+    } else if switched_off(BTF_TRACEPOINT_SWITCH) {
         raw_tracepoint_attached("disabled by TCPCONNECT_BTF_TRACEPOINT=off")
     } else {
         BTF_TRACEPOINT_ATTACHED.to_owned()
