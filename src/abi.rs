@@ -106,8 +106,8 @@ pub const MAP_DNS_EVENTS: &str = "dns_events";
 pub const MAP_DNS_READS: &str = "dns_reads";
 pub const MAP_DNS_SCRATCH: &str = "dns_scratch";
 
-/// `struct count_key` of tcpconnect.h (decoded in `records`).
-pub use crate::records::COUNT_KEY_SIZE;
+/// `struct count_key` of tcpconnect.h (decoded in `event`).
+pub use crate::event::COUNT_KEY_SIZE;
 
 /// Load-time constants (undefined symbols in the object).
 pub const CONST_FILTER_PID: &str = "filter_pid";

@@ -9,7 +9,7 @@
 //! `sys` is its only door to the kernel, and the only module allowed
 //! `unsafe_code`.
 //! Samples come back through the BPF `ringbuf` (or, before 5.8, `perf`'s
-//! rings), are decoded in `records`, get their DNS names from `dns` (-d),
+//! rings), are decoded in `event`, get their DNS names from `dns` (-d),
 //! and `present` turns them into bcc's lines, JSON or the -c table on stdout; `app` runs the loop, `error` words
 //! the failures and `escape` keeps outside bytes off the terminal.
 
@@ -24,13 +24,13 @@ pub mod cli;
 pub mod dns;
 pub mod error;
 pub mod escape;
+pub mod event;
 pub mod host;
 pub mod loader;
 pub mod perf;
 pub mod pinned_map;
 pub mod plan;
 pub mod present;
-pub mod records;
 pub mod ringbuf;
 pub mod sk_err_offset;
 pub mod sock_offsets;

@@ -12,10 +12,10 @@ use std::hint::black_box;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
+use tcpconnect::event::{ConnectEvent, EVENT_SIZE};
 use tcpconnect::perf::ring::{read_records, Record, PERF_RECORD_SAMPLE};
 use tcpconnect::present::batch::BatchPrinter;
 use tcpconnect::present::text::Columns;
-use tcpconnect::records::{ConnectEvent, EVENT_SIZE};
 
 /// Events per batch (one drain of the rings).
 const BATCH: usize = 64;

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcpconnect::records::{ConnectEvent, EVENT_SIZE, OUTCOME_EVENT_SIZE};
+use tcpconnect::event::{ConnectEvent, EVENT_SIZE, OUTCOME_EVENT_SIZE};
 use tcpconnect::present::text::{Columns, LineFormatter};
 
 fuzz_target!(|data: &[u8]| {

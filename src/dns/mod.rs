@@ -3,7 +3,7 @@
 //! bcc puts a kprobe on `udp_recvmsg` and copies every received datagram to
 //! userspace. We take the answers where processes read them too, without
 //! kprobes: programs on the recvfrom/recvmsg/read syscall tracepoints
-//! (`tracer::dns_capture`) send each DNS message a process reads from UDP
+//! (`tracer::dns_programs`) send each DNS message a process reads from UDP
 //! port 53, with the reader's network namespace, in every namespace. Where
 //! the kernel cannot (no BTF, or TCPCONNECT_DNS=packet) a packet socket (`sys::packet`) sees every DNS response of its own network
 //! namespace, on any interface including lo, with a classic BPF filter
@@ -30,7 +30,7 @@
 //! is in the cache.
 
 pub mod cache;
-pub mod capture;
+pub mod packet;
 pub mod parse;
 
 use crate::sys::packet::{clock_monotonic_ns, PacketSocket, Received};
@@ -99,7 +99,7 @@ impl DnsWatcher {
     /// Opens the capture socket if it is not open (needs CAP_NET_RAW).
     pub fn open_socket(&mut self) -> Result<(), SysError> {
         if self.socket.is_none() {
-            self.socket = Some(PacketSocket::open(&capture::RESPONSE_FILTER, RCVBUF)?);
+            self.socket = Some(PacketSocket::open(&packet::RESPONSE_FILTER, RCVBUF)?);
             self.scratch = vec![0; SCRATCH_LEN];
         }
         Ok(())
@@ -181,7 +181,7 @@ impl DnsWatcher {
         // PACKET_HOST; the filter keeps only the second, and so does this,
         // so each answer is recorded once. A packet longer than the scratch
         // buffer was cut and cannot be trusted.
-        if !capture::is_received(received.pkttype) {
+        if !packet::is_received(received.pkttype) {
             return None;
         }
         let packet = self.scratch.get(..received.len)?;
@@ -204,7 +204,7 @@ impl DnsWatcher {
 /// name; the number of answers, or None when the packet is no DNS response
 /// bcc would use.
 pub fn record_packet(cache: &mut DnsCache, packet: &[u8], now_ns: u64) -> Option<usize> {
-    let response = parse::parse_response(capture::dns_payload(packet)?)?;
+    let response = parse::parse_response(packet::dns_payload(packet)?)?;
     insert_response(cache, 0, &response, now_ns);
     Some(response.answers.len())
 }
@@ -265,7 +265,7 @@ pub fn query_text(cache: &DnsCache, netns: u32, daddr: IpAddr, connect_ns: u64) 
 
 #[cfg(test)]
 mod tests {
-    use super::capture::tests::{ipv4_udp, ipv6_udp};
+    use super::packet::tests::{ipv4_udp, ipv6_udp};
     use super::parse::tests::{a_response, Message, QR};
     use super::*;
 

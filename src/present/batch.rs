@@ -3,7 +3,7 @@
 //! sorting by the kernel timestamp restores the order of the connects.
 
 use super::text::{write_header, Columns, LineFormatter};
-use crate::records::ConnectEvent;
+use crate::event::ConnectEvent;
 
 pub struct BatchPrinter {
     columns: Columns,

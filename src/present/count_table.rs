@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 
 use super::json;
 use super::primitives::{write_addr_padded_to, write_u64_padded};
-use crate::records::CountRow;
+use crate::event::CountRow;
 
 /// The banner bcc prints (to stdout) when -c tracing starts, '\n' included.
 pub const COUNT_BANNER: &str = "Tracing connect ... Hit Ctrl-C to end\n";

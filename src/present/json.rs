@@ -52,7 +52,7 @@
 //! allocation per event, and the exact bytes stay under our control.
 
 use super::primitives::{write_addr, write_u64};
-use crate::records::ConnectEvent;
+use crate::event::ConnectEvent;
 
 /// The `query` field of an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

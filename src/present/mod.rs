@@ -1,5 +1,5 @@
 //! Presentation: what the user sees on stdout, and nothing of the kernel.
-//! Decoded records (`crate::records`) come in; bytes go out.
+//! Decoded records (`crate::event`) come in; bytes go out.
 //!
 //! - `text`: bcc's columns, header and event lines;
 //! - `json`: -j, one object per line;

@@ -10,7 +10,7 @@
 //! prints it.
 
 use super::primitives::pad;
-use crate::records::{ConnectEvent, HandshakeEnd, Outcome};
+use crate::event::{ConnectEvent, HandshakeEnd, Outcome};
 
 /// `"%-12s" % result`: the longest errno names a connect ends with
 /// (ECONNREFUSED, EHOSTUNREACH) fill it.
@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(ms(123_456), "0.123");
         assert_eq!(ms(3_001_499_999), "3001.500");
         assert_eq!(ms(2_500), "0.003"); // as Python: 2500 / 1e6 lies just above the tie
-        let mut event = crate::records::ConnectEvent::decode(&[0u8; crate::records::EVENT_SIZE]).unwrap();
+        let mut event = crate::event::ConnectEvent::decode(&[0u8; crate::event::EVENT_SIZE]).unwrap();
         event.ts_ns = 1_000_000;
         let outcome = Outcome { end: HandshakeEnd::Failed(libc::ETIMEDOUT), done_ns: 3_012_345_678 };
         assert_eq!(text(|o| write_columns(o, &event, &outcome)), "ETIMEDOUT    3011.346");

@@ -31,7 +31,7 @@ use super::decimal::write_seconds_3;
 use super::json;
 use super::primitives::{pad, write_addr_padded, write_u64_padded};
 use crate::escape::write_escaped;
-use crate::records::ConnectEvent;
+use crate::event::ConnectEvent;
 
 /// What each line holds. `Default` is bcc's plain output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -191,7 +191,7 @@ impl LineFormatter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{HandshakeEnd, Outcome};
+    use crate::event::{HandshakeEnd, Outcome};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT\n";

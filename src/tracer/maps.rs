@@ -4,8 +4,8 @@
 
 use crate::abi;
 use crate::error::Error;
+use crate::event::{ConnectEvent, CountRow, EVENT_WITH_NETNS_SIZE};
 use crate::loader::ObjectSpec;
-use crate::records::{ConnectEvent, CountRow, EVENT_WITH_NETNS_SIZE};
 use crate::sys::bpf::{Map, MapParams};
 
 /// The counts map's size: no more rows can exist.

@@ -11,7 +11,7 @@ mod btf_source;
 mod calibrate;
 mod choice;
 mod constants;
-mod dns_capture;
+mod dns_programs;
 mod kprobe_common;
 mod kprobes;
 mod maps;
@@ -37,13 +37,13 @@ use crate::attach::kprobe::KprobeLink;
 use crate::attach::raw_tracepoint::RawTracepointLink;
 use crate::attach::PerfLink;
 use crate::error::Error;
+use crate::event::{ConnectEvent, CountRow};
 use crate::host::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::host::kernel::{KernelVersion, MEMCG_ACCOUNTING};
 use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectSpec, EMBEDDED_OBJECT};
 use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::RingStats;
 use crate::pinned_map;
-use crate::records::{ConnectEvent, CountRow};
 use crate::sys::bpf::{bpf_prog_load, BtfAttach, Map, ProgLoad, BPF_ANY};
 use crate::sys::epoll::Epoll;
 use crate::sys::perf_event::page_size;
@@ -444,11 +444,11 @@ fn attach_on(
     let quiet = |_: std::fmt::Arguments<'_>| {};
     let dns_log: Log<'_> = if plan.dns && !host.dns_said.replace(true) { log } else { &quiet };
     if let Some(reason) = session.dns_unavailable.take() {
-        dns_log(format_args!("{}", dns_capture::packet_line(&reason)));
+        dns_log(format_args!("{}", dns_programs::packet_line(&reason)));
     }
     // Before the connect programs, whose events carry the namespace only
     // where the DNS programs run; else the packet capture opens now.
-    let dns = dns_capture::start(&mut session, dns_log);
+    let dns = dns_programs::start(&mut session, dns_log);
     if plan.dns && dns.is_none() {
         packet_dns().map_err(Failed::Common)?;
     }
@@ -557,7 +557,7 @@ fn open_session<'h>(
     if plan.dns && plan.overrides.packet_dns {
         dns_unavailable = Some("TCPCONNECT_DNS=packet".to_owned());
     } else if plan.dns {
-        match dns_capture::dns_offsets(&host.btf) {
+        match dns_programs::dns_offsets(&host.btf) {
             Ok(offsets) => constants.dns = Some(offsets),
             Err(reason) => {
                 dns_unavailable = Some(format!("no BTF for the network namespace of a task: {reason}"))

@@ -20,7 +20,7 @@ pub const DEFAULT_RING_KIB: u32 = 256;
 
 /// Bytes a plain event takes in the ring: the 8-byte header and the
 /// 72-byte `struct connect_event` (already 8-aligned).
-const EVENT_RECORD_BYTES: u64 = 8 + crate::records::EVENT_SIZE as u64;
+const EVENT_RECORD_BYTES: u64 = 8 + crate::event::EVENT_SIZE as u64;
 
 /// The way events go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
