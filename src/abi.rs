@@ -2,6 +2,8 @@
 //! tcpconnect.h (the event layout itself is in `event`). Change both together;
 //! the tests below check this side against the embedded object.
 
+use crate::uapi::{self, Helper, MapType};
+
 /// Program sections.
 pub const PROG_STATE_TRACEPOINT: &str = "tracepoint/sock/inet_sock_set_state";
 /// The same, as a raw tracepoint program (arguments sk, oldstate, newstate).
@@ -163,56 +165,44 @@ pub const REG_ARG1: u8 = 10;
 pub const REG_RC: u8 = 11;
 pub const REG_ARG2: u8 = 14;
 
-/// Helpers the loader stubs out (`r0 = 0`) when their filter is off, so
-/// kernels older than the helper still load the program.
-pub const HELPER_GET_CURRENT_TASK: i32 = 35;
-pub const HELPER_GET_CURRENT_CGROUP_ID: i32 = 80;
-pub const HELPER_RINGBUF_OUTPUT: i32 = 130;
-pub const HELPER_RINGBUF_QUERY: i32 = 134;
-/// Called only by the BTF tracepoint program, which needs 5.11 for it.
-pub const HELPER_GET_CURRENT_TASK_BTF: i32 = 158;
-
 /// What the ring buffer helpers are called for, in `OPTIONAL_HELPERS`.
 pub const RINGBUF_TRANSPORT: &str = "the BPF ring buffer transport";
 
-/// The helpers the programs call that not every kernel we run on has: id,
-/// name, the kernel that added it, and the option (or transport) whose code
-/// calls it.
-pub const OPTIONAL_HELPERS: [(i32, &str, &str, &str); 4] = [
-    (HELPER_GET_CURRENT_TASK, "bpf_get_current_task", "4.8", "--mntnsmap"),
-    (HELPER_GET_CURRENT_CGROUP_ID, "bpf_get_current_cgroup_id", "4.18", "--cgroupmap"),
-    (HELPER_RINGBUF_OUTPUT, "bpf_ringbuf_output", "5.8", RINGBUF_TRANSPORT),
-    (HELPER_RINGBUF_QUERY, "bpf_ringbuf_query", "5.8", RINGBUF_TRANSPORT),
+/// The helpers the programs call that not every kernel we run on has, each
+/// with the option (or transport) whose code calls it. The loader stubs
+/// them out (`r0 = 0`) when that option is off, so kernels older than the
+/// helper still load the program.
+pub const OPTIONAL_HELPERS: [(Helper, &str); 4] = [
+    (uapi::BPF_FUNC_GET_CURRENT_TASK, "--mntnsmap"),
+    (uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID, "--cgroupmap"),
+    (uapi::BPF_FUNC_RINGBUF_OUTPUT, RINGBUF_TRANSPORT),
+    (uapi::BPF_FUNC_RINGBUF_QUERY, RINGBUF_TRANSPORT),
 ];
 
 /// Helpers newer than 4.4 that only a program of a newer kernel calls (it
-/// is never loaded where the helper is missing): id, name, the kernel that
-/// added it, and the program.
-pub const NEWER_HELPERS: [(i32, &str, &str, &str); 1] =
-    [(HELPER_GET_CURRENT_TASK_BTF, "bpf_get_current_task_btf", "5.11", PROG_STATE_BTF_TRACEPOINT)];
+/// is never loaded where the helper is missing), with that program: the
+/// BTF tracepoint program needs 5.11 for bpf_get_current_task_btf.
+pub const NEWER_HELPERS: [(Helper, &str); 1] =
+    [(uapi::BPF_FUNC_GET_CURRENT_TASK_BTF, PROG_STATE_BTF_TRACEPOINT)];
 
-/// BPF_MAP_TYPE_RINGBUF (5.8).
-pub const MAP_TYPE_RINGBUF: u32 = 27;
+/// Map types newer than 4.x that the object defines, with what uses it. A
+/// run that does not use one creates the map as a type every kernel has
+/// (`tracer::maps`).
+pub const OPTIONAL_MAP_TYPES: [(MapType, &str); 1] = [(uapi::BPF_MAP_TYPE_RINGBUF, RINGBUF_TRANSPORT)];
 
-/// Map types newer than 4.x that the object defines: type, kind, the kernel
-/// that added it, and what uses it. A run that does not use one creates the
-/// map as a type every kernel has (`tracer::maps`).
-pub const OPTIONAL_MAP_TYPES: [(u32, &str, &str, &str); 1] =
-    [(MAP_TYPE_RINGBUF, "ring buffer", "5.8", RINGBUF_TRANSPORT)];
-
-/// Every other helper the programs call, with the kernel that added it
-/// (tcpconnect.bpf.c): none is newer than 4.4, the oldest kernel we run on.
-pub const HELPERS: [(i32, &str, &str); 10] = [
-    (1, "bpf_map_lookup_elem", "3.19"),
-    (2, "bpf_map_update_elem", "3.19"),
-    (3, "bpf_map_delete_elem", "3.19"),
-    (4, "bpf_probe_read", "4.1"),
-    (5, "bpf_ktime_get_ns", "4.1"),
-    (8, "bpf_get_smp_processor_id", "4.1"),
-    (14, "bpf_get_current_pid_tgid", "4.2"),
-    (15, "bpf_get_current_uid_gid", "4.2"),
-    (16, "bpf_get_current_comm", "4.2"),
-    (25, "bpf_perf_event_output", "4.4"),
+/// Every other helper the programs call (tcpconnect.bpf.c): none is newer
+/// than 4.4, the oldest kernel we run on.
+pub const HELPERS: [Helper; 10] = [
+    uapi::BPF_FUNC_MAP_LOOKUP_ELEM,
+    uapi::BPF_FUNC_MAP_UPDATE_ELEM,
+    uapi::BPF_FUNC_MAP_DELETE_ELEM,
+    uapi::BPF_FUNC_PROBE_READ,
+    uapi::BPF_FUNC_KTIME_GET_NS,
+    uapi::BPF_FUNC_GET_SMP_PROCESSOR_ID,
+    uapi::BPF_FUNC_GET_CURRENT_PID_TGID,
+    uapi::BPF_FUNC_GET_CURRENT_UID_GID,
+    uapi::BPF_FUNC_GET_CURRENT_COMM,
+    uapi::BPF_FUNC_PERF_EVENT_OUTPUT,
 ];
 
 /// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
@@ -275,7 +265,7 @@ mod tests {
         let events = &obj.maps[obj.map_index(MAP_EVENTS).expect("events map")];
         assert_eq!((events.map_type, events.key_size, events.value_size), (4, 4, 4));
         let ring = &obj.maps[obj.map_index(MAP_RING).expect("ring map")];
-        assert_eq!((ring.map_type, ring.key_size, ring.value_size), (MAP_TYPE_RINGBUF, 0, 0));
+        assert_eq!((ring.map_type, ring.key_size, ring.value_size), (uapi::BPF_MAP_TYPE_RINGBUF.id, 0, 0));
         let ports = &obj.maps[obj.map_index(MAP_PORTS).expect("ports map")];
         assert_eq!((ports.map_type, ports.key_size, ports.value_size), (1, 2, 1));
 

@@ -117,12 +117,17 @@ impl Error {
             })
             .filter_map(|rest| rest.rsplit(['#', ' ']).next()?.trim().parse::<i32>().ok())
             .next_back();
-        let optional = crate::abi::OPTIONAL_HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
-        let newer = crate::abi::NEWER_HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
-        let needed = crate::abi::HELPERS.iter().find(|(id, ..)| Some(*id) == unknown_helper);
+        let is_unknown = |helper: &crate::uapi::Helper| Some(helper.id) == unknown_helper;
+        let optional = crate::abi::OPTIONAL_HELPERS.iter().find(|(helper, _)| is_unknown(helper));
+        let newer = crate::abi::NEWER_HELPERS.iter().find(|(helper, _)| is_unknown(helper));
+        let needed = crate::abi::HELPERS.iter().find(|helper| is_unknown(helper));
         match (optional.or(newer), needed) {
-            (Some(&(_, helper, since, option)), _) => Error::MissingHelper { option, helper, since },
-            (None, Some(&(_, helper, since))) => Error::MissingHelper { option: "tcpconnect", helper, since },
+            (Some(&(helper, option)), _) => {
+                Error::MissingHelper { option, helper: helper.name, since: helper.since }
+            }
+            (None, Some(helper)) => {
+                Error::MissingHelper { option: "tcpconnect", helper: helper.name, since: helper.since }
+            }
             (None, None) => Error::ProgLoad { program: program.to_owned(), error },
         }
     }

@@ -40,3 +40,4 @@ pub mod sock_offsets;
 pub mod sys;
 pub mod tracefs;
 pub mod tracer;
+pub mod uapi;

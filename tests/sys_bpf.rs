@@ -8,17 +8,20 @@ use std::ffi::CString;
 use std::os::fd::AsFd;
 use support::have_root;
 use tcpconnect::sys::bpf::*;
-
-const BPF_MAP_TYPE_HASH: u32 = 1;
-const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+use tcpconnect::uapi::{BPF_ANY, BPF_MAP_TYPE_HASH, BPF_PROG_TYPE_TRACEPOINT};
 
 #[test]
 fn hash_map_update_lookup_iterate_delete() {
     if !have_root("hash_map_update_lookup_iterate_delete") {
         return;
     }
-    let params =
-        MapParams { map_type: BPF_MAP_TYPE_HASH, key_size: 4, value_size: 8, max_entries: 16, map_flags: 0 };
+    let params = MapParams {
+        map_type: BPF_MAP_TYPE_HASH.id,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 16,
+        map_flags: 0,
+    };
     let map = Map::create(&params, "tc_test_hash").expect("create hash map");
     for key in [3u32, 1, 2] {
         map.update(&key.to_ne_bytes(), &(u64::from(key) * 100).to_ne_bytes(), BPF_ANY).unwrap();
@@ -49,8 +52,13 @@ fn wrong_sized_buffers_are_refused_before_the_kernel_sees_them() {
     if !have_root("wrong_sized_buffers_are_refused_before_the_kernel_sees_them") {
         return;
     }
-    let params =
-        MapParams { map_type: BPF_MAP_TYPE_HASH, key_size: 4, value_size: 8, max_entries: 4, map_flags: 0 };
+    let params = MapParams {
+        map_type: BPF_MAP_TYPE_HASH.id,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 4,
+        map_flags: 0,
+    };
     let map = Map::create(&params, "tc_test_sizes").expect("create hash map");
     map.update(&1u32.to_ne_bytes(), &7u64.to_ne_bytes(), BPF_ANY).unwrap();
     let mut short = [0u8; 4];

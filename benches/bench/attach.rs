@@ -11,9 +11,7 @@ use tcpconnect::attach::raw_tracepoint::attach_raw_tracepoint;
 use tcpconnect::attach::tracepoint::attach_tracepoint;
 use tcpconnect::sys::bpf::{bpf_prog_load, ProgLoad};
 use tcpconnect::tracefs::Tracefs;
-
-const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
-const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+use tcpconnect::uapi::{BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_PROG_TYPE_TRACEPOINT};
 /// BPF_MOV64_IMM(BPF_REG_0, 0), BPF_EXIT_INSN()
 const EMPTY_PROGRAM: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
 

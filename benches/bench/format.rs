@@ -13,9 +13,10 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 use tcpconnect::event::{ConnectEvent, EVENT_SIZE};
-use tcpconnect::perf::ring::{read_records, Record, PERF_RECORD_SAMPLE};
+use tcpconnect::perf::ring::{read_records, Record};
 use tcpconnect::present::batch::BatchPrinter;
 use tcpconnect::present::text::Columns;
+use tcpconnect::uapi::PERF_RECORD_SAMPLE;
 
 /// Events per batch (one drain of the rings).
 const BATCH: usize = 64;

@@ -6,6 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::collections::HashMap;
 use tcpconnect::abi;
+use tcpconnect::uapi;
 use tcpconnect::loader::{link_program, parse_object, FieldLayout, LinkInputs};
 
 const CONSTANTS: [&str; 15] = [
@@ -66,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         map_fds: &map_fds,
         constants: &constants,
         fields: &fields,
-        stub_helpers: &[abi::HELPER_GET_CURRENT_CGROUP_ID, abi::HELPER_GET_CURRENT_TASK],
+        stub_helpers: &[uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id, uapi::BPF_FUNC_GET_CURRENT_TASK.id],
     };
     let (no_constants, no_fields) = (HashMap::new(), HashMap::new());
     let empty = LinkInputs { map_fds: &[], constants: &no_constants, fields: &no_fields, stub_helpers: &[] };

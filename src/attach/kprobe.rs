@@ -5,10 +5,11 @@
 
 use super::PerfLink;
 use crate::escape::escaped;
-use crate::sys::perf_event::{perf_event_open, PerfEventSpec, PERF_TYPE_TRACEPOINT};
+use crate::sys::perf_event::{perf_event_open, PerfEventSpec};
 use crate::sys::SysError;
 use crate::tracefs::kprobe_events::{LegacyKprobe, ProbeKind};
 use crate::tracefs::{Tracefs, TracefsError};
+use crate::uapi::PERF_TYPE_TRACEPOINT;
 use std::ffi::CString;
 use std::fmt;
 use std::os::fd::BorrowedFd;

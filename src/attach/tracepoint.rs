@@ -3,8 +3,9 @@
 //! tracepoint on every CPU.
 
 use super::PerfLink;
-use crate::sys::perf_event::{perf_event_open, PerfEventSpec, PERF_TYPE_TRACEPOINT};
+use crate::sys::perf_event::{perf_event_open, PerfEventSpec};
 use crate::sys::SysResult;
+use crate::uapi::PERF_TYPE_TRACEPOINT;
 use std::os::fd::BorrowedFd;
 
 pub fn attach_tracepoint(tracepoint_id: u64, prog: BorrowedFd<'_>, online_cpu: u32) -> SysResult<PerfLink> {

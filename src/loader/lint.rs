@@ -25,6 +25,7 @@ use super::elf::ObjectSpec;
 use super::insn::Insn;
 use crate::abi;
 use crate::host::kernel::KernelVersion;
+use crate::uapi;
 use object::{Object, ObjectSection};
 
 /// BPF_MAXINSNS: the most instructions 4.x accepts in one program.
@@ -39,8 +40,8 @@ fn by_4_4(since: &str) -> bool {
 
 /// Map types of 4.x: hash, array, prog array, perf event array (4.3),
 /// per-CPU hash and array (4.6), stack trace (4.6), cgroup array (4.8),
-/// LRU hashes (4.10).
-const MAP_TYPES_OF_4_X: [u32; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+/// LRU hashes (4.10): every type up to the LRU per-CPU hash.
+const MAP_TYPES_OF_4_X: std::ops::RangeInclusive<u32> = 1..=uapi::BPF_MAP_TYPE_LRU_PERCPU_HASH.id;
 
 /// Section names that ask for what 4.x and our loader lack.
 const NEWER_SECTIONS: [(&str, &str); 4] = [
@@ -78,7 +79,7 @@ pub fn lint_for_old_kernels(object_bytes: &[u8], object: &ObjectSpec) -> Vec<Vio
         }
     }
     for map in &object.maps {
-        let optional = abi::OPTIONAL_MAP_TYPES.iter().any(|(t, ..)| *t == map.map_type);
+        let optional = abi::OPTIONAL_MAP_TYPES.iter().any(|(t, _)| t.id == map.map_type);
         if !MAP_TYPES_OF_4_X.contains(&map.map_type) && !optional {
             found.push(Violation {
                 place: map.name.clone(),
@@ -94,7 +95,7 @@ pub fn lint_for_old_kernels(object_bytes: &[u8], object: &ObjectSpec) -> Vec<Vio
         let violation = |rule: String| Violation { place: program.section.clone(), rule };
         // A newer program may call the helpers of the kernel it needs.
         let newer: Vec<i32> =
-            abi::NEWER_HELPERS.iter().filter(|h| h.3 == program.section).map(|h| h.0).collect();
+            abi::NEWER_HELPERS.iter().filter(|h| h.1 == program.section).map(|h| h.0.id).collect();
         found.extend(lint_program(&program.insns, &newer).into_iter().map(violation));
     }
     found
@@ -120,8 +121,8 @@ pub fn lint_program(insns: &[Insn], newer: &[i32]) -> Vec<String> {
             0x85 if insn.src_reg() == 1 => found.push(format!("instruction {at}: a bpf-to-bpf call (4.16)")),
             0x85 => {
                 let id = insn.imm();
-                let optional = abi::OPTIONAL_HELPERS.iter().any(|(helper, ..)| *helper == id);
-                let of_4_4 = abi::HELPERS.iter().any(|&(helper, _, since)| helper == id && by_4_4(since));
+                let optional = abi::OPTIONAL_HELPERS.iter().any(|(helper, _)| helper.id == id);
+                let of_4_4 = abi::HELPERS.iter().any(|helper| helper.id == id && by_4_4(helper.since));
                 if !of_4_4 && !optional && !newer.contains(&id) {
                     found.push(format!("instruction {at}: helper {id} is not in 4.4 and no option stubs it"));
                 }
@@ -220,7 +221,7 @@ mod tests {
             eprintln!("{}: {} instructions", program.section, program.insns.len());
         }
         // The helper table the lint and the error messages read is itself 4.4's.
-        assert!(abi::HELPERS.iter().all(|(_, name, since)| by_4_4(since) || panic!("{name} {since}")));
+        assert!(abi::HELPERS.iter().all(|h| by_4_4(h.since) || panic!("{} {}", h.name, h.since)));
         assert!(!by_4_4("4.8") && by_4_4("3.19") && by_4_4("4.4"));
         // The one newer program type is named, and is not one the kprobe path
         // (all a 4.x kernel without the tracepoint runs) or the perf tracepoint
@@ -235,13 +236,12 @@ mod tests {
     fn the_ring_buffer_is_optional_and_named_with_its_transport() {
         let object = parse_object(EMBEDDED_OBJECT).unwrap();
         let ring = &object.maps[object.map_index(abi::MAP_RING).expect("the ring map")];
-        assert_eq!(ring.map_type, abi::MAP_TYPE_RINGBUF);
-        assert!(abi::OPTIONAL_MAP_TYPES.contains(&(27, "ring buffer", "5.8", abi::RINGBUF_TRANSPORT)));
+        assert_eq!(ring.map_type, uapi::BPF_MAP_TYPE_RINGBUF.id);
+        let ringbuf = uapi::MapType { id: 27, kind: "ring buffer", since: "5.8" };
+        assert!(abi::OPTIONAL_MAP_TYPES.contains(&(ringbuf, abi::RINGBUF_TRANSPORT)));
         for (id, name) in [(130, "bpf_ringbuf_output"), (134, "bpf_ringbuf_query")] {
-            assert!(
-                abi::OPTIONAL_HELPERS.contains(&(id, name, "5.8", "the BPF ring buffer transport")),
-                "{name}"
-            );
+            let helper = uapi::Helper { id, name, since: "5.8" };
+            assert!(abi::OPTIONAL_HELPERS.contains(&(helper, "the BPF ring buffer transport")), "{name}");
         }
         // The programs that send events call them; the calibration dumps don't.
         let calls = |section: &str| -> Vec<i32> {

@@ -8,12 +8,11 @@
 //! back, so their enabled time stops, which the reader watches.
 
 use super::ring::{read_records, Record};
-use crate::sys::bpf::{Map, BPF_ANY};
+use crate::sys::bpf::Map;
 use crate::sys::epoll::Epoll;
-use crate::sys::perf_event::{
-    perf_event_open, PerfEventSpec, PerfRingMap, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_SOFTWARE,
-};
+use crate::sys::perf_event::{perf_event_open, PerfEventSpec, PerfRingMap};
 use crate::sys::SysResult;
+use crate::uapi::{BPF_ANY, PERF_COUNT_SW_BPF_OUTPUT, PERF_TYPE_SOFTWARE};
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsFd;

@@ -46,11 +46,7 @@
 
 use std::fmt;
 
-/// `PERF_RECORD_LOST`: the kernel dropped samples because the ring was full.
-pub const PERF_RECORD_LOST: u32 = 2;
-/// `PERF_RECORD_SAMPLE`: one sample; with `PERF_SAMPLE_RAW` it carries the
-/// bytes passed to `bpf_perf_event_output()`.
-pub const PERF_RECORD_SAMPLE: u32 = 9;
+use crate::uapi::{PERF_RECORD_LOST, PERF_RECORD_SAMPLE};
 
 /// `sizeof(struct perf_event_header)`.
 const HEADER_LEN: u64 = 8;

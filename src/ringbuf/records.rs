@@ -27,12 +27,7 @@
 
 use std::fmt;
 
-/// `BPF_RINGBUF_BUSY_BIT`: reserved, not yet committed.
-pub const BUSY_BIT: u32 = 1 << 31;
-/// `BPF_RINGBUF_DISCARD_BIT`: committed as discarded.
-pub const DISCARD_BIT: u32 = 1 << 30;
-/// `BPF_RINGBUF_HDR_SZ`.
-pub const HEADER_LEN: u64 = 8;
+use crate::uapi::{BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ};
 
 /// What one record was.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,7 +98,7 @@ where
     F: FnMut(Record<'_>, u64),
 {
     let size = data.len() / 2;
-    if data.len() % 2 != 0 || size < HEADER_LEN as usize || !size.is_power_of_two() {
+    if data.len() % 2 != 0 || size < BPF_RINGBUF_HDR_SZ as usize || !size.is_power_of_two() {
         return Err(RingBufError::BadDataLen { len: data.len() });
     }
     if producer < consumer {
@@ -122,24 +117,24 @@ where
         }
         // Invariant: avail <= size.
         let avail = producer - pos;
-        if avail < HEADER_LEN {
+        if avail < BPF_RINGBUF_HDR_SZ {
             return Err(corrupt("truncated record header"));
         }
         // Below size, since mask < size.
         let offset = (pos & mask) as usize;
         let word = header_len(offset);
-        if word & BUSY_BIT != 0 {
+        if word & BPF_RINGBUF_BUSY_BIT != 0 {
             // Not committed yet: it and everything after it wait.
             break;
         }
-        let len = u64::from(word & !(BUSY_BIT | DISCARD_BIT));
-        let total = (len + HEADER_LEN + 7) & !7;
+        let len = u64::from(word & !(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+        let total = (len + BPF_RINGBUF_HDR_SZ + 7) & !7;
         if total > avail {
             return Err(corrupt("record extends past the producer position"));
         }
         // offset < size and total <= avail <= size: inside the doubled area.
-        let start = offset + HEADER_LEN as usize;
-        let record = if word & DISCARD_BIT != 0 {
+        let start = offset + BPF_RINGBUF_HDR_SZ as usize;
+        let record = if word & BPF_RINGBUF_DISCARD_BIT != 0 {
             Record::Discarded
         } else {
             Record::Sample(&data[start..start + len as usize])
@@ -179,8 +174,8 @@ mod tests {
         let mut header = len.to_ne_bytes().to_vec();
         header.extend_from_slice(&7u32.to_ne_bytes()); // pg_off: ignored
         put(ring, pos, &header);
-        put(ring, pos + HEADER_LEN, payload);
-        pos + ((payload.len() as u64 + HEADER_LEN + 7) & !7)
+        put(ring, pos + BPF_RINGBUF_HDR_SZ, payload);
+        pos + ((payload.len() as u64 + BPF_RINGBUF_HDR_SZ + 7) & !7)
     }
 
     fn payload(n: usize, seed: u8) -> Vec<u8> {
@@ -232,7 +227,7 @@ mod tests {
         let mut data = ring(256);
         let first = write(&mut data, 0, &payload(5, 1), 0);
         // Reserved by one CPU, not committed; the one after it is committed.
-        let second = write(&mut data, first, &payload(16, 2), BUSY_BIT);
+        let second = write(&mut data, first, &payload(16, 2), BPF_RINGBUF_BUSY_BIT);
         let third = write(&mut data, second, &payload(3, 3), 0);
         let (result, got) = collect(&data, 0, third);
         assert_eq!(result, Ok(first));
@@ -247,7 +242,7 @@ mod tests {
     #[test]
     fn a_discarded_record_is_consumed_unread() {
         let mut data = ring(256);
-        let first = write(&mut data, 0, &payload(72, 9), DISCARD_BIT);
+        let first = write(&mut data, 0, &payload(72, 9), BPF_RINGBUF_DISCARD_BIT);
         let second = write(&mut data, first, &payload(8, 1), 0);
         let (result, got) = collect(&data, 0, second);
         assert_eq!(result, Ok(96));

@@ -8,14 +8,10 @@ use super::{owned_fd, SysError, SysResult};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-const BPF_MAP_CREATE: libc::c_int = 0;
-const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
-const BPF_MAP_UPDATE_ELEM: libc::c_int = 2;
-const BPF_MAP_DELETE_ELEM: libc::c_int = 3;
-const BPF_MAP_GET_NEXT_KEY: libc::c_int = 4;
-const BPF_PROG_LOAD: libc::c_int = 5;
-const BPF_OBJ_GET: libc::c_int = 7;
-const BPF_RAW_TRACEPOINT_OPEN: libc::c_int = 17;
+use crate::uapi::{
+    BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
+    BPF_OBJ_GET, BPF_OBJ_NAME_LEN, BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN,
+};
 
 /// The OBJ_PIN / OBJ_GET part of `union bpf_attr`.
 #[repr(C)]
@@ -61,12 +57,6 @@ pub fn bpf_raw_tracepoint_open(name: Option<&std::ffi::CStr>, prog: BorrowedFd<'
     let ret = sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr, std::mem::size_of::<RawTracepointOpenAttr>());
     owned_fd("bpf(BPF_RAW_TRACEPOINT_OPEN)", ret)
 }
-
-/// BPF_ANY for MAP_UPDATE_ELEM: create or replace.
-pub const BPF_ANY: u64 = 0;
-
-/// Object names are at most 15 bytes plus NUL (BPF_OBJ_NAME_LEN).
-const BPF_OBJ_NAME_LEN: usize = 16;
 
 fn name_bytes(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
     let mut out = [0u8; BPF_OBJ_NAME_LEN];

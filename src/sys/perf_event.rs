@@ -5,18 +5,10 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub const PERF_TYPE_SOFTWARE: u32 = 1;
-pub const PERF_TYPE_TRACEPOINT: u32 = 2;
-pub const PERF_COUNT_SW_BPF_OUTPUT: u64 = 10;
-const PERF_SAMPLE_RAW: u64 = 1 << 10;
-/// read(2) of the event gives its count, then the time it was enabled.
-const PERF_FORMAT_TOTAL_TIME_ENABLED: u64 = 1 << 0;
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
-
-// _IO('$', 0), _IO('$', 1), _IOW('$', 8, __u32)
-const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
-const PERF_EVENT_IOC_DISABLE: libc::c_ulong = 0x2401;
-const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+use crate::uapi::{
+    PERF_ATTR_FLAG_WATERMARK, PERF_ATTR_SIZE_VER1, PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_ENABLE,
+    PERF_EVENT_IOC_SET_BPF, PERF_FLAG_FD_CLOEXEC, PERF_FORMAT_TOTAL_TIME_ENABLED, PERF_SAMPLE_RAW,
+};
 
 /// `struct perf_event_attr` up to config2 (PERF_ATTR_SIZE_VER1, 72 bytes):
 /// every kernel with BPF accepts it, and it has the kprobe PMU fields.
@@ -36,7 +28,6 @@ struct PerfEventAttr {
     config1: u64,
     config2: u64,
 }
-const PERF_ATTR_SIZE_VER1: u32 = 72;
 
 /// How a perf event is opened.
 pub struct PerfEventSpec<'a> {
@@ -55,9 +46,6 @@ pub struct PerfEventSpec<'a> {
     pub wakeup_watermark: bool,
 }
 
-/// perf_event_attr's `watermark` flag bit: wakeup_events is wakeup_watermark.
-const ATTR_FLAG_WATERMARK: u64 = 1 << 14;
-
 /// perf_event_open(&attr, pid = -1, cpu, group = -1, FD_CLOEXEC): a
 /// system-wide event sampling raw data, one sample per event. read(2) of it
 /// gives two u64: its count and the nanoseconds it has been enabled.
@@ -70,7 +58,7 @@ pub fn perf_event_open(spec: &PerfEventSpec<'_>) -> SysResult<OwnedFd> {
         sample_type: PERF_SAMPLE_RAW,
         read_format: PERF_FORMAT_TOTAL_TIME_ENABLED,
         wakeup_events: spec.wakeup_events,
-        flags: if spec.wakeup_watermark { ATTR_FLAG_WATERMARK } else { 0 },
+        flags: if spec.wakeup_watermark { PERF_ATTR_FLAG_WATERMARK } else { 0 },
         config1: spec.probe_func.map_or(0, |name| name.as_ptr() as u64),
         config2: spec.config2,
         ..Default::default()

@@ -12,7 +12,7 @@
 
 use super::constants::Constants;
 use super::kprobe_common::{register_fields, return_kind};
-use super::{Filters, Session, PROG_TYPE_KPROBE, PROG_TYPE_TRACEPOINT};
+use super::{Filters, Session};
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::attach::tracepoint::attach_tracepoint;
@@ -22,6 +22,7 @@ use crate::sk_err_offset;
 use crate::sock_offsets::{self, SockOffsets};
 use crate::sys::tcp::set_listen_backlog;
 use crate::tracefs::kprobe_events::ProbeKind;
+use crate::uapi::{BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT};
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
@@ -45,7 +46,9 @@ pub(crate) fn calibrate_v6_offsets(
     let fields = register_fields();
     let kern_version = running_version_code();
     let load = |section| {
-        session.load(section, PROG_TYPE_KPROBE, &constants, &fields, kern_version).map_err(|e| e.to_string())
+        session
+            .load(section, BPF_PROG_TYPE_KPROBE, &constants, &fields, kern_version)
+            .map_err(|e| e.to_string())
     };
     let entry = load(abi::PROG_CONNECT_ENTRY)?;
     let dump = load(abi::PROG_CALIBRATE)?;
@@ -100,7 +103,7 @@ pub(crate) fn calibrate_sk_err(session: &mut Session, probe: &SkErrProbe<'_>) ->
     let (prog, attach_link) = match probe {
         SkErrProbe::Tracepoint { id, fields } => {
             let prog = session
-                .load(abi::PROG_CALIBRATE_SK_ERR_TP, PROG_TYPE_TRACEPOINT, &constants, fields, 0)
+                .load(abi::PROG_CALIBRATE_SK_ERR_TP, BPF_PROG_TYPE_TRACEPOINT, &constants, fields, 0)
                 .map_err(|e| e.to_string())?;
             let link =
                 attach_tracepoint(*id, prog.as_fd(), session.attach_cpu()).map_err(|e| e.to_string())?;
@@ -110,7 +113,7 @@ pub(crate) fn calibrate_sk_err(session: &mut Session, probe: &SkErrProbe<'_>) ->
             let prog = session
                 .load(
                     abi::PROG_CALIBRATE_SK_ERR_KP,
-                    PROG_TYPE_KPROBE,
+                    BPF_PROG_TYPE_KPROBE,
                     &constants,
                     &register_fields(),
                     running_version_code(),

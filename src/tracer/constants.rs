@@ -9,6 +9,7 @@ use super::Filters;
 use crate::abi;
 use crate::btf_tracepoint::TaskOffsets;
 use crate::sock_offsets::{SockOffsets, SocketLayout};
+use crate::uapi;
 use std::collections::HashMap;
 
 /// Every constant the programs read. Zero (false, None) is what a program
@@ -223,13 +224,13 @@ impl Constants {
     pub fn stubbed_helpers(&self) -> Vec<i32> {
         let mut stubbed = Vec::new();
         if self.ringbuf.is_none() {
-            stubbed.extend([abi::HELPER_RINGBUF_OUTPUT, abi::HELPER_RINGBUF_QUERY]);
+            stubbed.extend([uapi::BPF_FUNC_RINGBUF_OUTPUT.id, uapi::BPF_FUNC_RINGBUF_QUERY.id]);
         }
         if !self.filter_cgroup {
-            stubbed.push(abi::HELPER_GET_CURRENT_CGROUP_ID);
+            stubbed.push(uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id);
         }
         if !self.filter_mntns && self.dns.is_none() {
-            stubbed.push(abi::HELPER_GET_CURRENT_TASK);
+            stubbed.push(uapi::BPF_FUNC_GET_CURRENT_TASK.id);
         }
         stubbed
     }
@@ -277,10 +278,10 @@ mod tests {
         assert_eq!(
             constants.stubbed_helpers(),
             [
-                abi::HELPER_RINGBUF_OUTPUT,
-                abi::HELPER_RINGBUF_QUERY,
-                abi::HELPER_GET_CURRENT_CGROUP_ID,
-                abi::HELPER_GET_CURRENT_TASK
+                uapi::BPF_FUNC_RINGBUF_OUTPUT.id,
+                uapi::BPF_FUNC_RINGBUF_QUERY.id,
+                uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id,
+                uapi::BPF_FUNC_GET_CURRENT_TASK.id
             ]
         );
         assert_eq!((value(abi::CONST_USE_RINGBUF), value(abi::CONST_RING_WAKEUP_BYTES)), (0, 0));
@@ -307,7 +308,7 @@ mod tests {
         assert_eq!((symbols[abi::CONST_USE_RINGBUF], symbols[abi::CONST_RING_WAKEUP_BYTES]), (1, 40960));
         assert_eq!(
             constants.stubbed_helpers(),
-            [abi::HELPER_GET_CURRENT_CGROUP_ID, abi::HELPER_GET_CURRENT_TASK]
+            [uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id, uapi::BPF_FUNC_GET_CURRENT_TASK.id]
         );
     }
 
@@ -321,7 +322,7 @@ mod tests {
         assert_eq!(symbols[abi::CONST_TASK_NSPROXY], 3000);
         assert_eq!((symbols[abi::CONST_NSPROXY_NET_NS], symbols[abi::CONST_NET_INUM]), (64, 200));
         assert_eq!(symbols[abi::CONST_SOCKET_SK], 24);
-        assert!(!constants.stubbed_helpers().contains(&abi::HELPER_GET_CURRENT_TASK));
+        assert!(!constants.stubbed_helpers().contains(&uapi::BPF_FUNC_GET_CURRENT_TASK.id));
         let mntns = MntnsOffsets { task_nsproxy: 3000, nsproxy_mnt_ns: 8, mnt_ns_inum: 16 };
         let both = Constants { filter_mntns: true, mntns, ..constants };
         assert_eq!(both.symbols()[abi::CONST_TASK_NSPROXY], 3000);

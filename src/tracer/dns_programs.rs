@@ -26,13 +26,14 @@ use super::btf_source::LazyBtf;
 use super::constants::{DnsOffsets, FdOffsets};
 use super::maps::map_index;
 use super::tracepoint::field_layouts;
-use super::{Attachment, Log, Session, PROG_TYPE_TRACEPOINT};
+use super::{Attachment, Log, Session};
 use crate::abi;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::btf::{Btf, BtfError};
 use crate::error::Error;
 use crate::perf::PerfBuffers;
 use crate::sys::perf_event::page_size;
+use crate::uapi::BPF_PROG_TYPE_TRACEPOINT;
 use std::os::fd::{AsFd, OwnedFd};
 
 /// Data pages of each CPU's DNS ring: 32 messages of the largest size kept
@@ -133,7 +134,7 @@ fn try_start(session: &Session) -> Result<DnsCapture, String> {
         let layouts = field_layouts((category, name), markers, &fields).map_err(first_line)?;
         let id = session.tracefs.tracepoint_id(category, name).map_err(|e| e.to_string())?;
         let prog = session
-            .load(section, PROG_TYPE_TRACEPOINT, &session.constants, &layouts, 0)
+            .load(section, BPF_PROG_TYPE_TRACEPOINT, &session.constants, &layouts, 0)
             .map_err(first_line)?;
         let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
             .map_err(|e| format!("cannot attach to tracepoint {tracepoint}: {e}"))?;

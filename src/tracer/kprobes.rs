@@ -7,13 +7,14 @@
 use super::calibrate::{calibrate_v6_offsets, SkErrProbe};
 use super::choice::{KprobePlan, V6Plan};
 use super::kprobe_common::{register_fields, return_kind};
-use super::{Attachment, Log, Session, PROG_TYPE_KPROBE};
+use super::{Attachment, Log, Session};
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::error::Error;
 use crate::host::kernel::running_version_code;
 use crate::sock_offsets::{SockOffsets, Source};
 use crate::tracefs::kprobe_events::ProbeKind;
+use crate::uapi::BPF_PROG_TYPE_KPROBE;
 use std::os::fd::{AsFd, OwnedFd};
 
 /// IPv6 offsets in struct sock: BTF first, calibration second.
@@ -66,7 +67,7 @@ pub(crate) fn start(
     };
     let fields = register_fields();
     let kern_version = running_version_code();
-    let load = |section| session.load(section, PROG_TYPE_KPROBE, &constants, &fields, kern_version);
+    let load = |section| session.load(section, BPF_PROG_TYPE_KPROBE, &constants, &fields, kern_version);
     let entry = load(abi::PROG_CONNECT_ENTRY)?;
     let mut targets = vec![(plan.v4_symbol.as_str(), load(abi::PROG_V4_RETURN)?)];
     if let Some(v6) = &plan.v6 {

@@ -7,6 +7,10 @@ use crate::error::Error;
 use crate::event::{ConnectEvent, CountRow, EVENT_WITH_NETNS_SIZE};
 use crate::loader::ObjectSpec;
 use crate::sys::bpf::{Map, MapParams};
+use crate::uapi::{
+    MapType, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
+    BPF_MAP_TYPE_RINGBUF, MAP_TYPES,
+};
 
 /// The counts map's size: no more rows can exist.
 const MAX_COUNT_ROWS: usize = 10240;
@@ -27,20 +31,6 @@ pub(super) struct MapSizing<'a> {
     pub dns: bool,
 }
 
-/// BPF_MAP_TYPE_* of the object, with the kernel that added each.
-const MAP_TYPE_HASH: u32 = 1;
-const MAP_TYPE_LRU_HASH: u32 = 9;
-const MAP_TYPE_ARRAY: u32 = 2;
-const MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-const MAP_TYPES: [(u32, &str, &str); 6] = [
-    (MAP_TYPE_HASH, "hash", "3.19"),
-    (MAP_TYPE_ARRAY, "array", "3.19"),
-    (4, "perf event array", "4.3"),
-    (MAP_TYPE_PERCPU_ARRAY, "per-CPU array", "4.6"),
-    (MAP_TYPE_LRU_HASH, "LRU hash", "4.10"),
-    (abi::MAP_TYPE_RINGBUF, "ring buffer", "5.8"),
-];
-
 /// The type a map no program of this run uses is created as: one that
 /// serves the same helper calls and exists on every kernel we run on, so a
 /// kernel without the real type (no LRU hash before 4.10) loads the
@@ -52,10 +42,10 @@ const MAP_TYPES: [(u32, &str, &str); 6] = [
 /// small array stands in for it.
 fn stand_in(params: MapParams) -> MapParams {
     let small_array =
-        MapParams { map_type: MAP_TYPE_ARRAY, key_size: 4, value_size: 8, max_entries: 1, ..params };
+        MapParams { map_type: BPF_MAP_TYPE_ARRAY.id, key_size: 4, value_size: 8, max_entries: 1, ..params };
     match params.map_type {
-        MAP_TYPE_LRU_HASH => MapParams { map_type: MAP_TYPE_HASH, ..params },
-        abi::MAP_TYPE_RINGBUF | MAP_TYPE_PERCPU_ARRAY => small_array,
+        t if t == BPF_MAP_TYPE_LRU_HASH.id => MapParams { map_type: BPF_MAP_TYPE_HASH.id, ..params },
+        t if t == BPF_MAP_TYPE_RINGBUF.id || t == BPF_MAP_TYPE_PERCPU_ARRAY.id => small_array,
         _ => params,
     }
 }
@@ -63,8 +53,8 @@ fn stand_in(params: MapParams) -> MapParams {
 /// "create BPF map syn_sent_ports (an LRU hash map, Linux 4.10+)": what a
 /// failure says, so an old kernel's EINVAL names the feature it lacks.
 fn create_action(name: &str, map_type: u32) -> String {
-    match MAP_TYPES.iter().find(|(t, ..)| *t == map_type) {
-        Some((_, kind, since)) => format!("create BPF map {name} (a {kind} map, Linux {since}+)"),
+    match MAP_TYPES.iter().find(|t| t.id == map_type) {
+        Some(MapType { kind, since, .. }) => format!("create BPF map {name} (a {kind} map, Linux {since}+)"),
         None => format!("create BPF map {name} (map type {map_type})"),
     }
 }

@@ -44,11 +44,12 @@ use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectS
 use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::RingStats;
 use crate::pinned_map;
-use crate::sys::bpf::{bpf_prog_load, BtfAttach, Map, ProgLoad, BPF_ANY};
+use crate::sys::bpf::{bpf_prog_load, BtfAttach, Map, ProgLoad};
 use crate::sys::epoll::Epoll;
 use crate::sys::perf_event::page_size;
 use crate::sys::process::raise_memlock_limit;
 use crate::tracefs::Tracefs;
+use crate::uapi::{BPF_ANY, BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -60,14 +61,6 @@ pub type Log<'a> = &'a dyn Fn(std::fmt::Arguments<'_>);
 /// capture, before any connect program attaches (called again, for a
 /// second attempt, it must do nothing more).
 pub type PacketDns<'a> = &'a mut dyn FnMut() -> Result<(), Error>;
-
-/// BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT, BPF_PROG_TYPE_RAW_TRACEPOINT.
-const PROG_TYPE_KPROBE: u32 = 2;
-const PROG_TYPE_TRACEPOINT: u32 = 5;
-const PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
-/// BPF_PROG_TYPE_TRACING loaded as BPF_TRACE_RAW_TP: a BTF tracepoint (5.5).
-const PROG_TYPE_TRACING: u32 = 26;
-const ATTACH_TRACE_RAW_TP: u32 = 23;
 
 /// A program attached one way or the other.
 pub enum Attachment {
@@ -228,8 +221,8 @@ impl Session<'_> {
         constants: &Constants,
         btf_id: u32,
     ) -> Result<OwnedFd, Error> {
-        let attach = BtfAttach { attach_type: ATTACH_TRACE_RAW_TP, btf_id };
-        self.load_with(section, PROG_TYPE_TRACING, constants, &HashMap::new(), 0, Some(attach))
+        let attach = BtfAttach { attach_type: BPF_TRACE_RAW_TP, btf_id };
+        self.load_with(section, BPF_PROG_TYPE_TRACING, constants, &HashMap::new(), 0, Some(attach))
     }
 
     /// `load`, with what a BTF-typed program attaches to.

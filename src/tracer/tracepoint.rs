@@ -14,7 +14,7 @@
 use super::calibrate::SkErrProbe;
 use super::choice::TracepointPlan;
 use super::constants::Constants;
-use super::{Attachment, Log, Session, PROG_TYPE_RAW_TRACEPOINT, PROG_TYPE_TRACEPOINT};
+use super::{Attachment, Log, Session};
 use crate::abi;
 use crate::attach::raw_tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, RawTracepointLink};
 use crate::attach::tracepoint::attach_tracepoint;
@@ -24,6 +24,7 @@ use crate::loader::FieldLayout;
 use crate::sock_offsets::SocketLayout;
 use crate::tracefs::format::{self, Field};
 use crate::tracefs::TracefsError;
+use crate::uapi::{BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_PROG_TYPE_TRACEPOINT};
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -66,7 +67,7 @@ pub(super) fn start_tracepoint(
             session.ensure_sk_err(&SkErrProbe::Tracepoint { id: plan.id, fields: &fields }, log)?;
             let prog = session.load(
                 abi::PROG_STATE_TRACEPOINT,
-                PROG_TYPE_TRACEPOINT,
+                BPF_PROG_TYPE_TRACEPOINT,
                 &session.constants,
                 &fields,
                 0,
@@ -108,7 +109,7 @@ fn attach_raw_state_program(
 ) -> Result<(OwnedFd, RawTracepointLink), String> {
     let constants = session.constants.with_socket_layout(layout);
     let prog = session
-        .load(abi::PROG_STATE_RAW_TRACEPOINT, PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
+        .load(abi::PROG_STATE_RAW_TRACEPOINT, BPF_PROG_TYPE_RAW_TRACEPOINT, &constants, &HashMap::new(), 0)
         .map_err(|e| e.first_line())?;
     let link = attach_raw_tracepoint(abi::STATE_RAW_TRACEPOINT, prog.as_fd()).map_err(|e| e.to_string())?;
     Ok((prog, link))
@@ -132,7 +133,7 @@ fn attach_connect_syscalls(
             },
             other => Error::Tracefs(other),
         })?;
-        let prog = session.load(section, PROG_TYPE_TRACEPOINT, &session.constants, &HashMap::new(), 0)?;
+        let prog = session.load(section, BPF_PROG_TYPE_TRACEPOINT, &session.constants, &HashMap::new(), 0)?;
         let link = attach_tracepoint(id, prog.as_fd(), session.attach_cpu())
             .map_err(Error::kernel(format!("attach to tracepoint {category}:{name}")))?;
         progs.push(prog);

@@ -5,7 +5,6 @@
 //! names it.
 
 use super::constants::RingWakeup;
-use crate::abi;
 use crate::perf::buffer::{DEFAULT_RING_PAGES, WAKEUP_EVENTS};
 use crate::sys::bpf::{Map, MapParams};
 
@@ -93,7 +92,7 @@ pub(crate) fn choose_transport(
 /// Whether this kernel creates a BPF_MAP_TYPE_RINGBUF: one page, closed at once.
 pub(crate) fn probe_ringbuf(page: usize) -> Result<(), String> {
     let params = MapParams {
-        map_type: abi::MAP_TYPE_RINGBUF,
+        map_type: crate::uapi::BPF_MAP_TYPE_RINGBUF.id,
         key_size: 0,
         value_size: 0,
         max_entries: page as u32,
