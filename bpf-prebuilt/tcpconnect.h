@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /*
- * The ABI shared by the BPF program (tcpconnect.bpf.c) and user space
- * (src/event.rs, src/loader/). Change both sides together.
+ * The ABI shared by the BPF program (tcpconnect.bpf.c and the *.bpf.h parts
+ * it includes) and user space (src/event.rs, src/loader/). Change both sides
+ * together.
  */
 #ifndef TCPCONNECT_H
 #define TCPCONNECT_H
@@ -9,7 +10,8 @@
 #define TASK_COMM_LEN 16
 
 /*
- * One traced connect, written to the perf event array. 80 bytes, no holes;
+ * One traced connect, sent through the ring buffer or the perf event array
+ * (send() in connect_path.bpf.h). 80 bytes, no holes;
  * sent without `netns` and `pad2` (CONNECT_EVENT_BEFORE_NETNS bytes) unless
  * -d reads the DNS answers in the kernel.
  */
@@ -30,8 +32,9 @@ struct connect_event {
 #define CONNECT_EVENT_BEFORE_NETNS 72
 
 /*
- * --result: a connect and how its handshake ended, written to the perf
- * event array when the socket leaves SYN_SENT. 96 bytes, no holes.
+ * --result: a connect and how its handshake ended, sent through the ring
+ * buffer or the perf event array when the socket leaves SYN_SENT. 96 bytes,
+ * no holes.
  */
 struct outcome_event {
 	struct connect_event ev;

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/*
+ * tcpconnect.bpf.c, part 3 of 8. Why: every attach form (the three state
+ * tracepoint programs, the kprobes) reports a connect the same way, so what
+ * they share is here, as always_inline functions (the program makes no
+ * bpf-to-bpf calls). What: the head of struct sock_common the programs read
+ * (struct sock_head, SKC_NUM, SKC_STATE); the current task's namespaces and
+ * uid; the filters (-p, -u, --cgroupmap, --mntnsmap, -P, -4/-6); -c's
+ * per-flow counting; sending a sample through the ring buffer or this CPU's
+ * perf ring, with losses counted (send, submit); and building an event from
+ * a socket and the current task (read_socket, fill_task, BTF_LOAD for the
+ * BTF tracepoint program's direct loads). Defines no program. Relies on
+ * part 1 (helpers, CONST), tcpconnect.h (struct connect_event, struct
+ * count_key) and part 2 (the maps).
+ */
+
+/*
+ * The head of struct sock_common, unchanged since Linux 3.x: the address and
+ * port pairs are read by the lookup hash functions as one word each, which
+ * pins them to the start of the struct (user space checks it against BTF
+ * before the raw tracepoint path uses it). The IPv6 addresses come later and
+ * move with the kernel config: those are constants from BTF or calibration.
+ */
+struct sock_head {
+	__u32 daddr;            /* skc_daddr */
+	__u32 rcv_saddr;        /* skc_rcv_saddr */
+	__u32 hash;             /* skc_hash */
+	__u16 dport;            /* skc_dport, network order */
+	__u16 num;              /* skc_num: local port, host order */
+	__u16 family;           /* skc_family */
+	__u8 state;             /* skc_state */
+};
+#define SKC_NUM 14
+#define SKC_STATE 18
+
+/*
+ * The inode of one namespace of the current task (0 if unreadable): the one
+ * task->nsproxy points to at `member` (mnt_ns, net_ns), whose ns_common
+ * inum is at `inum`.
+ */
+static always_inline __u32 current_ns(__u64 member, __u64 inum_off)
+{
+	char *task = (char *)bpf_get_current_task();
+	char *nsproxy = 0, *ns = 0;
+	__u32 inum = 0;
+
+	bpf_probe_read(&nsproxy, sizeof(nsproxy), task + CONST(task_nsproxy_off));
+	if (!nsproxy)
+		return 0;
+	bpf_probe_read(&ns, sizeof(ns), nsproxy + member);
+	if (!ns)
+		return 0;
+	bpf_probe_read(&inum, sizeof(inum), ns + inum_off);
+	return inum;
+}
+
+/* --mntnsmap: the mount namespace of the current task. */
+static always_inline __u64 current_mntns(void)
+{
+	return current_ns(CONST(nsproxy_mnt_ns_off), CONST(mnt_ns_inum_off));
+}
+
+/*
+ * -d in the kernel: the network namespace of the current task, what keys
+ * the DNS cache on both the answer and the connect.
+ */
+static always_inline __u32 current_netns(void)
+{
+	return current_ns(CONST(nsproxy_net_ns_off), CONST(net_inum_off));
+}
+
+/*
+ * The uid of the current task, read only where a line shows it (-U, -j) or
+ * -u filters on it: 0 otherwise, and one helper call less per connect.
+ */
+static always_inline __u32 current_uid(void)
+{
+	return CONST(read_uid) ? (__u32)bpf_get_current_uid_gid() : 0;
+}
+
+/* Shared by every attach method: filters that need no address. */
+static always_inline int keep_task(__u32 pid, __u32 uid)
+{
+	if (CONST(filter_pid) && pid != (__u32)CONST(target_pid))
+		return 0;
+	if (CONST(filter_uid) && uid != (__u32)CONST(target_uid))
+		return 0;
+	if (CONST(filter_cgroup)) {
+		__u64 cgroup = bpf_get_current_cgroup_id();
+		if (!bpf_map_lookup_elem(&cgroup_filter, &cgroup))
+			return 0;
+	}
+	if (CONST(filter_mntns)) {
+		__u64 mntns = current_mntns();
+		if (!bpf_map_lookup_elem(&mntns_filter, &mntns))
+			return 0;
+	}
+	return 1;
+}
+
+static always_inline int keep_port(__u16 dport)
+{
+	if (CONST(filter_ports) && !bpf_map_lookup_elem(&ports, &dport))
+		return 0;
+	return 1;
+}
+
+/* -4 / -6. */
+static always_inline int keep_family(__u8 ip)
+{
+	return !CONST(only_ip) || ip == (__u8)CONST(only_ip);
+}
+
+/* -c: one more connect for this flow. */
+static always_inline void count_connect(struct connect_event *ev)
+{
+	struct count_key key = {};
+	__builtin_memcpy(key.saddr, ev->saddr, sizeof(key.saddr));
+	__builtin_memcpy(key.daddr, ev->daddr, sizeof(key.daddr));
+	key.dport = ev->dport;
+	key.ip = ev->ip;
+	__u64 *n = bpf_map_lookup_elem(&counts, &key);
+	if (!n) {
+		__u64 one = 1;
+		if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0)
+			return;
+		/* Another CPU created it first. */
+		n = bpf_map_lookup_elem(&counts, &key);
+		if (!n)
+			return;
+	}
+	__sync_fetch_and_add(n, 1);
+}
+
+/* One event user space will never see, counted where it reads losses. */
+static always_inline void count_lost(__u32 cpu)
+{
+	__u64 *lost = bpf_map_lookup_elem(&lost_events, &cpu);
+	if (lost)
+		__sync_fetch_and_add(lost, 1);
+}
+
+/*
+ * One sample to user space, through the ring buffer (CONST(use_ringbuf)) or
+ * this CPU's perf ring; one the ring refused is counted lost. The reader is
+ * woken only once CONST(ring_wakeup_bytes) are waiting (a batch, or half the
+ * ring), as the perf rings wake it every WAKEUP_EVENTS samples; what is
+ * fewer waits for its 100 ms timer.
+ */
+static always_inline void send(void *ctx, void *data, __u64 size)
+{
+	if (CONST(use_ringbuf)) {
+		__u64 wakeup = bpf_ringbuf_query(&ring, BPF_RB_AVAIL_DATA) + size >= CONST(ring_wakeup_bytes)
+			? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		/* The CPU only for a loss: each helper call costs ~40 ns on a retpoline host. */
+		if (bpf_ringbuf_output(&ring, data, size, wakeup) != 0)
+			count_lost(bpf_get_smp_processor_id());
+		return;
+	}
+	/* The CPU as an index, not BPF_F_CURRENT_CPU: that flag needs 4.8. */
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (bpf_perf_event_output(ctx, &events, cpu, data, size) != 0)
+		count_lost(cpu);
+}
+
+/* The end of every path: count it (-c) or send it to user space. */
+static always_inline void submit(void *ctx, struct connect_event *ev)
+{
+	if (CONST(count_mode)) {
+		count_connect(ev);
+		return;
+	}
+	/* Only -d in the kernel reads netns: without it, the bytes before it. */
+	send(ctx, ev, CONST(dns_netns) ? sizeof(*ev) : CONNECT_EVENT_BEFORE_NETNS);
+}
+
+/*
+ * A load of a kernel struct's member at byte offset `off`, in the BTF
+ * tracepoint program: the verifier checks it against the member's BTF type
+ * and the JIT makes it a plain load that a fault cannot break (no helper
+ * call, which costs ~40 ns on a retpoline host).
+ */
+#define BTF_LOAD(ptr, type, off) (*(volatile type *)((char *)(ptr) + (off)))
+/* A pointer member, for BTF_LOAD (`volatile char **` would qualify the char). */
+typedef char *kernel_ptr;
+
+/* 16 bytes of an address at `src`: BTF-checked loads (`direct`) or bpf_probe_read. */
+static always_inline void read16(__u8 *dst, char *src, int direct)
+{
+	if (direct) {
+		((__u64 *)dst)[0] = BTF_LOAD(src, __u64, 0);
+		((__u64 *)dst)[1] = BTF_LOAD(src, __u64, 8);
+	} else {
+		bpf_probe_read(dst, 16, src);
+	}
+}
+
+/*
+ * Addresses and ports of a connecting socket, read from the socket itself
+ * (kprobe and raw tracepoint paths), as bcc does. 0 if -P or -4/-6 drop it.
+ * `family`: AF_INET or AF_INET6 as the caller knows it, or 0 for the
+ * socket's own. An AF_INET6 socket connecting to ::ffff:a.b.c.d is reported
+ * as IPv4, like bcc (which sees it in tcp_v4_connect), from the 4-byte
+ * fields, which tcp_v4_connect sets for every family.
+ */
+static always_inline int read_socket(struct connect_event *ev, char *sk, __u16 family, int direct)
+{
+	struct sock_head head = {};
+	if (direct) {
+		head.daddr = BTF_LOAD(sk, __u32, 0);
+		head.rcv_saddr = BTF_LOAD(sk, __u32, 4);
+		head.dport = BTF_LOAD(sk, __u16, 12);
+		head.num = BTF_LOAD(sk, __u16, SKC_NUM);
+		head.family = BTF_LOAD(sk, __u16, 16);
+	} else {
+		bpf_probe_read(&head, sizeof(head), sk);
+	}
+	ev->dport = __builtin_bswap16(head.dport);
+	if (!keep_port(ev->dport))
+		return 0;
+	if (!family)
+		family = head.family;
+	ev->ip = 4;
+	if (family == AF_INET6) {
+		read16(ev->daddr, sk + CONST(skc_v6_daddr_off), direct);
+		__u64 *half = (__u64 *)ev->daddr;
+		__u32 *word = (__u32 *)ev->daddr;
+		int mapped = half[0] == 0 && word[2] == 0xffff0000; /* little endian */
+		if (!mapped) {
+			ev->ip = 6;
+			read16(ev->saddr, sk + CONST(skc_v6_rcv_saddr_off), direct);
+		} else {
+			half[0] = 0;
+			half[1] = 0;
+		}
+	}
+	if (!keep_family(ev->ip))
+		return 0;
+	if (ev->ip == 4) {
+		__builtin_memcpy(ev->saddr, &head.rcv_saddr, 4);
+		__builtin_memcpy(ev->daddr, &head.daddr, 4);
+	}
+	ev->lport = head.num;
+	return 1;
+}
+
+/*
+ * The task fields of an event, for the task that connects. `task`: the
+ * current task as the BTF tracepoint program has it (`direct`), whose comm
+ * is read with two loads instead of bpf_get_current_comm (user space stops
+ * at its NUL, so what follows the NUL does not matter).
+ */
+static always_inline void fill_task(struct connect_event *ev, __u64 pid_tgid, __u32 uid, char *task, int direct)
+{
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->pid = pid_tgid >> 32;
+	ev->uid = uid;
+	if (direct) {
+		__u64 *comm = (__u64 *)ev->comm;
+		comm[0] = BTF_LOAD(task, __u64, CONST(task_comm_off));
+		comm[1] = BTF_LOAD(task, __u64, CONST(task_comm_off) + 8);
+	} else {
+		bpf_get_current_comm(&ev->comm, sizeof(ev->comm));
+	}
+	if (CONST(dns_netns))
+		ev->netns = current_netns();
+}

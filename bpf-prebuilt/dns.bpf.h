@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/*
+ * tcpconnect.bpf.c, part 7 of 8. Why: -d names each connect's destination
+ * after the DNS answer its process read, taken where processes read the
+ * answers, in every network namespace (without BTF, user space uses a
+ * packet socket instead and these programs are not loaded). What: three
+ * programs on the entries of recvfrom(2), recvmsg(2) and read(2), which note
+ * the thread's buffer in `dns_reads`, and one on their exits, which sends a
+ * message from port 53 that looks like a DNS response to `dns_events`, with
+ * the reader's network namespace. Relies on part 1 (TP_LOAD, helpers),
+ * part 2 (dns_events, dns_scratch, dns_reads and struct dns_read with its
+ * DNS_RECVFROM, DNS_RECVMSG, DNS_READ), part 3 (current_netns, struct
+ * sock_head) and tcpconnect.h (struct dns_event, DNS_MAX, DNS_EVENT_HEADER,
+ * the FIELD_RECV_*, FIELD_READ_BUF and FIELD_SYSCALL_RET markers).
+ */
+
+/* ---- -d: DNS answers as processes read them ------------------------ */
+
+/*
+ * -d: user memory, read with bpf_probe_read, which reads it on the 64-bit
+ * architectures we run on (disjoint user and kernel address spaces: 5.5+
+ * dispatches on the address) and keeps the programs loadable by 4.x;
+ * bpf_probe_read_user (5.5) would add nothing there.
+ */
+#define read_user(dst, size, src) bpf_probe_read(dst, size, src)
+
+/* UAPI struct user_msghdr and struct iovec (linux/socket.h, linux/uio.h), 64-bit. */
+struct user_msghdr_head {
+	__u64 msg_name;
+	__u64 msg_namelen;      /* int, padded */
+	__u64 msg_iov;
+	__u64 msg_iovlen;
+};
+
+struct user_iovec {
+	__u64 base;
+	__u64 len;
+};
+
+/*
+ * Copies `n` bytes of user memory at `src` to the message. `n` is bounded by
+ * the caller (n <= DNS_MAX); the mask only lets the verifier see it, in asm
+ * because clang drops a mask it can prove idle, and the bound with it.
+ */
+static always_inline long dns_copy(struct dns_scratch *s, __u64 src, __u64 n)
+{
+	asm volatile("%0 &= %1" : "+r"(n) : "i"(2 * DNS_MAX - 1));
+	return read_user(s->ev.data, n, (const void *)src);
+}
+
+static always_inline void dns_read_enter(__u32 call, __u64 fd, __u64 buf, __u64 addr)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct dns_read read = { .buf = buf, .addr = addr, .fd = fd, .call = call };
+	bpf_map_update_elem(&dns_reads, &pid_tgid, &read, BPF_ANY);
+}
+
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+
+/* The IP version of an address family: 4, 6, or 0 for any other. */
+static always_inline __u8 ip_of_family(__u16 family)
+{
+	return family == AF_INET6 ? 6 : family == AF_INET ? 4 : 0;
+}
+
+/*
+ * The IP version of the socket behind the current task's `fd` if it is an
+ * IPv4 or IPv6 socket connected to port 53, or connected nowhere, else 0:
+ * for a read that names no sender (read(2), recv(2) on a connected socket,
+ * as Go's resolver reads; recv(2) on an unconnected one). The file table,
+ * the file, its inode and its socket, at offsets from BTF; the socket's peer
+ * port and family in struct sock_head.
+ */
+static always_inline __u8 dns_peer_of_fd(__u32 fd)
+{
+	char *task = (char *)bpf_get_current_task();
+	char *files = 0, *fdt = 0, *fds = 0, *file = 0, *inode = 0, *socket = 0, *sk = 0;
+	__u32 max_fds = 0;
+	__u16 mode = 0;
+
+	bpf_probe_read(&files, sizeof(files), task + CONST(task_files_off));
+	if (!files)
+		return 0;
+	bpf_probe_read(&fdt, sizeof(fdt), files + CONST(files_fdt_off));
+	if (!fdt)
+		return 0;
+	bpf_probe_read(&max_fds, sizeof(max_fds), fdt + CONST(fdt_max_fds_off));
+	if (fd >= max_fds)
+		return 0;
+	bpf_probe_read(&fds, sizeof(fds), fdt + CONST(fdt_fd_off));
+	if (!fds)
+		return 0;
+	bpf_probe_read(&file, sizeof(file), fds + (__u64)fd * sizeof(file));
+	if (!file)
+		return 0;
+	bpf_probe_read(&inode, sizeof(inode), file + CONST(file_f_inode_off));
+	if (!inode)
+		return 0;
+	bpf_probe_read(&mode, sizeof(mode), inode + CONST(inode_i_mode_off));
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	bpf_probe_read(&socket, sizeof(socket), file + CONST(file_private_data_off));
+	if (!socket)
+		return 0;
+	bpf_probe_read(&sk, sizeof(sk), socket + CONST(socket_sk_off));
+	if (!sk)
+		return 0;
+	struct sock_head head = {};
+	bpf_probe_read(&head, sizeof(head), sk);
+	/* Unconnected (a datagram socket read without asking who sent it): the header decides. */
+	if (head.dport != __builtin_bswap16(DNS_PORT) && head.dport != 0)
+		return 0;
+	return ip_of_family(head.family);
+}
+
+/*
+ * The read returned `ret` bytes: a DNS response from port 53 goes to user
+ * space, with the reader's network namespace. From port 53: the sender's
+ * address says so where the caller asked for it, else the socket behind
+ * the fd is connected to it. Its header must say response, standard query,
+ * one question: checked before the socket, which most reads of a busy host
+ * (read(2) of files and pipes) never get to. User space parses it and
+ * checks everything again.
+ */
+static always_inline void dns_read_exit(void *ctx, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct dns_read *found = bpf_map_lookup_elem(&dns_reads, &pid_tgid);
+	if (!found)
+		return;
+	struct dns_read read = *found;
+	bpf_map_delete_elem(&dns_reads, &pid_tgid);
+	if (ret < 12)           /* not even a DNS header */
+		return;
+	__u64 cap = ret;
+	if (read.call == DNS_RECVMSG) {
+		struct user_msghdr_head msg = {};
+		struct user_iovec iov = {};
+		if (read_user(&msg, sizeof(msg), (const void *)read.buf) != 0 || !msg.msg_iovlen)
+			return;
+		if (read_user(&iov, sizeof(iov), (const void *)msg.msg_iov) != 0)
+			return;
+		read.addr = msg.msg_name;
+		read.buf = iov.base;
+		cap = iov.len;  /* the first buffer: resolvers read into one */
+	}
+	__u8 header[6] = {};
+	if (read_user(header, sizeof(header), (const void *)read.buf) != 0)
+		return;
+	/* QR, opcode QUERY; QDCOUNT 1. */
+	if (!(header[2] & 0x80) || (header[2] & 0x78) || header[4] != 0 || header[5] != 1)
+		return;
+	__u8 ip = 0;
+	if (read.addr) {
+		__u16 sa[2] = {};
+		read_user(sa, sizeof(sa), (const void *)read.addr);
+		if (sa[1] != __builtin_bswap16(DNS_PORT))
+			return;
+		ip = ip_of_family(sa[0]);
+	} else {
+		ip = dns_peer_of_fd(read.fd);
+		if (!ip)
+			return;
+	}
+
+	__u32 zero = 0;
+	struct dns_scratch *s = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!s)
+		return;
+	__u64 n = (__u64)ret < cap ? (__u64)ret : cap;
+	if (n > DNS_MAX)
+		n = DNS_MAX;
+	if (dns_copy(s, read.buf, n) != 0)
+		return;
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.netns = current_netns();
+	s->ev.pid = pid_tgid >> 32;
+	s->ev.msg_len = ret > 0xffff ? 0xffff : ret;
+	s->ev.len = n;
+	s->ev.ip = ip;
+	__u64 size = n;
+	asm volatile("%0 &= %1" : "+r"(size) : "i"(2 * DNS_MAX - 1));
+	/* A full ring: the kernel counts it in the ring's PERF_RECORD_LOST. */
+	bpf_perf_event_output(ctx, &dns_events, bpf_get_smp_processor_id(), &s->ev,
+			      DNS_EVENT_HEADER + size);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int tcpconnect_dns_recvfrom(void *ctx)
+{
+	dns_read_enter(DNS_RECVFROM, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
+		       TP_LOAD(ctx, __u64, FIELD_RECV_UBUF, 0), TP_LOAD(ctx, __u64, FIELD_RECV_ADDR, 0));
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int tcpconnect_dns_recvmsg(void *ctx)
+{
+	dns_read_enter(DNS_RECVMSG, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
+		       TP_LOAD(ctx, __u64, FIELD_RECV_MSG, 0), 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int tcpconnect_dns_read(void *ctx)
+{
+	dns_read_enter(DNS_READ, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
+		       TP_LOAD(ctx, __u64, FIELD_READ_BUF, 0), 0);
+	return 0;
+}
+
+/* One exit program for the three: each reads only `ret`. */
+SEC("tracepoint/syscalls/sys_exit_recv")
+int tcpconnect_dns_exit(void *ctx)
+{
+	dns_read_exit(ctx, TP_LOAD(ctx, long, FIELD_SYSCALL_RET, 0));
+	return 0;
+}
