@@ -4,7 +4,7 @@
 //! attach method, modes, columns). The kernel side, `tracer`, checks the
 //! `host` (kernel version, lockdown, CPUs, kallsyms, arch), chooses the way
 //! in, links the embedded object with the `loader` (syscall-free; names from
-//! `abi`, type information from `btf`, struct offsets from `sock_offsets`,
+//! `abi`, type information from `btf`, where each kernel field lives from `layout`,
 //! the user's `pinned_map`s), and attaches through `tracefs` and `attach`;
 //! `sys` is its only door to the kernel, and the only module allowed
 //! `unsafe_code`.
@@ -19,21 +19,19 @@ pub mod abi;
 pub mod app;
 pub mod attach;
 pub mod btf;
-pub mod btf_tracepoint;
 pub mod cli;
 pub mod dns;
 pub mod error;
 pub mod escape;
 pub mod event;
 pub mod host;
+pub mod layout;
 pub mod loader;
 pub mod perf;
 pub mod pinned_map;
 pub mod plan;
 pub mod present;
 pub mod ringbuf;
-pub mod sk_err_offset;
-pub mod sock_offsets;
 // The one door to the kernel, and the only module allowed `unsafe_code`
 // (each block with its SAFETY note).
 #[allow(unsafe_code)]

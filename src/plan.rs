@@ -7,6 +7,7 @@
 
 pub use crate::cli::AttachMode;
 use crate::cli::Options;
+pub use crate::layout::btf_source::BtfSource;
 use crate::present::text::Columns;
 use std::path::PathBuf;
 
@@ -24,18 +25,6 @@ pub struct Filters {
     /// pinned here.
     pub cgroup_map: Option<PathBuf>,
     pub mntns_map: Option<PathBuf>,
-}
-
-/// Where type information comes from (TCPCONNECT_BTF).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum BtfSource {
-    /// /sys/kernel/btf/vmlinux.
-    #[default]
-    Vmlinux,
-    /// TCPCONNECT_BTF=off: as on a kernel without BTF.
-    Off,
-    /// TCPCONNECT_BTF=/path: this file instead (e.g. a damaged copy).
-    File(PathBuf),
 }
 
 /// Switches for testing paths this kernel would not otherwise take, read

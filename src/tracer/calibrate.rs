@@ -3,12 +3,12 @@
 //! The IPv6 addresses: attach a probe
 //! that dumps the socket of a connect of our own, connect from [::1] to a
 //! listener of ours on [::1], and look for the addresses we know in the dump
-//! (`sock_offsets::from_dump`). Runs before the real programs attach, so the
+//! (`socket::from_dump`). Runs before the real programs attach, so the
 //! only samples in the rings are the dump's.
 //!
 //! sk_err (--result): dump the socket of a refused connect of our own and of
 //! one we close in SYN_SENT as each leaves SYN_SENT, and take the int that
-//! tells them apart (`sk_err_offset::from_dumps`).
+//! tells them apart (`sk_err::from_dumps`).
 
 use super::constants::Constants;
 use super::kprobe_common::{register_fields, return_kind};
@@ -17,9 +17,9 @@ use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::host::kernel::running_version_code;
+use crate::layout::sk_err;
+use crate::layout::socket::{self, SockOffsets};
 use crate::loader::FieldLayout;
-use crate::sk_err_offset;
-use crate::sock_offsets::{self, SockOffsets};
 use crate::sys::tcp::set_listen_backlog;
 use crate::tracefs::kprobe_events::ProbeKind;
 use crate::uapi::{BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT};
@@ -74,7 +74,7 @@ pub(crate) fn calibrate_v6_offsets(
         }
     });
     match &dumps[..] {
-        [dump] => sock_offsets::from_dump(dump, Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST, port),
+        [dump] => socket::from_dump(dump, Ipv6Addr::LOCALHOST, Ipv6Addr::LOCALHOST, port),
         [] => Err(format!("no socket dump arrived from the probe on {v6_symbol}")),
         _ => Err(format!("{} socket dumps arrived for one connect", dumps.len())),
     }
@@ -89,7 +89,7 @@ pub(crate) enum SkErrProbe<'a> {
 }
 
 /// --result without BTF: the offset of sk_err in struct sock, from two
-/// connects of our own to 127.0.0.1 (`sk_err_offset::from_dumps`), or why
+/// connects of our own to 127.0.0.1 (`sk_err::from_dumps`), or why
 /// it could not be found. Runs before the real programs attach, so the only
 /// samples in the rings are the dumps.
 pub(crate) fn calibrate_sk_err(session: &mut Session, probe: &SkErrProbe<'_>) -> Result<u32, String> {
@@ -156,7 +156,7 @@ pub(crate) fn calibrate_sk_err(session: &mut Session, probe: &SkErrProbe<'_>) ->
             }
         };
     drop((attach_link, prog));
-    sk_err_offset::from_dumps(&refused, &closed)
+    sk_err::from_dumps(&refused, &closed)
 }
 
 /// Detaches before the program closes (declared in that order).

@@ -8,10 +8,10 @@
 use super::{AttachMode, Log, Plan};
 use crate::abi;
 use crate::attach::kprobe::KprobeApi;
-use crate::btf_tracepoint::BtfTracepoint;
 use crate::error::Error;
 use crate::escape::escaped;
-use crate::sock_offsets::{SockOffsets, SocketLayout};
+use crate::layout::socket::{SockOffsets, SocketLayout};
+use crate::layout::task::BtfTracepoint;
 
 /// What the choice asks of the kernel, each answered when first needed
 /// (kallsyms is megabytes: it is read only when kprobes are chosen).
@@ -155,7 +155,7 @@ pub(crate) const IF_INET6: &str = "/proc/net/if_inet6";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::btf_tracepoint::TaskOffsets;
+    use crate::layout::task::TaskOffsets;
     use crate::plan::{Filters, Overrides};
     use std::cell::RefCell;
 

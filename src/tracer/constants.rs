@@ -7,8 +7,9 @@
 
 use super::Filters;
 use crate::abi;
-use crate::btf_tracepoint::TaskOffsets;
-use crate::sock_offsets::{SockOffsets, SocketLayout};
+use crate::layout::namespaces::{DnsOffsets, MntnsOffsets};
+use crate::layout::socket::{SockOffsets, SocketLayout};
+use crate::layout::task::TaskOffsets;
 use crate::uapi;
 use std::collections::HashMap;
 
@@ -55,44 +56,10 @@ pub(crate) struct Constants {
     pub dns: Option<DnsOffsets>,
 }
 
-/// -d in the kernel, from BTF: the members from the current task to its
-/// network namespace inode (task_struct.nsproxy, nsproxy.net_ns,
-/// net.ns.inum), which keys the DNS cache on both the answer and the
-/// connect; and from a file descriptor to the socket behind it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct DnsOffsets {
-    pub task_nsproxy: u32,
-    pub nsproxy_net_ns: u32,
-    pub net_inum: u32,
-    pub fd: FdOffsets,
-}
-
-/// task_struct.files, files_struct.fdt, fdtable.fd and .max_fds, file.f_inode
-/// and .private_data, inode.i_mode, socket.sk.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct FdOffsets {
-    pub task_files: u32,
-    pub files_fdt: u32,
-    pub fdt_fd: u32,
-    pub fdt_max_fds: u32,
-    pub file_f_inode: u32,
-    pub file_private_data: u32,
-    pub inode_i_mode: u32,
-    pub socket_sk: u32,
-}
-
 /// The ring buffer transport: wake the reader once `bytes` wait in the ring.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RingWakeup {
     pub bytes: u64,
-}
-
-/// The members --mntnsmap follows from the current task, from BTF.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct MntnsOffsets {
-    pub task_nsproxy: u32,
-    pub nsproxy_mnt_ns: u32,
-    pub mnt_ns_inum: u32,
 }
 
 /// Offsets in struct sock: the IPv6 addresses (kprobe and raw tracepoint
@@ -239,6 +206,7 @@ impl Constants {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::namespaces::FdOffsets;
     use crate::loader::{parse_object, RelocTarget, EMBEDDED_OBJECT};
     use std::collections::BTreeSet;
 

@@ -22,14 +22,11 @@
 //! its ring before the connect's event was. A ring also wakes the reader
 //! when half full, so a burst of answers is read before it overflows.
 
-use super::btf_source::LazyBtf;
-use super::constants::{DnsOffsets, FdOffsets};
 use super::maps::map_index;
 use super::tracepoint::field_layouts;
 use super::{Attachment, Log, Session};
 use crate::abi;
 use crate::attach::tracepoint::attach_tracepoint;
-use crate::btf::{Btf, BtfError};
 use crate::error::Error;
 use crate::perf::PerfBuffers;
 use crate::sys::perf_event::page_size;
@@ -43,33 +40,6 @@ pub(super) const DNS_RING_PAGES: usize = 32;
 /// The -v line of a run whose DNS answers are read in the kernel.
 const KERNEL_LINE: &str = "dns: answers as processes read them, in every network namespace \
      (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
-
-/// The offsets the DNS program needs, from BTF; or why not.
-pub(super) fn dns_offsets(btf: &LazyBtf) -> Result<DnsOffsets, String> {
-    let btf = btf.get()?;
-    offsets_from(btf).map_err(|e| e.to_string())
-}
-
-fn offsets_from(btf: &Btf) -> Result<DnsOffsets, BtfError> {
-    // Each member with the size the program reads it at.
-    let member = |ty: &str, path: &[&str], size: u32| btf.member_of_size(ty, path, size);
-    let fd = FdOffsets {
-        task_files: member("task_struct", &["files"], 8)?,
-        files_fdt: member("files_struct", &["fdt"], 8)?,
-        fdt_fd: member("fdtable", &["fd"], 8)?,
-        fdt_max_fds: member("fdtable", &["max_fds"], 4)?,
-        file_f_inode: member("file", &["f_inode"], 8)?,
-        file_private_data: member("file", &["private_data"], 8)?,
-        inode_i_mode: member("inode", &["i_mode"], 2)?,
-        socket_sk: member("socket", &["sk"], 8)?,
-    };
-    Ok(DnsOffsets {
-        task_nsproxy: member("task_struct", &["nsproxy"], 8)?,
-        nsproxy_net_ns: member("nsproxy", &["net_ns"], 8)?,
-        net_inum: member("net", &["ns", "inum"], 4)?,
-        fd,
-    })
-}
 
 /// What `start` made: the programs, their links and their rings.
 pub(super) struct DnsCapture {
@@ -147,21 +117,6 @@ fn try_start(session: &Session) -> Result<DnsCapture, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn namespace_offsets_from_this_kernels_btf_are_inside_their_structs() {
-        let Ok(btf) = Btf::load_vmlinux() else {
-            eprintln!("skipping: no /sys/kernel/btf/vmlinux");
-            return;
-        };
-        let offsets = offsets_from(&btf).expect("the DNS programs' members");
-        let size = |ty: &str| btf.member_offset(ty, &[]).unwrap().size;
-        assert!(offsets.task_nsproxy < size("task_struct"));
-        assert!(offsets.nsproxy_net_ns < size("nsproxy"));
-        assert!(offsets.net_inum < size("net"));
-        assert!(offsets.fd.socket_sk < size("socket") && offsets.fd.inode_i_mode < size("inode"));
-        assert!(offsets.fd.fdt_fd < size("fdtable") && offsets.fd.file_f_inode < size("file"));
-    }
 
     #[test]
     fn every_program_is_in_the_object_with_its_markers() {

@@ -7,7 +7,6 @@
 //! to the second when the tracepoint path cannot be prepared, loaded or
 //! attached. Dropping a Tracer releases everything in a safe order.
 
-mod btf_source;
 mod calibrate;
 mod choice;
 mod constants;
@@ -23,9 +22,8 @@ mod transport;
 pub use crate::plan::{AttachMode, BtfSource, Filters, Overrides, Plan};
 pub use tracepoint::tracepoint_field_layouts;
 
-use btf_source::LazyBtf;
 use choice::{choose, choose_kprobes, Choice, KprobePlan, TracepointPlan};
-use constants::{Constants, MntnsOffsets};
+use constants::Constants;
 use maps::{create_maps, entries_by_cpu_id, map_index, MapSizing};
 use probe::HostProbe;
 use rings::Rings;
@@ -40,6 +38,9 @@ use crate::error::Error;
 use crate::event::{ConnectEvent, CountRow};
 use crate::host::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::host::kernel::{KernelVersion, MEMCG_ACCOUNTING};
+use crate::layout::btf_source::LazyBtf;
+use crate::layout::namespaces::{self, MntnsOffsets};
+use crate::layout::sk_err;
 use crate::loader::{link_program, parse_object, FieldLayout, LinkInputs, ObjectSpec, EMBEDDED_OBJECT};
 use crate::perf::buffer::DEFAULT_RING_PAGES;
 use crate::perf::RingStats;
@@ -550,7 +551,7 @@ fn open_session<'h>(
     if plan.dns && plan.overrides.packet_dns {
         dns_unavailable = Some("TCPCONNECT_DNS=packet".to_owned());
     } else if plan.dns {
-        match dns_programs::dns_offsets(&host.btf) {
+        match host.btf.get().and_then(|btf| namespaces::dns_from_btf(btf).map_err(|e| e.to_string())) {
             Ok(offsets) => constants.dns = Some(offsets),
             Err(reason) => {
                 dns_unavailable = Some(format!("no BTF for the network namespace of a task: {reason}"))
@@ -559,7 +560,7 @@ fn open_session<'h>(
     }
     let mut sk_err_unknown = None;
     if plan.result {
-        match sk_err_offset(&host.btf) {
+        match host.btf.get().and_then(|btf| sk_err::from_btf(btf).map_err(|e| e.to_string())) {
             Ok(offset) => constants.socket.sk_err = offset,
             Err(reason) => sk_err_unknown = Some(reason),
         }
@@ -608,15 +609,7 @@ fn open_session<'h>(
     })
 }
 
-/// Offsets of task_struct.nsproxy, nsproxy.mnt_ns and mnt_namespace.ns.inum
-/// for --mntnsmap, from BTF: struct layouts that no constant can cover.
-/// --result: where struct sock keeps sk_err, from BTF; or why not (then
-/// the path calibrates it).
-fn sk_err_offset(btf: &LazyBtf) -> Result<u32, String> {
-    let btf = btf.get()?;
-    crate::sk_err_offset::from_btf(btf).map_err(|e| e.to_string())
-}
-
+/// --mntnsmap's offsets from BTF: struct layouts that no constant can cover.
 fn mntns_offsets(btf: &LazyBtf) -> Result<MntnsOffsets, Error> {
     let needs_btf = |reason: String| Error::NeedsBtf {
         option: "--mntnsmap",
@@ -624,14 +617,7 @@ fn mntns_offsets(btf: &LazyBtf) -> Result<MntnsOffsets, Error> {
         reason,
     };
     let btf = btf.get().map_err(needs_btf)?;
-    let offset = |ty: &str, path: &[&str]| {
-        btf.member_offset(ty, path).map(|m| m.offset).map_err(|e| needs_btf(e.to_string()))
-    };
-    Ok(MntnsOffsets {
-        task_nsproxy: offset("task_struct", &["nsproxy"])?,
-        nsproxy_mnt_ns: offset("nsproxy", &["mnt_ns"])?,
-        mnt_ns_inum: offset("mnt_namespace", &["ns", "inum"])?,
-    })
+    namespaces::mntns_from_btf(btf).map_err(|e| needs_btf(e.to_string()))
 }
 
 /// Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose default (64 KiB

@@ -1,14 +1,14 @@
 //! The real [`Probe`]: what the choice of the way in reads from this
 //! kernel, through tracefs, sysfs, /proc and BTF.
 
-use super::btf_source::LazyBtf;
 use super::choice::{Probe, IF_INET6};
 use crate::abi;
 use crate::attach::kprobe::KprobeApi;
-use crate::btf_tracepoint::{self, BtfTracepoint};
 use crate::error::Error;
 use crate::host::kallsyms::{find_functions, KALLSYMS};
-use crate::sock_offsets::{self, SockOffsets, SocketLayout};
+use crate::layout::btf_source::LazyBtf;
+use crate::layout::socket::{self, SockOffsets, SocketLayout};
+use crate::layout::task::{self, BtfTracepoint};
 use crate::tracefs::{Tracefs, TracefsError};
 use std::path::Path;
 
@@ -35,16 +35,16 @@ impl Probe for HostProbe<'_> {
 
     fn socket_layout(&self) -> Result<SocketLayout, String> {
         let btf = self.btf.get()?;
-        sock_offsets::socket_layout_from_btf(btf).map_err(|e| e.to_string())
+        socket::socket_layout_from_btf(btf).map_err(|e| e.to_string())
     }
 
     fn btf_tracepoint(&self) -> Result<BtfTracepoint, String> {
         let btf = self.btf.get()?;
-        btf_tracepoint::from_btf(btf).map_err(|e| e.to_string())
+        task::from_btf(btf).map_err(|e| e.to_string())
     }
 
     fn v6_offsets(&self) -> Result<SockOffsets, String> {
-        self.btf.get().and_then(|btf| sock_offsets::from_btf(btf).map_err(|e| e.to_string()))
+        self.btf.get().and_then(|btf| socket::from_btf(btf).map_err(|e| e.to_string()))
     }
 
     fn kprobe_api(&self, allow_pmu: bool) -> Option<KprobeApi> {

@@ -6,29 +6,12 @@
 //! BPF side dumps, searched here for the addresses we know).
 
 use crate::btf::{Btf, BtfError};
-use std::fmt;
 use std::net::Ipv6Addr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SockOffsets {
     pub v6_daddr: u32,
     pub v6_rcv_saddr: u32,
-}
-
-/// How the offsets were found (reported with -v).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Btf,
-    Calibration,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Source::Btf => "from BTF",
-            Source::Calibration => "by calibration",
-        })
-    }
 }
 
 /// From the kernel's BTF. Both members must be 16-byte in6_addr.

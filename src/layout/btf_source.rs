@@ -1,10 +1,22 @@
 //! The kernel's BTF for this run, from where the plan's overrides say
 //! (/sys/kernel/btf/vmlinux, none, or a file), read at most once:
-//! --mntnsmap and either attach path may each need it.
+//! --mntnsmap, -d and either attach path may each need it.
 
-use super::BtfSource;
 use crate::btf::Btf;
 use crate::escape::escaped;
+use std::path::PathBuf;
+
+/// Where type information comes from (TCPCONNECT_BTF).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BtfSource {
+    /// /sys/kernel/btf/vmlinux.
+    #[default]
+    Vmlinux,
+    /// TCPCONNECT_BTF=off: as on a kernel without BTF.
+    Off,
+    /// TCPCONNECT_BTF=/path: this file instead (e.g. a damaged copy).
+    File(PathBuf),
+}
 
 /// The kernel's type information, or why there is none to use.
 fn load(source: &BtfSource) -> Result<Btf, String> {
