@@ -76,6 +76,11 @@ pub struct Plan {
     pub count: bool,
     /// -L: events must carry the local port.
     pub lport: bool,
+    /// -L on the tracepoint path: each event waits for connect(2) to return
+    /// (the local port is chosen then), and with --result goes out when its
+    /// socket leaves SYN_SENT, with the port. Not with -c, whose key has no
+    /// port; the kprobe path never waits: its return probe reads the port.
+    pub lport_defer: bool,
     /// -d: name each destination by the DNS answer it came from.
     pub dns: bool,
     /// --result (or --failed): each connect is sent when its handshake ends.
@@ -107,6 +112,7 @@ impl Plan {
             },
             count: options.count,
             lport: options.lport,
+            lport_defer: options.lport && !options.count,
             dns: options.dns,
             result: options.result || options.failed,
             failed: options.failed,

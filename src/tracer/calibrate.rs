@@ -8,18 +8,22 @@
 //!
 //! sk_err (--result): dump the socket of a refused connect of our own and of
 //! one we close in SYN_SENT as each leaves SYN_SENT, and take the int that
-//! tells them apart (`sk_err::from_dumps`).
+//! tells them apart (`sk_err::from_dumps`). `ensure_sk_err` decides
+//! whether it is needed: only where BTF did not give sk_err.
 
 use super::constants::Constants;
 use super::kprobe_common::{register_fields, return_kind};
-use super::{Filters, Session};
+use super::log::Log;
+use super::session::Session;
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::attach::tracepoint::attach_tracepoint;
+use crate::error::Error;
 use crate::host::kernel::running_version_code;
 use crate::layout::sk_err;
 use crate::layout::socket::{self, SockOffsets};
 use crate::loader::FieldLayout;
+use crate::plan::Filters;
 use crate::sys::tcp::set_listen_backlog;
 use crate::tracefs::kprobe_events::ProbeKind;
 use crate::uapi::{BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT};
@@ -28,6 +32,29 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::Duration;
+
+/// --result: sk_err from BTF, or else by calibration through `probe` (the
+/// path's own hook), before the path loads its programs; the -v line says
+/// which.
+pub(super) fn ensure_sk_err(
+    session: &mut Session,
+    probe: &SkErrProbe<'_>,
+    log: Log<'_>,
+) -> Result<(), Error> {
+    if !session.constants.result {
+        return Ok(());
+    }
+    let Some(btf) = session.sk_err_unknown.take() else {
+        log(format_args!("struct sock: sk_err at {} (from BTF)", session.constants.socket.sk_err));
+        return Ok(());
+    };
+    log(format_args!("cannot use BTF for sk_err ({btf}); calibrating"));
+    let offset =
+        calibrate_sk_err(session, probe).map_err(|calibration| Error::SkErrOffset { btf, calibration })?;
+    log(format_args!("struct sock: sk_err at {offset} (by calibration)"));
+    session.constants.socket.sk_err = offset;
+    Ok(())
+}
 
 /// The offsets, or why they could not be found.
 pub(crate) fn calibrate_v6_offsets(

@@ -5,13 +5,14 @@
 //! by calibration). Everything the choice reads comes through [`Probe`],
 //! the seam the unit tests below fake; nothing here loads or attaches.
 
-use super::{AttachMode, Log, Plan};
+use super::log::Log;
 use crate::abi;
 use crate::attach::kprobe::KprobeApi;
 use crate::error::Error;
 use crate::escape::escaped;
 use crate::layout::socket::{SockOffsets, SocketLayout};
 use crate::layout::task::BtfTracepoint;
+use crate::plan::{AttachMode, Plan};
 
 /// What the choice asks of the kernel, each answered when first needed
 /// (kallsyms is megabytes: it is read only when kprobes are chosen).

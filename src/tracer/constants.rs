@@ -5,11 +5,11 @@
 //! of its symbol in the object, and a test checks those names against the
 //! embedded object.
 
-use super::Filters;
 use crate::abi;
 use crate::layout::namespaces::{DnsOffsets, MntnsOffsets};
 use crate::layout::socket::{SockOffsets, SocketLayout};
 use crate::layout::task::TaskOffsets;
+use crate::plan::{Filters, Plan};
 use crate::uapi;
 use std::collections::HashMap;
 
@@ -33,13 +33,13 @@ pub(crate) struct Constants {
     pub filter_cgroup: bool,
     pub filter_mntns: bool,
     /// -c: count in the kernel instead of sending events.
-    pub count_mode: bool,
+    pub count: bool,
     /// -L on the tracepoint path: hold each event until connect(2) returns.
     pub lport_defer: bool,
     /// --result: each connect goes out when its handshake ends, as an outcome.
-    pub result_mode: bool,
+    pub result: bool,
     /// --failed: outcomes other than established only.
-    pub only_failed: bool,
+    pub failed: bool,
     /// The sk_err calibration: the destination port of its own connects.
     pub calib_port: u16,
     /// --mntnsmap: task_struct.nsproxy, nsproxy.mnt_ns, mnt_namespace.ns.inum.
@@ -75,7 +75,23 @@ pub(crate) struct SocketConstants {
 }
 
 impl Constants {
-    /// The filters of the plan; every mode off, no offsets.
+    /// The constants of `plan` on the kprobe path or not, with the ring
+    /// buffer's wakeup where events go through it; no offsets yet (the
+    /// session adds what BTF or calibration finds). Each field is named as
+    /// the plan names it.
+    pub fn for_plan(plan: &Plan, kprobes: bool, ringbuf: Option<RingWakeup>) -> Constants {
+        Constants {
+            count: plan.count,
+            shows_uid: plan.columns.print_uid || plan.columns.json,
+            lport_defer: plan.lport_defer && !kprobes,
+            result: plan.result,
+            failed: plan.failed,
+            ringbuf,
+            ..Constants::for_filters(&plan.filters)
+        }
+    }
+
+    /// These filters; every mode off, no offsets.
     pub fn for_filters(filters: &Filters) -> Constants {
         Constants {
             pid: filters.pid,
@@ -109,7 +125,7 @@ impl Constants {
     /// Whether connects wait in the inflight map for their socket to leave
     /// SYN_SENT: every one with --result, and -L's made outside connect(2).
     pub fn waits_for_handshakes(&self) -> bool {
-        self.result_mode || self.lport_defer
+        self.result || self.lport_defer
     }
 
     /// Each constant by the name of its symbol in the object, as the
@@ -123,10 +139,10 @@ impl Constants {
             only_ip,
             filter_cgroup,
             filter_mntns,
-            count_mode,
+            count,
             lport_defer,
-            result_mode,
-            only_failed,
+            result,
+            failed,
             calib_port,
             mntns,
             socket,
@@ -151,10 +167,10 @@ impl Constants {
             (abi::CONST_ONLY_IP, only_ip.into()),
             (abi::CONST_FILTER_CGROUP, filter_cgroup as u64),
             (abi::CONST_FILTER_MNTNS, filter_mntns as u64),
-            (abi::CONST_COUNT_MODE, count_mode as u64),
+            (abi::CONST_COUNT_MODE, count as u64),
             (abi::CONST_LPORT_DEFER, lport_defer as u64),
-            (abi::CONST_RESULT_MODE, result_mode as u64),
-            (abi::CONST_ONLY_FAILED, only_failed as u64),
+            (abi::CONST_RESULT_MODE, result as u64),
+            (abi::CONST_ONLY_FAILED, failed as u64),
             (abi::CONST_CALIB_PORT, calib_port.into()),
             (abi::CONST_SK_ERR, socket.sk_err.into()),
             (abi::CONST_TASK_NSPROXY, task_nsproxy.into()),
@@ -230,7 +246,7 @@ mod tests {
     fn each_field_lands_in_its_own_symbol() {
         let filters =
             Filters { pid: Some(7), uid: Some(8), ports: vec![1], family: Some(6), ..Filters::default() };
-        let constants = Constants { count_mode: true, ..Constants::for_filters(&filters) }
+        let constants = Constants { count: true, ..Constants::for_filters(&filters) }
             .with_v6_offsets(SockOffsets { v6_daddr: 56, v6_rcv_saddr: 72 });
         let symbols = constants.symbols();
         let value = |name| symbols[name];

@@ -22,9 +22,12 @@
 //! its ring before the connect's event was. A ring also wakes the reader
 //! when half full, so a burst of answers is read before it overflows.
 
+use super::attachment::Attachment;
+use super::log::Log;
 use super::maps::map_index;
+use super::prepared::packet_line;
+use super::session::Session;
 use super::tracepoint::field_layouts;
-use super::{Attachment, Log, Session};
 use crate::abi;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::error::Error;
@@ -67,11 +70,6 @@ pub(super) fn start(session: &mut Session, log: Log<'_>) -> Option<DnsCapture> {
             None
         }
     }
-}
-
-/// The -v line of a run whose -d uses the packet socket, and why.
-pub(super) fn packet_line(reason: &str) -> String {
-    format!("dns: a packet socket, this network namespace only ({reason})")
 }
 
 fn try_start(session: &Session) -> Result<DnsCapture, String> {

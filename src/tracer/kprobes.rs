@@ -4,10 +4,12 @@
 //! does. Everything that can be checked before touching the kernel is
 //! checked first, so each failure has one line naming its cause.
 
-use super::calibrate::{calibrate_v6_offsets, SkErrProbe};
+use super::attachment::Attachment;
+use super::calibrate::{calibrate_v6_offsets, ensure_sk_err, SkErrProbe};
 use super::choice::{KprobePlan, V6Plan};
 use super::kprobe_common::{register_fields, return_kind};
-use super::{Attachment, Log, Session};
+use super::log::Log;
+use super::session::Session;
 use crate::abi;
 use crate::attach::kprobe::{attach_kprobe, KprobeApi};
 use crate::error::Error;
@@ -61,7 +63,7 @@ pub(crate) fn start(
         Some(v6) => Some(v6_offsets(session, plan.api, v6, log)?),
         None => None,
     };
-    session.ensure_sk_err(&SkErrProbe::Kprobe { api: plan.api }, log)?;
+    ensure_sk_err(session, &SkErrProbe::Kprobe { api: plan.api }, log)?;
     let constants = match offsets {
         Some(offsets) => session.constants.with_v6_offsets(offsets),
         None => session.constants,
@@ -75,7 +77,7 @@ pub(crate) fn start(
         targets.push((v6.symbol.as_str(), load(abi::PROG_V6_RETURN)?));
     }
 
-    let set_state = match constants.result_mode {
+    let set_state = match constants.result {
         true => Some(load(abi::PROG_SET_STATE)?),
         false => None,
     };

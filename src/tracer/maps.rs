@@ -2,10 +2,12 @@
 //! sizes, with the user's pinned filter maps in place of the placeholders;
 //! and reading the -c counts back.
 
+use super::constants::Constants;
 use crate::abi;
 use crate::error::Error;
 use crate::event::{ConnectEvent, CountRow, EVENT_WITH_NETNS_SIZE};
 use crate::loader::ObjectSpec;
+use crate::plan::Plan;
 use crate::sys::bpf::{Map, MapParams};
 use crate::uapi::{
     MapType, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
@@ -17,6 +19,8 @@ const MAX_COUNT_ROWS: usize = 10240;
 
 /// How big the maps of this run must be.
 pub(super) struct MapSizing<'a> {
+    /// The possible CPUs: per-CPU maps and the perf event arrays have an
+    /// entry for each.
     pub possible: &'a [u32],
     pub ports: usize,
     pub kprobes: bool,
@@ -29,6 +33,30 @@ pub(super) struct MapSizing<'a> {
     pub ring_bytes: Option<u32>,
     /// -d in the kernel: the DNS program's rings and scratch value.
     pub dns: bool,
+}
+
+impl<'a> MapSizing<'a> {
+    /// The sizes `plan` needs on the kprobe path or not, with the run's
+    /// `constants` (which say whether -d reads answers in the kernel) and
+    /// the ring buffer's size where events go through it.
+    pub fn for_run(
+        plan: &Plan,
+        kprobes: bool,
+        constants: &Constants,
+        possible: &'a [u32],
+        ring_bytes: Option<u32>,
+    ) -> MapSizing<'a> {
+        MapSizing {
+            possible,
+            ports: plan.filters.ports.len(),
+            kprobes,
+            count: plan.count,
+            lport_defer: constants.lport_defer,
+            inflight: constants.waits_for_handshakes(),
+            ring_bytes,
+            dns: constants.dns.is_some(),
+        }
+    }
 }
 
 /// The type a map no program of this run uses is created as: one that

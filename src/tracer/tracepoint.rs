@@ -11,10 +11,12 @@
 //! it attaches as a perf tracepoint event, reading the record's fields at
 //! the offsets this kernel's tracefs format gives.
 
-use super::calibrate::SkErrProbe;
+use super::attachment::Attachment;
+use super::calibrate::{ensure_sk_err, SkErrProbe};
 use super::choice::TracepointPlan;
 use super::constants::Constants;
-use super::{Attachment, Log, Session};
+use super::log::Log;
+use super::session::Session;
 use crate::abi;
 use crate::attach::raw_tracepoint::{attach_btf_tracepoint, attach_raw_tracepoint, RawTracepointLink};
 use crate::attach::tracepoint::attach_tracepoint;
@@ -31,13 +33,12 @@ use std::os::fd::{AsFd, OwnedFd};
 pub(super) fn start_tracepoint(
     session: &mut Session,
     plan: &TracepointPlan,
-    lport_defer: bool,
     log: Log<'_>,
 ) -> Result<(Vec<OwnedFd>, Vec<Attachment>), Error> {
     let (category, name) = abi::STATE_TRACEPOINT;
     let mut progs = Vec::new();
     let mut links = Vec::new();
-    if lport_defer {
+    if session.constants.lport_defer {
         attach_connect_syscalls(session, &mut progs, &mut links)?;
         log(format_args!("attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)"));
     }
@@ -56,7 +57,7 @@ pub(super) fn start_tracepoint(
     match fast {
         Ok(((prog, link), method, layout)) => {
             // Both load only with BTF, which gave sk_err too.
-            session.ensure_sk_err(&SkErrProbe::Tracepoint { id: plan.id, fields: &HashMap::new() }, log)?;
+            ensure_sk_err(session, &SkErrProbe::Tracepoint { id: plan.id, fields: &HashMap::new() }, log)?;
             progs.push(prog);
             links.push(Attachment::Raw(link));
             log(format_args!("attach: {method} {category}:{name} ({layout})"));
@@ -64,7 +65,7 @@ pub(super) fn start_tracepoint(
         Err(reason) => {
             log(format_args!("raw tracepoint unavailable ({reason}); using the perf tracepoint event"));
             let fields = tracepoint_field_layouts(&session.tracefs.tracepoint_fields(category, name)?)?;
-            session.ensure_sk_err(&SkErrProbe::Tracepoint { id: plan.id, fields: &fields }, log)?;
+            ensure_sk_err(session, &SkErrProbe::Tracepoint { id: plan.id, fields: &fields }, log)?;
             let prog = session.load(
                 abi::PROG_STATE_TRACEPOINT,
                 BPF_PROG_TYPE_TRACEPOINT,
@@ -169,9 +170,9 @@ mod tests {
     use super::*;
     use crate::loader::insn::Insn;
     use crate::loader::{link_program, parse_object, LinkInputs, EMBEDDED_OBJECT};
+    use crate::plan::Filters;
     use crate::tracefs::format::parse_fields;
     use crate::tracer::constants::Constants;
-    use crate::tracer::Filters;
     use std::path::PathBuf;
 
     /// tests/fixtures/tracefs/<kernel>/<category>.<name>.format: format files

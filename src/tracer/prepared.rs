@@ -1,0 +1,108 @@
+//! What every attempt to attach shares, found once per run before the
+//! first: the embedded object, the memlock limit, the CPU lists, lockdown,
+//! tracefs, the kernel's BTF (read on first use), how events reach us (the
+//! transport, said with -v) and where -d's answers come from. Nothing here
+//! depends on the attach path, and nothing but the host can refuse it.
+
+use super::constants::RingWakeup;
+use super::log::Log;
+use super::transport::{choose_transport, probe_ringbuf, Transport};
+use crate::error::Error;
+use crate::host::cpus::{read_cpu_list, ONLINE, POSSIBLE};
+use crate::host::kernel::{KernelVersion, MEMCG_ACCOUNTING};
+use crate::layout::btf_source::LazyBtf;
+use crate::layout::namespaces::{self, DnsOffsets};
+use crate::loader::{parse_object, ObjectSpec, EMBEDDED_OBJECT};
+use crate::plan::Plan;
+use crate::sys::perf_event::page_size;
+use crate::sys::process::raise_memlock_limit;
+use crate::tracefs::Tracefs;
+
+/// Where -d's answers come from, decided once a run.
+pub(super) enum DnsSource {
+    /// No -d.
+    Off,
+    /// The DNS programs read them in the kernel, through these offsets
+    /// (they may still fail to load: then the packet socket, per attempt).
+    Kernel(DnsOffsets),
+    /// The packet socket, for this reason (no BTF, or TCPCONNECT_DNS=packet).
+    Packet(String),
+}
+
+/// What every attempt shares.
+pub(super) struct Prepared {
+    pub object: ObjectSpec,
+    pub possible: Vec<u32>,
+    pub online: Vec<u32>,
+    pub tracefs: Tracefs,
+    pub btf: LazyBtf,
+    pub transport: Transport,
+    pub dns: DnsSource,
+}
+
+impl Prepared {
+    /// Checks the host and chooses the transport (saying which through `log`).
+    pub fn new(plan: &Plan, log: Log<'_>) -> Result<Prepared, Error> {
+        let object = parse_object(EMBEDDED_OBJECT)?;
+        raise_memlock_limit_if_needed()?;
+        let possible = read_cpu_list(POSSIBLE)?;
+        let online = read_cpu_list(ONLINE)?;
+        if crate::host::lockdown::forbids_tracing() {
+            return Err(Error::Lockdown { mode: "confidentiality".into() });
+        }
+        let tracefs = Tracefs::open()?;
+        let btf = LazyBtf::new(&plan.overrides.btf);
+        let page = page_size();
+        let (transport, line) = choose_transport(
+            plan.overrides.perf_transport,
+            || probe_ringbuf(page),
+            plan.ring_kib,
+            page,
+            possible.len(),
+        );
+        log(format_args!("{line}"));
+        let dns = dns_source(plan, &btf);
+        Ok(Prepared { object, possible, online, tracefs, btf, transport, dns })
+    }
+
+    /// The ring buffer's wakeup, where events go through it.
+    pub fn ring_wakeup(&self) -> Option<RingWakeup> {
+        self.transport.wakeup()
+    }
+
+    /// -d's packet socket line, where the run decided on it up front.
+    pub fn say_packet_dns(&self, log: Log<'_>) {
+        if let DnsSource::Packet(reason) = &self.dns {
+            log(format_args!("{}", packet_line(reason)));
+        }
+    }
+}
+
+/// The -v line of a run whose -d uses the packet socket, and why.
+pub(super) fn packet_line(reason: &str) -> String {
+    format!("dns: a packet socket, this network namespace only ({reason})")
+}
+
+/// -d: the kernel reads the answers where BTF gives the offsets, unless the
+/// switch asks for the packet socket (then BTF is not read for it).
+fn dns_source(plan: &Plan, btf: &LazyBtf) -> DnsSource {
+    if !plan.dns {
+        return DnsSource::Off;
+    }
+    if plan.overrides.packet_dns {
+        return DnsSource::Packet("TCPCONNECT_DNS=packet".to_owned());
+    }
+    match btf.get().and_then(|btf| namespaces::dns_from_btf(btf).map_err(|e| e.to_string())) {
+        Ok(offsets) => DnsSource::Kernel(offsets),
+        Err(reason) => DnsSource::Packet(format!("no BTF for the network namespace of a task: {reason}")),
+    }
+}
+
+/// Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose default (64 KiB
+/// on many distributions) is too small; later kernels ignore it, so leave it.
+fn raise_memlock_limit_if_needed() -> Result<(), Error> {
+    match KernelVersion::running() {
+        Some(version) if version >= MEMCG_ACCOUNTING => Ok(()),
+        _ => raise_memlock_limit().map_err(|error| Error::MemlockLimit { error }),
+    }
+}
