@@ -35,18 +35,15 @@ use crate::system::{
     fmt_ns, fmt_overhead, interleaved, paired, sized_loop, start_attached, Loop, LoopRun, Pair,
 };
 use crate::table::{Table, Verdict};
-use crate::tracer::{Sink, Tool};
+use crate::tracer::{Sink, Tool, DNS_NAME};
 use crate::Config;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
-/// The question name of the load's queries; the lines of `-d` that show it
-/// prove the tracer saw the answers.
-pub const NAME: &str = "tcb-dns.example";
-/// The address the answers give for `NAME`: local in any namespace.
+/// The address the answers give for `DNS_NAME`: local in any namespace.
 const ANSWER_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The address the last answer of a `count N` load gives instead: a
-/// connect to it shows `NAME` only if that answer reached the tracer.
+/// connect to it shows `DNS_NAME` only if that answer reached the tracer.
 const LAST_ADDR: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// Exchanges from port 53 per run: a burst the tracer's DNS ring holds.
 const BURST: u64 = 1000;
@@ -60,10 +57,10 @@ const SETTLE: Duration = Duration::from_millis(150);
 const DNS_PORT: u16 = 53;
 const OTHER_PORT: u16 = 5353;
 
-/// `NAME` on the wire.
+/// `DNS_NAME` on the wire.
 fn wire_name() -> Vec<u8> {
     let mut name = Vec::new();
-    for label in NAME.split('.') {
+    for label in DNS_NAME.split('.') {
         name.push(label.len() as u8);
         name.extend_from_slice(label.as_bytes());
     }
@@ -75,7 +72,7 @@ fn wire_name() -> Vec<u8> {
 /// payload, no options.
 const OPT_RECORD: [u8; 11] = [0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0];
 
-/// A query for `NAME`, type A: RD set, one question, one additional record.
+/// A query for `DNS_NAME`, type A: RD set, one question, one additional record.
 fn query() -> Vec<u8> {
     let mut msg = vec![0, 0, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
     msg.extend(wire_name());
@@ -224,7 +221,7 @@ fn enter_private_netns() -> Result<(), String> {
 
 /// Whether `tool` saw a burst of the load's answers whole, as DNS answers:
 /// one burst from port 53 under it, then a connect to the address its last
-/// answer gave, whose line must show `NAME` as its QUERY.
+/// answer gave, whose line must show `DNS_NAME` as its QUERY.
 fn sees_answers(config: &Config, tool: Tool) -> bool {
     let Some(tracer) = start_attached(config, tool, Sink::Null) else {
         return false;
@@ -241,7 +238,7 @@ fn sees_answers(config: &Config, tool: Tool) -> bool {
     let stopped = tracer.stop();
     if stopped.matched.is_empty() {
         eprintln!(
-            "bench: {} showed no connect with QUERY {NAME} after a burst of {BURST} answers; stderr: {}",
+            "bench: {} showed no connect with QUERY {DNS_NAME} after a burst of {BURST} answers; stderr: {}",
             tool.name(),
             stopped.stderr.trim()
         );

@@ -6,7 +6,7 @@
 use crate::client::{self, run_clients, Load, Work};
 use crate::stats::{iqr, median, median_ci95};
 use crate::table::{Table, Verdict};
-use crate::tracer::{Consumer, Sink, Stopped, Tool, Tracer};
+use crate::tracer::{Consumer, Sink, Stopped, Tool, Tracer, DNS_NAME};
 use crate::Config;
 use std::time::{Duration, Instant};
 
@@ -79,11 +79,11 @@ pub fn progress(text: &str) {
 /// attached. None (and a message) if it never attaches. A tool that is
 /// live only at its header (`Tool::live_at_header`) gets a pipe instead,
 /// read to its end once the header came (`Tracer::wait_header`, which keeps
-/// the lines naming `dns::NAME`).
+/// the lines naming `DNS_NAME`).
 pub fn start_attached(config: &Config, tool: Tool, sink: Sink) -> Option<Tracer> {
     if tool.live_at_header() {
         let mut tracer = Tracer::spawn(tool, config, Sink::Pipe);
-        if tracer.wait_header(crate::dns::NAME) {
+        if tracer.wait_header(DNS_NAME) {
             return Some(tracer);
         }
         let stopped = tracer.stop();

@@ -2,6 +2,11 @@
 //! running the equivalent tracepoint program.
 
 use crate::Config;
+
+/// The question name of the DNS load's queries (`dns`); the lines of `-d`
+/// that show it prove the tracer saw the answers, and a tracer live at its
+/// header keeps them (`Tracer::wait_header`).
+pub const DNS_NAME: &str = "tcb-dns.example";
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
