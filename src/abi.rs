@@ -1,4 +1,4 @@
-//! The names and numbers shared with bpf-prebuilt/tcpconnect.bpf.c and
+//! The names and numbers shared with bpf-prebuilt/tcpconnect.bpf.c (and the parts it includes) and
 //! tcpconnect.h (the event layout itself is in `event`). Change both together;
 //! the tests below check this side against the embedded object.
 
@@ -12,7 +12,7 @@ pub const PROG_STATE_RAW_TRACEPOINT: &str = "raw_tracepoint/inet_sock_set_state"
 /// BTF, the socket and task read with plain loads).
 pub const PROG_STATE_BTF_TRACEPOINT: &str = "tp_btf/inet_sock_set_state";
 /// Kprobe path: one entry program on both functions, a return program each,
-/// and the calibration dump (see tcpconnect.bpf.c).
+/// and the calibration dump (see kprobe_programs.bpf.h and calibration.bpf.h).
 pub const PROG_CONNECT_ENTRY: &str = "kprobe/tcp_connect_entry";
 pub const PROG_V4_RETURN: &str = "kretprobe/tcp_v4_connect";
 pub const PROG_V6_RETURN: &str = "kretprobe/tcp_v6_connect";
@@ -190,7 +190,7 @@ pub const NEWER_HELPERS: [(Helper, &str); 1] =
 /// (`tracer::maps`).
 pub const OPTIONAL_MAP_TYPES: [(MapType, &str); 1] = [(uapi::BPF_MAP_TYPE_RINGBUF, RINGBUF_TRANSPORT)];
 
-/// Every other helper the programs call (tcpconnect.bpf.c): none is newer
+/// Every other helper the programs call (glue.bpf.h declares them): none is newer
 /// than 4.4, the oldest kernel we run on.
 pub const HELPERS: [Helper; 10] = [
     uapi::BPF_FUNC_MAP_LOOKUP_ELEM,

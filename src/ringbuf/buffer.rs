@@ -1,6 +1,6 @@
 //! The one BPF ring buffer every CPU writes events to: mapped, watched by
 //! epoll (the map fd is readable while records wait; the programs wake it
-//! only once a batch is waiting, see tcpconnect.bpf.c `send`), and drained
+//! only once a batch is waiting, see connect_path.bpf.h `send`), and drained
 //! record by record, each one's space handed back to the kernel at once.
 
 use super::records::{read_records, Record};

@@ -1,5 +1,5 @@
 //! The load-time constants of the BPF programs (the `CONST(name)` undefined
-//! symbols of tcpconnect.bpf.c), as one typed value. Each run fills it from
+//! symbols of the BPF source, tcpconnect.bpf.c and its parts), as one typed value. Each run fills it from
 //! its plan and what it learns of the kernel (offsets from BTF or
 //! calibration); `symbols` is the one place where a field meets the name
 //! of its symbol in the object, and a test checks those names against the

@@ -206,7 +206,7 @@ pub(super) fn read_waiting(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
     Ok(events)
 }
 
-/// The inflight map's size (tcpconnect.bpf.c).
+/// The inflight map's size (maps.bpf.h).
 const MAX_WAITING: usize = 10240;
 
 /// Events the kernel could not put in a ring, summed over CPUs.
