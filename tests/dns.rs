@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tcpconnect::dns::packet::dns_payload;
+use tcpconnect::dns::packet_filter::dns_payload;
 use tcpconnect::dns::{DnsCounters, DnsWatcher};
 use tcpconnect::sys::packet::{clock_monotonic_ns, PacketSocket, SockFilter};
 

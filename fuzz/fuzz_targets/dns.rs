@@ -1,5 +1,5 @@
 //! The DNS path of `-d`: a captured IP packet → its UDP payload from port 53
-//! (`dns::packet::dns_payload`) → the response (`dns::parse::parse_response`)
+//! (`dns::packet_filter::dns_payload`) → the response (`dns::parse::parse_response`)
 //! → the cache (`dns::record_packet`). The bytes are also parsed directly as
 //! a DNS message, so the fuzzer need not build IP and UDP headers to reach
 //! the message parser, and as a kernel `struct dns_event`
@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tcpconnect::dns::cache::DnsCache;
-use tcpconnect::dns::packet::dns_payload;
+use tcpconnect::dns::packet_filter::dns_payload;
 use tcpconnect::dns::parse::parse_response;
 use tcpconnect::dns::{record_event, record_packet};
 

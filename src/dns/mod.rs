@@ -30,7 +30,7 @@
 //! is in the cache.
 
 pub mod cache;
-pub mod packet;
+pub mod packet_filter;
 pub mod parse;
 
 use crate::sys::packet::{clock_monotonic_ns, PacketSocket, Received};
@@ -99,7 +99,7 @@ impl DnsWatcher {
     /// Opens the capture socket if it is not open (needs CAP_NET_RAW).
     pub fn open_socket(&mut self) -> Result<(), SysError> {
         if self.socket.is_none() {
-            self.socket = Some(PacketSocket::open(&packet::RESPONSE_FILTER, RCVBUF)?);
+            self.socket = Some(PacketSocket::open(&packet_filter::RESPONSE_FILTER, RCVBUF)?);
             self.scratch = vec![0; SCRATCH_LEN];
         }
         Ok(())
@@ -181,7 +181,7 @@ impl DnsWatcher {
         // PACKET_HOST; the filter keeps only the second, and so does this,
         // so each answer is recorded once. A packet longer than the scratch
         // buffer was cut and cannot be trusted.
-        if !packet::is_received(received.pkttype) {
+        if !packet_filter::is_received(received.pkttype) {
             return None;
         }
         let packet = self.scratch.get(..received.len)?;
@@ -204,7 +204,7 @@ impl DnsWatcher {
 /// name; the number of answers, or None when the packet is no DNS response
 /// bcc would use.
 pub fn record_packet(cache: &mut DnsCache, packet: &[u8], now_ns: u64) -> Option<usize> {
-    let response = parse::parse_response(packet::dns_payload(packet)?)?;
+    let response = parse::parse_response(packet_filter::dns_payload(packet)?)?;
     insert_response(cache, 0, &response, now_ns);
     Some(response.answers.len())
 }
@@ -265,7 +265,7 @@ pub fn query_text(cache: &DnsCache, netns: u32, daddr: IpAddr, connect_ns: u64) 
 
 #[cfg(test)]
 mod tests {
-    use super::packet::tests::{ipv4_udp, ipv6_udp};
+    use super::packet_filter::tests::{ipv4_udp, ipv6_udp};
     use super::parse::tests::{a_response, Message, QR};
     use super::*;
 

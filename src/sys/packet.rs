@@ -2,7 +2,7 @@
 //! `-d/--dns`, and the CLOCK_MONOTONIC clock the captured answers are stamped
 //! with (the clock of `bpf_ktime_get_ns`, so ages compare with BPF events).
 //!
-//! The filter program itself is built in `dns::packet`; this module only
+//! The filter program itself is built in `dns::packet_filter`; this module only
 //! hands it to the kernel.
 
 use super::{owned_fd, SysError, SysResult};

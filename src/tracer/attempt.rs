@@ -6,12 +6,12 @@
 use super::attachment::{Attached, Real};
 use super::choice::{KprobePlan, TracepointPlan};
 use super::dns_programs;
-use super::kprobes;
+use super::kprobe_path;
 use super::log::Log;
 use super::maps::{entries_by_cpu_id, map_index};
 use super::prepared::Prepared;
 use super::session::Session;
-use super::tracepoint::start_tracepoint;
+use super::tracepoint_path::start_tracepoint;
 use crate::abi;
 use crate::error::Error;
 use crate::plan::Plan;
@@ -72,7 +72,7 @@ pub(super) fn attempt(
         packet_dns().map_err(Failed::Common)?;
     }
     let (mut progs, mut attachments) = match path {
-        Path::Kprobe(kprobes) => kprobes::start(&mut session, kprobes, log),
+        Path::Kprobe(kprobes) => kprobe_path::start(&mut session, kprobes, log),
         Path::Tracepoint(tracepoint) => start_tracepoint(&mut session, tracepoint, log),
     }
     .map_err(Failed::Path)?;

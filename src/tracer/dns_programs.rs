@@ -27,7 +27,7 @@ use super::log::Log;
 use super::maps::map_index;
 use super::prepared::packet_line;
 use super::session::Session;
-use super::tracepoint::field_layouts;
+use super::tracepoint_path::field_layouts;
 use crate::abi;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::error::Error;

@@ -4,8 +4,8 @@
 //! offers (`choice`, through the `probe` of this kernel); then an `attempt`
 //! opens a `session` (this run's typed load-time `constants`, `maps` at
 //! this run's sizes, `rings`) and attaches either the state program linked
-//! with this kernel's tracepoint layout (`tracepoint`) or the kprobe
-//! programs (`kprobes`), with -d's programs (`dns_programs`) and, where BTF
+//! with this kernel's tracepoint layout (`tracepoint_path`) or the kprobe
+//! programs (`kprobe_path`), with -d's programs (`dns_programs`) and, where BTF
 //! is missing, `calibrate`. `--attach auto` falls back from the first path
 //! to the second when the tracepoint path cannot be prepared, loaded or
 //! attached. Dropping a Tracer releases everything in a safe order
@@ -19,20 +19,20 @@ mod choice;
 mod constants;
 mod dns_programs;
 mod kprobe_common;
-mod kprobes;
+mod kprobe_path;
 mod log;
 mod maps;
 mod prepared;
 mod probe;
 mod rings;
 mod session;
-mod tracepoint;
+mod tracepoint_path;
 mod transport;
 
 pub use attachment::{Attachment, Objects, Real};
 pub use attempt::PacketDns;
 pub use log::Log;
-pub use tracepoint::tracepoint_field_layouts;
+pub use tracepoint_path::tracepoint_field_layouts;
 
 use attachment::Attached;
 use attempt::{attempt, Failed, Logs, Path};
