@@ -1,17 +1,21 @@
 //! tcpconnect: trace active TCP connections, a drop-in for bcc's tcpconnect.
 //!
-//! Data flows one way. The command line (`cli`) becomes a `plan` (filters,
-//! attach method, modes, columns). The kernel side, `tracer`, checks the
-//! `host` (kernel version, lockdown, CPUs, kallsyms, arch), chooses the way
-//! in, links the embedded object with the `loader` (syscall-free; names from
-//! `abi`, type information from `btf`, where each kernel field lives from `layout`,
-//! the user's `pinned_map`s), and attaches through `tracefs` and `attach`;
-//! `sys` is its only door to the kernel, and the only module allowed
-//! `unsafe_code`.
-//! Samples come back through the BPF `ringbuf` (or, before 5.8, `perf`'s
-//! rings), are decoded in `event`, get their DNS names from `dns` (-d),
-//! and `present` turns them into bcc's lines, JSON or the -c table on stdout; `app` runs the loop, `error` words
-//! the failures and `escape` keeps outside bytes off the terminal.
+//! Data flows one way: options → plan → load → attach → rings → decode →
+//! format → stdout. The command line (`cli`) becomes a `plan`, the one
+//! description of a run (filters, attach method, modes, columns, the
+//! environment's switches). The kernel side, `tracer`, checks the `host`
+//! (kernel version, lockdown, CPUs, kallsyms, arch), chooses the way in,
+//! learns where each kernel field lives (`layout`: from `btf`, else
+//! calibration), links the embedded object with the `loader` (syscall-free;
+//! names shared with the object from `abi`, kernel numbers from `uapi`, the
+//! user's `pinned_map`s), and attaches through `tracefs` and `attach`; `sys`
+//! is its only door to the kernel, and the only module allowed
+//! `unsafe_code`. Samples come back through the BPF `ringbuf` (or, before
+//! 5.8, `perf`'s rings), are decoded in `event`, get their DNS names from
+//! `dns` (-d), and `present` turns them into bcc's lines, JSON or the -c
+//! table on stdout; `app` runs the loop, `error` words the failures and
+//! `escape` keeps outside bytes off the terminal. docs/architecture.md has
+//! the source map.
 
 #![deny(unsafe_code)]
 
