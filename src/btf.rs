@@ -311,9 +311,13 @@ impl Btf {
     /// name them directly; components after the first descend into the named
     /// member's (typedef/qualifier-resolved) struct or union, never through a
     /// pointer. Bitfields are an error: callers read whole bytes. An empty
-    /// path gives the struct itself (offset 0, its size).
+    /// path gives the struct itself (offset 0, its size). A member that does
+    /// not lie wholly inside the struct is an error too: a program reads
+    /// through the offset from a pointer to the struct, and a damaged or
+    /// crafted file must not send it past the end.
     pub fn member_offset(&self, type_name: &str, path: &[&str]) -> Result<MemberLocation, BtfError> {
-        let mut current = self.find_composite(type_name)?;
+        let top = self.find_composite(type_name)?;
+        let mut current = top;
         let mut bits = 0u64;
         for (i, component) in path.iter().enumerate() {
             let dotted = || path.get(..=i).unwrap_or(path).join(".");
@@ -342,7 +346,18 @@ impl Btf {
             }
         }
         let size = self.size_of(current, 0)?;
-        Ok(MemberLocation { offset: u32_field(bits / 8, current)?, size: u32_field(size, current)? })
+        let location =
+            MemberLocation { offset: u32_field(bits / 8, current)?, size: u32_field(size, current)? };
+        let whole = self.size_of(top, 0)?;
+        if u64::from(location.offset) + u64::from(location.size) > whole {
+            return Err(BtfError::Unexpected(format!(
+                "{type_name}.{} ({} bytes at offset {}) lies past the end of {type_name} ({whole} bytes)",
+                path.join("."),
+                location.size,
+                location.offset
+            )));
+        }
+        Ok(location)
     }
 
     /// The offset of `path` in `type_name`, as `member_offset`, where the
@@ -675,6 +690,32 @@ pub(crate) mod tests {
 
     fn at(offset: u32, size: u32) -> MemberLocation {
         MemberLocation { offset, size }
+    }
+
+    #[test]
+    fn a_member_past_the_end_of_its_struct_is_refused() {
+        // A crafted file that moves skc_v6_daddr past sock_common's end (where
+        // a program would read kernel pointers instead of the address), and
+        // one that nests a member past the end of the outer struct.
+        let mut b = Builder::new();
+        let u8_t = b.int("u8", 1, 8);
+        let u32_t = b.int("u32", 4, 32);
+        let in6 = b.structure("in6_addr", 16, &[("a", u8_t, 0)]);
+        b.structure("sock_common", 64, &[("skc_daddr", u32_t, 0), ("skc_v6_daddr", in6, 56 * 8)]);
+        let ns = b.structure("ns_common", 8, &[("inum", u32_t, 0)]);
+        b.structure("net", 10, &[("ns", ns, 8 * 8)]);
+        let btf = Btf::parse(&b.build()).unwrap();
+        assert_eq!(btf.member_offset("sock_common", &["skc_daddr"]).unwrap().offset, 0);
+        let past = btf.member_offset("sock_common", &["skc_v6_daddr"]).unwrap_err().to_string();
+        assert!(
+            past.contains("sock_common.skc_v6_daddr (16 bytes at offset 56) lies past the end of sock_common (64 bytes)"),
+            "{past}"
+        );
+        let nested = btf.member_offset("net", &["ns", "inum"]).unwrap_err().to_string();
+        assert!(
+            nested.contains("net.ns.inum (4 bytes at offset 8) lies past the end of net (10 bytes)"),
+            "{nested}"
+        );
     }
 
     #[test]

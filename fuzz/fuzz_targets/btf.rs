@@ -35,6 +35,14 @@ const LOOKUPS: &[(&str, &[&str])] = &[
 fuzz_target!(|data: &[u8]| {
     let Ok(btf) = Btf::parse(data) else { return };
     for (type_name, path) in LOOKUPS {
-        let _ = btf.member_offset(type_name, path);
+        // Whatever the file says, a member found lies inside its struct: a
+        // program reads through the offset from a pointer to the struct.
+        if let Ok(member) = btf.member_offset(type_name, path) {
+            let whole = btf.member_offset(type_name, &[]).expect("the struct of a member found").size;
+            assert!(
+                u64::from(member.offset) + u64::from(member.size) <= u64::from(whole),
+                "{type_name}.{path:?}: {member:?} past {whole} bytes"
+            );
+        }
     }
 });
