@@ -134,6 +134,12 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
             warn(format_args!("tcpconnect: {message}"));
         }
     };
+    if !plan.overrides.ignored.is_empty() {
+        log(format_args!(
+            "{} ignored: tcpconnect runs with privilege its caller does not have (set-user-ID or file capabilities)",
+            plan.overrides.ignored.join(", ")
+        ));
+    }
     // Before the programs attach: every connect they see comes after it.
     let started_ns = clock_monotonic_ns();
     let (dns, epoll) = (&mut run.dns, &run.epoll);

@@ -9,6 +9,7 @@ pub use crate::cli::AttachMode;
 use crate::cli::Options;
 pub use crate::layout::btf_source::BtfSource;
 use crate::present::text::Columns;
+use crate::sys::process::secure_execution;
 use std::path::PathBuf;
 
 /// What the kernel keeps, decided from the command line.
@@ -47,11 +48,37 @@ pub struct Overrides {
     /// TCPCONNECT_DNS=packet: -d captures answers with a packet socket (this
     /// network namespace only) even where the kernel can read them.
     pub packet_dns: bool,
+    /// The switches that were set but ignored: the process runs with
+    /// privilege its caller does not have (AT_SECURE: setuid or file
+    /// capabilities), and its caller must not steer what it does with it.
+    pub ignored: Vec<&'static str>,
 }
 
+/// Every environment variable a run reads (the man page's ENVIRONMENT).
+pub const SWITCHES: [&str; 6] = [
+    "TCPCONNECT_BTF",
+    "TCPCONNECT_BTF_TRACEPOINT",
+    "TCPCONNECT_DNS",
+    "TCPCONNECT_KPROBE_API",
+    "TCPCONNECT_RAW_TRACEPOINT",
+    "TCPCONNECT_TRANSPORT",
+];
+
 impl Overrides {
+    /// The switches of this process's environment; none where it runs with
+    /// privilege its caller does not have (`secure_execution`).
     pub fn from_env() -> Overrides {
-        let var = |name: &str| std::env::var_os(name).unwrap_or_default();
+        Overrides::from_vars(secure_execution(), |name| std::env::var_os(name))
+    }
+
+    /// The switches `var` gives; with `secure`, none, and the ones that
+    /// were set are listed in `ignored`.
+    pub fn from_vars(secure: bool, var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Overrides {
+        if secure {
+            let ignored = SWITCHES.into_iter().filter(|name| var(name).is_some()).collect();
+            return Overrides { ignored, ..Overrides::default() };
+        }
+        let var = |name: &str| var(name).unwrap_or_default();
         let btf = match var("TCPCONNECT_BTF") {
             v if v.is_empty() => BtfSource::Vmlinux,
             v if v == "off" => BtfSource::Off,
@@ -64,6 +91,7 @@ impl Overrides {
             no_btf_tracepoint: var("TCPCONNECT_BTF_TRACEPOINT") == "off",
             perf_transport: var("TCPCONNECT_TRANSPORT") == "perf",
             packet_dns: var("TCPCONNECT_DNS") == "packet",
+            ignored: Vec::new(),
         }
     }
 }
@@ -129,5 +157,34 @@ impl Plan {
             verbose: options.verbose,
             ring_kib: options.ring_size_kib,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+    }
+
+    #[test]
+    fn the_switches_steer_a_plain_run() {
+        let vars =
+            [("TCPCONNECT_BTF", "/tmp/x"), ("TCPCONNECT_DNS", "packet"), ("TCPCONNECT_TRANSPORT", "perf")];
+        let overrides = Overrides::from_vars(false, env(&vars));
+        assert_eq!(overrides.btf, BtfSource::File(PathBuf::from("/tmp/x")));
+        assert!(overrides.packet_dns && overrides.perf_transport && overrides.ignored.is_empty());
+    }
+
+    #[test]
+    fn a_run_with_privilege_its_caller_lacks_takes_none_and_names_them() {
+        let vars = [("TCPCONNECT_BTF", "/tmp/x"), ("TCPCONNECT_KPROBE_API", "legacy"), ("HOME", "/")];
+        let overrides = Overrides::from_vars(true, env(&vars));
+        assert_eq!(
+            overrides,
+            Overrides { ignored: vec!["TCPCONNECT_BTF", "TCPCONNECT_KPROBE_API"], ..Overrides::default() }
+        );
     }
 }

@@ -1,5 +1,15 @@
 //! Process credentials and limits.
 
+/// Whether this process runs with privilege its caller did not have
+/// (getauxval(AT_SECURE): set-user-ID, set-group-ID, or file
+/// capabilities, by the kernel's own reckoning at exec): then nothing the
+/// caller controls, its environment first, may steer what it does.
+pub fn secure_execution() -> bool {
+    // SAFETY: getauxval reads the auxiliary vector the kernel gave the
+    // process; it has no preconditions and returns 0 for an absent entry.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
 /// The effective user id.
 pub fn geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.

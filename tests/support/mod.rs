@@ -169,6 +169,12 @@ impl Tool {
         Self::start_command(Command::new(tcpconnect_bin()), args, customize)
     }
 
+    /// Starts `command ARGS` (which must exec a tcpconnect binary as its
+    /// child's process) and waits for the header.
+    pub fn start_command_with(command: Command, args: &[&str]) -> Tool {
+        Self::start_command(command, args, |_| {})
+    }
+
     /// Starts `tcpconnect -v ARGS` for output without a header (-j): live
     /// once -v says the state tracepoint is attached. The -v lines end up
     /// in the stderr that `stop` returns.
