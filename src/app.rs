@@ -11,7 +11,7 @@ use crate::perf::RingStats;
 use crate::plan::{Overrides, Plan};
 use crate::present::batch::BatchPrinter;
 use crate::present::count_table::{write_count_table, COUNT_BANNER};
-use crate::present::stdout_sink::{Emitted, StdoutSink};
+use crate::present::stdout_sink::{line_count, StdoutSink, Stop};
 use crate::sys::epoll::Epoll;
 use crate::sys::packet::clock_monotonic_ns;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 /// The epoll tokens of the signal fd and the DNS capture; rings use 0..n.
 const SIGNAL_TOKEN: u64 = u64::MAX;
 const DNS_TOKEN: u64 = u64::MAX - 1;
+
+/// At exit, how long the reader of standard output has to take what is left
+/// before it is counted lost instead (a second signal ends it at once).
+pub const EXIT_WRITE_LIMIT: Duration = Duration::from_secs(1);
 
 /// The longest a sample waits in its ring before it is printed. Rings wake
 /// us only every `WAKEUP_EVENTS` samples (or half full), so the loop also
@@ -154,11 +158,8 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
         // Lines come in the order of outcomes: -t counts from the start.
         printer.count_time_from(started_ns);
     }
-    let signal = match run.pump(&mut tracer, &mut printer, &log)? {
-        Pumped::Signal(signal) => signal,
-        Pumped::OutputClosed => return Ok(Ended::OutputClosed),
-    };
-    run.finish(&plan, &mut tracer, &mut printer, signal)
+    let pumped = run.pump(&mut tracer, &mut printer, &log)?;
+    run.finish(&plan, &mut tracer, &mut printer, pumped)
 }
 
 /// -d where the kernel cannot read the answers: the packet capture, opened
@@ -189,12 +190,29 @@ struct Run {
     ending: Option<i32>,
     /// The lost events reported so far.
     lost_reported: u64,
+    /// Whoever read our output went away: nothing more can be printed.
+    closed: bool,
+    /// The header (or -c's banner), where a signal came before it was
+    /// written: printed at exit, before the lines.
+    unwritten_header: Vec<u8>,
+    /// Lines a signal or the reader's going away left unwritten: printed
+    /// at exit while the reader takes them, else counted lost.
+    unwritten: Vec<u8>,
 }
 
 /// How the pump stopped.
+#[derive(Clone, Copy)]
 enum Pumped {
     Signal(i32),
     OutputClosed,
+}
+
+/// What kind of bytes a write carries: lines of events are counted when
+/// they cannot be written; the header is not an event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Header,
+    Events,
 }
 
 impl Run {
@@ -207,18 +225,44 @@ impl Run {
         let epoll = Epoll::new().map_err(Error::kernel("create an epoll instance"))?;
         epoll.add(signals.as_fd(), SIGNAL_TOKEN).map_err(Error::kernel("watch the signal fd"))?;
         let dns = plan.dns.then(DnsWatcher::for_kernel_messages);
-        Ok(Run { signals, epoll, dns, out: StdoutSink::new(), ending: None, lost_reported: 0 })
+        Ok(Run {
+            signals,
+            epoll,
+            dns,
+            out: StdoutSink::new(),
+            ending: None,
+            lost_reported: 0,
+            closed: false,
+            unwritten_header: Vec::new(),
+            unwritten: Vec::new(),
+        })
     }
 
-    /// Writes `bytes`; the run's end if the reader went away.
-    fn emit(&mut self, bytes: &[u8]) -> Result<Option<Ended>, Error> {
-        match self.out.emit(bytes, &self.signals)? {
-            Emitted::Written => {}
-            Emitted::Closed => return Ok(Some(Ended::OutputClosed)),
-            // A signal ended a write to a full pipe.
-            Emitted::Interrupted(signal) => self.ending = Some(signal),
+    /// Writes `bytes` (whole lines) while tracing runs. What a signal (the
+    /// run's end) or the reader's going away leaves unwritten is kept for
+    /// the exit, which prints it or counts it.
+    fn emit(&mut self, bytes: &[u8], kind: Kind) -> Result<(), Error> {
+        if self.closed || self.ending.is_some() {
+            self.keep_unwritten(bytes, kind);
+            return Ok(());
         }
-        Ok(None)
+        let emitted = self.out.emit(bytes, &self.signals, None)?;
+        match emitted.stop {
+            None => return Ok(()),
+            Some(Stop::Closed) => self.closed = true,
+            Some(Stop::Signal(signal)) => self.ending = Some(signal),
+            // No deadline while tracing.
+            Some(Stop::Deadline) => {}
+        }
+        self.keep_unwritten(&bytes[emitted.written..], kind);
+        Ok(())
+    }
+
+    fn keep_unwritten(&mut self, bytes: &[u8], kind: Kind) {
+        match kind {
+            Kind::Header => self.unwritten_header.extend_from_slice(bytes),
+            Kind::Events => self.unwritten.extend_from_slice(bytes),
+        }
     }
 
     /// The header (or -c's banner) says tracing is live: the programs are
@@ -229,7 +273,9 @@ impl Run {
             (true, false) => COUNT_BANNER.as_bytes(),
             (false, false) => printer.header(),
         };
-        self.emit(live)
+        self.emit(live, Kind::Header)?;
+        // Nobody reads: nothing was traced yet, nothing to count.
+        Ok(self.closed.then_some(Ended::OutputClosed))
     }
 
     /// Ring batches to lines until a signal arrives or the reader goes away.
@@ -242,6 +288,9 @@ impl Run {
         let mut ready = Vec::new();
         let mut cpus_checked = Instant::now();
         loop {
+            if self.closed {
+                return Ok(Pumped::OutputClosed);
+            }
             if let Some(signal) = self.ending {
                 return Ok(Pumped::Signal(signal));
             }
@@ -273,52 +322,117 @@ impl Run {
             let stats =
                 RingStats { lost: stats.lost + drained.lost, corrupt: stats.corrupt + drained.corrupt };
             let lines = self.lines(tracer, printer)?;
-            let closed = if lines.is_empty() { None } else { self.emit(lines)? };
+            if !lines.is_empty() {
+                self.emit(lines, Kind::Events)?;
+            }
             if stats.lost > 0 || check_losses {
                 report_new_losses(tracer, &mut self.lost_reported, stats.lost);
             }
             report_damage(stats.corrupt, printer.take_malformed());
-            if closed.is_some() {
-                return Ok(Pumped::OutputClosed);
-            }
         }
     }
 
-    /// After the ending signal: the connects still waiting for their
-    /// handshake, losses the kernel had no chance to report in a LOST
-    /// record, the -c table, and the kprobe hits the kernel dropped.
+    /// The end of a run, after a signal or the reader's going away: the
+    /// programs stop first (no event is made after that), then what the
+    /// rings still hold and the connects still waiting for their handshake
+    /// become lines, which are printed while the reader takes them (for at
+    /// most EXIT_WRITE_LIMIT; a second signal ends it at once) and counted
+    /// lost where it does not; then the losses the kernel counted, the -c
+    /// table, and the kprobe hits the kernel dropped. Printed plus reported
+    /// is every event made.
     fn finish(
         mut self,
         plan: &Plan,
         tracer: &mut Tracer,
         printer: &mut BatchPrinter,
-        signal: i32,
+        pumped: Pumped,
     ) -> Result<Ended, Error> {
-        if self.print_waiting(plan, tracer, printer)? == Some(Ended::OutputClosed) {
-            return Ok(Ended::OutputClosed);
+        let missed = tracer.detach();
+        let mut stats = RingStats::default();
+        // Until a drain finds nothing: a program that ran as it was
+        // detached may still have been writing.
+        loop {
+            let mut samples = 0u64;
+            let drained = tracer.drain(|payload| {
+                samples += 1;
+                printer.push_sample(payload)
+            });
+            stats.lost += drained.lost;
+            stats.corrupt += drained.corrupt;
+            if samples == 0 {
+                break;
+            }
         }
-        report_new_losses(tracer, &mut self.lost_reported, 0);
+        self.push_waiting(plan, tracer, printer)?;
+        let lines = self.lines(tracer, printer)?;
+        self.unwritten.extend_from_slice(lines);
+        report_damage(stats.corrupt, printer.take_malformed());
+        let deadline = Instant::now() + EXIT_WRITE_LIMIT;
+        let header = std::mem::take(&mut self.unwritten_header);
+        let events = std::mem::take(&mut self.unwritten);
+        let not_printed = self.write_at_exit(&header, &events, deadline)?;
+        report_new_losses(tracer, &mut self.lost_reported, stats.lost);
+        if let Some((lines, why)) = not_printed {
+            warn(format_args!("Possibly lost {lines} samples (not printed at exit: {why})"));
+        }
         if plan.count {
             let mut table = Vec::new();
             write_count_table(&mut table, tracer.counts()?, plan.columns.json);
-            if self.out.emit(&table, &self.signals)? == Emitted::Closed {
-                return Ok(Ended::OutputClosed);
+            if let Some((lines, why)) = self.write_at_exit(&[], &table, deadline)? {
+                warn(format_args!(
+                    "Possibly lost {lines} lines of the count table (not printed at exit: {why})"
+                ));
             }
         }
-        report_missed(tracer.kprobe_misses());
-        Ok(Ended::Signal(signal))
+        report_missed(missed);
+        Ok(match pumped {
+            _ if self.closed => Ended::OutputClosed,
+            Pumped::Signal(signal) => Ended::Signal(signal),
+            Pumped::OutputClosed => Ended::OutputClosed,
+        })
+    }
+
+    /// Writes `header` then `lines` until `deadline`; the lines of `lines`
+    /// it could not write, and why.
+    fn write_at_exit(
+        &mut self,
+        header: &[u8],
+        lines: &[u8],
+        deadline: Instant,
+    ) -> Result<Option<(u64, &'static str)>, Error> {
+        let all = [header, lines].concat();
+        let (written, stop) = if self.closed || all.is_empty() {
+            (0, (!all.is_empty()).then_some(Stop::Closed))
+        } else {
+            let emitted = self.out.emit(&all, &self.signals, Some(deadline))?;
+            (emitted.written, emitted.stop)
+        };
+        let Some(stop) = stop else {
+            return Ok(None);
+        };
+        let why = match stop {
+            Stop::Closed => {
+                self.closed = true;
+                "standard output was closed"
+            }
+            Stop::Signal(_) => "a second signal ended the run",
+            Stop::Deadline => "the reader of standard output took nothing more within 1 s",
+        };
+        let not_printed = line_count(&lines[written.saturating_sub(header.len())..]);
+        Ok((not_printed > 0).then_some((not_printed, why)))
     }
 
     /// Connects whose handshake had not ended when tracing stopped are
     /// printed, never dropped: with --result as `PENDING`, LAT(ms) the time
-    /// they had waited; with -L (a connect made outside connect(2)) with the
-    /// local port unknown, so LPORT 0 (JSON: no lport).
-    fn print_waiting(
+    /// they had waited; with -L (a connect whose connect(2) had not
+    /// returned, or one made outside connect(2)) with the local port
+    /// unknown, so LPORT 0 (JSON: no lport).
+    fn push_waiting(
         &mut self,
         plan: &Plan,
         tracer: &mut Tracer,
         printer: &mut BatchPrinter,
-    ) -> Result<Option<Ended>, Error> {
+    ) -> Result<(), Error> {
         let now_ns = clock_monotonic_ns();
         for mut event in tracer.waiting_connects()? {
             if plan.result {
@@ -326,11 +440,7 @@ impl Run {
             }
             printer.push_event(event);
         }
-        let lines = self.lines(tracer, printer)?;
-        if lines.is_empty() {
-            return Ok(None);
-        }
-        self.emit(lines)
+        Ok(())
     }
 
     /// The lines of the batch `printer` holds, with -d's QUERY. DNS answers

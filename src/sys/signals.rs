@@ -14,6 +14,7 @@
 use super::{owned_fd, SysError, SysResult};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Instant;
 
 /// The signals that end tracing.
 pub const TERMINATING: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -55,6 +56,8 @@ pub enum Room {
     Ready,
     /// A terminating signal came first.
     Signal(i32),
+    /// The deadline passed first.
+    TimedOut,
 }
 
 impl SignalFd {
@@ -116,14 +119,25 @@ impl SignalFd {
     /// Waits until `fd` takes a write without blocking, with the terminating
     /// signals unblocked for the wait only: ppoll swaps the signal mask
     /// atomically, so a signal already queued, or one arriving during the
-    /// wait, ends it (and is then no longer queued for the signalfd).
-    pub fn wait_writable(&self, fd: BorrowedFd<'_>) -> SysResult<Room> {
+    /// wait, ends it (and is then no longer queued for the signalfd). With a
+    /// `deadline`, the wait ends there too.
+    pub fn wait_writable(&self, fd: BorrowedFd<'_>, deadline: Option<Instant>) -> SysResult<Room> {
         loop {
             let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-            // SAFETY: one valid pollfd, no timeout, and a valid mask that
-            // lives across the call.
-            let ret = unsafe { libc::ppoll(&mut poll, 1, std::ptr::null(), &self.wait_mask) };
-            if ret >= 0 {
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            let timeout = left.map(|left| libc::timespec {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
+            });
+            let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            // SAFETY: one valid pollfd, a timeout that is null or points to a
+            // timespec living across the call, and a valid mask that lives
+            // across the call.
+            let ret = unsafe { libc::ppoll(&mut poll, 1, timeout_ptr, &self.wait_mask) };
+            if ret == 0 {
+                return Ok(Room::TimedOut);
+            }
+            if ret > 0 {
                 return Ok(Room::Ready);
             }
             let err = SysError::last("ppoll");

@@ -57,6 +57,9 @@ pub(super) struct Attached<K: Objects> {
     /// Index of the map of connects waiting for their handshake to end
     /// (--result, or -L on the tracepoint path).
     pub inflight: Option<usize>,
+    /// -L without --result: index of the map of events held until their
+    /// connect(2) returns.
+    pub pending: Option<usize>,
     /// -d in the kernel: index of the DNS perf event array in `maps`.
     pub dns_events: Option<usize>,
     /// Index of the per-CPU lost-event counts in `maps`, and how many CPUs

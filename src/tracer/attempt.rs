@@ -94,6 +94,12 @@ pub(super) fn attempt(
         .then(|| map_index(&host.object, abi::MAP_INFLIGHT))
         .transpose()
         .map_err(Failed::Common)?;
+    // With --result the pending map only carries the port to the waiting
+    // event: the inflight map has every connect.
+    let pending = (session.constants.lport_defer && !session.constants.result)
+        .then(|| map_index(&host.object, abi::MAP_PENDING))
+        .transpose()
+        .map_err(Failed::Common)?;
     let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS).map_err(Failed::Common)?;
     let possible_cpus = entries_by_cpu_id(&host.possible);
     let Session { maps, rings, .. } = session;
@@ -104,6 +110,7 @@ pub(super) fn attempt(
         events,
         counts,
         inflight,
+        pending,
         dns_events,
         lost_events,
         possible_cpus,

@@ -210,6 +210,26 @@ pub(super) fn read_waiting(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
 const MAX_WAITING: usize = 10240;
 
 /// Events the kernel could not put in a ring, summed over CPUs.
+/// -L: the events held in the pending map (keyed by thread) for a
+/// connect(2) that had not returned, oldest first. Each value is the event
+/// and its socket (`struct pending_connect`); the local port is not in it
+/// yet.
+pub(super) fn read_held(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
+    const PENDING_CONNECT_SIZE: usize = EVENT_WITH_NETNS_SIZE + 8;
+    let entries =
+        entries::<8, PENDING_CONNECT_SIZE>(map, MAX_HELD, "read the connects still inside connect(2)")?;
+    let mut events: Vec<ConnectEvent> = entries
+        .iter()
+        .filter_map(|(_, value)| ConnectEvent::decode(&value[..EVENT_WITH_NETNS_SIZE]))
+        .collect();
+    events.sort_by_key(|e| e.ts_ns);
+    events.dedup();
+    Ok(events)
+}
+
+/// The pending map's size (maps.bpf.h).
+const MAX_HELD: usize = 10240;
+
 pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<u64, Error> {
     let mut total = 0u64;
     for cpu in 0..possible_cpus {

@@ -155,13 +155,30 @@ impl Tracer {
     }
 
     /// The connects whose handshake had not ended when this was called
-    /// (--result, or -L's connects made outside connect(2)), as the kernel
-    /// holds them: no outcome yet. Empty when no map holds them.
+    /// (--result; -L's connects made outside connect(2), and those whose
+    /// connect(2) had not returned), as the kernel holds them, oldest
+    /// first: no outcome yet. Empty when no map holds them.
     pub fn waiting_connects(&self) -> Result<Vec<ConnectEvent>, Error> {
-        match self.attached.inflight {
-            Some(index) => maps::read_waiting(&self.attached.maps[index]),
-            None => Ok(Vec::new()),
+        let Attached { maps, inflight, pending, .. } = &self.attached;
+        let mut events = match inflight {
+            Some(index) => maps::read_waiting(&maps[*index])?,
+            None => Vec::new(),
+        };
+        if let Some(index) = pending {
+            events.extend(maps::read_held(&maps[*index])?);
+            events.sort_by_key(|e| e.ts_ns);
         }
+        Ok(events)
+    }
+
+    /// Stops tracing: every program is detached (legacy probe entries
+    /// removed), so no event is made after this; the rings and maps stay,
+    /// for what they still hold to be read. Returns the kprobe hits the
+    /// kernel dropped until then (`kprobe_misses`).
+    pub fn detach(&mut self) -> u64 {
+        let missed = self.kprobe_misses();
+        self.attached.attachments.clear();
+        missed
     }
 
     /// The -c counts, read from the kernel map (empty without -c).
@@ -231,6 +248,7 @@ mod tests {
                 events: 0,
                 counts: None,
                 inflight: None,
+                pending: None,
                 dns_events: None,
                 lost_events: 0,
                 possible_cpus: 1,

@@ -5,7 +5,7 @@
 //!             [--dns-exchange NAME=IP [--dns-v6] [--dns-pad N] [--dns-read]] TARGET...
 //!   connector --pin-hash PATH
 //!   connector --exec-as UID CAP,CAP CMD ARGS...
-//!   connector --handshakes PORT | --pending PORT   (see handshakes.rs)
+//!   connector --handshakes PORT | --pending PORT | --stuck PORT N   (see handshakes.rs)
 //!   TARGET = 4:IP:PORT | 6:IP:PORT | m:IPV4:PORT
 //!
 //! `m` connects an AF_INET6 socket to the v4-mapped ::ffff:IPV4. It waits for
@@ -262,6 +262,13 @@ fn main() {
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("--pin-hash") {
         return pin_hash(&args.nth(1).expect("--pin-hash PATH"));
+    }
+    if args.peek().map(String::as_str) == Some("--stuck") {
+        let port = args.nth(1).expect("PORT").parse().expect("PORT");
+        let count = args.next().expect("N").parse().expect("N");
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).expect("stdin");
+        return handshakes::stuck(port, count);
     }
     if let Some(mode @ ("--handshakes" | "--pending")) = args.peek().map(String::as_str) {
         let run = if mode == "--handshakes" { handshakes::handshakes } else { handshakes::pending };

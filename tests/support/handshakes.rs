@@ -14,6 +14,10 @@
 //! --pending: the listener on PORT with backlog 0, filled (`OK LOCALPORT`),
 //!   then a non-blocking connect to it (`PENDING LOCALPORT`) that stays in
 //!   SYN_SENT until a line arrives on stdin.
+//! --stuck PORT N: the listener on PORT with backlog 0, filled (`OK
+//!   LOCALPORT`), then N threads each inside a blocking connect(2) to it,
+//!   in SYN_SENT (`STUCK`), until a line arrives on stdin: the process then
+//!   exits with them still inside connect(2).
 //!
 //! Local ports are read with getsockname before the outcome where the
 //! kernel releases them after (a refused or timed-out connect): those two
@@ -124,6 +128,20 @@ pub fn handshakes(port: u16) {
     drop(closed);
     report(&format!("CLOSED {local}"));
     drop(listener);
+}
+
+pub fn stuck(port: u16, count: usize) {
+    let (_full, _filler) = full_listener(port);
+    for _ in 0..count {
+        std::thread::spawn(move || {
+            let fd = tcp_socket(0);
+            let _ = connect(&fd, port);
+        });
+    }
+    report("STUCK");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).expect("stdin");
+    std::process::exit(0);
 }
 
 pub fn pending(port: u16) {
