@@ -200,3 +200,29 @@ fn lport_prints_at_exit_the_connects_still_inside_connect() {
     assert_eq!(stderr, "");
     connector.release();
 }
+
+#[test]
+fn nohup_keeps_sighup_ignored() {
+    if !have_root("nohup_keeps_sighup_ignored") {
+        return;
+    }
+    // `nohup tcpconnect &`: SIGHUP arrives ignored, and must stay so.
+    let mut command = Command::new("nohup");
+    command.arg(tcpconnect_bin());
+    let mut tool = support::Tool::start_command_with(command, &[]);
+    send_signal(tool.pid(), libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(200));
+    let ports = Ports::new();
+    let connector = Connector::spawn(&[format!("4:127.0.0.1:{}", ports.v4_port)]);
+    let pid = connector.pid();
+    assert_eq!(connector.go(), ["ok"]);
+    let lines = tool.lines_of_pid(1, pid, 0);
+    assert_eq!(
+        lines,
+        [bcc_line(pid, "connector", 4, "127.0.0.1", "127.0.0.1", ports.v4_port)],
+        "still tracing"
+    );
+    let (status, _, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{status}: {stderr}");
+    assert_eq!(stderr, "");
+}

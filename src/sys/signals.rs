@@ -26,16 +26,30 @@ pub struct SignalFd {
     wait_mask: libc::sigset_t,
 }
 
-fn terminating_set() -> libc::sigset_t {
+fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initializes it fully and
     // sigaddset only sets bits of valid signal numbers.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for sig in TERMINATING {
+        for &sig in signals {
             libc::sigaddset(&mut set, sig);
         }
         set
+    }
+}
+
+/// Whether `signal` is ignored (SIG_IGN), as a process started by `nohup`
+/// inherits SIGHUP.
+fn is_ignored(signal: libc::c_int) -> SysResult<bool> {
+    // SAFETY: a null new action only queries; the old one is written into
+    // a zeroed sigaction of the right size.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
+            return Err(SysError::last("sigaction"));
+        }
+        Ok(old.sa_sigaction == libc::SIG_IGN)
     }
 }
 
@@ -64,10 +78,17 @@ impl SignalFd {
     /// Blocks the terminating signals for this thread and opens a signalfd
     /// for them. Also installs a handler that records them (used only while
     /// `wait_writable` unblocks them), replacing an inherited SIG_IGN, so
-    /// they are never discarded on any kernel.
+    /// they are never discarded on any kernel: a shell starts a background
+    /// job with SIGINT ignored, and scripts stop it with `kill -INT`. But
+    /// SIGHUP inherited as ignored stays ignored: that is what `nohup
+    /// tcpconnect &` asks for, to outlive the terminal.
     pub fn new() -> SysResult<SignalFd> {
-        let set = terminating_set();
-        for sig in TERMINATING {
+        let mut ours = TERMINATING.to_vec();
+        if is_ignored(libc::SIGHUP)? {
+            ours.retain(|&sig| sig != libc::SIGHUP);
+        }
+        let set = signal_set(&ours);
+        for &sig in &ours {
             // SAFETY: a zeroed sigaction (no SA_RESTART: a wait it interrupts
             // returns EINTR) with a valid extern "C" handler and an empty
             // mask; the handler only stores to an atomic, which is
@@ -88,7 +109,7 @@ impl SignalFd {
         if ret != 0 {
             return Err(SysError { call: "pthread_sigmask", error: std::io::Error::from_raw_os_error(ret) });
         }
-        for sig in TERMINATING {
+        for &sig in &ours {
             // SAFETY: clears the bit of a valid signal number in a valid set.
             unsafe { libc::sigdelset(&mut wait_mask, sig) };
         }

@@ -99,6 +99,15 @@ impl LegacyKprobe {
     }
 }
 
+/// What a sweep of stale probes did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// The probes removed.
+    pub removed: Vec<String>,
+    /// The probes the kernel would not remove, and why.
+    pub kept: Vec<(String, io::Error)>,
+}
+
 impl Drop for LegacyKprobe {
     fn drop(&mut self) {
         // Nothing to do on failure; the next run sweeps what stays.
@@ -146,24 +155,26 @@ impl Tracefs {
 
     /// Removes our probes whose process is gone (a run killed by SIGKILL
     /// cannot clean up); returns their names.
-    pub fn sweep_stale_kprobes(&self, alive: impl Fn(u32) -> bool) -> Result<Vec<String>, TracefsError> {
+    ///
+    /// Best effort: a probe the kernel will not remove stays, and is named
+    /// in `Swept::kept` with why. It is in use (EBUSY) when its run lives
+    /// in another PID namespace, where its PID means another process or
+    /// none; the kernel's refusal is then the right answer.
+    pub fn sweep_stale_kprobes(&self, alive: impl Fn(u32) -> bool) -> Result<Swept, TracefsError> {
         let events_file = self.kprobe_events_file();
         let text = std::fs::read_to_string(&events_file)
             .map_err(|error| TracefsError::Read { path: events_file.clone(), error })?;
-        let mut removed = Vec::new();
+        let mut swept = Swept::default();
         for (name, pid) in our_probes(&text) {
             if alive(pid) {
                 continue;
             }
-            let line = format!("-:{GROUP}/{name}");
-            append_line(&events_file, &line).map_err(|error| TracefsError::Write {
-                path: events_file.clone(),
-                line,
-                error,
-            })?;
-            removed.push(name);
+            match append_line(&events_file, &format!("-:{GROUP}/{name}")) {
+                Ok(()) => swept.removed.push(name),
+                Err(error) => swept.kept.push((name, error)),
+            }
         }
-        Ok(removed)
+        Ok(swept)
     }
 
     /// Hits the kernel could not give to a probe of ours (kretprobe instances

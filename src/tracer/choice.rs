@@ -13,6 +13,7 @@ use crate::escape::escaped;
 use crate::layout::socket::{SockOffsets, SocketLayout};
 use crate::layout::task::BtfTracepoint;
 use crate::plan::{AttachMode, Plan};
+use crate::tracefs::kprobe_events::Swept;
 
 /// What the choice asks of the kernel, each answered when first needed
 /// (kallsyms is megabytes: it is read only when kprobes are chosen).
@@ -33,7 +34,7 @@ pub(crate) trait Probe {
     /// Whether the kernel's IPv6 stack is up (/proc/net/if_inet6).
     fn ipv6_up(&self) -> bool;
     /// Removes the legacy probes of runs that were killed; their names.
-    fn sweep_stale_kprobes(&self) -> Result<Vec<String>, Error>;
+    fn sweep_stale_kprobes(&self) -> Result<Swept, Error>;
 }
 
 /// The tracepoint path, decided.
@@ -140,10 +141,24 @@ pub(crate) fn choose_kprobes(plan: &Plan, probe: &dyn Probe, log: Log<'_>) -> Re
         }
         Some(symbol) => Some(symbol),
     };
+    // Best effort: what it cannot sweep never stops a run.
     if api == KprobeApi::Legacy {
-        let removed = probe.sweep_stale_kprobes()?;
-        if !removed.is_empty() {
-            log(format_args!("removed stale kprobe events of killed runs: {}", escaped(&removed.join(" "))));
+        match probe.sweep_stale_kprobes() {
+            Ok(Swept { removed, kept }) => {
+                if !removed.is_empty() {
+                    log(format_args!(
+                        "removed stale kprobe events of killed runs: {}",
+                        escaped(&removed.join(" "))
+                    ));
+                }
+                for (name, error) in kept {
+                    log(format_args!(
+                        "kept kprobe event {} (in use by a run this one cannot see?): {error}",
+                        escaped(&name)
+                    ));
+                }
+            }
+            Err(error) => log(format_args!("cannot look for stale kprobe events: {}", error.first_line())),
         }
     }
     let v6 = v6_symbol.map(|symbol| V6Plan { symbol, offsets: probe.v6_offsets() });
@@ -228,9 +243,9 @@ mod tests {
         fn ipv6_up(&self) -> bool {
             self.ipv6_up
         }
-        fn sweep_stale_kprobes(&self) -> Result<Vec<String>, Error> {
+        fn sweep_stale_kprobes(&self) -> Result<Swept, Error> {
             self.asked.borrow_mut().push("sweep");
-            Ok(self.stale.clone())
+            Ok(Swept { removed: self.stale.clone(), kept: Vec::new() })
         }
     }
 

@@ -9,6 +9,7 @@ use crate::host::kallsyms::{find_functions, KALLSYMS};
 use crate::layout::btf_source::LazyBtf;
 use crate::layout::socket::{self, SockOffsets, SocketLayout};
 use crate::layout::task::{self, BtfTracepoint};
+use crate::tracefs::kprobe_events::Swept;
 use crate::tracefs::{Tracefs, TracefsError};
 use std::path::Path;
 
@@ -61,7 +62,7 @@ impl Probe for HostProbe<'_> {
         Path::new(IF_INET6).exists()
     }
 
-    fn sweep_stale_kprobes(&self) -> Result<Vec<String>, Error> {
+    fn sweep_stale_kprobes(&self) -> Result<Swept, Error> {
         Ok(self.tracefs.sweep_stale_kprobes(|pid| Path::new(&format!("/proc/{pid}")).exists())?)
     }
 }
