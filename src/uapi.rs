@@ -41,11 +41,14 @@ pub struct MapType {
 pub const BPF_MAP_TYPE_HASH: MapType = MapType { id: 1, kind: "hash", since: "3.19" };
 pub const BPF_MAP_TYPE_ARRAY: MapType = MapType { id: 2, kind: "array", since: "3.19" };
 pub const BPF_MAP_TYPE_PERF_EVENT_ARRAY: MapType = MapType { id: 4, kind: "perf event array", since: "4.3" };
+pub const BPF_MAP_TYPE_PERCPU_HASH: MapType = MapType { id: 5, kind: "per-CPU hash", since: "4.6" };
 pub const BPF_MAP_TYPE_PERCPU_ARRAY: MapType = MapType { id: 6, kind: "per-CPU array", since: "4.6" };
 pub const BPF_MAP_TYPE_LRU_HASH: MapType = MapType { id: 9, kind: "LRU hash", since: "4.10" };
 /// The last map type of 4.x (4.10): every type up to it exists on the
 /// kernels the legacy object is written for.
 pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: MapType = MapType { id: 10, kind: "LRU per-CPU hash", since: "4.10" };
+pub const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: MapType =
+    MapType { id: 21, kind: "per-CPU cgroup storage", since: "4.20" };
 pub const BPF_MAP_TYPE_RINGBUF: MapType = MapType { id: 27, kind: "ring buffer", since: "5.8" };
 
 /// The map types the object defines.

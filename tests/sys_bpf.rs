@@ -1,5 +1,6 @@
 //! The hand-written bpf(2) wrappers against the real kernel: map element
-//! operations round-trip, iteration visits every key, and a program the
+//! operations round-trip, iteration visits every key, per-CPU maps take only
+//! the calls that size a value for every possible CPU, and a program the
 //! verifier rejects comes back with the verifier's log. Needs root.
 
 mod support;
@@ -7,8 +8,9 @@ mod support;
 use std::ffi::CString;
 use std::os::fd::AsFd;
 use support::have_root;
+use tcpconnect::host::cpus::{read_cpu_list, POSSIBLE};
 use tcpconnect::sys::bpf::*;
-use tcpconnect::uapi::{BPF_ANY, BPF_MAP_TYPE_HASH, BPF_PROG_TYPE_TRACEPOINT};
+use tcpconnect::uapi::{BPF_ANY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_PROG_TYPE_TRACEPOINT};
 
 #[test]
 fn hash_map_update_lookup_iterate_delete() {
@@ -81,6 +83,116 @@ fn wrong_sized_buffers_are_refused_before_the_kernel_sees_them() {
     let mut value = [0u8; 8];
     assert!(reopened.lookup(&1u32.to_ne_bytes(), &mut value).unwrap());
     assert_eq!(u64::from_ne_bytes(value), 7);
+}
+
+/// A recognisable 12-byte value for `cpu` (12: the kernel pads each to 16).
+fn cpu_value(cpu: u32, round: u8) -> [u8; 12] {
+    std::array::from_fn(|i| (cpu as u8).wrapping_mul(31) ^ (i as u8 + 1) ^ round.wrapping_mul(0x40))
+}
+
+#[test]
+fn per_cpu_array_holds_a_value_per_possible_cpu() {
+    if !have_root("per_cpu_array_holds_a_value_per_possible_cpu") {
+        return;
+    }
+    let params = MapParams {
+        map_type: BPF_MAP_TYPE_PERCPU_ARRAY.id,
+        key_size: 4,
+        value_size: 12,
+        max_entries: 2,
+        map_flags: 0,
+    };
+    let map = Map::create(&params, "tc_test_percpu").expect("create per-CPU array");
+    assert!(map.is_per_cpu());
+    assert_eq!(map.map_type(), BPF_MAP_TYPE_PERCPU_ARRAY.id);
+
+    // The single-value calls would have the kernel copy 16 bytes per
+    // possible CPU through a 12-byte buffer: refused before the kernel sees them.
+    let mut one = [0xEEu8; 12];
+    let err = map.lookup(&1u32.to_ne_bytes(), &mut one).unwrap_err();
+    assert_eq!(err.errno(), 0, "refused in user space: {err}");
+    assert_eq!(
+        err.refusal::<PerCpuMismatch>(),
+        Some(&PerCpuMismatch::PerCpuMap { map_type: BPF_MAP_TYPE_PERCPU_ARRAY.id })
+    );
+    assert_eq!(one, [0xEE; 12], "nothing was written");
+    let err = map.update(&1u32.to_ne_bytes(), &one, BPF_ANY).unwrap_err();
+    assert_eq!(
+        err.refusal::<PerCpuMismatch>(),
+        Some(&PerCpuMismatch::PerCpuMap { map_type: BPF_MAP_TYPE_PERCPU_ARRAY.id })
+    );
+
+    // One value per possible CPU, as the kernel counts them.
+    let possible = read_cpu_list(POSSIBLE).expect("possible CPUs");
+    let mut values = map.percpu_values().unwrap();
+    assert_eq!(values.len(), possible.len());
+    assert!(map.lookup_percpu(&1u32.to_ne_bytes(), &mut values).unwrap(), "array keys always exist");
+    assert_eq!(values.iter().map(|(cpu, _)| cpu).collect::<Vec<_>>(), possible);
+    assert!(values.iter().all(|(_, v)| v == [0; 12]), "a new array is zeroed: {values:?}");
+
+    // Written per CPU, read back per CPU; the other key is untouched.
+    for round in 0..2 {
+        let mut written = map.percpu_values().unwrap();
+        for &cpu in &possible {
+            written.get_mut(cpu).unwrap().copy_from_slice(&cpu_value(cpu, round));
+        }
+        map.update_percpu(&1u32.to_ne_bytes(), &written, BPF_ANY).unwrap();
+        let mut read = map.percpu_values().unwrap();
+        assert!(map.lookup_percpu(&1u32.to_ne_bytes(), &mut read).unwrap());
+        assert_eq!(read, written);
+        for &cpu in &possible {
+            assert_eq!(read.get(cpu), Some(&cpu_value(cpu, round)[..]), "cpu {cpu}");
+        }
+        assert!(map.lookup_percpu(&0u32.to_ne_bytes(), &mut read).unwrap());
+        assert!(read.iter().all(|(_, v)| v == [0; 12]));
+    }
+    assert!(values.get(u32::MAX).is_none(), "not a possible CPU");
+    // Out of range: the array has no such key.
+    assert!(map.update_percpu(&2u32.to_ne_bytes(), &values, BPF_ANY).is_err());
+    assert!(!map.lookup_percpu(&2u32.to_ne_bytes(), &mut values).unwrap());
+
+    // Opened from its fd, the map knows it is per-CPU.
+    let reopened = Map::from_fd(map.as_fd().try_clone_to_owned().unwrap()).unwrap();
+    assert!(reopened.is_per_cpu());
+    assert_eq!(
+        reopened.lookup(&1u32.to_ne_bytes(), &mut one).unwrap_err().refusal::<PerCpuMismatch>(),
+        Some(&PerCpuMismatch::PerCpuMap { map_type: BPF_MAP_TYPE_PERCPU_ARRAY.id })
+    );
+    let mut read = reopened.percpu_values().unwrap();
+    assert!(reopened.lookup_percpu(&1u32.to_ne_bytes(), &mut read).unwrap());
+    assert_eq!(read.get(possible[0]), Some(&cpu_value(possible[0], 1)[..]));
+
+    // Values of a map of other sizes are refused, not trusted.
+    let bigger = MapParams { value_size: 40, ..params };
+    let bigger = Map::create(&bigger, "tc_test_percpu2").expect("create per-CPU array");
+    let err = bigger.lookup_percpu(&0u32.to_ne_bytes(), &mut values).unwrap_err();
+    assert_eq!(err.errno(), 0, "refused in user space: {err}");
+    assert!(bigger.update_percpu(&0u32.to_ne_bytes(), &values, BPF_ANY).is_err());
+}
+
+#[test]
+fn per_cpu_calls_refuse_a_map_with_one_value() {
+    if !have_root("per_cpu_calls_refuse_a_map_with_one_value") {
+        return;
+    }
+    let params = MapParams {
+        map_type: BPF_MAP_TYPE_HASH.id,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 4,
+        map_flags: 0,
+    };
+    let map = Map::create(&params, "tc_test_one").expect("create hash map");
+    assert!(!map.is_per_cpu());
+    let not_per_cpu = Some(PerCpuMismatch::NotPerCpuMap { map_type: BPF_MAP_TYPE_HASH.id });
+    assert_eq!(map.percpu_values().unwrap_err().refusal::<PerCpuMismatch>(), not_per_cpu.as_ref());
+    let per_cpu = MapParams { map_type: BPF_MAP_TYPE_PERCPU_ARRAY.id, max_entries: 1, ..params };
+    let per_cpu = Map::create(&per_cpu, "tc_test_pc").expect("create per-CPU array");
+    let mut values = per_cpu.percpu_values().unwrap();
+    let err = map.lookup_percpu(&0u32.to_ne_bytes(), &mut values).unwrap_err();
+    assert_eq!(err.refusal::<PerCpuMismatch>(), not_per_cpu.as_ref());
+    let err = map.update_percpu(&0u32.to_ne_bytes(), &values, BPF_ANY).unwrap_err();
+    assert_eq!(err.refusal::<PerCpuMismatch>(), not_per_cpu.as_ref());
 }
 
 #[test]

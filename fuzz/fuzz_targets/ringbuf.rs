@@ -9,6 +9,30 @@
 
 use libfuzzer_sys::fuzz_target;
 use tcpconnect::ringbuf::records::{read_records, Record};
+use tcpconnect::sys::RingView;
+
+/// The synthetic ring, checking that header words are read only in the
+/// first copy, 8-aligned, and bytes only inside the ring.
+struct FirstCopyHeaders<'a>(&'a [u8]);
+
+impl RingView for FirstCopyHeaders<'_> {
+    fn size(&self) -> usize {
+        self.0.len()
+    }
+
+    fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+        assert!(offset + dst.len() <= self.0.len(), "a copy of {} at {offset} past the ring", dst.len());
+        self.0.copy_out(offset, dst)
+    }
+
+    fn load_u32_acquire(&self, offset: usize) -> u32 {
+        assert!(
+            offset < self.0.len() / 2 && offset % 8 == 0,
+            "header read at {offset} outside the first copy"
+        );
+        self.0.load_u32_acquire(offset)
+    }
+}
 
 fn u64_at(data: &[u8], at: usize) -> u64 {
     let mut bytes = [0u8; 8];
@@ -41,13 +65,10 @@ fuzz_target!(|data: &[u8]| {
     // Occasionally an odd length, which is not a doubled ring.
     let ring: &[u8] = if control & 0x20 != 0 { &ring[..2 * size - 1] } else { &ring };
 
-    let header_len = |offset: usize| -> u32 {
-        assert!(offset < ring.len() / 2, "header read at {offset} outside the first copy");
-        u32::from_ne_bytes(ring[offset..offset + 4].try_into().unwrap())
-    };
+    let mut scratch = Vec::new();
     let mut records = 0usize;
     let mut last = consumer;
-    let result = read_records(ring, consumer, producer, header_len, |record, next| {
+    let result = read_records(&FirstCopyHeaders(ring), consumer, producer, &mut scratch, |record, next| {
         records += 1;
         assert!(next > last && next <= producer, "position {next} after {last}, producer {producer}");
         last = next;
@@ -60,4 +81,5 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(stopped, last);
     }
     assert!(records <= size / 8, "{records} records from {size} bytes");
+    assert!(scratch.capacity() <= size, "scratch grew to {}", scratch.capacity());
 });

@@ -211,8 +211,9 @@ impl PerfBuffers {
             if head == tail {
                 continue;
             }
+            // Records below head, read after it (Acquire), copied out.
             let result =
-                read_records(ring.map.data(), tail, head, &mut self.scratch, |record| match record {
+                read_records(&ring.map.data(), tail, head, &mut self.scratch, |record| match record {
                     Record::Sample(payload) => on_sample(payload),
                     Record::Lost(n) => stats.lost += n,
                     Record::Unknown(_) => {}

@@ -37,15 +37,23 @@
 //! nothing measurable and means a misbehaving producer can at worst make us
 //! report corruption, never index out of bounds.
 //!
+//! # Reading the ring
+//!
+//! The kernel writes the data area while we parse it (past `data_head`), so
+//! the area is never a `&[u8]` here: it is a [`RingView`], whose fields and
+//! payloads are copied out (the mmapped ring's view reads volatile words;
+//! `[u8]` is one too, for tests, fuzzing and benches). Each payload is copied
+//! once, into the caller's scratch buffer, whether it wrapped or not.
+//!
 //! # API choice
 //!
 //! This module uses the callback form, [`read_records`]: each [`Record`] is
-//! handed to the closure and the borrow (of the ring or of the scratch buffer)
-//! ends when the closure returns, so the scratch buffer can be reused for the
-//! next wrapped record without copying contiguous ones.
+//! handed to the closure and the borrow of the scratch buffer ends when the
+//! closure returns, so the buffer is reused for the next record.
 
 use std::fmt;
 
+use crate::sys::RingView;
 use crate::uapi::{PERF_RECORD_LOST, PERF_RECORD_SAMPLE};
 
 /// `sizeof(struct perf_event_header)`.
@@ -62,8 +70,8 @@ const LOST_LEN: u64 = LOST_OFFSET + 8;
 /// What one record was.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record<'a> {
-    /// A PERF_RECORD_SAMPLE's raw payload. Borrowed from the ring when contiguous,
-    /// from the scratch buffer when it wrapped around the ring end.
+    /// A PERF_RECORD_SAMPLE's raw payload, copied out of the ring (joined
+    /// when it wrapped around the ring end) into the scratch buffer.
     Sample(&'a [u8]),
     /// PERF_RECORD_LOST: the number of samples the kernel dropped.
     Lost(u64),
@@ -133,39 +141,33 @@ impl fmt::Display for RingError {
 impl std::error::Error for RingError {}
 
 /// The data area plus the mask that turns a counter into an offset.
-struct Ring<'a> {
-    data: &'a [u8],
+struct Ring<'a, R: RingView + ?Sized> {
+    data: &'a R,
     mask: u64,
 }
 
-impl<'a> Ring<'a> {
-    /// The one or two slices holding `n` bytes starting at counter `pos`: the
-    /// part up to the ring end, then the part that wrapped to offset 0 (empty
-    /// if the bytes are contiguous).
+impl<R: RingView + ?Sized> Ring<'_, R> {
+    /// Copies `dst.len()` bytes starting at counter `pos` into `dst`: the part
+    /// up to the ring end, then the part that wrapped to offset 0.
     ///
-    /// Callers guarantee `n <= data.len()`, so both ranges are in bounds.
-    fn slices(&self, pos: u64, n: usize) -> (&'a [u8], &'a [u8]) {
-        // `mask < data.len()`, so the offset always fits in a usize.
+    /// Callers guarantee `dst.len() <= data.size()`, so both ranges are in
+    /// bounds.
+    fn copy(&self, pos: u64, dst: &mut [u8]) {
+        // `mask < data.size()`, so the offset always fits in a usize.
         let start = (pos & self.mask) as usize;
-        let first = n.min(self.data.len() - start);
-        (&self.data[start..start + first], &self.data[..n - first])
+        let first = dst.len().min(self.data.size() - start);
+        let (head, wrapped) = dst.split_at_mut(first);
+        self.data.copy_out(start, head);
+        if !wrapped.is_empty() {
+            self.data.copy_out(0, wrapped);
+        }
     }
 
     /// Copies `N` (<= 8) bytes starting at counter `pos`, wrapping if needed.
     #[inline]
     fn read_array<const N: usize>(&self, pos: u64) -> [u8; N] {
-        let start = (pos & self.mask) as usize;
-        if let Some(bytes) = self.data.get(start..start + N) {
-            // Contiguous, as all but the last few bytes of the ring are: a
-            // fixed-size copy the compiler inlines, not a memcpy call.
-            let mut out = [0; N];
-            out.copy_from_slice(bytes);
-            return out;
-        }
-        let (a, b) = self.slices(pos, N);
         let mut out = [0; N];
-        out[..a.len()].copy_from_slice(a);
-        out[a.len()..].copy_from_slice(b);
+        self.copy(pos, &mut out);
         out
     }
 
@@ -178,27 +180,29 @@ impl<'a> Ring<'a> {
     }
 }
 
-/// Reads the records between `tail` and `head` in `data` (len a power of two),
-/// calling `on_record` for each in order. `scratch` is reused for records that
-/// wrap. Returns the tail to publish: `head` when everything was consumed.
+/// Reads the records between `tail` and `head` in `data` (size a power of
+/// two), calling `on_record` for each in order. Each sample's payload is
+/// copied into `scratch`, which is reused. Returns the tail to publish:
+/// `head` when everything was consumed.
 /// On a corrupt record, returns Err with the position; the caller then publishes `head`.
 ///
 /// `tail` and `head` are the free-running counters from the metadata page
 /// (`head` already loaded with Acquire ordering). Records delivered before an
-/// error are valid. The work is bounded by `head - tail <= data.len()` bytes,
+/// error are valid. The work is bounded by `head - tail <= data.size()` bytes,
 /// every record advances by at least 8 bytes, and `scratch` never grows beyond
-/// `data.len()` bytes, whatever the ring contains.
-pub fn read_records<F>(
-    data: &[u8],
+/// `data.size()` bytes, whatever the ring contains.
+pub fn read_records<R, F>(
+    data: &R,
     tail: u64,
     head: u64,
     scratch: &mut Vec<u8>,
     mut on_record: F,
 ) -> Result<u64, RingError>
 where
+    R: RingView + ?Sized,
     F: FnMut(Record<'_>),
 {
-    let len = data.len();
+    let len = data.size();
     if len < HEADER_LEN as usize || !len.is_power_of_two() {
         return Err(RingError::BadDataLen { len });
     }
@@ -215,7 +219,7 @@ where
     while pos < head {
         let corrupt = move |reason| RingError::Corrupt { at: pos, reason };
         // Invariant: avail <= len, so every size checked against it below is
-        // also a valid length for `Ring::slices`.
+        // also a valid length for `Ring::copy`.
         let avail = head - pos;
         if avail < HEADER_LEN {
             return Err(corrupt("truncated record header"));
@@ -246,19 +250,14 @@ where
                 }
                 // raw_len < size <= len, so this neither truncates nor lets a
                 // corrupt size allocate more than the ring length below.
-                let (first, wrapped) = ring.slices(pos + RAW_DATA_OFFSET, raw_len as usize);
-                let payload = if wrapped.is_empty() {
-                    first
-                } else {
-                    scratch.clear();
-                    // Exact, so amortized doubling never takes the buffer
-                    // past the ring length.
-                    scratch.reserve_exact(first.len() + wrapped.len());
-                    scratch.extend_from_slice(first);
-                    scratch.extend_from_slice(wrapped);
-                    scratch.as_slice()
-                };
-                on_record(Record::Sample(payload));
+                let raw_len = raw_len as usize;
+                scratch.clear();
+                // Exact, so amortized doubling never takes the buffer past
+                // the ring length.
+                scratch.reserve_exact(raw_len);
+                scratch.resize(raw_len, 0);
+                ring.copy(pos + RAW_DATA_OFFSET, scratch);
+                on_record(Record::Sample(scratch));
             }
             PERF_RECORD_LOST => {
                 if size < LOST_LEN {
@@ -378,23 +377,24 @@ mod tests {
     }
 
     #[test]
-    fn contiguous_sample_is_borrowed_from_ring() {
+    fn contiguous_sample_is_copied_out_of_the_ring() {
         let mut data = ring(64);
         let p = payload(20, 3);
         let head = write_sample(&mut data, 8, &p);
         let mut scratch = Vec::new();
         let mut seen = 0;
-        let res = read_records(&data, 8, head, &mut scratch, |r| {
+        let res = read_records(&data[..], 8, head, &mut scratch, |r| {
             let Record::Sample(s) = r else { panic!("{r:?}") };
+            // Payload starts at record offset 12, and is never borrowed
+            // from the ring (the kernel may write the ring meanwhile).
+            assert_eq!(s, &data[8 + 12..8 + 12 + 20]);
             assert_eq!(s, &p[..]);
-            assert!(data.as_ptr_range().contains(&s.as_ptr()));
-            // Payload starts at record offset 12.
-            assert_eq!(s.as_ptr(), data[8 + 12..].as_ptr());
+            assert!(!data.as_ptr_range().contains(&s.as_ptr()));
             seen += 1;
         });
         assert_eq!(res, Ok(head));
         assert_eq!(seen, 1);
-        assert!(scratch.is_empty(), "scratch untouched for contiguous records");
+        assert_eq!(scratch, p, "the payload was copied into scratch");
     }
 
     #[test]
@@ -427,24 +427,20 @@ mod tests {
                 let tail = 5 * LEN as u64 + start;
                 let head = write_sample(&mut data, tail, &p);
 
-                let payload_off = (start as usize + 12) % LEN;
-                let wraps = payload_off + n > LEN;
                 let mut scratch = vec![0xEE; 3]; // stale contents must not leak
                 let mut seen = 0;
-                let res = read_records(&data, tail, head, &mut scratch, |r| {
+                let res = read_records(&data[..], tail, head, &mut scratch, |r| {
                     let Record::Sample(s) = r else { panic!("{r:?}") };
                     assert_eq!(s, &p[..], "start {start} len {n}");
                     if n > 0 {
                         let in_ring = data.as_ptr_range().contains(&s.as_ptr());
-                        assert_eq!(in_ring, !wraps, "start {start} len {n}");
+                        assert!(!in_ring, "start {start} len {n}: borrowed from the ring");
                     }
                     seen += 1;
                 });
                 assert_eq!(res, Ok(head), "start {start} len {n}");
                 assert_eq!(seen, 1);
-                if wraps {
-                    assert_eq!(scratch, p);
-                }
+                assert_eq!(scratch, p);
             }
         }
     }
@@ -493,7 +489,7 @@ mod tests {
                 expected.push(p);
             }
             let mut got = Vec::new();
-            let res = read_records(&data, tail, head, &mut scratch, |r| match r {
+            let res = read_records(&data[..], tail, head, &mut scratch, |r| match r {
                 Record::Sample(s) => got.push(s.to_vec()),
                 other => panic!("{other:?}"),
             });
@@ -632,7 +628,7 @@ mod tests {
             // Place it so the (claimed) payload would wrap: scratch must stay empty.
             let head = write_record(&mut data, 48, PERF_RECORD_SAMPLE, &body);
             let mut called = false;
-            let res = read_records(&data, 48, head, &mut scratch, |_| called = true);
+            let res = read_records(&data[..], 48, head, &mut scratch, |_| called = true);
             assert_eq!(res, Err(corrupt(48, "raw sample size exceeds record size")));
             assert!(!called);
             assert_eq!(scratch.capacity(), 0, "no allocation for a corrupt size");
@@ -694,7 +690,7 @@ mod tests {
             let p = payload(n, n as u8);
             let head = write_sample(&mut data, tail, &p);
             let mut got = None;
-            let res = read_records(&data, tail, head, &mut scratch, |r| {
+            let res = read_records(&data[..], tail, head, &mut scratch, |r| {
                 if let Record::Sample(s) = r {
                     got = Some(s.to_vec());
                 }
@@ -731,7 +727,7 @@ mod tests {
             let tail = next() >> (next() % 64);
             let head = tail.saturating_add(next() % (2 * len as u64));
             let mut calls = 0u64;
-            let res = read_records(&data, tail, head, &mut scratch, |_| calls += 1);
+            let res = read_records(&data[..], tail, head, &mut scratch, |_| calls += 1);
             if let Ok(t) = res {
                 assert_eq!(t, head);
             }

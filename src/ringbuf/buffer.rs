@@ -12,6 +12,8 @@ use std::os::fd::AsFd;
 
 pub struct RingBuffer {
     map: RingBufMap,
+    /// Where each record is copied out of the ring to be handed on.
+    scratch: Vec<u8>,
 }
 
 impl RingBuffer {
@@ -20,7 +22,7 @@ impl RingBuffer {
     pub fn open(ring: &Map, size: usize, epoll: &Epoll, token: u64) -> SysResult<RingBuffer> {
         let map = RingBufMap::new(ring.as_fd(), size)?;
         epoll.add(ring.as_fd(), token)?;
-        Ok(RingBuffer { map })
+        Ok(RingBuffer { map, scratch: Vec::new() })
     }
 
     /// The ring's size in bytes.
@@ -38,18 +40,14 @@ impl RingBuffer {
         if producer == consumer {
             return 0;
         }
-        let walked = read_records(
-            map.data(),
-            consumer,
-            producer,
-            |offset| map.header_len(offset),
-            |record, next| {
-                if let Record::Sample(payload) = record {
-                    on_sample(payload);
-                }
-                map.set_consumer_pos(next);
-            },
-        );
+        // Each record's header is loaded with Acquire before its bytes are
+        // copied out; its space is handed back (Release) once it is handed on.
+        let walked = read_records(&map.data(), consumer, producer, &mut self.scratch, |record, next| {
+            if let Record::Sample(payload) = record {
+                on_sample(payload);
+            }
+            map.set_consumer_pos(next);
+        });
         match walked {
             Ok(_) => 0,
             // On corruption skip to the producer: losing a batch beats looping on it.

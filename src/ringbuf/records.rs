@@ -20,19 +20,24 @@
 //! the walk stops at the first one (records are committed out of order
 //! across CPUs, but consumed in order) and resumes there next time.
 //!
-//! The header word is written by the kernel concurrently (the busy bit is
-//! cleared with smp_store_release), so it is read through `header_len`,
-//! which the mmap wrapper implements with an Acquire load; only after that
-//! are the record's bytes read from the slice.
+//! The kernel writes the data area while we walk it (reserved records, and
+//! the header that commits each), so the area is never a `&[u8]` here: it is
+//! a [`RingView`]. A header word is loaded with Acquire
+//! ([`RingView::load_u32_acquire`]: the busy bit is cleared with
+//! smp_store_release), and only after that are the record's bytes copied
+//! out, once, into the caller's scratch buffer. `[u8]` is a view too, for
+//! tests and fuzzing.
 
 use std::fmt;
 
+use crate::sys::RingView;
 use crate::uapi::{BPF_RINGBUF_BUSY_BIT, BPF_RINGBUF_DISCARD_BIT, BPF_RINGBUF_HDR_SZ};
 
 /// What one record was.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Record<'a> {
-    /// A committed record's bytes, exactly `len` of them (no padding).
+    /// A committed record's bytes, exactly `len` of them (no padding),
+    /// copied out of the ring into the scratch buffer.
     Sample(&'a [u8]),
     /// A discarded record, consumed unread.
     Discarded,
@@ -80,26 +85,27 @@ impl std::error::Error for RingBufError {}
 /// Acquire) in `data`, the doubled data area, calling `on_record` with each
 /// committed record and the consumer position just past it, which the
 /// caller publishes (with Release) so the kernel can reuse the space at
-/// once. `header_len(offset)` returns the length word of the header at
-/// `offset` in the first copy. Returns the position the walk stopped at:
-/// `producer`, or the first busy record.
+/// once. Each header's length word is loaded with Acquire from the first
+/// copy; each sample is copied into `scratch`, which is reused. Returns the
+/// position the walk stopped at: `producer`, or the first busy record.
 ///
 /// The work is bounded by `producer - consumer <= size` bytes, and every
-/// record advances by at least 8; no allocation.
-pub fn read_records<L, F>(
-    data: &[u8],
+/// record advances by at least 8; `scratch` never grows past `size` bytes.
+pub fn read_records<R, F>(
+    data: &R,
     consumer: u64,
     producer: u64,
-    header_len: L,
+    scratch: &mut Vec<u8>,
     mut on_record: F,
 ) -> Result<u64, RingBufError>
 where
-    L: Fn(usize) -> u32,
+    R: RingView + ?Sized,
     F: FnMut(Record<'_>, u64),
 {
-    let size = data.len() / 2;
-    if data.len() % 2 != 0 || size < BPF_RINGBUF_HDR_SZ as usize || !size.is_power_of_two() {
-        return Err(RingBufError::BadDataLen { len: data.len() });
+    let doubled = data.size();
+    let size = doubled / 2;
+    if doubled % 2 != 0 || size < BPF_RINGBUF_HDR_SZ as usize || !size.is_power_of_two() {
+        return Err(RingBufError::BadDataLen { len: doubled });
     }
     if producer < consumer {
         return Err(RingBufError::ProducerBehind { consumer, producer });
@@ -120,9 +126,9 @@ where
         if avail < BPF_RINGBUF_HDR_SZ {
             return Err(corrupt("truncated record header"));
         }
-        // Below size, since mask < size.
+        // Below size, since mask < size, and 8-aligned, since pos is.
         let offset = (pos & mask) as usize;
-        let word = header_len(offset);
+        let word = data.load_u32_acquire(offset);
         if word & BPF_RINGBUF_BUSY_BIT != 0 {
             // Not committed yet: it and everything after it wait.
             break;
@@ -137,7 +143,14 @@ where
         let record = if word & BPF_RINGBUF_DISCARD_BIT != 0 {
             Record::Discarded
         } else {
-            Record::Sample(&data[start..start + len as usize])
+            // len < total <= size: neither truncates nor lets a corrupt
+            // length allocate more than the ring's size.
+            let len = len as usize;
+            scratch.clear();
+            scratch.reserve_exact(len);
+            scratch.resize(len, 0);
+            data.copy_out(start, scratch);
+            Record::Sample(scratch)
         };
         pos += total;
         on_record(record, pos);
@@ -186,14 +199,45 @@ mod tests {
     /// record) with the position after each, and the result.
     type Got = Vec<(Option<Vec<u8>>, u64)>;
 
-    fn collect(data: &[u8], consumer: u64, producer: u64) -> (Result<u64, RingBufError>, Got) {
-        let size = data.len() / 2;
-        let header_len = |offset: usize| {
+    /// A synthetic ring that checks how the walk reads it: header words
+    /// only in the first copy, at record boundaries; bytes copied out only
+    /// after their record's header was loaded.
+    struct Checked<'a> {
+        data: &'a [u8],
+        /// The record whose header was loaded last: [start, end) of its bytes.
+        loaded: std::cell::Cell<(usize, usize)>,
+    }
+
+    impl RingView for Checked<'_> {
+        fn size(&self) -> usize {
+            self.data.len()
+        }
+
+        fn copy_out(&self, offset: usize, dst: &mut [u8]) {
+            let (start, end) = self.loaded.get();
+            assert!(
+                offset >= start && offset + dst.len() <= end,
+                "bytes at {offset} read before their header"
+            );
+            self.data.copy_out(offset, dst);
+        }
+
+        fn load_u32_acquire(&self, offset: usize) -> u32 {
+            let size = self.data.len() / 2;
             assert!(offset < size && offset % 8 == 0, "header read at {offset}");
-            u32::from_ne_bytes(data[offset..offset + 4].try_into().unwrap())
-        };
+            let word = self.data.load_u32_acquire(offset);
+            let len = (word & !(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) as usize;
+            let start = offset + BPF_RINGBUF_HDR_SZ as usize;
+            self.loaded.set((start, start + len));
+            word
+        }
+    }
+
+    fn collect(data: &[u8], consumer: u64, producer: u64) -> (Result<u64, RingBufError>, Got) {
+        let view = Checked { data, loaded: std::cell::Cell::new((0, 0)) };
+        let mut scratch = Vec::new();
         let mut got = Vec::new();
-        let result = read_records(data, consumer, producer, header_len, |record, next| {
+        let result = read_records(&view, consumer, producer, &mut scratch, |record, next| {
             let bytes = match record {
                 Record::Sample(bytes) => Some(bytes.to_vec()),
                 Record::Discarded => None,

@@ -3,14 +3,23 @@
 //! `union bpf_attr` is passed with a size that covers only the fields we set:
 //! kernels reject a larger attr whose unknown tail is not zero (E2BIG), so a
 //! smaller size is what keeps 4.x kernels happy.
+//!
+//! The element calls hand the kernel raw pointers to our buffers, and the
+//! kernel trusts the map, not us, for how much it reads or writes through
+//! them: `Map` sizes or checks every buffer against what the kernel will
+//! copy, so no call from safe code can make it write past one.
 
 use super::{owned_fd, SysError, SysResult};
+use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
 
 use crate::uapi::{
-    BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM,
-    BPF_OBJ_GET, BPF_OBJ_NAME_LEN, BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN,
+    BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM,
+    BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+    BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_UPDATE_ELEM, BPF_OBJ_GET, BPF_OBJ_NAME_LEN, BPF_PROG_LOAD,
+    BPF_RAW_TRACEPOINT_OPEN,
 };
 
 /// The OBJ_PIN / OBJ_GET part of `union bpf_attr`.
@@ -26,7 +35,7 @@ struct ObjGetAttr {
 const OBJ_GET_ATTR_SIZE_NO_FLAGS: usize = 12;
 
 /// BPF_OBJ_GET: opens the BPF object pinned at `path` in a bpf filesystem.
-pub fn bpf_obj_get(path: &std::ffi::CStr) -> SysResult<OwnedFd> {
+pub(crate) fn bpf_obj_get(path: &std::ffi::CStr) -> SysResult<OwnedFd> {
     let mut attr = ObjGetAttr { pathname: path.as_ptr() as u64, ..Default::default() };
     // `path` is NUL-terminated and borrowed for the whole call.
     let ret = sys_bpf(BPF_OBJ_GET, &mut attr, OBJ_GET_ATTR_SIZE_NO_FLAGS);
@@ -47,7 +56,10 @@ struct RawTracepointOpenAttr {
 /// to the tracepoint `name`, or a BTF tracepoint program (name None: it was
 /// loaded for its tracepoint, 5.5+) to its own. The program stays attached
 /// while the returned fd is open.
-pub fn bpf_raw_tracepoint_open(name: Option<&std::ffi::CStr>, prog: BorrowedFd<'_>) -> SysResult<OwnedFd> {
+pub(crate) fn bpf_raw_tracepoint_open(
+    name: Option<&std::ffi::CStr>,
+    prog: BorrowedFd<'_>,
+) -> SysResult<OwnedFd> {
     let mut attr = RawTracepointOpenAttr {
         name: name.map_or(0, |name| name.as_ptr() as u64),
         prog_fd: prog.as_raw_fd() as u32,
@@ -155,15 +167,146 @@ pub struct MapParams {
     pub map_flags: u32,
 }
 
-/// A BPF map with the key and value sizes the kernel uses for it. Every
-/// element call checks the caller's buffers against them first: the kernel
-/// reads `key_size` bytes of a key and writes `value_size` bytes of a value
-/// through the pointers it is given, so a shorter buffer from safe code
-/// would let it read or write past the end (aya checks the same in
-/// `check_kv_size`).
+/// Whether the kernel keeps a value per possible CPU for each key of a map
+/// of `map_type`, and copies all of them through an element call's value
+/// pointer: `round_up(value_size, 8) * num_possible_cpus()` bytes
+/// (bpf_map_value_size in kernel/bpf/syscall.c, the same four types since
+/// 4.20).
+fn is_per_cpu(map_type: u32) -> bool {
+    [
+        BPF_MAP_TYPE_PERCPU_HASH,
+        BPF_MAP_TYPE_PERCPU_ARRAY,
+        BPF_MAP_TYPE_LRU_PERCPU_HASH,
+        BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
+    ]
+    .iter()
+    .any(|t| t.id == map_type)
+}
+
+/// An element call that does not fit the map's kind of value, refused
+/// before the kernel sees it (errno 0; [`SysError::refusal`] returns it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerCpuMismatch {
+    /// `lookup` or `update` on a per-CPU map, whose values the kernel copies
+    /// for every possible CPU: `lookup_percpu` and `update_percpu` size them.
+    PerCpuMap { map_type: u32 },
+    /// `lookup_percpu` or `update_percpu` on a map with one value a key.
+    NotPerCpuMap { map_type: u32 },
+}
+
+impl fmt::Display for PerCpuMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (map_type, keeps, calls) = match *self {
+            PerCpuMismatch::PerCpuMap { map_type } => {
+                (map_type, "a value per possible CPU", "lookup_percpu and update_percpu")
+            }
+            PerCpuMismatch::NotPerCpuMap { map_type } => (map_type, "one value a key", "lookup and update"),
+        };
+        write!(f, "map type {map_type} keeps {keeps}: read and write it with {calls}")
+    }
+}
+
+impl std::error::Error for PerCpuMismatch {}
+
+/// Where the kernel lists the possible CPUs: cpu_possible_mask, whose
+/// weight is the num_possible_cpus() that sizes per-CPU values.
+const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
+
+/// The possible CPUs, in the order the kernel copies per-CPU values
+/// (for_each_possible_cpu), read once. Only this sizes per-CPU buffers:
+/// a count from a caller could be too small, and the kernel would write
+/// past the buffer.
+fn possible_cpus() -> SysResult<&'static [u32]> {
+    static POSSIBLE: OnceLock<Result<Vec<u32>, String>> = OnceLock::new();
+    let read = || {
+        let text = std::fs::read_to_string(POSSIBLE_CPUS).map_err(|e| e.to_string())?;
+        parse_possible_cpus(&text).ok_or_else(|| format!("unexpected contents {:?}", text.trim()))
+    };
+    match POSSIBLE.get_or_init(read) {
+        Ok(cpus) => Ok(cpus),
+        Err(message) => Err(SysError {
+            call: "read /sys/devices/system/cpu/possible",
+            error: io::Error::new(io::ErrorKind::InvalidData, message.clone()),
+        }),
+    }
+}
+
+/// The CPUs of a kernel CPU list ("0-3,5\n"), ascending as the kernel
+/// prints them (bitmap_print_to_pagebuf); None unless it is one.
+fn parse_possible_cpus(text: &str) -> Option<Vec<u32>> {
+    let mut cpus: Vec<u32> = Vec::new();
+    for part in text.trim().split(',') {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.parse::<u32>().ok()?, hi.parse::<u32>().ok()?),
+            None => {
+                let cpu = part.parse::<u32>().ok()?;
+                (cpu, cpu)
+            }
+        };
+        // Ascending and bounded (NR_CPUS is at most 8192): a list read
+        // wrong is refused, never counted short.
+        if lo > hi || hi >= 1 << 16 || cpus.last().is_some_and(|&last| lo <= last) {
+            return None;
+        }
+        cpus.extend(lo..=hi);
+    }
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+/// The values of one key of a per-CPU map, one for each possible CPU, laid
+/// out as the kernel copies them: each `value_size` bytes followed by zero
+/// padding to a multiple of 8. Made by [`Map::percpu_values`] for its map,
+/// so its size is always what the kernel copies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerCpuValues {
+    buffer: Vec<u8>,
+    value_size: usize,
+    /// round_up(value_size, 8).
+    stride: usize,
+    cpus: &'static [u32],
+}
+
+impl PerCpuValues {
+    /// The number of values: the possible CPUs.
+    pub fn len(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// Never: every kernel has a CPU.
+    pub fn is_empty(&self) -> bool {
+        self.cpus.is_empty()
+    }
+
+    /// The value of CPU `cpu` (its id), if it is a possible CPU.
+    pub fn get(&self, cpu: u32) -> Option<&[u8]> {
+        let at = self.cpus.iter().position(|&c| c == cpu)? * self.stride;
+        Some(&self.buffer[at..at + self.value_size])
+    }
+
+    /// The value of CPU `cpu` to fill in, if it is a possible CPU.
+    pub fn get_mut(&mut self, cpu: u32) -> Option<&mut [u8]> {
+        let at = self.cpus.iter().position(|&c| c == cpu)? * self.stride;
+        Some(&mut self.buffer[at..at + self.value_size])
+    }
+
+    /// Each possible CPU's id and value, in CPU order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8])> + '_ {
+        let value_size = self.value_size;
+        self.cpus.iter().copied().zip(self.buffer.chunks_exact(self.stride).map(move |v| &v[..value_size]))
+    }
+}
+
+/// A BPF map with its type and the key and value sizes the kernel uses for
+/// it. Every element call checks the caller's buffers against them first:
+/// the kernel reads `key_size` bytes of a key and writes `value_size` bytes
+/// of a value through the pointers it is given (a value for every possible
+/// CPU for per-CPU maps), so a shorter buffer from safe code would let it
+/// read or write past the end (aya checks the same in `check_kv_size`).
+/// Per-CPU maps take only the per-CPU calls, whose buffers sys sizes.
 #[derive(Debug)]
 pub struct Map {
     fd: OwnedFd,
+    map_type: u32,
     key_size: u32,
     value_size: u32,
 }
@@ -190,28 +333,44 @@ impl Map {
             }
             other => other,
         }?;
-        Ok(Map { fd, key_size: params.key_size, value_size: params.value_size })
+        Ok(Map { fd, map_type: params.map_type, key_size: params.key_size, value_size: params.value_size })
     }
 
-    /// A map fd from elsewhere (a pinned map), with the sizes the kernel
-    /// reports for it in /proc/self/fdinfo (every kernel with bpf(2)).
+    /// A map fd from elsewhere (a pinned map), with the type and sizes the
+    /// kernel reports for it in /proc/self/fdinfo (bpf_map_show_fdinfo,
+    /// 4.4, as old as BPF_OBJ_GET).
     pub fn from_fd(fd: OwnedFd) -> SysResult<Map> {
         let call = "read /proc/self/fdinfo";
         let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))
             .map_err(|error| SysError { call, error })?;
         let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u32>().ok());
-        match (field("key_size:"), field("value_size:")) {
-            (Some(key_size), Some(value_size)) => Ok(Map { fd, key_size, value_size }),
+        match (field("map_type:"), field("key_size:"), field("value_size:")) {
+            (Some(map_type), Some(key_size), Some(value_size)) => {
+                Ok(Map { fd, map_type, key_size, value_size })
+            }
             _ => Err(SysError { call, error: io::Error::new(io::ErrorKind::InvalidInput, "not a BPF map") }),
         }
+    }
+
+    /// The map's type (enum bpf_map_type).
+    pub fn map_type(&self) -> u32 {
+        self.map_type
     }
 
     pub fn key_size(&self) -> u32 {
         self.key_size
     }
 
+    /// The size of one value (of one CPU's, in a per-CPU map).
     pub fn value_size(&self) -> u32 {
         self.value_size
+    }
+
+    /// Whether the map keeps a value per possible CPU, which the kernel
+    /// copies all of through an element call's value pointer: the per-CPU
+    /// hashes and arrays and the per-CPU cgroup storage.
+    pub fn is_per_cpu(&self) -> bool {
+        is_per_cpu(self.map_type)
     }
 
     /// `buffer` must be `size` bytes: what the kernel will touch.
@@ -223,21 +382,98 @@ impl Map {
         Err(SysError { call, error: io::Error::new(io::ErrorKind::InvalidInput, message) })
     }
 
-    /// BPF_MAP_UPDATE_ELEM.
+    /// Refuses the single-value calls on a per-CPU map (`per_cpu` false)
+    /// and the per-CPU calls on any other (`per_cpu` true).
+    fn check_kind(&self, call: &'static str, per_cpu: bool) -> SysResult<()> {
+        match (self.is_per_cpu(), per_cpu) {
+            (true, false) => {
+                Err(SysError::refused(call, PerCpuMismatch::PerCpuMap { map_type: self.map_type }))
+            }
+            (false, true) => {
+                Err(SysError::refused(call, PerCpuMismatch::NotPerCpuMap { map_type: self.map_type }))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// BPF_MAP_UPDATE_ELEM. Refuses a per-CPU map (see [`Map::update_percpu`]).
     pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> SysResult<()> {
         let call = "bpf(BPF_MAP_UPDATE_ELEM)";
+        self.check_kind(call, false)?;
         Map::check_size(call, "key", key, self.key_size)?;
         Map::check_size(call, "value", value, self.value_size)?;
         map_elem_call(call, BPF_MAP_UPDATE_ELEM, self.fd.as_fd(), Some(key), value.as_ptr() as u64, flags)
     }
 
     /// BPF_MAP_LOOKUP_ELEM into `value`. Ok(false) when the key is absent.
+    /// Refuses a per-CPU map (see [`Map::lookup_percpu`]).
     pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> SysResult<bool> {
         let call = "bpf(BPF_MAP_LOOKUP_ELEM)";
+        self.check_kind(call, false)?;
         Map::check_size(call, "key", key, self.key_size)?;
         Map::check_size(call, "value", value, self.value_size)?;
         let ptr = value.as_mut_ptr() as u64;
         absent_is_false(map_elem_call(call, BPF_MAP_LOOKUP_ELEM, self.fd.as_fd(), Some(key), ptr, 0))
+    }
+
+    /// Zeroed values of this per-CPU map, one for each possible CPU, to
+    /// look up into or to fill in for an update. Refuses any other map.
+    pub fn percpu_values(&self) -> SysResult<PerCpuValues> {
+        let call = "per-CPU map values";
+        self.check_kind(call, true)?;
+        let cpus = possible_cpus()?;
+        let value_size = self.value_size as usize;
+        let stride = value_size.next_multiple_of(8);
+        let Some(len) = stride.checked_mul(cpus.len()) else {
+            return Err(SysError { call, error: io::ErrorKind::OutOfMemory.into() });
+        };
+        Ok(PerCpuValues { buffer: vec![0; len], value_size, stride, cpus })
+    }
+
+    /// `values` must be this map's: the kernel copies
+    /// round_up(value_size, 8) bytes for each possible CPU.
+    fn check_values(&self, call: &'static str, values: &PerCpuValues) -> SysResult<()> {
+        let stride = (self.value_size as usize).next_multiple_of(8);
+        // possible_cpus() is read once, so values made since agree with it;
+        // checked anyway, as it is all that stands between the kernel and
+        // the end of the buffer.
+        let cpus = possible_cpus()?.len();
+        if values.value_size == self.value_size as usize
+            && Some(values.buffer.len()) == stride.checked_mul(cpus)
+        {
+            return Ok(());
+        }
+        let message = format!(
+            "{} values of {} bytes for a map with {}-byte values on {cpus} possible CPUs",
+            values.len(),
+            values.value_size,
+            self.value_size
+        );
+        Err(SysError { call, error: io::Error::new(io::ErrorKind::InvalidInput, message) })
+    }
+
+    /// BPF_MAP_LOOKUP_ELEM of a per-CPU map: every possible CPU's value
+    /// of `key` into `values` (from [`Map::percpu_values`]). Ok(false) when
+    /// the key is absent. Refuses a map that is not per-CPU.
+    pub fn lookup_percpu(&self, key: &[u8], values: &mut PerCpuValues) -> SysResult<bool> {
+        let call = "bpf(BPF_MAP_LOOKUP_ELEM)";
+        self.check_kind(call, true)?;
+        Map::check_size(call, "key", key, self.key_size)?;
+        self.check_values(call, values)?;
+        let ptr = values.buffer.as_mut_ptr() as u64;
+        absent_is_false(map_elem_call(call, BPF_MAP_LOOKUP_ELEM, self.fd.as_fd(), Some(key), ptr, 0))
+    }
+
+    /// BPF_MAP_UPDATE_ELEM of a per-CPU map: every possible CPU's value of
+    /// `key` from `values` (from [`Map::percpu_values`], filled in).
+    /// Refuses a map that is not per-CPU.
+    pub fn update_percpu(&self, key: &[u8], values: &PerCpuValues, flags: u64) -> SysResult<()> {
+        let call = "bpf(BPF_MAP_UPDATE_ELEM)";
+        self.check_kind(call, true)?;
+        Map::check_size(call, "key", key, self.key_size)?;
+        self.check_values(call, values)?;
+        let ptr = values.buffer.as_ptr() as u64;
+        map_elem_call(call, BPF_MAP_UPDATE_ELEM, self.fd.as_fd(), Some(key), ptr, flags)
     }
 
     /// BPF_MAP_DELETE_ELEM. Ok(false) when the key was absent.
@@ -282,7 +518,7 @@ fn absent_is_false(result: SysResult<()>) -> SysResult<bool> {
 }
 
 /// One element command. The caller has checked that `key` (and the buffer
-/// at `value`, if any) have the map's sizes.
+/// at `value`, if any) have the sizes the kernel copies for the map.
 fn map_elem_call(
     call: &'static str,
     cmd: libc::c_int,
@@ -399,5 +635,42 @@ fn load_retrying_eagain(attr: &mut ProgLoadBtfAttr, size: usize) -> SysResult<Ow
             Err(e) if e.errno() == libc::EAGAIN && tries < 5 => tries += 1,
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn possible_cpu_lists_are_read_whole_or_refused() {
+        assert_eq!(parse_possible_cpus("0-3\n"), Some(vec![0, 1, 2, 3]));
+        assert_eq!(parse_possible_cpus("0\n"), Some(vec![0]));
+        assert_eq!(parse_possible_cpus("0,2-3,7"), Some(vec![0, 2, 3, 7]));
+        // Anything else would risk a count below the kernel's: refused.
+        for bad in ["", "\n", "0-", "-1", "3-1", "0,0", "2,1", "0-3,2", "0-70000", "a", "0,,1"] {
+            assert_eq!(parse_possible_cpus(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn per_cpu_map_types_are_the_kernels_four() {
+        let per_cpu: Vec<u32> = (0..40).filter(|&t| is_per_cpu(t)).collect();
+        assert_eq!(per_cpu, [5, 6, 10, 21]);
+    }
+
+    #[test]
+    fn mismatches_say_which_calls_to_use() {
+        let refused =
+            SysError::refused("bpf(BPF_MAP_LOOKUP_ELEM)", PerCpuMismatch::PerCpuMap { map_type: 6 });
+        assert_eq!(refused.errno(), 0);
+        assert_eq!(refused.refusal::<PerCpuMismatch>(), Some(&PerCpuMismatch::PerCpuMap { map_type: 6 }));
+        assert_eq!(
+            refused.to_string(),
+            "bpf(BPF_MAP_LOOKUP_ELEM): map type 6 keeps a value per possible CPU: \
+             read and write it with lookup_percpu and update_percpu"
+        );
+        let other = SysError { call: "x", error: io::Error::from_raw_os_error(libc::ENOENT) };
+        assert_eq!(other.refusal::<PerCpuMismatch>(), None);
     }
 }

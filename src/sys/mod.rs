@@ -5,20 +5,26 @@
 //! Each wrapper is named after the kernel operation it performs and returns
 //! [`SysError`], which carries that name and the errno, so an error message can
 //! always say which call failed and why.
+//!
+//! What sys hands out is sound to use from safe code whatever the caller
+//! does: buffers the kernel reads or writes are sized here, never trusted
+//! from above, and memory the kernel writes while we read it (the rings) is
+//! never seen through a Rust reference, only copied out ([`RingView`]).
 
 pub mod bpf;
-pub mod epoll;
-pub mod fs;
+pub(crate) mod epoll;
+pub(crate) mod fs;
 #[cfg(all(test, target_env = "gnu"))]
-pub mod glibc_inet_ntop;
-pub mod mapped_file;
+pub(crate) mod glibc_inet_ntop;
+pub(crate) mod mapped_file;
 pub mod packet;
-pub mod perf_event;
+pub(crate) mod perf_event;
 pub mod process;
-pub mod ringbuf;
-pub mod signals;
-pub mod stdout;
-pub mod tcp;
+pub(crate) mod ring_view;
+pub(crate) mod ringbuf;
+pub(crate) mod signals;
+pub(crate) mod stdout;
+pub(crate) mod tcp;
 
 use std::fmt;
 use std::io;
@@ -44,6 +50,17 @@ impl SysError {
     pub fn is_permission(&self) -> bool {
         matches!(self.errno(), libc::EPERM | libc::EACCES)
     }
+
+    /// A call sys refused itself before the kernel saw it (errno 0), as the
+    /// typed reason `E` it gave, e.g. [`bpf::PerCpuMismatch`].
+    pub fn refusal<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.error.get_ref()?.downcast_ref::<E>()
+    }
+
+    /// A refusal of `call` for the typed `reason`, before any syscall.
+    fn refused<E: std::error::Error + Send + Sync + 'static>(call: &'static str, reason: E) -> SysError {
+        SysError { call, error: io::Error::new(io::ErrorKind::InvalidInput, reason) }
+    }
 }
 
 impl fmt::Display for SysError {
@@ -66,3 +83,6 @@ fn owned_fd(call: &'static str, ret: libc::c_long) -> SysResult<std::os::fd::Own
     // it, so the OwnedFd is its only owner and closes it exactly once.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(ret as libc::c_int) })
 }
+
+pub use ring_view::RingView;
+pub(crate) use ring_view::SharedRing;

@@ -1,6 +1,6 @@
 //! perf_event_open(2), its ioctls, and the mmapped ring of a perf event.
 
-use super::{owned_fd, SysError, SysResult};
+use super::{owned_fd, SharedRing, SysError, SysResult};
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +30,7 @@ struct PerfEventAttr {
 }
 
 /// How a perf event is opened.
-pub struct PerfEventSpec<'a> {
+pub(crate) struct PerfEventSpec<'a> {
     pub type_: u32,
     pub config: u64,
     /// kprobe PMU: the function to probe (config1 = kprobe_func, a pointer
@@ -49,7 +49,7 @@ pub struct PerfEventSpec<'a> {
 /// perf_event_open(&attr, pid = -1, cpu, group = -1, FD_CLOEXEC): a
 /// system-wide event sampling raw data, one sample per event. read(2) of it
 /// gives two u64: its count and the nanoseconds it has been enabled.
-pub fn perf_event_open(spec: &PerfEventSpec<'_>) -> SysResult<OwnedFd> {
+pub(crate) fn perf_event_open(spec: &PerfEventSpec<'_>) -> SysResult<OwnedFd> {
     let mut attr = PerfEventAttr {
         type_: spec.type_,
         size: PERF_ATTR_SIZE_VER1,
@@ -97,7 +97,7 @@ fn perf_ioctl(
 }
 
 /// PERF_EVENT_IOC_SET_BPF: run `prog` whenever the event fires.
-pub fn perf_event_set_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> SysResult<()> {
+pub(crate) fn perf_event_set_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> SysResult<()> {
     perf_ioctl(
         "ioctl(PERF_EVENT_IOC_SET_BPF)",
         event,
@@ -107,17 +107,17 @@ pub fn perf_event_set_bpf(event: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> SysRes
 }
 
 /// PERF_EVENT_IOC_ENABLE.
-pub fn perf_event_enable(event: BorrowedFd<'_>) -> SysResult<()> {
+pub(crate) fn perf_event_enable(event: BorrowedFd<'_>) -> SysResult<()> {
     perf_ioctl("ioctl(PERF_EVENT_IOC_ENABLE)", event, PERF_EVENT_IOC_ENABLE, 0)
 }
 
 /// PERF_EVENT_IOC_DISABLE.
-pub fn perf_event_disable(event: BorrowedFd<'_>) -> SysResult<()> {
+pub(crate) fn perf_event_disable(event: BorrowedFd<'_>) -> SysResult<()> {
     perf_ioctl("ioctl(PERF_EVENT_IOC_DISABLE)", event, PERF_EVENT_IOC_DISABLE, 0)
 }
 
 /// The page size, for sizing rings.
-pub fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     // SAFETY: sysconf has no memory preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if size > 0 {
@@ -133,7 +133,7 @@ const DATA_TAIL_OFFSET: usize = 1032;
 
 /// A perf event's ring mapped into our memory: one metadata page followed by
 /// `data_len` bytes of data. Unmapped on drop.
-pub struct PerfRingMap {
+pub(crate) struct PerfRingMap {
     base: *mut u8,
     map_len: usize,
     data_len: usize,
@@ -143,10 +143,15 @@ impl PerfRingMap {
     /// Maps 1 + `data_pages` pages of `event` (data_pages a power of two).
     pub fn new(event: BorrowedFd<'_>, data_pages: usize) -> SysResult<PerfRingMap> {
         let page = page_size();
-        let data_len = data_pages * page;
-        let map_len = data_len + page;
-        // SAFETY: a fresh shared mapping of a perf event fd; the kernel
-        // validates the length (1 + 2^n pages) and we check the result.
+        // Checked: a wrapped length would map less than data() reads.
+        let lens = data_pages.checked_mul(page).and_then(|data| Some((data, data.checked_add(page)?)));
+        let Some((data_len, map_len)) = lens else {
+            return Err(SysError { call: "mmap(perf ring)", error: std::io::ErrorKind::InvalidInput.into() });
+        };
+        // SAFETY: a fresh shared mapping of a perf event fd at an address the
+        // kernel picks, so no existing memory is touched; the kernel
+        // validates the length (perf_mmap: exactly 1 + 2^n pages) and we
+        // check the result, so on success all map_len bytes are mapped.
         let base = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -187,22 +192,22 @@ impl PerfRingMap {
         self.meta_u64(DATA_TAIL_OFFSET).store(tail, Ordering::Release)
     }
 
-    /// The data area. The kernel writes into it only between data_head and
-    /// data_tail + len, which the ring reader never looks at, so a shared
-    /// byte view is sound for reading records below data_head.
-    pub fn data(&self) -> &[u8] {
+    /// The data area, to parse records out of (`perf::ring`), seen only
+    /// through copies: the kernel writes into it beyond data_head while we
+    /// read below it, so no `&[u8]` of it may exist. Read data_head first
+    /// (its Acquire makes the records below it visible).
+    pub fn data(&self) -> SharedRing<'_> {
         // SAFETY: the data area starts one page into the live mapping and is
-        // data_len bytes long; it stays mapped for &self's lifetime. Bytes
-        // between tail and head are not modified by the kernel until we
-        // publish a new tail (perf ring protocol).
-        unsafe { std::slice::from_raw_parts(self.base.add(self.map_len - self.data_len), self.data_len) }
+        // data_len bytes long (data_pages pages: page-aligned, whole 8-byte
+        // words); it stays mapped while self is borrowed (munmap is in Drop).
+        unsafe { SharedRing::new(self.base.add(self.map_len - self.data_len), self.data_len) }
     }
 }
 
 impl Drop for PerfRingMap {
     fn drop(&mut self) {
-        // SAFETY: base/map_len are exactly what mmap returned; no references
-        // into the mapping outlive self (they borrow it).
+        // SAFETY: base/map_len are exactly what mmap returned; no views or
+        // references into the mapping outlive self (they borrow it).
         unsafe {
             libc::munmap(self.base as *mut libc::c_void, self.map_len);
         }

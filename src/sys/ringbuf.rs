@@ -4,12 +4,13 @@
 //! one page the producer page (read-only, `producer_pos`) followed by the
 //! data area mapped twice in a row, so a record that wraps around the end is
 //! contiguous in memory. The record walking is `ringbuf::records`; this is
-//! only the mapping and the ordered accesses to its counters.
+//! only the mapping, the ordered accesses to its counters and the view of
+//! its data area ([`SharedRing`]: copies and Acquire loads, never a slice).
 
 use super::perf_event::page_size;
-use super::{SysError, SysResult};
+use super::{SharedRing, SysError, SysResult};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One mmap, unmapped on drop.
 struct Mapping {
@@ -43,7 +44,7 @@ impl Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: base/len are exactly what mmap returned; every reference
-        // into the mapping borrows the RingBufMap that owns this.
+        // or view into the mapping borrows the RingBufMap that owns this.
         unsafe {
             libc::munmap(self.base as *mut libc::c_void, self.len);
         }
@@ -51,7 +52,7 @@ impl Drop for Mapping {
 }
 
 /// The consumer page, and the producer page with the doubled data area.
-pub struct RingBufMap {
+pub(crate) struct RingBufMap {
     consumer: Mapping,
     producer: Mapping,
     page: usize,
@@ -63,11 +64,23 @@ pub struct RingBufMap {
 unsafe impl Send for RingBufMap {}
 
 impl RingBufMap {
-    /// Maps the ring buffer `map` of `data_len` bytes (its max_entries).
+    /// Maps the ring buffer `map` of `data_len` bytes (its max_entries: a
+    /// power of two of pages). A `data_len` larger than the map's fails
+    /// (the kernel refuses to map past the ring); a smaller one maps part.
     pub fn new(map: BorrowedFd<'_>, data_len: usize) -> SysResult<RingBufMap> {
         let page = page_size();
+        // Whole pages, and no wrapped length: data() reads all of it.
+        let producer_len = data_len.checked_mul(2).and_then(|d| d.checked_add(page));
+        let producer_len = match producer_len {
+            Some(len) if data_len % page == 0 => len,
+            _ => {
+                let error =
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a whole number of pages");
+                return Err(SysError { call: "mmap(BPF ring buffer)", error });
+            }
+        };
         let consumer = Mapping::new(map, page, libc::PROT_READ | libc::PROT_WRITE, 0)?;
-        let producer = Mapping::new(map, page + 2 * data_len, libc::PROT_READ, page)?;
+        let producer = Mapping::new(map, producer_len, libc::PROT_READ, page)?;
         Ok(RingBufMap { consumer, producer, page, data_len })
     }
 
@@ -100,31 +113,16 @@ impl RingBufMap {
         Self::counter(&self.consumer).store(pos, Ordering::Release)
     }
 
-    /// The length word of the record header at byte `offset` of the data
-    /// area (8-aligned, below `data_len`), read with Acquire: the kernel
-    /// clears its busy bit with smp_store_release when the record is
-    /// committed, after writing the record. Out of range reads 0.
-    pub fn header_len(&self, offset: usize) -> u32 {
-        if offset % 8 != 0 || offset >= self.data_len {
-            return 0;
-        }
-        // SAFETY: in bounds of the first copy of the data area (checked
-        // above) and 4-aligned (the mapping is page-aligned, offset
-        // 8-aligned); the kernel writes the word concurrently, hence atomic.
-        let word = unsafe { &*(self.producer.base.add(self.page + offset) as *const AtomicU32) };
-        word.load(Ordering::Acquire)
-    }
-
-    /// The data area, both copies (2 * data_len bytes). The kernel writes
-    /// into it only where records are reserved but not yet committed (or
-    /// not yet reserved); the reader looks at record bytes only after
-    /// reading their header's busy bit clear, and at headers only through
-    /// `header_len`, so a shared byte view is sound for what it reads.
-    pub fn data(&self) -> &[u8] {
+    /// The data area, both copies (2 * data_len bytes), to walk records in
+    /// (`ringbuf::records`), seen only through copies and Acquire loads:
+    /// the kernel writes reserved records and their headers while we read
+    /// committed ones, so no `&[u8]` of it may exist. Read producer_pos
+    /// first, then each record's header word with Acquire before its bytes.
+    pub fn data(&self) -> SharedRing<'_> {
         // SAFETY: the data area starts one page into the producer mapping
-        // and is 2 * data_len bytes long; it stays mapped for &self's
-        // lifetime; committed records are not modified until we publish a
-        // consumer position past them.
-        unsafe { std::slice::from_raw_parts(self.producer.base.add(self.page), 2 * self.data_len) }
+        // and is 2 * data_len bytes long (page-aligned, whole pages: checked
+        // in new), all of it mapped; it stays mapped while self is borrowed
+        // (munmap is in Mapping's Drop).
+        unsafe { SharedRing::new(self.producer.base.add(self.page), 2 * self.data_len) }
     }
 }

@@ -209,7 +209,6 @@ pub(super) fn read_waiting(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
 /// The inflight map's size (maps.bpf.h).
 const MAX_WAITING: usize = 10240;
 
-/// Events the kernel could not put in a ring, summed over CPUs.
 /// -L: the events held in the pending map (keyed by thread) for a
 /// connect(2) that had not returned, oldest first. Each value is the event
 /// and its socket (`struct pending_connect`); the local port is not in it
@@ -230,6 +229,10 @@ pub(super) fn read_held(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
 /// The pending map's size (maps.bpf.h).
 const MAX_HELD: usize = 10240;
 
+/// Events the kernel could not put in a ring, summed over CPUs. The map is
+/// a plain array indexed by CPU id (maps.bpf.h `lost_events`), one u64 a
+/// key, not a per-CPU map: `Map::lookup` reads it (and would refuse a
+/// per-CPU map rather than let the kernel write a value per CPU into 8 bytes).
 pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<u64, Error> {
     let mut total = 0u64;
     for cpu in 0..possible_cpus {
@@ -242,4 +245,19 @@ pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<u64, Err
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::{parse_object, EMBEDDED_OBJECT};
+
+    /// `read_lost_events` reads `lost_events` one u64 a CPU id with
+    /// `Map::lookup`, which takes only maps of one value a key.
+    #[test]
+    fn lost_events_is_an_array_of_one_u64_a_cpu() {
+        let obj = parse_object(EMBEDDED_OBJECT).expect("embedded object parses");
+        let lost = &obj.maps[map_index(&obj, abi::MAP_LOST_EVENTS).expect("lost_events map")];
+        assert_eq!((lost.map_type, lost.key_size, lost.value_size), (BPF_MAP_TYPE_ARRAY.id, 4, 8));
+    }
 }
