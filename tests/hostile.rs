@@ -1,7 +1,9 @@
 //! A hostile environment on this kernel: no way in, tracefs missing without
 //! the privilege to mount it, damaged BTF, an output that fails mid-run.
 //! Each must end in one clear line and exit status 1. (The VM tests cover
-//! the kprobe side: read-only tracefs, a probe name already taken.)
+//! the kprobe side: read-only tracefs, a probe name already taken.) And a
+//! process whose name is made to forge what we print (issue 27): it must
+//! come out escaped, in text and in JSON.
 
 mod support;
 
@@ -211,5 +213,101 @@ fn a_quoted_path_cannot_forge_lines_or_colour_stderr() {
     assert_eq!(
         one_error_line(&out),
         "tcpconnect: --cgroupmap /tmp/no\\010such\\027[31m\\\\map: no such file\n"
+    );
+}
+
+/// One connect to 127.0.0.1 by a process that named itself `name` (the
+/// connector's prctl(PR_SET_NAME), which any process may call), traced at
+/// once by a plain tool and by `-j -L`: each tool's line, raw, and the
+/// connect's pid, port and local port.
+struct NamedConnect {
+    pid: u32,
+    port: u16,
+    lport: u16,
+    text: Vec<u8>,
+    json: Vec<u8>,
+}
+
+fn trace_a_connect_named(name: &[u8]) -> NamedConnect {
+    let ports = support::Ports::new();
+    let hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
+    let target = format!("4:127.0.0.1:{}", ports.v4_port);
+    let connector = support::Connector::spawn(&["--lport".to_string(), "--comm".to_string(), hex, target]);
+    let pid = connector.pid();
+    let mut text = support::Tool::start(&["-p", &pid.to_string()]);
+    let mut json = support::Tool::start_headerless(&["-j", "-L", "-p", &pid.to_string()]);
+    let outcomes = connector.go();
+    let lport = outcomes[0].strip_prefix("ok ").and_then(|p| p.parse().ok());
+    let lport = lport.unwrap_or_else(|| panic!("connector: {outcomes:?}"));
+    let lines = [&mut text, &mut json].map(|tool| tool.raw_lines_matching(1, |_| true));
+    for tool in [text, json] {
+        let (status, _, stderr) = tool.stop(libc::SIGINT);
+        assert!(status.success(), "{stderr}");
+    }
+    for line in &lines {
+        assert_eq!(line.len(), 1, "one line each: {lines:?}");
+        eprintln!("{}", line[0].escape_ascii());
+    }
+    let [text, json] = lines.map(|mut line| line.remove(0));
+    NamedConnect { pid, port: ports.v4_port, lport, text, json }
+}
+
+/// The `comm` of a -j line as Python's json module parses it, turned back
+/// into bytes with surrogateescape, as the man page tells users to.
+fn comm_as_python_reads_it(line: &[u8]) -> Vec<u8> {
+    let mut python = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys; c = json.loads(sys.stdin.buffer.read())['comm']; \
+             sys.stdout.buffer.write(c.encode('utf-8', 'surrogateescape'))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (tools/test installs it)");
+    std::io::Write::write_all(python.stdin.as_mut().unwrap(), line).unwrap();
+    drop(python.stdin.take());
+    let out = python.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3 could not parse {}", line.escape_ascii());
+    out.stdout
+}
+
+/// The exact lines of a connect by a process named `name`, whose COMM text
+/// mode shows as `text_comm` and -j as `json_comm` (between the quotes).
+fn check_named_connect(name: &[u8], text_comm: &str, json_comm: &str) {
+    let NamedConnect { pid, port, lport, text, json } = trace_a_connect_named(name);
+    let text = String::from_utf8(text).unwrap_or_else(|e| panic!("text line not UTF-8: {e}"));
+    assert_eq!(text, format!("{pid:<6} {text_comm} 4  {:<16} {:<16} {port:<4}", "127.0.0.1", "127.0.0.1"));
+    let json = String::from_utf8(json).unwrap_or_else(|e| panic!("-j line not UTF-8: {e}"));
+    assert_eq!(
+        json,
+        format!(
+            r#"{{"uid":0,"pid":{pid},"comm":"{json_comm}","ip":4,"saddr":"127.0.0.1","lport":{lport},"daddr":"127.0.0.1","dport":{port}}}"#
+        )
+    );
+    // Lossless: a JSON parser gives back the name the process set.
+    assert_eq!(comm_as_python_reads_it(json.as_bytes()), name);
+}
+
+#[test]
+fn del_and_c1_controls_in_a_process_name_are_escaped_in_text_and_json() {
+    if !have_root("del_and_c1_controls_in_a_process_name_are_escaped_in_text_and_json") {
+        return;
+    }
+    // DEL, then U+009B (CSI to a terminal that obeys C1 controls in UTF-8).
+    check_named_connect(b"a\x7fb\xc2\x9bc", r"a\127b\194\155c", r"a\u007fb\u009bc");
+}
+
+#[test]
+fn bidi_controls_and_line_separators_in_a_process_name_are_escaped_in_text_and_json() {
+    if !have_root("bidi_controls_and_line_separators_in_a_process_name_are_escaped_in_text_and_json") {
+        return;
+    }
+    // U+202E RIGHT-TO-LEFT OVERRIDE (the rest of the line shown reversed)
+    // and U+2028 LINE SEPARATOR (a line break to some viewers).
+    check_named_connect(
+        "a\u{202e}bc\u{2028}d".as_bytes(),
+        r"a\226\128\174bc\226\128\168d",
+        r"a\u202ebc\u2028d",
     );
 }

@@ -38,7 +38,11 @@
 //!
 //! Strings (comm, query) are lossless over arbitrary bytes:
 //!   - bytes that form valid UTF-8 pass through, except '"' -> \", '\' -> \\
-//!     and bytes 0x00-0x1f -> \u00xx (lowercase hex);
+//!     and these characters -> \uxxxx, their code point in lowercase hex:
+//!     the C0 controls U+0000-U+001F, DEL U+007F, the C1 controls
+//!     U+0080-U+009F, U+2028 and U+2029 (line and paragraph separators)
+//!     and the bidirectional controls U+061C, U+200E, U+200F,
+//!     U+202A-U+202E and U+2066-U+2069;
 //!   - each byte B that is not part of a valid UTF-8 sequence (always
 //!     0x80-0xff) becomes \udcXX, the code point U+DC00+B, as Python's
 //!     "surrogateescape" error handler decodes it.
@@ -52,6 +56,7 @@
 //! allocation per event, and the exact bytes stay under our control.
 
 use super::primitives::{write_addr, write_u64};
+use crate::escape::{is_c1, is_layout_control};
 use crate::event::ConnectEvent;
 
 /// The `query` field of an event.
@@ -143,56 +148,53 @@ pub fn write_count_row(
 
 /// Appends `bytes` as a JSON string literal, quotes included, with the
 /// lossless scheme of the module doc.
-pub fn write_string(out: &mut Vec<u8>, mut bytes: &[u8]) {
+pub fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
-    // from_utf8 stops at the first bad byte and says where and how long
-    // the bad stretch is, so each byte is looked at a bounded number of
-    // times and nothing is allocated. (`<[u8]>::utf8_chunks`, Rust 1.79,
-    // would say the same more directly; this predates rust-version 1.85.)
-    while !bytes.is_empty() {
-        match std::str::from_utf8(bytes) {
-            Ok(valid) => {
-                write_escaped_utf8(out, valid.as_bytes());
-                break;
-            }
-            Err(error) => {
-                let (valid, rest) = bytes.split_at(error.valid_up_to());
-                write_escaped_utf8(out, valid);
-                // None: the input ends inside a sequence (e.g. a comm the
-                // kernel cut mid-character); all of it is bad.
-                let bad_len = error.error_len().unwrap_or(rest.len()).min(rest.len());
-                let (bad, rest) = rest.split_at(bad_len);
-                for &byte in bad {
-                    out.extend_from_slice(b"\\udc");
-                    write_hex2(out, byte);
-                }
-                bytes = rest;
-            }
+    // Each stretch of valid UTF-8, then the bytes after it that are not
+    // (one to three: a bad sequence, or the end of the input inside one,
+    // e.g. a comm the kernel cut mid-character).
+    for chunk in bytes.utf8_chunks() {
+        write_escaped_utf8(out, chunk.valid());
+        for &byte in chunk.invalid() {
+            out.extend_from_slice(b"\\udc");
+            write_hex2(out, byte);
         }
     }
     out.push(b'"');
 }
 
-/// Appends valid UTF-8 with the escapes JSON requires (`"`, `\`, C0
-/// controls). Bytes 0x80 and up belong to whole characters here and pass.
-fn write_escaped_utf8(out: &mut Vec<u8>, valid: &[u8]) {
+/// Appends valid UTF-8 with the escapes JSON requires (`"`, `\`, the C0
+/// controls as `\u00xx`) and, as `\uxxxx`, DEL, the C1 controls, U+2028,
+/// U+2029 and the Bidi_Control characters (`escape::is_layout_control`).
+/// JSON allows those raw, but -j lines end up on terminals too (`tail -f`,
+/// a log viewer): DEL and C1 are controls there (U+009B is CSI to xterm),
+/// a bidi control reorders the rest of the line, and U+2028/U+2029 break
+/// it in some viewers and were a syntax error inside a JavaScript string
+/// before ES2019, which some consumers still parse JSON as. A `\u` escape
+/// is lossless: every JSON parser gives back the same string.
+fn write_escaped_utf8(out: &mut Vec<u8>, text: &str) {
     let mut clean_from = 0;
-    for (i, &byte) in valid.iter().enumerate() {
-        let escape: &[u8] = match byte {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x00..=0x1f => b"\\u00",
-            _ => continue,
-        };
-        // Copy the run of bytes that needed nothing in one go.
-        out.extend_from_slice(&valid[clean_from..i]);
-        out.extend_from_slice(escape);
-        if byte < 0x20 {
-            write_hex2(out, byte);
+    for (at, c) in text.char_indices() {
+        let controls = c < ' ' || c == '\u{7f}' || is_c1(c) || is_layout_control(c);
+        if !(controls || c == '"' || c == '\\') {
+            continue;
         }
-        clean_from = i + 1;
+        // Copy the run of bytes that needed nothing in one go.
+        out.extend_from_slice(&text.as_bytes()[clean_from..at]);
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            // All of them are in the Basic Multilingual Plane: 4 digits.
+            _ => {
+                let code = u32::from(c);
+                out.extend_from_slice(b"\\u");
+                write_hex2(out, (code >> 8) as u8);
+                write_hex2(out, code as u8);
+            }
+        }
+        clean_from = at + c.len_utf8();
     }
-    out.extend_from_slice(&valid[clean_from..]);
+    out.extend_from_slice(&text.as_bytes()[clean_from..]);
 }
 
 /// Two lowercase hex digits.
@@ -246,7 +248,7 @@ mod tests {
             u32::from_str_radix(&digits, 16).expect("hex")
         };
         while let Some(c) = chars.next() {
-            assert!(c != '"' && u32::from(c) >= 0x20, "unescaped {c:?} in {literal:?}");
+            assert!(c != '"' && !raw_control(c), "unescaped {c:?} in {literal:?}");
             if c != '\\' {
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -283,6 +285,18 @@ mod tests {
         out
     }
 
+    /// What must never appear raw inside a string we write, from the
+    /// lists rather than from the code: C0, DEL, C1, the separators
+    /// U+2028 and U+2029, and Bidi_Control.
+    fn raw_control(c: char) -> bool {
+        let code = u32::from(c);
+        code < 0x20
+            || (0x7f..=0x9f).contains(&code)
+            || [0x61c, 0x200e, 0x200f].contains(&code)
+            || (0x2028..=0x202e).contains(&code)
+            || (0x2066..=0x2069).contains(&code)
+    }
+
     fn round_trips(bytes: &[u8]) {
         let literal = string(bytes);
         assert_eq!(decode(&literal), bytes, "{bytes:x?} -> {literal}");
@@ -297,10 +311,52 @@ mod tests {
             string(b"\x00\x01\x08\t\n\r\x1b\x1f"),
             r#""\u0000\u0001\u0008\u0009\u000a\u000d\u001b\u001f""#
         );
-        // Not escaped: space, DEL, '/', and whole non-ASCII characters,
-        // including U+2028/U+2029 (JSON allows them raw).
-        assert_eq!(string(b" \x7f/"), "\" \u{7f}/\"");
-        assert_eq!(string("é€😀\u{2028}".as_bytes()), "\"é€😀\u{2028}\"");
+        // Not escaped: space, '/', and whole non-ASCII characters but those
+        // of the next tests.
+        assert_eq!(string(b" /"), "\" /\"");
+        assert_eq!(string("é€😀\u{a0}".as_bytes()), "\"é€😀\u{a0}\"");
+    }
+
+    #[test]
+    fn del_and_c1_controls_are_escaped_and_their_neighbours_kept() {
+        assert_eq!(string("~".as_bytes()), r#""~""#); // U+007E
+        assert_eq!(string("\u{7f}".as_bytes()), r#""\u007f""#);
+        assert_eq!(string("\u{80}".as_bytes()), r#""\u0080""#);
+        assert_eq!(string("a\u{9b}31m".as_bytes()), r#""a\u009b31m""#);
+        assert_eq!(string("\u{9f}".as_bytes()), r#""\u009f""#);
+        assert_eq!(string("\u{a0}".as_bytes()), "\"\u{a0}\"");
+        for c in '\u{80}'..='\u{9f}' {
+            assert_eq!(string(c.to_string().as_bytes()), format!("\"\\u{:04x}\"", u32::from(c)));
+        }
+        // A lone 0x9b is not a character: its lossless form stays \udc9b.
+        assert_eq!(string(b"a\x9b\x7f"), r#""a\udc9b\u007f""#);
+    }
+
+    #[test]
+    fn line_separators_and_bidi_controls_are_escaped_and_their_neighbours_kept() {
+        assert_eq!(string("a\u{2028}b\u{2029}".as_bytes()), r#""a\u2028b\u2029""#);
+        assert_eq!(string("\u{202e}cod.exe".as_bytes()), r#""\u202ecod.exe""#);
+        let layout = ['\u{61c}', '\u{200e}', '\u{200f}', '\u{2028}', '\u{2029}'];
+        for c in layout.into_iter().chain('\u{202a}'..='\u{202e}').chain('\u{2066}'..='\u{2069}') {
+            assert_eq!(string(c.to_string().as_bytes()), format!("\"\\u{:04x}\"", u32::from(c)));
+        }
+        for c in
+            ['\u{61b}', '\u{61d}', '\u{200d}', '\u{2010}', '\u{2027}', '\u{202f}', '\u{2065}', '\u{206a}']
+        {
+            assert_eq!(string(c.to_string().as_bytes()), format!("\"{c}\""));
+        }
+        // U+2028 cut short is no character: its bytes are \udcXX.
+        assert_eq!(string(b"ab\xe2\x80"), r#""ab\udce2\udc80""#);
+    }
+
+    #[test]
+    fn no_character_is_written_raw_that_a_terminal_would_obey() {
+        for c in char::MIN..=char::MAX {
+            let bytes = c.to_string();
+            let literal = string(bytes.as_bytes());
+            assert!(literal.chars().all(|w| !raw_control(w)), "{c:?} -> {literal}");
+            assert_eq!(decode(&literal), bytes.as_bytes(), "{c:?} -> {literal}");
+        }
     }
 
     #[test]
@@ -339,7 +395,8 @@ mod tests {
         };
         // Bytes drawn so that valid multi-byte sequences and near misses are
         // common: leads, continuations, ASCII and the escaped ones.
-        const POOL: &[u8] = b"\x00\x1f\"\\a/\x7f\x80\x9f\xbf\xc2\xc3\xdf\xe0\xe2\xed\xef\xf0\xf4\xf5\xff";
+        const POOL: &[u8] =
+            b"\x00\x1f\"\\a/\x7f\x80\x81\x9f\xa6\xa8\xae\xbf\xc2\xc3\xdf\xe0\xe2\xed\xef\xf0\xf4\xf5\xff";
         for _ in 0..100_000 {
             let len = (next() % 17) as usize;
             let bytes: Vec<u8> = (0..len)

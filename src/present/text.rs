@@ -412,6 +412,11 @@ mod tests {
             (b"cr\rend", r"cr\013end   "),
             (b"del\x7f", r"del\127     "),
             (b"back\\slash", r"back\\slash "),
+            // Line separator and right-to-left override, byte by byte; the
+            // escape is wider than the column and overflows it.
+            ("a\u{2028}b".as_bytes(), r"a\226\128\168b"),
+            ("\u{202e}olleh".as_bytes(), r"\226\128\174olleh"),
+            ("\u{200f}".as_bytes(), r"\226\128\143"),
             // The kernel ends a name at its first NUL.
             (b"nul\0after", "nul         "),
             (b"exactly15bytes!", "exactly15byt"),
@@ -420,6 +425,7 @@ mod tests {
             assert_eq!(text, format!("7      {shown}{tail}"), "{comm:?}");
             assert_eq!(text.matches('\n').count(), 1);
             assert!(!text[..text.len() - 1].bytes().any(|b| b < 0x20 || b == 0x7f), "{text:?}");
+            assert!(!text.contains(['\u{2028}', '\u{202e}', '\u{200f}']), "{text:?}");
         }
     }
 
@@ -771,12 +777,8 @@ mod tests {
         let json = Columns { json: true, ..BASE };
         let mut f = LineFormatter::new(json);
         let e = ev(0, 0, 1, b"a\"b\\c\x01\t\n\x1f\x7f/", 4, "1.2.3.4", "5.6.7.8", 80);
-        // DEL and '/' need no escape in JSON.
-        let want = concat!(
-            r#"{"uid":0,"pid":1,"comm":"a\"b\\c\u0001\u0009\u000a\u001f"#,
-            "\u{7f}/\",",
-            r#""ip":4,"#
-        );
+        // DEL is escaped (a terminal control); '/' needs no escape in JSON.
+        let want = r#"{"uid":0,"pid":1,"comm":"a\"b\\c\u0001\u0009\u000a\u001f\u007f/","ip":4,"#;
         assert!(line_str(&mut f, &e).starts_with(want), "{want}");
         let e = ev(0, 0, 1, "é€😀".as_bytes(), 4, "1.2.3.4", "5.6.7.8", 80);
         assert!(line_str(&mut f, &e).contains("\"comm\":\"é€😀\","));
