@@ -111,7 +111,22 @@ static always_inline int keep_family(__u8 ip)
 	return !CONST(only_ip) || ip == (__u8)CONST(only_ip);
 }
 
-/* -c: one more connect for this flow. */
+/* What user space will never see, of kind `kind` (LOST_*), counted where it reads losses. */
+static always_inline void count_dropped(__u32 cpu, __u32 kind)
+{
+	__u32 key = cpu * LOST_KINDS + kind;
+	__u64 *n = bpf_map_lookup_elem(&lost_events, &key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+/* One event user space will never see. */
+static always_inline void count_lost(__u32 cpu)
+{
+	count_dropped(cpu, LOST_EVENT);
+}
+
+/* -c: one more connect for this flow (a new flow the full map refuses: counted). */
 static always_inline void count_connect(struct connect_event *ev)
 {
 	struct count_key key = {};
@@ -124,20 +139,14 @@ static always_inline void count_connect(struct connect_event *ev)
 		__u64 one = 1;
 		if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST) == 0)
 			return;
-		/* Another CPU created it first. */
+		/* Another CPU created it first, or the map is full. */
 		n = bpf_map_lookup_elem(&counts, &key);
-		if (!n)
+		if (!n) {
+			count_dropped(bpf_get_smp_processor_id(), LOST_FLOW);
 			return;
+		}
 	}
 	__sync_fetch_and_add(n, 1);
-}
-
-/* One event user space will never see, counted where it reads losses. */
-static always_inline void count_lost(__u32 cpu)
-{
-	__u64 *lost = bpf_map_lookup_elem(&lost_events, &cpu);
-	if (lost)
-		__sync_fetch_and_add(lost, 1);
 }
 
 /*

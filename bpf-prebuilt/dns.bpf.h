@@ -9,7 +9,7 @@
  * message from port 53 that looks like a DNS response to `dns_events`, with
  * the reader's network namespace. Relies on part 1 (TP_LOAD, helpers),
  * part 2 (dns_events, dns_scratch, dns_reads and struct dns_read with its
- * DNS_RECVFROM, DNS_RECVMSG, DNS_READ), part 3 (current_netns, struct
+ * DNS_RECVFROM, DNS_RECVMSG, DNS_READ), part 3 (current_netns, count_dropped, struct
  * sock_head) and tcpconnect.h (struct dns_event, DNS_MAX, DNS_EVENT_HEADER,
  * the FIELD_RECV_*, FIELD_READ_BUF and FIELD_SYSCALL_RET markers).
  */
@@ -181,9 +181,13 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 	s->ev.ip = ip;
 	__u64 size = n;
 	asm volatile("%0 &= %1" : "+r"(size) : "i"(2 * DNS_MAX - 1));
-	/* A full ring: the kernel counts it in the ring's PERF_RECORD_LOST. */
-	bpf_perf_event_output(ctx, &dns_events, bpf_get_smp_processor_id(), &s->ev,
-			      DNS_EVENT_HEADER + size);
+	/*
+	 * A full ring: counted here, exact and at once (the ring's own
+	 * PERF_RECORD_LOST comes only when it next has room).
+	 */
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (bpf_perf_event_output(ctx, &dns_events, cpu, &s->ev, DNS_EVENT_HEADER + size) != 0)
+		count_dropped(cpu, LOST_DNS);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")

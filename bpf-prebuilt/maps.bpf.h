@@ -52,10 +52,12 @@ struct bpf_map_def SEC("maps") connecting = {
 };
 
 /*
- * Events the ring of a CPU had no room for, per CPU (indexed by CPU id;
- * max_entries set by the loader). The kernel's PERF_RECORD_LOST arrives only
- * when the ring next has room, so a flood that ends with a full ring would
- * never report its last losses; this count is exact.
+ * What the programs could not pass on, per CPU and kind (key: CPU id *
+ * LOST_KINDS + LOST_* of tcpconnect.h; max_entries set by the loader):
+ * events a ring had no room for, -d's messages likewise, -c's connects of
+ * flows the counts map had no room for. The kernel's PERF_RECORD_LOST
+ * arrives only when the ring next has room, so a flood that ends with a
+ * full ring would never report its last losses; this count is exact.
  */
 struct bpf_map_def SEC("maps") lost_events = {
 	.type = BPF_MAP_TYPE_ARRAY,

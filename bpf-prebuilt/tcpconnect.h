@@ -50,6 +50,16 @@ struct outcome_event {
  * DNS_EVENT_HEADER bytes, then the message; only the header and `len`
  * bytes of it are sent.
  */
+/*
+ * What the programs count as dropped, in the lost_events array: the key of
+ * kind K on CPU C is C * LOST_KINDS + K (user space sizes the array to the
+ * highest possible CPU + 1, times LOST_KINDS, and sums each kind).
+ */
+#define LOST_KINDS 4
+#define LOST_EVENT 0            /* a connect event: its ring, or a map holding it, was full */
+#define LOST_DNS 1              /* -d: a DNS message its ring had no room for */
+#define LOST_FLOW 2             /* -c: a connect of a new flow the counts map had no room for */
+
 #define DNS_MAX 4096            /* bytes of a message kept: EDNS's largest common size */
 #define DNS_EVENT_HEADER 24
 struct dns_event {

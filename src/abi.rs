@@ -205,6 +205,13 @@ pub const HELPERS: [Helper; 10] = [
     uapi::BPF_FUNC_PERF_EVENT_OUTPUT,
 ];
 
+/// LOST_* of tcpconnect.h: the kinds the programs count in `lost_events`,
+/// at key CPU id * LOST_KINDS + kind.
+pub const LOST_KINDS: u32 = 4;
+pub const LOST_EVENT: u32 = 0;
+pub const LOST_DNS: u32 = 1;
+pub const LOST_FLOW: u32 = 2;
+
 /// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
 pub const SOCK_DUMP_LEN: usize = 256;
 /// SOCK_CHUNKS of tcpconnect.h: the sk_err calibration's samples per socket,
@@ -256,6 +263,41 @@ mod tests {
         names.sort();
         names.dedup();
         names
+    }
+
+    /// The numbers this side shares with tcpconnect.h, read from the header
+    /// itself: a change on one side only fails here.
+    #[test]
+    fn the_numbers_match_the_header() {
+        let header = include_str!("../bpf-prebuilt/tcpconnect.h");
+        let define = |name: &str| -> u64 {
+            header
+                .lines()
+                .filter_map(|line| line.strip_prefix("#define "))
+                .find_map(|rest| {
+                    let mut words = rest.split_whitespace();
+                    (words.next() == Some(name)).then(|| words.next().unwrap().parse().unwrap())
+                })
+                .unwrap_or_else(|| panic!("no #define {name} in tcpconnect.h"))
+        };
+        let ours: [(&str, u64); 13] = [
+            ("LOST_KINDS", LOST_KINDS.into()),
+            ("LOST_EVENT", LOST_EVENT.into()),
+            ("LOST_DNS", LOST_DNS.into()),
+            ("LOST_FLOW", LOST_FLOW.into()),
+            ("SOCK_DUMP_LEN", SOCK_DUMP_LEN as u64),
+            ("SOCK_CHUNKS", SOCK_CHUNKS as u64),
+            ("REG_ARG1", REG_ARG1.into()),
+            ("REG_RC", REG_RC.into()),
+            ("REG_ARG2", REG_ARG2.into()),
+            ("FIELD_RECV_UBUF", FIELD_RECV_UBUF.into()),
+            ("FIELD_RECV_MSG", FIELD_RECV_MSG.into()),
+            ("FIELD_SYSCALL_RET", FIELD_SYSCALL_RET.into()),
+            ("FIELD_READ_BUF", FIELD_READ_BUF.into()),
+        ];
+        for (name, value) in ours {
+            assert_eq!(define(name), value, "{name}");
+        }
     }
 
     #[test]

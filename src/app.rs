@@ -16,7 +16,7 @@ use crate::sys::epoll::Epoll;
 use crate::sys::packet::clock_monotonic_ns;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
-use crate::tracer::{Log, Tracer};
+use crate::tracer::{Dropped, Log, Tracer};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -86,16 +86,29 @@ fn report_missed(missed: u64) {
     }
 }
 
-/// Reports the events lost since the last report. The BPF side counts every
-/// event a full ring refused, so the total is exact even when the kernel's
-/// PERF_RECORD_LOST lags; `ring_lost` (the LOST records) is the fallback.
-fn report_new_losses(tracer: &Tracer, reported: &mut u64, ring_lost: u64) {
-    match tracer.lost_events() {
+/// -c: connects of new flows the full counts map refused.
+fn report_lost_flows(lost: u64) {
+    if lost > 0 {
+        warn(format_args!("Possibly lost {lost} connects (-c: its table of flows is full)"));
+    }
+}
+
+/// Reports what was lost since the last report. The BPF side counts every
+/// event a full ring refused (and -d's messages, and -c's flows), so the
+/// totals are exact even when the kernel's PERF_RECORD_LOST lags; `ring_lost`
+/// (the LOST records of the event and DNS rings) is the fallback.
+fn report_new_losses(tracer: &Tracer, reported: &mut Dropped, ring_lost: Dropped) {
+    match tracer.dropped() {
         Ok(total) => {
-            report_lost(total.saturating_sub(*reported));
+            report_lost(total.events.saturating_sub(reported.events));
+            report_lost_dns(total.dns_messages.saturating_sub(reported.dns_messages));
+            report_lost_flows(total.count_flows.saturating_sub(reported.count_flows));
             *reported = total;
         }
-        Err(_) => report_lost(ring_lost),
+        Err(_) => {
+            report_lost(ring_lost.events);
+            report_lost_dns(ring_lost.dns_messages);
+        }
     }
 }
 
@@ -189,7 +202,10 @@ struct Run {
     /// The signal that ends the run, once one arrived.
     ending: Option<i32>,
     /// The lost events reported so far.
-    lost_reported: u64,
+    lost_reported: Dropped,
+    /// -d: DNS messages the DNS rings' LOST records reported since the last
+    /// report (only a fallback: the programs count them exactly).
+    dns_ring_lost: u64,
     /// Whoever read our output went away: nothing more can be printed.
     closed: bool,
     /// The header (or -c's banner), where a signal came before it was
@@ -231,7 +247,8 @@ impl Run {
             dns,
             out: StdoutSink::new(),
             ending: None,
-            lost_reported: 0,
+            lost_reported: Dropped::default(),
+            dns_ring_lost: 0,
             closed: false,
             unwritten_header: Vec::new(),
             unwritten: Vec::new(),
@@ -312,9 +329,11 @@ impl Run {
                 cpus_checked = Instant::now();
                 stats =
                     tracer.follow_cpu_hotplug(&self.epoll, log, |payload| printer.push_sample(payload))?;
-                // The ring buffer has no LOST records: its losses are read
-                // from the programs' count on the same timer.
-                check_losses = tracer.is_ring_buffer();
+                // The ring buffer has no LOST records, a LOST record comes
+                // only once its ring has room again, and -c's flows have
+                // none: every loss is read from the programs' counts on
+                // the same timer.
+                check_losses = true;
             }
             // Drain every ring, not only the ready ones: the batch is merged
             // by timestamp across CPUs (and so across IPv4 and IPv6).
@@ -325,8 +344,13 @@ impl Run {
             if !lines.is_empty() {
                 self.emit(lines, Kind::Events)?;
             }
-            if stats.lost > 0 || check_losses {
-                report_new_losses(tracer, &mut self.lost_reported, stats.lost);
+            if stats.lost > 0 || self.dns_ring_lost > 0 || check_losses {
+                let ring_lost = Dropped {
+                    events: stats.lost,
+                    dns_messages: std::mem::take(&mut self.dns_ring_lost),
+                    count_flows: 0,
+                };
+                report_new_losses(tracer, &mut self.lost_reported, ring_lost);
             }
             report_damage(stats.corrupt, printer.take_malformed());
         }
@@ -371,7 +395,12 @@ impl Run {
         let header = std::mem::take(&mut self.unwritten_header);
         let events = std::mem::take(&mut self.unwritten);
         let not_printed = self.write_at_exit(&header, &events, deadline)?;
-        report_new_losses(tracer, &mut self.lost_reported, stats.lost);
+        let ring_lost = Dropped {
+            events: stats.lost,
+            dns_messages: std::mem::take(&mut self.dns_ring_lost),
+            count_flows: 0,
+        };
+        report_new_losses(tracer, &mut self.lost_reported, ring_lost);
         if let Some((lines, why)) = not_printed {
             warn(format_args!("Possibly lost {lines} samples (not printed at exit: {why})"));
         }
@@ -456,7 +485,7 @@ impl Run {
         };
         dns.read_all().map_err(|error| Error::Dns { error })?;
         let drained = tracer.drain_dns(|message| dns.queue_message(message));
-        report_lost_dns(drained.lost);
+        self.dns_ring_lost += drained.lost;
         // The kernel's answers enter the cache in time order with the
         // connects (lines come in connect order but with --result).
         let lines = printer.finish_with(|event| {

@@ -226,3 +226,76 @@ fn nohup_keeps_sighup_ignored() {
     assert!(status.success(), "{status}: {stderr}");
     assert_eq!(stderr, "");
 }
+
+#[test]
+fn count_mode_reports_the_connects_its_full_table_refused() {
+    if !have_root("count_mode_reports_the_connects_its_full_table_refused") {
+        return;
+    }
+    // 11000 flows, one connect each, into a table of 10240 rows.
+    const FLOWS: u16 = 11000;
+    const ROWS: u64 = 10240;
+    let first_port = 40000u16;
+    let targets: Vec<String> =
+        (first_port..first_port + FLOWS).map(|port| format!("4:127.0.0.1:{port}")).collect();
+    let connector = Connector::spawn(&targets);
+    let pid = connector.pid().to_string();
+    let tool = support::Tool::start(&["-c", "-p", &pid]);
+    assert_eq!(connector.go().len(), usize::from(FLOWS));
+    let (status, rest, stderr) = tool.stop(libc::SIGINT);
+    assert!(status.success(), "{status}: {stderr}");
+    let counted: u64 = rest
+        .iter()
+        .filter(|line| line.starts_with("127.0.0.1 "))
+        .map(|line| line.split_whitespace().nth(3).expect("CONNECTS").parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counted, ROWS, "every row of the full table");
+    let lost = u64::from(FLOWS) - ROWS;
+    assert_eq!(stderr, format!("Possibly lost {lost} connects (-c: its table of flows is full)\n"));
+}
+
+/// `n` DNS exchanges as fast as they go, in a network namespace of their
+/// own: a server on 127.0.0.1:53 answers each query of a client, which
+/// reads the answer (recvfrom(2), as glibc's and musl's resolvers do).
+const DNS_FLOOD: &str = r#"
+import socket, sys
+n = int(sys.argv[1])
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); srv.bind(("127.0.0.1", 53))
+cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); cli.bind(("127.0.0.1", 0))
+query = bytes([0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]) + b"\x05flood\x04test\x00\x00\x01\x00\x01"
+answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x7f\x00\x00\x02"
+for _ in range(n):
+    cli.sendto(query, ("127.0.0.1", 53))
+    q, peer = srv.recvfrom(512)
+    srv.sendto(q[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00" + q[12:] + answer, peer)
+    cli.recvfrom(512)
+"#;
+
+#[test]
+fn dns_messages_a_full_ring_refused_are_reported_at_exit() {
+    if !have_root("dns_messages_a_full_ring_refused_are_reported_at_exit") {
+        return;
+    }
+    // The output stalls (a pipe nobody reads, filled by connect lines), so
+    // the DNS rings are not read while a flood of answers fills them.
+    let ports = Ports::new();
+    let target = format!("4:127.0.0.1:{}", ports.closed_port);
+    let connector = Connector::spawn(&["--repeat".into(), "2000".into(), target]);
+    let pid = connector.pid().to_string();
+    let tool = Stalled::start(&["-d", "-p", &pid]);
+    connector.go();
+    std::thread::sleep(Duration::from_millis(300));
+    let flood = Command::new("unshare")
+        .args(["--net", "sh", "-c", "ip link set lo up && exec python3 -c \"$0\" 5000", DNS_FLOOD])
+        .status()
+        .unwrap();
+    assert!(flood.success(), "the DNS flood");
+    let (_, stderr) = tool.stop(&[libc::SIGINT], Duration::ZERO, Duration::ZERO);
+    let lost: u64 = stderr
+        .iter()
+        .filter_map(|line| line.strip_prefix("Possibly lost "))
+        .filter_map(|rest| rest.strip_suffix(" DNS messages (-d: their connects may show No DNS Query)"))
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum();
+    assert!(lost > 0 && lost < 5000, "the messages a full DNS ring refused, said once: {stderr:?}");
+}

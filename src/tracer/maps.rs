@@ -121,7 +121,9 @@ pub(super) fn create_maps(
             };
             let max_entries = match spec.name.as_str() {
                 // Indexed by CPU id: sized to the highest possible CPU.
-                abi::MAP_EVENTS | abi::MAP_LOST_EVENTS => entries_by_cpu_id(sizing.possible),
+                abi::MAP_EVENTS => entries_by_cpu_id(sizing.possible),
+                // A slot for each kind of loss on each CPU.
+                abi::MAP_LOST_EVENTS => entries_by_cpu_id(sizing.possible) * abi::LOST_KINDS,
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 _ if !needed => 1,
                 abi::MAP_DNS_EVENTS => entries_by_cpu_id(sizing.possible),
@@ -229,22 +231,41 @@ pub(super) fn read_held(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
 /// The pending map's size (maps.bpf.h).
 const MAX_HELD: usize = 10240;
 
-/// Events the kernel could not put in a ring, summed over CPUs. The map is
-/// a plain array indexed by CPU id (maps.bpf.h `lost_events`), one u64 a
-/// key, not a per-CPU map: `Map::lookup` reads it (and would refuse a
-/// per-CPU map rather than let the kernel write a value per CPU into 8 bytes).
-pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<u64, Error> {
-    let mut total = 0u64;
+/// What the programs could not pass on, by kind, summed over CPUs. The map
+/// is a plain array (maps.bpf.h `lost_events`, key CPU id * LOST_KINDS +
+/// kind), one u64 a key, not a per-CPU map: `Map::lookup` reads it (and
+/// would refuse a per-CPU map rather than let the kernel write a value per
+/// CPU into 8 bytes).
+pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<Dropped, Error> {
+    let mut dropped = Dropped::default();
     for cpu in 0..possible_cpus {
-        let mut value = [0u8; 8];
-        if map
-            .lookup(&cpu.to_ne_bytes(), &mut value)
-            .map_err(|error| Error::Kernel { action: "read the lost-event counts".into(), error })?
-        {
-            total = total.wrapping_add(u64::from_ne_bytes(value));
+        for (kind, total) in [
+            (abi::LOST_EVENT, &mut dropped.events),
+            (abi::LOST_DNS, &mut dropped.dns_messages),
+            (abi::LOST_FLOW, &mut dropped.count_flows),
+        ] {
+            let key = cpu * abi::LOST_KINDS + kind;
+            let mut value = [0u8; 8];
+            if map
+                .lookup(&key.to_ne_bytes(), &mut value)
+                .map_err(|error| Error::Kernel { action: "read the lost-event counts".into(), error })?
+            {
+                *total = total.wrapping_add(u64::from_ne_bytes(value));
+            }
         }
     }
-    Ok(total)
+    Ok(dropped)
+}
+
+/// What the programs could not pass on so far, by kind, summed over CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Connect events a full ring (or map holding them) refused.
+    pub events: u64,
+    /// -d: DNS messages a full DNS ring refused.
+    pub dns_messages: u64,
+    /// -c: connects of new flows the full counts map refused.
+    pub count_flows: u64,
 }
 
 #[cfg(test)]
@@ -252,7 +273,7 @@ mod tests {
     use super::*;
     use crate::loader::{parse_object, EMBEDDED_OBJECT};
 
-    /// `read_lost_events` reads `lost_events` one u64 a CPU id with
+    /// `read_lost_events` reads `lost_events` one u64 a key with
     /// `Map::lookup`, which takes only maps of one value a key.
     #[test]
     fn lost_events_is_an_array_of_one_u64_a_cpu() {

@@ -32,6 +32,7 @@ mod transport;
 pub use attachment::{Attachment, Objects, Real};
 pub use attempt::PacketDns;
 pub use log::Log;
+pub use maps::Dropped;
 pub use tracepoint_path::tracepoint_field_layouts;
 
 use attachment::Attached;
@@ -189,9 +190,11 @@ impl Tracer {
         }
     }
 
-    /// Events dropped because a ring was full, counted by the BPF side: the
-    /// exact total so far (PERF_RECORD_LOST can lag behind it).
-    pub fn lost_events(&self) -> Result<u64, Error> {
+    /// What the programs could not pass on (events a full ring refused,
+    /// -d's messages likewise, -c's connects of flows a full map refused),
+    /// counted by the BPF side: the exact totals so far (PERF_RECORD_LOST
+    /// can lag behind them).
+    pub fn dropped(&self) -> Result<Dropped, Error> {
         let Attached { maps, lost_events, possible_cpus, .. } = &self.attached;
         maps::read_lost_events(&maps[*lost_events], *possible_cpus)
     }
