@@ -48,15 +48,9 @@ static always_inline long dns_copy(struct dns_scratch *s, __u64 src, __u64 n)
 	return read_user(s->ev.data, n, (const void *)src);
 }
 
-static always_inline void dns_read_enter(__u32 call, __u64 fd, __u64 buf, __u64 addr)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct dns_read read = { .buf = buf, .addr = addr, .fd = fd, .call = call };
-	bpf_map_update_elem(&dns_reads, &pid_tgid, &read, BPF_ANY);
-}
-
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
+#define IPPROTO_UDP 17
 
 /* The IP version of an address family: 4, 6, or 0 for any other. */
 static always_inline __u8 ip_of_family(__u16 family)
@@ -65,14 +59,11 @@ static always_inline __u8 ip_of_family(__u16 family)
 }
 
 /*
- * The IP version of the socket behind the current task's `fd` if it is an
- * IPv4 or IPv6 socket connected to port 53, or connected nowhere, else 0:
- * for a read that names no sender (read(2), recv(2) on a connected socket,
- * as Go's resolver reads; recv(2) on an unconnected one). The file table,
- * the file, its inode and its socket, at offsets from BTF; the socket's peer
- * port and family in struct sock_head.
+ * The struct sock behind the current task's `fd`, or 0 where it is no
+ * socket: the file table, the file, its inode and its socket, at offsets
+ * from BTF.
  */
-static always_inline __u8 dns_peer_of_fd(__u32 fd)
+static always_inline char *dns_sock_of_fd(__u32 fd)
 {
 	char *task = (char *)bpf_get_current_task();
 	char *files = 0, *fdt = 0, *fds = 0, *file = 0, *inode = 0, *socket = 0, *sk = 0;
@@ -104,24 +95,91 @@ static always_inline __u8 dns_peer_of_fd(__u32 fd)
 	if (!socket)
 		return 0;
 	bpf_probe_read(&sk, sizeof(sk), socket + CONST(socket_sk_off));
+	return sk;
+}
+
+/*
+ * The source port of the datagram first in line in receive queue `queue`
+ * (a struct sk_buff_head, whose first member is its first skb; an empty
+ * queue points at itself), in network order; 0 where there is none. Read
+ * from the skb, kernel memory: its UDP header at head + transport_header.
+ */
+static always_inline __u16 dns_queued_sport(char *queue)
+{
+	char *skb = 0, *head = 0;
+	__u16 transport = 0, sport = 0;
+	bpf_probe_read(&skb, sizeof(skb), queue);
+	if (!skb || skb == queue)
+		return 0;
+	bpf_probe_read(&head, sizeof(head), skb + CONST(skb_head_off));
+	bpf_probe_read(&transport, sizeof(transport), skb + CONST(skb_transport_header_off));
+	if (!head || transport == 0xffff)
+		return 0;
+	bpf_probe_read(&sport, sizeof(sport), head + transport);
+	return sport;
+}
+
+/*
+ * The IP version of the socket behind `fd` where the kernel's own memory
+ * shows that what it reads comes from port 53, else 0. A socket connected
+ * to port 53: a connected socket receives from its peer only. With
+ * `queued`, an unconnected UDP socket whose next datagram (the first of
+ * its reader queue, else of its receive queue) comes from port 53: taken
+ * as the call enters, so the datagram it then returns is that one unless
+ * another thread of the reader takes it first (see the man page, -d).
+ * Never the sender's address the caller asked for, which is its own
+ * memory: another thread of it can rewrite that before we read it.
+ */
+static always_inline __u8 dns_from_port_53(__u32 fd, int queued)
+{
+	char *sk = dns_sock_of_fd(fd);
 	if (!sk)
 		return 0;
 	struct sock_head head = {};
 	bpf_probe_read(&head, sizeof(head), sk);
-	/* Unconnected (a datagram socket read without asking who sent it): the header decides. */
-	if (head.dport != __builtin_bswap16(DNS_PORT) && head.dport != 0)
+	__u8 ip = ip_of_family(head.family);
+	if (head.dport == __builtin_bswap16(DNS_PORT))
+		return ip;
+	if (head.dport != 0 || !queued)
 		return 0;
-	return ip_of_family(head.family);
+	__u16 protocol = 0;
+	/* A u16 since 5.6, a byte of a bitfield before: the mask keeps it. */
+	bpf_probe_read(&protocol, sizeof(protocol), sk + CONST(dns_sk_protocol_off));
+	if ((protocol & CONST(dns_sk_protocol_mask)) != IPPROTO_UDP)
+		return 0;
+	__u16 sport = dns_queued_sport(sk + CONST(udp_reader_queue_off));
+	if (!sport)
+		sport = dns_queued_sport(sk + CONST(sk_receive_queue_off));
+	return sport == __builtin_bswap16(DNS_PORT) ? ip : 0;
+}
+
+/*
+ * A thread enters a read. recvfrom(2) and recvmsg(2) are judged now, from
+ * the socket and what waits in it (a read from elsewhere is not noted at
+ * all); read(2), which most often reads files and pipes, only at its exit,
+ * once what it read looks like a DNS response.
+ */
+static always_inline void dns_read_enter(__u32 call, __u64 fd, __u64 buf)
+{
+	__u8 ip = 0;
+	if (call != DNS_READ) {
+		ip = dns_from_port_53(fd, 1);
+		if (!ip)
+			return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct dns_read read = { .buf = buf, .fd = fd, .call = call, .ip = ip };
+	bpf_map_update_elem(&dns_reads, &pid_tgid, &read, BPF_ANY);
 }
 
 /*
  * The read returned `ret` bytes: a DNS response from port 53 goes to user
- * space, with the reader's network namespace. From port 53: the sender's
- * address says so where the caller asked for it, else the socket behind
- * the fd is connected to it. Its header must say response, standard query,
- * one question: checked before the socket, which most reads of a busy host
- * (read(2) of files and pipes) never get to. User space parses it and
- * checks everything again.
+ * space, with the reader's network namespace. From port 53: as the
+ * kernel's memory shows it (`dns_from_port_53`): for read(2), the socket
+ * behind the fd is connected to it. Its header must say response,
+ * standard query, one question: checked before the socket, which most
+ * reads of a busy host (read(2) of files and pipes) never get to. User
+ * space parses it and checks everything again.
  */
 static always_inline void dns_read_exit(void *ctx, long ret)
 {
@@ -141,7 +199,6 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 			return;
 		if (read_user(&iov, sizeof(iov), (const void *)msg.msg_iov) != 0)
 			return;
-		read.addr = msg.msg_name;
 		read.buf = iov.base;
 		cap = iov.len;  /* the first buffer: resolvers read into one */
 	}
@@ -151,19 +208,12 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 	/* QR, opcode QUERY; QDCOUNT 1. */
 	if (!(header[2] & 0x80) || (header[2] & 0x78) || header[4] != 0 || header[5] != 1)
 		return;
-	__u8 ip = 0;
-	if (read.addr) {
-		__u16 sa[2] = {};
-		read_user(sa, sizeof(sa), (const void *)read.addr);
-		if (sa[1] != __builtin_bswap16(DNS_PORT))
-			return;
-		ip = ip_of_family(sa[0]);
-	} else {
-		ip = dns_peer_of_fd(read.fd);
+	__u8 ip = read.ip;
+	if (read.call == DNS_READ) {
+		ip = dns_from_port_53(read.fd, 0);
 		if (!ip)
 			return;
 	}
-
 	__u32 zero = 0;
 	struct dns_scratch *s = bpf_map_lookup_elem(&dns_scratch, &zero);
 	if (!s)
@@ -193,24 +243,21 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int tcpconnect_dns_recvfrom(void *ctx)
 {
-	dns_read_enter(DNS_RECVFROM, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
-		       TP_LOAD(ctx, __u64, FIELD_RECV_UBUF, 0), TP_LOAD(ctx, __u64, FIELD_RECV_ADDR, 0));
+	dns_read_enter(DNS_RECVFROM, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0), TP_LOAD(ctx, __u64, FIELD_RECV_UBUF, 0));
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int tcpconnect_dns_recvmsg(void *ctx)
 {
-	dns_read_enter(DNS_RECVMSG, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
-		       TP_LOAD(ctx, __u64, FIELD_RECV_MSG, 0), 0);
+	dns_read_enter(DNS_RECVMSG, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0), TP_LOAD(ctx, __u64, FIELD_RECV_MSG, 0));
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_read")
 int tcpconnect_dns_read(void *ctx)
 {
-	dns_read_enter(DNS_READ, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0),
-		       TP_LOAD(ctx, __u64, FIELD_READ_BUF, 0), 0);
+	dns_read_enter(DNS_READ, TP_LOAD(ctx, __u64, FIELD_RECV_FD, 0), TP_LOAD(ctx, __u64, FIELD_READ_BUF, 0));
 	return 0;
 }
 

@@ -197,9 +197,10 @@ struct bpf_map_def SEC("maps") dns_scratch = {
 #define DNS_READ 2
 struct dns_read {
 	__u64 buf;              /* recvfrom, read: the buffer; recvmsg: the user_msghdr */
-	__u64 addr;             /* recvfrom: the sender's sockaddr (may be NULL) */
 	__u32 fd;
 	__u32 call;             /* DNS_RECVFROM, DNS_RECVMSG, DNS_READ */
+	__u32 ip;               /* recvfrom, recvmsg: the sender's IP version, known from port 53 */
+	__u32 pad;
 };
 
 struct bpf_map_def SEC("maps") dns_reads = {

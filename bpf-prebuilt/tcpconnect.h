@@ -113,7 +113,6 @@ struct count_key {
 #define FIELD_SPORT 13          /* local port, host order (for -L) */
 /* -d: syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read}. */
 #define FIELD_RECV_UBUF 15      /* recvfrom: ubuf */
-#define FIELD_RECV_ADDR 16      /* recvfrom: addr */
 #define FIELD_RECV_MSG 17       /* recvmsg: msg */
 #define FIELD_SYSCALL_RET 18    /* sys_exit_*: ret */
 #define FIELD_RECV_FD 19        /* recvfrom, recvmsg, read: fd */

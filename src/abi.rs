@@ -60,7 +60,7 @@ pub const DNS_READ_PROGRAMS: [DnsReadProgram; 6] = [
     DnsReadProgram {
         section: "tracepoint/syscalls/sys_enter_recvfrom",
         tracepoint: ("syscalls", "sys_enter_recvfrom"),
-        fields: &[(FIELD_RECV_FD, "fd"), (FIELD_RECV_UBUF, "ubuf"), (FIELD_RECV_ADDR, "addr")],
+        fields: &[(FIELD_RECV_FD, "fd"), (FIELD_RECV_UBUF, "ubuf")],
     },
     DnsReadProgram {
         section: "tracepoint/syscalls/sys_enter_recvmsg",
@@ -75,7 +75,6 @@ pub const DNS_READ_PROGRAMS: [DnsReadProgram; 6] = [
 ];
 /// FIELD_* markers of the -d programs (tcpconnect.h).
 pub const FIELD_RECV_UBUF: u8 = 15;
-pub const FIELD_RECV_ADDR: u8 = 16;
 pub const FIELD_RECV_MSG: u8 = 17;
 pub const FIELD_SYSCALL_RET: u8 = 18;
 pub const FIELD_RECV_FD: u8 = 19;
@@ -152,6 +151,15 @@ pub const CONST_FILE_F_INODE: &str = "file_f_inode_off";
 pub const CONST_FILE_PRIVATE_DATA: &str = "file_private_data_off";
 pub const CONST_INODE_I_MODE: &str = "inode_i_mode_off";
 pub const CONST_SOCKET_SK: &str = "socket_sk_off";
+/// -d in the kernel: the socket's protocol and where its next datagram
+/// waits (its receive queues), and that datagram's UDP header, so that its
+/// source port is read from kernel memory (dns.bpf.h `dns_from_port_53`).
+pub const CONST_DNS_SK_PROTOCOL: &str = "dns_sk_protocol_off";
+pub const CONST_DNS_SK_PROTOCOL_MASK: &str = "dns_sk_protocol_mask";
+pub const CONST_SK_RECEIVE_QUEUE: &str = "sk_receive_queue_off";
+pub const CONST_UDP_READER_QUEUE: &str = "udp_reader_queue_off";
+pub const CONST_SKB_HEAD: &str = "skb_head_off";
+pub const CONST_SKB_TRANSPORT_HEADER: &str = "skb_transport_header_off";
 /// The BTF tracepoint program: task_struct.tgid, .pid, .comm, .cred and
 /// cred.uid, read directly from the current task.
 pub const CONST_TASK_TGID: &str = "task_tgid_off";
@@ -368,6 +376,12 @@ mod tests {
             CONST_FILE_PRIVATE_DATA,
             CONST_INODE_I_MODE,
             CONST_SOCKET_SK,
+            CONST_DNS_SK_PROTOCOL,
+            CONST_DNS_SK_PROTOCOL_MASK,
+            CONST_SK_RECEIVE_QUEUE,
+            CONST_UDP_READER_QUEUE,
+            CONST_SKB_HEAD,
+            CONST_SKB_TRANSPORT_HEADER,
             CONST_READ_UID,
             CONST_TASK_TGID,
             CONST_TASK_PID,

@@ -167,6 +167,8 @@ struct Found {
     bits: u64,
     type_id: u32,
     bitfield: bool,
+    /// With kind_flag, a bitfield's width in bits (0: none, or given by its int type).
+    bitfield_size: u32,
 }
 
 fn read_u32(buf: &[u8], pos: usize) -> Option<u32> {
@@ -374,6 +376,42 @@ impl Btf {
         Ok(found.offset)
     }
 
+    /// Where member `name` of struct `type_name` lies as a program loads it
+    /// whole, and how many bits it has: a whole int of at most 2 bytes, or a
+    /// bitfield of 8 or 16 bits that starts on a byte boundary (as
+    /// sock.sk_protocol: a u16 since 5.6, 8 bits of a bitfield before,
+    /// loaded as the low byte of a u16 on the little-endian machines we run
+    /// on). Like every member, it must lie wholly inside the struct.
+    pub fn small_member(&self, type_name: &str, name: &str) -> Result<(u32, u32), BtfError> {
+        let top = self.find_composite(type_name)?;
+        let outer = self.resolve(top)?;
+        let missing = || BtfError::NoMember { type_name: type_name.to_string(), member: name.to_string() };
+        let found = self.find_member(outer, name.as_bytes(), 0, &mut HashSet::new())?.ok_or_else(missing)?;
+        let int = self.resolve(found.type_id)?;
+        let (start, bits) = if found.bitfield_size != 0 {
+            (found.bits, found.bitfield_size)
+        } else if int.kind == KIND_INT {
+            let encoding = read_u32(int.extra, 0).unwrap_or(0);
+            let (nr_bits, bit_offset) = (encoding & 0xff, (encoding >> 16) & 0xff);
+            (found.bits + u64::from(bit_offset), nr_bits)
+        } else {
+            (found.bits, u32_field(self.size_of(found.type_id, 0)? * 8, found.type_id)?)
+        };
+        if start % 8 != 0 || !(bits == 8 || bits == 16) {
+            return Err(BtfError::Unexpected(format!(
+                "{type_name}.{name} is {bits} bits at bit {start}, not a whole byte or two"
+            )));
+        }
+        let offset = u32_field(start / 8, found.type_id)?;
+        let whole = self.size_of(top, 0)?;
+        if u64::from(offset) + u64::from(bits / 8) > whole {
+            return Err(BtfError::Unexpected(format!(
+                "{type_name}.{name} ({bits} bits at offset {offset}) lies past the end of {type_name} ({whole} bytes)"
+            )));
+        }
+        Ok((offset, bits))
+    }
+
     fn ty(&self, id: u32) -> Result<Type<'_>, BtfError> {
         let bad = BtfError::BadType { id, what: "is referenced but does not exist" };
         let index =
@@ -492,7 +530,12 @@ impl Btf {
             let (bits, bitfield_size) =
                 if outer.kind_flag { (offset & 0x00ff_ffff, offset >> 24) } else { (offset, 0) };
             if self.name_is(name_off, name) {
-                return Ok(Some(Found { bits: bits.into(), type_id, bitfield: bitfield_size != 0 }));
+                return Ok(Some(Found {
+                    bits: bits.into(),
+                    type_id,
+                    bitfield: bitfield_size != 0,
+                    bitfield_size,
+                }));
             }
             if !self.name_is(name_off, b"") {
                 continue;
@@ -610,6 +653,12 @@ pub(crate) mod tests {
             self.push(name, KIND_INT, false, size, &[bits])
         }
 
+        /// An int type of `bits` bits from bit `offset` of its `size` bytes:
+        /// a bitfield as BTF without kind_flag encodes it.
+        pub(crate) fn int_bits(&mut self, name: &str, size: u32, bits: u32, offset: u32) -> u32 {
+            self.push(name, KIND_INT, false, size, &[offset << 16 | bits])
+        }
+
         fn composite(
             &mut self,
             kind: u32,
@@ -690,6 +739,30 @@ pub(crate) mod tests {
 
     fn at(offset: u32, size: u32) -> MemberLocation {
         MemberLocation { offset, size }
+    }
+
+    #[test]
+    fn a_small_member_is_found_whole_or_as_a_byte_aligned_bitfield() {
+        // sock.sk_protocol: a u16 since 5.6; before, 8 bits of a bitfield
+        // word (int-encoded here), after 8 bits of flags.
+        let mut b = Builder::new();
+        let u16_t = b.int("u16", 2, 16);
+        let word = b.int("unsigned int", 4, 32);
+        let narrow = b.int_bits("unsigned int", 4, 8, 8);
+        let odd = b.int_bits("unsigned int", 4, 7, 1);
+        b.structure("new_sock", 600, &[("sk_flags", word, 4096), ("sk_protocol", u16_t, 4128)]);
+        b.structure("old_sock", 600, &[("sk_protocol", narrow, 4096)]);
+        b.structure("odd_sock", 600, &[("sk_protocol", odd, 4096)]);
+        b.structure("short_sock", 513, &[("sk_protocol", u16_t, 4096)]);
+        let btf = Btf::parse(&b.build()).unwrap();
+        assert_eq!(btf.small_member("new_sock", "sk_protocol").unwrap(), (516, 16));
+        assert_eq!(btf.small_member("old_sock", "sk_protocol").unwrap(), (513, 8));
+        assert!(btf.small_member("odd_sock", "sk_protocol").unwrap_err().to_string().contains("7 bits"));
+        assert!(btf
+            .small_member("short_sock", "sk_protocol")
+            .unwrap_err()
+            .to_string()
+            .contains("past the end"));
     }
 
     #[test]

@@ -414,3 +414,48 @@ fn a_later_answer_for_the_same_address_does_not_rename_an_earlier_connect() {
     assert_eq!(run.lines, [line(first, "first.test"), line(second, "second.test")]);
     assert_every_netns(&run);
 }
+
+/// An unprivileged process forges a DNS answer: it sends a response naming
+/// `www.bank.example` at 127.0.0.77 from its own UDP socket (not port 53)
+/// to that socket, and reads it each way a resolver could: recv(2) (no
+/// sender asked), recvfrom(2) asking the sender, recvmsg(2), and read(2)
+/// on the socket connected to itself. Python as nobody, in the host's
+/// network namespace, where root then connects to 127.0.0.77.
+const FORGER: &str = r#"
+import socket
+answer = (bytes([0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]) + b"\x03www\x04bank\x07example\x00\x00\x01\x00\x01"
+          + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x7f\x00\x00\x4d")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+me = s.getsockname()
+s.sendto(answer, me); s.recv(512)
+s.sendto(answer, me); s.recvfrom(512)
+s.sendto(answer, me); s.recvmsg(512)
+s.connect(me); s.send(answer)
+import os; os.read(s.fileno(), 512)
+print("forged")
+"#;
+
+#[test]
+fn a_forged_answer_from_an_unprivileged_process_names_nothing() {
+    if !have_root("a_forged_answer_from_an_unprivileged_process_names_nothing") {
+        return;
+    }
+    let tool = start_tracer(None);
+    let forger = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3", "-c", FORGER])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&forger.stdout),
+        "forged\n",
+        "{}",
+        String::from_utf8_lossy(&forger.stderr)
+    );
+    // Root's connect to the address the forgery named.
+    let connector = Connector::spawn(&["4:127.0.0.77:1".to_string()]);
+    let pid = connector.pid();
+    assert_eq!(connector.go(), ["ConnectionRefused"]);
+    let run = stop(tool, &[pid], false, 1);
+    assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", "127.0.0.77", 1), "No DNS Query")]);
+    assert_every_netns(&run);
+}

@@ -25,6 +25,24 @@ pub struct DnsOffsets {
     pub nsproxy_net_ns: u32,
     pub net_inum: u32,
     pub fd: FdOffsets,
+    pub queue: QueueOffsets,
+}
+
+/// Where a UDP socket's next datagram waits, and its source port: sock's
+/// sk_protocol and sk_receive_queue (its first skb), udp_sock's
+/// reader_queue (the same), sk_buff's head and transport_header. With them
+/// the source of an answer is read from kernel memory, never from the
+/// reader's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueOffsets {
+    pub sock_protocol: u32,
+    /// The bits of a u16 load at `sock_protocol` that are sk_protocol: a
+    /// u16 since 5.6, a byte of a bitfield before.
+    pub sock_protocol_mask: u32,
+    pub sock_receive_queue: u32,
+    pub udp_reader_queue: u32,
+    pub skb_head: u32,
+    pub skb_transport_header: u32,
 }
 
 /// task_struct.files, files_struct.fdt, fdtable.fd and .max_fds, file.f_inode
@@ -64,11 +82,21 @@ pub fn dns_from_btf(btf: &Btf) -> Result<DnsOffsets, BtfError> {
         inode_i_mode: member("inode", &["i_mode"], 2)?,
         socket_sk: member("socket", &["sk"], 8)?,
     };
+    let (sock_protocol, protocol_bits) = btf.small_member("sock", "sk_protocol")?;
+    let queue = QueueOffsets {
+        sock_protocol,
+        sock_protocol_mask: (1 << protocol_bits) - 1,
+        sock_receive_queue: member("sock", &["sk_receive_queue", "next"], 8)?,
+        udp_reader_queue: member("udp_sock", &["reader_queue", "next"], 8)?,
+        skb_head: member("sk_buff", &["head"], 8)?,
+        skb_transport_header: member("sk_buff", &["transport_header"], 2)?,
+    };
     Ok(DnsOffsets {
         task_nsproxy: member("task_struct", &["nsproxy"], 8)?,
         nsproxy_net_ns: member("nsproxy", &["net_ns"], 8)?,
         net_inum: member("net", &["ns", "inum"], 4)?,
         fd,
+        queue,
     })
 }
 
@@ -89,6 +117,10 @@ mod tests {
         assert!(offsets.net_inum < size("net"));
         assert!(offsets.fd.socket_sk < size("socket") && offsets.fd.inode_i_mode < size("inode"));
         assert!(offsets.fd.fdt_fd < size("fdtable") && offsets.fd.file_f_inode < size("file"));
+        let queue = offsets.queue;
+        assert!(queue.sock_receive_queue < size("sock") && queue.udp_reader_queue < size("udp_sock"));
+        assert!(queue.udp_reader_queue >= size("sock"), "udp_sock begins with its sock: {queue:?}");
+        assert!(queue.skb_head < size("sk_buff") && queue.skb_transport_header < size("sk_buff"));
         let mntns = mntns_from_btf(&btf).expect("--mntnsmap's members");
         assert_eq!(mntns.task_nsproxy, offsets.task_nsproxy);
         assert!(mntns.nsproxy_mnt_ns < size("nsproxy") && mntns.mnt_ns_inum < size("mnt_namespace"));

@@ -198,6 +198,12 @@ impl Constants {
             (abi::CONST_FILE_PRIVATE_DATA, d.fd.file_private_data.into()),
             (abi::CONST_INODE_I_MODE, d.fd.inode_i_mode.into()),
             (abi::CONST_SOCKET_SK, d.fd.socket_sk.into()),
+            (abi::CONST_DNS_SK_PROTOCOL, d.queue.sock_protocol.into()),
+            (abi::CONST_DNS_SK_PROTOCOL_MASK, d.queue.sock_protocol_mask.into()),
+            (abi::CONST_SK_RECEIVE_QUEUE, d.queue.sock_receive_queue.into()),
+            (abi::CONST_UDP_READER_QUEUE, d.queue.udp_reader_queue.into()),
+            (abi::CONST_SKB_HEAD, d.queue.skb_head.into()),
+            (abi::CONST_SKB_TRANSPORT_HEADER, d.queue.skb_transport_header.into()),
         ])
     }
 
@@ -299,7 +305,8 @@ mod tests {
     #[test]
     fn dns_in_the_kernel_keeps_get_current_task_and_shares_nsproxy_with_mntns() {
         let fd = FdOffsets { socket_sk: 24, ..FdOffsets::default() };
-        let dns = DnsOffsets { task_nsproxy: 3000, nsproxy_net_ns: 64, net_inum: 200, fd };
+        let dns =
+            DnsOffsets { task_nsproxy: 3000, nsproxy_net_ns: 64, net_inum: 200, fd, ..DnsOffsets::default() };
         let constants = Constants { dns: Some(dns), ..Constants::default() };
         let symbols = constants.symbols();
         assert_eq!(symbols[abi::CONST_DNS_NETNS], 1);
