@@ -95,6 +95,7 @@ static always_inline void handshake_done(void *ctx, __u64 sk, int newstate, __u1
 		bpf_probe_read(&out.error, sizeof(out.error), (char *)sk + CONST(sk_err_off));
 	if (out.established && CONST(only_failed))
 		return;
+	tally(TALLY_SENT);
 	send(ctx, &out, sizeof(out));
 }
 

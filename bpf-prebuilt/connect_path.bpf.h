@@ -111,19 +111,26 @@ static always_inline int keep_family(__u8 ip)
 	return !CONST(only_ip) || ip == (__u8)CONST(only_ip);
 }
 
-/* What user space will never see, of kind `kind` (LOST_*), counted where it reads losses. */
-static always_inline void count_dropped(__u32 cpu, __u32 kind)
+/* One more of kind `kind` (LOST_*, TALLY_*) on `cpu`, where user space reads them. */
+static always_inline void tally_on(__u32 cpu, __u32 kind)
 {
-	__u32 key = cpu * LOST_KINDS + kind;
-	__u64 *n = bpf_map_lookup_elem(&lost_events, &key);
+	__u32 key = cpu * TALLY_KINDS + kind;
+	__u64 *n = bpf_map_lookup_elem(&tallies, &key);
 	if (n)
 		__sync_fetch_and_add(n, 1);
+}
+
+/* -v: one more of `kind` for its account at exit; nothing without -v. */
+static always_inline void tally(__u32 kind)
+{
+	if (CONST(count_stats))
+		tally_on(bpf_get_smp_processor_id(), kind);
 }
 
 /* One event user space will never see. */
 static always_inline void count_lost(__u32 cpu)
 {
-	count_dropped(cpu, LOST_EVENT);
+	tally_on(cpu, LOST_EVENT);
 }
 
 /* -c: one more connect for this flow (a new flow the full map refuses: counted). */
@@ -142,7 +149,7 @@ static always_inline void count_connect(struct connect_event *ev)
 		/* Another CPU created it first, or the map is full. */
 		n = bpf_map_lookup_elem(&counts, &key);
 		if (!n) {
-			count_dropped(bpf_get_smp_processor_id(), LOST_FLOW);
+			tally_on(bpf_get_smp_processor_id(), LOST_FLOW);
 			return;
 		}
 	}
@@ -175,6 +182,7 @@ static always_inline void send(void *ctx, void *data, __u64 size)
 /* The end of every path: count it (-c) or send it to user space. */
 static always_inline void submit(void *ctx, struct connect_event *ev)
 {
+	tally(TALLY_SENT);
 	if (CONST(count_mode)) {
 		count_connect(ev);
 		return;
@@ -225,8 +233,10 @@ static always_inline int read_socket(struct connect_event *ev, char *sk, __u16 f
 		bpf_probe_read(&head, sizeof(head), sk);
 	}
 	ev->dport = __builtin_bswap16(head.dport);
-	if (!keep_port(ev->dport))
+	if (!keep_port(ev->dport)) {
+		tally(TALLY_FILTERED);
 		return 0;
+	}
 	if (!family)
 		family = head.family;
 	ev->ip = 4;
@@ -243,8 +253,10 @@ static always_inline int read_socket(struct connect_event *ev, char *sk, __u16 f
 			half[1] = 0;
 		}
 	}
-	if (!keep_family(ev->ip))
+	if (!keep_family(ev->ip)) {
+		tally(TALLY_FILTERED);
 		return 0;
+	}
 	if (ev->ip == 4) {
 		__builtin_memcpy(ev->saddr, &head.rcv_saddr, 4);
 		__builtin_memcpy(ev->daddr, &head.daddr, 4);

@@ -9,7 +9,7 @@
  * message from port 53 that looks like a DNS response to `dns_events`, with
  * the reader's network namespace. Relies on part 1 (TP_LOAD, helpers),
  * part 2 (dns_events, dns_scratch, dns_reads and struct dns_read with its
- * DNS_RECVFROM, DNS_RECVMSG, DNS_READ), part 3 (current_netns, count_dropped, struct
+ * DNS_RECVFROM, DNS_RECVMSG, DNS_READ), part 3 (current_netns, tally_on, struct
  * sock_head) and tcpconnect.h (struct dns_event, DNS_MAX, DNS_EVENT_HEADER,
  * the FIELD_RECV_*, FIELD_READ_BUF and FIELD_SYSCALL_RET markers).
  */
@@ -237,7 +237,7 @@ static always_inline void dns_read_exit(void *ctx, long ret)
 	 */
 	__u32 cpu = bpf_get_smp_processor_id();
 	if (bpf_perf_event_output(ctx, &dns_events, cpu, &s->ev, DNS_EVENT_HEADER + size) != 0)
-		count_dropped(cpu, LOST_DNS);
+		tally_on(cpu, LOST_DNS);
 }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")

@@ -22,10 +22,13 @@
 SEC("kprobe/tcp_connect_entry")
 int tcpconnect_entry(void *ctx)
 {
+	tally(TALLY_SEEN);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = current_uid();
-	if (!keep_task(pid_tgid >> 32, uid))
+	if (!keep_task(pid_tgid >> 32, uid)) {
+		tally(TALLY_FILTERED);
 		return 0;
+	}
 	__u64 sk = REG(ctx, REG_ARG1);
 	bpf_map_update_elem(&connecting, &pid_tgid, &sk, BPF_ANY);
 	return 0;

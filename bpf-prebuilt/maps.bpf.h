@@ -52,14 +52,15 @@ struct bpf_map_def SEC("maps") connecting = {
 };
 
 /*
- * What the programs could not pass on, per CPU and kind (key: CPU id *
- * LOST_KINDS + LOST_* of tcpconnect.h; max_entries set by the loader):
- * events a ring had no room for, -d's messages likewise, -c's connects of
- * flows the counts map had no room for. The kernel's PERF_RECORD_LOST
- * arrives only when the ring next has room, so a flood that ends with a
- * full ring would never report its last losses; this count is exact.
+ * What the programs tally, per CPU and kind (key: CPU id * TALLY_KINDS +
+ * kind, LOST_* and TALLY_* of tcpconnect.h; max_entries set by the
+ * loader): events a ring had no room for, -d's messages likewise, -c's
+ * connects of flows the counts map had no room for; with -v, the connects
+ * seen, filtered out and sent. The kernel's PERF_RECORD_LOST arrives only
+ * when the ring next has room, so a flood that ends with a full ring would
+ * never report its last losses; this count is exact.
  */
-struct bpf_map_def SEC("maps") lost_events = {
+struct bpf_map_def SEC("maps") tallies = {
 	.type = BPF_MAP_TYPE_ARRAY,
 	.key_size = sizeof(__u32),
 	.value_size = sizeof(__u64),

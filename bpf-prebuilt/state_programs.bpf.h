@@ -49,14 +49,19 @@ int tcpconnect_state(void *ctx)
 		return 0;
 	if (TP_LOAD(ctx, int, FIELD_NEWSTATE, 0) != TCP_SYN_SENT)
 		return 0;
+	tally(TALLY_SEEN);
 
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = current_uid();
-	if (!keep_task(pid_tgid >> 32, uid))
+	if (!keep_task(pid_tgid >> 32, uid)) {
+		tally(TALLY_FILTERED);
 		return 0;
+	}
 	__u16 dport = TP_LOAD(ctx, __u16, FIELD_DPORT, 0);
-	if (!keep_port(dport))
+	if (!keep_port(dport)) {
+		tally(TALLY_FILTERED);
 		return 0;
+	}
 
 	/* AF_INET6 with a v4-mapped destination is an IPv4 connect too. */
 	__u16 family = TP_LOAD(ctx, __u16, FIELD_FAMILY, 0);
@@ -83,8 +88,10 @@ int tcpconnect_state(void *ctx)
 		COPY16(evp->saddr, ctx, FIELD_SADDR_V6);
 		COPY16(evp->daddr, ctx, FIELD_DADDR_V6);
 	}
-	if (!keep_family(evp->ip))
+	if (!keep_family(evp->ip)) {
+		tally(TALLY_FILTERED);
 		return 0;
+	}
 
 	evp->dport = dport;
 	fill_task(evp, pid_tgid, uid, 0, 0);
@@ -181,6 +188,7 @@ static always_inline int state_change(__u64 *ctx, int direct)
 		bpf_probe_read(&protocol, sizeof(protocol), sk + CONST(sk_protocol_off));
 	if (protocol != IPPROTO_TCP)
 		return 0;
+	tally(TALLY_SEEN);
 
 	char *task = 0;
 	__u64 pid_tgid;
@@ -197,8 +205,10 @@ static always_inline int state_change(__u64 *ctx, int direct)
 		pid_tgid = bpf_get_current_pid_tgid();
 		uid = current_uid();
 	}
-	if (!keep_task(pid_tgid >> 32, uid))
+	if (!keep_task(pid_tgid >> 32, uid)) {
+		tally(TALLY_FILTERED);
 		return 0;
+	}
 	struct pending_connect p = {};
 	if (!read_socket(&p.ev, sk, 0, direct))
 		return 0;

@@ -51,14 +51,18 @@ struct outcome_event {
  * bytes of it are sent.
  */
 /*
- * What the programs count as dropped, in the lost_events array: the key of
- * kind K on CPU C is C * LOST_KINDS + K (user space sizes the array to the
- * highest possible CPU + 1, times LOST_KINDS, and sums each kind).
+ * What the programs count, in the tallies array: the key of kind K on CPU C
+ * is C * TALLY_KINDS + K (user space sizes the array to the highest possible
+ * CPU + 1, times TALLY_KINDS, and sums each kind). The losses always; the
+ * rest only with -v (CONST(count_stats)), for its account at exit.
  */
-#define LOST_KINDS 4
+#define TALLY_KINDS 8
 #define LOST_EVENT 0            /* a connect event: its ring, or a map holding it, was full */
 #define LOST_DNS 1              /* -d: a DNS message its ring had no room for */
 #define LOST_FLOW 2             /* -c: a connect of a new flow the counts map had no room for */
+#define TALLY_SEEN 3            /* -v: a connect the hook saw (kprobes: a call it saw) */
+#define TALLY_FILTERED 4        /* -v: a connect the filters dropped */
+#define TALLY_SENT 5            /* -v: an event sent to user space (-c: counted) */
 
 #define DNS_MAX 4096            /* bytes of a message kept: EDNS's largest common size */
 #define DNS_EVENT_HEADER 24

@@ -92,7 +92,7 @@ pub const MAP_RING: &str = "ring";
 pub const MAP_PORTS: &str = "ports";
 pub const MAP_CONNECTING: &str = "connecting";
 pub const MAP_COUNTS: &str = "counts";
-pub const MAP_LOST_EVENTS: &str = "lost_events";
+pub const MAP_TALLIES: &str = "tallies";
 pub const MAP_CGROUP_FILTER: &str = "cgroup_filter";
 pub const MAP_MNTNS_FILTER: &str = "mntns_filter";
 pub const MAP_IN_CONNECT: &str = "in_connect";
@@ -135,6 +135,8 @@ pub const CONST_SK_ERR: &str = "sk_err_off";
 pub const CONST_CALIB_PORT: &str = "calib_port";
 pub const CONST_USE_RINGBUF: &str = "use_ringbuf";
 pub const CONST_RING_WAKEUP_BYTES: &str = "ring_wakeup_bytes";
+/// -v: the programs tally what they see, filter and send.
+pub const CONST_COUNT_STATS: &str = "count_stats";
 /// -d in the kernel: events carry the task's network namespace, found
 /// through task_struct.nsproxy (CONST_TASK_NSPROXY) and these.
 pub const CONST_DNS_NETNS: &str = "dns_netns";
@@ -213,12 +215,15 @@ pub const HELPERS: [Helper; 10] = [
     uapi::BPF_FUNC_PERF_EVENT_OUTPUT,
 ];
 
-/// LOST_* of tcpconnect.h: the kinds the programs count in `lost_events`,
-/// at key CPU id * LOST_KINDS + kind.
-pub const LOST_KINDS: u32 = 4;
+/// LOST_* and TALLY_* of tcpconnect.h: the kinds the programs count in
+/// `tallies`, at key CPU id * TALLY_KINDS + kind.
+pub const TALLY_KINDS: u32 = 8;
 pub const LOST_EVENT: u32 = 0;
 pub const LOST_DNS: u32 = 1;
 pub const LOST_FLOW: u32 = 2;
+pub const TALLY_SEEN: u32 = 3;
+pub const TALLY_FILTERED: u32 = 4;
+pub const TALLY_SENT: u32 = 5;
 
 /// SOCK_DUMP_LEN of tcpconnect.h: bytes of struct sock a calibration sample holds.
 pub const SOCK_DUMP_LEN: usize = 256;
@@ -288,8 +293,11 @@ mod tests {
                 })
                 .unwrap_or_else(|| panic!("no #define {name} in tcpconnect.h"))
         };
-        let ours: [(&str, u64); 13] = [
-            ("LOST_KINDS", LOST_KINDS.into()),
+        let ours: [(&str, u64); 16] = [
+            ("TALLY_KINDS", TALLY_KINDS.into()),
+            ("TALLY_SEEN", TALLY_SEEN.into()),
+            ("TALLY_FILTERED", TALLY_FILTERED.into()),
+            ("TALLY_SENT", TALLY_SENT.into()),
             ("LOST_EVENT", LOST_EVENT.into()),
             ("LOST_DNS", LOST_DNS.into()),
             ("LOST_FLOW", LOST_FLOW.into()),
@@ -365,6 +373,7 @@ mod tests {
             CONST_CALIB_PORT,
             CONST_USE_RINGBUF,
             CONST_RING_WAKEUP_BYTES,
+            CONST_COUNT_STATS,
             CONST_DNS_NETNS,
             CONST_NSPROXY_NET_NS,
             CONST_NET_INUM,

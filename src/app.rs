@@ -16,7 +16,7 @@ use crate::sys::epoll::Epoll;
 use crate::sys::packet::clock_monotonic_ns;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
 use crate::sys::signals::SignalFd;
-use crate::tracer::{Dropped, Log, Tracer};
+use crate::tracer::{Log, Tallies, Tracer};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
@@ -90,25 +90,6 @@ fn report_missed(missed: u64) {
 fn report_lost_flows(lost: u64) {
     if lost > 0 {
         warn(format_args!("Possibly lost {lost} connects (-c: its table of flows is full)"));
-    }
-}
-
-/// Reports what was lost since the last report. The BPF side counts every
-/// event a full ring refused (and -d's messages, and -c's flows), so the
-/// totals are exact even when the kernel's PERF_RECORD_LOST lags; `ring_lost`
-/// (the LOST records of the event and DNS rings) is the fallback.
-fn report_new_losses(tracer: &Tracer, reported: &mut Dropped, ring_lost: Dropped) {
-    match tracer.dropped() {
-        Ok(total) => {
-            report_lost(total.events.saturating_sub(reported.events));
-            report_lost_dns(total.dns_messages.saturating_sub(reported.dns_messages));
-            report_lost_flows(total.count_flows.saturating_sub(reported.count_flows));
-            *reported = total;
-        }
-        Err(_) => {
-            report_lost(ring_lost.events);
-            report_lost_dns(ring_lost.dns_messages);
-        }
     }
 }
 
@@ -192,6 +173,50 @@ fn open_packet_dns(dns: &mut Option<DnsWatcher>, epoll: &Epoll) -> Result<(), Er
     Ok(())
 }
 
+/// Lines not printed at exit, and why.
+type Unprinted = (u64, &'static str);
+
+/// What the exit counted of the run's output, for -v's account.
+struct AtExit {
+    /// Lines of events printed in all.
+    printed: u64,
+    /// Connects still waiting for their handshake (or connect(2)) at exit,
+    /// printed from the kernel's maps: the programs never sent them.
+    waiting: u64,
+    /// Lines not printed at exit (reported lost).
+    not_printed: u64,
+    /// -c: the rows of its table.
+    rows: u64,
+}
+
+/// -v's account at exit, one line: where every connect the hooks saw went
+/// (bcc #2396: "drops are silent"). The programs tally what they see,
+/// filter out and send only with -v.
+fn account(plan: &Plan, tallies: &Tallies, at_exit: &AtExit) -> String {
+    let Tallies { seen, filtered, sent, events_lost, count_flows_lost, dns_messages_lost } = *tallies;
+    let mut line = format!("account: the hooks saw {seen} connects, the filters dropped {filtered}");
+    if plan.count {
+        let counted = sent.saturating_sub(count_flows_lost);
+        line += &format!(
+            "; counted {counted} in {} rows, {count_flows_lost} refused by the full table",
+            at_exit.rows
+        );
+    } else {
+        line += &format!("; the programs sent {sent}");
+        if at_exit.waiting > 0 {
+            line += &format!(" and {} were still waiting at exit", at_exit.waiting);
+        }
+        line += &format!(
+            "; {} printed, {events_lost} lost to a full ring or map, {} not printed at exit",
+            at_exit.printed, at_exit.not_printed
+        );
+    }
+    if plan.dns {
+        line += &format!("; -d: {dns_messages_lost} DNS messages lost to a full ring");
+    }
+    line
+}
+
 /// What the main loop waits on and writes to.
 struct Run {
     signals: SignalFd,
@@ -202,7 +227,7 @@ struct Run {
     /// The signal that ends the run, once one arrived.
     ending: Option<i32>,
     /// The lost events reported so far.
-    lost_reported: Dropped,
+    lost_reported: Tallies,
     /// -d: DNS messages the DNS rings' LOST records reported since the last
     /// report (only a fallback: the programs count them exactly).
     dns_ring_lost: u64,
@@ -214,6 +239,8 @@ struct Run {
     /// Lines a signal or the reader's going away left unwritten: printed
     /// at exit while the reader takes them, else counted lost.
     unwritten: Vec<u8>,
+    /// Lines of events written so far (-v's account).
+    printed: u64,
 }
 
 /// How the pump stopped.
@@ -247,12 +274,35 @@ impl Run {
             dns,
             out: StdoutSink::new(),
             ending: None,
-            lost_reported: Dropped::default(),
+            lost_reported: Tallies::default(),
             dns_ring_lost: 0,
             closed: false,
             unwritten_header: Vec::new(),
             unwritten: Vec::new(),
+            printed: 0,
         })
+    }
+
+    /// Reports what was lost since the last report. The BPF side counts
+    /// every event a full ring refused (and -d's messages, and -c's flows),
+    /// so the totals are exact even when the kernel's PERF_RECORD_LOST lags;
+    /// the rings' LOST records (`ring_events_lost`, and the DNS rings' since
+    /// the last report) are the fallback.
+    fn report_new_losses(&mut self, tracer: &Tracer, ring_events_lost: u64) {
+        let dns_ring_lost = std::mem::take(&mut self.dns_ring_lost);
+        match tracer.tallies() {
+            Ok(total) => {
+                let reported = &self.lost_reported;
+                report_lost(total.events_lost.saturating_sub(reported.events_lost));
+                report_lost_dns(total.dns_messages_lost.saturating_sub(reported.dns_messages_lost));
+                report_lost_flows(total.count_flows_lost.saturating_sub(reported.count_flows_lost));
+                self.lost_reported = total;
+            }
+            Err(_) => {
+                report_lost(ring_events_lost);
+                report_lost_dns(dns_ring_lost);
+            }
+        }
     }
 
     /// Writes `bytes` (whole lines) while tracing runs. What a signal (the
@@ -264,6 +314,9 @@ impl Run {
             return Ok(());
         }
         let emitted = self.out.emit(bytes, &self.signals, None)?;
+        if kind == Kind::Events {
+            self.printed += line_count(&bytes[..emitted.written]);
+        }
         match emitted.stop {
             None => return Ok(()),
             Some(Stop::Closed) => self.closed = true,
@@ -345,12 +398,7 @@ impl Run {
                 self.emit(lines, Kind::Events)?;
             }
             if stats.lost > 0 || self.dns_ring_lost > 0 || check_losses {
-                let ring_lost = Dropped {
-                    events: stats.lost,
-                    dns_messages: std::mem::take(&mut self.dns_ring_lost),
-                    count_flows: 0,
-                };
-                report_new_losses(tracer, &mut self.lost_reported, ring_lost);
+                self.report_new_losses(tracer, stats.lost);
             }
             report_damage(stats.corrupt, printer.take_malformed());
         }
@@ -387,33 +435,37 @@ impl Run {
                 break;
             }
         }
-        self.push_waiting(plan, tracer, printer)?;
+        let waiting = self.push_waiting(plan, tracer, printer)?;
         let lines = self.lines(tracer, printer)?;
         self.unwritten.extend_from_slice(lines);
         report_damage(stats.corrupt, printer.take_malformed());
         let deadline = Instant::now() + EXIT_WRITE_LIMIT;
         let header = std::mem::take(&mut self.unwritten_header);
         let events = std::mem::take(&mut self.unwritten);
-        let not_printed = self.write_at_exit(&header, &events, deadline)?;
-        let ring_lost = Dropped {
-            events: stats.lost,
-            dns_messages: std::mem::take(&mut self.dns_ring_lost),
-            count_flows: 0,
-        };
-        report_new_losses(tracer, &mut self.lost_reported, ring_lost);
+        let (printed, not_printed) = self.write_at_exit(&header, &events, deadline)?;
+        self.printed += printed;
+        self.report_new_losses(tracer, stats.lost);
         if let Some((lines, why)) = not_printed {
             warn(format_args!("Possibly lost {lines} samples (not printed at exit: {why})"));
         }
+        let mut rows = 0;
         if plan.count {
+            let counts = tracer.counts()?;
+            rows = counts.len() as u64;
             let mut table = Vec::new();
-            write_count_table(&mut table, tracer.counts()?, plan.columns.json);
-            if let Some((lines, why)) = self.write_at_exit(&[], &table, deadline)? {
+            write_count_table(&mut table, counts, plan.columns.json);
+            if let (_, Some((lines, why))) = self.write_at_exit(&[], &table, deadline)? {
                 warn(format_args!(
                     "Possibly lost {lines} lines of the count table (not printed at exit: {why})"
                 ));
             }
         }
         report_missed(missed);
+        if plan.verbose {
+            let at_exit =
+                AtExit { printed: self.printed, waiting, not_printed: not_printed.map_or(0, |n| n.0), rows };
+            warn(format_args!("tcpconnect: {}", account(plan, &self.lost_reported, &at_exit)));
+        }
         Ok(match pumped {
             _ if self.closed => Ended::OutputClosed,
             Pumped::Signal(signal) => Ended::Signal(signal),
@@ -421,14 +473,14 @@ impl Run {
         })
     }
 
-    /// Writes `header` then `lines` until `deadline`; the lines of `lines`
-    /// it could not write, and why.
+    /// Writes `header` then `lines` until `deadline`: the lines of `lines`
+    /// it wrote, and those it could not write and why (`Unprinted`).
     fn write_at_exit(
         &mut self,
         header: &[u8],
         lines: &[u8],
         deadline: Instant,
-    ) -> Result<Option<(u64, &'static str)>, Error> {
+    ) -> Result<(u64, Option<Unprinted>), Error> {
         let all = [header, lines].concat();
         let (written, stop) = if self.closed || all.is_empty() {
             (0, (!all.is_empty()).then_some(Stop::Closed))
@@ -436,8 +488,10 @@ impl Run {
             let emitted = self.out.emit(&all, &self.signals, Some(deadline))?;
             (emitted.written, emitted.stop)
         };
+        let lines_written = written.saturating_sub(header.len());
+        let printed = lines[..lines_written].iter().filter(|&&b| b == b'\n').count() as u64;
         let Some(stop) = stop else {
-            return Ok(None);
+            return Ok((printed, None));
         };
         let why = match stop {
             Stop::Closed => {
@@ -447,8 +501,8 @@ impl Run {
             Stop::Signal(_) => "a second signal ended the run",
             Stop::Deadline => "the reader of standard output took nothing more within 1 s",
         };
-        let not_printed = line_count(&lines[written.saturating_sub(header.len())..]);
-        Ok((not_printed > 0).then_some((not_printed, why)))
+        let not_printed = line_count(&lines[lines_written..]);
+        Ok((printed, (not_printed > 0).then_some((not_printed, why))))
     }
 
     /// Connects whose handshake had not ended when tracing stopped are
@@ -461,15 +515,17 @@ impl Run {
         plan: &Plan,
         tracer: &mut Tracer,
         printer: &mut BatchPrinter,
-    ) -> Result<(), Error> {
+    ) -> Result<u64, Error> {
         let now_ns = clock_monotonic_ns();
-        for mut event in tracer.waiting_connects()? {
+        let waiting = tracer.waiting_connects()?;
+        let count = waiting.len() as u64;
+        for mut event in waiting {
             if plan.result {
                 event.outcome = Some(Outcome { end: HandshakeEnd::Pending, done_ns: now_ns });
             }
             printer.push_event(event);
         }
-        Ok(())
+        Ok(count)
     }
 
     /// The lines of the batch `printer` holds, with -d's QUERY. DNS answers

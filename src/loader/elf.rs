@@ -281,7 +281,7 @@ mod tests {
                 "ring",
                 "ports",
                 "connecting",
-                "lost_events",
+                "tallies",
                 "counts",
                 "cgroup_filter",
                 "mntns_filter",

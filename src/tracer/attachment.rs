@@ -62,9 +62,9 @@ pub(super) struct Attached<K: Objects> {
     pub pending: Option<usize>,
     /// -d in the kernel: index of the DNS perf event array in `maps`.
     pub dns_events: Option<usize>,
-    /// Index of the per-CPU lost-event counts in `maps`, and how many CPUs
-    /// it has entries for.
-    pub lost_events: usize,
+    /// Index of the programs' tallies (losses; with -v what they saw,
+    /// filtered and sent) in `maps`, and how many CPUs it has entries for.
+    pub tallies: usize,
     pub possible_cpus: u32,
     pub maps: Vec<K::Map>,
 }

@@ -100,7 +100,7 @@ pub(super) fn attempt(
         .then(|| map_index(&host.object, abi::MAP_PENDING))
         .transpose()
         .map_err(Failed::Common)?;
-    let lost_events = map_index(&host.object, abi::MAP_LOST_EVENTS).map_err(Failed::Common)?;
+    let tallies = map_index(&host.object, abi::MAP_TALLIES).map_err(Failed::Common)?;
     let possible_cpus = entries_by_cpu_id(&host.possible);
     let Session { maps, rings, .. } = session;
     Ok(Attached {
@@ -112,7 +112,7 @@ pub(super) fn attempt(
         inflight,
         pending,
         dns_events,
-        lost_events,
+        tallies,
         possible_cpus,
         maps,
     })

@@ -54,6 +54,8 @@ pub(crate) struct Constants {
     /// -d in the kernel: events carry the task's network namespace, found
     /// through these.
     pub dns: Option<DnsOffsets>,
+    /// -v: the programs tally what they see, filter out and send.
+    pub count_stats: bool,
 }
 
 /// The ring buffer transport: wake the reader once `bytes` wait in the ring.
@@ -86,6 +88,7 @@ impl Constants {
             lport_defer: plan.lport_defer && !kprobes,
             result: plan.result,
             failed: plan.failed,
+            count_stats: plan.verbose,
             ringbuf,
             ..Constants::for_filters(&plan.filters)
         }
@@ -149,6 +152,7 @@ impl Constants {
             task,
             ringbuf,
             dns,
+            count_stats,
         } = *self;
         // --mntnsmap and -d follow the same task_struct.nsproxy, from the
         // same BTF: whichever is on gives it.
@@ -187,6 +191,7 @@ impl Constants {
             (abi::CONST_CRED_UID, task.cred_uid.into()),
             (abi::CONST_USE_RINGBUF, ringbuf.is_some() as u64),
             (abi::CONST_RING_WAKEUP_BYTES, ringbuf.map_or(0, |r| r.bytes)),
+            (abi::CONST_COUNT_STATS, count_stats as u64),
             (abi::CONST_DNS_NETNS, dns.is_some() as u64),
             (abi::CONST_NSPROXY_NET_NS, d.nsproxy_net_ns.into()),
             (abi::CONST_NET_INUM, d.net_inum.into()),

@@ -122,8 +122,8 @@ pub(super) fn create_maps(
             let max_entries = match spec.name.as_str() {
                 // Indexed by CPU id: sized to the highest possible CPU.
                 abi::MAP_EVENTS => entries_by_cpu_id(sizing.possible),
-                // A slot for each kind of loss on each CPU.
-                abi::MAP_LOST_EVENTS => entries_by_cpu_id(sizing.possible) * abi::LOST_KINDS,
+                // A slot for each kind of tally on each CPU.
+                abi::MAP_TALLIES => entries_by_cpu_id(sizing.possible) * abi::TALLY_KINDS,
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 _ if !needed => 1,
                 abi::MAP_DNS_EVENTS => entries_by_cpu_id(sizing.possible),
@@ -231,41 +231,51 @@ pub(super) fn read_held(map: &Map) -> Result<Vec<ConnectEvent>, Error> {
 /// The pending map's size (maps.bpf.h).
 const MAX_HELD: usize = 10240;
 
-/// What the programs could not pass on, by kind, summed over CPUs. The map
-/// is a plain array (maps.bpf.h `lost_events`, key CPU id * LOST_KINDS +
-/// kind), one u64 a key, not a per-CPU map: `Map::lookup` reads it (and
-/// would refuse a per-CPU map rather than let the kernel write a value per
-/// CPU into 8 bytes).
-pub(super) fn read_lost_events(map: &Map, possible_cpus: u32) -> Result<Dropped, Error> {
-    let mut dropped = Dropped::default();
+/// What the programs tallied, by kind, summed over CPUs. The map is a plain
+/// array (maps.bpf.h `tallies`, key CPU id * TALLY_KINDS + kind), one u64
+/// a key, not a per-CPU map: `Map::lookup` reads it (and would refuse a
+/// per-CPU map rather than let the kernel write a value per CPU into 8
+/// bytes).
+pub(super) fn read_tallies(map: &Map, possible_cpus: u32) -> Result<Tallies, Error> {
+    let mut tallies = Tallies::default();
     for cpu in 0..possible_cpus {
         for (kind, total) in [
-            (abi::LOST_EVENT, &mut dropped.events),
-            (abi::LOST_DNS, &mut dropped.dns_messages),
-            (abi::LOST_FLOW, &mut dropped.count_flows),
+            (abi::LOST_EVENT, &mut tallies.events_lost),
+            (abi::LOST_DNS, &mut tallies.dns_messages_lost),
+            (abi::LOST_FLOW, &mut tallies.count_flows_lost),
+            (abi::TALLY_SEEN, &mut tallies.seen),
+            (abi::TALLY_FILTERED, &mut tallies.filtered),
+            (abi::TALLY_SENT, &mut tallies.sent),
         ] {
-            let key = cpu * abi::LOST_KINDS + kind;
+            let key = cpu * abi::TALLY_KINDS + kind;
             let mut value = [0u8; 8];
             if map
                 .lookup(&key.to_ne_bytes(), &mut value)
-                .map_err(|error| Error::Kernel { action: "read the lost-event counts".into(), error })?
+                .map_err(|error| Error::Kernel { action: "read the programs' tallies".into(), error })?
             {
                 *total = total.wrapping_add(u64::from_ne_bytes(value));
             }
         }
     }
-    Ok(dropped)
+    Ok(tallies)
 }
 
-/// What the programs could not pass on so far, by kind, summed over CPUs.
+/// What the programs tallied so far, summed over CPUs: what they could not
+/// pass on (always), and with -v what they saw, filtered out and sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Dropped {
+pub struct Tallies {
     /// Connect events a full ring (or map holding them) refused.
-    pub events: u64,
+    pub events_lost: u64,
     /// -d: DNS messages a full DNS ring refused.
-    pub dns_messages: u64,
+    pub dns_messages_lost: u64,
     /// -c: connects of new flows the full counts map refused.
-    pub count_flows: u64,
+    pub count_flows_lost: u64,
+    /// -v: connects the hooks saw (kprobes: calls of tcp_v4/v6_connect).
+    pub seen: u64,
+    /// -v: connects the filters (-p, -u, -P, -4/-6, --cgroupmap, --mntnsmap) dropped.
+    pub filtered: u64,
+    /// -v: events sent to user space (-c: connects counted in the kernel).
+    pub sent: u64,
 }
 
 #[cfg(test)]
@@ -273,12 +283,12 @@ mod tests {
     use super::*;
     use crate::loader::{parse_object, EMBEDDED_OBJECT};
 
-    /// `read_lost_events` reads `lost_events` one u64 a key with
+    /// `read_tallies` reads `tallies` one u64 a key with
     /// `Map::lookup`, which takes only maps of one value a key.
     #[test]
-    fn lost_events_is_an_array_of_one_u64_a_cpu() {
+    fn tallies_is_an_array_of_one_u64_a_key() {
         let obj = parse_object(EMBEDDED_OBJECT).expect("embedded object parses");
-        let lost = &obj.maps[map_index(&obj, abi::MAP_LOST_EVENTS).expect("lost_events map")];
+        let lost = &obj.maps[map_index(&obj, abi::MAP_TALLIES).expect("tallies map")];
         assert_eq!((lost.map_type, lost.key_size, lost.value_size), (BPF_MAP_TYPE_ARRAY.id, 4, 8));
     }
 }

@@ -32,7 +32,7 @@ mod transport;
 pub use attachment::{Attachment, Objects, Real};
 pub use attempt::PacketDns;
 pub use log::Log;
-pub use maps::Dropped;
+pub use maps::Tallies;
 pub use tracepoint_path::tracepoint_field_layouts;
 
 use attachment::Attached;
@@ -190,13 +190,13 @@ impl Tracer {
         }
     }
 
-    /// What the programs could not pass on (events a full ring refused,
-    /// -d's messages likewise, -c's connects of flows a full map refused),
-    /// counted by the BPF side: the exact totals so far (PERF_RECORD_LOST
-    /// can lag behind them).
-    pub fn dropped(&self) -> Result<Dropped, Error> {
-        let Attached { maps, lost_events, possible_cpus, .. } = &self.attached;
-        maps::read_lost_events(&maps[*lost_events], *possible_cpus)
+    /// What the programs tallied: what they could not pass on (events a
+    /// full ring refused, -d's messages likewise, -c's connects of flows a
+    /// full map refused), the exact totals so far (PERF_RECORD_LOST can lag
+    /// behind them); with -v also what they saw, filtered out and sent.
+    pub fn tallies(&self) -> Result<Tallies, Error> {
+        let Attached { maps, tallies, possible_cpus, .. } = &self.attached;
+        maps::read_tallies(&maps[*tallies], *possible_cpus)
     }
 
     /// Probe hits the kernel dropped (kretprobe instances exhausted), where
@@ -253,7 +253,7 @@ mod tests {
                 inflight: None,
                 pending: None,
                 dns_events: None,
-                lost_events: 0,
+                tallies: 0,
                 possible_cpus: 1,
                 maps: vec![it("close events map"), it("close ports map")],
             },
