@@ -6,6 +6,7 @@ pub mod handshake_lines;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
@@ -214,6 +215,16 @@ impl Tool {
         live: Live,
     ) -> Tool {
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // The tool keeps a SIGHUP it inherits as ignored (nohup): a harness
+        // run under nohup must not decide the signal tests. `customize`
+        // comes after, and may ignore a signal on purpose.
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         customize(&mut command);
         let mut child = command.spawn().expect("spawn tcpconnect");
         let stdout = child.stdout.take().unwrap();
