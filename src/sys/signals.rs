@@ -147,7 +147,9 @@ impl SignalFd {
             let mut poll = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
             let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
             let timeout = left.map(|left| libc::timespec {
-                tv_sec: left.as_secs() as libc::time_t,
+                // The field's own type (time_t, whose musl alias is deprecated):
+                // the deadlines here are a second away at most.
+                tv_sec: left.as_secs().min(i32::MAX as u64) as _,
                 tv_nsec: left.subsec_nanos() as libc::c_long,
             });
             let timeout_ptr = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
