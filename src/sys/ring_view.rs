@@ -84,25 +84,35 @@ impl RingView for SharedRing<'_> {
         );
         // Whole aligned words, each read once: the words are inside the
         // area (it is made of whole words), and a word's other bytes may be
-        // anything, which the copy below ignores.
+        // anything, which the copy ignores. The partial words at either end
+        // are cut; the words between are stored whole (a fixed 8-byte copy,
+        // no call per word: payloads are copied on every event).
+        let word_at = |word_start: usize| -> [u8; 8] {
+            // SAFETY: word_start is 8-aligned and word_start + 8 <= len (it
+            // is the start of the word holding a byte below end <= len, and
+            // len is a multiple of 8), so the word is inside the mapping,
+            // which outlives self (SharedRing::new). The mapping is memory
+            // outside any Rust allocation that the kernel writes concurrently
+            // (perf_output_copy, bpf_ringbuf_reserve): a volatile read is how
+            // such memory is read (ptr::read_volatile, "memory outside of any
+            // Rust allocation"), like the kernel's own READ_ONCE; a torn value
+            // is possible only where the kernel writes, which the ring
+            // protocols keep away from the bytes the parsers trust (below
+            // data_head; records whose busy bit is clear).
+            unsafe { std::ptr::read_volatile(self.base.add(word_start) as *const u64) }.to_ne_bytes()
+        };
         let mut at = offset;
         let mut done = 0;
         while done < dst.len() {
             let word_start = at & !7;
-            // SAFETY: word_start is 8-aligned and word_start + 8 <= len
-            // (at < end <= len, and len is a multiple of 8), so the word is
-            // inside the mapping, which outlives self (SharedRing::new). The
-            // mapping is memory outside any Rust allocation that the kernel
-            // writes concurrently (perf_output_copy, bpf_ringbuf_reserve):
-            // a volatile read is how such memory is read (ptr::read_volatile,
-            // "memory outside of any Rust allocation"), like the kernel's
-            // own READ_ONCE; a torn value is possible only where the kernel
-            // writes, which the ring protocols keep away from the bytes the
-            // parsers trust (below data_head; records whose busy bit is clear).
-            let word = unsafe { std::ptr::read_volatile(self.base.add(word_start) as *const u64) };
             let skip = at - word_start;
             let n = (8 - skip).min(dst.len() - done);
-            dst[done..done + n].copy_from_slice(&word.to_ne_bytes()[skip..skip + n]);
+            if n == 8 {
+                let chunk: &mut [u8; 8] = (&mut dst[done..done + 8]).try_into().expect("8 bytes");
+                *chunk = word_at(word_start);
+            } else {
+                dst[done..done + n].copy_from_slice(&word_at(word_start)[skip..skip + n]);
+            }
             done += n;
             at += n;
         }
