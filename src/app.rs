@@ -11,7 +11,7 @@ use crate::perf::RingStats;
 use crate::plan::{Overrides, Plan};
 use crate::present::batch::BatchPrinter;
 use crate::present::count_table::{write_count_table, COUNT_BANNER};
-use crate::present::stdout_sink::{line_count, StdoutSink, Stop};
+use crate::present::stdout_sink::{line_count, whole_lines, StdoutSink, Stop};
 use crate::sys::epoll::Epoll;
 use crate::sys::packet::clock_monotonic_ns;
 use crate::sys::process::{ensure_standard_fds, geteuid, limit_capabilities};
@@ -290,7 +290,7 @@ impl Run {
     /// the last report) are the fallback.
     fn report_new_losses(&mut self, tracer: &Tracer, ring_events_lost: u64) {
         let dns_ring_lost = std::mem::take(&mut self.dns_ring_lost);
-        match tracer.tallies() {
+        match tracer.losses() {
             Ok(total) => {
                 let reported = &self.lost_reported;
                 report_lost(total.events_lost.saturating_sub(reported.events_lost));
@@ -315,7 +315,7 @@ impl Run {
         }
         let emitted = self.out.emit(bytes, &self.signals, None)?;
         if kind == Kind::Events {
-            self.printed += line_count(&bytes[..emitted.written]);
+            self.printed += whole_lines(&bytes[..emitted.written]);
         }
         match emitted.stop {
             None => return Ok(()),
@@ -382,11 +382,10 @@ impl Run {
                 cpus_checked = Instant::now();
                 stats =
                     tracer.follow_cpu_hotplug(&self.epoll, log, |payload| printer.push_sample(payload))?;
-                // The ring buffer has no LOST records, a LOST record comes
-                // only once its ring has room again, and -c's flows have
-                // none: every loss is read from the programs' counts on
-                // the same timer.
-                check_losses = true;
+                // The ring buffer has no LOST records, -d's and -c's losses
+                // have none: those are read from the programs' counts on the
+                // same timer (the perf rings' LOST records prompt the rest).
+                check_losses = tracer.losses_need_polling();
             }
             // Drain every ring, not only the ready ones: the batch is merged
             // by timestamp across CPUs (and so across IPv4 and IPv6).
@@ -464,7 +463,8 @@ impl Run {
         if plan.verbose {
             let at_exit =
                 AtExit { printed: self.printed, waiting, not_printed: not_printed.map_or(0, |n| n.0), rows };
-            warn(format_args!("tcpconnect: {}", account(plan, &self.lost_reported, &at_exit)));
+            let tallies = tracer.tallies().unwrap_or(self.lost_reported);
+            warn(format_args!("tcpconnect: {}", account(plan, &tallies, &at_exit)));
         }
         Ok(match pumped {
             _ if self.closed => Ended::OutputClosed,
@@ -489,7 +489,7 @@ impl Run {
             (emitted.written, emitted.stop)
         };
         let lines_written = written.saturating_sub(header.len());
-        let printed = lines[..lines_written].iter().filter(|&&b| b == b'\n').count() as u64;
+        let printed = whole_lines(&lines[..lines_written]);
         let Some(stop) = stop else {
             return Ok((printed, None));
         };

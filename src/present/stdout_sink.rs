@@ -133,10 +133,16 @@ impl Default for StdoutSink {
     }
 }
 
-/// The lines in `bytes` (a partial last line counts as one).
+/// The whole lines in `bytes`: the lines written, where a socket took part
+/// of the last.
+pub fn whole_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// The lines in `bytes`, a partial last line counted as one: the lines not
+/// written (a line begun counts as not printed, once).
 pub fn line_count(bytes: &[u8]) -> u64 {
-    let newlines = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
-    newlines + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
+    whole_lines(bytes) + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
 }
 
 #[cfg(test)]

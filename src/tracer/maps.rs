@@ -235,8 +235,9 @@ const MAX_HELD: usize = 10240;
 /// array (maps.bpf.h `tallies`, key CPU id * TALLY_KINDS + kind), one u64
 /// a key, not a per-CPU map: `Map::lookup` reads it (and would refuse a
 /// per-CPU map rather than let the kernel write a value per CPU into 8
-/// bytes).
-pub(super) fn read_tallies(map: &Map, possible_cpus: u32) -> Result<Tallies, Error> {
+/// bytes). Only the `kinds` asked for are read (a lookup per CPU each: the
+/// losses are read on the flush timer), the others stay 0.
+pub(super) fn read_tallies(map: &Map, possible_cpus: u32, kinds: &[u32]) -> Result<Tallies, Error> {
     let mut tallies = Tallies::default();
     for cpu in 0..possible_cpus {
         for (kind, total) in [
@@ -247,6 +248,9 @@ pub(super) fn read_tallies(map: &Map, possible_cpus: u32) -> Result<Tallies, Err
             (abi::TALLY_FILTERED, &mut tallies.filtered),
             (abi::TALLY_SENT, &mut tallies.sent),
         ] {
+            if !kinds.contains(&kind) {
+                continue;
+            }
             let key = cpu * abi::TALLY_KINDS + kind;
             let mut value = [0u8; 8];
             if map

@@ -42,6 +42,7 @@ use log::quiet;
 use prepared::Prepared;
 use probe::HostProbe;
 
+use crate::abi;
 use crate::error::Error;
 use crate::event::{ConnectEvent, CountRow};
 use crate::host::cpus::{read_cpu_list, ONLINE};
@@ -190,13 +191,38 @@ impl Tracer {
         }
     }
 
-    /// What the programs tallied: what they could not pass on (events a
-    /// full ring refused, -d's messages likewise, -c's connects of flows a
-    /// full map refused), the exact totals so far (PERF_RECORD_LOST can lag
-    /// behind them); with -v also what they saw, filtered out and sent.
+    /// What the programs could not pass on so far (events a full ring
+    /// refused; -d's messages likewise; -c's connects of flows a full map
+    /// refused), the exact totals (PERF_RECORD_LOST can lag behind them).
+    /// Only the kinds this run can lose are read.
+    pub fn losses(&self) -> Result<Tallies, Error> {
+        let Attached { maps, tallies, possible_cpus, dns_events, counts, .. } = &self.attached;
+        let mut kinds = vec![abi::LOST_EVENT];
+        kinds.extend(dns_events.map(|_| abi::LOST_DNS));
+        kinds.extend(counts.map(|_| abi::LOST_FLOW));
+        maps::read_tallies(&maps[*tallies], *possible_cpus, &kinds)
+    }
+
+    /// Whether the losses must be read on a timer: the ring buffer reports
+    /// none in band, nor do -d's programs and -c's table (the perf rings'
+    /// LOST records say when to read the rest).
+    pub fn losses_need_polling(&self) -> bool {
+        self.is_ring_buffer() || self.attached.dns_events.is_some() || self.attached.counts.is_some()
+    }
+
+    /// Everything the programs tallied: the losses and, with -v, what they
+    /// saw, filtered out and sent (-v's account at exit).
     pub fn tallies(&self) -> Result<Tallies, Error> {
         let Attached { maps, tallies, possible_cpus, .. } = &self.attached;
-        maps::read_tallies(&maps[*tallies], *possible_cpus)
+        let all = [
+            abi::LOST_EVENT,
+            abi::LOST_DNS,
+            abi::LOST_FLOW,
+            abi::TALLY_SEEN,
+            abi::TALLY_FILTERED,
+            abi::TALLY_SENT,
+        ];
+        maps::read_tallies(&maps[*tallies], *possible_cpus, &all)
     }
 
     /// Probe hits the kernel dropped (kretprobe instances exhausted), where
