@@ -64,7 +64,7 @@ impl fmt::Display for TracefsError {
                 write!(f, "{} does not hold a tracepoint id", escaped(&path.display().to_string()))
             }
             TracefsError::Write { path, line, error } => {
-                write!(f, "cannot write {line:?} to {}: {error}", escaped(&path.display().to_string()))
+                write!(f, "cannot write \"{}\" to {}: {error}", escaped(line), escaped(&path.display().to_string()))
             }
         }
     }
@@ -167,6 +167,12 @@ impl Tracefs {
                 TracefsError::Read { path, error }
             }
         })
+    }
+
+    /// Whether tracefs's README (its mini-HOWTO, which lists the syntax the
+    /// running kernel accepts) mentions `needle`.
+    pub fn readme_mentions(&self, needle: &str) -> bool {
+        std::fs::read_to_string(self.root.join("README")).is_ok_and(|text| text.contains(needle))
     }
 
     /// The perf event id of tracepoint `category:name`.

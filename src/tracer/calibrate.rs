@@ -86,7 +86,7 @@ pub(crate) fn calibrate_v6_offsets(
             attach_kprobe(api, session.tracefs, kind, v6_symbol, pid, prog.as_fd(), cpu)
                 .map_err(|e| e.to_string())
         };
-        let _ret = attach(return_kind(), &dump)?;
+        let _ret = attach(return_kind(session.tracefs), &dump)?;
         let _entry = attach(ProbeKind::Entry, &entry)?;
         // The probes fire inside connect(), in this thread, before it returns.
         TcpStream::connect((Ipv6Addr::LOCALHOST, port))
