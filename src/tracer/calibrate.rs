@@ -24,7 +24,7 @@ use crate::layout::sk_err;
 use crate::layout::socket::{self, SockOffsets};
 use crate::loader::FieldLayout;
 use crate::plan::Filters;
-use crate::sys::tcp::set_listen_backlog;
+use crate::sys::tcp::drop_every_packet;
 use crate::tracefs::kprobe_events::ProbeKind;
 use crate::uapi::{BPF_PROG_TYPE_KPROBE, BPF_PROG_TYPE_TRACEPOINT};
 use std::collections::HashMap;
@@ -163,27 +163,37 @@ pub(crate) fn calibrate_sk_err(session: &mut Session, probe: &SkErrProbe<'_>) ->
     let refused = match TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => take_dump(session, "refused")?,
         other => {
-            return Err(format!("the calibration connect to 127.0.0.1:{port} was not refused: {other:?}"))
+            return Err(format!(
+                "the calibration connect to 127.0.0.1:{port} was not refused: {}",
+                connect_outcome(&other)
+            ))
         }
     };
-    // A listener whose one-place accept queue is full drops SYNs: a connect
-    // to it stays in SYN_SENT until std's timeout closes it.
+    // A listener that drops every packet: a connect to it stays in SYN_SENT
+    // until the timeout closes it, whatever the kernel's accept-queue rule.
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port} for the calibration connects: {e}"))?;
-    set_listen_backlog(&listener, 0).map_err(|e| e.to_string())?;
-    let _filler = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-        .map_err(|e| format!("calibration connect to 127.0.0.1:{port} failed: {e}"))?;
-    // The listener's child joins its queue with the handshake's last ACK.
-    std::thread::sleep(Duration::from_millis(20));
+    drop_every_packet(&listener).map_err(|e| e.to_string())?;
     let closed =
         match TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_millis(100)) {
             Err(e) if e.kind() == ErrorKind::TimedOut => take_dump(session, "closed in SYN_SENT")?,
             other => {
-                return Err(format!("the calibration connect to a full listener did not wait: {other:?}"))
+                return Err(format!(
+                    "the calibration connect to a listener that drops every SYN did not wait: {}",
+                    connect_outcome(&other)
+                ))
             }
         };
     drop((attach_link, prog));
     sk_err::from_dumps(&refused, &closed)
+}
+
+/// What a calibration connect did, in words: "it connected" or its error.
+fn connect_outcome(result: &std::io::Result<TcpStream>) -> String {
+    match result {
+        Ok(_) => "it connected".to_owned(),
+        Err(e) => format!("it failed: {e}"),
+    }
 }
 
 /// Detaches before the program closes (declared in that order).

@@ -8,7 +8,8 @@
 //!   OK            a listener on PORT completes the handshake
 //!   ECONNREFUSED  nothing listens on PORT+1
 //!   OK            a listener on PORT+2 with backlog 0: this connect fills
-//!                 its accept queue (nobody accepts), so it drops later SYNs
+//!                 its accept queue (nobody accepts); then a socket filter
+//!                 makes the listener drop later SYNs
 //!   ETIMEDOUT     a blocking connect to PORT+2: its SYNs are dropped
 //!   CLOSED        a non-blocking connect to PORT+2, closed after 300 ms
 //! --pending: the listener on PORT with backlog 0, filled (`OK LOCALPORT`),
@@ -81,8 +82,11 @@ fn bound_socket() -> (OwnedFd, u16) {
     (fd, port)
 }
 
-/// A listener on `port` with an accept queue of one: once one connect
-/// completes and nobody accepts it, SYNs are dropped.
+/// A listener on `port` with an accept queue of one, filled by one connect
+/// nobody accepts, that then drops every SYN: a full queue alone drops them
+/// only from 4.9 ("tcp/dccp: drop SYN packets if accept queue is full");
+/// 3.10 (RHEL 7) and 4.4-4.8 answer while at most one young request
+/// waits. A socket filter (`ret #0`) drops them on every kernel.
 fn full_listener(port: u16) -> (TcpListener, TcpStream) {
     let listener =
         TcpListener::bind((std::net::Ipv4Addr::from(LOOPBACK), port)).expect("bind the full listener");
@@ -93,7 +97,27 @@ fn full_listener(port: u16) -> (TcpListener, TcpStream) {
     report(&format!("OK {}", filler.local_addr().expect("local addr").port()));
     // The server side's child joins the queue with the handshake's last ACK.
     std::thread::sleep(Duration::from_millis(50));
+    drop_every_packet(&listener);
     (listener, filler)
+}
+
+/// Attaches the one-instruction classic BPF filter `ret #0` to `listener`.
+fn drop_every_packet(listener: &TcpListener) {
+    const BPF_RET_K: u16 = 0x06;
+    let mut program = [libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: 0 }];
+    let fprog = libc::sock_fprog { len: 1, filter: program.as_mut_ptr() };
+    // SAFETY: setsockopt reads fprog and the instruction it points to, both
+    // alive for the call.
+    let ret = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(ret, 0, "SO_ATTACH_FILTER: {}", std::io::Error::last_os_error());
 }
 
 fn report(line: &str) {
