@@ -43,8 +43,10 @@ pub fn parse_cpu_list(text: &str) -> Option<Vec<u32>> {
 /// Reads and parses one of the sysfs CPU lists.
 pub fn read_cpu_list(path: &'static str) -> Result<Vec<u32>, CpuListError> {
     let text = std::fs::read_to_string(path).map_err(|e| CpuListError { path, detail: e.to_string() })?;
-    parse_cpu_list(&text)
-        .ok_or_else(|| CpuListError { path, detail: format!("unexpected contents {:?}", text.trim()) })
+    parse_cpu_list(&text).ok_or_else(|| CpuListError {
+        path,
+        detail: format!("unexpected contents \"{}\"", crate::escape::escaped(text.trim())),
+    })
 }
 
 #[cfg(test)]

@@ -39,8 +39,9 @@ pub fn from_dumps(refused: &[u8], closed: &[u8]) -> Result<u32, String> {
             Err(format!("no int of the first {len} bytes of struct sock held ECONNREFUSED only when refused"))
         }
         _ => Err(format!(
-            "{} offsets of struct sock held ECONNREFUSED only when refused: {candidates:?}",
-            candidates.len()
+            "{} offsets of struct sock held ECONNREFUSED only when refused: {}",
+            candidates.len(),
+            super::socket::offsets_list(&candidates)
         )),
     }
 }
@@ -73,7 +74,7 @@ mod tests {
         let closed = dump_with(&[(284, 0), (600, 0)]);
         assert_eq!(
             from_dumps(&refused, &closed).unwrap_err(),
-            "2 offsets of struct sock held ECONNREFUSED only when refused: [284, 600]"
+            "2 offsets of struct sock held ECONNREFUSED only when refused: 284, 600"
         );
         // Unaligned values never count: an int field is 4-aligned.
         let refused = dump_with(&[(286, libc::ECONNREFUSED)]);

@@ -104,8 +104,16 @@ pub fn from_dump(dump: &[u8], saddr: Ipv6Addr, daddr: Ipv6Addr, dport: u16) -> R
             "the addresses {daddr} and {saddr} are not in the first {} bytes of the socket",
             dump.len()
         )),
-        _ => Err(format!("the addresses {daddr} and {saddr} appear at several offsets: {found:?}")),
+        _ => Err(format!(
+            "the addresses {daddr} and {saddr} appear at several offsets: {}",
+            offsets_list(&found)
+        )),
     }
+}
+
+/// "56, 72": offsets for a message.
+pub(crate) fn offsets_list(offsets: &[usize]) -> String {
+    offsets.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -205,7 +205,11 @@ fn read_program(
     for (offset, reloc) in section.relocations() {
         let at = format!("relocation at offset {offset:#x}");
         if !matches!(reloc.flags(), RelocationFlags::Elf { r_type } if r_type == R_BPF_64_64) {
-            return Err(bad(format!("{at}: unsupported relocation type {:?}", reloc.flags())));
+            let kind = match reloc.flags() {
+                RelocationFlags::Elf { r_type } => format!("ELF type {r_type}"),
+                _ => "a non-ELF kind".to_owned(),
+            };
+            return Err(bad(format!("{at}: unsupported relocation ({kind}; only R_BPF_64_64 is)")));
         }
         let insn = (offset / 8) as usize;
         if offset % 8 != 0 || insns.get(insn).map(Insn::code) != Some(LD_IMM64) || insn + 1 >= insns.len() {

@@ -220,7 +220,8 @@ fn possible_cpus() -> SysResult<&'static [u32]> {
     static POSSIBLE: OnceLock<Result<Vec<u32>, String>> = OnceLock::new();
     let read = || {
         let text = std::fs::read_to_string(POSSIBLE_CPUS).map_err(|e| e.to_string())?;
-        parse_possible_cpus(&text).ok_or_else(|| format!("unexpected contents {:?}", text.trim()))
+        parse_possible_cpus(&text)
+            .ok_or_else(|| format!("unexpected contents \"{}\"", crate::escape::escaped(text.trim())))
     };
     match POSSIBLE.get_or_init(read) {
         Ok(cpus) => Ok(cpus),
