@@ -6,7 +6,7 @@ use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::escape::message_line;
 use crate::event::{HandshakeEnd, Outcome};
-use crate::host::kernel::{perf_event_paranoid, KernelVersion, CAP_BPF_SINCE, PERF_PARANOID_SYS_ADMIN_ONLY};
+use crate::host::kernel::{has_cap_bpf, perf_event_paranoid, PERF_PARANOID_SYS_ADMIN_ONLY};
 use crate::perf::RingStats;
 use crate::plan::{Overrides, Plan};
 use crate::present::batch::BatchPrinter;
@@ -106,7 +106,7 @@ fn drop_capabilities() -> Result<(), Error> {
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
     let mut keep = 1u64 << CAP_BPF | 1u64 << CAP_PERFMON;
-    let before_cap_bpf = KernelVersion::running().is_none_or(|v| v < CAP_BPF_SINCE);
+    let before_cap_bpf = !has_cap_bpf();
     // Debian's perf_event_paranoid=3 wants CAP_SYS_ADMIN for perf_event_open.
     let paranoid = perf_event_paranoid().is_some_and(|level| level >= PERF_PARANOID_SYS_ADMIN_ONLY);
     if before_cap_bpf || paranoid {

@@ -2,6 +2,7 @@
 //! layer keeps its own error type; this one says what we were doing.
 
 use crate::attach::kprobe::KprobeError;
+use crate::escape::escaped;
 use crate::host::cpus::CpuListError;
 use crate::loader::elf::ElfError;
 use crate::loader::LinkError;
@@ -63,6 +64,8 @@ pub enum Error {
     },
     /// Neither the kprobe PMU nor tracefs kprobe_events.
     NoKprobes,
+    /// -6 where the kernel has no IPv6 (not built in, or disabled at boot).
+    NoIpv6,
     Kallsyms {
         path: &'static str,
         error: std::io::Error,
@@ -97,7 +100,7 @@ pub enum Error {
 }
 
 /// The one line every permission failure ends in.
-const NEEDS_PRIVILEGE: &str = "needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8)";
+const NEEDS_PRIVILEGE: &str = "needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN where the kernel lacks them, as upstream did before 5.8)";
 
 impl Error {
     pub fn kernel(action: impl Into<String>) -> impl FnOnce(SysError) -> Error {
@@ -177,7 +180,7 @@ impl fmt::Display for Error {
             Error::MissingField { tracepoint, field } => {
                 write!(
                     f,
-                    "tracepoint {tracepoint} has no field {field:?} on this kernel; cannot trace through it"
+                    "tracepoint {tracepoint} has no field \"{}\" on this kernel; cannot trace through it", escaped(field)
                 )
             }
             Error::Kernel { action, error } if error.is_permission() => {
@@ -206,7 +209,7 @@ impl fmt::Display for Error {
             }
             Error::MissingHelper { option, helper, since } => write!(
                 f,
-                "{option} needs the BPF helper {helper}, which this kernel does not have (it came in Linux {since})"
+                "{option} needs the BPF helper {helper}, which this kernel does not have (upstream Linux added it in {since})"
             ),
             Error::Output(e) => write!(f, "cannot write output: {e}"),
             Error::NoAttachMethod { tracepoint, kprobe } => {
@@ -214,13 +217,17 @@ impl fmt::Display for Error {
             }
             Error::MemlockLimit { error } => write!(
                 f,
-                "cannot raise RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to ({error}): \
+                "cannot raise RLIMIT_MEMLOCK, which this kernel charges BPF maps to, as upstream did before 5.11 ({error}): \
                  raising its hard limit needs root or CAP_SYS_RESOURCE, or raise it before starting \
                  (ulimit -H -l unlimited)"
             ),
             Error::Lockdown { mode } => write!(
                 f,
                 "kernel lockdown is in {mode} mode (/sys/kernel/security/lockdown): tracefs, kprobes and BPF reads of kernel memory are forbidden"
+            ),
+            Error::NoIpv6 => write!(
+                f,
+                "-6 traces only IPv6 connects, and this kernel has no IPv6 (no /proc/net/if_inet6: built without CONFIG_IPV6, or booted with ipv6.disable=1)"
             ),
             Error::NoKprobes => write!(
                 f,
@@ -312,7 +319,7 @@ mod tests {
         // 4.14's wording, 4.9's, and an unknown func for this program type.
         let cgroup =
             "--cgroupmap needs the BPF helper bpf_get_current_cgroup_id, which this kernel does not have \
-                      (it came in Linux 4.18)";
+                      (upstream Linux added it in 4.18)";
         for log in
             ["0: (85) call unknown#80\ninvalid func unknown#80\n", "0: (85) call 80\ninvalid func 80\n"]
         {
@@ -320,14 +327,14 @@ mod tests {
         }
         assert_eq!(
             refused("12: (85) call bpf_get_current_task#35\nunknown func bpf_get_current_task#35\n").to_string(),
-            "--mntnsmap needs the BPF helper bpf_get_current_task, which this kernel does not have (it came in \
-             Linux 4.8)"
+            "--mntnsmap needs the BPF helper bpf_get_current_task, which this kernel does not have (upstream Linux added it \
+             in 4.8)"
         );
         // One the tool always needs: the kernel is older than any we run on.
         assert_eq!(
             refused("invalid func 25\n").to_string(),
-            "tcpconnect needs the BPF helper bpf_perf_event_output, which this kernel does not have (it came in \
-             Linux 4.4)"
+            "tcpconnect needs the BPF helper bpf_perf_event_output, which this kernel does not have (upstream Linux added it \
+             in 4.4)"
         );
         // Anything else keeps the verifier's own words.
         let other = refused("invalid func unknown#99\n").to_string();
@@ -340,14 +347,14 @@ mod tests {
         let e = Error::NoAttachMethod {
             tracepoint: Box::new(Error::NoTracepoint {
                 tracepoint: "sock:inet_sock_set_state".into(),
-                since: "it appeared in Linux 4.16",
+                since: "upstream Linux added it in 4.16",
             }),
             kprobe: Box::new(Error::NotTraceable { function: "tcp_v4_connect" }),
         };
         assert_eq!(
             e.to_string(),
             "no way to trace connects on this kernel: this kernel has no tracepoint sock:inet_sock_set_state \
-             (it appeared in Linux 4.16), and kprobes are unusable: cannot put a kprobe on tcp_v4_connect: it is \
+             (upstream Linux added it in 4.16), and kprobes are unusable: cannot put a kprobe on tcp_v4_connect: it is \
              not in /proc/kallsyms, under its name or a compiler-suffixed one"
         );
     }

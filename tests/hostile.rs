@@ -53,7 +53,7 @@ fn neither_tracepoint_nor_kprobes_names_both() {
     assert_eq!(
         one_error_line(&out),
         "tcpconnect: no way to trace connects on this kernel: this kernel has no tracepoint \
-         sock:inet_sock_set_state (it appeared in Linux 4.16), and kprobes are unusable: this kernel has no kprobe \
+         sock:inet_sock_set_state (upstream Linux added it in 4.16), and kprobes are unusable: this kernel has no kprobe \
          support (no /sys/bus/event_source/devices/kprobe and no tracefs kprobe_events; CONFIG_KPROBES or \
          CONFIG_KPROBE_EVENTS is off)\n"
     );
@@ -126,7 +126,7 @@ fn missing_tracefs_without_cap_sys_admin_says_what_is_needed() {
     let out = run_in_private_mounts(&setup, &[], &[]);
     assert_eq!(
         one_error_line(&out),
-        "tcpconnect: needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8): tracefs is \
+        "tcpconnect: needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN where the kernel lacks them, as upstream did before 5.8): tracefs is \
          not mounted and mounting it needs CAP_SYS_ADMIN (unshare(CLONE_NEWNS): Operation not permitted (os error 1))\n"
     );
 }
@@ -183,7 +183,7 @@ fn another_user_needs_cap_dac_read_search_for_tracefs() {
     let out = run_in_private_mounts(&as_nobody("bpf,+perfmon"), &[], &[]);
     assert_eq!(
         one_error_line(&out),
-        "tcpconnect: needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN before Linux 5.8): cannot read \
+        "tcpconnect: needs root (or CAP_BPF and CAP_PERFMON, plus CAP_SYS_ADMIN where the kernel lacks them, as upstream did before 5.8): cannot read \
          /sys/kernel/tracing/events: Permission denied (os error 13) (tracefs is root's: another user needs \
          CAP_DAC_READ_SEARCH)\n"
     );

@@ -63,7 +63,7 @@ const RAW_TRACEPOINT: &str = "env TCPCONNECT_BTF_TRACEPOINT=off tcpconnect";
 fn raw_on_5_10() -> String {
     raw_tracepoint_attached(
         "tp_btf/inet_sock_set_state needs the BPF helper bpf_get_current_task_btf, which this kernel does not \
-         have (it came in Linux 5.11)",
+         have (upstream Linux added it in 5.11)",
     )
 }
 
@@ -172,8 +172,8 @@ fn debian_bullseye_5_10_every_option_on_every_attach_method() {
     );
     assert_eq!(
         section(&out, "memlock_user"),
-        "tcpconnect: cannot raise RLIMIT_MEMLOCK, which this kernel (before 5.11) charges BPF maps to \
-         (setrlimit(RLIMIT_MEMLOCK): Operation not permitted (os error 1)): raising its hard limit needs root or \
+        "tcpconnect: cannot raise RLIMIT_MEMLOCK, which this kernel charges BPF maps to, as upstream did before \
+         5.11 (setrlimit(RLIMIT_MEMLOCK): Operation not permitted (os error 1)): raising its hard limit needs root or \
          CAP_SYS_RESOURCE, or raise it before starting (ulimit -H -l unlimited)\nrc 1\n",
         "{test}: a hard limit the user cannot raise: one line"
     );

@@ -30,8 +30,34 @@ pub fn ensure_standard_fds() {
     }
 }
 
-/// Raises RLIMIT_MEMLOCK to unlimited, as kernels before 5.11 need for BPF
-/// maps and programs (they are charged to locked memory there).
+/// RLIMIT_MEMLOCK's soft limit.
+pub fn memlock_soft_limit() -> super::SysResult<libc::rlim_t> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return Err(super::SysError::last("getrlimit(RLIMIT_MEMLOCK)"));
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// Sets RLIMIT_MEMLOCK's soft limit, keeping the hard one: lowering it, or
+/// raising it back up to the hard limit, needs no privilege.
+pub fn set_memlock_soft_limit(soft: libc::rlim_t) -> super::SysResult<()> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
+        return Err(super::SysError::last("getrlimit(RLIMIT_MEMLOCK)"));
+    }
+    limit.rlim_cur = soft;
+    // SAFETY: setrlimit reads a valid rlimit struct that outlives the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
+        return Err(super::SysError::last("setrlimit(RLIMIT_MEMLOCK)"));
+    }
+    Ok(())
+}
+
+/// Raises RLIMIT_MEMLOCK to unlimited, as kernels that charge BPF maps and
+/// programs to locked memory need (upstream before 5.11).
 pub fn raise_memlock_limit() -> super::SysResult<()> {
     let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: setrlimit reads a valid rlimit struct that outlives the call.

@@ -79,11 +79,15 @@ pub(crate) enum Choice {
 
 fn no_tracepoint() -> Error {
     let (category, name) = abi::STATE_TRACEPOINT;
-    Error::NoTracepoint { tracepoint: format!("{category}:{name}"), since: "it appeared in Linux 4.16" }
+    Error::NoTracepoint { tracepoint: format!("{category}:{name}"), since: "upstream Linux added it in 4.16" }
 }
 
 /// The way in for this plan on this kernel.
 pub(crate) fn choose(plan: &Plan, probe: &dyn Probe, log: Log<'_>) -> Result<Choice, Error> {
+    // -6 on a kernel without IPv6 would trace nothing, silently.
+    if plan.filters.family == Some(6) && !probe.ipv6_up() {
+        return Err(Error::NoIpv6);
+    }
     let tracepoint = probe.state_tracepoint()?;
     match (plan.attach, tracepoint) {
         (AttachMode::Tracepoint, None) => Err(no_tracepoint()),
@@ -354,6 +358,14 @@ mod tests {
             Plan { filters: Filters { family: Some(4), ..Filters::default() }, ..plan(AttachMode::Kprobe) };
         let (choice, said) = choose_on(&only_v4, &modern());
         assert_eq!((choice, said.as_str()), (Ok(kprobes(PMU, None)), ""));
+        // -6 without IPv6: one line, on either path, before anything loads.
+        let only_v6 =
+            |attach| Plan { filters: Filters { family: Some(6), ..Filters::default() }, ..plan(attach) };
+        for attach in [AttachMode::Auto, AttachMode::Kprobe, AttachMode::Tracepoint] {
+            let no_ipv6 = Kernel { ipv6_up: false, ..modern() };
+            assert_eq!(choose_on(&only_v6(attach), &no_ipv6).0, Err(Error::NoIpv6.to_string()), "{attach:?}");
+            assert!(no_ipv6.asked.borrow().is_empty(), "{attach:?}: {:?}", no_ipv6.asked.borrow());
+        }
     }
 
     #[test]
@@ -361,7 +373,8 @@ mod tests {
         let bare = Kernel { tracepoint: false, pmu: false, kprobe_events: false, ..modern() };
         let (auto, _) = choose_on(&plan(AttachMode::Auto), &bare);
         let no_tracepoint =
-            "this kernel has no tracepoint sock:inet_sock_set_state (it appeared in Linux 4.16)".to_owned();
+            "this kernel has no tracepoint sock:inet_sock_set_state (upstream Linux added it in 4.16)"
+                .to_owned();
         let auto = auto.unwrap_err();
         assert!(auto.starts_with(&format!("no way to trace connects on this kernel: {no_tracepoint}, and kprobes are unusable: this kernel has no kprobe support")), "{auto}");
         assert_eq!(choose_on(&plan(AttachMode::Tracepoint), &bare).0, Err(no_tracepoint));

@@ -9,7 +9,7 @@ use super::log::Log;
 use super::transport::{choose_transport, probe_ringbuf, Transport};
 use crate::error::Error;
 use crate::host::cpus::{read_cpu_list, ONLINE, POSSIBLE};
-use crate::host::kernel::{KernelVersion, MEMCG_ACCOUNTING};
+use crate::host::memlock::kernel_charges_memlock;
 use crate::layout::btf_source::LazyBtf;
 use crate::layout::namespaces::{self, DnsOffsets};
 use crate::loader::{parse_object, ObjectSpec, EMBEDDED_OBJECT};
@@ -98,11 +98,17 @@ fn dns_source(plan: &Plan, btf: &LazyBtf) -> DnsSource {
     }
 }
 
-/// Before 5.11 BPF memory counts against RLIMIT_MEMLOCK, whose default (64 KiB
-/// on many distributions) is too small; later kernels ignore it, so leave it.
+/// Where BPF memory counts against RLIMIT_MEMLOCK (upstream before 5.11, and
+/// enterprise kernels of any version), its default (64 KiB on RHEL and many
+/// others) is too small: raise it. Raising is harmless where the kernel
+/// does not charge it, so the kernel is asked only when raising fails.
 fn raise_memlock_limit_if_needed() -> Result<(), Error> {
-    match KernelVersion::running() {
-        Some(version) if version >= MEMCG_ACCOUNTING => Ok(()),
-        _ => raise_memlock_limit().map_err(|error| Error::MemlockLimit { error }),
+    let Err(error) = raise_memlock_limit() else {
+        return Ok(());
+    };
+    match kernel_charges_memlock() {
+        Some(true) => Err(Error::MemlockLimit { error }),
+        // Not charged; or no map can be made at all, which the loads say.
+        Some(false) | None => Ok(()),
     }
 }

@@ -99,7 +99,7 @@ pub(crate) fn probe_ringbuf(page: usize) -> Result<(), String> {
         map_flags: 0,
     };
     Map::create(&params, "probe_ringbuf").map(drop).map_err(|e| match e.errno() {
-        libc::EINVAL => "the kernel has no BPF_MAP_TYPE_RINGBUF (Linux 5.8+)".to_owned(),
+        libc::EINVAL => "the kernel has no BPF_MAP_TYPE_RINGBUF (upstream Linux added it in 5.8)".to_owned(),
         _ => e.to_string(),
     })
 }
@@ -119,12 +119,13 @@ mod tests {
 
     #[test]
     fn perf_event_arrays_where_it_cannot_or_when_forced() {
-        let refused = || Err("the kernel has no BPF_MAP_TYPE_RINGBUF (Linux 5.8+)".to_owned());
+        let refused =
+            || Err("the kernel has no BPF_MAP_TYPE_RINGBUF (upstream Linux added it in 5.8)".to_owned());
         let (transport, line) = choose_transport(false, refused, None, 4096, 4);
         assert_eq!(transport, Transport::PerfArrays);
         assert_eq!(
             line,
-            "events: perf event arrays (256 KiB a CPU, 4 CPUs; no BPF ring buffer: the kernel has no BPF_MAP_TYPE_RINGBUF (Linux 5.8+))"
+            "events: perf event arrays (256 KiB a CPU, 4 CPUs; no BPF ring buffer: the kernel has no BPF_MAP_TYPE_RINGBUF (upstream Linux added it in 5.8))"
         );
         assert_eq!((transport.wakeup(), transport.ring_bytes()), (None, None));
         let (transport, line) = choose_transport(true, || panic!("not probed"), Some(64), 4096, 2);
