@@ -36,7 +36,7 @@ fn each_outcome_is_printed_once_with_its_result_port_and_latency() {
     let (status, rest, stderr) = tool.stop(libc::SIGINT);
     assert!(status.success(), "{status} {stderr}");
     assert_eq!((rest, stderr), (vec![], String::new()), "nothing after the outcomes, nothing on stderr");
-    check_result_run(pid, &(out.join("\n") + "\n"), &said);
+    check_result_run(pid, &(out.join("\n") + "\n"), &said, false);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn without_btf_sk_err_is_calibrated_to_btfs_offset() {
         "{stderr}"
     );
     assert_eq!(offset_said(&stderr, "by calibration"), btf_offset, "{stderr}");
-    check_result_run(pid, &(out.join("\n") + "\n"), &said);
+    check_result_run(pid, &(out.join("\n") + "\n"), &said, false);
 }
 
 /// Waits (10 s at most) until the network namespace of `pid` has an IPv4

@@ -533,7 +533,7 @@ trace tracepoint_perf env TCPCONNECT_TRANSPORT=perf tcpconnect --attach tracepoi
         let r = trace_run(&out, name);
         eprintln!("{name}:\n{}", r.out);
         let said: Vec<String> = r.conn.lines().map(str::to_string).collect();
-        check_result_run(r.connector_pid, &r.out, &said);
+        check_result_run(r.connector_pid, &r.out, &said, false);
         if name.starts_with("pmu") {
             assert!(
                 r.err.contains("tcpconnect: attach: kprobe (kprobe PMU) on tcp_set_state (--result)\n"),

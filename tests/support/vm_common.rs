@@ -572,7 +572,10 @@ pub fn run_qemu(
 /// $P_A). `release` lets them connect one after the other; the first one
 /// counts as the run's connector.
 pub const TRACE_HELPERS: &str = r#"
-EVENTS=/sys/kernel/tracing/kprobe_events
+# tracefs: its own mount (4.1+), else inside debugfs (3.10: RHEL 7).
+TRACING=/sys/kernel/tracing
+[ -d $TRACING/events ] || TRACING=/sys/kernel/debug/tracing
+EVENTS=$TRACING/kprobe_events
 # Live: the header is out, or (-j -v, no header) an attach line that ends
 # the set-up. Not -L's syscalls line: the state program is loaded and
 # attached after it, and under load connects made then went untraced (the
@@ -629,10 +632,10 @@ kill_run() {
 # tracepoint names the kernel thread that ran it ($name.worker: the trace
 # line, then its PPID, 2 for a child of kthreadd).
 NFS_OPTS=vers=3,proto=tcp,mountproto=tcp,addr=127.0.0.1,port=2049,mountport=20048,nolock,soft,timeo=10,retrans=0
-WORK_EVENT=/sys/kernel/tracing/events/workqueue/workqueue_execute_start
+WORK_EVENT=$TRACING/events/workqueue/workqueue_execute_start
 nfs_mount() {
   mkdir -p /mnt
-  : > /sys/kernel/tracing/trace
+  : > $TRACING/trace
   echo 1 > $WORK_EVENT/enable
   mount -t nfs -o $NFS_OPTS 127.0.0.1:/x /mnt > /tmp/conn 2>&1 &
   C=$!
@@ -640,7 +643,7 @@ nfs_mount() {
   echo "rc $?" >> /tmp/conn
   echo 0 > $WORK_EVENT/enable
   begin $name.worker
-  grep ' function xs_tcp_setup_socket' /sys/kernel/tracing/trace | while read -r task _; do
+  grep ' function xs_tcp_setup_socket' $TRACING/trace | while read -r task _; do
     echo "$task $(cut -d' ' -f4 /proc/${task##*-}/stat)"
   done
   end $name.worker
@@ -696,7 +699,7 @@ pub fn transport_line(ring_buffer: bool, cpus: u32) -> String {
     } else {
         format!(
             "{TRANSPORT_PREFIX}perf event arrays (256 KiB a CPU, {cpus} CPUs; no BPF ring buffer: the kernel has \
-             no BPF_MAP_TYPE_RINGBUF (Linux 5.8+))\n"
+             no BPF_MAP_TYPE_RINGBUF (upstream Linux added it in 5.8))\n"
         )
     }
 }

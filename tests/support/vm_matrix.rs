@@ -108,6 +108,8 @@ pub enum Opt {
     /// --result -L, on the `connector --handshakes` scenario (OK, refused,
     /// timed out, closed: handshake_lines.rs).
     Result,
+    /// --failed -L, on the same scenario: the three that failed.
+    Failed,
 }
 
 pub const EVERY_OPTION: &[Opt] = &[
@@ -124,6 +126,7 @@ pub const EVERY_OPTION: &[Opt] = &[
     Opt::Dns,
     Opt::Json,
     Opt::Result,
+    Opt::Failed,
 ];
 
 impl Opt {
@@ -142,6 +145,7 @@ impl Opt {
             Opt::Dns => "d",
             Opt::Json => "j",
             Opt::Result => "result",
+            Opt::Failed => "failed",
         }
     }
 
@@ -161,6 +165,7 @@ impl Opt {
             Opt::Dns => " -d".into(),
             Opt::Json => " -j".into(),
             Opt::Result => " --result -L".into(),
+            Opt::Failed => " --failed -L".into(),
         }
     }
 
@@ -184,7 +189,7 @@ impl Opt {
                 "TARGETS=\"$DNS_TARGETS\" CONNECT=dns_connect ".to_owned(),
                 format!("; begin {run}.netns; echo $N; end {run}.netns"),
             ),
-            Opt::Result => (format!("TARGETS=\"--handshakes {BASE_PORT}\" "), String::new()),
+            Opt::Result | Opt::Failed => (format!("TARGETS=\"--handshakes {BASE_PORT}\" "), String::new()),
             _ => (String::new(), String::new()),
         };
         format!("{before}trace {run} {tool} -v{}{after}", self.flags())
@@ -224,7 +229,7 @@ impl Method {
     /// tcp_v6_connect nor the IPv6 offsets.
     fn attach_with(&self, opt: Opt) -> String {
         match (self.via, opt) {
-            (Via::Tracepoint, Opt::Lport | Opt::Result) => format!(
+            (Via::Tracepoint, Opt::Lport | Opt::Result | Opt::Failed) => format!(
                 "tcpconnect: attach: tracepoints syscalls:sys_enter_connect, sys_exit_connect (-L)\n{}",
                 self.attach
             ),
@@ -232,7 +237,7 @@ impl Method {
                 format!("tcpconnect: attach: kprobe+kretprobe ({api}) on tcp_v4_connect\n")
             }
             // --result attaches its kprobe on tcp_set_state first.
-            (Via::Kprobe(api), Opt::Result) => {
+            (Via::Kprobe(api), Opt::Result | Opt::Failed) => {
                 let connect = format!("tcpconnect: attach: kprobe+kretprobe ({api}) on ");
                 let at = self.attach.find(&connect).expect("the kprobe attach line");
                 let set_state = format!("tcpconnect: attach: kprobe ({api}) on tcp_set_state (--result)\n");
@@ -302,7 +307,7 @@ pub fn kprobe_methods_with_btf(options: [&'static [Opt]; 4]) -> Vec<Method> {
 pub const NO_BTF: &str = "/sys/kernel/btf/vmlinux: not found (kernel built without CONFIG_DEBUG_INFO_BTF)";
 pub const BTF_OFF: &str = "disabled by TCPCONNECT_BTF=off";
 pub const NO_TRACEPOINT: &str =
-    "tcpconnect: this kernel has no tracepoint sock:inet_sock_set_state (it appeared in Linux 4.16)\n";
+    "tcpconnect: this kernel has no tracepoint sock:inet_sock_set_state (upstream Linux added it in 4.16)\n";
 
 // ------------------------------------------------------------ the kernels
 
@@ -330,12 +335,24 @@ pub struct Kernel {
     pub extra_script: String,
     /// BPF_MAP_TYPE_RINGBUF (5.8+): events go through the BPF ring buffer.
     pub ring_buffer: bool,
+    /// /sys/kernel/btf/vmlinux: -d reads answers in the kernel.
+    pub has_btf: bool,
+    /// The NFS client, for the connect the kernel makes itself
+    /// (`check_nfs`); the RHEL kernels here are built without it.
+    pub has_nfs: bool,
+    /// Script run before the matrix, e.g. a sysctl.
+    pub setup: String,
 }
 
 pub const FORMATS: [&str; 3] =
     ["sock/inet_sock_set_state", "syscalls/sys_enter_connect", "syscalls/sys_exit_connect"];
 
 impl Kernel {
+    /// Whether `method` traces the NFS mount's connect on this kernel.
+    fn traces_nfs(&self, method: &Method) -> bool {
+        self.has_nfs && method.traces_nfs()
+    }
+
     pub fn method(&self, name: &str) -> &Method {
         self.methods.iter().find(|m| m.name == name).unwrap_or_else(|| panic!("no method {name}"))
     }
@@ -343,9 +360,11 @@ impl Kernel {
     fn script(&self) -> String {
         let mut script = format!(
             r#"{TRACE_HELPERS}
+{setup}
 section release uname -r
+section memlock ulimit -l
 for event in {formats}; do
-  f=/sys/kernel/tracing/events/$event/format
+  f=$TRACING/events/$event/format
   begin format.$event; if [ -e $f ]; then cat $f; else echo absent; fi; end format.$event
 done
 # Accepts on 8080, IPv4 and IPv6 (one dual-stack socket).
@@ -369,14 +388,15 @@ dns_connect() {{
 # --result's timed-out connect gives up after 1 s + 2 s.
 echo 1 > /proc/sys/net/ipv4/tcp_syn_retries
 "#,
-            formats = FORMATS.join(" ")
+            formats = FORMATS.join(" "),
+            setup = self.setup,
         );
         for method in &self.methods {
             for &opt in method.options {
                 script.push_str(&opt.script(&format!("{}.{}", method.name, opt.name()), method.command));
                 script.push('\n');
             }
-            if method.traces_nfs() {
+            if self.traces_nfs(method) {
                 script.push_str(&format!(
                     "CONNECT=nfs_mount trace {}.nfs {} -v\n",
                     method.name, method.command
@@ -411,7 +431,8 @@ echo 1 > /proc/sys/net/ipv4/tcp_syn_retries
 /// and checks that the script ran to its end.
 fn boot(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
     let bins = build_static_binaries();
-    let runs: usize = kernel.methods.iter().map(|m| m.options.len() + usize::from(m.traces_nfs())).sum();
+    let runs: usize =
+        kernel.methods.iter().map(|m| m.options.len() + usize::from(kernel.traces_nfs(m))).sum();
     // Under TCG a run takes a few seconds; the boot up to a minute.
     let timeout = Duration::from_secs(120 + 8 * runs as u64);
     let run = || {
@@ -531,7 +552,7 @@ fn expected_stdout(
         text.push('\n');
     };
     match opt {
-        Opt::Result => unreachable!("{name}: check_run checks --result runs itself"),
+        Opt::Result | Opt::Failed => unreachable!("{name}: check_run checks --result runs itself"),
         Opt::Plain => return connector_output(pid, &LINES),
         Opt::Port => return connector_output(pid, &lines_of(|l| l.3 == 8080)),
         Opt::V4 => return connector_output(pid, &lines_of(|l| l.0 == 4)),
@@ -617,11 +638,11 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
         eprintln!("{name} ({}):\n{}{}{}", method.command, run.out, run.transport, run.err);
     }
     assert_eq!(run.transport, method_transport(kernel, method), "{name}: -v's transport");
-    if opt == Opt::Result {
+    if matches!(opt, Opt::Result | Opt::Failed) {
         eprintln!("{name} ({}):\n{}", method.command, run.out);
         let said: Vec<String> = run.conn.lines().map(str::to_string).collect();
-        check_result_run(run.connector_pid, &run.out, &said);
-        return Some(sk_err_said(&run.err, &method.attach_with(Opt::Result), &name));
+        check_result_run(run.connector_pid, &run.out, &said, opt == Opt::Failed);
+        return Some(sk_err_said(&run.err, &method.attach_with(opt), &name));
     }
     match opt {
         Opt::Dns => assert_eq!(run.conn, "ConnectionRefused\n".repeat(DNS_LINES.len() + 1), "{name}"),
@@ -652,7 +673,7 @@ fn method_transport(kernel: &Kernel, method: &Method) -> String {
 }
 
 /// What -v says of -d's answers: read in the kernel where it has BTF (the
-/// 4.x kernels here have none) and the method does not turn it off; else
+/// 3.10 and 4.x kernels here have none) and the method does not turn it off; else
 /// the packet socket, and why.
 fn dns_line(kernel: &Kernel, method: &Method) -> String {
     let prefix = "tcpconnect: dns:";
@@ -662,7 +683,7 @@ fn dns_line(kernel: &Kernel, method: &Method) -> String {
              task: disabled by TCPCONNECT_BTF=off)"
         );
     }
-    if kernel.release.starts_with("4.") {
+    if !kernel.has_btf {
         return format!(
             "{prefix} a packet socket, this network namespace only (no BTF for the network namespace of a \
              task: {NO_BTF})"
@@ -748,7 +769,7 @@ pub fn check(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
         for &opt in method.options {
             sk_err.extend(check_run(&out, kernel, method, opt).map(|offset| (method.name, offset)));
         }
-        if method.traces_nfs() {
+        if kernel.traces_nfs(method) {
             check_nfs(&out, method);
         }
     }
@@ -777,7 +798,7 @@ pub fn check(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
         assert_eq!(
             section(&out, "cgroupmap"),
             "1\ntcpconnect: --cgroupmap needs the BPF helper bpf_get_current_cgroup_id, which this kernel does \
-             not have (it came in Linux 4.18)\n",
+             not have (upstream Linux added it in 4.18)\n",
             "{test}"
         );
     }
@@ -811,6 +832,9 @@ impl Kernel {
             formats_copy: None,
             extra_script: String::new(),
             ring_buffer: true,
+            has_btf: true,
+            has_nfs: true,
+            setup: String::new(),
         }
     }
 }
