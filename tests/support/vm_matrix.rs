@@ -434,7 +434,10 @@ fn boot(test: &str, kernel: &Kernel, assets: &VmAssets) -> VmOutput {
     let runs: usize =
         kernel.methods.iter().map(|m| m.options.len() + usize::from(kernel.traces_nfs(m))).sum();
     // Under TCG a run takes a few seconds; the boot up to a minute.
-    let timeout = Duration::from_secs(120 + 8 * runs as u64);
+    // A margin, not a wait: 12 s a run (a --result run alone takes 3.3 s,
+    // and TCG on a loaded host is several times slower than on an idle one:
+    // bullseye's 109 runs overran 8 s a run once, with builds beside it).
+    let timeout = Duration::from_secs(120 + 12 * runs as u64);
     let run = || {
         Vm::new(assets)
             .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
