@@ -159,15 +159,29 @@ static always_inline void count_connect(struct connect_event *ev)
 /*
  * One sample to user space, through the ring buffer (CONST(use_ringbuf)) or
  * this CPU's perf ring; one the ring refused is counted lost. The reader is
- * woken only once CONST(ring_wakeup_bytes) are waiting (a batch, or half the
- * ring), as the perf rings wake it every WAKEUP_EVENTS samples; what is
- * fewer waits for its 100 ms timer.
+ * woken as the data waiting crosses a multiple of CONST(ring_wakeup_bytes)
+ * (a batch, or half the ring), as the perf rings wake it every
+ * WAKEUP_EVENTS samples; what is fewer waits for its 100 ms timer. Once,
+ * at the crossing, not for every sample past it: a reader that is not
+ * reading (stdout a pipe nobody drains) would otherwise cost every traced
+ * connect a forced wakeup (an irq_work), 400-700 ns. Its epoll is level-
+ * triggered, so one wakeup is enough however long it takes to come back;
+ * the next multiple wakes it again where two CPUs raced past the first.
  */
 static always_inline void send(void *ctx, void *data, __u64 size)
 {
 	if (CONST(use_ringbuf)) {
-		__u64 wakeup = bpf_ringbuf_query(&ring, BPF_RB_AVAIL_DATA) + size >= CONST(ring_wakeup_bytes)
-			? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		__u64 mark = CONST(ring_wakeup_bytes);
+		__u64 waiting = bpf_ringbuf_query(&ring, BPF_RB_AVAIL_DATA);
+		/*
+		 * What this record takes in the ring: its 8-byte header and the
+		 * payload, rounded up to 8 (kernel/bpf/ringbuf.c). Successive
+		 * records' spans tile the ring, so each multiple of the mark falls
+		 * in exactly one of them; the payload's size alone would leave
+		 * gaps, and a mark of 1024 records lands in one every time.
+		 */
+		__u64 span = (size + RINGBUF_HDR_SZ + 7) & ~7ULL;
+		__u64 wakeup = (waiting + span) / mark != waiting / mark ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 		/* The CPU only for a loss: each helper call costs ~40 ns on a retpoline host. */
 		if (bpf_ringbuf_output(&ring, data, size, wakeup) != 0)
 			count_lost(bpf_get_smp_processor_id());

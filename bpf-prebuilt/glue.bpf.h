@@ -41,6 +41,7 @@ typedef int __s32;
 #define BPF_RB_NO_WAKEUP 1              /* bpf_ringbuf_output flags: 5.8 */
 #define BPF_RB_FORCE_WAKEUP 2
 #define BPF_RB_AVAIL_DATA 0             /* bpf_ringbuf_query: 5.8 */
+#define RINGBUF_HDR_SZ 8                /* BPF_RINGBUF_HDR_SZ: a record's header */
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6

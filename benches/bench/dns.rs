@@ -351,7 +351,8 @@ pub fn datagram_cost(config: &Config, table: &mut Table) {
 
 fn in_private_netns(config: &Config, table: &mut Table) {
     let (long, short) = if config.quick { (2, 2) } else { (150, 40) };
-    let arms = [(Tool::TcpconnectDns, long), (Tool::TcpconnectDnsPacket, long), (Tool::Tcpconnect, short)];
+    let arms = [(Tool::TcpconnectDns, long), (Tool::TcpconnectDnsPacket, long), (Tool::Tcpconnect, short)]
+        .map(|(tool, rounds)| (tool, Sink::Null, rounds));
     for tool in [Tool::TcpconnectDns, Tool::TcpconnectDnsPacket] {
         if !sees_answers(config, tool) {
             eprintln!("bench: -d section skipped: {} did not see a burst of answers whole", tool.name());

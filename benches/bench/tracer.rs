@@ -105,6 +105,11 @@ pub enum Sink {
     Null,
     /// A pipe the caller reads (`Tracer::stdout`).
     Pipe,
+    /// A pipe nobody reads: a reader that has fallen behind (a paused
+    /// pager, a script blocked on its own output). Closed before the tracer
+    /// is stopped, so it ends at once (EPIPE) instead of after its exit's
+    /// write limit.
+    Stalled,
 }
 
 /// tracefs is mounted somewhere bpftrace looks.
@@ -177,6 +182,7 @@ fn command(tool: Tool, config: &Config) -> Command {
 /// A running tracer. Stopped (SIGINT, then harder) when dropped.
 pub struct Tracer {
     pub tool: Tool,
+    sink: Sink,
     child: Option<Child>,
     /// Its stdout with `Sink::Pipe`.
     pub stdout: Option<ChildStdout>,
@@ -223,7 +229,7 @@ impl Tracer {
         let mut cmd = command(tool, config);
         cmd.stdin(Stdio::null()).stderr(Stdio::piped()).stdout(match sink {
             Sink::Null => Stdio::null(),
-            Sink::Pipe => Stdio::piped(),
+            Sink::Pipe | Sink::Stalled => Stdio::piped(),
         });
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {}: {e}", tool.name()));
         let stdout = child.stdout.take();
@@ -233,7 +239,7 @@ impl Tracer {
             let _ = err.read_to_string(&mut text);
             text
         });
-        Tracer { tool, child: Some(child), stdout, stderr: Some(stderr), drain: None }
+        Tracer { tool, sink, child: Some(child), stdout, stderr: Some(stderr), drain: None }
     }
 
     pub fn pid(&self) -> u32 {
@@ -319,6 +325,9 @@ impl Tracer {
         let Some(mut child) = self.child.take() else {
             return Stopped { status: None, stderr: String::new(), matched: Vec::new() };
         };
+        if self.sink == Sink::Stalled {
+            self.stdout = None;
+        }
         let mut status = None;
         for (signal, patience) in [(libc::SIGINT, 5_000), (libc::SIGTERM, 2_000), (libc::SIGKILL, 5_000)] {
             let deadline = Instant::now() + Duration::from_millis(patience);
