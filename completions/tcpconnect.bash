@@ -56,7 +56,7 @@ _tcpconnect()
     local opts='-h --help -t --timestamp -p --pid -P --port -4 --ipv4
         -6 --ipv6 -L --lport -U --print-uid -u --uid -c --count
         --cgroupmap --mntnsmap -d --dns --result --failed --attach --ring-size -j --json
-        -v --verbose'
+        -v --verbose --version'
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }
 complete -F _tcpconnect tcpconnect tcpconnect-rs

@@ -31,3 +31,4 @@ complete -c tcpconnect -l attach -x -d 'how to hook into the kernel' -a "
 complete -c tcpconnect -l ring-size -x -a '256 1024 4096 16384 65536' -d 'size of the BPF ring buffer events go through, in KiB'
 complete -c tcpconnect -s j -l json -d 'print one JSON object per line per event (per row with -c)'
 complete -c tcpconnect -s v -l verbose -d 'say on stderr how tracing was set up'
+complete -c tcpconnect -l version -d "show program's version number and exit"

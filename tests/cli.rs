@@ -10,7 +10,7 @@ use support::tcpconnect_bin;
 const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
                   [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [--ring-size KIB] [-j] [-v]\n";
+                  [--ring-size KIB] [-j] [-v] [--version]\n";
 
 fn run(args: &[&str]) -> Output {
     Command::new(tcpconnect_bin()).args(args).output().unwrap()
@@ -30,6 +30,23 @@ fn help_goes_to_stdout_and_exits_zero() {
             .ends_with("    ./tcpconnect --mntnsmap mappath   # only trace mount namespaces in the map\n"));
         assert!(out.stderr.is_empty());
     }
+}
+
+/// --version: argparse's line on stdout, exit 0, with the SHA-256 of the
+/// embedded object as sha256sum prints it for the committed file.
+#[test]
+fn version_names_the_tool_and_its_bpf_object() {
+    let out = run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stderr.is_empty());
+    let object = concat!(env!("CARGO_MANIFEST_DIR"), "/bpf-prebuilt/tcpconnect.bpf.o");
+    let sum = Command::new("sha256sum").arg(object).output().expect("sha256sum (coreutils)");
+    let sum = String::from_utf8(sum.stdout).unwrap();
+    let hash = sum.split_whitespace().next().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("tcpconnect {} (BPF object sha256:{hash})\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]

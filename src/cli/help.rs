@@ -19,7 +19,7 @@ pub(super) fn invocation(spec: &OptSpec) -> String {
             let forms: Vec<String> = spec.flags.iter().map(|f| format!("{f} {metavar}")).collect();
             forms.join(", ")
         }
-        Action::Help | Action::SetTrue(_) => spec.flags.join(", "),
+        Action::Help | Action::Version | Action::SetTrue(_) => spec.flags.join(", "),
     }
 }
 
@@ -34,7 +34,7 @@ pub(super) fn format_usage(prog: &str, specs: &[OptSpec]) -> String {
     for spec in specs {
         let inner = match spec.action {
             Action::Store { metavar, .. } => format!("{} {metavar}", spec.flags[0]),
-            Action::Help | Action::SetTrue(_) => spec.flags[0].to_owned(),
+            Action::Help | Action::Version | Action::SetTrue(_) => spec.flags[0].to_owned(),
         };
         let group = group_of(spec);
         match (parts.last_mut(), group) {

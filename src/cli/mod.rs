@@ -64,7 +64,7 @@ pub enum AttachMode {
 /// What the caller must do instead of running.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CliExit {
-    /// Print this text to stdout and exit 0 (-h/--help).
+    /// Print this text to stdout and exit 0 (-h/--help, --version).
     Help(String),
     /// Print this text to stderr and exit 2 (bad usage). Already ends with '\n'.
     Usage(String),
@@ -76,7 +76,7 @@ pub enum CliExit {
 pub const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
                   [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [--ring-size KIB] [-j] [-v]";
+                  [--ring-size KIB] [-j] [-v] [--version]";
 
 /// Parses `args`. `args[0]` is the program name; it is ignored, because
 /// messages always call the program `tcpconnect`, as bcc's do.
@@ -96,10 +96,18 @@ where
     let args: Vec<Vec<u8>> = args.into_iter().skip(1).map(|arg| arg.into().into_encoded_bytes()).collect();
     parse_words(&args).map_err(|exit| match exit {
         Exit::Help => CliExit::Help(format_help(PROG, OPTIONS)),
+        Exit::Version => CliExit::Help(version()),
         Exit::Error(message) => {
             CliExit::Usage(format!("{}\n{PROG}: error: {message}\n", format_usage(PROG, OPTIONS)))
         }
     })
+}
+
+/// What --version prints: argparse's `%(prog)s VERSION`, then the SHA-256
+/// of the embedded BPF object (as `sha256sum` prints it), so a bug report
+/// names both the tool and the programs it loads.
+pub fn version() -> String {
+    format!("{PROG} {} (BPF object sha256:{})\n", env!("CARGO_PKG_VERSION"), env!("TCPCONNECT_BPF_SHA256"))
 }
 
 mod help;

@@ -9,6 +9,7 @@ use super::Options;
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Exit {
     Help,
+    Version,
     /// The message that goes after `tcpconnect: error: `.
     Error(String),
 }
@@ -200,14 +201,14 @@ pub(super) fn consume_option(
                 }
                 _ => return Err(argument_error(spec, "expected one argument")),
             },
-            (Action::Help | Action::SetTrue(_), None) => {
+            (Action::Help | Action::Version | Action::SetTrue(_), None) => {
                 pending.push((spec, None));
                 break i + 1;
             }
             // A flag with text glued on. A long flag (`--timestamp=x`) can't
             // take the text, so it is an error. For a short flag (`-tUx`), the
             // text is read as more short flags, one character at a time.
-            (Action::Help | Action::SetTrue(_), Some(glued)) => {
+            (Action::Help | Action::Version | Action::SetTrue(_), Some(glued)) => {
                 let ignored =
                     || argument_error(spec, &format!("ignored explicit argument {}", py_repr(glued)));
                 if flag.as_bytes()[1] == b'-' {
@@ -236,6 +237,7 @@ pub(super) fn consume_option(
         }
         match (spec.action, value) {
             (Action::Help, _) => return Err(Exit::Help),
+            (Action::Version, _) => return Err(Exit::Version),
             (Action::SetTrue(set), _) => set(options),
             (Action::Store { store, .. }, value) => {
                 store(options, value.unwrap_or_default())

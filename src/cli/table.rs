@@ -36,6 +36,8 @@ pub(super) type StoreFn = fn(&mut Options, &[u8]) -> Result<(), String>;
 pub(super) enum Action {
     /// `action='help'`: print the help and exit 0, right away.
     Help,
+    /// `action='version'`: print the version and exit 0, right away.
+    Version,
     /// `action='store_true'`: takes no value (nargs=0).
     SetTrue(fn(&mut Options)),
     /// `action='store'` with a `type=` converter: takes exactly one value
@@ -157,6 +159,7 @@ pub(super) const OPTIONS: &[OptSpec] = &[
         action: Action::SetTrue(|o| o.verbose = true),
         help: "say on stderr how tracing was set up",
     },
+    OptSpec { flags: &["--version"], action: Action::Version, help: "show program's version number and exit" },
 ];
 
 /// argparse's `add_mutually_exclusive_group`: options (named by their first

@@ -11,7 +11,7 @@ const HELP: &str = "\
 usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
                   [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [--ring-size KIB] [-j] [-v]
+                  [--ring-size KIB] [-j] [-v] [--version]
 
 Trace TCP connects
 
@@ -45,6 +45,7 @@ optional arguments:
   -j, --json            print one JSON object per line per event (per row with
                         -c)
   -v, --verbose         say on stderr how tracing was set up
+  --version             show program's version number and exit
 
 examples:
     ./tcpconnect           # trace all TCP connect()s
@@ -380,6 +381,18 @@ fn help_wins_over_anything_after_it() {
 }
 
 #[test]
+fn version_is_argparses_with_the_objects_hash() {
+    let version = super::version();
+    let expected = format!("tcpconnect {} (BPF object sha256:", env!("CARGO_PKG_VERSION"));
+    assert!(version.starts_with(&expected) && version.ends_with(")\n"), "{version}");
+    for args in
+        [&["--version"][..], &["--vers"], &["-t", "--version", "-p", "abc"], &["--bogus", "--version"]]
+    {
+        assert_eq!(run(args), Err(CliExit::Help(version.clone())), "args: {args:?}");
+    }
+}
+
+#[test]
 fn errors_before_help_are_reported() {
     err(&["-p", "abc", "-h"], "argument -p/--pid: invalid int value: 'abc'");
     err(&["-p", "-h"], "argument -p/--pid: expected one argument");
@@ -429,7 +442,7 @@ fn ambiguous_abbreviations() {
     err(&["--"], "unrecognized arguments: --"); // not an abbreviation
     let all = "could match --help, --timestamp, --pid, --port, --ipv4, --ipv6, --lport, --print-uid, --uid, \
                    --count, --cgroupmap, --mntnsmap, --dns, --result, --failed, --attach, --ring-size, \
-                   --json, --verbose";
+                   --json, --verbose, --version";
     err(&["--="], &format!("ambiguous option: --= {all}"));
     err(&["--=5"], &format!("ambiguous option: --=5 {all}"));
     // argparse stops at the first ambiguous word.
