@@ -255,20 +255,20 @@ fn rhel_7_9_every_option_on_every_kprobe_method() {
     }
 }
 
-#[test]
-fn rhel_8_1_every_option_on_every_attach_method_interpreted() {
-    let test = "rhel_8_1_every_option_on_every_attach_method_interpreted";
-    if let Some(out) = check_shared(test, rhel_8_1(0)) {
-        assert_eq!(section(&out, "jit"), "0\n", "{test}");
+/// RHEL 8.1 with bpf_jit_enable at `jit`, and the RHEL checks.
+fn check_rhel_8_1(test: &str, jit: u8) {
+    if let Some(out) = check_shared(test, rhel_8_1(jit)) {
+        assert_eq!(section(&out, "jit"), format!("{jit}\n"), "{test}: bpf_jit_enable");
         check_rhel(test, &out);
     }
 }
 
 #[test]
+fn rhel_8_1_every_option_on_every_attach_method_interpreted() {
+    check_rhel_8_1("rhel_8_1_every_option_on_every_attach_method_interpreted", 0);
+}
+
+#[test]
 fn rhel_8_1_every_option_on_every_attach_method_jited() {
-    let test = "rhel_8_1_every_option_on_every_attach_method_jited";
-    if let Some(out) = check_shared(test, rhel_8_1(1)) {
-        assert_eq!(section(&out, "jit"), "1\n", "{test}");
-        check_rhel(test, &out);
-    }
+    check_rhel_8_1("rhel_8_1_every_option_on_every_attach_method_jited", 1);
 }

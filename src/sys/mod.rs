@@ -24,7 +24,7 @@ pub(crate) mod ring_view;
 pub(crate) mod ringbuf;
 pub(crate) mod signals;
 pub(crate) mod stdout;
-pub(crate) mod tcp;
+pub mod tcp;
 
 use std::fmt;
 use std::io;

@@ -97,27 +97,8 @@ fn full_listener(port: u16) -> (TcpListener, TcpStream) {
     report(&format!("OK {}", filler.local_addr().expect("local addr").port()));
     // The server side's child joins the queue with the handshake's last ACK.
     std::thread::sleep(Duration::from_millis(50));
-    drop_every_packet(&listener);
+    tcpconnect::sys::tcp::drop_every_packet(&listener).expect("a socket filter that drops every SYN");
     (listener, filler)
-}
-
-/// Attaches the one-instruction classic BPF filter `ret #0` to `listener`.
-fn drop_every_packet(listener: &TcpListener) {
-    const BPF_RET_K: u16 = 0x06;
-    let mut program = [libc::sock_filter { code: BPF_RET_K, jt: 0, jf: 0, k: 0 }];
-    let fprog = libc::sock_fprog { len: 1, filter: program.as_mut_ptr() };
-    // SAFETY: setsockopt reads fprog and the instruction it points to, both
-    // alive for the call.
-    let ret = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            &fprog as *const libc::sock_fprog as *const libc::c_void,
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(ret, 0, "SO_ATTACH_FILTER: {}", std::io::Error::last_os_error());
 }
 
 fn report(line: &str) {
