@@ -17,19 +17,27 @@
  * the socket for the return probe of the same thread. A v4-mapped connect
  * runs tcp_v4_connect inside tcp_v6_connect: the inner entry overwrites the
  * stash and the inner return consumes it, so the outer return finds nothing
- * and the connect is reported once, as IPv4, like bcc.
+ * and the connect is reported once, as IPv4, like bcc. -v's tallies count
+ * it once too: the inner entry finds the outer one's stash, which with -v
+ * is made (as 0, which no return reports) for a task the filters drop.
  */
 SEC("kprobe/tcp_connect_entry")
 int tcpconnect_entry(void *ctx)
 {
-	tally(TALLY_SEEN);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	int inner = CONST(count_stats) && bpf_map_lookup_elem(&connecting, &pid_tgid);
+	if (!inner)
+		tally(TALLY_SEEN);
+	__u64 sk = 0;
 	__u32 uid = current_uid();
 	if (!keep_task(pid_tgid >> 32, uid)) {
-		tally(TALLY_FILTERED);
+		if (!inner)
+			tally(TALLY_FILTERED);
+		if (CONST(count_stats))
+			bpf_map_update_elem(&connecting, &pid_tgid, &sk, BPF_ANY);
 		return 0;
 	}
-	__u64 sk = REG(ctx, REG_ARG1);
+	sk = REG(ctx, REG_ARG1);
 	bpf_map_update_elem(&connecting, &pid_tgid, &sk, BPF_ANY);
 	return 0;
 }

@@ -662,7 +662,29 @@ fn check_run(out: &VmOutput, kernel: &Kernel, method: &Method, opt: Opt) -> Opti
         _ => run.err.clone(),
     };
     assert_eq!(err, method.attach_with(opt), "{name}: -v");
+    if let Some(account) = expected_account(opt) {
+        let said = section(out, &format!("{name}.err"));
+        let line = said.lines().find(|l| l.starts_with("tcpconnect: account: ")).unwrap_or_default();
+        assert_eq!(line, account, "{name}: -v's account");
+    }
     None
+}
+
+/// -v's account at exit of a run of `opt`, where it is the same on every
+/// method: each connect seen once (a v4-mapped one too, which enters
+/// tcp_v4_connect inside tcp_v6_connect on the kprobe path), those of the
+/// second connector of -p dropped by the filter.
+fn expected_account(opt: Opt) -> Option<String> {
+    let (seen, dropped) = match opt {
+        Opt::Plain => (LINES.len(), 0),
+        Opt::Pid => (2 * LINES.len(), LINES.len()),
+        _ => return None,
+    };
+    let sent = seen - dropped;
+    Some(format!(
+        "tcpconnect: account: the hooks saw {seen} connects, the filters dropped {dropped}; the programs sent \
+         {sent}; {sent} printed, 0 lost to a full ring or map, 0 not printed at exit"
+    ))
 }
 
 /// What -v's transport line says for `method` on `kernel` (2 CPUs): the
