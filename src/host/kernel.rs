@@ -70,8 +70,9 @@ pub fn running_version_code() -> u32 {
     linux_version_code(&release, signature.as_deref(), &proc_version).unwrap_or(0)
 }
 
-/// Whether the kernel knows CAP_BPF (upstream 5.8, with CAP_PERFMON; RHEL 8
-/// backported both to 4.18), from /proc/sys/kernel/cap_last_cap (3.2+):
+/// Whether the kernel knows CAP_BPF (upstream 5.8, with CAP_PERFMON; a
+/// backport may carry both under an older version), from
+/// /proc/sys/kernel/cap_last_cap (3.2+):
 /// where it does not, bpf(2) and perf_event_open(2) want CAP_SYS_ADMIN.
 /// Unknown counts as no.
 pub fn has_cap_bpf() -> bool {

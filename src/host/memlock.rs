@@ -5,7 +5,7 @@
 //! array map is refused (EPERM) only where the kernel charges it.
 
 use crate::sys::bpf::{Map, MapParams};
-use crate::sys::process::{memlock_soft_limit, set_memlock_soft_limit};
+use crate::sys::process::{memlock_limit, set_memlock_limit};
 use crate::uapi::BPF_MAP_TYPE_ARRAY;
 
 /// Some(true) where maps count against RLIMIT_MEMLOCK, Some(false) where
@@ -22,11 +22,11 @@ pub fn kernel_charges_memlock() -> Option<bool> {
     // A map must be possible at the current limit, or EPERM below would not
     // be the limit's.
     drop(Map::create(&params, "tc_memlock").ok()?);
-    let soft = memlock_soft_limit().ok()?;
-    set_memlock_soft_limit(0).ok()?;
+    let limit = memlock_limit().ok()?;
+    set_memlock_limit(libc::rlimit { rlim_cur: 0, ..limit }).ok()?;
     let at_zero = Map::create(&params, "tc_memlock");
-    // Back up to where it was: never above the hard limit, so always allowed.
-    set_memlock_soft_limit(soft).ok()?;
+    // Back to where it was: never above the hard limit, so always allowed.
+    set_memlock_limit(limit).ok()?;
     match at_zero {
         Ok(_) => Some(false),
         Err(e) if e.errno() == libc::EPERM => Some(true),

@@ -30,25 +30,20 @@ pub fn ensure_standard_fds() {
     }
 }
 
-/// RLIMIT_MEMLOCK's soft limit.
-pub fn memlock_soft_limit() -> super::SysResult<libc::rlim_t> {
+/// RLIMIT_MEMLOCK, soft and hard.
+pub fn memlock_limit() -> super::SysResult<libc::rlimit> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes one rlimit struct we own.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
         return Err(super::SysError::last("getrlimit(RLIMIT_MEMLOCK)"));
     }
-    Ok(limit.rlim_cur)
+    Ok(limit)
 }
 
-/// Sets RLIMIT_MEMLOCK's soft limit, keeping the hard one: lowering it, or
-/// raising it back up to the hard limit, needs no privilege.
-pub fn set_memlock_soft_limit(soft: libc::rlim_t) -> super::SysResult<()> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes one rlimit struct we own.
-    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) } != 0 {
-        return Err(super::SysError::last("getrlimit(RLIMIT_MEMLOCK)"));
-    }
-    limit.rlim_cur = soft;
+/// Sets RLIMIT_MEMLOCK. Lowering the soft limit, or raising it back up to
+/// the hard one, needs no privilege; raising the hard limit needs
+/// CAP_SYS_RESOURCE.
+pub fn set_memlock_limit(limit: libc::rlimit) -> super::SysResult<()> {
     // SAFETY: setrlimit reads a valid rlimit struct that outlives the call.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
         return Err(super::SysError::last("setrlimit(RLIMIT_MEMLOCK)"));
@@ -59,12 +54,7 @@ pub fn set_memlock_soft_limit(soft: libc::rlim_t) -> super::SysResult<()> {
 /// Raises RLIMIT_MEMLOCK to unlimited, as kernels that charge BPF maps and
 /// programs to locked memory need (upstream before 5.11).
 pub fn raise_memlock_limit() -> super::SysResult<()> {
-    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
-    // SAFETY: setrlimit reads a valid rlimit struct that outlives the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        return Err(super::SysError::last("setrlimit(RLIMIT_MEMLOCK)"));
-    }
-    Ok(())
+    set_memlock_limit(libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY })
 }
 
 /// `struct __user_cap_header_struct` / `__user_cap_data_struct`, version 3

@@ -29,8 +29,7 @@ pub(super) fn register_fields() -> HashMap<u8, Option<FieldLayout>> {
 fn legacy_maxactive(tracefs: &Tracefs) -> Option<u32> {
     const MAXACTIVE_SINCE: KernelVersion = KernelVersion::new(4, 12, 0);
     let upstream = KernelVersion::running().is_some_and(|v| v >= MAXACTIVE_SINCE);
-    let listed = tracefs.readme_mentions("r[maxactive]");
-    (upstream || listed).then_some(4096)
+    (upstream || tracefs.readme_mentions("r[maxactive]")).then_some(4096)
 }
 
 /// Attach kind for return probes on this kernel.

@@ -99,8 +99,9 @@ pub(crate) fn start(
         attachments.push(Attachment::Kprobe(link));
         log(format_args!("attach: kprobe ({}) on {} (--result)", plan.api.describe(), abi::SET_STATE));
     }
+    let ret_kind = return_kind(session.tracefs);
     for (symbol, ret) in &targets {
-        for (kind, prog) in [(return_kind(session.tracefs), ret), (ProbeKind::Entry, &entry)] {
+        for (kind, prog) in [(ret_kind, ret), (ProbeKind::Entry, &entry)] {
             let link = attach_kprobe(plan.api, session.tracefs, kind, symbol, pid, prog.as_fd(), cpu)
                 .map_err(Error::Kprobe)?;
             attachments.push(Attachment::Kprobe(link));
