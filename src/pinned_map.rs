@@ -58,14 +58,9 @@ fn on_bpf_filesystem(path: &Path) -> bool {
     let Ok(path) = path.canonicalize() else {
         return false;
     };
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    mountinfo.lines().any(|line| {
-        let Some((left, right)) = line.split_once(" - ") else {
-            return false;
-        };
-        right.starts_with("bpf ")
-            && left.split(' ').nth(4).is_some_and(|mount_point| path.starts_with(mount_point))
-    })
+    crate::host::mountinfo::mounts()
+        .iter()
+        .any(|mount| mount.fs_type == "bpf" && path.starts_with(&mount.mount_point))
 }
 
 /// Opens the map pinned at `path` for `option` and checks it.

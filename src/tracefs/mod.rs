@@ -5,6 +5,7 @@ pub mod format;
 pub mod kprobe_events;
 
 use crate::escape::escaped;
+use crate::host::mountinfo::{self, Mount};
 use crate::sys::fs::{mount_tracefs, unshare_private_mount_namespace};
 use crate::sys::SysError;
 use std::fmt;
@@ -83,52 +84,21 @@ fn is_tracefs(dir: &Path) -> bool {
 
 /// Mount points of tracefs (and debugfs + /tracing) from /proc/self/mountinfo,
 /// which also finds it in containers where it lives elsewhere.
-fn mounted_candidates(mountinfo: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for line in mountinfo.lines() {
-        // "36 35 0:10 / /sys/kernel/tracing rw,... - tracefs nodev rw"
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let Some(mount_point) = left.split(' ').nth(4) else {
-            continue;
-        };
-        let mount_point = unescape_mountinfo(mount_point);
-        match right.split(' ').next() {
-            Some("tracefs") => found.push(PathBuf::from(mount_point)),
-            Some("debugfs") => found.push(Path::new(&mount_point).join("tracing")),
-            _ => {}
-        }
-    }
-    found
-}
-
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape_mountinfo(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+fn mounted_candidates(mounts: &[Mount]) -> Vec<PathBuf> {
+    mounts
+        .iter()
+        .filter_map(|mount| match mount.fs_type.as_str() {
+            "tracefs" => Some(mount.mount_point.clone()),
+            "debugfs" => Some(mount.mount_point.join("tracing")),
+            _ => None,
+        })
+        .collect()
 }
 
 impl Tracefs {
     /// Finds tracefs, mounting it on /sys/kernel/tracing if it is nowhere.
     pub fn open() -> Result<Tracefs, TracefsError> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut candidates = mounted_candidates(&mountinfo);
+        let mut candidates = mounted_candidates(&mountinfo::mounts());
         candidates.extend(WELL_KNOWN.iter().map(PathBuf::from));
         if let Some(root) = candidates.iter().find(|c| is_tracefs(c)) {
             return Ok(Tracefs { root: root.clone() });
@@ -200,7 +170,7 @@ mod tests {
                     37 22 0:11 / /mnt/my\\040trace rw - tracefs nodev rw\n\
                     garbage line\n";
         assert_eq!(
-            mounted_candidates(info),
+            mounted_candidates(&mountinfo::parse(info)),
             vec![PathBuf::from("/sys/kernel/debug/tracing"), PathBuf::from("/mnt/my trace")]
         );
     }
