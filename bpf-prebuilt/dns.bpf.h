@@ -1,6 +1,24 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /*
  * tcpconnect.bpf.c, part 7 of 8. Why: -d names each connect's destination
+ * after the DNS answer that came to its network namespace, taken in the
+ * kernel, in every network namespace (without BTF, user space uses a
+ * packet socket instead and these programs are not loaded). What: one
+ * cgroup_skb program that takes each answer as the kernel delivers it to a
+ * socket (where the kernel takes it: the loader tries it first), and,
+ * where it does not load, four programs on recvfrom(2), recvmsg(2) and
+ * read(2): three on their entries, which note the thread's buffer in
+ * `dns_reads`, and one on their exits, which sends a message from port 53
+ * that looks like a DNS response. Either sends it to `dns_events` with the
+ * network namespace of the socket or reader. Relies on part 1 (TP_LOAD,
+ * helpers), part 2 (dns_events, dns_scratch, dns_reads and struct dns_read
+ * with its DNS_RECVFROM, DNS_RECVMSG, DNS_READ), part 3 (current_netns,
+ * tally_on, struct sock_head) and tcpconnect.h (struct dns_event, DNS_MAX,
+ * DNS_EVENT_HEADER, the FIELD_RECV_*, FIELD_READ_BUF and FIELD_SYSCALL_RET
+ * markers).
+ */
+/*
+ * tcpconnect.bpf.c, part 7 of 8. Why: -d names each connect's destination
  * after the DNS answer its process read, taken where processes read the
  * answers, in every network namespace (without BTF, user space uses a
  * packet socket instead and these programs are not loaded). What: three
@@ -267,4 +285,115 @@ int tcpconnect_dns_exit(void *ctx)
 {
 	dns_read_exit(ctx, TP_LOAD(ctx, long, FIELD_SYSCALL_RET, 0));
 	return 0;
+}
+
+/* ---- -d: DNS answers as the kernel delivers them ------------------- */
+
+/*
+ * UAPI struct __sk_buff (linux/bpf.h) up to `sk` (5.1), the context of a
+ * cgroup_skb program. Loads of it are rewritten by the verifier.
+ */
+struct sk_buff_md {
+	__u32 len;
+	__u32 pkt_type, mark, queue_mapping;
+	__u32 protocol;         /* the L3 protocol, network order */
+	__u32 vlan_present, vlan_tci, vlan_proto, priority;
+	__u32 ingress_ifindex, ifindex, tc_index;
+	__u32 cb[5];
+	__u32 hash, tc_classid, data, data_end, napi_id;
+	__u32 family, remote_ip4, local_ip4, remote_ip6[4], local_ip6[4];
+	__u32 remote_port, local_port, data_meta;
+	__u64 flow_keys, tstamp;
+	__u32 wire_len, gso_segs;
+	__u64 sk;               /* the receiving socket */
+};
+_Static_assert(__builtin_offsetof(struct sk_buff_md, sk) == 168, "UAPI __sk_buff.sk");
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define UDP_HEADER 8
+
+/*
+ * The network namespace of the socket `sk` points at: sock_common.skc_net,
+ * then net.ns.inum, at offsets from BTF. The verifier lets no arithmetic
+ * touch a socket pointer, so its value is read back from the stack as a
+ * plain number first.
+ */
+static always_inline __u32 sock_netns(__u64 sk)
+{
+	char *addr = 0, *net = 0;
+	__u32 inum = 0;
+	bpf_probe_read_kernel(&addr, sizeof(addr), &sk);
+	if (!addr)
+		return 0;
+	bpf_probe_read_kernel(&net, sizeof(net), addr + CONST(sk_net_off));
+	if (!net)
+		return 0;
+	bpf_probe_read_kernel(&inum, sizeof(inum), net + CONST(net_inum_off));
+	return inum;
+}
+
+/*
+ * Every datagram the kernel delivers to a socket in the cgroup v2 tree
+ * below the root it is attached to, which is every socket of the host, in
+ * every network namespace; it runs in sk_filter as the datagram is queued,
+ * before any reader can take it. A UDP datagram from port 53 (as its
+ * header says: the kernel delivered it, no process wrote that) that looks
+ * like a DNS response goes to user space, with the receiving socket's
+ * network namespace. Everything else costs two loads of its headers. The
+ * datagram is always let through.
+ */
+SEC("cgroup_skb/ingress")
+int tcpconnect_dns_skb(struct sk_buff_md *skb)
+{
+	__u32 udp = 0;
+	__u8 ip = 0;
+	/* The packet starts at its IP header (the kernel pushes it back). */
+	if (skb->protocol == __builtin_bswap16(ETH_P_IP)) {
+		__u8 head[10] = {};     /* version/IHL ... protocol */
+		if (bpf_skb_load_bytes(skb, 0, head, sizeof(head)) != 0 || head[9] != IPPROTO_UDP)
+			return 1;
+		udp = (head[0] & 0xf) * 4;
+		ip = 4;
+	} else if (skb->protocol == __builtin_bswap16(ETH_P_IPV6)) {
+		__u8 next = 0;          /* UDP right after the fixed header; reassembly removed a fragment header */
+		if (bpf_skb_load_bytes(skb, 6, &next, 1) != 0 || next != IPPROTO_UDP)
+			return 1;
+		udp = 40;
+		ip = 6;
+	} else {
+		return 1;
+	}
+	/* The UDP header and the DNS header's first six bytes. */
+	__u8 head[UDP_HEADER + 6] = {};
+	if (bpf_skb_load_bytes(skb, udp, head, sizeof(head)) != 0)
+		return 1;
+	if (head[0] != 0 || head[1] != DNS_PORT)
+		return 1;
+	__u8 *dns = head + UDP_HEADER;
+	/* QR, opcode QUERY; QDCOUNT 1. */
+	if (!(dns[2] & 0x80) || (dns[2] & 0x78) || dns[4] != 0 || dns[5] != 1)
+		return 1;
+	/* The datagram was trimmed to its UDP length before it was delivered. */
+	__u64 msg_len = skb->len - udp - UDP_HEADER;
+	__u64 n = msg_len < DNS_MAX ? msg_len : DNS_MAX;
+	asm volatile("%0 &= %1" : "+r"(n) : "i"(2 * DNS_MAX - 1));
+	if (n < 12)             /* not even a DNS header */
+		return 1;
+	__u32 zero = 0;
+	struct dns_scratch *s = bpf_map_lookup_elem(&dns_scratch, &zero);
+	if (!s)
+		return 1;
+	if (bpf_skb_load_bytes(skb, udp + UDP_HEADER, s->ev.data, n) != 0)
+		return 1;
+	s->ev.ts_ns = bpf_ktime_get_ns();
+	s->ev.netns = sock_netns(skb->sk);
+	s->ev.pid = 0;          /* delivered: no process has read it yet */
+	s->ev.msg_len = msg_len > 0xffff ? 0xffff : msg_len;
+	s->ev.len = n;
+	s->ev.ip = ip;
+	__u32 cpu = bpf_get_smp_processor_id();
+	if (bpf_perf_event_output(skb, &dns_events, cpu, &s->ev, DNS_EVENT_HEADER + n) != 0)
+		tally_on(cpu, LOST_DNS);
+	return 1;
 }

@@ -77,6 +77,14 @@ static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 f
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;
 /* Only in the BTF tracepoint program (5.11), which older kernels never load. */
 static void *(*bpf_get_current_task_btf)(void) = (void *)158;
+/*
+ * Only in -d's cgroup_skb program, which is loaded where the kernel takes it
+ * and attached only through a BPF link (5.7): bpf_skb_load_bytes (4.5) and
+ * bpf_probe_read_kernel (5.5, and given to cgroup_skb programs later: the
+ * load is the probe).
+ */
+static long (*bpf_skb_load_bytes)(const void *skb, __u32 offset, void *to, __u32 len) = (void *)26;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
 
 /* The legacy map definition read by our loader (and by every loader since 4.x). */
 struct bpf_map_def {

@@ -34,7 +34,8 @@
  *                             -L's connect(2) syscall programs
  *   6. kprobe_programs.bpf.h  kprobes on tcp_v4_connect/tcp_v6_connect and
  *                             tcp_set_state, for kernels before 4.16
- *   7. dns.bpf.h              -d: DNS answers as processes read them
+ *   7. dns.bpf.h              -d: DNS answers as the kernel delivers
+ *                             them, or as processes read them
  *   8. calibration.bpf.h      socket dumps that find offsets without BTF
  *
  * and last, here, the license.

@@ -67,10 +67,10 @@ struct outcome_event {
 #define DNS_MAX 4096            /* bytes of a message kept: EDNS's largest common size */
 #define DNS_EVENT_HEADER 24
 struct dns_event {
-	__u64 ts_ns;            /* bpf_ktime_get_ns() as the call returned */
-	__u32 netns;            /* the reading task's network namespace inode */
-	__u32 pid;              /* the reading process (tgid) */
-	__u16 msg_len;          /* what the call returned (at most 65535) */
+	__u64 ts_ns;            /* bpf_ktime_get_ns() as it was delivered or read */
+	__u32 netns;            /* the receiving socket's or reading task's network namespace inode */
+	__u32 pid;              /* the reading process (tgid); 0 where taken at delivery */
+	__u16 msg_len;          /* the message's length (at most 65535) */
 	__u16 len;              /* bytes of it that follow */
 	__u8 ip;                /* 4 or 6: the sender's family; 0 if not asked */
 	__u8 pad[3];

@@ -28,6 +28,9 @@ pub const PROG_SYS_ENTER_CONNECT: &str = "tracepoint/syscalls/sys_enter_connect"
 pub const PROG_SYS_EXIT_CONNECT: &str = "tracepoint/syscalls/sys_exit_connect";
 pub const SYS_ENTER_CONNECT: (&str, &str) = ("syscalls", "sys_enter_connect");
 pub const SYS_EXIT_CONNECT: (&str, &str) = ("syscalls", "sys_exit_connect");
+/// -d where the kernel takes it: DNS answers as they are delivered to a
+/// socket, a cgroup_skb program on the root of the cgroup v2 hierarchy.
+pub const PROG_DNS_SKB: &str = "cgroup_skb/ingress";
 /// A -d program: its section, the tracepoint it attaches to, and the
 /// FIELD_* markers it reads with the tracefs field each stands for.
 pub struct DnsReadProgram {
@@ -162,6 +165,9 @@ pub const CONST_SK_RECEIVE_QUEUE: &str = "sk_receive_queue_off";
 pub const CONST_UDP_READER_QUEUE: &str = "udp_reader_queue_off";
 pub const CONST_SKB_HEAD: &str = "skb_head_off";
 pub const CONST_SKB_TRANSPORT_HEADER: &str = "skb_transport_header_off";
+/// -d's cgroup_skb program: the receiving socket's network namespace,
+/// sock_common.skc_net (then CONST_NET_INUM).
+pub const CONST_SK_NET: &str = "sk_net_off";
 /// The BTF tracepoint program: task_struct.tgid, .pid, .comm, .cred and
 /// cred.uid, read directly from the current task.
 pub const CONST_TASK_TGID: &str = "task_tgid_off";
@@ -191,9 +197,13 @@ pub const OPTIONAL_HELPERS: [(Helper, &str); 4] = [
 
 /// Helpers newer than 4.4 that only a program of a newer kernel calls (it
 /// is never loaded where the helper is missing), with that program: the
-/// BTF tracepoint program needs 5.11 for bpf_get_current_task_btf.
-pub const NEWER_HELPERS: [(Helper, &str); 1] =
-    [(uapi::BPF_FUNC_GET_CURRENT_TASK_BTF, PROG_STATE_BTF_TRACEPOINT)];
+/// BTF tracepoint program needs 5.11 for bpf_get_current_task_btf, -d's
+/// cgroup_skb program bpf_skb_load_bytes and bpf_probe_read_kernel.
+pub const NEWER_HELPERS: [(Helper, &str); 3] = [
+    (uapi::BPF_FUNC_GET_CURRENT_TASK_BTF, PROG_STATE_BTF_TRACEPOINT),
+    (uapi::BPF_FUNC_SKB_LOAD_BYTES, PROG_DNS_SKB),
+    (uapi::BPF_FUNC_PROBE_READ_KERNEL, PROG_DNS_SKB),
+];
 
 /// Map types newer than 4.x that the object defines, with what uses it. A
 /// run that does not use one creates the map as a type every kernel has
@@ -391,6 +401,7 @@ mod tests {
             CONST_UDP_READER_QUEUE,
             CONST_SKB_HEAD,
             CONST_SKB_TRANSPORT_HEADER,
+            CONST_SK_NET,
             CONST_READ_UID,
             CONST_TASK_TGID,
             CONST_TASK_PID,

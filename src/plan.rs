@@ -48,6 +48,9 @@ pub struct Overrides {
     /// TCPCONNECT_DNS=packet: -d captures answers with a packet socket (this
     /// network namespace only) even where the kernel can read them.
     pub packet_dns: bool,
+    /// TCPCONNECT_DNS=syscalls: -d takes answers as processes read them
+    /// (syscall tracepoints) even where it could as they are delivered.
+    pub syscall_dns: bool,
     /// The switches that were set but ignored: the process runs with
     /// privilege its caller does not have (AT_SECURE: setuid or file
     /// capabilities), and its caller must not steer what it does with it.
@@ -91,6 +94,7 @@ impl Overrides {
             no_btf_tracepoint: var("TCPCONNECT_BTF_TRACEPOINT") == "off",
             perf_transport: var("TCPCONNECT_TRANSPORT") == "perf",
             packet_dns: var("TCPCONNECT_DNS") == "packet",
+            syscall_dns: var("TCPCONNECT_DNS") == "syscalls",
             ignored: Vec::new(),
         }
     }

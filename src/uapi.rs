@@ -23,6 +23,8 @@ pub const BPF_PROG_LOAD: i32 = 5;
 pub const BPF_OBJ_GET: i32 = 7;
 /// 4.17.
 pub const BPF_RAW_TRACEPOINT_OPEN: i32 = 17;
+/// bpf(2) command (5.7 for cgroups).
+pub const BPF_LINK_CREATE: i32 = 28;
 
 /// BPF_MAP_UPDATE_ELEM's flag: create or replace (3.18).
 pub const BPF_ANY: u64 = 0;
@@ -66,6 +68,8 @@ pub const MAP_TYPES: [MapType; 6] = [
 pub const BPF_PROG_TYPE_KPROBE: u32 = 2;
 /// 4.7.
 pub const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+/// 4.10: a program on a cgroup's packets (-d's).
+pub const BPF_PROG_TYPE_CGROUP_SKB: u32 = 8;
 /// 4.17.
 pub const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 /// 5.5; loaded with BPF_TRACE_RAW_TP it is a BTF tracepoint program.
@@ -74,6 +78,11 @@ pub const BPF_PROG_TYPE_TRACING: u32 = 26;
 /// expected_attach_type of a BTF tracepoint program (enum
 /// bpf_attach_type, 5.5).
 pub const BPF_TRACE_RAW_TP: u32 = 23;
+/// The attach type of a cgroup_skb program on packets a socket receives
+/// (enum bpf_attach_type, 4.10).
+pub const BPF_CGROUP_INET_INGRESS: u32 = 0;
+/// statfs(2)'s f_type of a cgroup v2 hierarchy (linux/magic.h).
+pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// A BPF helper (enum bpf_func_id): its number, name, and the upstream
 /// kernel that added it.
@@ -97,9 +106,12 @@ pub const BPF_FUNC_GET_CURRENT_UID_GID: Helper =
     Helper { id: 15, name: "bpf_get_current_uid_gid", since: "4.2" };
 pub const BPF_FUNC_GET_CURRENT_COMM: Helper = Helper { id: 16, name: "bpf_get_current_comm", since: "4.2" };
 pub const BPF_FUNC_PERF_EVENT_OUTPUT: Helper = Helper { id: 25, name: "bpf_perf_event_output", since: "4.4" };
+pub const BPF_FUNC_SKB_LOAD_BYTES: Helper = Helper { id: 26, name: "bpf_skb_load_bytes", since: "4.5" };
 pub const BPF_FUNC_GET_CURRENT_TASK: Helper = Helper { id: 35, name: "bpf_get_current_task", since: "4.8" };
 pub const BPF_FUNC_GET_CURRENT_CGROUP_ID: Helper =
     Helper { id: 80, name: "bpf_get_current_cgroup_id", since: "4.18" };
+pub const BPF_FUNC_PROBE_READ_KERNEL: Helper =
+    Helper { id: 113, name: "bpf_probe_read_kernel", since: "5.5" };
 pub const BPF_FUNC_RINGBUF_OUTPUT: Helper = Helper { id: 130, name: "bpf_ringbuf_output", since: "5.8" };
 pub const BPF_FUNC_RINGBUF_QUERY: Helper = Helper { id: 134, name: "bpf_ringbuf_query", since: "5.8" };
 pub const BPF_FUNC_GET_CURRENT_TASK_BTF: Helper =

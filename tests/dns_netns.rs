@@ -12,13 +12,34 @@
 
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{attached_lines, bcc_line, have_root, json_line, transport_line, Connector, Tool, HEADER};
 
-/// -v's line for the capture that sees every namespace.
-const EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
-                           (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
+/// A way the kernel takes the answers of every namespace: the
+/// TCPCONNECT_DNS value that chooses it, and -v's lines for it.
+struct Hook {
+    switch: Option<&'static str>,
+    lines: &'static str,
+}
+
+/// The default where it loads (here it does): the cgroup_skb program on
+/// the cgroup v2 root, as each answer is delivered to its socket.
+const DELIVERY: Hook = Hook {
+    switch: None,
+    lines: "tcpconnect: dns: answers as the kernel delivers them to sockets, in every network namespace \
+            (cgroup_skb ingress on the cgroup v2 root /sys/fs/cgroup/unified)",
+};
+/// The syscall tracepoints, as each answer is read, forced.
+const READS: Hook = Hook {
+    switch: Some("syscalls"),
+    lines: "tcpconnect: dns: no program on delivered datagrams: TCPCONNECT_DNS=syscalls\n\
+            tcpconnect: dns: answers as processes read them, in every network namespace \
+            (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})",
+};
+/// Every test of a kernel hook runs on both.
+const HOOKS: [Hook; 2] = [DELIVERY, READS];
 /// -v's line for the packet socket, forced.
 const PACKET_SOCKET: &str =
     "tcpconnect: dns: a packet socket, this network namespace only (TCPCONNECT_DNS=packet)";
@@ -49,11 +70,15 @@ fn start_tracer(dns_switch: Option<&str>) -> Tool {
     tool
 }
 
-/// `tcpconnect -v -d -j`, live once -v says the state tracepoint is
-/// attached (-j has no header). The harness sets no environment here: a
-/// TCPCONNECT_DNS of the caller's shows in -v's DNS line.
-fn start_json_tracer() -> Tool {
-    Tool::start_headerless(&["-d", "-j"])
+/// `tcpconnect -v -d -j` on `hook`, live once -v says the state tracepoint
+/// is attached (-j has no header).
+fn start_json_tracer(hook: &Hook) -> Tool {
+    Tool::start_headerless_with(&["-d", "-j"], |command| {
+        match hook.switch {
+            Some(value) => command.env(DNS_SWITCH, value),
+            None => command.env_remove(DNS_SWITCH),
+        };
+    })
 }
 
 /// The line bcc prints for `pid`'s connect (ip, saddr, daddr, port) with
@@ -114,9 +139,9 @@ fn verbose(dns_line: &str) -> String {
     format!("{transport}{dns_line}\n{attach}")
 }
 
-/// Checks -v named the capture that sees every namespace.
-fn assert_every_netns(run: &Run) {
-    assert_eq!(run.stderr, verbose(EVERY_NETNS), "-v");
+/// Checks -v named `hook`, the capture that sees every namespace.
+fn assert_hook(run: &Run, hook: &Hook) {
+    assert_eq!(run.stderr, verbose(hook.lines), "-v");
 }
 
 /// A network namespace kept by a `sleep` of ours, after `setup` ran in it,
@@ -208,8 +233,8 @@ fn dns_names_answers_read_in_another_network_namespace() {
     if !have_root("dns_names_answers_read_in_another_network_namespace") {
         return;
     }
-    for json in [false, true] {
-        let tool = if json { start_json_tracer() } else { start_tracer(None) };
+    for (hook, json) in HOOKS.iter().flat_map(|hook| [(hook, false), (hook, true)]) {
+        let tool = if json { start_json_tracer(hook) } else { start_tracer(hook.switch) };
         // The second address was never answered: the name belongs to the
         // answered address, not to whatever the process connects to next.
         let connector = connector_in_new_netns(&[
@@ -227,9 +252,10 @@ fn dns_names_answers_read_in_another_network_namespace() {
                 dns_line(json, pid, (4, "127.0.0.1", ANSWER_V4, 1), "alpha.test"),
                 dns_line(json, pid, (4, "127.0.0.1", "127.0.0.3", 1), "No DNS Query"),
             ],
-            "json {json}"
+            "json {json}, {:?}",
+            hook.switch
         );
-        assert_every_netns(&run);
+        assert_hook(&run, hook);
     }
 }
 
@@ -238,45 +264,48 @@ fn dns_cache_is_per_network_namespace() {
     if !have_root("dns_cache_is_per_network_namespace") {
         return;
     }
-    let tool = start_tracer(None);
-    let (alpha, beta) = (Netns::new(LO_UP), Netns::new(LO_UP));
-    // Both servers answer the same address, each with its own name, alpha
-    // first; then each namespace connects to it, alpha first. One cache
-    // for all namespaces would name beta.test for both (the latest answer
-    // wins), and for the host too, which asked nothing.
-    let exchange = |netns: &Netns, name: &str| {
-        let connector = netns.connector(&["--dns-exchange", &format!("{name}={ANSWER_V4}")]);
-        let pid = connector.pid();
-        assert_eq!(connector.go(), Vec::<String>::new(), "an exchange, no connect");
-        pid
-    };
-    let exchanges = [exchange(&alpha, "alpha.test"), exchange(&beta, "beta.test")];
-    // Over bcc's 100 ms, so each line shows its answer's age: that of a
-    // real answer, at least this old.
-    std::thread::sleep(Duration::from_millis(200));
-    let target = format!("4:{ANSWER_V4}:1");
-    let connect = |connector: Connector| {
-        let pid = connector.pid();
-        assert_eq!(connector.go(), ["ConnectionRefused"]);
-        pid
-    };
-    let alpha_pid = connect(alpha.connector(&[&target]));
-    let beta_pid = connect(beta.connector(&[&target]));
-    let host_pid = connect(Connector::spawn(std::slice::from_ref(&target)));
-    let run = stop(tool, &[exchanges[0], exchanges[1], alpha_pid, beta_pid, host_pid], false, 3);
+    for hook in &HOOKS {
+        let tool = start_tracer(hook.switch);
+        let (alpha, beta) = (Netns::new(LO_UP), Netns::new(LO_UP));
+        // Both servers answer the same address, each with its own name, alpha
+        // first; then each namespace connects to it, alpha first. One cache
+        // for all namespaces would name beta.test for both (the latest answer
+        // wins), and for the host too, which asked nothing.
+        let exchange = |netns: &Netns, name: &str| {
+            let connector = netns.connector(&["--dns-exchange", &format!("{name}={ANSWER_V4}")]);
+            let pid = connector.pid();
+            assert_eq!(connector.go(), Vec::<String>::new(), "an exchange, no connect");
+            pid
+        };
+        let exchanges = [exchange(&alpha, "alpha.test"), exchange(&beta, "beta.test")];
+        // Over bcc's 100 ms, so each line shows its answer's age: that of a
+        // real answer, at least this old.
+        std::thread::sleep(Duration::from_millis(200));
+        let target = format!("4:{ANSWER_V4}:1");
+        let connect = |connector: Connector| {
+            let pid = connector.pid();
+            assert_eq!(connector.go(), ["ConnectionRefused"]);
+            pid
+        };
+        let alpha_pid = connect(alpha.connector(&[&target]));
+        let beta_pid = connect(beta.connector(&[&target]));
+        let host_pid = connect(Connector::spawn(std::slice::from_ref(&target)));
+        let run = stop(tool, &[exchanges[0], exchanges[1], alpha_pid, beta_pid, host_pid], false, 3);
 
-    let base = |pid| format!("{} ", bcc_line(pid, "connector", 4, "127.0.0.1", ANSWER_V4, 1));
-    assert_eq!(run.lines.len(), 3, "{:?}", run.lines);
-    for (line, pid, name) in
-        [(&run.lines[0], alpha_pid, "alpha.test"), (&run.lines[1], beta_pid, "beta.test")]
-    {
-        let query = line.strip_prefix(&base(pid)).unwrap_or_else(|| panic!("{line:?}: not {pid}'s connect"));
-        let (shown, age_ms) = split_age(query);
-        assert_eq!(shown, name, "{line:?}");
-        assert!(age_ms >= 200, "{line:?}: the answer came at least 200 ms before");
+        let base = |pid| format!("{} ", bcc_line(pid, "connector", 4, "127.0.0.1", ANSWER_V4, 1));
+        assert_eq!(run.lines.len(), 3, "{:?}", run.lines);
+        for (line, pid, name) in
+            [(&run.lines[0], alpha_pid, "alpha.test"), (&run.lines[1], beta_pid, "beta.test")]
+        {
+            let query =
+                line.strip_prefix(&base(pid)).unwrap_or_else(|| panic!("{line:?}: not {pid}'s connect"));
+            let (shown, age_ms) = split_age(query);
+            assert_eq!(shown, name, "{line:?}");
+            assert!(age_ms >= 200, "{line:?}: the answer came at least 200 ms before");
+        }
+        assert_eq!(run.lines[2], format!("{}No DNS Query", base(host_pid)));
+        assert_hook(&run, hook);
     }
-    assert_eq!(run.lines[2], format!("{}No DNS Query", base(host_pid)));
-    assert_every_netns(&run);
 }
 
 #[test]
@@ -284,27 +313,29 @@ fn dns_names_a_and_aaaa_answers_read_over_ipv6() {
     if !have_root("dns_names_a_and_aaaa_answers_read_over_ipv6") {
         return;
     }
-    let tool = start_tracer(None);
-    let netns = Netns::new(&format!("{LO_UP} && {LO_V6}"));
-    let mut pids = Vec::new();
-    for (answer, target) in [
-        (format!("v4.test={ANSWER_V4}"), format!("4:{ANSWER_V4}:1")),
-        (format!("v6.test={ANSWER_V6}"), format!("6:{ANSWER_V6}:1")),
-    ] {
-        let connector = netns.connector(&["--dns-v6", "--dns-exchange", &answer, &target]);
-        pids.push(connector.pid());
-        assert_eq!(connector.go(), ["ConnectionRefused"], "{answer}");
+    for hook in &HOOKS {
+        let tool = start_tracer(hook.switch);
+        let netns = Netns::new(&format!("{LO_UP} && {LO_V6}"));
+        let mut pids = Vec::new();
+        for (answer, target) in [
+            (format!("v4.test={ANSWER_V4}"), format!("4:{ANSWER_V4}:1")),
+            (format!("v6.test={ANSWER_V6}"), format!("6:{ANSWER_V6}:1")),
+        ] {
+            let connector = netns.connector(&["--dns-v6", "--dns-exchange", &answer, &target]);
+            pids.push(connector.pid());
+            assert_eq!(connector.go(), ["ConnectionRefused"], "{answer}");
+        }
+        let run = stop(tool, &pids, false, 2);
+        assert_eq!(
+            run.lines,
+            [
+                dns_line(false, pids[0], (4, "127.0.0.1", ANSWER_V4, 1), "v4.test"),
+                // The kernel picks lo's one global address as the source.
+                dns_line(false, pids[1], (6, ANSWER_V6, ANSWER_V6, 1), "v6.test"),
+            ]
+        );
+        assert_hook(&run, hook);
     }
-    let run = stop(tool, &pids, false, 2);
-    assert_eq!(
-        run.lines,
-        [
-            dns_line(false, pids[0], (4, "127.0.0.1", ANSWER_V4, 1), "v4.test"),
-            // The kernel picks lo's one global address as the source.
-            dns_line(false, pids[1], (6, ANSWER_V6, ANSWER_V6, 1), "v6.test"),
-        ]
-    );
-    assert_every_netns(&run);
 }
 
 #[test]
@@ -312,36 +343,40 @@ fn dns_names_answers_larger_than_one_datagram_segment() {
     if !have_root("dns_names_answers_larger_than_one_datagram_segment") {
         return;
     }
-    let tool = start_tracer(None);
-    // 250 filler records before the real one: about 4 KB, IP-fragmented at
-    // lo's MTU of 1280 and reassembled before the client reads it, so no
-    // single packet holds the whole answer.
-    let netns = Netns::new(&format!("{LO_UP} && ip link set lo mtu 1280"));
-    assert_eq!(netns.reassembled(), (0, 0));
-    // An address and a name for each, so that one answer cannot hide the
-    // other: connects are named when their batch is printed, and by then a
-    // later answer for the same address in the same namespace may have
-    // replaced the one the connect used (the latest answer wins).
-    let cases =
-        [(&[][..], "big.test", "127.0.0.9", (1, 0)), (&["--dns-v6"][..], "big6.test", "127.0.0.10", (1, 1))];
-    let mut pids = Vec::new();
-    for (transport, name, ip, reassembled) in cases {
-        let mut args = transport.to_vec();
-        let (answer, target) = (format!("{name}={ip}"), format!("4:{ip}:1"));
-        args.extend(["--dns-pad", "250", "--dns-exchange", &answer, &target]);
-        let connector = netns.connector(&args);
-        pids.push(connector.pid());
-        assert_eq!(connector.go(), ["ConnectionRefused"]);
-        assert_eq!(netns.reassembled(), reassembled, "{transport:?}: the answer came in fragments");
+    for hook in &HOOKS {
+        let tool = start_tracer(hook.switch);
+        // 250 filler records before the real one: about 4 KB, IP-fragmented at
+        // lo's MTU of 1280 and reassembled before the client reads it, so no
+        // single packet holds the whole answer.
+        let netns = Netns::new(&format!("{LO_UP} && ip link set lo mtu 1280"));
+        assert_eq!(netns.reassembled(), (0, 0));
+        // An address and a name for each, so that one answer cannot hide the
+        // other: connects are named when their batch is printed, and by then a
+        // later answer for the same address in the same namespace may have
+        // replaced the one the connect used (the latest answer wins).
+        let cases = [
+            (&[][..], "big.test", "127.0.0.9", (1, 0)),
+            (&["--dns-v6"][..], "big6.test", "127.0.0.10", (1, 1)),
+        ];
+        let mut pids = Vec::new();
+        for (transport, name, ip, reassembled) in cases {
+            let mut args = transport.to_vec();
+            let (answer, target) = (format!("{name}={ip}"), format!("4:{ip}:1"));
+            args.extend(["--dns-pad", "250", "--dns-exchange", &answer, &target]);
+            let connector = netns.connector(&args);
+            pids.push(connector.pid());
+            assert_eq!(connector.go(), ["ConnectionRefused"]);
+            assert_eq!(netns.reassembled(), reassembled, "{transport:?}: the answer came in fragments");
+        }
+        let run = stop(tool, &pids, false, 2);
+        let expected: Vec<String> = pids
+            .iter()
+            .zip(cases)
+            .map(|(&pid, (_, name, ip, _))| dns_line(false, pid, (4, "127.0.0.1", ip, 1), name))
+            .collect();
+        assert_eq!(run.lines, expected);
+        assert_hook(&run, hook);
     }
-    let run = stop(tool, &pids, false, 2);
-    let expected: Vec<String> = pids
-        .iter()
-        .zip(cases)
-        .map(|(&pid, (_, name, ip, _))| dns_line(false, pid, (4, "127.0.0.1", ip, 1), name))
-        .collect();
-    assert_eq!(run.lines, expected);
-    assert_every_netns(&run);
 }
 
 #[test]
@@ -373,18 +408,20 @@ fn dns_names_answers_read_with_read_2() {
     // Go's resolver connects its UDP socket and reads the answer with
     // read(2), not recvfrom(2) or recvmsg(2); bcc's kprobe on udp_recvmsg
     // sees such reads, and so did the packet socket (in its namespace).
-    let tool = start_tracer(None);
-    let connector = connector_in_new_netns(&[
-        "--dns-read",
-        "--dns-exchange",
-        &format!("go.test={ANSWER_V4}"),
-        &format!("4:{ANSWER_V4}:1"),
-    ]);
-    let pid = connector.pid();
-    assert_eq!(connector.go(), ["ConnectionRefused"]);
-    let run = stop(tool, &[pid], false, 1);
-    assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", ANSWER_V4, 1), "go.test")]);
-    assert_every_netns(&run);
+    for hook in &HOOKS {
+        let tool = start_tracer(hook.switch);
+        let connector = connector_in_new_netns(&[
+            "--dns-read",
+            "--dns-exchange",
+            &format!("go.test={ANSWER_V4}"),
+            &format!("4:{ANSWER_V4}:1"),
+        ]);
+        let pid = connector.pid();
+        assert_eq!(connector.go(), ["ConnectionRefused"]);
+        let run = stop(tool, &[pid], false, 1);
+        assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", ANSWER_V4, 1), "go.test")]);
+        assert_hook(&run, hook);
+    }
 }
 
 /// Two answers for one address in one namespace, each right before its own
@@ -397,22 +434,24 @@ fn a_later_answer_for_the_same_address_does_not_rename_an_earlier_connect() {
     if !have_root("a_later_answer_for_the_same_address_does_not_rename_an_earlier_connect") {
         return;
     }
-    let tool = start_tracer(None);
-    let netns = Netns::new(LO_UP);
-    let target = format!("4:{ANSWER_V4}:1");
-    let resolve_and_connect = |name: &str| {
-        let connector = netns.connector(&["--dns-exchange", &format!("{name}={ANSWER_V4}"), &target]);
-        let pid = connector.pid();
-        assert_eq!(connector.go(), ["ConnectionRefused"]);
-        pid
-    };
-    // Back to back: well inside one 100 ms flush of the rings.
-    let first = resolve_and_connect("first.test");
-    let second = resolve_and_connect("second.test");
-    let run = stop(tool, &[first, second], false, 2);
-    let line = |pid, name| format!("{} {name}", bcc_line(pid, "connector", 4, "127.0.0.1", ANSWER_V4, 1));
-    assert_eq!(run.lines, [line(first, "first.test"), line(second, "second.test")]);
-    assert_every_netns(&run);
+    for hook in &HOOKS {
+        let tool = start_tracer(hook.switch);
+        let netns = Netns::new(LO_UP);
+        let target = format!("4:{ANSWER_V4}:1");
+        let resolve_and_connect = |name: &str| {
+            let connector = netns.connector(&["--dns-exchange", &format!("{name}={ANSWER_V4}"), &target]);
+            let pid = connector.pid();
+            assert_eq!(connector.go(), ["ConnectionRefused"]);
+            pid
+        };
+        // Back to back: well inside one 100 ms flush of the rings.
+        let first = resolve_and_connect("first.test");
+        let second = resolve_and_connect("second.test");
+        let run = stop(tool, &[first, second], false, 2);
+        let line = |pid, name| format!("{} {name}", bcc_line(pid, "connector", 4, "127.0.0.1", ANSWER_V4, 1));
+        assert_eq!(run.lines, [line(first, "first.test"), line(second, "second.test")]);
+        assert_hook(&run, hook);
+    }
 }
 
 /// An unprivileged process forges a DNS answer: it sends a response naming
@@ -440,22 +479,63 @@ fn a_forged_answer_from_an_unprivileged_process_names_nothing() {
     if !have_root("a_forged_answer_from_an_unprivileged_process_names_nothing") {
         return;
     }
-    let tool = start_tracer(None);
-    let forger = Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3", "-c", FORGER])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&forger.stdout),
-        "forged\n",
-        "{}",
-        String::from_utf8_lossy(&forger.stderr)
-    );
-    // Root's connect to the address the forgery named.
-    let connector = Connector::spawn(&["4:127.0.0.77:1".to_string()]);
-    let pid = connector.pid();
-    assert_eq!(connector.go(), ["ConnectionRefused"]);
-    let run = stop(tool, &[pid], false, 1);
-    assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", "127.0.0.77", 1), "No DNS Query")]);
-    assert_every_netns(&run);
+    for hook in &HOOKS {
+        let tool = start_tracer(hook.switch);
+        let forger = Command::new("setpriv")
+            .args([
+                "--reuid",
+                "65534",
+                "--regid",
+                "65534",
+                "--clear-groups",
+                "/usr/bin/python3",
+                "-c",
+                FORGER,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&forger.stdout),
+            "forged\n",
+            "{}",
+            String::from_utf8_lossy(&forger.stderr)
+        );
+        // Root's connect to the address the forgery named.
+        let connector = Connector::spawn(&["4:127.0.0.77:1".to_string()]);
+        let pid = connector.pid();
+        assert_eq!(connector.go(), ["ConnectionRefused"]);
+        let run = stop(tool, &[pid], false, 1);
+        assert_eq!(run.lines, [dns_line(false, pid, (4, "127.0.0.1", "127.0.0.77", 1), "No DNS Query")]);
+        assert_hook(&run, hook);
+    }
+}
+
+/// The ids of the programs attached to the cgroup v2 root's ingress, as
+/// `bpftool cgroup show` lists them.
+fn ingress_programs_on_the_root() -> Vec<u32> {
+    let out = Command::new("bpftool").args(["cgroup", "show", "/sys/fs/cgroup/unified"]).output().unwrap();
+    assert!(out.status.success(), "bpftool cgroup show: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.contains("cgroup_inet_ingress"))
+        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// The delivery hook is a BPF link: a tracer killed by SIGKILL, which runs
+/// no teardown of its own, leaves no program on the cgroup root (a
+/// BPF_PROG_ATTACH would stay there until someone detached it).
+#[test]
+fn a_killed_tracer_leaves_nothing_on_the_cgroup_root() {
+    if !have_root("a_killed_tracer_leaves_nothing_on_the_cgroup_root") {
+        return;
+    }
+    let tool = start_tracer(DELIVERY.switch);
+    let (progs, _) = tool.bpf_object_ids();
+    let ours: Vec<u32> = ingress_programs_on_the_root().into_iter().filter(|id| progs.contains(id)).collect();
+    assert_eq!(ours.len(), 1, "one program of ours on the root's ingress: {progs:?}");
+    let (status, ..) = tool.stop(libc::SIGKILL);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    // The kernel detaches as the link's last fd closes, at the exit.
+    assert!(!ingress_programs_on_the_root().contains(&ours[0]), "program {} still attached", ours[0]);
 }

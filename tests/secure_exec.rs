@@ -25,16 +25,27 @@ const HOSTILE: [(&str, &str); 6] = [
     ("TCPCONNECT_TRANSPORT", "perf"),
 ];
 
-/// A directory of our own with a copy of the binary that has
-/// cap_bpf,cap_perfmon,cap_dac_read_search in its file capabilities.
+/// The file capabilities the man page's PRIVILEGES names for a run without
+/// -d on a host where tracefs is mounted.
+const CAPS: &str = "cap_bpf,cap_perfmon,cap_dac_read_search";
+
+/// A directory of our own with a copy of the binary that has capabilities
+/// in its file capabilities.
 struct SetcapCopy {
     dir: PathBuf,
     binary: PathBuf,
 }
 
 impl SetcapCopy {
+    /// A copy with `CAPS`.
     fn new() -> SetcapCopy {
-        let dir = std::env::temp_dir().join(format!("tcpconnect-secure-exec-{}", std::process::id()));
+        SetcapCopy::with_caps("", CAPS)
+    }
+
+    /// A copy with `caps`, in a directory named after `tag` too (tests of
+    /// one binary run at once).
+    fn with_caps(tag: &str, caps: &str) -> SetcapCopy {
+        let dir = std::env::temp_dir().join(format!("tcpconnect-secure-exec-{}{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -42,7 +53,7 @@ impl SetcapCopy {
         std::fs::copy(support::tcpconnect_bin(), &binary).unwrap();
         std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
         let status = Command::new("setcap")
-            .args(["cap_bpf,cap_perfmon,cap_dac_read_search+ep"])
+            .arg(format!("{caps}+ep"))
             .arg(&binary)
             .status()
             .expect("run setcap (Debian: libcap2-bin)");
@@ -54,12 +65,18 @@ impl SetcapCopy {
     /// where tracefs is mounted (an unprivileged user cannot mount it, and
     /// this host may not have it mounted).
     fn start(&self, env: &[(&str, &str)]) -> Tool {
+        self.start_with_args(env, &[])
+    }
+
+    /// `start`, with `args` after -v.
+    fn start_with_args(&self, env: &[(&str, &str)], args: &[&str]) -> Tool {
         let mut command = Command::new("unshare");
         command
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg(
                 "mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing; \
-                 exec setpriv --reuid \"$1\" --regid \"$1\" --clear-groups --inh-caps=-all \"$0\" -v",
+                 user=$1; shift; \
+                 exec setpriv --reuid \"$user\" --regid \"$user\" --clear-groups --inh-caps=-all \"$0\" -v \"$@\"",
             )
             .arg(&self.binary)
             .arg(NOBODY)
@@ -67,7 +84,7 @@ impl SetcapCopy {
             .env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .envs(env.iter().copied());
-        Tool::start_command_with(command, &[])
+        Tool::start_command_with(command, args)
     }
 }
 
@@ -106,4 +123,34 @@ fn a_setcap_copy_run_by_a_user_ignores_every_switch() {
          with privilege its caller does not have (set-user-ID or file capabilities)\n";
     assert_eq!(stderr, format!("{ignored}{plain_err}"), "the run must look exactly as without the switches");
     assert!(!stderr.contains("/nonexistent"), "{stderr}");
+}
+
+/// -d's program on delivered packets is attached to a cgroup, which takes
+/// CAP_NET_ADMIN: a copy without it says so and takes the answers at the
+/// syscall tracepoints; with it, the program runs.
+#[test]
+fn a_setcap_copy_takes_dns_answers_at_delivery_only_with_cap_net_admin() {
+    if !have_root("a_setcap_copy_takes_dns_answers_at_delivery_only_with_cap_net_admin") {
+        return;
+    }
+    let reads = "tcpconnect: dns: answers as processes read them, in every network namespace \
+                 (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})\n";
+    let without = "tcpconnect: dns: no program on delivered datagrams: attaching to the cgroup v2 root \
+                   /sys/fs/cgroup/unified needs CAP_NET_ADMIN: bpf(BPF_LINK_CREATE): Operation not permitted \
+                   (os error 1)\n";
+    let delivery =
+        "tcpconnect: dns: answers as the kernel delivers them to sockets, in every network namespace \
+                    (cgroup_skb ingress on the cgroup v2 root /sys/fs/cgroup/unified)\n";
+    for (tag, caps, expected) in [
+        ("-no-net-admin", CAPS.to_owned(), format!("{without}{reads}")),
+        ("-net-admin", format!("{CAPS},cap_net_admin"), delivery.to_owned()),
+    ] {
+        let copy = SetcapCopy::with_caps(tag, &caps);
+        let tool = copy.start_with_args(&[], &["-d"]);
+        let (status, _, stderr) = tool.stop(libc::SIGINT);
+        assert!(status.success(), "{caps}: {status}: {stderr}");
+        let dns: String =
+            stderr.lines().filter(|l| l.starts_with("tcpconnect: dns:")).map(|l| format!("{l}\n")).collect();
+        assert_eq!(dns, expected, "{caps}");
+    }
 }

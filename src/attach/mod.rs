@@ -1,8 +1,9 @@
 //! Attaching loaded programs to kernel events. Kprobes and tracepoints are
 //! perf events with the program set on it; dropping the link disables the
-//! event and closes it, which detaches the program. Raw tracepoints are a
-//! bpf(2) link fd of their own.
+//! event and closes it, which detaches the program. Raw tracepoints and
+//! cgroup programs are a bpf(2) link fd of their own.
 
+pub mod cgroup;
 pub mod kprobe;
 pub mod raw_tracepoint;
 pub mod tracepoint;

@@ -2,10 +2,12 @@
 //! never changed: the kernel's version (`kernel`), lockdown (`lockdown`),
 //! the CPU lists (`cpus`), kernel symbols (`kallsyms`), the register
 //! layout of this architecture (`arch`), whether BPF maps count
-//! against RLIMIT_MEMLOCK (`memlock`, asked of the kernel by a probe), and
-//! the mounts (`mountinfo`).
+//! against RLIMIT_MEMLOCK (`memlock`, asked of the kernel by a probe), the
+//! mounts (`mountinfo`) and the root of the cgroup v2 hierarchy
+//! (`cgroup_v2`).
 
 pub mod arch;
+pub mod cgroup_v2;
 pub mod cpus;
 pub mod kallsyms;
 pub mod kernel;

@@ -24,6 +24,10 @@ pub struct DnsOffsets {
     pub task_nsproxy: u32,
     pub nsproxy_net_ns: u32,
     pub net_inum: u32,
+    /// sock_common.skc_net's `net`, for the cgroup_skb program, which finds
+    /// the namespace from the receiving socket; None where the kernel has no
+    /// network namespaces (CONFIG_NET_NS off: possible_net_t is empty).
+    pub sock_net: Option<u32>,
     pub fd: FdOffsets,
     pub queue: QueueOffsets,
 }
@@ -95,6 +99,7 @@ pub fn dns_from_btf(btf: &Btf) -> Result<DnsOffsets, BtfError> {
         task_nsproxy: member("task_struct", &["nsproxy"], 8)?,
         nsproxy_net_ns: member("nsproxy", &["net_ns"], 8)?,
         net_inum: member("net", &["ns", "inum"], 4)?,
+        sock_net: member("sock_common", &["skc_net", "net"], 8).ok(),
         fd,
         queue,
     })

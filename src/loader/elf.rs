@@ -95,7 +95,8 @@ impl fmt::Display for ElfError {
 impl std::error::Error for ElfError {}
 
 /// Section name prefixes that hold programs.
-const PROGRAM_PREFIXES: [&str; 5] = ["tracepoint/", "raw_tracepoint/", "tp_btf/", "kprobe/", "kretprobe/"];
+const PROGRAM_PREFIXES: [&str; 6] =
+    ["tracepoint/", "raw_tracepoint/", "tp_btf/", "kprobe/", "kretprobe/", "cgroup_skb/"];
 const EM_BPF: u16 = 247;
 /// R_BPF_64_64: the relocation clang emits for a LD_IMM64 of a symbol.
 const R_BPF_64_64: u32 = 1;
@@ -265,6 +266,7 @@ mod tests {
                 "tracepoint/syscalls/sys_enter_recvmsg",
                 "tracepoint/syscalls/sys_enter_read",
                 "tracepoint/syscalls/sys_exit_recv",
+                "cgroup_skb/ingress",
                 "kretprobe/calibrate_v6",
                 "tracepoint/sock/calibrate_sk_err",
                 "kprobe/calibrate_sk_err"

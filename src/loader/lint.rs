@@ -52,9 +52,10 @@ const NEWER_SECTIONS: [(&str, &str); 4] = [
 ];
 
 /// Program sections that only newer kernels load, and which.
-pub const NEWER_PROGRAMS: [(&str, &str); 2] = [
+pub const NEWER_PROGRAMS: [(&str, &str); 3] = [
     (abi::PROG_STATE_RAW_TRACEPOINT, "4.17 (raw tracepoints)"),
     (abi::PROG_STATE_BTF_TRACEPOINT, "5.11 (BTF tracepoints, bpf_get_current_task_btf)"),
+    (abi::PROG_DNS_SKB, "5.7 (cgroup BPF links; bpf_probe_read_kernel for cgroup_skb)"),
 ];
 
 /// Why the object would not load on a 4.x kernel.
@@ -223,12 +224,12 @@ mod tests {
         // The helper table the lint and the error messages read is itself 4.4's.
         assert!(abi::HELPERS.iter().all(|h| by_4_4(h.since) || panic!("{} {}", h.name, h.since)));
         assert!(!by_4_4("4.8") && by_4_4("3.19") && by_4_4("4.4"));
-        // The one newer program type is named, and is not one the kprobe path
+        // The newer program types are named, and are not ones the kprobe path
         // (all a 4.x kernel without the tracepoint runs) or the perf tracepoint
-        // path loads.
+        // path loads: -d's cgroup_skb program is tried, and falls back.
         for (section, _) in NEWER_PROGRAMS {
             assert!(object.program(section).is_some(), "{section}");
-            assert!(section.starts_with("raw_tracepoint/") || section.starts_with("tp_btf/"));
+            assert!(["raw_tracepoint/", "tp_btf/", "cgroup_skb/"].iter().any(|p| section.starts_with(p)));
         }
     }
 

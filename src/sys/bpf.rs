@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
 use crate::uapi::{
-    BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM,
+    BPF_LINK_CREATE, BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM,
     BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
     BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_UPDATE_ELEM, BPF_OBJ_GET, BPF_OBJ_NAME_LEN, BPF_PROG_LOAD,
     BPF_RAW_TRACEPOINT_OPEN,
@@ -68,6 +68,37 @@ pub(crate) fn bpf_raw_tracepoint_open(
     // `name`, if any, is NUL-terminated and borrowed for the whole call.
     let ret = sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr, std::mem::size_of::<RawTracepointOpenAttr>());
     owned_fd("bpf(BPF_RAW_TRACEPOINT_OPEN)", ret)
+}
+
+/// The LINK_CREATE part of `union bpf_attr` (5.7), up to `flags`: the
+/// cgroup form, which needs nothing after it.
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+/// BPF_LINK_CREATE: attaches `prog` to the cgroup `cgroup` (a directory of
+/// the cgroup v2 hierarchy, opened) at `attach_type`, beside any other
+/// program there (links always attach as BPF_F_ALLOW_MULTI). The program
+/// stays attached while the returned fd is open and no longer: a killed
+/// run leaves nothing on the cgroup, which BPF_PROG_ATTACH would.
+pub(crate) fn bpf_link_create_cgroup(
+    prog: BorrowedFd<'_>,
+    cgroup: BorrowedFd<'_>,
+    attach_type: u32,
+) -> SysResult<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_type,
+        flags: 0,
+    };
+    let ret = sys_bpf(BPF_LINK_CREATE, &mut attr, std::mem::size_of::<LinkCreateAttr>());
+    owned_fd("bpf(BPF_LINK_CREATE)", ret)
 }
 
 fn name_bytes(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {

@@ -1,4 +1,5 @@
-//! Mounting the tracing filesystem when nobody has, privately.
+//! Mounting the tracing filesystem when nobody has, privately; which
+//! filesystem an open file is on.
 
 use super::{SysError, SysResult};
 use std::ffi::CString;
@@ -54,4 +55,21 @@ pub fn unshare_private_mount_namespace() -> SysResult<()> {
         return Err(SysError::last("mount(MS_PRIVATE)"));
     }
     Ok(())
+}
+
+/// fstatfs(2)'s f_type: which filesystem the open file `fd` lives on.
+pub fn filesystem_type(fd: std::os::fd::BorrowedFd<'_>) -> SysResult<i64> {
+    use std::os::fd::AsRawFd;
+    let mut stat = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `fd` is an open descriptor borrowed for the call; `stat` is a
+    // writable statfs the kernel fills whole on success.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), stat.as_mut_ptr()) } != 0 {
+        return Err(SysError::last("fstatfs"));
+    }
+    // SAFETY: fstatfs succeeded, so the struct is initialised (it was
+    // zeroed before, too).
+    let f_type = unsafe { stat.assume_init() }.f_type;
+    // Its C type differs by architecture.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(f_type as i64)
 }

@@ -1,9 +1,10 @@
 //! What a run holds in the kernel, and the order it lets go of it: the
-//! attachments (a program on its hook, one of three kinds of link), the
+//! attachments (a program on its hook, one of four kinds of link), the
 //! programs, the rings and the maps. Every attach path fills the same
 //! `Attached`; dropping it is the teardown, tested here with stand-ins.
 
 use super::rings::Rings;
+use crate::attach::cgroup::CgroupLink;
 use crate::attach::kprobe::KprobeLink;
 use crate::attach::raw_tracepoint::RawTracepointLink;
 use crate::attach::PerfLink;
@@ -19,6 +20,8 @@ pub enum Attachment {
     Kprobe(KprobeLink),
     #[allow(dead_code)]
     Raw(RawTracepointLink),
+    #[allow(dead_code)]
+    Cgroup(CgroupLink),
 }
 
 /// The kinds of kernel object a trace holds. Real runs hold the real ones;

@@ -67,7 +67,7 @@ pub(super) fn attempt(
     host.say_packet_dns(dns_log);
     // Before the connect programs, whose events carry the namespace only
     // where the DNS programs run; else the packet capture opens now.
-    let dns = dns_programs::start(&mut session, dns_log);
+    let dns = dns_programs::start(&mut session, plan.overrides.syscall_dns, dns_log);
     if plan.dns && dns.is_none() {
         packet_dns().map_err(Failed::Common)?;
     }

@@ -209,6 +209,7 @@ impl Constants {
             (abi::CONST_UDP_READER_QUEUE, d.queue.udp_reader_queue.into()),
             (abi::CONST_SKB_HEAD, d.queue.skb_head.into()),
             (abi::CONST_SKB_TRANSPORT_HEADER, d.queue.skb_transport_header.into()),
+            (abi::CONST_SK_NET, d.sock_net.unwrap_or(0).into()),
         ])
     }
 

@@ -1,20 +1,37 @@
-//! -d in the kernel: the DNS messages processes read, in every network
-//! namespace, taken from the caller's buffer as recvfrom(2), recvmsg(2) or
-//! read(2) returns (syscall tracepoints: fields from tracefs, the buffer and
-//! the sender's address through UAPI structs; for a read that names no
-//! sender, the socket behind the fd, through BTF), with the reader's
-//! network namespace (from BTF). Only an answer some process read counts, whole,
-//! however it travelled (IPv6, fragments). It needs BTF (the namespace) and
-//! the syscall tracepoints (CONFIG_FTRACE_SYSCALLS); where either is
-//! missing, or with TCPCONNECT_DNS=packet, -d falls back to the packet
-//! socket of `crate::dns`, which sees this namespace only.
+//! -d in the kernel: the DNS answers of every network namespace, with the
+//! namespace of the socket or process they went to, taken by one of two
+//! hooks, whichever loads first:
 //!
-//! Why not the kernel's receive path: skb:skb_copy_datagram_iovec does not
-//! fire for a linear UDP datagram (udp_recvmsg copies it with
-//! copy_linear_skb: seen on 6.18, no event for a loopback DNS exchange),
-//! and skb:consume_skb neither (UDP frees through skb_attempt_defer_free);
-//! kprobes on udp_recvmsg, bcc's way, do not exist on kernels without
-//! CONFIG_KPROBES, and the syscall tracepoints do on both attach paths.
+//! - **As the kernel delivers them** (`PROG_DNS_SKB`): a cgroup_skb ingress
+//!   program on the root of the cgroup v2 hierarchy runs for each packet a
+//!   socket of the host receives, as it is queued, and sends the UDP
+//!   datagrams from port 53 that look like DNS responses, with the
+//!   receiving socket's namespace (from BTF). It costs nothing on any
+//!   syscall; each received packet pays a look at its headers. It needs a
+//!   cgroup v2 mount, BPF links on cgroups (5.7: a killed run leaves
+//!   nothing attached, which BPF_PROG_ATTACH would) and a kernel that lets
+//!   a cgroup_skb program read kernel memory (bpf_probe_read_kernel): the
+//!   load and the attach are the probe. It sees delivery, not the read: an
+//!   answer nobody reads (a late duplicate to a socket still open) is
+//!   remembered too, and an answer counts from when it was queued.
+//! - **As processes read them** (`abi::DNS_READ_PROGRAMS`): programs on the
+//!   recvfrom(2), recvmsg(2) and read(2) syscall tracepoints take each
+//!   message from the caller's buffer as the call returns (the buffer and
+//!   sender through UAPI structs; for a read that names no sender, the
+//!   socket behind the fd, through BTF), with the reader's namespace. While
+//!   a syscall tracepoint is enabled every syscall of every process takes
+//!   the kernel's slower traced path, and every read(2) of the host runs a
+//!   program: this is the fallback, or what TCPCONNECT_DNS=syscalls asks for.
+//!
+//! Both need BTF; where neither loads, or with TCPCONNECT_DNS=packet, -d
+//! falls back to the packet socket of `crate::dns`, which sees this
+//! namespace only.
+//!
+//! Why not skb:skb_copy_datagram_iovec: it does not fire for a linear UDP
+//! datagram (udp_recvmsg copies it with copy_linear_skb: seen on 6.18, no
+//! event for a loopback DNS exchange), and skb:consume_skb neither (UDP
+//! frees through skb_attempt_defer_free); kprobes on udp_recvmsg, bcc's
+//! way, do not exist on kernels without CONFIG_KPROBES.
 //!
 //! The messages come through a perf event array of their own, read when
 //! connects are formatted (`Rings::drain_dns`): a process reads its answer
@@ -29,20 +46,34 @@ use super::prepared::packet_line;
 use super::session::Session;
 use super::tracepoint_path::field_layouts;
 use crate::abi;
+use crate::attach::cgroup::attach_cgroup_ingress;
 use crate::attach::tracepoint::attach_tracepoint;
 use crate::error::Error;
+use crate::escape::escaped;
+use crate::host::cgroup_v2;
 use crate::perf::PerfBuffers;
 use crate::sys::perf_event::page_size;
-use crate::uapi::BPF_PROG_TYPE_TRACEPOINT;
+use crate::uapi::{BPF_PROG_TYPE_CGROUP_SKB, BPF_PROG_TYPE_TRACEPOINT};
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 /// Data pages of each CPU's DNS ring: 32 messages of the largest size kept
 /// (4 KiB), over a thousand common ones (60 to 100 bytes).
 pub(super) const DNS_RING_PAGES: usize = 32;
 
-/// The -v line of a run whose DNS answers are read in the kernel.
-const KERNEL_LINE: &str = "dns: answers as processes read them, in every network namespace \
+/// The -v line of a run whose DNS answers are taken as processes read them.
+const READ_LINE: &str = "dns: answers as processes read them, in every network namespace \
      (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
+
+/// The -v line of a run whose DNS answers are taken as they are delivered.
+fn delivery_line(root: &Path) -> String {
+    format!(
+        "dns: answers as the kernel delivers them to sockets, in every network namespace \
+         (cgroup_skb ingress on the cgroup v2 root {})",
+        escaped(&root.to_string_lossy())
+    )
+}
 
 /// What `start` made: the programs, their links and their rings.
 pub(super) struct DnsCapture {
@@ -53,17 +84,34 @@ pub(super) struct DnsCapture {
 }
 
 /// Where `session.constants.dns` is set (the plan asked for -d and BTF gave
-/// the offsets): loads the DNS programs, opens their rings and attaches them,
+/// the offsets): opens the DNS rings and attaches the delivery program,
+/// else (or with `read_hook`, TCPCONNECT_DNS=syscalls) the read programs,
 /// before any connect program, so no answer a traced connect used is
-/// missed. On any failure, -d falls back to the packet socket: the
-/// constants lose `dns` (connects then carry no namespace) and -v says why.
-pub(super) fn start(session: &mut Session, log: Log<'_>) -> Option<DnsCapture> {
+/// missed. Where neither can, -d falls back to the packet socket: the
+/// constants lose `dns` (connects then carry no namespace). -v says which,
+/// and why not the better one.
+pub(super) fn start(session: &mut Session, read_hook: bool, log: Log<'_>) -> Option<DnsCapture> {
     session.constants.dns?;
-    match try_start(session) {
-        Ok(capture) => {
-            log(format_args!("{KERNEL_LINE}"));
-            Some(capture)
+    let attached = open_rings(session).and_then(|rings| {
+        let delivery = match read_hook {
+            true => Err("TCPCONNECT_DNS=syscalls".to_owned()),
+            false => attach_delivery(session),
+        };
+        match delivery {
+            Ok((prog, link, root)) => {
+                log(format_args!("{}", delivery_line(&root)));
+                Ok(DnsCapture { progs: vec![prog], links: vec![link], rings })
+            }
+            Err(reason) => {
+                log(format_args!("dns: no program on delivered datagrams: {reason}"));
+                let (progs, links) = attach_reads(session)?;
+                log(format_args!("{READ_LINE}"));
+                Ok(DnsCapture { progs, links, rings })
+            }
         }
+    });
+    match attached {
+        Ok(capture) => Some(capture),
         Err(reason) => {
             session.constants.dns = None;
             log(format_args!("{}", packet_line(&reason)));
@@ -72,22 +120,50 @@ pub(super) fn start(session: &mut Session, log: Log<'_>) -> Option<DnsCapture> {
     }
 }
 
-fn try_start(session: &Session) -> Result<DnsCapture, String> {
-    let first_line = |e: Error| e.first_line();
-    let events = map_index(session.object, abi::MAP_DNS_EVENTS).map_err(first_line)?;
+fn open_rings(session: &Session) -> Result<PerfBuffers, String> {
+    let events = map_index(session.object, abi::MAP_DNS_EVENTS).map_err(|e| e.first_line())?;
     // A ring wakes the reader once half of it is full, so a burst of answers
     // is read before it overflows (a 70000/s burst overran the 100 ms drain
     // alone), and a common answer costs no wakeup of its own (a wakeup every
     // 16 answers added about 0.9 µs to each, measured by tools/bench).
     let half_ring = (DNS_RING_PAGES * page_size() / 2) as u32;
-    let buffers = PerfBuffers::open_waking_at_bytes(
+    PerfBuffers::open_waking_at_bytes(
         &session.maps[events],
         session.online,
         DNS_RING_PAGES,
         half_ring,
         session.epoll,
     )
-    .map_err(|e| format!("cannot open the DNS perf rings: {e}"))?;
+    .map_err(|e| format!("cannot open the DNS perf rings: {e}"))
+}
+
+/// The cgroup_skb program on the root of the cgroup v2 hierarchy, and the
+/// root's path.
+fn attach_delivery(session: &Session) -> Result<(OwnedFd, Attachment, PathBuf), String> {
+    let offsets = session.constants.dns.unwrap_or_default();
+    if offsets.sock_net.is_none() {
+        return Err("BTF has no sock_common.skc_net (a kernel without network namespaces)".into());
+    }
+    let root = cgroup_v2::open_root()?;
+    let prog = session
+        .load(abi::PROG_DNS_SKB, BPF_PROG_TYPE_CGROUP_SKB, &session.constants, &HashMap::new(), 0)
+        .map_err(|e| e.first_line())?;
+    let link = attach_cgroup_ingress(prog.as_fd(), root.dir.as_fd()).map_err(|e| {
+        let shown = escaped(&root.path.to_string_lossy()).into_owned();
+        match e.errno() {
+            libc::EINVAL => {
+                format!("this kernel has no BPF links on cgroups (upstream Linux added them in 5.7): {e}")
+            }
+            libc::EPERM => format!("attaching to the cgroup v2 root {shown} needs CAP_NET_ADMIN: {e}"),
+            _ => format!("cannot attach to the cgroup v2 root {shown}: {e}"),
+        }
+    })?;
+    Ok((prog, Attachment::Cgroup(link), root.path))
+}
+
+/// The programs on the syscall tracepoints of reads, with their links.
+fn attach_reads(session: &Session) -> Result<(Vec<OwnedFd>, Vec<Attachment>), String> {
+    let first_line = |e: Error| e.first_line();
     let (mut progs, mut links) = (Vec::new(), Vec::new());
     // Exits first: no thread is marked as reading without the program that
     // takes the mark away.
@@ -109,7 +185,7 @@ fn try_start(session: &Session) -> Result<DnsCapture, String> {
         progs.push(prog);
         links.push(Attachment::Perf(link));
     }
-    Ok(DnsCapture { progs, links, rings: buffers })
+    Ok((progs, links))
 }
 
 #[cfg(test)]
@@ -123,5 +199,6 @@ mod tests {
             assert!(object.program(program.section).is_some(), "{}", program.section);
             assert!(!program.fields.is_empty());
         }
+        assert!(object.program(abi::PROG_DNS_SKB).is_some());
     }
 }

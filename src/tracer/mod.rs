@@ -233,7 +233,7 @@ impl Tracer {
             .iter()
             .filter_map(|a| match a {
                 Attachment::Kprobe(link) => link.legacy_probe(),
-                Attachment::Perf(_) | Attachment::Raw(_) => None,
+                Attachment::Perf(_) | Attachment::Raw(_) | Attachment::Cgroup(_) => None,
             })
             .filter_map(|probe| self.tracefs.kprobe_nmissed(probe))
             .sum()

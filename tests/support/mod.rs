@@ -189,10 +189,16 @@ impl Tool {
     /// once -v says the state tracepoint is attached. The -v lines end up
     /// in the stderr that `stop` returns.
     pub fn start_headerless(args: &[&str]) -> Tool {
+        Self::start_headerless_with(args, |_| {})
+    }
+
+    /// `start_headerless`, with `customize` applied to the command (e.g. its
+    /// environment) before it is spawned.
+    pub fn start_headerless_with(args: &[&str], customize: impl FnOnce(&mut Command)) -> Tool {
         let mut all = vec!["-v"];
         all.extend_from_slice(args);
         let attached = attached_lines().lines().last().unwrap_or_default().to_owned();
-        Self::start_live_when(Command::new(tcpconnect_bin()), &all, |_| {}, Live::Stderr(attached))
+        Self::start_live_when(Command::new(tcpconnect_bin()), &all, customize, Live::Stderr(attached))
     }
 
     /// Starts the tool through `sh -c SETUP` run by `wrapper` (e.g. unshare),
