@@ -177,6 +177,8 @@ pub enum Load {
     Udp(u16),
     /// `bench syscall`: one getppid(2) a step (see `dns`).
     Syscall,
+    /// `bench read`: one 64-byte read(2) of /dev/zero a step (see `dns`).
+    Read,
 }
 
 /// Client processes, started and waiting for the go.
@@ -202,6 +204,7 @@ impl Clients {
             Load::Connect => vec!["client".to_owned()],
             Load::Udp(port) => vec!["udp".to_owned(), port.to_string()],
             Load::Syscall => vec!["syscall".to_owned()],
+            Load::Read => vec!["read".to_owned()],
         };
         let mut children = Vec::new();
         for _ in 0..count {

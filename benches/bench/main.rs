@@ -12,6 +12,7 @@
 //!   bench client (count N | seconds S)     the load process (see `client`)
 //!   bench udp PORT (count N | seconds S)   the UDP load of the -d section (see `dns`)
 //!   bench syscall (count N | seconds S)    its syscall load (see `dns`)
+//!   bench read (count N | seconds S)       its read(2) load (see `dns`)
 //!   bench attach (tp | raw | none)                an empty program, attached (see `attach`)
 //!
 //! `--tool` is the tcpconnect binary to measure (default: the musl build
@@ -53,7 +54,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench [--tool PATH] [--quick] [--only {}]\n       bench client (count N | seconds S)\n       \
          bench udp PORT (count N | seconds S)\n       \
-         bench syscall (count N | seconds S)\n       bench attach (tp | raw | none)",
+         bench syscall (count N | seconds S)\n       bench read (count N | seconds S)\n       bench attach (tp | raw | none)",
         SECTIONS.join(",")
     );
     std::process::exit(2);
@@ -99,6 +100,7 @@ fn main() {
         Some("client") => return client::main(&args[1..]),
         Some("udp") => return dns::main(&args[1..]),
         Some("syscall") => return dns::syscall_main(&args[1..]),
+        Some("read") => return dns::read_main(&args[1..]),
         Some("attach") => return attach::main(&args[1..]),
         _ => {}
     }

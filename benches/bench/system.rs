@@ -18,7 +18,7 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn verdict(met: bool) -> Verdict {
+pub fn verdict(met: bool) -> Verdict {
     if met {
         Verdict::Met
     } else {
@@ -107,7 +107,9 @@ pub fn start_attached(config: &Config, tool: Tool, sink: Sink) -> Option<Tracer>
 // ---------------------------------------------------------------- 1. exec → live
 
 /// Milliseconds from spawning `tool` to its live marker on stdout, or None.
-fn one_exec(config: &Config, tool: Tool) -> Option<f64> {
+/// One start and stop of `tool`: ms from exec to its header (bpftrace: its
+/// "Attaching" line), and from SIGINT to its exit.
+fn one_exec(config: &Config, tool: Tool) -> Option<(f64, f64)> {
     let start = Instant::now();
     let mut tracer = Tracer::spawn(tool, config, Sink::Pipe);
     let (line, at) = tracer.first_line();
@@ -122,43 +124,64 @@ fn one_exec(config: &Config, tool: Tool) -> Option<f64> {
         tracer.wait_attached(ATTACH_TIMEOUT);
         std::thread::sleep(Duration::from_millis(100));
     }
+    let stopping = Instant::now();
     let stopped = tracer.stop();
+    let exit_ms = stopping.elapsed().as_secs_f64() * 1e3;
     if !ok || !stopped.clean() {
         eprintln!("bench: {} start-up: first line {line:?}; {}", tool.name(), stopped.stderr.trim());
         return None;
     }
-    Some(ms)
+    Some((ms, exit_ms))
 }
 
-/// Item 1: exec to tracing live, interleaved with bpftrace, median of 20 each.
+/// Item 1: exec to tracing live, and SIGINT to exit, interleaved with
+/// bpftrace and -d on each of its kernel hooks, median of 20 each.
 pub fn exec_to_live(config: &Config, table: &mut Table) {
     let runs = if config.quick { 3 } else { 20 };
-    progress(&format!("exec -> live: {runs} runs of each, interleaved"));
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let tools = [Tool::Tcpconnect, Tool::Bpftrace, Tool::TcpconnectDns, Tool::TcpconnectDnsSyscalls];
+    progress(&format!(
+        "exec -> live and SIGINT -> exit: {runs} runs of each of {} tools, interleaved",
+        tools.len()
+    ));
+    let mut times: Vec<Vec<(f64, f64)>> = vec![Vec::new(); tools.len()];
     for i in 0..runs {
-        // Alternate which goes first, so neither always follows the other.
-        let order =
-            if i % 2 == 0 { [Tool::Tcpconnect, Tool::Bpftrace] } else { [Tool::Bpftrace, Tool::Tcpconnect] };
-        for tool in order {
-            if let Some(ms) = one_exec(config, tool) {
-                if tool == Tool::Bpftrace {
-                    theirs.push(ms);
-                } else {
-                    ours.push(ms);
-                }
+        // Rotate which goes first, so none always follows another.
+        for k in 0..tools.len() {
+            let which = (i + k) % tools.len();
+            if let Some(t) = one_exec(config, tools[which]) {
+                times[which].push(t);
             }
         }
     }
-    let (m, b) = (median(&ours), median(&theirs));
-    let (lo, hi) = iqr(&ours);
-    table.row(
-        &format!("exec → live (header printed), median of {}", ours.len()),
-        format!("{m:.2} ms (IQR {lo:.2}–{hi:.2})"),
-        format!("bpftrace {b:.0} ms (n={})", theirs.len()),
-        format!("{:.4}", m / b),
-        "≤ 10 ms",
-        verdict(ours.len() == runs && m <= 10.0),
-    );
+    let live: Vec<Vec<f64>> = times.iter().map(|t| t.iter().map(|&(l, _)| l).collect()).collect();
+    let exit: Vec<Vec<f64>> = times.iter().map(|t| t.iter().map(|&(_, e)| e).collect()).collect();
+    let b = median(&live[1]);
+    for (k, label) in [(0, ""), (2, " -d"), (3, " -d at the syscall tracepoints")] {
+        let (m, (lo, hi)) = (median(&live[k]), iqr(&live[k]));
+        let (e, (elo, ehi)) = (median(&exit[k]), iqr(&exit[k]));
+        table.row(
+            &format!("exec → live (header printed){label}, median of {}", live[k].len()),
+            format!("{m:.2} ms (IQR {lo:.2}–{hi:.2})"),
+            format!("bpftrace {b:.0} ms (n={})", live[1].len()),
+            format!("{:.4}", m / b),
+            "≤ 10 ms",
+            match k {
+                3 => Verdict::Info,
+                _ => verdict(live[k].len() == runs && m <= 10.0),
+            },
+        );
+        table.row(
+            &format!("SIGINT → exit{label}, median of {}", exit[k].len()),
+            format!("{e:.1} ms (IQR {elo:.1}–{ehi:.1})"),
+            format!("bpftrace {:.0} ms", median(&exit[1])),
+            String::new(),
+            if k == 2 { "≤ 100 ms" } else { "" },
+            match k {
+                2 => verdict(exit[k].len() == runs && e <= 100.0),
+                _ => Verdict::Info,
+            },
+        );
+    }
 }
 
 // ------------------------------------------------------- 3. connect overhead

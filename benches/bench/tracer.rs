@@ -59,6 +59,9 @@ pub enum Tool {
     /// tcpconnect -d: DNS answers captured the default way (see
     /// `TCPCONNECT_DNS`).
     TcpconnectDns,
+    /// tcpconnect -d with TCPCONNECT_DNS=syscalls: DNS answers taken as
+    /// processes read them, at the syscall tracepoints of reads.
+    TcpconnectDnsSyscalls,
     /// tcpconnect -d with TCPCONNECT_DNS=packet: DNS answers captured by a
     /// packet socket, which sees only its own network namespace.
     TcpconnectDnsPacket,
@@ -83,6 +86,7 @@ impl Tool {
             Tool::TcpconnectPerfArrays => "tcpconnect on the perf event arrays",
             Tool::TcpconnectResult => "tcpconnect --result",
             Tool::TcpconnectDns => "tcpconnect -d",
+            Tool::TcpconnectDnsSyscalls => "tcpconnect -d (TCPCONNECT_DNS=syscalls)",
             Tool::TcpconnectDnsPacket => "tcpconnect -d (TCPCONNECT_DNS=packet)",
             Tool::Bpftrace => "bpftrace",
             Tool::EmptyTracepoint => "empty program, tracepoint",
@@ -94,7 +98,7 @@ impl Tool {
     /// Live only once its header is printed: -d opens its DNS capture
     /// apart from the program `Tracer::wait_attached` looks for.
     pub fn live_at_header(self) -> bool {
-        matches!(self, Tool::TcpconnectDns | Tool::TcpconnectDnsPacket)
+        matches!(self, Tool::TcpconnectDns | Tool::TcpconnectDnsSyscalls | Tool::TcpconnectDnsPacket)
     }
 }
 
@@ -159,6 +163,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         | Tool::TcpconnectPerfArrays
         | Tool::TcpconnectResult
         | Tool::TcpconnectDns
+        | Tool::TcpconnectDnsSyscalls
         | Tool::TcpconnectDnsPacket => Command::new(&config.tool),
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
         Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::Placebo => Command::new(&config.exe),
@@ -170,6 +175,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::TcpconnectPerfArrays => c.env("TCPCONNECT_TRANSPORT", "perf"),
         Tool::TcpconnectResult => c.arg("--result"),
         Tool::TcpconnectDns => c.arg("-d"),
+        Tool::TcpconnectDnsSyscalls => c.arg("-d").env("TCPCONNECT_DNS", "syscalls"),
         Tool::TcpconnectDnsPacket => c.arg("-d").env("TCPCONNECT_DNS", "packet"),
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
