@@ -68,6 +68,7 @@ CONNECT=nfs_mount trace nfs_kprobe tcpconnect --attach kprobe -v
 CONNECT=nfs_mount trace nfs_legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -v
 # -d: an answer the connector reads (recv on its own socket), from user memory.
 TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns tcpconnect -d -v
+TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns_reads env TCPCONNECT_DNS=syscalls tcpconnect -d -v
 "#
     );
     let out = Vm::new(&assets)
@@ -117,20 +118,29 @@ TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns tcpconnect -
     assert_eq!(offsets(&nobtf.err, "by calibration"), btf, "calibration disagrees with BTF");
     assert!(nobtf.err.ends_with(PMU_ATTACH), "{}", nobtf.err);
 
-    // -d on arm64: the syscall tracepoints' fields, the caller's buffer read
-    // from user memory, the reader's network namespace.
-    let dns = trace_run(&out, "dns");
-    assert_eq!(dns.conn, "ConnectionRefused\n", "dns: the connector's outcome");
-    let connect = bcc_line(dns.connector_pid, "connector", 4, "127.0.0.1", "127.0.0.2", 1);
-    assert_eq!(dns.out, format!("{HEADER} QUERY\n{connect} arm.test\n"), "dns: stdout");
-    assert_eq!(
-        dns.err,
-        format!(
-            "tcpconnect: dns: answers as processes read them, in every network namespace (tracepoints \
-             syscalls:sys_{{enter,exit}}_{{recvfrom,recvmsg,read}})\n{BTF_TRACEPOINT_ATTACHED}"
+    // -d on arm64, on both kernel hooks: the cgroup_skb program on delivered
+    // packets (the receiving socket's network namespace); the syscall
+    // tracepoints' fields, the caller's buffer read from user memory, the
+    // reader's network namespace.
+    for (name, dns_lines) in [
+        (
+            "dns",
+            "tcpconnect: dns: answers as the kernel delivers them to sockets, in every network namespace \
+             (cgroup_skb ingress on the cgroup v2 root /sys/fs/cgroup)\n",
         ),
-        "dns: -v"
-    );
+        (
+            "dns_reads",
+            "tcpconnect: dns: no program on delivered datagrams: TCPCONNECT_DNS=syscalls\n\
+             tcpconnect: dns: answers as processes read them, in every network namespace (tracepoints \
+             syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})\n",
+        ),
+    ] {
+        let dns = trace_run(&out, name);
+        assert_eq!(dns.conn, "ConnectionRefused\n", "{name}: the connector's outcome");
+        let connect = bcc_line(dns.connector_pid, "connector", 4, "127.0.0.1", "127.0.0.2", 1);
+        assert_eq!(dns.out, format!("{HEADER} QUERY\n{connect} arm.test\n"), "{name}: stdout");
+        assert_eq!(dns.err, format!("{dns_lines}{BTF_TRACEPOINT_ATTACHED}"), "{name}: -v");
+    }
 
     // The NFS mount's connect (`nfs_mount`) runs in xs_tcp_setup_socket,
     // the RPC transport's connect work: every path prints it once, with the

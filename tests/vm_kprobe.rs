@@ -625,9 +625,14 @@ begin ro_legacy; echo $rc; cat /tmp/out /tmp/err $EVENTS; end ro_legacy
     assert_eq!(lines.next(), None, "one line, and kprobe_events empty: {ro_legacy}");
 }
 
-/// -v's line for the DNS capture that sees every network namespace.
-const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as processes read them, in every network namespace \
-                               (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
+/// -v's line for the DNS capture that sees every network namespace, as
+/// the kernel delivers the answers.
+const DNS_EVERY_NETNS: &str = "tcpconnect: dns: answers as the kernel delivers them to sockets, in every \
+                               network namespace (cgroup_skb ingress on the cgroup v2 root /sys/fs/cgroup)";
+/// -v's lines for the same as processes read the answers, forced.
+const DNS_READS: &str = "tcpconnect: dns: no program on delivered datagrams: TCPCONNECT_DNS=syscalls\n\
+                         tcpconnect: dns: answers as processes read them, in every network namespace \
+                         (tracepoints syscalls:sys_{enter,exit}_{recvfrom,recvmsg,read})";
 
 /// The script's helpers for the -d namespace runs: `netns_connects` makes
 /// the connects described at
@@ -769,6 +774,8 @@ CONNECT=netns_connects trace kprobe tcpconnect --attach kprobe -d -v
 CONNECT=netns_connects trace legacy env TCPCONNECT_KPROBE_API=legacy tcpconnect --attach kprobe -d -v
 CONNECT=netns_connects trace tracepoint tcpconnect --attach tracepoint -d -v
 CONNECT=netns_connects trace kprobe_j tcpconnect --attach kprobe -d -j -v
+CONNECT=netns_connects trace kprobe_reads env TCPCONNECT_DNS=syscalls tcpconnect --attach kprobe -d -v
+CONNECT=netns_connects trace tracepoint_reads env TCPCONNECT_DNS=syscalls tcpconnect --attach tracepoint -d -v
 CONNECT=packet_connects trace packet env TCPCONNECT_DNS=packet tcpconnect --attach kprobe -d -v
 CONNECT=packet_connects trace nobtf env TCPCONNECT_BTF=off tcpconnect --attach kprobe -d -v
 true
@@ -780,16 +787,18 @@ true
     };
     let from_btf = "tcpconnect: struct sock_common: skc_v6_daddr at 56, skc_v6_rcv_saddr at 72 (from BTF)\n";
     let runs = [
-        ("kprobe", format!("{from_btf}{PMU_ATTACH}")),
-        ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
-        ("tracepoint", BTF_TRACEPOINT_ATTACHED.to_owned()),
-        ("kprobe_j", format!("{from_btf}{PMU_ATTACH}")),
+        ("kprobe", DNS_EVERY_NETNS, format!("{from_btf}{PMU_ATTACH}")),
+        ("legacy", DNS_EVERY_NETNS, format!("{from_btf}{LEGACY_ATTACH}")),
+        ("tracepoint", DNS_EVERY_NETNS, BTF_TRACEPOINT_ATTACHED.to_owned()),
+        ("kprobe_j", DNS_EVERY_NETNS, format!("{from_btf}{PMU_ATTACH}")),
+        ("kprobe_reads", DNS_READS, format!("{from_btf}{PMU_ATTACH}")),
+        ("tracepoint_reads", DNS_READS, BTF_TRACEPOINT_ATTACHED.to_owned()),
     ];
-    for (name, attach) in runs {
+    for (name, dns, attach) in runs {
         let run = check_netns_run(&out, name, name.ends_with("_j"));
         // The DNS programs attach before the connect programs are even
         // prepared: no answer a traced connect used can be missed.
-        assert_eq!(run.err, format!("{DNS_EVERY_NETNS}\n{attach}"), "{name}: -v");
+        assert_eq!(run.err, format!("{dns}\n{attach}"), "{name}: -v");
     }
 
     // The packet socket, forced or for want of BTF (the namespace of the

@@ -72,7 +72,17 @@ fn linux_5_4() -> Kernel {
         },
     ];
     methods.extend(kprobe_methods_with_btf([EVERY_OPTION, SOME_OPTIONS, SOME_OPTIONS, SOME_OPTIONS]));
-    Kernel { ring_buffer: false, ..Kernel::new("linux-5.4.286-x86_64", "5.4.286", methods) }
+    Kernel {
+        ring_buffer: false,
+        // -d's cgroup_skb program: this build has no CONFIG_CGROUP_BPF (and
+        // 5.4 neither cgroup links, 5.7, nor bpf_probe_read_kernel for
+        // cgroup_skb programs).
+        dns_delivery_refused: Some(
+            "this kernel has no cgroup_skb programs (CONFIG_CGROUP_BPF): bpf(BPF_PROG_LOAD) refused the type \
+             before the verifier ran",
+        ),
+        ..Kernel::new("linux-5.4.286-x86_64", "5.4.286", methods)
+    }
 }
 
 fn linux_4_19() -> Kernel {

@@ -147,7 +147,7 @@ fn attach_delivery(session: &Session) -> Result<(OwnedFd, Attachment, PathBuf), 
     let root = cgroup_v2::open_root()?;
     let prog = session
         .load(abi::PROG_DNS_SKB, BPF_PROG_TYPE_CGROUP_SKB, &session.constants, &HashMap::new(), 0)
-        .map_err(|e| e.first_line())?;
+        .map_err(refusal)?;
     let link = attach_cgroup_ingress(prog.as_fd(), root.dir.as_fd()).map_err(|e| {
         let shown = escaped(&root.path.to_string_lossy()).into_owned();
         match e.errno() {
@@ -159,6 +159,36 @@ fn attach_delivery(session: &Session) -> Result<(OwnedFd, Attachment, PathBuf), 
         }
     })?;
     Ok((prog, Attachment::Cgroup(link), root.path))
+}
+
+/// Why the delivery program did not load, in one line: with the verifier's
+/// reason where it gave one (a kernel without a helper for cgroup_skb
+/// programs says which), not its statistics.
+fn refusal(e: Error) -> String {
+    let reason = match &e {
+        // The program type itself is refused before the verifier runs.
+        Error::ProgLoad { error, .. }
+            if error.verifier_log.trim().is_empty() && error.error.errno() == libc::EINVAL =>
+        {
+            return "this kernel has no cgroup_skb programs (CONFIG_CGROUP_BPF): bpf(BPF_PROG_LOAD) refused the \
+                    type before the verifier ran"
+                .to_owned();
+        }
+        Error::ProgLoad { error, .. } => error
+            .verifier_log
+            .lines()
+            .map(str::trim)
+            .rfind(|l| {
+                !l.is_empty()
+                    && !["processed ", "verification time", "stack depth"].iter().any(|p| l.starts_with(p))
+            })
+            .map(|l| escaped(l).into_owned()),
+        _ => None,
+    };
+    match reason {
+        Some(reason) => format!("{} (verifier: {reason})", e.first_line()),
+        None => e.first_line(),
+    }
 }
 
 /// The programs on the syscall tracepoints of reads, with their links.

@@ -414,7 +414,8 @@ impl<A> Vm<A> {
 }
 
 /// The guest's /init: mounts proc, sysfs, devtmpfs, tracefs (at
-/// /sys/kernel/tracing), debugfs, bpffs and a tmpfs /tmp, runs `setup`
+/// /sys/kernel/tracing), debugfs, bpffs, the cgroup v2 hierarchy at
+/// /sys/fs/cgroup (as systemd does; 4.5+) and a tmpfs /tmp, runs `setup`
 /// (e.g. insmod lines), brings lo up, then runs /script as root in /root
 /// with its stdout and stderr on `script_tty` (put in raw mode), prints
 /// `@@EXIT n@@` there and powers off.
@@ -429,6 +430,7 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tracefs tracefs /sys/kernel/tracing || echo 'init: no tracefs'
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 {setup}ip link set lo up
 grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 || echo 'init: no ::1 on lo'
