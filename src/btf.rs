@@ -141,14 +141,23 @@ impl Bytes {
 }
 
 /// Parsed BTF: where the type and string sections are in the file's bytes,
-/// plus where each type record starts so a type id is found in constant time.
+/// plus where every `CHECKPOINT_STRIDE`th type record starts, so a type id is
+/// found by walking at most that many records. An index of every record
+/// would be ~500 KiB of heap for vmlinux's ~125k types on every start, most
+/// of the tool's peak memory; this one is 8 KiB.
 pub struct Btf {
     bytes: Bytes,
     types: Range<usize>,
     strings: Range<usize>,
-    /// offsets[i] = start of type id i + 1 within the type section.
-    offsets: Vec<u32>,
+    /// checkpoints[i] = start of type id i * CHECKPOINT_STRIDE + 1 within the
+    /// type section.
+    checkpoints: Vec<u32>,
+    /// How many types there are (ids 1..=count).
+    count: u32,
 }
+
+/// Types between two checkpoints of the index.
+const CHECKPOINT_STRIDE: usize = 64;
 
 /// One type record, decoded.
 #[derive(Clone, Copy)]
@@ -255,10 +264,12 @@ impl Btf {
         if u32::try_from(types.len()).is_err() {
             return Err(BtfError::Corrupt("type section too large"));
         }
-        let mut offsets = Vec::with_capacity(types.len() / TYPE_LEN);
+        let mut checkpoints = Vec::with_capacity(types.len() / TYPE_LEN / CHECKPOINT_STRIDE + 1);
+        let mut count = 0usize;
         let mut pos = 0usize;
         while pos < types.len() {
-            let id = offsets.len() as u32 + 1;
+            // At most types.len() / TYPE_LEN records, which fits u32.
+            let id = count as u32 + 1;
             let truncated = || BtfError::BadType { id, what: "runs past the end of the type section" };
             let record: &[u8; TYPE_LEN] =
                 types.get(pos..pos + TYPE_LEN).and_then(|r| r.try_into().ok()).ok_or_else(truncated)?;
@@ -275,11 +286,14 @@ impl Btf {
             if end > types.len() {
                 return Err(truncated());
             }
-            // Fits: pos < types.len(), which fits in u32.
-            offsets.push(pos as u32);
+            if count % CHECKPOINT_STRIDE == 0 {
+                // Fits: pos < types.len(), which fits in u32.
+                checkpoints.push(pos as u32);
+            }
+            count += 1;
             pos = end;
         }
-        Ok(Btf { bytes: file, types: type_range, strings: string_range, offsets })
+        Ok(Btf { bytes: file, types: type_range, strings: string_range, checkpoints, count: count as u32 })
     }
 
     /// Maps (or, where sysfs cannot map it on older kernels, reads) and parses
@@ -416,7 +430,10 @@ impl Btf {
         let bad = BtfError::BadType { id, what: "is referenced but does not exist" };
         let index =
             (id as usize).checked_sub(1).ok_or(BtfError::BadType { id, what: "(void) has no size" })?;
-        let pos = *self.offsets.get(index).ok_or(bad)? as usize;
+        if index >= self.count as usize {
+            return Err(bad);
+        }
+        let pos = self.record_start(index).ok_or(bad)?;
         let (Some(info), Some(size_or_type)) =
             (read_u32(self.types(), pos + 4), read_u32(self.types(), pos + 8))
         else {
@@ -428,6 +445,23 @@ impl Btf {
         let extra_end = pos + TYPE_LEN + extra_len(kind, vlen).unwrap_or(0);
         let extra = self.types().get(pos + TYPE_LEN..extra_end).unwrap_or(&[]);
         Ok(Type { id, kind, vlen, kind_flag: info >> 31 != 0, size_or_type, extra })
+    }
+
+    /// Where the record of type id `index + 1` starts: its checkpoint's,
+    /// then the records after it, each skipped by its length (validated by
+    /// parse()). None only for an index past the last type.
+    fn record_start(&self, index: usize) -> Option<usize> {
+        let mut pos = *self.checkpoints.get(index / CHECKPOINT_STRIDE)? as usize;
+        for _ in 0..index % CHECKPOINT_STRIDE {
+            pos = self.next_record(pos)?;
+        }
+        Some(pos)
+    }
+
+    /// The start of the record after the one at `pos`.
+    fn next_record(&self, pos: usize) -> Option<usize> {
+        let info = read_u32(self.types(), pos + 4)?;
+        Some(pos + TYPE_LEN + extra_len((info >> 24) & 0x1f, (info & 0xffff) as usize)?)
     }
 
     /// Whether the NUL-terminated name at `off` is exactly `want`, comparing
@@ -472,11 +506,13 @@ impl Btf {
         wanted: impl Fn(u32) -> bool + 'b,
     ) -> impl Iterator<Item = (u32, u32)> + 'b {
         let types = self.types();
-        self.offsets.iter().enumerate().filter_map(move |(index, &pos)| {
-            let name_off = read_u32(types, pos as usize)?;
-            let kind = (read_u32(types, pos as usize + 4)? >> 24) & 0x1f;
-            // offsets.len() fits u32: parse() checked every id.
-            let id = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        // Every record in order, each found from the one before.
+        let starts = std::iter::successors(self.checkpoints.first().map(|&p| p as usize), |&pos| {
+            self.next_record(pos).filter(|&next| next < types.len())
+        });
+        (1..=self.count).zip(starts).filter_map(move |(id, pos)| {
+            let name_off = read_u32(types, pos)?;
+            let kind = (read_u32(types, pos + 4)? >> 24) & 0x1f;
             (wanted(kind) && self.name_is(name_off, name.as_bytes())).then_some((id, kind))
         })
     }
@@ -1051,7 +1087,7 @@ pub(crate) mod tests {
         eprintln!(
             "{VMLINUX_BTF}: {} bytes, {} types, read in {read:?}, parsed in {:?}",
             bytes.len(),
-            btf.offsets.len(),
+            btf.count,
             started.elapsed()
         );
 
@@ -1066,7 +1102,7 @@ pub(crate) mod tests {
             assert!(std::env::var_os("CI").is_none(), "bpftool is needed for this test in CI");
             return eprintln!("skipped the bpftool comparison: bpftool not found or failed");
         };
-        assert_eq!(oracle.types.len(), btf.offsets.len(), "type count");
+        assert_eq!(oracle.types.len(), btf.count as usize, "type count");
         let lookups: &[(&str, &[&str])] = &[
             ("sock_common", &["skc_v6_daddr"]),
             ("sock_common", &["skc_v6_rcv_saddr"]),
