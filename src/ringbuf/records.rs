@@ -5,9 +5,12 @@
 //! pages). Two free-running u64 byte counters bound the pending records:
 //! `producer_pos` (advanced by the kernel when it *reserves* a record) and
 //! `consumer_pos` (advanced by user space after it consumed one). A counter
-//! `c` refers to byte `c & (size - 1)`. The kernel maps the data area twice
-//! in a row, so the reader sees a record that crosses the end as one
-//! contiguous run of `2 * size` bytes; this module takes that doubled area.
+//! `c` refers to byte `c & (size - 1)`. The kernel offers the data area
+//! mapped twice in a row, so that a record crossing the end reads as one
+//! run; we map it once (the second copy would double the ring's share of
+//! our RSS) and copy a record that crosses the end in two parts. A header
+//! never crosses it: records start 8-aligned and the size is a power of two
+//! of at least 8.
 //!
 //! # Record layout (kernel/bpf/ringbuf.c, `struct bpf_ringbuf_hdr`)
 //!
@@ -47,7 +50,7 @@ pub enum Record<'a> {
 /// publish the producer position it read, dropping what was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RingBufError {
-    /// The doubled data area is not twice a power of two of at least 8 bytes.
+    /// The data area is not a power of two of at least 8 bytes.
     BadDataLen { len: usize },
     /// The producer position is behind the consumer's.
     ProducerBehind { consumer: u64, producer: u64 },
@@ -62,7 +65,7 @@ impl fmt::Display for RingBufError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             RingBufError::BadDataLen { len } => {
-                write!(f, "BPF ring buffer data area of {len} bytes is not twice a power of two >= 8")
+                write!(f, "BPF ring buffer data area of {len} bytes is not a power of two >= 8")
             }
             RingBufError::ProducerBehind { consumer, producer } => {
                 write!(f, "BPF ring buffer producer position {producer} is behind the consumer's {consumer}")
@@ -82,12 +85,13 @@ impl fmt::Display for RingBufError {
 impl std::error::Error for RingBufError {}
 
 /// Walks the records from `consumer` up to `producer` (loaded with
-/// Acquire) in `data`, the doubled data area, calling `on_record` with each
+/// Acquire) in `data`, the data area, calling `on_record` with each
 /// committed record and the consumer position just past it, which the
 /// caller publishes (with Release) so the kernel can reuse the space at
-/// once. Each header's length word is loaded with Acquire from the first
-/// copy; each sample is copied into `scratch`, which is reused. Returns the
-/// position the walk stopped at: `producer`, or the first busy record.
+/// once. Each header's length word is loaded with Acquire; each sample is
+/// copied into `scratch` (in two parts where it crosses the end of the
+/// area), which is reused. Returns the position the walk stopped at:
+/// `producer`, or the first busy record.
 ///
 /// The work is bounded by `producer - consumer <= size` bytes, and every
 /// record advances by at least 8; `scratch` never grows past `size` bytes.
@@ -102,10 +106,9 @@ where
     R: RingView + ?Sized,
     F: FnMut(Record<'_>, u64),
 {
-    let doubled = data.size();
-    let size = doubled / 2;
-    if doubled % 2 != 0 || size < BPF_RINGBUF_HDR_SZ as usize || !size.is_power_of_two() {
-        return Err(RingBufError::BadDataLen { len: doubled });
+    let size = data.size();
+    if size < BPF_RINGBUF_HDR_SZ as usize || !size.is_power_of_two() {
+        return Err(RingBufError::BadDataLen { len: size });
     }
     if producer < consumer {
         return Err(RingBufError::ProducerBehind { consumer, producer });
@@ -138,8 +141,9 @@ where
         if total > avail {
             return Err(corrupt("record extends past the producer position"));
         }
-        // offset < size and total <= avail <= size: inside the doubled area.
-        let start = offset + BPF_RINGBUF_HDR_SZ as usize;
+        // offset + 8 <= size (8-aligned below a power of two >= 8); the
+        // sample starts there, or at 0 where the header ends the area.
+        let start = (offset + BPF_RINGBUF_HDR_SZ as usize) & (size - 1);
         let record = if word & BPF_RINGBUF_DISCARD_BIT != 0 {
             Record::Discarded
         } else {
@@ -149,7 +153,13 @@ where
             scratch.clear();
             scratch.reserve_exact(len);
             scratch.resize(len, 0);
-            data.copy_out(start, scratch);
+            // Up to the end of the area, then what wrapped to offset 0;
+            // len < size, so the second part ends before `start`.
+            let (head, wrapped) = scratch.split_at_mut(len.min(size - start));
+            data.copy_out(start, head);
+            if !wrapped.is_empty() {
+                data.copy_out(0, wrapped);
+            }
             Record::Sample(scratch)
         };
         pos += total;
@@ -165,19 +175,17 @@ mod tests {
     /// Byte the test rings are pre-filled with, so stale reads show up.
     const JUNK: u8 = 0x55;
 
-    /// A doubled data area for a ring of `size` bytes.
+    /// The data area of a ring of `size` bytes.
     fn ring(size: usize) -> Vec<u8> {
-        vec![JUNK; 2 * size]
+        vec![JUNK; size]
     }
 
-    /// Writes `bytes` at counter `pos` into both copies, as the double
-    /// mapping shows the kernel's single write.
+    /// Writes `bytes` at counter `pos`, wrapping at the end of the area as
+    /// the kernel's writes do.
     fn put(ring: &mut [u8], pos: u64, bytes: &[u8]) {
-        let size = ring.len() / 2;
+        let size = ring.len();
         for (i, &b) in bytes.iter().enumerate() {
-            let at = ((pos + i as u64) as usize) & (size - 1);
-            ring[at] = b;
-            ring[at + size] = b;
+            ring[((pos + i as u64) as usize) & (size - 1)] = b;
         }
     }
 
@@ -214,21 +222,24 @@ mod tests {
         }
 
         fn copy_out(&self, offset: usize, dst: &mut [u8]) {
-            let (start, end) = self.loaded.get();
+            // [start, start + len) of the record, around the end of the area.
+            let (start, len) = self.loaded.get();
+            let size = self.data.len();
+            let inside = |at: usize| (at + size - start) % size < len;
             assert!(
-                offset >= start && offset + dst.len() <= end,
+                offset < size && (offset..offset + dst.len()).all(inside),
                 "bytes at {offset} read before their header"
             );
             self.data.copy_out(offset, dst);
         }
 
         fn load_u32_acquire(&self, offset: usize) -> u32 {
-            let size = self.data.len() / 2;
+            let size = self.data.len();
             assert!(offset < size && offset % 8 == 0, "header read at {offset}");
             let word = self.data.load_u32_acquire(offset);
             let len = (word & !(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT)) as usize;
-            let start = offset + BPF_RINGBUF_HDR_SZ as usize;
-            self.loaded.set((start, start + len));
+            let start = (offset + BPF_RINGBUF_HDR_SZ as usize) % size;
+            self.loaded.set((start, len));
             word
         }
     }
@@ -294,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn a_record_crossing_the_end_is_whole_through_the_second_copy() {
+    fn a_record_crossing_the_end_is_copied_whole_in_two_parts() {
         let size = 256u64;
         for start in (0..size).step_by(8) {
             let mut data = ring(size as usize);
@@ -330,8 +341,8 @@ mod tests {
             collect(&data, 0, 72).0,
             Err(RingBufError::Overrun { consumer: 0, producer: 72, size: 64 })
         );
-        assert_eq!(collect(&data[..96], 0, 8).0, Err(RingBufError::BadDataLen { len: 96 }));
-        assert_eq!(collect(&data[..8], 0, 0).0, Err(RingBufError::BadDataLen { len: 8 }));
+        assert_eq!(collect(&[JUNK; 96], 0, 8).0, Err(RingBufError::BadDataLen { len: 96 }));
+        assert_eq!(collect(&data[..4], 0, 0).0, Err(RingBufError::BadDataLen { len: 4 }));
     }
 
     #[test]
@@ -378,7 +389,7 @@ mod tests {
         };
         for _ in 0..2000 {
             let size = 8usize << (next() % 8);
-            let data: Vec<u8> = (0..2 * size).map(|_| next() as u8).collect();
+            let data: Vec<u8> = (0..size).map(|_| next() as u8).collect();
             let consumer = next() % 1024 * 8;
             let producer = consumer + next() % (size as u64 + 16);
             let (result, got) = collect(&data, consumer, producer);

@@ -2,8 +2,11 @@
 //! kernel/bpf/ringbuf.c lays it out for user space: at offset 0 the
 //! consumer page (read-write: user space publishes `consumer_pos` there), at
 //! one page the producer page (read-only, `producer_pos`) followed by the
-//! data area mapped twice in a row, so a record that wraps around the end is
-//! contiguous in memory. The record walking is `ringbuf::records`; this is
+//! data area, which the kernel offers mapped twice in a row; we map the
+//! first copy only (the second would double the ring's share of our RSS:
+//! every page of it is mapped at once), and `ringbuf::records` copies a
+//! record that wraps around the end in two parts. The record walking is
+//! `ringbuf::records`; this is
 //! only the mapping, the ordered accesses to its counters and the view of
 //! its data area ([`SharedRing`]: copies and Acquire loads, never a slice).
 
@@ -51,7 +54,7 @@ impl Drop for Mapping {
     }
 }
 
-/// The consumer page, and the producer page with the doubled data area.
+/// The consumer page, and the producer page with one copy of the data area.
 pub(crate) struct RingBufMap {
     consumer: Mapping,
     producer: Mapping,
@@ -70,7 +73,7 @@ impl RingBufMap {
     pub fn new(map: BorrowedFd<'_>, data_len: usize) -> SysResult<RingBufMap> {
         let page = page_size();
         // Whole pages, and no wrapped length: data() reads all of it.
-        let producer_len = data_len.checked_mul(2).and_then(|d| d.checked_add(page));
+        let producer_len = data_len.checked_add(page);
         let producer_len = match producer_len {
             Some(len) if data_len % page == 0 => len,
             _ => {
@@ -113,16 +116,16 @@ impl RingBufMap {
         Self::counter(&self.consumer).store(pos, Ordering::Release)
     }
 
-    /// The data area, both copies (2 * data_len bytes), to walk records in
+    /// The data area, one copy (data_len bytes), to walk records in
     /// (`ringbuf::records`), seen only through copies and Acquire loads:
     /// the kernel writes reserved records and their headers while we read
     /// committed ones, so no `&[u8]` of it may exist. Read producer_pos
     /// first, then each record's header word with Acquire before its bytes.
     pub fn data(&self) -> SharedRing<'_> {
         // SAFETY: the data area starts one page into the producer mapping
-        // and is 2 * data_len bytes long (page-aligned, whole pages: checked
-        // in new), all of it mapped; it stays mapped while self is borrowed
+        // and is data_len bytes long (page-aligned, whole pages: checked in
+        // new), all of it mapped; it stays mapped while self is borrowed
         // (munmap is in Mapping's Drop).
-        unsafe { SharedRing::new(self.producer.base.add(self.page), 2 * self.data_len) }
+        unsafe { SharedRing::new(self.producer.base.add(self.page), self.data_len) }
     }
 }
