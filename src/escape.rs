@@ -71,6 +71,21 @@ pub fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
+/// Appends the first `len` bytes of a fixed-size field (a task's comm)
+/// escaped as [`write_escaped`] does. A field of printable ASCII, the usual
+/// name, is appended whole and cut back: one copy of a fixed size instead
+/// of a memcpy call of a variable one (musl's costs ~30 ns to start).
+pub fn write_escaped_field<const N: usize>(out: &mut Vec<u8>, field: &[u8; N], len: usize) {
+    let len = len.min(N);
+    if field[..len].iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'\\') {
+        let start = out.len();
+        out.extend_from_slice(field);
+        out.truncate(start + len);
+    } else {
+        write_escaped(out, &field[..len]);
+    }
+}
+
 /// Appends valid UTF-8, escaping C0 controls, DEL, backslashes and each
 /// byte of the characters escaped whole (C1 and layout controls).
 fn write_escaped_utf8(out: &mut Vec<u8>, text: &str) {
@@ -161,6 +176,34 @@ mod tests {
         let mut out = Vec::new();
         write_escaped(&mut out, bytes);
         out
+    }
+
+    #[test]
+    fn a_field_is_escaped_as_its_bytes_are_whether_clean_or_not() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..4000 {
+            // Half the fields printable ASCII (the fast path), half anything.
+            let field: [u8; 16] = std::array::from_fn(|_| {
+                let b = next() as u8;
+                if round % 2 == 0 {
+                    0x20 + b % 0x5f
+                } else {
+                    b
+                }
+            });
+            for len in 0..=17 {
+                let (mut whole, mut cut) = (b"x".to_vec(), b"x".to_vec());
+                write_escaped_field(&mut whole, &field, len);
+                write_escaped(&mut cut, &field[..len.min(16)]);
+                assert_eq!(whole, cut, "{field:?} cut to {len}");
+            }
+        }
     }
 
     #[test]

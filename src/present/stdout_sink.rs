@@ -136,7 +136,10 @@ impl Default for StdoutSink {
 /// The whole lines in `bytes`: the lines written, where a socket took part
 /// of the last.
 pub fn whole_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    // Summed in bytes, 255 at most a block, which the compiler turns into
+    // 16 compares a step: `filter().count()` widened every byte to 64 bits
+    // and was a fifth of the tracer's CPU at the maximum connect rate.
+    bytes.chunks(255).map(|block| block.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n')) as u64).sum()
 }
 
 /// The lines in `bytes`, a partial last line counted as one: the lines not
@@ -148,6 +151,28 @@ pub fn line_count(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_lines_counts_every_newline_in_blocks_of_any_length() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in [0, 1, 254, 255, 256, 509, 510, 511, 4096, 65_537] {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if x % 3 == 0 {
+                        b'\n'
+                    } else {
+                        x as u8
+                    }
+                })
+                .collect();
+            let naive = bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(whole_lines(&bytes), naive, "{len} bytes");
+            assert_eq!(whole_lines(&vec![b'\n'; len]), len as u64);
+        }
+    }
 
     #[test]
     fn chunks_end_at_a_line_end_and_hold_at_most_pipe_buf() {

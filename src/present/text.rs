@@ -30,7 +30,7 @@
 use super::decimal::write_seconds_3;
 use super::json;
 use super::primitives::{pad, write_addr_padded, write_u64_padded};
-use crate::escape::write_escaped;
+use crate::escape::write_escaped_field;
 use crate::event::ConnectEvent;
 
 /// What each line holds. `Default` is bcc's plain output.
@@ -144,10 +144,8 @@ impl LineFormatter {
         // %-12.12s on the raw comm bytes: truncate, then pad; control bytes
         // escaped (a longer escaped name overflows its column, as every
         // value wider than its column does).
-        let comm = event.comm_bytes();
-        let comm = &comm[..comm.len().min(12)];
         let start = out.len();
-        write_escaped(out, comm);
+        write_escaped_field(out, &event.comm, event.comm_bytes().len().min(12));
         pad(out, start, 12);
         out.push(b' ');
 
