@@ -138,6 +138,8 @@ pub const CONST_SK_ERR: &str = "sk_err_off";
 pub const CONST_CALIB_PORT: &str = "calib_port";
 pub const CONST_USE_RINGBUF: &str = "use_ringbuf";
 pub const CONST_RING_WAKEUP_BYTES: &str = "ring_wakeup_bytes";
+/// Connect events carry the time (bpf_ktime_get_ns), else 0.
+pub const CONST_READ_CLOCK: &str = "read_clock";
 /// -v: the programs tally what they see, filter and send.
 pub const CONST_COUNT_STATS: &str = "count_stats";
 /// -d in the kernel: events carry the task's network namespace, found
@@ -383,6 +385,7 @@ mod tests {
             CONST_CALIB_PORT,
             CONST_USE_RINGBUF,
             CONST_RING_WAKEUP_BYTES,
+            CONST_READ_CLOCK,
             CONST_COUNT_STATS,
             CONST_DNS_NETNS,
             CONST_NSPROXY_NET_NS,

@@ -80,7 +80,9 @@ impl BatchPrinter {
     {
         // The index breaks ties, so equal timestamps keep ring order (as a
         // stable sort would); a batch from one ring is already in order,
-        // which the unstable sort detects in one pass.
+        // which the unstable sort detects in one pass. The BPF ring buffer's
+        // events carry no time where no option reads it (all 0): ring
+        // order, the order they were made in, stands.
         self.order.sort_unstable();
         self.text.clear();
         let with_query = self.columns.query;

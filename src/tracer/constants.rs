@@ -56,6 +56,11 @@ pub(crate) struct Constants {
     pub dns: Option<DnsOffsets>,
     /// -v: the programs tally what they see, filter out and send.
     pub count_stats: bool,
+    /// Connect events carry the time: for -t, -d and --result, events held
+    /// in a map before they are sent (the kprobe path, -L), and the merge
+    /// of the per-CPU perf rings. The BPF ring buffer alone keeps events in
+    /// the order they were made without it.
+    pub clock: bool,
 }
 
 /// The ring buffer transport: wake the reader once `bytes` wait in the ring.
@@ -90,6 +95,12 @@ impl Constants {
             failed: plan.failed,
             count_stats: plan.verbose,
             ringbuf,
+            clock: ringbuf.is_none()
+                || kprobes
+                || plan.lport_defer
+                || plan.result
+                || plan.dns
+                || plan.columns.timestamp,
             ..Constants::for_filters(&plan.filters)
         }
     }
@@ -153,6 +164,7 @@ impl Constants {
             ringbuf,
             dns,
             count_stats,
+            clock,
         } = *self;
         // --mntnsmap and -d follow the same task_struct.nsproxy, from the
         // same BTF: whichever is on gives it.
@@ -191,6 +203,7 @@ impl Constants {
             (abi::CONST_CRED_UID, task.cred_uid.into()),
             (abi::CONST_USE_RINGBUF, ringbuf.is_some() as u64),
             (abi::CONST_RING_WAKEUP_BYTES, ringbuf.map_or(0, |r| r.bytes)),
+            (abi::CONST_READ_CLOCK, clock as u64),
             (abi::CONST_COUNT_STATS, count_stats as u64),
             (abi::CONST_DNS_NETNS, dns.is_some() as u64),
             (abi::CONST_NSPROXY_NET_NS, d.nsproxy_net_ns.into()),
@@ -295,6 +308,32 @@ mod tests {
             abi::CONST_CRED_UID,
         ];
         assert_eq!(names.map(|name| symbols[name]), [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn the_clock_is_read_wherever_something_reads_the_time() {
+        let ring = Some(RingWakeup { bytes: 40960 });
+        let clock = |plan: &Plan, kprobes, ringbuf| Constants::for_plan(plan, kprobes, ringbuf).clock;
+        let default = Plan::default();
+        assert!(!clock(&default, false, ring), "the default mode on the ring buffer");
+        assert!(clock(&default, false, None), "the perf rings are merged by time");
+        assert!(clock(&default, true, ring), "the kprobe path holds events until connect returns");
+        let mut timestamp = Plan::default();
+        timestamp.columns.timestamp = true;
+        let others = [
+            timestamp,
+            Plan { dns: true, ..Plan::default() },
+            Plan { result: true, ..Plan::default() },
+            Plan { lport_defer: true, ..Plan::default() },
+        ];
+        for plan in others {
+            assert!(clock(&plan, false, ring), "{plan:?}");
+        }
+        let symbols = Constants { clock: true, ..Constants::default() }.symbols();
+        assert_eq!(
+            (symbols[abi::CONST_READ_CLOCK], Constants::default().symbols()[abi::CONST_READ_CLOCK]),
+            (1, 0)
+        );
     }
 
     #[test]
