@@ -401,6 +401,26 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             "",
             Verdict::Info,
         );
+        // The default mode against the floor of any program on its hook,
+        // in the same rounds (issue 29: within 1 point, wall and CPU).
+        let points = |metric: fn(&LoopRun) -> f64| {
+            let (_, ours, _) = paired(&pairs[0][pi], metric);
+            let (_, empty, _) = paired(&pairs[4][pi], metric);
+            ((ours - 1.0) * 100.0, (empty - 1.0) * 100.0)
+        };
+        let ((wall_ours, wall_empty), (cpu_ours, cpu_empty)) = (points(wall), points(cpu));
+        let (wall_over, cpu_over) = (wall_ours - wall_empty, cpu_ours - cpu_empty);
+        table.row(
+            &format!("  tcpconnect over the floor, {clients}"),
+            format!("wall {wall_over:+.1} points, CPU {cpu_over:+.1} points"),
+            format!(
+                "tcpconnect {wall_ours:+.1} % / {cpu_ours:+.1} %, the empty program on the raw tracepoint \
+                 {wall_empty:+.1} % / {cpu_empty:+.1} % (wall / CPU, same rounds)"
+            ),
+            format!("{wall_over:+.1} / {cpu_over:+.1} pt"),
+            "≤ 1 pt",
+            verdict(wall_over <= 1.0 && cpu_over <= 1.0),
+        );
         table.row(
             &format!("  tcpconnect on the raw tracepoint (wall), {clients}"),
             floor(9),
