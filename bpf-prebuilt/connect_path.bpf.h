@@ -202,7 +202,21 @@ static always_inline void submit(void *ctx, struct connect_event *ev)
 		return;
 	}
 	/* Only -d in the kernel reads netns: without it, the bytes before it. */
-	send(ctx, ev, CONST(dns_netns) ? sizeof(*ev) : CONNECT_EVENT_BEFORE_NETNS);
+	if (CONST(dns_netns)) {
+		send(ctx, ev, sizeof(*ev));
+		return;
+	}
+	if (ev->ip == 4) {
+		/* An IPv4 connect in 48 bytes, not 72: ~14 ns a connect (bpf_stats). */
+		struct connect_event4 ev4;
+		__builtin_memcpy(&ev4, ev, 24);
+		__builtin_memcpy(ev4.saddr, ev->saddr, 4);
+		__builtin_memcpy(ev4.daddr, ev->daddr, 4);
+		__builtin_memcpy(ev4.comm, ev->comm, sizeof(ev4.comm));
+		send(ctx, &ev4, sizeof(ev4));
+		return;
+	}
+	send(ctx, ev, CONNECT_EVENT_BEFORE_NETNS);
 }
 
 /*

@@ -32,6 +32,25 @@ struct connect_event {
 #define CONNECT_EVENT_BEFORE_NETNS 72
 
 /*
+ * An IPv4 connect as it is sent where netns is not (without -d in the
+ * kernel): struct connect_event up to `pad`, then the two 4-byte addresses
+ * and comm. 48 bytes, no holes: 56 in the BPF ring buffer instead of 80,
+ * and 24 fewer bytes copied by the program and read by user space.
+ */
+struct connect_event4 {
+	__u64 ts_ns;
+	__u32 pid;
+	__u32 uid;
+	__u16 dport;
+	__u16 lport;
+	__u8 ip;                /* 4 */
+	__u8 pad[3];
+	__u8 saddr[4];          /* network order */
+	__u8 daddr[4];
+	char comm[TASK_COMM_LEN];
+};
+
+/*
  * --result: a connect and how its handshake ended, sent through the ring
  * buffer or the perf event array when the socket leaves SYN_SENT. 96 bytes,
  * no holes.

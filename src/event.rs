@@ -8,6 +8,9 @@
 /// Size of `struct connect_event` as sent without -d in the kernel: the
 /// bytes before `netns` (CONNECT_EVENT_BEFORE_NETNS).
 pub const EVENT_SIZE: usize = 72;
+/// Size of `struct connect_event4`: an IPv4 connect sent without `netns`
+/// (the two 4-byte addresses, then comm, after the first 24 bytes).
+pub const IPV4_EVENT_SIZE: usize = 48;
 /// Size of the whole `struct connect_event`, `netns` and its padding
 /// included: what -d in the kernel sends, and what maps and --result's
 /// outcome hold.
@@ -69,8 +72,13 @@ pub struct ConnectEvent {
 impl ConnectEvent {
     /// Decodes a sample payload: the 72 bytes before `netns`, and `netns`
     /// where the payload holds the whole struct (perf pads a 72-byte sample
-    /// to 76, never 80). Shorter is malformed.
+    /// to 76, never 80); shorter, the 48 bytes of an IPv4 connect (perf
+    /// pads them to 52). Shorter still, or a short one that is not IPv4, is
+    /// malformed.
     pub fn decode(bytes: &[u8]) -> Option<ConnectEvent> {
+        if bytes.len() < EVENT_SIZE {
+            return ConnectEvent::decode_ipv4(bytes);
+        }
         let b = bytes.get(..EVENT_SIZE)?;
         let netns = match bytes.get(EVENT_SIZE..EVENT_WITH_NETNS_SIZE) {
             Some(netns) => u32::from_ne_bytes(netns[..4].try_into().unwrap_or_default()),
@@ -91,6 +99,33 @@ impl ConnectEvent {
             daddr: arr16(40),
             comm: arr16(56),
             netns,
+            outcome: None,
+        })
+    }
+
+    /// Decodes `struct connect_event4`: the first 24 bytes as the full
+    /// event's, then the addresses (each the first 4 bytes of its field).
+    fn decode_ipv4(bytes: &[u8]) -> Option<ConnectEvent> {
+        let b = bytes.get(..IPV4_EVENT_SIZE)?;
+        if b[20] != 4 {
+            return None;
+        }
+        let addr = |o: usize| -> [u8; 16] {
+            let mut addr = [0u8; 16];
+            addr[..4].copy_from_slice(&b[o..o + 4]);
+            addr
+        };
+        Some(ConnectEvent {
+            ts_ns: u64::from_ne_bytes(b[0..8].try_into().unwrap_or_default()),
+            pid: u32::from_ne_bytes(b[8..12].try_into().unwrap_or_default()),
+            uid: u32::from_ne_bytes(b[12..16].try_into().unwrap_or_default()),
+            dport: u16::from_ne_bytes([b[16], b[17]]),
+            lport: u16::from_ne_bytes([b[18], b[19]]),
+            ip: 4,
+            saddr: addr(24),
+            daddr: addr(28),
+            comm: b[32..48].try_into().unwrap_or_default(),
+            netns: 0,
             outcome: None,
         })
     }
@@ -149,6 +184,17 @@ impl ConnectEvent {
         b
     }
 
+    /// Encodes an IPv4 event as the programs send it without -d in the
+    /// kernel, `struct connect_event4` (tests, benches).
+    pub fn encode_ipv4(&self) -> [u8; IPV4_EVENT_SIZE] {
+        let mut b = [0u8; IPV4_EVENT_SIZE];
+        b[..24].copy_from_slice(&self.encode()[..24]);
+        b[24..28].copy_from_slice(&self.saddr[..4]);
+        b[28..32].copy_from_slice(&self.daddr[..4]);
+        b[32..48].copy_from_slice(&self.comm);
+        b
+    }
+
     /// Encodes the event as a --result sample (tests, benches); `Pending`
     /// has no encoding (the kernel never sends it) and encodes as `Closed`.
     pub fn encode_outcome(&self) -> [u8; OUTCOME_EVENT_SIZE] {
@@ -193,7 +239,39 @@ mod tests {
         // Without -d in the kernel: 72 bytes, padded by perf to 76; no netns.
         let without = ConnectEvent::decode(&padded[..EVENT_SIZE + 4]).unwrap();
         assert_eq!(without, ConnectEvent { netns: 0, ..ev.clone() });
-        assert_eq!(ConnectEvent::decode(&padded[..EVENT_SIZE - 1]), None);
+        assert_eq!(ConnectEvent::decode(&padded[..EVENT_SIZE - 1]), None, "an IPv6 event cut short");
+    }
+
+    #[test]
+    fn an_ipv4_connect_decodes_from_its_48_bytes_as_from_the_whole_event() {
+        let mut saddr = [0u8; 16];
+        saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut daddr = [0u8; 16];
+        daddr[..4].copy_from_slice(&[10, 1, 2, 3]);
+        let ev = ConnectEvent {
+            ts_ns: 0x0102_0304_0506_0708,
+            pid: 4242,
+            uid: 1000,
+            dport: 443,
+            lport: 40000,
+            ip: 4,
+            saddr,
+            daddr,
+            comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
+            netns: 0,
+            outcome: None,
+        };
+        let compact = ev.encode_ipv4();
+        assert_eq!(ConnectEvent::decode(&compact), Some(ev.clone()));
+        assert_eq!(ConnectEvent::decode(&ev.encode()[..EVENT_SIZE]), Some(ev.clone()));
+        // Padded by perf to 52.
+        let padded: Vec<u8> = compact.iter().copied().chain([0; 4]).collect();
+        assert_eq!(ConnectEvent::decode(&padded), Some(ev.clone()));
+        assert_eq!(ConnectEvent::decode(&compact[..IPV4_EVENT_SIZE - 1]), None);
+        // 48 bytes that do not say IPv4 are malformed, not an IPv6 connect cut short.
+        let mut six = compact;
+        six[20] = 6;
+        assert_eq!(ConnectEvent::decode(&six), None);
     }
 
     #[test]

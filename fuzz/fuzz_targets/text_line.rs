@@ -1,12 +1,12 @@
 //! The text output of one event: the first byte picks the columns (-t, -U,
 //! -L, -d, --result), the rest is the event record as the BPF side writes
-//! it (72 bytes; 88, with its outcome, for --result).
+//! it (48 bytes for IPv4, 72 for IPv6; 88, with its outcome, for --result).
 //! Whatever a traced process put in its name, the line for one event has
 //! exactly one `\n`, at its end, and no other byte below 0x20 nor 0x7f.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tcpconnect::event::{ConnectEvent, EVENT_SIZE, OUTCOME_EVENT_SIZE};
+use tcpconnect::event::{ConnectEvent, IPV4_EVENT_SIZE, OUTCOME_EVENT_SIZE};
 use tcpconnect::present::text::{Columns, LineFormatter};
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let result = choice & 32 != 0;
     let decoded = if result { ConnectEvent::decode_outcome(record) } else { ConnectEvent::decode(record) };
     let Some(event) = decoded else { return };
-    assert!(record.len() >= if result { OUTCOME_EVENT_SIZE } else { EVENT_SIZE });
+    assert!(record.len() >= if result { OUTCOME_EVENT_SIZE } else { IPV4_EVENT_SIZE });
     let columns = Columns {
         timestamp: choice & 1 != 0,
         print_uid: choice & 2 != 0,

@@ -11,14 +11,15 @@ use crate::sys::bpf::{Map, MapParams};
 /// The BPF ring buffer's size when --ring-size does not say: 256 KiB, room
 /// for 3276 events, 113 ms of the fastest connect rate measured on a 2-core
 /// host with both cores kept busy by CPU hogs (29000 a second), and the
-/// same memory as the perf rings of two CPUs. The kernel maps the data
-/// area twice and populates both at mmap, so the ring counts twice in RSS:
-/// 4 MiB would take 8 MiB of it, far past the 3 MiB target (2.2 MiB peak
-/// at 256 KiB, measured at full rate to /dev/null).
+/// same memory as the perf rings of two CPUs. The whole ring is resident
+/// (populated at mmap; we map the data area once, not twice as the kernel
+/// offers), so 4 MiB would take 4 MiB of RSS, past the 3 MiB target.
 pub const DEFAULT_RING_KIB: u32 = 256;
 
-/// Bytes a plain event takes in the ring: the 8-byte header and the
-/// 72-byte `struct connect_event` (already 8-aligned).
+/// Bytes an IPv6 event takes in the ring: the 8-byte header and the
+/// 72-byte `struct connect_event` (already 8-aligned). An IPv4 one takes
+/// 56 (`struct connect_event4`), so a batch of these bytes is 1024 IPv6
+/// events or ~1460 IPv4 ones.
 const EVENT_RECORD_BYTES: u64 = 8 + crate::event::EVENT_SIZE as u64;
 
 /// The way events go.
