@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     let mut scratch = Vec::new();
     let mut records = 0usize;
     let mut last = consumer;
-    let result = read_records(&CheckedRing(ring), consumer, producer, &mut scratch, |record, next| {
+    let result = read_records(&CheckedRing(ring), consumer, producer, usize::MAX, &mut scratch, |record, next| {
         records += 1;
         assert!(next > last && next <= producer, "position {next} after {last}, producer {producer}");
         last = next;

@@ -91,14 +91,17 @@ impl std::error::Error for RingBufError {}
 /// once. Each header's length word is loaded with Acquire; each sample is
 /// copied into `scratch` (in two parts where it crosses the end of the
 /// area), which is reused. Returns the position the walk stopped at:
-/// `producer`, or the first busy record.
+/// `producer`, the first busy record, or the record after the `limit`th
+/// (the next walk starts there).
 ///
-/// The work is bounded by `producer - consumer <= size` bytes, and every
-/// record advances by at least 8; `scratch` never grows past `size` bytes.
+/// The work is bounded by `producer - consumer <= size` bytes and by
+/// `limit` records, and every record advances by at least 8; `scratch`
+/// never grows past `size` bytes.
 pub fn read_records<R, F>(
     data: &R,
     consumer: u64,
     producer: u64,
+    limit: usize,
     scratch: &mut Vec<u8>,
     mut on_record: F,
 ) -> Result<u64, RingBufError>
@@ -119,7 +122,9 @@ where
     }
     let mask = size as u64 - 1;
     let mut pos = consumer;
-    while pos < producer {
+    let mut walked = 0;
+    while pos < producer && walked < limit {
+        walked += 1;
         let corrupt = move |reason| RingBufError::Corrupt { at: pos, reason };
         if pos % 8 != 0 {
             return Err(corrupt("record not 8-aligned"));
@@ -245,10 +250,19 @@ mod tests {
     }
 
     fn collect(data: &[u8], consumer: u64, producer: u64) -> (Result<u64, RingBufError>, Got) {
+        collect_at_most(data, consumer, producer, usize::MAX)
+    }
+
+    fn collect_at_most(
+        data: &[u8],
+        consumer: u64,
+        producer: u64,
+        limit: usize,
+    ) -> (Result<u64, RingBufError>, Got) {
         let view = Checked { data, loaded: std::cell::Cell::new((0, 0)) };
         let mut scratch = Vec::new();
         let mut got = Vec::new();
-        let result = read_records(&view, consumer, producer, &mut scratch, |record, next| {
+        let result = read_records(&view, consumer, producer, limit, &mut scratch, |record, next| {
             let bytes = match record {
                 Record::Sample(bytes) => Some(bytes.to_vec()),
                 Record::Discarded => None,
@@ -292,6 +306,25 @@ mod tests {
         let (result, got) = collect(&data, first, third);
         assert_eq!(result, Ok(third));
         assert_eq!(got, vec![(Some(payload(16, 2)), 40), (Some(payload(3, 3)), 56)]);
+    }
+
+    #[test]
+    fn a_walk_stops_after_its_limit_and_the_next_one_resumes_there() {
+        let mut data = ring(256);
+        let mut end = 0;
+        for n in 1..=5u8 {
+            end = write(&mut data, end, &payload(8, n), 0);
+        }
+        let (result, got) = collect_at_most(&data, 0, end, 2);
+        assert_eq!(result, Ok(32));
+        assert_eq!(got, vec![(Some(payload(8, 1)), 16), (Some(payload(8, 2)), 32)]);
+        let (result, got) = collect_at_most(&data, 32, end, 2);
+        assert_eq!(result, Ok(64));
+        assert_eq!(got.len(), 2);
+        let (result, got) = collect_at_most(&data, 64, end, 2);
+        assert_eq!(result, Ok(end));
+        assert_eq!(got, vec![(Some(payload(8, 5)), 80)]);
+        assert_eq!(collect_at_most(&data, 0, end, 0), (Ok(0), vec![]));
     }
 
     #[test]
