@@ -402,20 +402,36 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             Verdict::Info,
         );
         // The default mode against the floor of any program on its hook,
-        // in the same rounds (issue 29: within 1 point, wall and CPU).
-        let points = |metric: fn(&LoopRun) -> f64| {
-            let (_, ours, _) = paired(&pairs[0][pi], metric);
-            let (_, empty, _) = paired(&pairs[4][pi], metric);
-            ((ours - 1.0) * 100.0, (empty - 1.0) * 100.0)
+        // in the same rounds (issue 29: within 1 point, wall and CPU): per
+        // round, tcpconnect's overhead less the empty program's, each over
+        // its own untraced neighbours; the median and its 95 % interval.
+        let over = |metric: fn(&LoopRun) -> f64| {
+            let (ours, empty) = (&pairs[0][pi], &pairs[4][pi]);
+            let points: Vec<f64> = ours
+                .iter()
+                .zip(empty)
+                .map(|((on, off), (e_on, e_off))| {
+                    (metric(on) / metric(off) - metric(e_on) / metric(e_off)) * 100.0
+                })
+                .collect();
+            let (lo, hi) = median_ci95(&points);
+            (median(&points), lo, hi)
         };
-        let ((wall_ours, wall_empty), (cpu_ours, cpu_empty)) = (points(wall), points(cpu));
-        let (wall_over, cpu_over) = (wall_ours - wall_empty, cpu_ours - cpu_empty);
+        let ((wall_over, wall_lo, wall_hi), (cpu_over, cpu_lo, cpu_hi)) = (over(wall), over(cpu));
+        let percent = |arm: usize, metric| (paired(&pairs[arm][pi], metric).1 - 1.0) * 100.0;
         table.row(
             &format!("  tcpconnect over the floor, {clients}"),
-            format!("wall {wall_over:+.1} points, CPU {cpu_over:+.1} points"),
             format!(
-                "tcpconnect {wall_ours:+.1} % / {cpu_ours:+.1} %, the empty program on the raw tracepoint \
-                 {wall_empty:+.1} % / {cpu_empty:+.1} % (wall / CPU, same rounds)"
+                "wall {wall_over:+.1} points [{wall_lo:+.1}, {wall_hi:+.1}], CPU {cpu_over:+.1} points \
+                 [{cpu_lo:+.1}, {cpu_hi:+.1}]"
+            ),
+            format!(
+                "tcpconnect {:+.1} % / {:+.1} %, the empty program on the raw tracepoint {:+.1} % / {:+.1} % \
+                 (wall / CPU, same rounds)",
+                percent(0, wall),
+                percent(0, cpu),
+                percent(4, wall),
+                percent(4, cpu)
             ),
             format!("{wall_over:+.1} / {cpu_over:+.1} pt"),
             "≤ 1 pt",
