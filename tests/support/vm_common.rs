@@ -646,7 +646,16 @@ nfs_mount() {
   echo 0 > $WORK_EVENT/enable
   begin $name.worker
   grep ' function xs_tcp_setup_socket' $TRACING/trace | while read -r task _; do
-    echo "$task $(cut -d' ' -f4 /proc/${task##*-}/stat)"
+    pid=${task##*-}
+    comm=${task%-*}
+    # The trace prints <...> for a PID its saved_cmdlines no longer holds
+    # (seen once on trixie): the thread's own name then, without what
+    # /proc adds to a busy worker's ("-" or "+" and its work).
+    if [ "$comm" = "<...>" ]; then
+      comm=$(cat /proc/$pid/comm)
+      comm=${comm%%[-+]*}
+    fi
+    echo "$comm-$pid $(cut -d' ' -f4 /proc/$pid/stat)"
   done
   end $name.worker
 }
