@@ -84,23 +84,8 @@ impl ConnectEvent {
             Some(netns) => u32::from_ne_bytes(netns[..4].try_into().unwrap_or_default()),
             None => 0,
         };
-        let u16_at = |o: usize| u16::from_ne_bytes([b[o], b[o + 1]]);
-        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or_default());
-        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or_default());
         let arr16 = |o: usize| -> [u8; 16] { b[o..o + 16].try_into().unwrap_or_default() };
-        Some(ConnectEvent {
-            ts_ns: u64_at(0),
-            pid: u32_at(8),
-            uid: u32_at(12),
-            dport: u16_at(16),
-            lport: u16_at(18),
-            ip: b[20],
-            saddr: arr16(24),
-            daddr: arr16(40),
-            comm: arr16(56),
-            netns,
-            outcome: None,
-        })
+        Some(ConnectEvent::with_head(b, arr16(24), arr16(40), arr16(56), netns))
     }
 
     /// Decodes `struct connect_event4`: the first 24 bytes as the full
@@ -115,19 +100,36 @@ impl ConnectEvent {
             addr[..4].copy_from_slice(&b[o..o + 4]);
             addr
         };
-        Some(ConnectEvent {
-            ts_ns: u64::from_ne_bytes(b[0..8].try_into().unwrap_or_default()),
-            pid: u32::from_ne_bytes(b[8..12].try_into().unwrap_or_default()),
-            uid: u32::from_ne_bytes(b[12..16].try_into().unwrap_or_default()),
-            dport: u16::from_ne_bytes([b[16], b[17]]),
-            lport: u16::from_ne_bytes([b[18], b[19]]),
-            ip: 4,
-            saddr: addr(24),
-            daddr: addr(28),
-            comm: b[32..48].try_into().unwrap_or_default(),
-            netns: 0,
+        let comm = b[32..48].try_into().unwrap_or_default();
+        Some(ConnectEvent::with_head(b, addr(24), addr(28), comm, 0))
+    }
+
+    /// The event whose first 24 bytes, the part both layouts share (time,
+    /// pid, uid, ports, ip version), are `b`'s, with these addresses, comm
+    /// and netns. `b` holds at least 24 bytes.
+    fn with_head(
+        b: &[u8],
+        saddr: [u8; 16],
+        daddr: [u8; 16],
+        comm: [u8; COMM_LEN],
+        netns: u32,
+    ) -> ConnectEvent {
+        let u16_at = |o: usize| u16::from_ne_bytes([b[o], b[o + 1]]);
+        let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap_or_default());
+        let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap_or_default());
+        ConnectEvent {
+            ts_ns: u64_at(0),
+            pid: u32_at(8),
+            uid: u32_at(12),
+            dport: u16_at(16),
+            lport: u16_at(18),
+            ip: b[20],
+            saddr,
+            daddr,
+            comm,
+            netns,
             outcome: None,
-        })
+        }
     }
 
     /// Decodes a --result sample: the event, then done_ns (u64), error
