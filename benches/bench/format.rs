@@ -80,8 +80,10 @@ fn ring(events: &[ConnectEvent]) -> Vec<u8> {
         ring.extend_from_slice(&0u16.to_ne_bytes());
         ring.extend_from_slice(&(RECORD as u16).to_ne_bytes());
         ring.extend_from_slice(&((RECORD - 12) as u32).to_ne_bytes());
-        // The 72 bytes of an IPv6 event without -d (no netns); the
-        // kernel sends an IPv4 one in 48, which decodes with the same work.
+        // Every event in the 72-byte layout (an IPv6 event without -d, no
+        // netns). The kernel sends an IPv4 one in 48 bytes, decoded by
+        // ConnectEvent::decode_ipv4, which these fixed-size records do not
+        // exercise.
         ring.extend_from_slice(&e.encode()[..EVENT_SIZE]);
         ring.extend_from_slice(&[0; 4]);
     }
