@@ -484,6 +484,39 @@ impl Btf {
             .ok_or_else(|| BtfError::NoTypedef(name.to_string()))
     }
 
+    /// The value of `enumerator` in the enum named `enum_name` (as
+    /// cgroup_subsys_id's `pids_cgrp_id`: the index of the pids controller
+    /// in css_set.subsys, which moves with the kernel's config).
+    pub fn enum_value(&self, enum_name: &str, enumerator: &str) -> Result<i64, BtfError> {
+        let missing =
+            || BtfError::NoMember { type_name: format!("enum {enum_name}"), member: enumerator.to_string() };
+        for (id, kind) in self.ids_of(enum_name, |kind| kind == KIND_ENUM || kind == KIND_ENUM64) {
+            let t = self.ty(id)?;
+            let stride = if kind == KIND_ENUM { 8 } else { 12 };
+            for i in 0..t.vlen {
+                let at = i * stride;
+                let name_off = read_u32(t.extra, at).ok_or(BtfError::BadType { id, what: "is truncated" })?;
+                if !self.name_is(name_off, enumerator.as_bytes()) {
+                    continue;
+                }
+                let low = read_u32(t.extra, at + 4).ok_or(BtfError::BadType { id, what: "is truncated" })?;
+                return Ok(if kind == KIND_ENUM {
+                    // A 4-byte enum's values are signed unless kind_flag says unsigned (5.x BTF has no flag: signed).
+                    if t.kind_flag {
+                        i64::from(low)
+                    } else {
+                        i64::from(low as i32)
+                    }
+                } else {
+                    let high =
+                        read_u32(t.extra, at + 8).ok_or(BtfError::BadType { id, what: "is truncated" })?;
+                    ((u64::from(high) << 32) | u64::from(low)) as i64
+                });
+            }
+        }
+        Err(missing())
+    }
+
     /// The first STRUCT named `name`, else the first UNION. A linear scan:
     /// callers look up a handful of names once, and scanning the ~125k
     /// vmlinux types takes ~50 µs in release, far less than building a map.
@@ -708,6 +741,15 @@ pub(crate) mod tests {
                 extra.extend([self.string(member), type_id, offset]);
             }
             self.push_vlen(name, kind, members.len() as u32, kind_flag, size, &extra)
+        }
+
+        /// A 4-byte enum of (name, value) pairs; `unsigned` sets kind_flag.
+        pub(crate) fn enumeration(&mut self, name: &str, unsigned: bool, values: &[(&str, u32)]) -> u32 {
+            let mut extra = Vec::new();
+            for &(enumerator, value) in values {
+                extra.extend([self.string(enumerator), value]);
+            }
+            self.push_vlen(name, KIND_ENUM, values.len() as u32, unsigned, 4, &extra)
         }
 
         pub(crate) fn build(&self) -> Vec<u8> {
@@ -1129,5 +1171,39 @@ pub(crate) mod tests {
         let id = btf.typedef_id("btf_trace_inet_sock_set_state").unwrap() as usize;
         assert_eq!(oracle.kind(id), "TYPEDEF");
         assert_eq!(quoted(&oracle.types[id - 1].0), Some("btf_trace_inet_sock_set_state"));
+    }
+
+    #[test]
+    fn an_enumerator_is_found_by_enum_and_name() {
+        let mut b = Builder::new();
+        b.enumeration("other", false, &[("pids_cgrp_id", 9)]);
+        b.enumeration("cgroup_subsys_id", false, &[("cpuset_cgrp_id", 0), ("pids_cgrp_id", 11)]);
+        b.enumeration("signed", false, &[("minus_one", u32::MAX)]);
+        b.enumeration("unsigned", true, &[("big", u32::MAX)]);
+        let btf = Btf::parse(&b.build()).unwrap();
+        assert_eq!(btf.enum_value("cgroup_subsys_id", "pids_cgrp_id").unwrap(), 11);
+        assert_eq!(btf.enum_value("cgroup_subsys_id", "cpuset_cgrp_id").unwrap(), 0);
+        assert_eq!(btf.enum_value("signed", "minus_one").unwrap(), -1);
+        assert_eq!(btf.enum_value("unsigned", "big").unwrap(), i64::from(u32::MAX));
+        assert_eq!(
+            btf.enum_value("cgroup_subsys_id", "memory_cgrp_id").unwrap_err().to_string(),
+            format!("{VMLINUX_BTF}: enum cgroup_subsys_id has no member memory_cgrp_id")
+        );
+    }
+
+    /// This kernel's controllers are numbered as /proc/cgroups lists them
+    /// (its lines are in subsystem id order).
+    #[test]
+    fn this_kernels_cgroup_subsystems_match_proc_cgroups() {
+        let (Ok(btf), Ok(listing)) = (Btf::load_vmlinux(), std::fs::read_to_string("/proc/cgroups")) else {
+            return eprintln!("skipped: no BTF or no /proc/cgroups");
+        };
+        let names = listing.lines().filter(|l| !l.starts_with('#')).filter_map(|l| l.split('\t').next());
+        for (ssid, name) in names.enumerate() {
+            // The io controller keeps its v1 name in /proc/cgroups.
+            let name = if name == "blkio" { "io" } else { name };
+            let value = btf.enum_value("cgroup_subsys_id", &format!("{name}_cgrp_id")).unwrap();
+            assert_eq!(value, ssid as i64, "{name}");
+        }
     }
 }

@@ -3,10 +3,13 @@
 //! the CPU lists (`cpus`), kernel symbols (`kallsyms`), the register
 //! layout of this architecture (`arch`), whether BPF maps count
 //! against RLIMIT_MEMLOCK (`memlock`, asked of the kernel by a probe), the
-//! mounts (`mountinfo`) and the root of the cgroup v2 hierarchy
-//! (`cgroup_v2`).
+//! mounts (`mountinfo`), the root of the cgroup v2 hierarchy
+//! (`cgroup_v2`), and for --container the hierarchy that names a task's
+//! cgroup (`cgroup_hierarchy`) and its cgroups' paths (`cgroup_paths`).
 
 pub mod arch;
+pub mod cgroup_hierarchy;
+pub mod cgroup_paths;
 pub mod cgroup_v2;
 pub mod cpus;
 pub mod kallsyms;

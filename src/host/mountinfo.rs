@@ -12,6 +12,9 @@ pub struct Mount {
     pub root: String,
     pub mount_point: PathBuf,
     pub fs_type: String,
+    /// The filesystem's own options, after its source: a cgroup v1
+    /// hierarchy lists its controllers there ("rw,cpu,cpuacct").
+    pub super_options: String,
 }
 
 /// This process's mounts; none where mountinfo cannot be read.
@@ -30,8 +33,10 @@ pub fn parse(mountinfo: &str) -> Vec<Mount> {
             let mut fields = left.split(' ').skip(3);
             let root = unescape(fields.next()?);
             let mount_point = PathBuf::from(unescape(fields.next()?));
-            let fs_type = right.split(' ').next()?.to_owned();
-            Some(Mount { root, mount_point, fs_type })
+            let mut right = right.split(' ');
+            let fs_type = right.next()?.to_owned();
+            let super_options = right.nth(1).unwrap_or_default().to_owned();
+            Some(Mount { root, mount_point, fs_type, super_options })
         })
         .collect()
 }
@@ -69,11 +74,17 @@ mod tests {
         assert_eq!(
             parse(info),
             vec![
-                Mount { root: "/".into(), mount_point: "/sys".into(), fs_type: "sysfs".into() },
+                Mount {
+                    root: "/".into(),
+                    mount_point: "/sys".into(),
+                    fs_type: "sysfs".into(),
+                    super_options: "rw".into()
+                },
                 Mount {
                     root: "/user.slice".into(),
                     mount_point: "/mnt/my cg".into(),
-                    fs_type: "cgroup2".into()
+                    fs_type: "cgroup2".into(),
+                    super_options: "rw".into()
                 },
             ]
         );

@@ -10,6 +10,7 @@
 //! - `socket`: struct sock_common's IPv6 addresses, sk_protocol, inet_sport;
 //! - `sk_err`: struct sock.sk_err (--result);
 //! - `task`: the BTF tracepoint program's task_struct and cred members;
+//! - `identity`: the current task's parent and cgroup (--ppid, --container);
 //! - `namespaces`: the mount namespace (--mntnsmap), the network namespace
 //!   and the socket behind a file descriptor (-d in the kernel).
 //!
@@ -18,6 +19,7 @@
 use std::fmt;
 
 pub mod btf_source;
+pub mod identity;
 pub mod namespaces;
 pub mod sk_err;
 pub mod socket;
