@@ -193,12 +193,78 @@ static always_inline void send(void *ctx, void *data, __u64 size)
 		count_lost(cpu);
 }
 
+/*
+ * --ppid, --container: who the current task is, read through its pointers
+ * at offsets from BTF (a read that fails leaves zeros): its parent's tgid and
+ * comm (CONST(read_parent)); its cgroup in the one hierarchy user space
+ * chose (CONST(read_cgroup)): css_set.subsys[that controller]->cgroup on a
+ * v1 hierarchy (CONST(cgroup_via_css)), css_set.dfl_cgrp on v2, then the
+ * cgroup's kernfs node: its id, which user space maps to a path, and its
+ * name, which names a container even once its cgroup is removed.
+ */
+static always_inline void fill_identity(struct identity_event *id)
+{
+	char *task = (char *)bpf_get_current_task();
+	char *parent = 0, *cgroups = 0, *cgrp = 0, *kn = 0, *name = 0;
+
+	if (CONST(read_parent)) {
+		bpf_probe_read(&parent, sizeof(parent), task + CONST(task_real_parent_off));
+		if (parent) {
+			bpf_probe_read(&id->ppid, sizeof(id->ppid), parent + CONST(task_tgid_off));
+			bpf_probe_read(id->pcomm, sizeof(id->pcomm), parent + CONST(task_comm_off));
+		}
+	}
+	if (!CONST(read_cgroup))
+		return;
+	bpf_probe_read(&cgroups, sizeof(cgroups), task + CONST(task_cgroups_off));
+	if (!cgroups)
+		return;
+	bpf_probe_read(&cgrp, sizeof(cgrp), cgroups + CONST(css_set_cgroup_off));
+	if (cgrp && CONST(cgroup_via_css))
+		bpf_probe_read(&cgrp, sizeof(cgrp), cgrp + CONST(css_cgroup_off));
+	if (!cgrp)
+		return;
+	bpf_probe_read(&kn, sizeof(kn), cgrp + CONST(cgroup_kn_off));
+	if (!kn)
+		return;
+	bpf_probe_read(&id->cgroup_id, sizeof(id->cgroup_id), kn + CONST(kn_id_off));
+	bpf_probe_read(&name, sizeof(name), kn + CONST(kn_name_off));
+	if (name)
+		bpf_probe_read_str(id->cgroup_leaf, sizeof(id->cgroup_leaf), name);
+}
+
+/*
+ * --ppid, --container: `ev` with who made it, from the per-CPU scratch
+ * value (no scratch: counted lost). Only where the current task is the one
+ * that connects, which the options' exclusions (-c, -L, --result) ensure.
+ */
+static always_inline void send_identity(void *ctx, struct connect_event *ev)
+{
+	__u32 zero = 0;
+	struct identity_event *id = bpf_map_lookup_elem(&identity_scratch, &zero);
+	if (!id) {
+		count_lost(bpf_get_smp_processor_id());
+		return;
+	}
+	id->ev = *ev;
+	id->cgroup_id = 0;
+	id->ppid = 0;
+	__builtin_memset(id->pcomm, 0, sizeof(id->pcomm));
+	id->cgroup_leaf[0] = 0;
+	fill_identity(id);
+	send(ctx, id, sizeof(*id));
+}
+
 /* The end of every path: count it (-c) or send it to user space. */
 static always_inline void submit(void *ctx, struct connect_event *ev)
 {
 	tally(TALLY_SENT);
 	if (CONST(count_mode)) {
 		count_connect(ev);
+		return;
+	}
+	if (CONST(identity)) {
+		send_identity(ctx, ev);
 		return;
 	}
 	/* Only -d in the kernel reads netns: without it, the bytes before it. */

@@ -72,6 +72,7 @@ static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *da
  */
 static __u64 (*bpf_get_current_task)(void) = (void *)35;      /* 4.8 */
 static __u64 (*bpf_get_current_cgroup_id)(void) = (void *)80; /* 4.18 */
+static long (*bpf_probe_read_str)(void *dst, __u32 size, const void *src) = (void *)45; /* 4.11 */
 /* The BPF ring buffer (CONST(use_ringbuf)): 5.8. */
 static long (*bpf_ringbuf_output)(void *ringbuf, void *data, __u64 size, __u64 flags) = (void *)130;
 static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)134;

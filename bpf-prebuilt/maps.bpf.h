@@ -2,13 +2,13 @@
 /*
  * tcpconnect.bpf.c, part 2 of 8. Why: the loader creates every map of a
  * run from these definitions before it loads a program, so they are read
- * together here rather than next to the code of each. What: all 16 maps,
+ * together here rather than next to the code of each. What: all 17 maps,
  * that is the whole legacy "maps" section, with the value structs only maps
  * use (struct pending_connect, struct dns_scratch, struct dns_read and its
  * DNS_* call numbers). The order of the definitions is the order of the
  * maps in the section and of their symbols in the object: keep it (the
  * committed object must rebuild byte for byte; a new map goes last). The
- * three -d maps are the last. Relies on struct bpf_map_def and the UAPI
+ * three -d maps come next, then --ppid/--container's scratch. Relies on struct bpf_map_def and the UAPI
  * numbers (part 1) and on the structs of tcpconnect.h.
  */
 
@@ -209,4 +209,15 @@ struct bpf_map_def SEC("maps") dns_reads = {
 	.key_size = sizeof(__u64),
 	.value_size = sizeof(struct dns_read),
 	.max_entries = 10240,
+};
+
+/*
+ * --ppid, --container: where the identity event is put together, too big
+ * for the stack beside the programs' own events.
+ */
+struct bpf_map_def SEC("maps") identity_scratch = {
+	.type = BPF_MAP_TYPE_PERCPU_ARRAY,
+	.key_size = sizeof(__u32),
+	.value_size = sizeof(struct identity_event),
+	.max_entries = 1,
 };

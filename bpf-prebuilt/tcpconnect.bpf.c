@@ -23,7 +23,7 @@
  *                             patches: CONST(), TP_LOAD and co., REG
  *      tcpconnect.h           the ABI shared with user space: the events,
  *                             the tracepoint field and pt_regs markers
- *   2. maps.bpf.h             all 16 maps: the "maps" section, in its order
+ *   2. maps.bpf.h             all 17 maps: the "maps" section, in its order
  *   3. connect_path.bpf.h     what every attach form shares: filters,
  *                             building an event, -c counting, sending it
  *                             (ring buffer or perf arrays), counting losses

@@ -109,6 +109,8 @@ pub const MAP_DNS_EVENTS: &str = "dns_events";
 /// -d: each thread's recvfrom/recvmsg in progress, from entry to exit.
 pub const MAP_DNS_READS: &str = "dns_reads";
 pub const MAP_DNS_SCRATCH: &str = "dns_scratch";
+/// --ppid, --container: the per-CPU value an identity event is put together in.
+pub const MAP_IDENTITY_SCRATCH: &str = "identity_scratch";
 
 /// `struct count_key` of tcpconnect.h (decoded in `event`).
 pub use crate::event::COUNT_KEY_SIZE;
@@ -177,6 +179,19 @@ pub const CONST_TASK_PID: &str = "task_pid_off";
 pub const CONST_TASK_COMM: &str = "task_comm_off";
 pub const CONST_TASK_CRED: &str = "task_cred_off";
 pub const CONST_CRED_UID: &str = "cred_uid_off";
+/// --ppid, --container: events are `struct identity_event`; what they
+/// read (the parent, the cgroup) and where, from BTF.
+pub const CONST_IDENTITY: &str = "identity";
+pub const CONST_READ_PARENT: &str = "read_parent";
+pub const CONST_READ_CGROUP: &str = "read_cgroup";
+pub const CONST_TASK_REAL_PARENT: &str = "task_real_parent_off";
+pub const CONST_TASK_CGROUPS: &str = "task_cgroups_off";
+pub const CONST_CSS_SET_CGROUP: &str = "css_set_cgroup_off";
+pub const CONST_CGROUP_VIA_CSS: &str = "cgroup_via_css";
+pub const CONST_CSS_CGROUP: &str = "css_cgroup_off";
+pub const CONST_CGROUP_KN: &str = "cgroup_kn_off";
+pub const CONST_KN_ID: &str = "kn_id_off";
+pub const CONST_KN_NAME: &str = "kn_name_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -190,8 +205,9 @@ pub const RINGBUF_TRANSPORT: &str = "the BPF ring buffer transport";
 /// with the option (or transport) whose code calls it. The loader stubs
 /// them out (`r0 = 0`) when that option is off, so kernels older than the
 /// helper still load the program.
-pub const OPTIONAL_HELPERS: [(Helper, &str); 4] = [
+pub const OPTIONAL_HELPERS: [(Helper, &str); 5] = [
     (uapi::BPF_FUNC_GET_CURRENT_TASK, "--mntnsmap"),
+    (uapi::BPF_FUNC_PROBE_READ_STR, "--container"),
     (uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID, "--cgroupmap"),
     (uapi::BPF_FUNC_RINGBUF_OUTPUT, RINGBUF_TRANSPORT),
     (uapi::BPF_FUNC_RINGBUF_QUERY, RINGBUF_TRANSPORT),
@@ -411,6 +427,17 @@ mod tests {
             CONST_TASK_COMM,
             CONST_TASK_CRED,
             CONST_CRED_UID,
+            CONST_IDENTITY,
+            CONST_READ_PARENT,
+            CONST_READ_CGROUP,
+            CONST_TASK_REAL_PARENT,
+            CONST_TASK_CGROUPS,
+            CONST_CSS_SET_CGROUP,
+            CONST_CGROUP_VIA_CSS,
+            CONST_CSS_CGROUP,
+            CONST_CGROUP_KN,
+            CONST_KN_ID,
+            CONST_KN_NAME,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {

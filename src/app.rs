@@ -2,6 +2,7 @@
 //! attached, then turn ring batches into lines until a signal arrives.
 
 use crate::cli::Options;
+use crate::container::EventNames;
 use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::escape::message_line;
@@ -144,6 +145,7 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     let mut packet_dns = || open_packet_dns(dns, epoll);
     let mut tracer = Tracer::start(&plan, &run.epoll, &log, &mut packet_dns)?;
     drop_capabilities()?;
+    run.names = tracer.cgroup_hierarchy().map(|h| EventNames::new(h.mount_point().clone()));
     let mut printer = BatchPrinter::new(plan.columns);
     if let Some(ended) = run.announce(&plan, &mut printer)? {
         return Ok(ended);
@@ -241,6 +243,8 @@ struct Run {
     unwritten: Vec<u8>,
     /// Lines of events written so far (-v's account).
     printed: u64,
+    /// --container: names each event's cgroup before its line is made.
+    names: Option<EventNames>,
 }
 
 /// How the pump stopped.
@@ -280,6 +284,7 @@ impl Run {
             unwritten_header: Vec::new(),
             unwritten: Vec::new(),
             printed: 0,
+            names: None,
         })
     }
 
@@ -536,6 +541,9 @@ impl Run {
     /// before the rings were drained, an answer could arrive between the two
     /// and its connect be printed without it (seen under load on 4.19).
     fn lines<'p>(&mut self, tracer: &mut Tracer, printer: &'p mut BatchPrinter) -> Result<&'p [u8], Error> {
+        if let Some(names) = self.names.as_mut() {
+            printer.for_each_identity(|identity| names.name(identity));
+        }
         let Some(dns) = self.dns.as_mut() else {
             return Ok(printer.finish());
         };

@@ -97,6 +97,8 @@ pub enum Error {
         what: &'static str,
         reason: String,
     },
+    /// --container: no cgroup hierarchy is mounted at its root here.
+    NoCgroupHierarchy,
 }
 
 /// The one line every permission failure ends in.
@@ -259,6 +261,10 @@ impl fmt::Display for Error {
             Error::NeedsBtf { option, what, reason } => {
                 write!(f, "{option} needs the kernel's BTF type information to find {what}: {reason}")
             }
+            Error::NoCgroupHierarchy => write!(
+                f,
+                "--container needs a cgroup hierarchy mounted at its root (cgroup v1 or v2; /proc/self/mountinfo shows none)"
+            ),
         }
     }
 }

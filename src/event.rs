@@ -19,6 +19,12 @@ pub const EVENT_WITH_NETNS_SIZE: usize = 80;
 pub const OUTCOME_EVENT_SIZE: usize = 96;
 /// `TASK_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
+/// Size of `struct identity_event` (--ppid, --container): the whole event,
+/// then cgroup_id (u64), ppid (u32), pad, pcomm, cgroup_leaf.
+pub const IDENTITY_EVENT_SIZE: usize = 224;
+/// `CGROUP_LEAF_LEN`: bytes of the cgroup's name the event holds, its NUL
+/// included.
+pub const CGROUP_LEAF_LEN: usize = 112;
 
 /// How a connect's handshake ended (--result).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +73,71 @@ pub struct ConnectEvent {
     pub netns: u32,
     /// --result: how the handshake ended; `None` without it.
     pub outcome: Option<Outcome>,
+    /// --ppid, --container: who made the connect; `None` without them
+    /// (boxed: the plain event stays small).
+    pub identity: Option<Box<TaskIdentity>>,
+}
+
+/// Who made a connect, as the kernel saw it at the connect.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskIdentity {
+    /// --ppid: the parent's process id (tgid) and raw comm, NUL padded.
+    pub ppid: u32,
+    pub pcomm: [u8; COMM_LEN],
+    /// --container: the kernfs id of the task's cgroup in the chosen
+    /// hierarchy (0: not read), and its name as the kernel had it.
+    pub cgroup_id: u64,
+    pub cgroup_leaf: Vec<u8>,
+    /// --container: what user space found for the cgroup before printing.
+    pub container: Option<ContainerFields>,
+}
+
+/// --container's fields of a line, found from the cgroup by user space.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerFields {
+    /// The CONTAINER column.
+    pub column: Vec<u8>,
+    /// The cgroup's path below its hierarchy's root, where still found.
+    pub cgroup: Option<Vec<u8>>,
+    pub container_id: Option<Vec<u8>>,
+    pub container_name: Option<Vec<u8>>,
+    pub pod: Option<Vec<u8>>,
+    pub pod_namespace: Option<Vec<u8>>,
+}
+
+impl TaskIdentity {
+    /// The parent's comm up to its first NUL.
+    pub fn pcomm_bytes(&self) -> &[u8] {
+        let len = self.pcomm.iter().position(|&c| c == 0).unwrap_or(COMM_LEN);
+        &self.pcomm[..len]
+    }
+
+    /// Decodes the identity part of `struct identity_event`, the bytes
+    /// after the event (`tail`, at least IDENTITY_EVENT_SIZE -
+    /// EVENT_WITH_NETNS_SIZE long).
+    fn decode(tail: &[u8]) -> Option<TaskIdentity> {
+        let tail = tail.get(..IDENTITY_EVENT_SIZE - EVENT_WITH_NETNS_SIZE)?;
+        let leaf = &tail[32..32 + CGROUP_LEAF_LEN];
+        let leaf_len = leaf.iter().position(|&c| c == 0).unwrap_or(CGROUP_LEAF_LEN);
+        Some(TaskIdentity {
+            cgroup_id: u64::from_ne_bytes(tail[0..8].try_into().unwrap_or_default()),
+            ppid: u32::from_ne_bytes(tail[8..12].try_into().unwrap_or_default()),
+            pcomm: tail[16..32].try_into().unwrap_or_default(),
+            cgroup_leaf: leaf[..leaf_len].to_vec(),
+            container: None,
+        })
+    }
+
+    /// Encodes the identity part as the programs send it (tests, benches).
+    pub fn encode(&self) -> [u8; IDENTITY_EVENT_SIZE - EVENT_WITH_NETNS_SIZE] {
+        let mut b = [0u8; IDENTITY_EVENT_SIZE - EVENT_WITH_NETNS_SIZE];
+        b[0..8].copy_from_slice(&self.cgroup_id.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.ppid.to_ne_bytes());
+        b[16..32].copy_from_slice(&self.pcomm);
+        let leaf = &self.cgroup_leaf[..self.cgroup_leaf.len().min(CGROUP_LEAF_LEN - 1)];
+        b[32..32 + leaf.len()].copy_from_slice(leaf);
+        b
+    }
 }
 
 impl ConnectEvent {
@@ -74,10 +145,17 @@ impl ConnectEvent {
     /// where the payload holds the whole struct (perf pads a 72-byte sample
     /// to 76, never 80); shorter, the 48 bytes of an IPv4 connect (perf
     /// pads them to 52). Shorter still, or a short one that is not IPv4, is
-    /// malformed.
+    /// malformed. A payload of IDENTITY_EVENT_SIZE or more is an identity
+    /// event (--ppid, --container: no other is that long).
     pub fn decode(bytes: &[u8]) -> Option<ConnectEvent> {
         if bytes.len() < EVENT_SIZE {
             return ConnectEvent::decode_ipv4(bytes);
+        }
+        if bytes.len() >= IDENTITY_EVENT_SIZE {
+            let identity = TaskIdentity::decode(&bytes[EVENT_WITH_NETNS_SIZE..])?;
+            let mut event = ConnectEvent::decode(&bytes[..EVENT_WITH_NETNS_SIZE])?;
+            event.identity = Some(Box::new(identity));
+            return Some(event);
         }
         let b = bytes.get(..EVENT_SIZE)?;
         let netns = match bytes.get(EVENT_SIZE..EVENT_WITH_NETNS_SIZE) {
@@ -129,6 +207,7 @@ impl ConnectEvent {
             comm,
             netns,
             outcome: None,
+            identity: None,
         }
     }
 
@@ -233,6 +312,7 @@ mod tests {
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
             netns: 0xf000_0123,
             outcome: None,
+            identity: None,
         };
         let mut padded = ev.encode().to_vec();
         padded.extend_from_slice(&[0, 0, 0, 0]);
@@ -262,6 +342,7 @@ mod tests {
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
             netns: 0,
             outcome: None,
+            identity: None,
         };
         let compact = ev.encode_ipv4();
         assert_eq!(ConnectEvent::decode(&compact), Some(ev.clone()));
@@ -289,6 +370,36 @@ mod tests {
         assert_eq!(ConnectEvent::decode_outcome(&ev.encode_outcome()[..OUTCOME_EVENT_SIZE - 1]), None);
         // A plain event is no outcome.
         assert_eq!(ConnectEvent::decode_outcome(&ev.encode()), None);
+    }
+
+    #[test]
+    fn an_identity_event_round_trips_and_its_names_stop_at_nul() {
+        let identity = TaskIdentity {
+            ppid: 77,
+            pcomm: *b"bash\0\0\0\0\0\0\0\0\0\0\0\0",
+            cgroup_id: 0x1234_5678_9abc,
+            cgroup_leaf: b"docker-0123.scope".to_vec(),
+            container: None,
+        };
+        let mut ev = ConnectEvent::decode(&[7u8; EVENT_WITH_NETNS_SIZE]).unwrap();
+        ev.identity = Some(Box::new(identity.clone()));
+        let mut bytes = ev.encode().to_vec();
+        bytes.extend_from_slice(&identity.encode());
+        assert_eq!(bytes.len(), IDENTITY_EVENT_SIZE);
+        // Padded by perf to 228.
+        bytes.extend_from_slice(&[0; 4]);
+        let decoded = ConnectEvent::decode(&bytes).unwrap();
+        assert_eq!(decoded, ev);
+        assert_eq!(decoded.identity.as_ref().unwrap().pcomm_bytes(), b"bash");
+        // A leaf that fills its field has no NUL: all but the last byte, which the kernel makes NUL.
+        let long = TaskIdentity { cgroup_leaf: vec![b'x'; 200], ..identity };
+        let tail = long.encode();
+        assert_eq!(TaskIdentity::decode(&tail).unwrap().cgroup_leaf, vec![b'x'; CGROUP_LEAF_LEN - 1]);
+        // Cut short: the plain event it starts with, never part of an identity.
+        assert_eq!(
+            ConnectEvent::decode(&bytes[..IDENTITY_EVENT_SIZE - 1]).map(|e| e.identity.is_some()),
+            Some(false)
+        );
     }
 
     #[test]

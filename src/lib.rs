@@ -24,6 +24,7 @@ pub mod app;
 pub mod attach;
 pub mod btf;
 pub mod cli;
+pub mod container;
 pub mod dns;
 pub mod error;
 pub mod escape;

@@ -157,6 +157,8 @@ impl Plan {
                 result: options.result || options.failed,
                 query: options.dns,
                 json: options.json,
+                ppid: options.ppid,
+                container: options.container,
             },
             verbose: options.verbose,
             ring_kib: options.ring_size_kib,

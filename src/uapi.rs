@@ -110,6 +110,7 @@ pub const BPF_FUNC_SKB_LOAD_BYTES: Helper = Helper { id: 26, name: "bpf_skb_load
 pub const BPF_FUNC_GET_CURRENT_TASK: Helper = Helper { id: 35, name: "bpf_get_current_task", since: "4.8" };
 pub const BPF_FUNC_GET_CURRENT_CGROUP_ID: Helper =
     Helper { id: 80, name: "bpf_get_current_cgroup_id", since: "4.18" };
+pub const BPF_FUNC_PROBE_READ_STR: Helper = Helper { id: 45, name: "bpf_probe_read_str", since: "4.11" };
 pub const BPF_FUNC_PROBE_READ_KERNEL: Helper =
     Helper { id: 113, name: "bpf_probe_read_kernel", since: "5.5" };
 pub const BPF_FUNC_RINGBUF_OUTPUT: Helper = Helper { id: 130, name: "bpf_ringbuf_output", since: "5.8" };

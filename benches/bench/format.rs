@@ -67,6 +67,7 @@ fn events(n: usize) -> Vec<ConnectEvent> {
                 comm,
                 netns: 0,
                 outcome: None,
+                identity: None,
             }
         })
         .collect()

@@ -44,6 +44,10 @@ pub struct Options {
     pub result: bool,
     /// --failed: only connects whose outcome is not OK (implies --result).
     pub failed: bool,
+    /// --ppid: print the parent process of each connect's.
+    pub ppid: bool,
+    /// --container: print the container (or cgroup) of each connect's process.
+    pub container: bool,
     pub json: bool,
     pub attach: AttachMode,
     pub verbose: bool,
@@ -75,8 +79,9 @@ pub enum CliExit {
 /// `OPTIONS`, and a unit test checks this.
 pub const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
-                  [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [--ring-size KIB] [-j] [-v] [--version]";
+                  [--result] [--failed] [--ppid] [--container]
+                  [--attach {auto,kprobe,tracepoint}] [--ring-size KIB] [-j]
+                  [-v] [--version]";
 
 /// Parses `args`. `args[0]` is the program name; it is ignored, because
 /// messages always call the program `tcpconnect`, as bcc's do.

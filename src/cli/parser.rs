@@ -90,6 +90,20 @@ pub(super) fn parse_words(args: &[Vec<u8>]) -> Result<Options, Exit> {
             return Err(Exit::Error(format!("argument {flag}: not allowed with argument -c/--count")));
         }
     }
+    // Who made a connect is read as it is made: a count has no line to
+    // show it on, and an event held for its local port or its outcome goes
+    // out later, in another task's context.
+    for (given, flag) in [(options.ppid, "--ppid"), (options.container, "--container")] {
+        let others = [
+            (options.count, "-c/--count"),
+            (options.lport, "-L/--lport"),
+            (options.result, "--result"),
+            (options.failed, "--failed"),
+        ];
+        if let (true, Some((_, other))) = (given, others.iter().find(|(on, _)| *on)) {
+            return Err(Exit::Error(format!("argument {flag}: not allowed with argument {other}")));
+        }
+    }
     Ok(options)
 }
 

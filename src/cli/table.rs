@@ -140,6 +140,16 @@ pub(super) const OPTIONS: &[OptSpec] = &[
         help: "print only connects that did not succeed (implies --result)",
     },
     OptSpec {
+        flags: &["--ppid"],
+        action: Action::SetTrue(|o| o.ppid = true),
+        help: "include PPID and PCOMM, the parent process, on output",
+    },
+    OptSpec {
+        flags: &["--container"],
+        action: Action::SetTrue(|o| o.container = true),
+        help: "include CONTAINER on output: the container's name (else its ID), or the cgroup's name outside containers",
+    },
+    OptSpec {
         flags: &["--attach"],
         action: Action::Store { metavar: "{auto,kprobe,tracepoint}", store: |o, v| parse_attach(v).map(|a| o.attach = a) },
         help: "how to hook into the kernel: the sock:inet_sock_set_state tracepoint where it exists (Linux 4.16+), kprobes otherwise (auto, the default), or force one",

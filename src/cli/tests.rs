@@ -10,8 +10,9 @@ use super::*;
 const HELP: &str = "\
 usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
-                  [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [--ring-size KIB] [-j] [-v] [--version]
+                  [--result] [--failed] [--ppid] [--container]
+                  [--attach {auto,kprobe,tracepoint}] [--ring-size KIB] [-j]
+                  [-v] [--version]
 
 Trace TCP connects
 
@@ -35,6 +36,9 @@ optional arguments:
                         and LAT(ms)
   --failed              print only connects that did not succeed (implies
                         --result)
+  --ppid                include PPID and PCOMM, the parent process, on output
+  --container           include CONTAINER on output: the container's name
+                        (else its ID), or the cgroup's name outside containers
   --attach {auto,kprobe,tracepoint}
                         how to hook into the kernel: the
                         sock:inet_sock_set_state tracepoint where it exists
@@ -114,6 +118,8 @@ const TU: Options = Options {
     dns: false,
     result: false,
     failed: false,
+    ppid: false,
+    container: false,
     json: false,
     attach: AttachMode::Auto,
     verbose: false,
@@ -401,7 +407,7 @@ fn errors_before_help_are_reported() {
     err(&["-hx"], "argument -h/--help: ignored explicit argument 'x'");
     err(&["--help=yes"], "argument -h/--help: ignored explicit argument 'yes'");
     // Abbreviations are resolved for every word before any option runs.
-    err(&["-h", "--p"], "ambiguous option: --p could match --pid, --port, --print-uid");
+    err(&["-h", "--p"], "ambiguous option: --p could match --pid, --port, --print-uid, --ppid");
 }
 
 // --- unrecognized arguments ------------------------------------------
@@ -434,14 +440,14 @@ fn value_errors_come_before_unrecognized_arguments() {
 
 #[test]
 fn ambiguous_abbreviations() {
-    let p = "could match --pid, --port, --print-uid";
+    let p = "could match --pid, --port, --print-uid, --ppid";
     err(&["--p"], &format!("ambiguous option: --p {p}"));
     err(&["--p=5"], &format!("ambiguous option: --p=5 {p}"));
     err(&["-t", "--p", "5"], &format!("ambiguous option: --p {p}"));
     err(&["--pr", "--po", "--p"], &format!("ambiguous option: --p {p}"));
     err(&["--"], "unrecognized arguments: --"); // not an abbreviation
     let all = "could match --help, --timestamp, --pid, --port, --ipv4, --ipv6, --lport, --print-uid, --uid, \
-                   --count, --cgroupmap, --mntnsmap, --dns, --result, --failed, --attach, --ring-size, \
+                   --count, --cgroupmap, --mntnsmap, --dns, --result, --failed, --ppid, --container, --attach, --ring-size, \
                    --json, --verbose, --version";
     err(&["--="], &format!("ambiguous option: --= {all}"));
     err(&["--=5"], &format!("ambiguous option: --=5 {all}"));

@@ -298,7 +298,8 @@ mod tests {
                 "inflight",
                 "dns_events",
                 "dns_scratch",
-                "dns_reads"
+                "dns_reads",
+                "identity_scratch"
             ]
         );
     }

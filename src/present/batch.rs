@@ -3,7 +3,7 @@
 //! sorting by the kernel timestamp restores the order of the connects.
 
 use super::text::{write_header, Columns, LineFormatter};
-use crate::event::ConnectEvent;
+use crate::event::{ConnectEvent, TaskIdentity};
 
 pub struct BatchPrinter {
     columns: Columns,
@@ -96,6 +96,14 @@ impl BatchPrinter {
         &self.text
     }
 
+    /// Lets `name` fill in each event of the batch that carries who made
+    /// it (--ppid, --container), before its lines are made.
+    pub fn for_each_identity(&mut self, mut name: impl FnMut(&mut TaskIdentity)) {
+        for identity in self.events.iter_mut().filter_map(|e| e.identity.as_deref_mut()) {
+            name(identity);
+        }
+    }
+
     /// The columns this printer writes.
     pub fn columns(&self) -> Columns {
         self.columns
@@ -133,6 +141,7 @@ mod tests {
             comm: *b"curl\0\0\0\0\0\0\0\0\0\0\0\0",
             netns: 0,
             outcome: None,
+            identity: None,
         }
     }
 

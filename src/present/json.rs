@@ -12,7 +12,20 @@
 //!                        saw earlier but reported later)
 //!   uid    integer       always, with or without -U
 //!   pid    integer       process id (tgid)
+//!   ppid   integer       only with --ppid: the parent's process id, as the
+//!                        kernel had it at the connect (0 if unreadable)
+//!   pcomm  string        only with --ppid: the parent's task name
 //!   comm   string        task name, all of its (up to 16) bytes
+//!   cgroup string        only with --container, where found: the cgroup's
+//!                        path in the hierarchy -v names ("/docker/<id>")
+//!   container_id string  only with --container, where known: the
+//!                        container's id (64 hex for Docker, Podman, CRI-O
+//!                        and Kubernetes; the chosen id for ctr, runc, crun)
+//!   container_name string only with --container, where the runtime keeps
+//!                        one: the container's name
+//!   pod    string        only with --container, for a Kubernetes pod's
+//!                        container: the pod's name
+//!   pod_namespace string only with --container, with pod: its namespace
 //!   ip     integer       4 or 6
 //!   saddr  string        source address, the same text as the SADDR column
 //!   lport  integer       only when known (nonzero): local port
@@ -68,16 +81,30 @@ pub enum Query<'a> {
     Text(Option<&'a [u8]>),
 }
 
+/// Which optional keys an event object has (besides ts_us and query).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parts {
+    /// --result: `result` and `latency_ms`, from the event's outcome.
+    pub result: bool,
+    /// --ppid: `ppid` and `pcomm`.
+    pub ppid: bool,
+    /// --container: `cgroup`, `container_id`, `container_name`, `pod`,
+    /// `pod_namespace`, each where known.
+    pub container: bool,
+}
+
 /// Appends one event object and its '\n'. `ts_us` is the -t value
-/// (relative to the first event), `None` without -t; `result`: --result's
-/// fields, from the event's outcome.
+/// (relative to the first event), `None` without -t; `parts`: the
+/// options' keys (--result's from the event's outcome; --ppid's and
+/// --container's from its identity).
 pub fn write_event(
     out: &mut Vec<u8>,
     event: &ConnectEvent,
     ts_us: Option<i64>,
     query: Query<'_>,
-    result: bool,
+    parts: Parts,
 ) {
+    let result = parts.result;
     out.push(b'{');
     if let Some(ts_us) = ts_us {
         out.extend_from_slice(b"\"ts_us\":");
@@ -88,8 +115,32 @@ pub fn write_event(
     write_u64(out, event.uid.into());
     out.extend_from_slice(b",\"pid\":");
     write_u64(out, event.pid.into());
+    let identity = event.identity.as_deref();
+    if let Some(identity) = identity {
+        if parts.ppid {
+            out.extend_from_slice(b",\"ppid\":");
+            write_u64(out, identity.ppid.into());
+            out.extend_from_slice(b",\"pcomm\":");
+            write_string(out, identity.pcomm_bytes());
+        }
+    }
     out.extend_from_slice(b",\"comm\":");
     write_string(out, event.comm_bytes());
+    if let Some(container) = identity.and_then(|i| i.container.as_ref()).filter(|_| parts.container) {
+        let fields = [
+            (&b",\"cgroup\":"[..], &container.cgroup),
+            (b",\"container_id\":", &container.container_id),
+            (b",\"container_name\":", &container.container_name),
+            (b",\"pod\":", &container.pod),
+            (b",\"pod_namespace\":", &container.pod_namespace),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                out.extend_from_slice(key);
+                write_string(out, value);
+            }
+        }
+    }
     out.extend_from_slice(b",\"ip\":");
     write_u64(out, event.ip.into());
     let v6 = event.ip == 6;

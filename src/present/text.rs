@@ -30,8 +30,8 @@
 use super::decimal::write_seconds_3;
 use super::json;
 use super::primitives::{pad, write_addr_padded, write_u64_padded};
-use crate::escape::write_escaped_field;
-use crate::event::ConnectEvent;
+use crate::escape::{write_escaped, write_escaped_field};
+use crate::event::{ConnectEvent, COMM_LEN};
 
 /// What each line holds. `Default` is bcc's plain output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +50,11 @@ pub struct Columns {
     pub query: bool,
     /// -j: one JSON object per event instead of columns, and no header.
     pub json: bool,
+    /// --ppid: `PPID` and `PCOMM` after `PID` (JSON: `ppid`, `pcomm`).
+    pub ppid: bool,
+    /// --container: `CONTAINER` after `COMM` (JSON: `cgroup`,
+    /// `container_id`, `container_name`, `pod`, `pod_namespace` where known).
+    pub container: bool,
 }
 
 /// Appends the header line (with its '\n'); nothing for JSON, whose lines
@@ -64,7 +69,15 @@ pub fn write_header(out: &mut Vec<u8>, columns: Columns) {
     if columns.print_uid {
         out.extend_from_slice(b"UID   ");
     }
-    out.extend_from_slice(b"PID    COMM         IP SADDR            ");
+    out.extend_from_slice(b"PID    ");
+    if columns.ppid {
+        out.extend_from_slice(b"PPID   PCOMM        ");
+    }
+    out.extend_from_slice(b"COMM         ");
+    if columns.container {
+        out.extend_from_slice(b"CONTAINER        ");
+    }
+    out.extend_from_slice(b"IP SADDR            ");
     if columns.lport {
         out.extend_from_slice(b"LPORT  ");
     }
@@ -127,7 +140,9 @@ impl LineFormatter {
         let delta_us = if self.columns.timestamp { Some(self.delta_us(event)) } else { None };
         if self.columns.json {
             let query = if self.columns.query { json::Query::Text(query) } else { json::Query::Off };
-            json::write_event(out, event, delta_us, query, self.columns.result);
+            let c = self.columns;
+            let parts = json::Parts { result: c.result, ppid: c.ppid, container: c.container };
+            json::write_event(out, event, delta_us, query, parts);
             return;
         }
         if let Some(delta_us) = delta_us {
@@ -140,14 +155,25 @@ impl LineFormatter {
         }
         write_u64_padded(out, event.pid.into(), 6);
         out.push(b' ');
-
-        // %-12.12s on the raw comm bytes: truncate, then pad; control bytes
-        // escaped (a longer escaped name overflows its column, as every
-        // value wider than its column does).
-        let start = out.len();
-        write_escaped_field(out, &event.comm, event.comm_bytes().len().min(12));
-        pad(out, start, 12);
-        out.push(b' ');
+        let identity = event.identity.as_deref();
+        if self.columns.ppid {
+            // "%-6d %-12.12s", as PID and COMM.
+            let (ppid, pcomm) = identity.map_or((0, [0; COMM_LEN]), |i| (i.ppid, i.pcomm));
+            write_u64_padded(out, ppid.into(), 6);
+            out.push(b' ');
+            write_comm(out, &pcomm);
+        }
+        write_comm(out, &event.comm);
+        if self.columns.container {
+            // "%-16s": a name, an id or a cgroup's name is never cut, as
+            // an IPv6 address is not; escaped as COMM is (a container
+            // chooses its own name).
+            let column = identity.and_then(|i| i.container.as_ref()).map_or(&b"-"[..], |c| &c.column[..]);
+            let start = out.len();
+            write_escaped(out, column);
+            pad(out, start, 16);
+            out.push(b' ');
+        }
 
         write_u64_padded(out, event.ip.into(), 2);
         out.push(b' ');
@@ -186,10 +212,21 @@ impl LineFormatter {
     }
 }
 
+/// "%-12.12s " on a raw comm: truncate, then pad; control bytes escaped
+/// (a longer escaped name overflows its column, as every value wider than
+/// its column does).
+fn write_comm(out: &mut Vec<u8>, comm: &[u8; COMM_LEN]) {
+    let len = comm.iter().position(|&c| c == 0).unwrap_or(COMM_LEN);
+    let start = out.len();
+    write_escaped_field(out, comm, len.min(12));
+    pad(out, start, 12);
+    out.push(b' ');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{HandshakeEnd, Outcome};
+    use crate::event::{ContainerFields, HandshakeEnd, Outcome, TaskIdentity};
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT\n";
@@ -229,6 +266,7 @@ mod tests {
             comm: c,
             netns: 0,
             outcome: None,
+            identity: None,
         }
     }
 
@@ -255,6 +293,8 @@ mod tests {
         result: false,
         query: false,
         json: false,
+        ppid: false,
+        container: false,
     };
     const TIME: Columns = Columns { timestamp: true, ..BASE };
     const UID: Columns = Columns { print_uid: true, ..BASE };
@@ -490,10 +530,11 @@ mod tests {
 
     // ---- -L and -d, alone and with -t/-U ----
 
-    /// Every combination of -t, -U, -L, -d, --result (text output).
+    /// Every combination of -t, -U, -L, -d, --result, --ppid, --container
+    /// (text output).
     fn all_text_columns() -> Vec<Columns> {
         let mut all = Vec::new();
-        for bits in 0..32u8 {
+        for bits in 0..128u8 {
             all.push(Columns {
                 timestamp: bits & 1 != 0,
                 print_uid: bits & 2 != 0,
@@ -501,6 +542,8 @@ mod tests {
                 query: bits & 8 != 0,
                 result: bits & 16 != 0,
                 json: false,
+                ppid: bits & 32 != 0,
+                container: bits & 64 != 0,
             });
         }
         all
@@ -515,7 +558,15 @@ mod tests {
         if c.print_uid {
             s += &format!("{:<6}", "UID");
         }
-        s += &format!("{:<6} {:<12} {:<2} {:<16} ", "PID", "COMM", "IP", "SADDR");
+        s += &format!("{:<6} ", "PID");
+        if c.ppid {
+            s += &format!("{:<6} {:<12} ", "PPID", "PCOMM");
+        }
+        s += &format!("{:<12} ", "COMM");
+        if c.container {
+            s += &format!("{:<16} ", "CONTAINER");
+        }
+        s += &format!("{:<2} {:<16} ", "IP", "SADDR");
         if c.lport {
             s += &format!("{:<6} ", "LPORT");
         }
@@ -549,7 +600,18 @@ mod tests {
             s += &format!("{:<6}", e.uid);
         }
         let comm = std::str::from_utf8(e.comm_bytes()).unwrap();
-        s += &format!("{:<6} {:<12.12} {:<2} {:<16} ", e.pid, comm, e.ip, addr_text(e.ip, &e.saddr));
+        s += &format!("{:<6} ", e.pid);
+        let identity = e.identity.as_deref();
+        if c.ppid {
+            let pcomm = identity.map_or("", |i| std::str::from_utf8(i.pcomm_bytes()).unwrap());
+            s += &format!("{:<6} {:<12.12} ", identity.map_or(0, |i| i.ppid), pcomm);
+        }
+        s += &format!("{comm:<12.12} ");
+        if c.container {
+            let column = identity.and_then(|i| i.container.as_ref()).map_or(&b"-"[..], |c| &c.column);
+            s += &format!("{:<16} ", std::str::from_utf8(column).unwrap());
+        }
+        s += &format!("{:<2} {:<16} ", e.ip, addr_text(e.ip, &e.saddr));
         if c.lport {
             s += &format!("{:<6} ", e.lport);
         }
@@ -632,12 +694,42 @@ mod tests {
         ]
     }
 
+    /// Who made each sample event: a parent with a long name, containers
+    /// named, by id, by a cgroup's name, the root cgroup, and none read.
+    fn with_identities(
+        events: Vec<(ConnectEvent, Option<&'static str>)>,
+    ) -> Vec<(ConnectEvent, Option<&'static str>)> {
+        let columns: [&[u8]; 5] = [b"web", b"0123456789ab", b"a-very-long-service-name.service", b"-", b""];
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, (mut e, q))| {
+                let mut pcomm = [0u8; COMM_LEN];
+                let name: &[u8] = if i % 2 == 0 { b"bash" } else { b"containerd-shim" };
+                pcomm[..name.len()].copy_from_slice(name);
+                let column = columns[i % columns.len()];
+                let container = (!column.is_empty())
+                    .then(|| ContainerFields { column: column.to_vec(), ..ContainerFields::default() });
+                e.identity = (i != 3).then(|| {
+                    Box::new(TaskIdentity {
+                        ppid: 100 + i as u32,
+                        pcomm,
+                        container,
+                        ..TaskIdentity::default()
+                    })
+                });
+                (e, q)
+            })
+            .collect()
+    }
+
     #[test]
     fn every_text_combination_matches_the_reference() {
         for c in all_text_columns() {
             assert_eq!(header(c), reference_header(c), "{c:?}");
             let mut f = LineFormatter::new(c);
-            let events = sample_events();
+            let events =
+                if c.ppid || c.container { with_identities(sample_events()) } else { sample_events() };
             let first = events[0].0.ts_ns / 1000;
             for (e, q) in &events {
                 let mut got = Vec::new();
@@ -677,6 +769,8 @@ mod tests {
             result: false,
             query: true,
             json: false,
+            ppid: false,
+            container: false,
         };
         assert_eq!(
             header(all),

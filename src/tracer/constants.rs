@@ -6,6 +6,7 @@
 //! embedded object.
 
 use crate::abi;
+use crate::layout::identity::{CgroupOffsets, ParentOffsets};
 use crate::layout::namespaces::{DnsOffsets, MntnsOffsets};
 use crate::layout::socket::{SockOffsets, SocketLayout};
 use crate::layout::task::TaskOffsets;
@@ -61,6 +62,11 @@ pub(crate) struct Constants {
     /// of the per-CPU perf rings. The BPF ring buffer alone keeps events in
     /// the order they were made without it.
     pub clock: bool,
+    /// --ppid: events carry the parent's tgid and comm, found through these.
+    pub parent: Option<ParentOffsets>,
+    /// --container: events carry the task's cgroup (kernfs id and name) in
+    /// the hierarchy these lead to.
+    pub cgroup: Option<CgroupOffsets>,
 }
 
 /// The ring buffer transport: wake the reader once `bytes` wait in the ring.
@@ -136,6 +142,11 @@ impl Constants {
         Constants { socket, ..self }
     }
 
+    /// --ppid or --container: events are identity events.
+    pub fn identity(&self) -> bool {
+        self.parent.is_some() || self.cgroup.is_some()
+    }
+
     /// Whether connects wait in the inflight map for their socket to leave
     /// SYN_SENT: every one with --result, and -L's made outside connect(2).
     pub fn waits_for_handshakes(&self) -> bool {
@@ -165,6 +176,8 @@ impl Constants {
             dns,
             count_stats,
             clock,
+            parent,
+            cgroup,
         } = *self;
         // --mntnsmap and -d follow the same task_struct.nsproxy, from the
         // same BTF: whichever is on gives it.
@@ -173,6 +186,11 @@ impl Constants {
             _ => mntns.task_nsproxy,
         };
         let d = dns.unwrap_or_default();
+        // The BTF tracepoint program's task offsets and --ppid's parent
+        // offsets are the same members of the same BTF.
+        let tgid = parent.map_or(task.tgid, |p| p.tgid);
+        let comm = parent.map_or(task.comm, |p| p.comm);
+        let cg = cgroup.unwrap_or_default();
         HashMap::from([
             (abi::CONST_FILTER_PID, pid.is_some() as u64),
             (abi::CONST_TARGET_PID, pid.unwrap_or(0).into()),
@@ -196,9 +214,9 @@ impl Constants {
             (abi::CONST_SKC_V6_RCV_SADDR, socket.v6_rcv_saddr.into()),
             (abi::CONST_SK_PROTOCOL, socket.sk_protocol.into()),
             (abi::CONST_INET_SPORT, socket.inet_sport.into()),
-            (abi::CONST_TASK_TGID, task.tgid.into()),
+            (abi::CONST_TASK_TGID, tgid.into()),
             (abi::CONST_TASK_PID, task.pid.into()),
-            (abi::CONST_TASK_COMM, task.comm.into()),
+            (abi::CONST_TASK_COMM, comm.into()),
             (abi::CONST_TASK_CRED, task.cred.into()),
             (abi::CONST_CRED_UID, task.cred_uid.into()),
             (abi::CONST_USE_RINGBUF, ringbuf.is_some() as u64),
@@ -223,6 +241,17 @@ impl Constants {
             (abi::CONST_SKB_HEAD, d.queue.skb_head.into()),
             (abi::CONST_SKB_TRANSPORT_HEADER, d.queue.skb_transport_header.into()),
             (abi::CONST_SK_NET, d.sock_net.unwrap_or(0).into()),
+            (abi::CONST_IDENTITY, (parent.is_some() || cgroup.is_some()) as u64),
+            (abi::CONST_READ_PARENT, parent.is_some() as u64),
+            (abi::CONST_READ_CGROUP, cgroup.is_some() as u64),
+            (abi::CONST_TASK_REAL_PARENT, parent.unwrap_or_default().real_parent.into()),
+            (abi::CONST_TASK_CGROUPS, cg.task_cgroups.into()),
+            (abi::CONST_CSS_SET_CGROUP, cg.css_set_cgroup.into()),
+            (abi::CONST_CGROUP_VIA_CSS, cg.via_css as u64),
+            (abi::CONST_CSS_CGROUP, cg.css_cgroup.into()),
+            (abi::CONST_CGROUP_KN, cg.cgroup_kn.into()),
+            (abi::CONST_KN_ID, cg.kn_id.into()),
+            (abi::CONST_KN_NAME, cg.kn_name.into()),
         ])
     }
 
@@ -237,8 +266,11 @@ impl Constants {
         if !self.filter_cgroup {
             stubbed.push(uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id);
         }
-        if !self.filter_mntns && self.dns.is_none() {
+        if !self.filter_mntns && self.dns.is_none() && !self.identity() {
             stubbed.push(uapi::BPF_FUNC_GET_CURRENT_TASK.id);
+        }
+        if self.cgroup.is_none() {
+            stubbed.push(uapi::BPF_FUNC_PROBE_READ_STR.id);
         }
         stubbed
     }
@@ -290,7 +322,8 @@ mod tests {
                 uapi::BPF_FUNC_RINGBUF_OUTPUT.id,
                 uapi::BPF_FUNC_RINGBUF_QUERY.id,
                 uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id,
-                uapi::BPF_FUNC_GET_CURRENT_TASK.id
+                uapi::BPF_FUNC_GET_CURRENT_TASK.id,
+                uapi::BPF_FUNC_PROBE_READ_STR.id,
             ]
         );
         assert_eq!((value(abi::CONST_USE_RINGBUF), value(abi::CONST_RING_WAKEUP_BYTES)), (0, 0));
@@ -343,8 +376,57 @@ mod tests {
         assert_eq!((symbols[abi::CONST_USE_RINGBUF], symbols[abi::CONST_RING_WAKEUP_BYTES]), (1, 40960));
         assert_eq!(
             constants.stubbed_helpers(),
-            [uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id, uapi::BPF_FUNC_GET_CURRENT_TASK.id]
+            [
+                uapi::BPF_FUNC_GET_CURRENT_CGROUP_ID.id,
+                uapi::BPF_FUNC_GET_CURRENT_TASK.id,
+                uapi::BPF_FUNC_PROBE_READ_STR.id
+            ]
         );
+    }
+
+    #[test]
+    fn the_identity_offsets_land_in_theirs_and_keep_their_helpers() {
+        let parent = ParentOffsets { real_parent: 1, tgid: 2, comm: 3 };
+        let cgroup = CgroupOffsets {
+            task_cgroups: 4,
+            css_set_cgroup: 5,
+            via_css: true,
+            css_cgroup: 6,
+            cgroup_kn: 7,
+            kn_id: 8,
+            kn_name: 9,
+        };
+        let ppid = Constants { parent: Some(parent), ..Constants::default() };
+        let symbols = ppid.symbols();
+        let value = |symbols: &HashMap<&str, u64>, names: &[&str]| {
+            names.iter().map(|n| symbols[n]).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            value(&symbols, &[abi::CONST_IDENTITY, abi::CONST_READ_PARENT, abi::CONST_READ_CGROUP]),
+            [1, 1, 0]
+        );
+        assert_eq!(
+            value(&symbols, &[abi::CONST_TASK_REAL_PARENT, abi::CONST_TASK_TGID, abi::CONST_TASK_COMM]),
+            [1, 2, 3]
+        );
+        assert!(!ppid.stubbed_helpers().contains(&uapi::BPF_FUNC_GET_CURRENT_TASK.id));
+        assert!(ppid.stubbed_helpers().contains(&uapi::BPF_FUNC_PROBE_READ_STR.id));
+        let container = Constants { cgroup: Some(cgroup), ..Constants::default() };
+        let names = [
+            abi::CONST_IDENTITY,
+            abi::CONST_READ_PARENT,
+            abi::CONST_READ_CGROUP,
+            abi::CONST_TASK_CGROUPS,
+            abi::CONST_CSS_SET_CGROUP,
+            abi::CONST_CGROUP_VIA_CSS,
+            abi::CONST_CSS_CGROUP,
+            abi::CONST_CGROUP_KN,
+            abi::CONST_KN_ID,
+            abi::CONST_KN_NAME,
+        ];
+        assert_eq!(value(&container.symbols(), &names), [1, 0, 1, 4, 5, 1, 6, 7, 8, 9]);
+        assert!(!container.stubbed_helpers().contains(&uapi::BPF_FUNC_PROBE_READ_STR.id));
+        assert_eq!(Constants::default().symbols()[abi::CONST_IDENTITY], 0);
     }
 
     #[test]

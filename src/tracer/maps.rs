@@ -33,6 +33,8 @@ pub(super) struct MapSizing<'a> {
     pub ring_bytes: Option<u32>,
     /// -d in the kernel: the DNS program's rings and scratch value.
     pub dns: bool,
+    /// --ppid, --container: the identity event's scratch value.
+    pub identity: bool,
 }
 
 impl<'a> MapSizing<'a> {
@@ -55,6 +57,7 @@ impl<'a> MapSizing<'a> {
             inflight: constants.waits_for_handshakes(),
             ring_bytes,
             dns: constants.dns.is_some(),
+            identity: constants.identity(),
         }
     }
 }
@@ -65,9 +68,9 @@ impl<'a> MapSizing<'a> {
 /// programs anyway. The verifier checks every map reference, even in code a
 /// constant turns off, so each needs some map of the right key and value size.
 /// The ring buffer has no keys; its helper calls are stubbed when it is
-/// unused, so any small map will do for the reference left behind. Only the
-/// -d programs use the per-CPU array (its 8 KiB scratch value a CPU): a
-/// small array stands in for it.
+/// unused, so any small map will do for the reference left behind. Only -d
+/// (its 8 KiB scratch value a CPU) and --ppid/--container use the per-CPU
+/// arrays: a small array stands in for them.
 fn stand_in(params: MapParams) -> MapParams {
     let small_array =
         MapParams { map_type: BPF_MAP_TYPE_ARRAY.id, key_size: 4, value_size: 8, max_entries: 1, ..params };
@@ -117,6 +120,7 @@ pub(super) fn create_maps(
                 },
                 abi::MAP_RING => sizing.ring_bytes.is_some(),
                 abi::MAP_DNS_EVENTS | abi::MAP_DNS_SCRATCH | abi::MAP_DNS_READS => sizing.dns,
+                abi::MAP_IDENTITY_SCRATCH => sizing.identity,
                 _ => true,
             };
             let max_entries = match spec.name.as_str() {

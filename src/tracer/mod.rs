@@ -45,6 +45,7 @@ use probe::HostProbe;
 use crate::abi;
 use crate::error::Error;
 use crate::event::{ConnectEvent, CountRow};
+use crate::host::cgroup_hierarchy::Hierarchy;
 use crate::host::cpus::{read_cpu_list, ONLINE};
 use crate::perf::RingStats;
 use crate::plan::Plan;
@@ -55,6 +56,8 @@ use crate::sys::epoll::Epoll;
 pub struct Tracer<K: Objects = Real> {
     attached: Attached<K>,
     tracefs: K::Tracefs,
+    /// --container: the hierarchy whose cgroups events name.
+    cgroup_hierarchy: Option<Hierarchy>,
 }
 
 impl Tracer {
@@ -100,7 +103,13 @@ impl Tracer {
                 }
             }
         };
-        Ok(Tracer { attached, tracefs: host.tracefs })
+        let cgroup_hierarchy = host.cgroup.map(|(hierarchy, _)| hierarchy);
+        Ok(Tracer { attached, tracefs: host.tracefs, cgroup_hierarchy })
+    }
+
+    /// --container: the hierarchy whose cgroups the events name.
+    pub fn cgroup_hierarchy(&self) -> Option<&Hierarchy> {
+        self.cgroup_hierarchy.as_ref()
     }
 
     /// Reads every ring once; see [`Rings::drain`].
@@ -284,6 +293,7 @@ mod tests {
                 maps: vec![it("close events map"), it("close ports map")],
             },
             tracefs: it("release tracefs"),
+            cgroup_hierarchy: None,
         };
         assert!(log.borrow().is_empty());
         drop(tracer);

@@ -8,9 +8,12 @@ use super::constants::RingWakeup;
 use super::log::Log;
 use super::transport::{choose_transport, probe_ringbuf, Transport};
 use crate::error::Error;
+use crate::host::cgroup_hierarchy::{self, Hierarchy};
 use crate::host::cpus::{read_cpu_list, ONLINE, POSSIBLE};
 use crate::host::memlock::kernel_charges_memlock;
+use crate::host::mountinfo;
 use crate::layout::btf_source::LazyBtf;
+use crate::layout::identity::{self, CgroupOffsets, ParentOffsets};
 use crate::layout::namespaces::{self, DnsOffsets};
 use crate::loader::{parse_object, ObjectSpec, EMBEDDED_OBJECT};
 use crate::plan::Plan;
@@ -38,6 +41,11 @@ pub(super) struct Prepared {
     pub btf: LazyBtf,
     pub transport: Transport,
     pub dns: DnsSource,
+    /// --ppid: where the current task keeps its parent.
+    pub parent: Option<ParentOffsets>,
+    /// --container: the hierarchy that names a task's cgroup, and the way
+    /// there from the current task.
+    pub cgroup: Option<(Hierarchy, CgroupOffsets)>,
 }
 
 impl Prepared {
@@ -62,7 +70,15 @@ impl Prepared {
         );
         log(format_args!("{line}"));
         let dns = dns_source(plan, &btf);
-        Ok(Prepared { object, possible, online, tracefs, btf, transport, dns })
+        let parent = match plan.columns.ppid {
+            true => Some(parent_offsets(&btf)?),
+            false => None,
+        };
+        let cgroup = match plan.columns.container {
+            true => Some(cgroup_offsets(&btf, log)?),
+            false => None,
+        };
+        Ok(Prepared { object, possible, online, tracefs, btf, transport, dns, parent, cgroup })
     }
 
     /// The ring buffer's wakeup, where events go through it.
@@ -111,4 +127,22 @@ fn raise_memlock_limit_if_needed() -> Result<(), Error> {
         // Not charged; or no map can be made at all, which the loads say.
         Some(false) | None => Ok(()),
     }
+}
+
+/// --ppid's offsets, from BTF (no connect of ours reveals them).
+fn parent_offsets(btf: &LazyBtf) -> Result<ParentOffsets, Error> {
+    let needs_btf = |reason: String| Error::NeedsBtf { option: "--ppid", what: "a task's parent", reason };
+    let btf = btf.get().map_err(needs_btf)?;
+    identity::parent_from_btf(btf).map_err(|e| needs_btf(e.to_string()))
+}
+
+/// --container's hierarchy and offsets (from BTF), said through `log`.
+fn cgroup_offsets(btf: &LazyBtf, log: Log<'_>) -> Result<(Hierarchy, CgroupOffsets), Error> {
+    let needs_btf =
+        |reason: String| Error::NeedsBtf { option: "--container", what: "a task's cgroup", reason };
+    let hierarchy = cgroup_hierarchy::choose(&mountinfo::mounts()).ok_or(Error::NoCgroupHierarchy)?;
+    let btf = btf.get().map_err(needs_btf)?;
+    let offsets = identity::cgroup_from_btf(btf, &hierarchy).map_err(|e| needs_btf(e.to_string()))?;
+    log(format_args!("--container: each connect's cgroup in {hierarchy}, read in the kernel as it connects"));
+    Ok((hierarchy, offsets))
 }
