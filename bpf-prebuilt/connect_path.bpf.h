@@ -199,13 +199,17 @@ static always_inline void send(void *ctx, void *data, __u64 size)
  * comm (CONST(read_parent)); its cgroup in the one hierarchy user space
  * chose (CONST(read_cgroup)): css_set.subsys[that controller]->cgroup on a
  * v1 hierarchy (CONST(cgroup_via_css)), css_set.dfl_cgrp on v2, then the
- * cgroup's kernfs node: its id, which user space maps to a path, and its
- * name, which names a container even once its cgroup is removed.
+ * cgroup's kernfs node: its id, which user space maps to a path while the
+ * cgroup exists; its name and its parent's, and who owns it, which name a
+ * container still when the cgroup is gone by the time the line is printed
+ * (a client that connects and exits at once). A kernfs node keeps its
+ * owner in `iattr`, allocated only when it is not root:root (a cgroup made
+ * by another user, or chowned to one: delegation).
  */
 static always_inline void fill_identity(struct identity_event *id)
 {
 	char *task = (char *)bpf_get_current_task();
-	char *parent = 0, *cgroups = 0, *cgrp = 0, *kn = 0, *name = 0;
+	char *parent = 0, *cgroups = 0, *cgrp = 0, *kn = 0, *name = 0, *up = 0, *iattr = 0;
 
 	if (CONST(read_parent)) {
 		bpf_probe_read(&parent, sizeof(parent), task + CONST(task_real_parent_off));
@@ -231,6 +235,18 @@ static always_inline void fill_identity(struct identity_event *id)
 	bpf_probe_read(&name, sizeof(name), kn + CONST(kn_name_off));
 	if (name)
 		bpf_probe_read_str(id->cgroup_leaf, sizeof(id->cgroup_leaf), name);
+	/* A read that fails leaves the owner unknown, never root. */
+	if (bpf_probe_read(&iattr, sizeof(iattr), kn + CONST(kn_iattr_off)) == 0) {
+		__u32 owner = 0;
+		if (!iattr || bpf_probe_read(&owner, sizeof(owner), iattr + CONST(iattrs_uid_off)) == 0)
+			id->cgroup_owner = owner;
+	}
+	bpf_probe_read(&up, sizeof(up), kn + CONST(kn_parent_off));
+	name = 0;
+	if (up)
+		bpf_probe_read(&name, sizeof(name), up + CONST(kn_name_off));
+	if (name)
+		bpf_probe_read_str(id->cgroup_parent, sizeof(id->cgroup_parent), name);
 }
 
 /*
@@ -249,8 +265,10 @@ static always_inline void send_identity(void *ctx, struct connect_event *ev)
 	id->ev = *ev;
 	id->cgroup_id = 0;
 	id->ppid = 0;
+	id->cgroup_owner = CGROUP_OWNER_UNKNOWN;
 	__builtin_memset(id->pcomm, 0, sizeof(id->pcomm));
 	id->cgroup_leaf[0] = 0;
+	id->cgroup_parent[0] = 0;
 	fill_identity(id);
 	send(ctx, id, sizeof(*id));
 }

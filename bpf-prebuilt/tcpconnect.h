@@ -54,16 +54,19 @@ struct connect_event4 {
  * --ppid, --container: a connect and who made it, taken from the connecting
  * task as it connects (the line may print after the process, its parent or
  * its cgroup are gone). Sent instead of the connect_event when either option
- * is on (fill_identity in connect_path.bpf.h). 224 bytes, no holes.
+ * is on (fill_identity in connect_path.bpf.h). 304 bytes, no holes.
  */
 #define CGROUP_LEAF_LEN 112
+#define CGROUP_PARENT_LEN 80
+#define CGROUP_OWNER_UNKNOWN 0xffffffff
 struct identity_event {
 	struct connect_event ev;
 	__u64 cgroup_id;        /* --container: the kernfs id of the task's cgroup in the hierarchy user space chose; 0 if unread */
 	__u32 ppid;             /* --ppid: the parent's process id (tgid); 0 if unread */
-	__u32 pad;
+	__u32 cgroup_owner;     /* --container: the uid owning the cgroup's directory (CGROUP_OWNER_UNKNOWN if unread) */
 	char pcomm[TASK_COMM_LEN]; /* --ppid: the parent's name */
 	char cgroup_leaf[CGROUP_LEAF_LEN]; /* --container: the cgroup's name (its path's last element), NUL-terminated; cut at 111 bytes */
+	char cgroup_parent[CGROUP_PARENT_LEN]; /* --container: its parent's name, the same way */
 };
 
 /*

@@ -192,6 +192,9 @@ pub const CONST_CSS_CGROUP: &str = "css_cgroup_off";
 pub const CONST_CGROUP_KN: &str = "cgroup_kn_off";
 pub const CONST_KN_ID: &str = "kn_id_off";
 pub const CONST_KN_NAME: &str = "kn_name_off";
+pub const CONST_KN_PARENT: &str = "kn_parent_off";
+pub const CONST_KN_IATTR: &str = "kn_iattr_off";
+pub const CONST_IATTRS_UID: &str = "iattrs_uid_off";
 
 /// REG_* markers of tcpconnect.h: pt_regs loads of the kprobe programs.
 pub const REG_ARG1: u8 = 10;
@@ -438,6 +441,9 @@ mod tests {
             CONST_CGROUP_KN,
             CONST_KN_ID,
             CONST_KN_NAME,
+            CONST_KN_PARENT,
+            CONST_KN_IATTR,
+            CONST_IATTRS_UID,
         ];
         for prog in &obj.programs {
             for name in constants_of(&obj, &prog.section) {

@@ -20,11 +20,16 @@ pub const OUTCOME_EVENT_SIZE: usize = 96;
 /// `TASK_COMM_LEN`.
 pub const COMM_LEN: usize = 16;
 /// Size of `struct identity_event` (--ppid, --container): the whole event,
-/// then cgroup_id (u64), ppid (u32), pad, pcomm, cgroup_leaf.
-pub const IDENTITY_EVENT_SIZE: usize = 224;
+/// then cgroup_id (u64), ppid (u32), cgroup_owner (u32), pcomm,
+/// cgroup_leaf, cgroup_parent.
+pub const IDENTITY_EVENT_SIZE: usize = 304;
 /// `CGROUP_LEAF_LEN`: bytes of the cgroup's name the event holds, its NUL
 /// included.
 pub const CGROUP_LEAF_LEN: usize = 112;
+/// `CGROUP_PARENT_LEN`: the same for its parent's name.
+pub const CGROUP_PARENT_LEN: usize = 80;
+/// `CGROUP_OWNER_UNKNOWN`.
+const CGROUP_OWNER_UNKNOWN: u32 = u32::MAX;
 
 /// How a connect's handshake ended (--result).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +93,10 @@ pub struct TaskIdentity {
     /// hierarchy (0: not read), and its name as the kernel had it.
     pub cgroup_id: u64,
     pub cgroup_leaf: Vec<u8>,
+    /// Its parent's name (empty for the root and its children's parent).
+    pub cgroup_parent: Vec<u8>,
+    /// The uid owning the cgroup's directory at the connect; None if unread.
+    pub cgroup_owner: Option<u32>,
     /// --container: what user space found for the cgroup before printing.
     pub container: Option<ContainerFields>,
 }
@@ -117,13 +126,15 @@ impl TaskIdentity {
     /// EVENT_WITH_NETNS_SIZE long).
     fn decode(tail: &[u8]) -> Option<TaskIdentity> {
         let tail = tail.get(..IDENTITY_EVENT_SIZE - EVENT_WITH_NETNS_SIZE)?;
-        let leaf = &tail[32..32 + CGROUP_LEAF_LEN];
-        let leaf_len = leaf.iter().position(|&c| c == 0).unwrap_or(CGROUP_LEAF_LEN);
+        let name = |field: &[u8]| field[..field.iter().position(|&c| c == 0).unwrap_or(field.len())].to_vec();
+        let owner = u32::from_ne_bytes(tail[12..16].try_into().unwrap_or_default());
         Some(TaskIdentity {
             cgroup_id: u64::from_ne_bytes(tail[0..8].try_into().unwrap_or_default()),
             ppid: u32::from_ne_bytes(tail[8..12].try_into().unwrap_or_default()),
+            cgroup_owner: (owner != CGROUP_OWNER_UNKNOWN).then_some(owner),
             pcomm: tail[16..32].try_into().unwrap_or_default(),
-            cgroup_leaf: leaf[..leaf_len].to_vec(),
+            cgroup_leaf: name(&tail[32..32 + CGROUP_LEAF_LEN]),
+            cgroup_parent: name(&tail[32 + CGROUP_LEAF_LEN..]),
             container: None,
         })
     }
@@ -133,9 +144,13 @@ impl TaskIdentity {
         let mut b = [0u8; IDENTITY_EVENT_SIZE - EVENT_WITH_NETNS_SIZE];
         b[0..8].copy_from_slice(&self.cgroup_id.to_ne_bytes());
         b[8..12].copy_from_slice(&self.ppid.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.cgroup_owner.unwrap_or(CGROUP_OWNER_UNKNOWN).to_ne_bytes());
         b[16..32].copy_from_slice(&self.pcomm);
         let leaf = &self.cgroup_leaf[..self.cgroup_leaf.len().min(CGROUP_LEAF_LEN - 1)];
         b[32..32 + leaf.len()].copy_from_slice(leaf);
+        let parent = &self.cgroup_parent[..self.cgroup_parent.len().min(CGROUP_PARENT_LEN - 1)];
+        let at = 32 + CGROUP_LEAF_LEN;
+        b[at..at + parent.len()].copy_from_slice(parent);
         b
     }
 }
@@ -379,6 +394,8 @@ mod tests {
             pcomm: *b"bash\0\0\0\0\0\0\0\0\0\0\0\0",
             cgroup_id: 0x1234_5678_9abc,
             cgroup_leaf: b"docker-0123.scope".to_vec(),
+            cgroup_parent: b"system.slice".to_vec(),
+            cgroup_owner: Some(0),
             container: None,
         };
         let mut ev = ConnectEvent::decode(&[7u8; EVENT_WITH_NETNS_SIZE]).unwrap();
@@ -386,7 +403,7 @@ mod tests {
         let mut bytes = ev.encode().to_vec();
         bytes.extend_from_slice(&identity.encode());
         assert_eq!(bytes.len(), IDENTITY_EVENT_SIZE);
-        // Padded by perf to 228.
+        // Padded by perf to 308.
         bytes.extend_from_slice(&[0; 4]);
         let decoded = ConnectEvent::decode(&bytes).unwrap();
         assert_eq!(decoded, ev);
@@ -395,6 +412,9 @@ mod tests {
         let long = TaskIdentity { cgroup_leaf: vec![b'x'; 200], ..identity };
         let tail = long.encode();
         assert_eq!(TaskIdentity::decode(&tail).unwrap().cgroup_leaf, vec![b'x'; CGROUP_LEAF_LEN - 1]);
+        let unread = TaskIdentity { cgroup_owner: None, cgroup_parent: vec![b'p'; 100], ..long };
+        let decoded = TaskIdentity::decode(&unread.encode()).unwrap();
+        assert_eq!((decoded.cgroup_owner, decoded.cgroup_parent), (None, vec![b'p'; CGROUP_PARENT_LEN - 1]));
         // Cut short: the plain event it starts with, never part of an identity.
         assert_eq!(
             ConnectEvent::decode(&bytes[..IDENTITY_EVENT_SIZE - 1]).map(|e| e.identity.is_some()),

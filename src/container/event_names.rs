@@ -1,10 +1,18 @@
 //! --container's step between the rings and the lines: each event's
-//! cgroup, as the programs read it at the connect (kernfs id and name), to
-//! its path (`host::cgroup_paths`) and to who that is (`Resolver`), written
-//! into the event for the formatter.
+//! cgroup, as the programs read it at the connect (kernfs id, name, its
+//! parent's name, its owner), to its path (`host::cgroup_paths`) and to who
+//! that is (`Resolver`), written into the event for the formatter.
+//!
+//! A cgroup removed before its line is printed (a client that connected and
+//! exited at once, its container torn down) is no longer in the hierarchy.
+//! Its last two elements and its owner, as the kernel had them, stand in
+//! for its path then: `/docker/<id>`, `/system.slice/docker-<id>.scope`,
+//! `/machine.slice/libpod-<id>.scope` name the container as the whole path
+//! would. The JSON `cgroup` key is given only for a path found whole (or
+//! a cgroup just below the root, whose two elements are its whole path).
 
 use super::{CgroupSeen, Resolver};
-use crate::event::{ContainerFields, TaskIdentity, CGROUP_LEAF_LEN};
+use crate::event::{ContainerFields, TaskIdentity, CGROUP_LEAF_LEN, CGROUP_PARENT_LEN};
 use crate::host::cgroup_paths::CgroupPaths;
 use std::path::PathBuf;
 
@@ -28,20 +36,100 @@ impl EventNames {
             0 => None,
             id => self.paths.lookup(id, &identity.cgroup_leaf, CGROUP_LEAF_LEN - 1).cloned(),
         };
-        let seen = CgroupSeen {
-            path: found.as_ref().map(|dir| &dir.path[..]),
-            leaf: &identity.cgroup_leaf,
-            root_owned: found.as_ref().is_some_and(|dir| dir.root_owned),
+        let (path, root_owned, whole) = match (&found, last_two(identity)) {
+            (Some(dir), _) => (Some(dir.path.clone()), dir.root_owned, true),
+            (None, Some((path, whole))) => (Some(path), identity.cgroup_owner == Some(0), whole),
+            (None, None) => (None, false, false),
         };
+        let seen = CgroupSeen { path: path.as_deref(), leaf: &identity.cgroup_leaf, root_owned };
         let who = self.resolver.identify(&seen);
         let fields = ContainerFields {
             column: who.column(&seen).to_vec(),
-            cgroup: seen.path.map(<[u8]>::to_vec),
+            cgroup: path.filter(|_| whole),
             container_id: who.container_id,
             container_name: who.container_name,
             pod: who.pod,
             pod_namespace: who.pod_namespace,
         };
         identity.container = Some(fields);
+    }
+}
+
+/// The cgroup's last two elements as a path, and whether that is its whole
+/// path (its parent is the root, whose name is empty); None where the
+/// kernel's copy of either name may be cut or its owner is unknown.
+fn last_two(identity: &TaskIdentity) -> Option<(Vec<u8>, bool)> {
+    let (leaf, parent) = (&identity.cgroup_leaf, &identity.cgroup_parent);
+    let cut = leaf.len() >= CGROUP_LEAF_LEN - 1 || parent.len() >= CGROUP_PARENT_LEN - 1;
+    if cut || leaf.is_empty() || identity.cgroup_owner.is_none() {
+        return None;
+    }
+    let mut path = Vec::with_capacity(parent.len() + leaf.len() + 2);
+    if !parent.is_empty() {
+        path.push(b'/');
+        path.extend_from_slice(parent);
+    }
+    path.push(b'/');
+    path.extend_from_slice(leaf);
+    Some((path, parent.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gone(leaf: &[u8], parent: &[u8], owner: Option<u32>) -> TaskIdentity {
+        TaskIdentity {
+            cgroup_id: u64::MAX - 1,
+            cgroup_leaf: leaf.to_vec(),
+            cgroup_parent: parent.to_vec(),
+            cgroup_owner: owner,
+            ..TaskIdentity::default()
+        }
+    }
+
+    /// A cgroup no longer in the hierarchy (an id no walk finds) is named
+    /// from what the kernel gave, if root owned it.
+    #[test]
+    fn a_removed_cgroup_is_named_from_its_last_two_elements_if_roots() {
+        let root = std::env::temp_dir().join(format!("tcpconnect-event-names-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let mut names = EventNames::new(root.clone());
+        let id = "0123456789abcdef".repeat(4);
+        let mut docker = gone(id.as_bytes(), b"docker", Some(0));
+        names.name(&mut docker);
+        let fields = docker.container.unwrap();
+        assert_eq!(fields.column, b"0123456789ab");
+        assert_eq!(fields.container_id.as_deref(), Some(id.as_bytes()));
+        assert_eq!(fields.cgroup, None, "two elements of a deeper path are not its path");
+
+        // A user's cgroup of the same name: what it is called, no container.
+        let mut forged = gone(id.as_bytes(), b"docker", Some(1000));
+        names.name(&mut forged);
+        let fields = forged.container.unwrap();
+        assert_eq!((fields.column, fields.container_id), (id.as_bytes().to_vec(), None));
+
+        // Owner unread: the same.
+        let mut unknown = gone(id.as_bytes(), b"docker", None);
+        names.name(&mut unknown);
+        assert_eq!(unknown.container.unwrap().container_id, None);
+
+        // Just below the root: its whole path.
+        let mut service = gone(b"sshd.service", b"", Some(0));
+        names.name(&mut service);
+        let fields = service.container.unwrap();
+        assert_eq!(
+            (fields.column, fields.cgroup),
+            (b"sshd.service".to_vec(), Some(b"/sshd.service".to_vec()))
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn names_the_kernel_may_have_cut_are_not_made_a_path() {
+        let long = vec![b'a'; CGROUP_LEAF_LEN - 1];
+        assert_eq!(last_two(&gone(&long, b"docker", Some(0))), None);
+        assert_eq!(last_two(&gone(b"abc", &[b'p'; CGROUP_PARENT_LEN - 1], Some(0))), None);
+        assert_eq!(last_two(&gone(b"abc", b"p", Some(0))), Some((b"/p/abc".to_vec(), false)));
     }
 }

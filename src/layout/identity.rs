@@ -7,7 +7,8 @@
 //! ptracer `parent`); task_struct.cgroups (struct css_set) ->
 //! .subsys[controller] (struct cgroup_subsys_state) -> .cgroup on a v1
 //! hierarchy, or -> .dfl_cgrp on v2; struct cgroup.kn (struct kernfs_node)
-//! -> .id and .name. The controller's index in subsys[] is its value in
+//! -> .id, .name, .parent (its name too) and .iattr (-> the owner's uid,
+//! where it is not root). The controller's index in subsys[] is its value in
 //! enum cgroup_subsys_id, which moves with the config too.
 
 use crate::btf::{Btf, BtfError};
@@ -35,6 +36,11 @@ pub struct CgroupOffsets {
     /// kernfs_node.id: a u64 since 5.5, a union of the same size before.
     pub kn_id: u32,
     pub kn_name: u32,
+    pub kn_parent: u32,
+    /// kernfs_node.iattr, and the owner's uid in struct kernfs_iattrs
+    /// (`ia_uid` since 5.1, `ia_iattr.ia_uid` before).
+    pub kn_iattr: u32,
+    pub iattrs_uid: u32,
 }
 
 /// The parent's members, from BTF.
@@ -77,6 +83,14 @@ pub fn cgroup_from_btf(btf: &Btf, hierarchy: &Hierarchy) -> Result<CgroupOffsets
         cgroup_kn: btf.member_of_size("cgroup", &["kn"], 8)?,
         kn_id: btf.member_of_size("kernfs_node", &["id"], 8)?,
         kn_name: btf.member_of_size("kernfs_node", &["name"], 8)?,
+        // `__parent` since 6.15, which reads it under RCU.
+        kn_parent: btf
+            .member_of_size("kernfs_node", &["parent"], 8)
+            .or_else(|_| btf.member_of_size("kernfs_node", &["__parent"], 8))?,
+        kn_iattr: btf.member_of_size("kernfs_node", &["iattr"], 8)?,
+        iattrs_uid: btf
+            .member_of_size("kernfs_iattrs", &["ia_uid"], 4)
+            .or_else(|_| btf.member_of_size("kernfs_iattrs", &["ia_iattr", "ia_uid"], 4))?,
     })
 }
 

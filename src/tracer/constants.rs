@@ -252,6 +252,9 @@ impl Constants {
             (abi::CONST_CGROUP_KN, cg.cgroup_kn.into()),
             (abi::CONST_KN_ID, cg.kn_id.into()),
             (abi::CONST_KN_NAME, cg.kn_name.into()),
+            (abi::CONST_KN_PARENT, cg.kn_parent.into()),
+            (abi::CONST_KN_IATTR, cg.kn_iattr.into()),
+            (abi::CONST_IATTRS_UID, cg.iattrs_uid.into()),
         ])
     }
 
@@ -395,6 +398,9 @@ mod tests {
             cgroup_kn: 7,
             kn_id: 8,
             kn_name: 9,
+            kn_parent: 10,
+            kn_iattr: 11,
+            iattrs_uid: 12,
         };
         let ppid = Constants { parent: Some(parent), ..Constants::default() };
         let symbols = ppid.symbols();
@@ -423,8 +429,11 @@ mod tests {
             abi::CONST_CGROUP_KN,
             abi::CONST_KN_ID,
             abi::CONST_KN_NAME,
+            abi::CONST_KN_PARENT,
+            abi::CONST_KN_IATTR,
+            abi::CONST_IATTRS_UID,
         ];
-        assert_eq!(value(&container.symbols(), &names), [1, 0, 1, 4, 5, 1, 6, 7, 8, 9]);
+        assert_eq!(value(&container.symbols(), &names), [1, 0, 1, 4, 5, 1, 6, 7, 8, 9, 10, 11, 12]);
         assert!(!container.stubbed_helpers().contains(&uapi::BPF_FUNC_PROBE_READ_STR.id));
         assert_eq!(Constants::default().symbols()[abi::CONST_IDENTITY], 0);
     }
