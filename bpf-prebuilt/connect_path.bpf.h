@@ -196,7 +196,7 @@ static always_inline void send(void *ctx, void *data, __u64 size)
 /*
  * --ppid, --container: who the current task is, read through its pointers
  * at offsets from BTF (a read that fails leaves zeros): its parent's tgid and
- * comm (CONST(read_parent)); its cgroup in the one hierarchy user space
+ * name (CONST(read_parent)); its cgroup in the one hierarchy user space
  * chose (CONST(read_cgroup)): css_set.subsys[that controller]->cgroup on a
  * v1 hierarchy (CONST(cgroup_via_css)), css_set.dfl_cgrp on v2, then the
  * cgroup's kernfs node: its id, which user space maps to a path while the
@@ -214,8 +214,14 @@ static always_inline void fill_identity(struct identity_event *id)
 	if (CONST(read_parent)) {
 		bpf_probe_read(&parent, sizeof(parent), task + CONST(task_real_parent_off));
 		if (parent) {
+			/*
+			 * real_parent is the thread that forked: the process's
+			 * name is its group leader's, as /proc/PPID/comm shows it.
+			 */
+			char *leader = 0;
 			bpf_probe_read(&id->ppid, sizeof(id->ppid), parent + CONST(task_tgid_off));
-			bpf_probe_read(id->pcomm, sizeof(id->pcomm), parent + CONST(task_comm_off));
+			bpf_probe_read(&leader, sizeof(leader), parent + CONST(task_group_leader_off));
+			bpf_probe_read(id->pcomm, sizeof(id->pcomm), (leader ? leader : parent) + CONST(task_comm_off));
 		}
 	}
 	if (!CONST(read_cgroup))

@@ -185,6 +185,7 @@ pub const CONST_IDENTITY: &str = "identity";
 pub const CONST_READ_PARENT: &str = "read_parent";
 pub const CONST_READ_CGROUP: &str = "read_cgroup";
 pub const CONST_TASK_REAL_PARENT: &str = "task_real_parent_off";
+pub const CONST_TASK_GROUP_LEADER: &str = "task_group_leader_off";
 pub const CONST_TASK_CGROUPS: &str = "task_cgroups_off";
 pub const CONST_CSS_SET_CGROUP: &str = "css_set_cgroup_off";
 pub const CONST_CGROUP_VIA_CSS: &str = "cgroup_via_css";
@@ -434,6 +435,7 @@ mod tests {
             CONST_READ_PARENT,
             CONST_READ_CGROUP,
             CONST_TASK_REAL_PARENT,
+            CONST_TASK_GROUP_LEADER,
             CONST_TASK_CGROUPS,
             CONST_CSS_SET_CGROUP,
             CONST_CGROUP_VIA_CSS,

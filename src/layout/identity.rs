@@ -3,8 +3,9 @@
 //! lie in structs whose layout moves with every kernel and config, and no
 //! connect of ours can reveal them, so they come from BTF only.
 //!
-//! task_struct.real_parent -> task_struct.tgid, .comm (the parent, not the
-//! ptracer `parent`); task_struct.cgroups (struct css_set) ->
+//! task_struct.real_parent -> task_struct.tgid, and .group_leader -> .comm
+//! (the parent, not the ptracer `parent`; the process's name, not the
+//! forking thread's); task_struct.cgroups (struct css_set) ->
 //! .subsys[controller] (struct cgroup_subsys_state) -> .cgroup on a v1
 //! hierarchy, or -> .dfl_cgrp on v2; struct cgroup.kn (struct kernfs_node)
 //! -> .id, .name, .parent (its name too) and .iattr (-> the owner's uid,
@@ -14,10 +15,12 @@
 use crate::btf::{Btf, BtfError};
 use crate::host::cgroup_hierarchy::Hierarchy;
 
-/// task_struct.real_parent, .tgid and .comm.
+/// task_struct.real_parent, .group_leader, .tgid and .comm: the parent is
+/// the thread that forked, and its process's name its group leader's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ParentOffsets {
     pub real_parent: u32,
+    pub group_leader: u32,
     pub tgid: u32,
     pub comm: u32,
 }
@@ -48,6 +51,7 @@ pub fn parent_from_btf(btf: &Btf) -> Result<ParentOffsets, BtfError> {
     let task = |member: &str, size| btf.member_of_size("task_struct", &[member], size);
     Ok(ParentOffsets {
         real_parent: task("real_parent", 8)?,
+        group_leader: task("group_leader", 8)?,
         tgid: task("tgid", 4)?,
         comm: task("comm", 16)?,
     })

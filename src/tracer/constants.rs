@@ -245,6 +245,7 @@ impl Constants {
             (abi::CONST_READ_PARENT, parent.is_some() as u64),
             (abi::CONST_READ_CGROUP, cgroup.is_some() as u64),
             (abi::CONST_TASK_REAL_PARENT, parent.unwrap_or_default().real_parent.into()),
+            (abi::CONST_TASK_GROUP_LEADER, parent.unwrap_or_default().group_leader.into()),
             (abi::CONST_TASK_CGROUPS, cg.task_cgroups.into()),
             (abi::CONST_CSS_SET_CGROUP, cg.css_set_cgroup.into()),
             (abi::CONST_CGROUP_VIA_CSS, cg.via_css as u64),
@@ -389,7 +390,7 @@ mod tests {
 
     #[test]
     fn the_identity_offsets_land_in_theirs_and_keep_their_helpers() {
-        let parent = ParentOffsets { real_parent: 1, tgid: 2, comm: 3 };
+        let parent = ParentOffsets { real_parent: 1, group_leader: 13, tgid: 2, comm: 3 };
         let cgroup = CgroupOffsets {
             task_cgroups: 4,
             css_set_cgroup: 5,
@@ -412,8 +413,16 @@ mod tests {
             [1, 1, 0]
         );
         assert_eq!(
-            value(&symbols, &[abi::CONST_TASK_REAL_PARENT, abi::CONST_TASK_TGID, abi::CONST_TASK_COMM]),
-            [1, 2, 3]
+            value(
+                &symbols,
+                &[
+                    abi::CONST_TASK_REAL_PARENT,
+                    abi::CONST_TASK_TGID,
+                    abi::CONST_TASK_COMM,
+                    abi::CONST_TASK_GROUP_LEADER
+                ]
+            ),
+            [1, 2, 3, 13]
         );
         assert!(!ppid.stubbed_helpers().contains(&uapi::BPF_FUNC_GET_CURRENT_TASK.id));
         assert!(ppid.stubbed_helpers().contains(&uapi::BPF_FUNC_PROBE_READ_STR.id));
