@@ -2,6 +2,7 @@
 //! real kernel, and the connector helper to make connects with a known PID.
 #![allow(dead_code)]
 
+pub mod containers;
 pub mod handshake_lines;
 
 use std::io::{BufRead, BufReader, Write};
