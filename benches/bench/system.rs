@@ -346,13 +346,15 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::TcpconnectResult, short),
         (Tool::TcpconnectPerfArrays, long),
         (Tool::TcpconnectRawTracepoint, long),
+        (Tool::TcpconnectIdentity, short),
     ]
     .map(|(tool, rounds)| (tool, Sink::Null, rounds));
     progress(&format!(
         "connect overhead: {long} rounds of tcpconnect (BPF ring buffer and perf event arrays; BTF tracepoint, \
          raw tracepoint and perf tracepoint event), the \
          empty program on the raw tracepoint and a placebo, the first {short} also with bpftrace, \
-         tcpconnect -P 1, tcpconnect --result and the empty program on the tracepoint (rotating order), each between \
+         tcpconnect -P 1, tcpconnect --result, tcpconnect --ppid --container and the empty program on the \
+         tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
     ));
     let Interleaved { off, pairs, lost } = interleaved(config, &arms, &loops);
@@ -472,6 +474,23 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             &format!("  tcpconnect --result (wall), {clients}"),
             floor(7),
             format!("next to the default mode: {}", floor(0)),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
+        // Issue 30: who made each connect, next to the default mode.
+        let (_, iw, _) = paired(&pairs[10][pi], wall);
+        let (_, ic, _) = paired(&pairs[10][pi], cpu);
+        let (_, dw, _) = paired(&pairs[0][pi], wall);
+        let (_, dc, _) = paired(&pairs[0][pi], cpu);
+        table.row(
+            &format!("  tcpconnect --ppid --container, {clients}, {} runs", pairs[10][pi].len()),
+            format!("wall {:+.1} %, CPU {:+.1} % ({})", (iw - 1.0) * 100.0, (ic - 1.0) * 100.0, floor(10)),
+            format!(
+                "next to the default mode: wall {:+.1} %, CPU {:+.1} %; the parent and cgroup read in the kernel",
+                (dw - 1.0) * 100.0,
+                (dc - 1.0) * 100.0
+            ),
             String::new(),
             "",
             Verdict::Info,

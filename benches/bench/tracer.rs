@@ -56,6 +56,9 @@ pub enum Tool {
     /// outcome (one more map update and delete, and the state change that
     /// ends the handshake looked up).
     TcpconnectResult,
+    /// tcpconnect --ppid --container: each connect's parent and cgroup read
+    /// in the kernel (a bigger event), its cgroup named by user space.
+    TcpconnectIdentity,
     /// tcpconnect -d: DNS answers captured the default way (see
     /// `TCPCONNECT_DNS`).
     TcpconnectDns,
@@ -85,6 +88,7 @@ impl Tool {
             Tool::TcpconnectRawTracepoint => "tcpconnect on the raw tracepoint",
             Tool::TcpconnectPerfArrays => "tcpconnect on the perf event arrays",
             Tool::TcpconnectResult => "tcpconnect --result",
+            Tool::TcpconnectIdentity => "tcpconnect --ppid --container",
             Tool::TcpconnectDns => "tcpconnect -d",
             Tool::TcpconnectDnsSyscalls => "tcpconnect -d (TCPCONNECT_DNS=syscalls)",
             Tool::TcpconnectDnsPacket => "tcpconnect -d (TCPCONNECT_DNS=packet)",
@@ -162,6 +166,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         | Tool::TcpconnectRawTracepoint
         | Tool::TcpconnectPerfArrays
         | Tool::TcpconnectResult
+        | Tool::TcpconnectIdentity
         | Tool::TcpconnectDns
         | Tool::TcpconnectDnsSyscalls
         | Tool::TcpconnectDnsPacket => Command::new(&config.tool),
@@ -174,6 +179,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::TcpconnectRawTracepoint => c.env("TCPCONNECT_BTF_TRACEPOINT", "off"),
         Tool::TcpconnectPerfArrays => c.env("TCPCONNECT_TRANSPORT", "perf"),
         Tool::TcpconnectResult => c.arg("--result"),
+        Tool::TcpconnectIdentity => c.args(["--ppid", "--container"]),
         Tool::TcpconnectDns => c.arg("-d"),
         Tool::TcpconnectDnsSyscalls => c.arg("-d").env("TCPCONNECT_DNS", "syscalls"),
         Tool::TcpconnectDnsPacket => c.arg("-d").env("TCPCONNECT_DNS", "packet"),
