@@ -2,7 +2,7 @@
 //! attached, then turn ring batches into lines until a signal arrives.
 
 use crate::cli::Options;
-use crate::container::EventNames;
+use crate::container::{EventNames, FromProc};
 use crate::dns::DnsWatcher;
 use crate::error::Error;
 use crate::escape::message_line;
@@ -39,8 +39,9 @@ pub const FLUSH_INTERVAL_MS: i32 = 100;
 /// The same with --container: the cgroup of a client that connects and
 /// exits at once, and its runtime's files (`docker run --rm`), are gone
 /// tens of milliseconds later, and a line named before then names its
-/// container. A hundred cheap wakeups a second of ours; the traced
-/// processes pay nothing more.
+/// container; and with --ppid read from /proc (no BTF), where the process
+/// itself must still be there. A hundred cheap wakeups a second of ours;
+/// the traced processes pay nothing more.
 pub const CONTAINER_FLUSH_INTERVAL_MS: i32 = 10;
 
 /// How a run ended without error.
@@ -152,7 +153,12 @@ pub fn run(options: &Options) -> Result<Ended, Error> {
     let mut packet_dns = || open_packet_dns(dns, epoll);
     let mut tracer = Tracer::start(&plan, &run.epoll, &log, &mut packet_dns)?;
     drop_capabilities()?;
-    run.names = tracer.cgroup_hierarchy().map(|h| EventNames::new(h.mount_point().clone()));
+    let reading = tracer.identity_reading();
+    run.names = reading.hierarchy.as_ref().map(|h| EventNames::new(h.mount_point().clone()));
+    if reading.parent_from_proc || reading.cgroup_from_proc {
+        let cgroup = reading.hierarchy.clone().filter(|_| reading.cgroup_from_proc);
+        run.from_proc = Some(FromProc::new(reading.parent_from_proc, cgroup));
+    }
     let mut printer = BatchPrinter::new(plan.columns);
     if let Some(ended) = run.announce(&plan, &mut printer)? {
         return Ok(ended);
@@ -252,6 +258,8 @@ struct Run {
     printed: u64,
     /// --container: names each event's cgroup before its line is made.
     names: Option<EventNames>,
+    /// --ppid, --container without BTF: who made each connect, from /proc.
+    from_proc: Option<FromProc>,
 }
 
 /// How the pump stopped.
@@ -292,6 +300,7 @@ impl Run {
             unwritten: Vec::new(),
             printed: 0,
             names: None,
+            from_proc: None,
         })
     }
 
@@ -379,7 +388,8 @@ impl Run {
             ready.clear();
             // In a closure: Error::kernel allocates its message, which must
             // happen on an error, not on every wakeup.
-            let flush_ms = if self.names.is_some() { CONTAINER_FLUSH_INTERVAL_MS } else { FLUSH_INTERVAL_MS };
+            let soon = self.names.is_some() || self.from_proc.is_some();
+            let flush_ms = if soon { CONTAINER_FLUSH_INTERVAL_MS } else { FLUSH_INTERVAL_MS };
             self.epoll.wait(&mut ready, flush_ms).map_err(|error| Error::kernel("wait for events")(error))?;
             if ready.contains(&SIGNAL_TOKEN) {
                 self.ending = self.signals.read().map_err(Error::kernel("read the signal fd"))?;
@@ -547,6 +557,9 @@ impl Run {
     /// before the rings were drained, an answer could arrive between the two
     /// and its connect be printed without it (seen under load on 4.19).
     fn lines<'p>(&mut self, tracer: &mut Tracer, printer: &'p mut BatchPrinter) -> Result<&'p [u8], Error> {
+        if let Some(from_proc) = &self.from_proc {
+            printer.for_each_event(|event| from_proc.fill(event));
+        }
         if let Some(names) = self.names.as_mut() {
             printer.for_each_identity(|identity| names.name(identity));
         }

@@ -97,6 +97,9 @@ pub struct TaskIdentity {
     pub cgroup_parent: Vec<u8>,
     /// The uid owning the cgroup's directory at the connect; None if unread.
     pub cgroup_owner: Option<u32>,
+    /// Without BTF: the cgroup's path as /proc gave it when the line was
+    /// made (the kernel gave no id then).
+    pub cgroup_path: Option<Vec<u8>>,
     /// --container: what user space found for the cgroup before printing.
     pub container: Option<ContainerFields>,
 }
@@ -135,6 +138,7 @@ impl TaskIdentity {
             pcomm: tail[16..32].try_into().unwrap_or_default(),
             cgroup_leaf: name(&tail[32..32 + CGROUP_LEAF_LEN]),
             cgroup_parent: name(&tail[32 + CGROUP_LEAF_LEN..]),
+            cgroup_path: None,
             container: None,
         })
     }
@@ -396,6 +400,7 @@ mod tests {
             cgroup_leaf: b"docker-0123.scope".to_vec(),
             cgroup_parent: b"system.slice".to_vec(),
             cgroup_owner: Some(0),
+            cgroup_path: None,
             container: None,
         };
         let mut ev = ConnectEvent::decode(&[7u8; EVENT_WITH_NETNS_SIZE]).unwrap();

@@ -188,6 +188,43 @@ fn a_users_cgroup_is_never_taken_for_the_container_it_mimics_and_names_are_escap
     assert_eq!(got, line(pid, None, Some(&shown), ports.v4_port));
 }
 
+/// Without BTF (TCPCONNECT_BTF=off stands in for a kernel without it):
+/// the parent and the cgroup come from /proc when the line is printed, and
+/// -v says so. The client stays connected until its line is read.
+#[test]
+fn without_btf_a_live_process_is_named_from_proc() {
+    if !have_root("without_btf_a_live_process_is_named_from_proc") {
+        return;
+    }
+    let ports = Ports::new();
+    let id = format!("{:016x}", u64::from(std::process::id()) << 16).repeat(4);
+    let cgroup = Cgroup::new(&["docker", &id], None);
+    let port = ports.v4_port.to_string();
+    let args = ["--ppid", "--container", "-v", "-P", &port];
+    let mut tool = Tool::start_with(&args, |c| {
+        c.env("TCPCONNECT_BTF", "off");
+    });
+    // Into the cgroup before it connects; `exec`: the parent stays us.
+    let script = format!(
+        "echo $$ > {}/cgroup.procs && exec /bin/busybox nc -w 30 127.0.0.1 {port} </dev/null",
+        cgroup.0.display()
+    );
+    let mut client = Command::new("/bin/sh").args(["-c", &script]).spawn().unwrap();
+    let lines = tool.lines_matching(1, |_| true);
+    let _ = client.kill();
+    let _ = client.wait();
+    let (_, _, stderr) = tool.stop(libc::SIGINT);
+    let us = us();
+    let mut want = format!("{:<6} {:<6} {:<12.12} {:<12.12} ", client.id(), us.0, us.1, "busybox");
+    want +=
+        &format!("{:<16} {:<2} {:<16} {:<16} {:<4}", &id[..12], 4, "127.0.0.1", "127.0.0.1", ports.v4_port);
+    assert_eq!(lines, [want], "{stderr}");
+    for option in ["--ppid: each connect's parent read from /proc", "--container: each connect's cgroup in"] {
+        assert!(stderr.contains(option), "{stderr}");
+    }
+    assert!(stderr.contains("read from /proc when its line is printed"), "{stderr}");
+}
+
 #[test]
 fn who_made_a_connect_is_not_combined_with_options_that_send_it_later() {
     for (flag, other, with) in [

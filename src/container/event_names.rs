@@ -32,9 +32,10 @@ impl EventNames {
     /// Fills `identity.container` from its cgroup.
     pub fn name(&mut self, identity: &mut TaskIdentity) {
         // The kernel's copy of the name holds CGROUP_LEAF_LEN - 1 bytes at most.
-        let found = match identity.cgroup_id {
-            0 => None,
-            id => self.paths.lookup(id, &identity.cgroup_leaf, CGROUP_LEAF_LEN - 1).cloned(),
+        let found = match (&identity.cgroup_path, identity.cgroup_id) {
+            (Some(path), _) => self.paths.at_path(path),
+            (None, 0) => None,
+            (None, id) => self.paths.lookup(id, &identity.cgroup_leaf, CGROUP_LEAF_LEN - 1).cloned(),
         };
         let (path, root_owned, whole) = match (&found, last_two(identity)) {
             (Some(dir), _) => (Some(dir.path.clone()), dir.root_owned, true),

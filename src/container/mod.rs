@@ -56,6 +56,7 @@
 mod cache;
 mod cgroup_path;
 mod event_names;
+mod from_proc;
 mod hostfile;
 mod identity;
 mod json;
@@ -64,6 +65,7 @@ mod runtimes;
 mod tests;
 
 pub use event_names::EventNames;
+pub use from_proc::FromProc;
 pub use identity::{CgroupSeen, Identity};
 
 use cache::{Cache, Known};

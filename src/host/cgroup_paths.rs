@@ -8,6 +8,7 @@
 //! a short-lived container printed after its cgroup is gone keeps its path.
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -109,6 +110,14 @@ impl CgroupPaths {
             found.entry(ino).or_insert(dir);
         }
         self.by_ino = found;
+    }
+
+    /// The cgroup at `path` below the root, as it is now (without BTF the
+    /// path comes from /proc, not an id).
+    pub fn at_path(&self, path: &[u8]) -> Option<CgroupDir> {
+        let relative = Path::new(std::ffi::OsStr::from_bytes(path.strip_prefix(b"/").unwrap_or(path)));
+        let meta = std::fs::symlink_metadata(self.root.join(relative)).ok()?;
+        meta.is_dir().then(|| CgroupDir { path: path.to_vec(), root_owned: meta.uid() == 0 })
     }
 
     /// The mount point walked.

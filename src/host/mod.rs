@@ -5,7 +5,9 @@
 //! against RLIMIT_MEMLOCK (`memlock`, asked of the kernel by a probe), the
 //! mounts (`mountinfo`), the root of the cgroup v2 hierarchy
 //! (`cgroup_v2`), and for --container the hierarchy that names a task's
-//! cgroup (`cgroup_hierarchy`) and its cgroups' paths (`cgroup_paths`).
+//! cgroup (`cgroup_hierarchy`) and its cgroups' paths (`cgroup_paths`),
+//! and a process as /proc shows it (`proc_task`, where no BTF lets the
+//! programs read it).
 
 pub mod arch;
 pub mod cgroup_hierarchy;
@@ -17,3 +19,4 @@ pub mod kernel;
 pub mod lockdown;
 pub mod memlock;
 pub mod mountinfo;
+pub mod proc_task;

@@ -96,6 +96,12 @@ impl BatchPrinter {
         &self.text
     }
 
+    /// Lets `fill` change each event of the batch (--ppid and --container
+    /// without BTF add who made it), before its lines are made.
+    pub fn for_each_event(&mut self, fill: impl FnMut(&mut ConnectEvent)) {
+        self.events.iter_mut().for_each(fill);
+    }
+
     /// Lets `name` fill in each event of the batch that carries who made
     /// it (--ppid, --container), before its lines are made.
     pub fn for_each_identity(&mut self, mut name: impl FnMut(&mut TaskIdentity)) {

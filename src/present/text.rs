@@ -158,7 +158,8 @@ impl LineFormatter {
         let identity = event.identity.as_deref();
         if self.columns.ppid {
             // "%-6d %-12.12s", as PID and COMM.
-            let (ppid, pcomm) = identity.map_or((0, [0; COMM_LEN]), |i| (i.ppid, i.pcomm));
+            // Unknown (read from /proc, the process gone): 0 and "?".
+            let (ppid, pcomm) = identity.map_or((0, UNKNOWN_COMM), |i| (i.ppid, i.pcomm));
             write_u64_padded(out, ppid.into(), 6);
             out.push(b' ');
             write_comm(out, &pcomm);
@@ -168,7 +169,7 @@ impl LineFormatter {
             // "%-16s": a name, an id or a cgroup's name is never cut, as
             // an IPv6 address is not; escaped as COMM is (a container
             // chooses its own name).
-            let column = identity.and_then(|i| i.container.as_ref()).map_or(&b"-"[..], |c| &c.column[..]);
+            let column = identity.and_then(|i| i.container.as_ref()).map_or(&b"?"[..], |c| &c.column[..]);
             let start = out.len();
             write_escaped(out, column);
             pad(out, start, 16);
@@ -211,6 +212,9 @@ impl LineFormatter {
         ts_us as i64 - first as i64
     }
 }
+
+/// PCOMM where the parent is not known.
+const UNKNOWN_COMM: [u8; COMM_LEN] = *b"?\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// "%-12.12s " on a raw comm: truncate, then pad; control bytes escaped
 /// (a longer escaped name overflows its column, as every value wider than
@@ -603,12 +607,12 @@ mod tests {
         s += &format!("{:<6} ", e.pid);
         let identity = e.identity.as_deref();
         if c.ppid {
-            let pcomm = identity.map_or("", |i| std::str::from_utf8(i.pcomm_bytes()).unwrap());
+            let pcomm = identity.map_or("?", |i| std::str::from_utf8(i.pcomm_bytes()).unwrap());
             s += &format!("{:<6} {:<12.12} ", identity.map_or(0, |i| i.ppid), pcomm);
         }
         s += &format!("{comm:<12.12} ");
         if c.container {
-            let column = identity.and_then(|i| i.container.as_ref()).map_or(&b"-"[..], |c| &c.column);
+            let column = identity.and_then(|i| i.container.as_ref()).map_or(&b"?"[..], |c| &c.column);
             s += &format!("{:<16} ", std::str::from_utf8(column).unwrap());
         }
         s += &format!("{:<2} {:<16} ", e.ip, addr_text(e.ip, &e.saddr));

@@ -16,6 +16,14 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Clock ticks a second, the unit of /proc/PID/stat's times (100 where
+/// the C library cannot say).
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no memory preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+}
+
 /// Makes sure fds 0, 1 and 2 are open (on /dev/null if they were closed), so
 /// no kernel object we create gets fd 0, which the BPF ABI reads as "none",
 /// and stray writes never land in a BPF fd.

@@ -106,7 +106,10 @@ impl Constants {
                 || plan.lport_defer
                 || plan.result
                 || plan.dns
-                || plan.columns.timestamp,
+                || plan.columns.timestamp
+                // --ppid/--container read from /proc tell a reused PID by it.
+                || plan.columns.ppid
+                || plan.columns.container,
             ..Constants::for_filters(&plan.filters)
         }
     }

@@ -56,8 +56,19 @@ use crate::sys::epoll::Epoll;
 pub struct Tracer<K: Objects = Real> {
     attached: Attached<K>,
     tracefs: K::Tracefs,
+    /// --ppid, --container: what user space adds to each event.
+    identity: IdentityReading,
+}
+
+/// What user space does for --ppid and --container once the programs run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentityReading {
     /// --container: the hierarchy whose cgroups events name.
-    cgroup_hierarchy: Option<Hierarchy>,
+    pub hierarchy: Option<Hierarchy>,
+    /// --ppid without BTF: the parent is read from /proc at print time.
+    pub parent_from_proc: bool,
+    /// --container without BTF: the cgroup is read from /proc at print time.
+    pub cgroup_from_proc: bool,
 }
 
 impl Tracer {
@@ -103,13 +114,17 @@ impl Tracer {
                 }
             }
         };
-        let cgroup_hierarchy = host.cgroup.map(|(hierarchy, _)| hierarchy);
-        Ok(Tracer { attached, tracefs: host.tracefs, cgroup_hierarchy })
+        let identity = IdentityReading {
+            parent_from_proc: host.parent.is_some_and(|read| read.kernel().is_none()),
+            cgroup_from_proc: host.cgroup.as_ref().is_some_and(|(_, read)| read.kernel().is_none()),
+            hierarchy: host.cgroup.map(|(hierarchy, _)| hierarchy),
+        };
+        Ok(Tracer { attached, tracefs: host.tracefs, identity })
     }
 
-    /// --container: the hierarchy whose cgroups the events name.
-    pub fn cgroup_hierarchy(&self) -> Option<&Hierarchy> {
-        self.cgroup_hierarchy.as_ref()
+    /// --ppid, --container: what user space adds to each event.
+    pub fn identity_reading(&self) -> &IdentityReading {
+        &self.identity
     }
 
     /// Reads every ring once; see [`Rings::drain`].
@@ -293,7 +308,7 @@ mod tests {
                 maps: vec![it("close events map"), it("close ports map")],
             },
             tracefs: it("release tracefs"),
-            cgroup_hierarchy: None,
+            identity: IdentityReading::default(),
         };
         assert!(log.borrow().is_empty());
         drop(tracer);

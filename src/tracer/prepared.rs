@@ -42,10 +42,30 @@ pub(super) struct Prepared {
     pub transport: Transport,
     pub dns: DnsSource,
     /// --ppid: where the current task keeps its parent.
-    pub parent: Option<ParentOffsets>,
+    pub parent: Option<ReadBy<ParentOffsets>>,
     /// --container: the hierarchy that names a task's cgroup, and the way
     /// there from the current task.
-    pub cgroup: Option<(Hierarchy, CgroupOffsets)>,
+    pub cgroup: Option<(Hierarchy, ReadBy<CgroupOffsets>)>,
+}
+
+/// How --ppid and --container learn who made a connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadBy<T> {
+    /// The programs, at the connect, through these offsets (from BTF).
+    Kernel(T),
+    /// User space, from /proc when the line is printed: the kernel has no
+    /// BTF that locates them.
+    Proc,
+}
+
+impl<T: Copy> ReadBy<T> {
+    /// The offsets, where the programs read it.
+    pub fn kernel(&self) -> Option<T> {
+        match self {
+            ReadBy::Kernel(offsets) => Some(*offsets),
+            ReadBy::Proc => None,
+        }
+    }
 }
 
 impl Prepared {
@@ -70,10 +90,7 @@ impl Prepared {
         );
         log(format_args!("{line}"));
         let dns = dns_source(plan, &btf);
-        let parent = match plan.columns.ppid {
-            true => Some(parent_offsets(&btf)?),
-            false => None,
-        };
+        let parent = plan.columns.ppid.then(|| parent_offsets(&btf, log));
         let cgroup = match plan.columns.container {
             true => Some(cgroup_offsets(&btf, log)?),
             false => None,
@@ -129,20 +146,40 @@ fn raise_memlock_limit_if_needed() -> Result<(), Error> {
     }
 }
 
-/// --ppid's offsets, from BTF (no connect of ours reveals them).
-fn parent_offsets(btf: &LazyBtf) -> Result<ParentOffsets, Error> {
-    let needs_btf = |reason: String| Error::NeedsBtf { option: "--ppid", what: "a task's parent", reason };
-    let btf = btf.get().map_err(needs_btf)?;
-    identity::parent_from_btf(btf).map_err(|e| needs_btf(e.to_string()))
+/// What /proc cannot promise, said with -v where it stands in for BTF.
+const FROM_PROC: &str = "read from /proc when its line is printed: a process gone by then is not named";
+
+/// --ppid's offsets, from BTF (no connect of ours reveals them); else
+/// /proc. Said through `log`.
+fn parent_offsets(btf: &LazyBtf, log: Log<'_>) -> ReadBy<ParentOffsets> {
+    match btf.get().and_then(|btf| identity::parent_from_btf(btf).map_err(|e| e.to_string())) {
+        Ok(offsets) => {
+            log(format_args!("--ppid: each connect's parent read in the kernel as it connects"));
+            ReadBy::Kernel(offsets)
+        }
+        Err(reason) => {
+            log(format_args!("--ppid: each connect's parent {FROM_PROC} (no BTF for it: {reason})"));
+            ReadBy::Proc
+        }
+    }
 }
 
-/// --container's hierarchy and offsets (from BTF), said through `log`.
-fn cgroup_offsets(btf: &LazyBtf, log: Log<'_>) -> Result<(Hierarchy, CgroupOffsets), Error> {
-    let needs_btf =
-        |reason: String| Error::NeedsBtf { option: "--container", what: "a task's cgroup", reason };
+/// --container's hierarchy and offsets (from BTF; else /proc), said
+/// through `log`.
+fn cgroup_offsets(btf: &LazyBtf, log: Log<'_>) -> Result<(Hierarchy, ReadBy<CgroupOffsets>), Error> {
     let hierarchy = cgroup_hierarchy::choose(&mountinfo::mounts()).ok_or(Error::NoCgroupHierarchy)?;
-    let btf = btf.get().map_err(needs_btf)?;
-    let offsets = identity::cgroup_from_btf(btf, &hierarchy).map_err(|e| needs_btf(e.to_string()))?;
-    log(format_args!("--container: each connect's cgroup in {hierarchy}, read in the kernel as it connects"));
-    Ok((hierarchy, offsets))
+    match btf.get().and_then(|btf| identity::cgroup_from_btf(btf, &hierarchy).map_err(|e| e.to_string())) {
+        Ok(offsets) => {
+            log(format_args!(
+                "--container: each connect's cgroup in {hierarchy}, read in the kernel as it connects"
+            ));
+            Ok((hierarchy, ReadBy::Kernel(offsets)))
+        }
+        Err(reason) => {
+            log(format_args!(
+                "--container: each connect's cgroup in {hierarchy}, {FROM_PROC} (no BTF for it: {reason})"
+            ));
+            Ok((hierarchy, ReadBy::Proc))
+        }
+    }
 }

@@ -61,8 +61,8 @@ impl<'h> Session<'h> {
         if let DnsSource::Kernel(offsets) = host.dns {
             constants.dns = Some(offsets);
         }
-        constants.parent = host.parent;
-        constants.cgroup = host.cgroup.as_ref().map(|(_, offsets)| *offsets);
+        constants.parent = host.parent.and_then(|read| read.kernel());
+        constants.cgroup = host.cgroup.as_ref().and_then(|(_, read)| read.kernel());
         let mut sk_err_unknown = None;
         if plan.result {
             match host.btf.get().and_then(|btf| sk_err::from_btf(btf).map_err(|e| e.to_string())) {
