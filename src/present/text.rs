@@ -63,31 +63,25 @@ pub fn write_header(out: &mut Vec<u8>, columns: Columns) {
     if columns.json {
         return;
     }
-    if columns.timestamp {
-        out.extend_from_slice(b"TIME(s)  ");
-    }
-    if columns.print_uid {
-        out.extend_from_slice(b"UID   ");
-    }
-    out.extend_from_slice(b"PID    ");
-    if columns.ppid {
-        out.extend_from_slice(b"PPID   PCOMM        ");
-    }
-    out.extend_from_slice(b"COMM         ");
-    if columns.container {
-        out.extend_from_slice(b"CONTAINER        ");
-    }
-    out.extend_from_slice(b"IP SADDR            ");
-    if columns.lport {
-        out.extend_from_slice(b"LPORT  ");
-    }
+    // Each column's heading and whether this run has it, in line order.
     // "%-4s" % "DPORT" overflows its width, so no padding follows it.
-    out.extend_from_slice(b"DADDR            DPORT");
-    if columns.result {
-        out.extend_from_slice(b" RESULT       LAT(ms)");
-    }
-    if columns.query {
-        out.extend_from_slice(b" QUERY");
+    let headings: [(bool, &[u8]); 11] = [
+        (columns.timestamp, b"TIME(s)  "),
+        (columns.print_uid, b"UID   "),
+        (true, b"PID    "),
+        (columns.ppid, b"PPID   PCOMM        "),
+        (true, b"COMM         "),
+        (columns.container, b"CONTAINER        "),
+        (true, b"IP SADDR            "),
+        (columns.lport, b"LPORT  "),
+        (true, b"DADDR            DPORT"),
+        (columns.result, b" RESULT       LAT(ms)"),
+        (columns.query, b" QUERY"),
+    ];
+    for (shown, heading) in headings {
+        if shown {
+            out.extend_from_slice(heading);
+        }
     }
     out.push(b'\n');
 }
