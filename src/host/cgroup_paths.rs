@@ -2,8 +2,11 @@
 //! connect. The id is the inode number of the cgroup's directory (5.5 on;
 //! before, its low 32 bits are), so a walk of the hierarchy's mount finds
 //! it. Walks are bounded (depth, directories) and happen only when an id
-//! is not known yet, at most once per MIN_WALK_INTERVAL, so a flood of
-//! connects from new cgroups costs one walk per interval, not one a line.
+//! is not known yet, at most once per MIN_WALK_INTERVAL and never sooner
+//! than WALK_SHARE times the last walk's own duration after it, so a flood
+//! of connects from new cgroups costs one walk per interval, not one a
+//! line, and a host with a huge tree (a user may make many cgroups in a
+//! subtree delegated to them) at most 1/WALK_SHARE of our time.
 //! Paths of cgroups removed since stay known while the index has room, so
 //! a short-lived container printed after its cgroup is gone keeps its path.
 
@@ -15,6 +18,8 @@ use std::time::{Duration, Instant};
 
 /// The least time between two walks.
 const MIN_WALK_INTERVAL: Duration = Duration::from_millis(20);
+/// A walk that took T waits WALK_SHARE * T before the next.
+const WALK_SHARE: u32 = 5;
 /// Directories a walk looks at, at most (a host with more cgroups than
 /// this names the rest by their last element only).
 const MAX_WALK_DIRS: usize = 65_536;
@@ -37,12 +42,14 @@ pub struct CgroupPaths {
     root: PathBuf,
     by_ino: HashMap<u64, CgroupDir>,
     last_walk: Option<Instant>,
+    /// How long the last walk took.
+    last_walk_took: Duration,
 }
 
 impl CgroupPaths {
     /// The index of the hierarchy mounted at `root`; empty until asked.
     pub fn new(root: PathBuf) -> CgroupPaths {
-        CgroupPaths { root, by_ino: HashMap::new(), last_walk: None }
+        CgroupPaths { root, by_ino: HashMap::new(), last_walk: None, last_walk_took: Duration::ZERO }
     }
 
     /// The cgroup of kernfs id `id` whose name the kernel gave as `leaf`
@@ -69,13 +76,15 @@ impl CgroupPaths {
     }
 
     fn may_walk(&self) -> bool {
-        self.last_walk.is_none_or(|at| at.elapsed() >= MIN_WALK_INTERVAL)
+        let wait = MIN_WALK_INTERVAL.max(self.last_walk_took * WALK_SHARE);
+        self.last_walk.is_none_or(|at| at.elapsed() >= wait)
     }
 
     /// Indexes every directory below the root (bounded); what the index
     /// held of cgroups removed since stays while there is room.
     fn walk(&mut self) {
-        self.last_walk = Some(Instant::now());
+        let started = Instant::now();
+        self.last_walk = Some(started);
         let mut found = HashMap::new();
         let mut stack: Vec<(PathBuf, Vec<u8>, usize)> = vec![(self.root.clone(), b"/".to_vec(), 0)];
         while let Some((dir, path, depth)) = stack.pop() {
@@ -110,6 +119,7 @@ impl CgroupPaths {
             found.entry(ino).or_insert(dir);
         }
         self.by_ino = found;
+        self.last_walk_took = started.elapsed();
     }
 
     /// The cgroup at `path` below the root, as it is now (without BTF the
