@@ -55,7 +55,8 @@ _tcpconnect()
     # No positional arguments: offer the options.
     local opts='-h --help -t --timestamp -p --pid -P --port -4 --ipv4
         -6 --ipv6 -L --lport -U --print-uid -u --uid -c --count
-        --cgroupmap --mntnsmap -d --dns --result --failed --attach --ring-size -j --json
+        --cgroupmap --mntnsmap -d --dns --result --failed --ppid --container --attach
+        --ring-size -j --json
         -v --verbose --version'
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }

@@ -24,6 +24,8 @@ complete -c tcpconnect -l mntnsmap -r -F -d 'trace mount namespaces in this BPF 
 complete -c tcpconnect -s d -l dns -d 'include likely DNS query associated with each connect'
 complete -c tcpconnect -l result -d 'print each connect when its handshake ends, with RESULT and LAT(ms)'
 complete -c tcpconnect -l failed -d 'print only connects that did not succeed (implies --result)'
+complete -c tcpconnect -l ppid -d 'include PPID and PCOMM, the parent process, on output'
+complete -c tcpconnect -l container -d 'include CONTAINER on output: the container, else the cgroup'
 complete -c tcpconnect -l attach -x -d 'how to hook into the kernel' -a "
     auto\t'the tracepoint where it exists, else kprobes (default)'
     kprobe\t'kprobes on tcp_v4_connect and tcp_v6_connect'

@@ -9,8 +9,9 @@ use support::tcpconnect_bin;
 
 const USAGE: &str = "usage: tcpconnect [-h] [-t] [-p PID] [-P PORT] [-4 | -6] [-L] [-U] [-u UID]
                   [-c] [--cgroupmap CGROUPMAP] [--mntnsmap MNTNSMAP] [-d]
-                  [--result] [--failed] [--attach {auto,kprobe,tracepoint}]
-                  [--ring-size KIB] [-j] [-v] [--version]\n";
+                  [--result] [--failed] [--ppid] [--container]
+                  [--attach {auto,kprobe,tracepoint}] [--ring-size KIB] [-j]
+                  [-v] [--version]\n";
 
 fn run(args: &[&str]) -> Output {
     Command::new(tcpconnect_bin()).args(args).output().unwrap()
