@@ -65,6 +65,28 @@ fn both_attach_paths_name_the_container_and_parent_on_cgroup_v2() {
     let Some(assets) = assets_or_skip("both_attach_paths_name_the_container_and_parent_on_cgroup_v2") else {
         return;
     };
+    in_the_kernel_on_cgroup_v2(&assets);
+}
+
+/// Linux 5.4 (../shared/kernels: BTF, but no BPF ring buffer and the
+/// perf tracepoint event, its socket's protocol a bitfield): the same
+/// lines, through the perf event arrays, kernfs_node.id a union there.
+#[test]
+fn linux_5_4_names_the_container_and_parent_in_the_kernel() {
+    let test = "linux_5_4_names_the_container_and_parent_in_the_kernel";
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/kernels/linux-5.4.286-x86_64");
+    let bzimage = dir.join("bzImage");
+    if !bzimage.is_file() {
+        return eprintln!("skipping {test}: no {} (the kernels come with ../shared)", bzimage.display());
+    }
+    if let Some(assets) = kernel_assets_or_skip(test, &bzimage, "5.4.286") {
+        in_the_kernel_on_cgroup_v2(&assets);
+    }
+}
+
+/// The scenario of the module comment on the kernel of `assets`, both
+/// attach paths, each line exact.
+fn in_the_kernel_on_cgroup_v2(assets: &vm::VmAssets) {
     let bins = build_static_binaries();
     let runs = [("kprobe", "tcpconnect --attach kprobe"), ("tracepoint", "tcpconnect --attach tracepoint")];
     let mut sh = String::from("begin shell; echo $$; cat /proc/$$/comm; end shell\n");
@@ -72,7 +94,7 @@ fn both_attach_paths_name_the_container_and_parent_on_cgroup_v2() {
     for (run, tool) in runs {
         sh += &script(run, tool);
     }
-    let out = Vm::new(&assets)
+    let out = Vm::new(assets)
         .file("/usr/bin/tcpconnect", &bins.tcpconnect, 0o755)
         .script(&sh)
         .run()
