@@ -210,6 +210,14 @@ static always_inline void fill_identity(struct identity_event *id)
 {
 	char *task = (char *)bpf_get_current_task();
 	char *parent = 0, *cgroups = 0, *cgrp = 0, *kn = 0, *name = 0, *up = 0, *iattr = 0;
+	/*
+	 * bpf_probe_read writes to the stack only, for 4.9's verifier, which
+	 * checks this code even where CONST(identity) turns it off; then the
+	 * map value. (bpf_probe_read_str, 4.11, is stubbed where it is off.)
+	 */
+	__u64 cgroup_id = 0;
+	__u32 ppid = 0, owner = CGROUP_OWNER_UNKNOWN;
+	char pcomm[TASK_COMM_LEN] = {};
 
 	if (CONST(read_parent)) {
 		bpf_probe_read(&parent, sizeof(parent), task + CONST(task_real_parent_off));
@@ -219,10 +227,12 @@ static always_inline void fill_identity(struct identity_event *id)
 			 * name is its group leader's, as /proc/PPID/comm shows it.
 			 */
 			char *leader = 0;
-			bpf_probe_read(&id->ppid, sizeof(id->ppid), parent + CONST(task_tgid_off));
+			bpf_probe_read(&ppid, sizeof(ppid), parent + CONST(task_tgid_off));
 			bpf_probe_read(&leader, sizeof(leader), parent + CONST(task_group_leader_off));
-			bpf_probe_read(id->pcomm, sizeof(id->pcomm), (leader ? leader : parent) + CONST(task_comm_off));
+			bpf_probe_read(pcomm, sizeof(pcomm), (leader ? leader : parent) + CONST(task_comm_off));
 		}
+		id->ppid = ppid;
+		__builtin_memcpy(id->pcomm, pcomm, sizeof(pcomm));
 	}
 	if (!CONST(read_cgroup))
 		return;
@@ -237,16 +247,18 @@ static always_inline void fill_identity(struct identity_event *id)
 	bpf_probe_read(&kn, sizeof(kn), cgrp + CONST(cgroup_kn_off));
 	if (!kn)
 		return;
-	bpf_probe_read(&id->cgroup_id, sizeof(id->cgroup_id), kn + CONST(kn_id_off));
+	bpf_probe_read(&cgroup_id, sizeof(cgroup_id), kn + CONST(kn_id_off));
+	id->cgroup_id = cgroup_id;
 	bpf_probe_read(&name, sizeof(name), kn + CONST(kn_name_off));
 	if (name)
 		bpf_probe_read_str(id->cgroup_leaf, sizeof(id->cgroup_leaf), name);
 	/* A read that fails leaves the owner unknown, never root. */
 	if (bpf_probe_read(&iattr, sizeof(iattr), kn + CONST(kn_iattr_off)) == 0) {
-		__u32 owner = 0;
-		if (!iattr || bpf_probe_read(&owner, sizeof(owner), iattr + CONST(iattrs_uid_off)) == 0)
-			id->cgroup_owner = owner;
+		__u32 uid = 0;
+		if (!iattr || bpf_probe_read(&uid, sizeof(uid), iattr + CONST(iattrs_uid_off)) == 0)
+			owner = uid;
 	}
+	id->cgroup_owner = owner;
 	bpf_probe_read(&up, sizeof(up), kn + CONST(kn_parent_off));
 	name = 0;
 	if (up)

@@ -107,9 +107,24 @@ pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Ve
                 .get(name.as_str())
                 .ok_or_else(|| LinkError::UnknownConstant(name.clone()))?,
         };
-        // A 64-bit immediate is split over the imm fields of two instructions.
-        insns[reloc.insn].set_imm(value as u32 as i32);
-        insns[reloc.insn + 1].set_imm((value >> 32) as u32 as i32);
+        match (&reloc.target, i32::try_from(value)) {
+            // A constant that fits a 32-bit immediate is loaded by a
+            // 64-bit move, twice (the two slots of the 64-bit load): 4.9's
+            // verifier knows a moved immediate but not a loaded one, and
+            // only knowing it does it skip the code a flag that is off
+            // turns away (which it must then accept too: helpers writing
+            // to a map value, --ppid's identity code, refused there).
+            (RelocTarget::Constant(_), Ok(imm)) => {
+                let dst = insns[reloc.insn].dst_reg();
+                insns[reloc.insn] = Insn::mov64_imm(dst, imm);
+                insns[reloc.insn + 1] = Insn::mov64_imm(dst, imm);
+            }
+            // A 64-bit immediate is split over the imm fields of two instructions.
+            _ => {
+                insns[reloc.insn].set_imm(value as u32 as i32);
+                insns[reloc.insn + 1].set_imm((value >> 32) as u32 as i32);
+            }
+        }
     }
 
     for insn in insns.iter_mut() {
@@ -158,6 +173,27 @@ mod tests {
 
     fn program(insns: Vec<Insn>, relocations: Vec<Relocation>) -> ProgramSpec {
         ProgramSpec { section: "tracepoint/x/y".into(), name: "p".into(), insns, relocations }
+    }
+
+    #[test]
+    fn a_constant_that_fits_32_bits_is_a_move_in_both_slots() {
+        let ld = Insn([0x18, 3, 0, 0, 0, 0, 0, 0]);
+        let p = program(
+            vec![ld, Insn([0; 8])],
+            vec![Relocation { insn: 0, target: RelocTarget::Constant("k".into()) }],
+        );
+        for value in [0u64, 1, i32::MAX as u64] {
+            let constants = HashMap::from([("k", value)]);
+            let inputs = LinkInputs {
+                map_fds: &[],
+                constants: &constants,
+                fields: &HashMap::new(),
+                stub_helpers: &[],
+            };
+            let out = link_program(&p, &inputs).unwrap();
+            let want = Insn::mov64_imm(3, value as i32);
+            assert_eq!((Insn(out[0].to_le_bytes()), Insn(out[1].to_le_bytes())), (want, want), "{value}");
+        }
     }
 
     #[test]

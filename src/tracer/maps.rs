@@ -68,15 +68,25 @@ impl<'a> MapSizing<'a> {
 /// programs anyway. The verifier checks every map reference, even in code a
 /// constant turns off, so each needs some map of the right key and value size.
 /// The ring buffer has no keys; its helper calls are stubbed when it is
-/// unused, so any small map will do for the reference left behind. Only -d
-/// (its 8 KiB scratch value a CPU) and --ppid/--container use the per-CPU
-/// arrays: a small array stands in for them.
+/// unused, so any small map will do for the reference left behind. The
+/// per-CPU arrays (-d's 8 KiB scratch value, --ppid/--container's) become
+/// a plain array of one value of the same size: 4.9's verifier follows the
+/// branches a constant turns off (it rejected the connect programs'
+/// identity code, off, against an 8-byte stand-in), so accesses there must
+/// fit too.
 fn stand_in(params: MapParams) -> MapParams {
-    let small_array =
-        MapParams { map_type: BPF_MAP_TYPE_ARRAY.id, key_size: 4, value_size: 8, max_entries: 1, ..params };
     match params.map_type {
         t if t == BPF_MAP_TYPE_LRU_HASH.id => MapParams { map_type: BPF_MAP_TYPE_HASH.id, ..params },
-        t if t == BPF_MAP_TYPE_RINGBUF.id || t == BPF_MAP_TYPE_PERCPU_ARRAY.id => small_array,
+        t if t == BPF_MAP_TYPE_RINGBUF.id => MapParams {
+            map_type: BPF_MAP_TYPE_ARRAY.id,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            ..params
+        },
+        t if t == BPF_MAP_TYPE_PERCPU_ARRAY.id => {
+            MapParams { map_type: BPF_MAP_TYPE_ARRAY.id, max_entries: 1, ..params }
+        }
         _ => params,
     }
 }
@@ -289,6 +299,21 @@ pub struct Tallies {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unused_per_cpu_array_stands_in_as_one_value_of_its_size() {
+        let identity = MapParams {
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY.id,
+            key_size: 4,
+            value_size: 304,
+            max_entries: 1,
+            map_flags: 0,
+        };
+        let stood = stand_in(identity);
+        assert_eq!((stood.map_type, stood.key_size, stood.value_size), (BPF_MAP_TYPE_ARRAY.id, 4, 304));
+        let ring = MapParams { map_type: BPF_MAP_TYPE_RINGBUF.id, key_size: 0, value_size: 0, ..identity };
+        assert_eq!(stand_in(ring).value_size, 8);
+    }
     use crate::loader::{parse_object, EMBEDDED_OBJECT};
 
     /// `read_tallies` reads `tallies` one u64 a key with

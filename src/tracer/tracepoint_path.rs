@@ -339,7 +339,7 @@ mod tests {
         assert!(map_loads.len() >= 2);
         assert!(map_loads.iter().all(|i| (100..100 + fds_len()).contains(&i.imm())));
         // The pid constant is in an immediate.
-        assert!(insns.iter().any(|i| i.code() == 0x18 && i.imm() == 4242));
+        assert!(insns.iter().any(|i| i.code() == 0xb7 && i.imm() == 4242), "a 64-bit move of the pid");
     }
 
     #[test]
