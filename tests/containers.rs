@@ -10,22 +10,15 @@ mod support;
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::containers::{parent_of, parse_flat_object, socket_owner, ClientRun, Harness, Json, Runtime};
+use support::containers::{
+    assert_json, container_line, n, parent_of, s, socket_owner, ClientRun, Harness, Runtime,
+};
 use support::{have_root, Tool};
 
 const CONTAINER_HEADER: &str =
     "PID    COMM         CONTAINER        IP SADDR            DADDR            DPORT";
 const PPID_HEADER: &str =
     "PID    PPID   PCOMM        COMM         IP SADDR            DADDR            DPORT";
-
-/// "%-6d %-12.12s %-16s %-2d %-16s %-16s %-4d", without trailing spaces.
-fn container_line(pid: u32, comm: &str, container: &str, dport: u16) -> String {
-    let line = format!(
-        "{pid:<6} {comm:<12.12} {container:<16} {:<2} {:<16} {:<16} {dport:<4}",
-        4, "127.0.0.1", "127.0.0.1"
-    );
-    line.trim_end().to_owned()
-}
 
 /// "%-6d %-6d %-12.12s %-12.12s %-2d %-16s %-16s %-4d", without trailing spaces.
 fn ppid_line(pid: u32, ppid: u32, pcomm: &str, comm: &str, dport: u16) -> String {
@@ -34,26 +27,6 @@ fn ppid_line(pid: u32, ppid: u32, pcomm: &str, comm: &str, dport: u16) -> String
         4, "127.0.0.1", "127.0.0.1"
     );
     line.trim_end().to_owned()
-}
-
-fn s(value: &str) -> Json {
-    Json::Str(value.to_owned())
-}
-
-fn n(value: impl ToString) -> Json {
-    Json::Raw(value.to_string())
-}
-
-/// Checks a -j line's keys and values against `expected`, in the order
-/// src/present/json.rs documents; `lport` may be there (only when known:
-/// it must then be the client's port) or not.
-fn assert_json(line: &str, expected: &[(&str, Json)], lport: u16) {
-    let mut got = parse_flat_object(line);
-    if let Some(at) = got.iter().position(|(key, _)| key == "lport") {
-        assert_eq!(got.remove(at).1, n(lport), "lport of {line}");
-    }
-    let want: Vec<(String, Json)> = expected.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    assert_eq!(got, want, "-j line: {line}");
 }
 
 /// The first line a tracer prints (within support::LINE_TIMEOUT).

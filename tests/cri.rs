@@ -22,7 +22,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::containers::{parse_flat_object, socket_owner, Json, Scratch};
+use support::containers::{add_blob, container_line, n, parse_flat_object, s, socket_owner, Json, Scratch};
 use support::{have_root, Tool};
 
 const CONTAINER_HEADER: &str =
@@ -158,20 +158,6 @@ fn has_interpreter(path: &Path) -> bool {
         let at = phoff + i * u16_at(0x36);
         u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
     })
-}
-
-fn sha256_of(path: &Path) -> String {
-    let out = run("sha256sum", Command::new("sha256sum").arg(path));
-    out.split_whitespace().next().unwrap_or_default().to_owned()
-}
-
-/// Writes `bytes` as a blob of the OCI layout `layout`: (digest, size).
-fn add_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
-    let tmp = layout.join("blob.tmp");
-    std::fs::write(&tmp, bytes).unwrap();
-    let digest = sha256_of(&tmp);
-    std::fs::rename(&tmp, layout.join("blobs/sha256").join(&digest)).unwrap();
-    (digest, bytes.len())
 }
 
 /// An OCI image archive of one layer (busybox and its applets) named
@@ -579,23 +565,6 @@ fn json_string(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// "%-6d %-12.12s %-16s %-2d %-16s %-16s %-4d", without trailing spaces.
-fn container_line(pid: u32, comm: &str, container: &str, dport: u16) -> String {
-    let line = format!(
-        "{pid:<6} {comm:<12.12} {container:<16} {:<2} {:<16} {:<16} {dport:<4}",
-        4, "127.0.0.1", "127.0.0.1"
-    );
-    line.trim_end().to_owned()
-}
-
-fn s(value: &str) -> Json {
-    Json::Str(value.to_owned())
-}
-
-fn n(value: impl ToString) -> Json {
-    Json::Raw(value.to_string())
 }
 
 /// The first line a tracer prints, then any others within 300 ms: -P

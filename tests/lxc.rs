@@ -34,7 +34,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::containers::{parse_flat_object, socket_owner, Json, Scratch};
+use support::containers::{assert_json, container_line, has_interpreter, n, s, socket_owner, Scratch};
 use support::{have_root, Tool};
 
 const CONTAINER_HEADER: &str =
@@ -50,35 +50,6 @@ const PIVOT: &str = "lxc.pivot";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a client may take to exit once its connection is closed.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// "%-6d %-12.12s %-16s %-2d %-16s %-16s %-4d", without trailing spaces.
-fn container_line(pid: u32, comm: &str, container: &str, dport: u16) -> String {
-    let line = format!(
-        "{pid:<6} {comm:<12.12} {container:<16} {:<2} {:<16} {:<16} {dport:<4}",
-        4, "127.0.0.1", "127.0.0.1"
-    );
-    line.trim_end().to_owned()
-}
-
-fn s(value: &str) -> Json {
-    Json::Str(value.to_owned())
-}
-
-fn n(value: impl ToString) -> Json {
-    Json::Raw(value.to_string())
-}
-
-/// Checks a -j line's keys and values against `expected`, in the order
-/// src/present/json.rs documents; `lport` may be there (only when known:
-/// it must then be the client's port) or not.
-fn assert_json(line: &str, expected: &[(&str, Json)], lport: u16) {
-    let mut got = parse_flat_object(line);
-    if let Some(at) = got.iter().position(|(key, _)| key == "lport") {
-        assert_eq!(got.remove(at).1, n(lport), "lport of {line}");
-    }
-    let want: Vec<(String, Json)> = expected.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    assert_eq!(got, want, "-j line: {line}");
-}
 
 /// `first`, which must be one line, and nothing after it (-P keeps only
 /// connects to our port).
@@ -99,20 +70,6 @@ fn command_exists(command: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
         .unwrap_or(false)
-}
-
-/// Whether the 64-bit little-endian ELF file at `path` has a PT_INTERP
-/// program header (asks for a dynamic loader).
-fn has_interpreter(path: &Path) -> bool {
-    let elf = std::fs::read(path).unwrap();
-    assert!(elf.starts_with(b"\x7fELF\x02\x01"), "{} is not a 64-bit little-endian ELF file", path.display());
-    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
-    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
-    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
-    (0..phnum).any(|i| {
-        let at = phoff + i * phentsize;
-        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
-    })
 }
 
 /// The mount points of the host's cgroup hierarchies (v1 and v2).

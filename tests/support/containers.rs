@@ -397,7 +397,7 @@ fn build_rootfs(scratch: &Scratch) -> (PathBuf, PathBuf) {
 
 /// Whether the 64-bit little-endian ELF file at `path` has a PT_INTERP
 /// program header (asks for a dynamic loader).
-fn has_interpreter(path: &Path) -> bool {
+pub fn has_interpreter(path: &Path) -> bool {
     let elf = std::fs::read(path).unwrap();
     assert!(elf.starts_with(b"\x7fELF\x02\x01"), "{} is not a 64-bit little-endian ELF file", path.display());
     let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
@@ -417,7 +417,7 @@ fn sha256_of(path: &Path) -> String {
 }
 
 /// Writes `bytes` as a blob of an OCI layout; returns (digest, size).
-fn add_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
+pub fn add_blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
     let tmp = layout.join("blob.tmp");
     std::fs::write(&tmp, bytes).unwrap();
     let digest = sha256_of(&tmp);
@@ -1146,4 +1146,35 @@ pub fn parse_flat_object(line: &str) -> Vec<(String, Json)> {
             _ => fail("',' or final '}' expected", i),
         }
     }
+}
+
+// What the runtime tests (containers.rs, cri.rs, lxc.rs) expect of a line.
+
+/// "%-6d %-12.12s %-16s %-2d %-16s %-16s %-4d", without trailing spaces.
+pub fn container_line(pid: u32, comm: &str, container: &str, dport: u16) -> String {
+    let line = format!(
+        "{pid:<6} {comm:<12.12} {container:<16} {:<2} {:<16} {:<16} {dport:<4}",
+        4, "127.0.0.1", "127.0.0.1"
+    );
+    line.trim_end().to_owned()
+}
+
+pub fn s(value: &str) -> Json {
+    Json::Str(value.to_owned())
+}
+
+pub fn n(value: impl ToString) -> Json {
+    Json::Raw(value.to_string())
+}
+
+/// Checks a -j line's keys and values against `expected`, in the order
+/// src/present/json.rs documents; `lport` may be there (only when known:
+/// it must then be the client's port) or not.
+pub fn assert_json(line: &str, expected: &[(&str, Json)], lport: u16) {
+    let mut got = parse_flat_object(line);
+    if let Some(at) = got.iter().position(|(key, _)| key == "lport") {
+        assert_eq!(got.remove(at).1, n(lport), "lport of {line}");
+    }
+    let want: Vec<(String, Json)> = expected.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    assert_eq!(got, want, "-j line: {line}");
 }
