@@ -384,7 +384,11 @@ impl Vm {
         let append = format!("console=ttyS0 loglevel=5 panic=-1 oops=panic{}", self.kernel_args);
         let mut qemu = Command::new(&assets.qemu);
         qemu.args(["-nodefaults", "-no-user-config", "-no-reboot", "-display", "none"])
-            .args(["-machine", "pc,accel=tcg", "-cpu", "max"])
+            // One host thread runs every vCPU: with a thread per vCPU, TCG lets a
+            // vCPU run code translated before another vCPU patched it, and
+            // 7.x kernels, which patch text with int3 on every CPU, oopsed on
+            // an int3 already gone (CI: sid panicked in two boots in a row).
+            .args(["-machine", "pc", "-accel", "tcg,thread=single", "-cpu", "max"])
             .args(["-m", &self.memory_mib.to_string(), "-smp", &self.cpus.to_string()])
             .arg("-kernel")
             .arg(&assets.kernel)
