@@ -1,10 +1,11 @@
-//! `bench attach (tp | raw | none)`: a process that attaches an empty BPF program
+//! `bench attach (tp | raw | ring | none)`: a process that attaches an empty BPF program
 //! (`r0 = 0; exit`) to sock:inet_sock_set_state, as a perf tracepoint event
 //! or as a raw tracepoint (tcpconnect's two ways on this kernel), then waits
 //! for a signal to end it. Run under the connect loop, it shows what each
 //! way of attaching costs by itself, before any program logic. `none`
-//! attaches nothing: the placebo. Loading and attaching go through
-//! tcpconnect's own `sys` and `attach` modules.
+//! attaches nothing: the placebo. `ring` is the least a program that
+//! delivers every connect does (see `delivery_floor`). Loading and
+//! attaching go through tcpconnect's own `sys` and `attach` modules.
 
 use std::os::fd::AsFd;
 use tcpconnect::attach::raw_tracepoint::attach_raw_tracepoint;
@@ -15,7 +16,7 @@ use tcpconnect::uapi::{BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_PROG_TYPE_TRACEPOINT};
 /// BPF_MOV64_IMM(BPF_REG_0, 0), BPF_EXIT_INSN()
 const EMPTY_PROGRAM: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
 
-fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+pub fn fail(what: &str, error: impl std::fmt::Display) -> ! {
     eprintln!("bench attach: {what}: {error}");
     std::process::exit(1);
 }
@@ -56,9 +57,10 @@ pub fn main(args: &[String]) {
             let link = attach_tracepoint(id, prog.as_fd(), 0).unwrap_or_else(|e| fail("attach", e));
             Box::new((link, prog))
         }
+        Some("ring") => crate::delivery_floor::run(),
         Some("none") => Box::new(()),
         _ => {
-            eprintln!("usage: bench attach (tp | raw | none)");
+            eprintln!("usage: bench attach (tp | raw | ring | none)");
             std::process::exit(2);
         }
     };

@@ -13,7 +13,7 @@
 //!   bench udp PORT (count N | seconds S)   the UDP load of the -d section (see `dns`)
 //!   bench syscall (count N | seconds S)    its syscall load (see `dns`)
 //!   bench read (count N | seconds S)       its read(2) load (see `dns`)
-//!   bench attach (tp | raw | none)                an empty program, attached (see `attach`)
+//!   bench attach (tp | raw | ring | none)  an empty program, attached (see `attach`)
 //!
 //! `--tool` is the tcpconnect binary to measure (default: the musl build
 //! under the cargo target directory); `--quick` runs a few repetitions of
@@ -21,6 +21,7 @@
 
 mod attach;
 mod client;
+mod delivery_floor;
 mod dns;
 mod format;
 mod stats;
@@ -54,7 +55,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench [--tool PATH] [--quick] [--only {}]\n       bench client (count N | seconds S)\n       \
          bench udp PORT (count N | seconds S)\n       \
-         bench syscall (count N | seconds S)\n       bench read (count N | seconds S)\n       bench attach (tp | raw | none)",
+         bench syscall (count N | seconds S)\n       bench read (count N | seconds S)\n       bench attach (tp | raw | ring | none)",
         SECTIONS.join(",")
     );
     std::process::exit(2);

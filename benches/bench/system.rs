@@ -347,12 +347,13 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::TcpconnectPerfArrays, long),
         (Tool::TcpconnectRawTracepoint, long),
         (Tool::TcpconnectIdentity, short),
+        (Tool::DeliveryFloor, long),
     ]
     .map(|(tool, rounds)| (tool, Sink::Null, rounds));
     progress(&format!(
         "connect overhead: {long} rounds of tcpconnect (BPF ring buffer and perf event arrays; BTF tracepoint, \
          raw tracepoint and perf tracepoint event), the \
-         empty program on the raw tracepoint and a placebo, the first {short} also with bpftrace, \
+         empty program on the raw tracepoint, delivery alone and a placebo, the first {short} also with bpftrace, \
          tcpconnect -P 1, tcpconnect --result, tcpconnect --ppid --container and the empty program on the \
          tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
@@ -407,8 +408,8 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         // in the same rounds (issue 29: within 1 point, wall and CPU): per
         // round, tcpconnect's overhead less the empty program's, each over
         // its own untraced neighbours; the median and its 95 % interval.
-        let over = |metric: fn(&LoopRun) -> f64| {
-            let (ours, empty) = (&pairs[0][pi], &pairs[4][pi]);
+        let over_arm = |arm: usize, floor: usize, metric: fn(&LoopRun) -> f64| {
+            let (ours, empty) = (&pairs[arm][pi], &pairs[floor][pi]);
             let points: Vec<f64> = ours
                 .iter()
                 .zip(empty)
@@ -419,6 +420,7 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             let (lo, hi) = median_ci95(&points);
             (median(&points), lo, hi)
         };
+        let over = |metric| over_arm(0, 4, metric);
         let ((wall_over, wall_lo, wall_hi), (cpu_over, cpu_lo, cpu_hi)) = (over(wall), over(cpu));
         let percent = |arm: usize, metric| (paired(&pairs[arm][pi], metric).1 - 1.0) * 100.0;
         table.row(
@@ -438,6 +440,33 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
             format!("{wall_over:+.1} / {cpu_over:+.1} pt"),
             "≤ 1 pt",
             verdict(wall_over <= 1.0 && cpu_over <= 1.0),
+        );
+        // The same split at delivery alone (`bench attach ring`): what
+        // handing each connect to a reader costs by itself, and what
+        // tcpconnect's reads, filters and output cost on top.
+        let points = |arm: usize, floor: usize| {
+            let ((w, wlo, whi), (c, clo, chi)) = (over_arm(arm, floor, wall), over_arm(arm, floor, cpu));
+            format!("wall {w:+.1} points [{wlo:+.1}, {whi:+.1}], CPU {c:+.1} points [{clo:+.1}, {chi:+.1}]")
+        };
+        table.row(
+            &format!("  delivery alone over the empty program, {clients}"),
+            points(11, 4),
+            format!(
+                "48 bytes a connect through a ring buffer to a reader that discards them: {:+.1} % / {:+.1} %",
+                percent(11, wall),
+                percent(11, cpu)
+            ),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
+        table.row(
+            &format!("  tcpconnect over delivery alone, {clients}"),
+            points(0, 11),
+            "its reads, filters, decoding, formatting and writes".to_owned(),
+            String::new(),
+            "",
+            Verdict::Info,
         );
         table.row(
             &format!("  tcpconnect on the raw tracepoint (wall), {clients}"),

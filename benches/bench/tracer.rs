@@ -74,6 +74,10 @@ pub enum Tool {
     EmptyTracepoint,
     /// `bench attach raw`: an empty program on the raw tracepoint.
     EmptyRawTracepoint,
+    /// `bench attach ring`: on the raw tracepoint, each connect's 48 bytes
+    /// through a ring buffer to a reader that discards them (the floor of
+    /// any tool that delivers every connect).
+    DeliveryFloor,
     /// `bench attach none`: started and stopped like the others, attaches
     /// nothing (the control arm of the overhead measurement).
     Placebo,
@@ -95,6 +99,7 @@ impl Tool {
             Tool::Bpftrace => "bpftrace",
             Tool::EmptyTracepoint => "empty program, tracepoint",
             Tool::EmptyRawTracepoint => "empty program, raw tracepoint",
+            Tool::DeliveryFloor => "delivery alone, raw tracepoint",
             Tool::Placebo => "placebo",
         }
     }
@@ -171,7 +176,9 @@ fn command(tool: Tool, config: &Config) -> Command {
         | Tool::TcpconnectDnsSyscalls
         | Tool::TcpconnectDnsPacket => Command::new(&config.tool),
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
-        Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::Placebo => Command::new(&config.exe),
+        Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::DeliveryFloor | Tool::Placebo => {
+            Command::new(&config.exe)
+        }
     };
     match tool {
         Tool::TcpconnectFiltered => c.args(["-P", UNUSED_PORT]),
@@ -185,6 +192,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::TcpconnectDnsPacket => c.arg("-d").env("TCPCONNECT_DNS", "packet"),
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
+        Tool::DeliveryFloor => c.args(["attach", "ring"]),
         Tool::Placebo => c.args(["attach", "none"]),
         _ => &mut c,
     };

@@ -12,7 +12,7 @@
 //! never seen through a Rust reference, only copied out ([`RingView`]).
 
 pub mod bpf;
-pub(crate) mod epoll;
+pub mod epoll;
 pub(crate) mod fs;
 #[cfg(all(test, target_env = "gnu"))]
 pub(crate) mod glibc_inet_ntop;
