@@ -52,6 +52,8 @@ pub const BPF_MAP_TYPE_LRU_PERCPU_HASH: MapType = MapType { id: 10, kind: "LRU p
 pub const BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE: MapType =
     MapType { id: 21, kind: "per-CPU cgroup storage", since: "4.20" };
 pub const BPF_MAP_TYPE_RINGBUF: MapType = MapType { id: 27, kind: "ring buffer", since: "5.8" };
+/// Not in the object: bench's per-CPU ring buffers.
+pub const BPF_MAP_TYPE_ARRAY_OF_MAPS: MapType = MapType { id: 12, kind: "array of maps", since: "4.12" };
 
 /// The map types the object defines.
 pub const MAP_TYPES: [MapType; 6] = [

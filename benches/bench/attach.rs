@@ -1,10 +1,10 @@
-//! `bench attach (tp | raw | ring | none)`: a process that attaches an empty BPF program
+//! `bench attach (tp | raw | ring | ring-per-cpu | none)`: a process that attaches an empty BPF program
 //! (`r0 = 0; exit`) to sock:inet_sock_set_state, as a perf tracepoint event
 //! or as a raw tracepoint (tcpconnect's two ways on this kernel), then waits
 //! for a signal to end it. Run under the connect loop, it shows what each
 //! way of attaching costs by itself, before any program logic. `none`
-//! attaches nothing: the placebo. `ring` is the least a program that
-//! delivers every connect does (see `delivery_floor`). Loading and
+//! attaches nothing: the placebo. `ring` and `ring-per-cpu` are the least a
+//! program that delivers every connect does (see `delivery_floor`). Loading and
 //! attaching go through tcpconnect's own `sys` and `attach` modules.
 
 use std::os::fd::AsFd;
@@ -57,10 +57,11 @@ pub fn main(args: &[String]) {
             let link = attach_tracepoint(id, prog.as_fd(), 0).unwrap_or_else(|e| fail("attach", e));
             Box::new((link, prog))
         }
-        Some("ring") => crate::delivery_floor::run(),
+        Some("ring") => crate::delivery_floor::run(false),
+        Some("ring-per-cpu") => crate::delivery_floor::run(true),
         Some("none") => Box::new(()),
         _ => {
-            eprintln!("usage: bench attach (tp | raw | ring | none)");
+            eprintln!("usage: bench attach (tp | raw | ring | ring-per-cpu | none)");
             std::process::exit(2);
         }
     };

@@ -13,7 +13,8 @@
 //!   bench udp PORT (count N | seconds S)   the UDP load of the -d section (see `dns`)
 //!   bench syscall (count N | seconds S)    its syscall load (see `dns`)
 //!   bench read (count N | seconds S)       its read(2) load (see `dns`)
-//!   bench attach (tp | raw | ring | none)  an empty program, attached (see `attach`)
+//!   bench attach (tp | raw | ring | ring-per-cpu | none)
+//!                                          an empty program, attached (see `attach`)
 //!
 //! `--tool` is the tcpconnect binary to measure (default: the musl build
 //! under the cargo target directory); `--quick` runs a few repetitions of
@@ -55,7 +56,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: bench [--tool PATH] [--quick] [--only {}]\n       bench client (count N | seconds S)\n       \
          bench udp PORT (count N | seconds S)\n       \
-         bench syscall (count N | seconds S)\n       bench read (count N | seconds S)\n       bench attach (tp | raw | ring | none)",
+         bench syscall (count N | seconds S)\n       bench read (count N | seconds S)\n       bench attach (tp | raw | ring | ring-per-cpu | none)",
         SECTIONS.join(",")
     );
     std::process::exit(2);

@@ -348,12 +348,13 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::TcpconnectRawTracepoint, long),
         (Tool::TcpconnectIdentity, short),
         (Tool::DeliveryFloor, long),
+        (Tool::DeliveryFloorPerCpu, long),
     ]
     .map(|(tool, rounds)| (tool, Sink::Null, rounds));
     progress(&format!(
         "connect overhead: {long} rounds of tcpconnect (BPF ring buffer and perf event arrays; BTF tracepoint, \
          raw tracepoint and perf tracepoint event), the \
-         empty program on the raw tracepoint, delivery alone and a placebo, the first {short} also with bpftrace, \
+         empty program on the raw tracepoint, delivery alone (one ring, a ring per CPU) and a placebo, the first {short} also with bpftrace, \
          tcpconnect -P 1, tcpconnect --result, tcpconnect --ppid --container and the empty program on the \
          tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
@@ -455,6 +456,19 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
                 "48 bytes a connect through a ring buffer to a reader that discards them: {:+.1} % / {:+.1} %",
                 percent(11, wall),
                 percent(11, cpu)
+            ),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
+        table.row(
+            &format!("  delivery alone, a ring per CPU, over the empty program, {clients}"),
+            points(12, 4),
+            format!(
+                "the same, each CPU its own ring (a share of the same total) and each record stamped with the \
+                 time: {:+.1} % / {:+.1} %",
+                percent(12, wall),
+                percent(12, cpu)
             ),
             String::new(),
             "",

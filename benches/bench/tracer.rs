@@ -78,6 +78,9 @@ pub enum Tool {
     /// through a ring buffer to a reader that discards them (the floor of
     /// any tool that delivers every connect).
     DeliveryFloor,
+    /// `bench attach ring-per-cpu`: the same through a ring per CPU, each
+    /// record stamped with the time.
+    DeliveryFloorPerCpu,
     /// `bench attach none`: started and stopped like the others, attaches
     /// nothing (the control arm of the overhead measurement).
     Placebo,
@@ -100,6 +103,7 @@ impl Tool {
             Tool::EmptyTracepoint => "empty program, tracepoint",
             Tool::EmptyRawTracepoint => "empty program, raw tracepoint",
             Tool::DeliveryFloor => "delivery alone, raw tracepoint",
+            Tool::DeliveryFloorPerCpu => "delivery alone through per-CPU rings, raw tracepoint",
             Tool::Placebo => "placebo",
         }
     }
@@ -176,9 +180,11 @@ fn command(tool: Tool, config: &Config) -> Command {
         | Tool::TcpconnectDnsSyscalls
         | Tool::TcpconnectDnsPacket => Command::new(&config.tool),
         Tool::Bpftrace => return bpftrace(BPFTRACE_SCRIPT),
-        Tool::EmptyTracepoint | Tool::EmptyRawTracepoint | Tool::DeliveryFloor | Tool::Placebo => {
-            Command::new(&config.exe)
-        }
+        Tool::EmptyTracepoint
+        | Tool::EmptyRawTracepoint
+        | Tool::DeliveryFloor
+        | Tool::DeliveryFloorPerCpu
+        | Tool::Placebo => Command::new(&config.exe),
     };
     match tool {
         Tool::TcpconnectFiltered => c.args(["-P", UNUSED_PORT]),
@@ -193,6 +199,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::EmptyTracepoint => c.args(["attach", "tp"]),
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
         Tool::DeliveryFloor => c.args(["attach", "ring"]),
+        Tool::DeliveryFloorPerCpu => c.args(["attach", "ring-per-cpu"]),
         Tool::Placebo => c.args(["attach", "none"]),
         _ => &mut c,
     };

@@ -347,12 +347,23 @@ impl Map {
     /// BPF_MAP_CREATE. The name is best effort: kernels before 4.15 don't
     /// know map_name, so on EINVAL/E2BIG we retry without it.
     pub fn create(params: &MapParams, name: &str) -> SysResult<Map> {
+        Map::create_with_inner(params, None, name)
+    }
+
+    /// BPF_MAP_CREATE of a map of maps (array or hash of maps, 4.12), whose
+    /// values are maps shaped as `inner` (4.12); as `create` otherwise.
+    pub fn create_map_of_maps(params: &MapParams, inner: &Map, name: &str) -> SysResult<Map> {
+        Map::create_with_inner(params, Some(inner.fd.as_fd()), name)
+    }
+
+    fn create_with_inner(params: &MapParams, inner: Option<BorrowedFd<'_>>, name: &str) -> SysResult<Map> {
         let mut attr = MapCreateAttr {
             map_type: params.map_type,
             key_size: params.key_size,
             value_size: params.value_size,
             max_entries: params.max_entries,
             map_flags: params.map_flags,
+            inner_map_fd: inner.map_or(0, |fd| fd.as_raw_fd() as u32),
             map_name: name_bytes(name),
             ..Default::default()
         };
