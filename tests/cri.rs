@@ -22,7 +22,10 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use support::containers::{add_blob, container_line, n, parse_flat_object, s, socket_owner, Json, Scratch};
+use support::containers::{
+    add_blob, command_exists, container_line, has_interpreter, n, overlay_available, parse_flat_object, run,
+    s, skip, socket_owner, succeeds, Json, Scratch,
+};
 use support::{have_root, Tool};
 
 const CONTAINER_HEADER: &str =
@@ -66,39 +69,8 @@ struct Cri {
     scratch: Scratch,
 }
 
-/// Err(reason) for the test to print as it skips; under CI a missing part
-/// is a failure instead (tools/test installs them).
-fn skip<T>(reason: String) -> Result<T, String> {
-    if std::env::var_os("CI").is_some() {
-        panic!("{reason}, and CI must have it (tools/test installs it)");
-    }
-    Err(reason)
-}
-
-fn on_path(command: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
-}
-
-fn succeeds(command: &mut Command) -> bool {
-    command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-    command.status().is_ok_and(|s| s.success())
-}
-
 fn output(what: &str, command: &mut Command) -> Output {
     command.stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{what}: cannot run {command:?}: {e}"))
-}
-
-fn run(what: &str, command: &mut Command) -> String {
-    let out = output(what, command);
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {command:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Another containerd that shares the default state dir: its PID and
@@ -144,20 +116,6 @@ fn cgroup_hierarchies() -> Vec<PathBuf> {
             matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(point))
         })
         .collect()
-}
-
-/// Whether the ELF file at `path` asks for a dynamic loader (a PT_INTERP
-/// program header): Debian's busybox package's is dynamic, the image has
-/// no loader; busybox-static's is what it needs.
-fn has_interpreter(path: &Path) -> bool {
-    let elf = std::fs::read(path).unwrap();
-    assert!(elf.starts_with(b"\x7fELF\x02\x01"), "{} is not a 64-bit little-endian ELF file", path.display());
-    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
-    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
-    (0..u16_at(0x38)).any(|i| {
-        let at = phoff + i * u16_at(0x36);
-        u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) == 3
-    })
 }
 
 /// An OCI image archive of one layer (busybox and its applets) named
@@ -211,16 +169,6 @@ fn build_image(scratch: &Scratch, image: &str) -> PathBuf {
     archive
 }
 
-/// Whether the kernel has overlayfs (loading the module if it can); else
-/// containerd's copying `native` snapshotter.
-fn overlay_available() -> bool {
-    let has = || std::fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("\toverlay\n");
-    if !has() {
-        let _ = Command::new("modprobe").arg("overlay").stderr(Stdio::null()).status();
-    }
-    has()
-}
-
 /// containerd's config: the CRI plugin on, cgroupfs (no systemd), the
 /// image as the sandbox image, no CNI (the pod uses the host's network),
 /// the sandbox's OOM score kept at containerd's own (lowering it needs
@@ -267,7 +215,7 @@ impl Cri {
             ("containerd-shim-runc-v2", "containerd"),
             ("runc", "runc"),
         ] {
-            if !on_path(command) {
+            if !command_exists(command) {
                 return skip(format!("needs {command} (Debian package {package}), which is not installed"));
             }
         }

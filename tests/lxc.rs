@@ -34,7 +34,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::containers::{assert_json, container_line, has_interpreter, n, s, socket_owner, Scratch};
+use support::containers::{
+    assert_json, command_exists, container_line, has_interpreter, n, s, socket_owner, Scratch,
+};
 use support::{have_root, Tool};
 
 const CONTAINER_HEADER: &str =
@@ -64,12 +66,6 @@ fn stop(tool: Tool) -> String {
     assert!(status.success(), "{status}: {stderr}");
     assert!(rest.is_empty(), "lines after the client's: {rest:?}");
     stderr
-}
-
-fn command_exists(command: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(command).is_file()))
-        .unwrap_or(false)
 }
 
 /// The mount points of the host's cgroup hierarchies (v1 and v2).

@@ -406,34 +406,3 @@ fn the_cache_is_bounded() {
     }
     assert!(r.cache.len() <= cache::CAPACITY);
 }
-
-/// The resolver on this host's real files, for the cgroups of live
-/// containers: `TCPCONNECT_CONTAINER_CGROUPS="/docker/<id> /default/myctr"
-/// cargo test --lib live_host -- --ignored --nocapture` as root, with the
-/// cgroup v2 hierarchy (or v1's unified one) at `TCPCONNECT_CGROUP_ROOT`,
-/// /sys/fs/cgroup by default. Prints what it found for a person to judge.
-#[test]
-#[ignore = "needs live containers; run by hand as root"]
-fn live_host() {
-    let cgroups = std::env::var("TCPCONNECT_CONTAINER_CGROUPS").unwrap_or_default();
-    let hierarchy = std::env::var("TCPCONNECT_CGROUP_ROOT").unwrap_or_else(|_| "/sys/fs/cgroup".into());
-    let mut r = Resolver::new(PathBuf::from("/"));
-    for path in cgroups.split_whitespace() {
-        let dir = format!("{hierarchy}{path}");
-        let root_owned =
-            fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && owner_of(Path::new(&dir)) == 0);
-        let seen = CgroupSeen { root_owned, ..seen(path) };
-        let id = r.identify(&seen);
-        fn lossy(b: &Option<Vec<u8>>) -> Option<std::borrow::Cow<'_, str>> {
-            b.as_deref().map(String::from_utf8_lossy)
-        }
-        println!(
-            "{path} root_owned={root_owned}: column {:?} id {:?} name {:?} pod {:?} namespace {:?}",
-            String::from_utf8_lossy(id.column(&seen)),
-            lossy(&id.container_id),
-            lossy(&id.container_name),
-            lossy(&id.pod),
-            lossy(&id.pod_namespace),
-        );
-    }
-}

@@ -145,14 +145,15 @@ impl ClientRun {
 
 /// Err(reason) for the test to print as it skips; under CI a missing
 /// runtime is a failure instead (tools/test installs them).
-fn skip(reason: String) -> Result<Harness, String> {
+pub fn skip<T>(reason: String) -> Result<T, String> {
     if std::env::var_os("CI").is_some() {
         panic!("{reason}, and CI must have it (tools/test installs it)");
     }
     Err(reason)
 }
 
-fn command_exists(command: &str) -> bool {
+/// Whether `command` is a file, or a file on PATH.
+pub fn command_exists(command: &str) -> bool {
     if command.starts_with('/') {
         return Path::new(command).is_file();
     }
@@ -296,7 +297,7 @@ impl Drop for Daemon {
 }
 
 /// Runs `command`, panicking with its output unless it succeeds.
-fn run(what: &str, command: &mut Command) -> String {
+pub fn run(what: &str, command: &mut Command) -> String {
     let out = command
         .stdin(Stdio::null())
         .output()
@@ -331,7 +332,7 @@ fn run_quietly(command: &mut Command) {
 /// Whether the kernel has overlayfs (loading the module if it can): ctr
 /// is told to use containerd's copying `native` snapshotter without it
 /// (dockerd and podman fall back to vfs by themselves).
-fn overlay_available() -> bool {
+pub fn overlay_available() -> bool {
     let has = || {
         std::fs::read_to_string("/proc/filesystems")
             .unwrap_or_default()
@@ -457,7 +458,7 @@ fn build_oci_archive(scratch: &Scratch, rootfs_tar: &Path, image: &str, tag: &st
 }
 
 /// Whether `command` runs and succeeds (output ignored).
-fn succeeds(mut command: Command) -> bool {
+pub fn succeeds(command: &mut Command) -> bool {
     command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     command.status().is_ok_and(|status| status.success())
 }
@@ -480,7 +481,7 @@ fn docker_answers() -> bool {
     }
     let mut probe = docker_cli();
     probe.arg("version");
-    succeeds(probe)
+    succeeds(&mut probe)
 }
 
 fn containerd_answers() -> bool {
@@ -490,7 +491,7 @@ fn containerd_answers() -> bool {
     }
     let mut probe = Command::new("ctr");
     probe.args(["--address", CONTAINERD_SOCKET, "--timeout", "2s", "version"]);
-    succeeds(probe)
+    succeeds(&mut probe)
 }
 
 /// Starts dockerd with its default data root, exec root and socket (and
@@ -864,14 +865,14 @@ impl Drop for Harness {
                     let cli = || if self.runtime == Runtime::Docker { docker_cli() } else { self.podman() };
                     let mut exists = cli();
                     exists.args(["container", "inspect", name]);
-                    if succeeds(exists) {
+                    if succeeds(&mut exists) {
                         run_quietly(cli().args(["rm", "-f", name]));
                     }
                 }
                 Runtime::Ctr => {
                     let mut exists = ctr_cli();
                     exists.args(["containers", "info", name]);
-                    if succeeds(exists) {
+                    if succeeds(&mut exists) {
                         let _ = ctr_cli().args(["tasks", "kill", "-s", "KILL", name]).output();
                         let _ = ctr_cli().args(["tasks", "delete", "-f", name]).output();
                         run_quietly(ctr_cli().args(["containers", "rm", name]));
@@ -880,7 +881,7 @@ impl Drop for Harness {
                 Runtime::Runc | Runtime::Crun => {
                     let mut exists = self.oci();
                     exists.args(["state", name]);
-                    if succeeds(exists) {
+                    if succeeds(&mut exists) {
                         run_quietly(self.oci().args(["delete", "-f", name]));
                     }
                 }
@@ -894,7 +895,7 @@ impl Drop for Harness {
                 // Gone when nothing else is in it (another run may be).
                 let mut remove = Command::new("ctr");
                 remove.args(["--address", CONTAINERD_SOCKET, "namespaces", "rm", CTR_NAMESPACE]);
-                let _ = succeeds(remove);
+                let _ = succeeds(&mut remove);
                 for dir in ["/run/containerd/runc", "/run/containerd/io.containerd.runtime.v2.task"] {
                     let _ = std::fs::remove_dir(Path::new(dir).join(CTR_NAMESPACE));
                 }
