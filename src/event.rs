@@ -5,6 +5,8 @@
 //! from the counts map). Decoded field by field from the (unaligned) bytes,
 //! never cast in place.
 
+use std::sync::Arc;
+
 /// Size of `struct connect_event` as sent without -d in the kernel: the
 /// bytes before `netns` (CONNECT_EVENT_BEFORE_NETNS).
 pub const EVENT_SIZE: usize = 72;
@@ -100,8 +102,9 @@ pub struct TaskIdentity {
     /// Without BTF: the cgroup's path as /proc gave it when the line was
     /// made (the kernel gave no id then).
     pub cgroup_path: Option<Vec<u8>>,
-    /// --container: what user space found for the cgroup before printing.
-    pub container: Option<ContainerFields>,
+    /// --container: what user space found for the cgroup before printing
+    /// (shared by the lines of one cgroup, see `EventNames`).
+    pub container: Option<Arc<ContainerFields>>,
 }
 
 /// --container's fields of a line, found from the cgroup by user space.

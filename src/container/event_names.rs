@@ -10,27 +10,97 @@
 //! `/machine.slice/libpod-<id>.scope` name the container as the whole path
 //! would. The JSON `cgroup` key is given only for a path found whole (or
 //! a cgroup just below the root, whose two elements are its whole path).
+//!
+//! A busy container's lines share one answer: what a cgroup (its id, names
+//! and owner as the kernel read them) was found to be is reused for
+//! [`MEMO_FOR`], so naming costs a hash lookup a line, not the path, the
+//! runtime's answer and their copies (~8 allocations; the tracer's CPU with
+//! --container was mostly those).
 
 use super::{CgroupSeen, Resolver};
 use crate::event::{ContainerFields, TaskIdentity, CGROUP_LEAF_LEN, CGROUP_PARENT_LEN};
 use crate::host::cgroup_paths::CgroupPaths;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a cgroup's answer serves the lines after it. What the
+/// runtime's files say anew (a `docker rename`, files that appear after a
+/// container's first connect) shows at most this much later.
+pub(crate) const MEMO_FOR: Duration = Duration::from_millis(100);
+/// Cgroups remembered at once; past it the memory starts afresh.
+pub(crate) const MEMO_CAPACITY: usize = 1024;
 
 /// Names the cgroups of one hierarchy's events.
 pub struct EventNames {
     paths: CgroupPaths,
     resolver: Resolver,
+    /// By kernfs id: the answer last given for that cgroup.
+    memo: HashMap<u64, Memo>,
+}
+
+/// One cgroup's answer, and what the kernel said of the cgroup it was
+/// given for (an id seen with other names is another cgroup: looked up).
+struct Memo {
+    leaf: Vec<u8>,
+    parent: Vec<u8>,
+    owner: Option<u32>,
+    fields: Arc<ContainerFields>,
+    at: Instant,
+}
+
+impl Memo {
+    fn serves(&self, identity: &TaskIdentity, now: Instant) -> bool {
+        now.saturating_duration_since(self.at) < MEMO_FOR
+            && self.leaf == identity.cgroup_leaf
+            && self.parent == identity.cgroup_parent
+            && self.owner == identity.cgroup_owner
+    }
 }
 
 impl EventNames {
     /// For events of the hierarchy mounted at `hierarchy_root`, with the
     /// runtimes' files read below `/`.
     pub fn new(hierarchy_root: PathBuf) -> EventNames {
-        EventNames { paths: CgroupPaths::new(hierarchy_root), resolver: Resolver::new(PathBuf::from("/")) }
+        EventNames {
+            paths: CgroupPaths::new(hierarchy_root),
+            resolver: Resolver::new(PathBuf::from("/")),
+            memo: HashMap::new(),
+        }
     }
 
-    /// Fills `identity.container` from its cgroup.
+    /// Fills `identity.container` from its cgroup: the answer given for the
+    /// same cgroup within MEMO_FOR, else a new one. Without BTF (a path
+    /// from /proc, no kernfs id) every line is looked up.
     pub fn name(&mut self, identity: &mut TaskIdentity) {
+        let id = identity.cgroup_id;
+        if identity.cgroup_path.is_some() || id == 0 {
+            identity.container = Some(Arc::new(self.find(identity)));
+            return;
+        }
+        let now = Instant::now();
+        if let Some(memo) = self.memo.get(&id).filter(|memo| memo.serves(identity, now)) {
+            identity.container = Some(Arc::clone(&memo.fields));
+            return;
+        }
+        let fields = Arc::new(self.find(identity));
+        if self.memo.len() >= MEMO_CAPACITY && !self.memo.contains_key(&id) {
+            self.memo.clear();
+        }
+        let memo = Memo {
+            leaf: identity.cgroup_leaf.clone(),
+            parent: identity.cgroup_parent.clone(),
+            owner: identity.cgroup_owner,
+            fields: Arc::clone(&fields),
+            at: now,
+        };
+        self.memo.insert(id, memo);
+        identity.container = Some(fields);
+    }
+
+    /// What the cgroup's path and the runtimes' files say of it.
+    fn find(&mut self, identity: &TaskIdentity) -> ContainerFields {
         // The kernel's copy of the name holds CGROUP_LEAF_LEN - 1 bytes at most.
         let found = match (&identity.cgroup_path, identity.cgroup_id) {
             (Some(path), _) => self.paths.at_path(path),
@@ -44,15 +114,14 @@ impl EventNames {
         };
         let seen = CgroupSeen { path: path.as_deref(), leaf: &identity.cgroup_leaf, root_owned };
         let who = self.resolver.identify(&seen);
-        let fields = ContainerFields {
+        ContainerFields {
             column: who.column(&seen).to_vec(),
             cgroup: path.filter(|_| whole),
             container_id: who.container_id,
             container_name: who.container_name,
             pod: who.pod,
             pod_namespace: who.pod_namespace,
-        };
-        identity.container = Some(fields);
+        }
     }
 }
 
@@ -108,7 +177,7 @@ mod tests {
         let mut forged = gone(id.as_bytes(), b"docker", Some(1000));
         names.name(&mut forged);
         let fields = forged.container.unwrap();
-        assert_eq!((fields.column, fields.container_id), (id.as_bytes().to_vec(), None));
+        assert_eq!((fields.column.clone(), fields.container_id.clone()), (id.as_bytes().to_vec(), None));
 
         // Owner unread: the same.
         let mut unknown = gone(id.as_bytes(), b"docker", None);
@@ -120,9 +189,37 @@ mod tests {
         names.name(&mut service);
         let fields = service.container.unwrap();
         assert_eq!(
-            (fields.column, fields.cgroup),
+            (fields.column.clone(), fields.cgroup.clone()),
             (b"sshd.service".to_vec(), Some(b"/sshd.service".to_vec()))
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The lines of one cgroup share its answer for MEMO_FOR; the same id
+    /// with other names, or another owner, is another cgroup.
+    #[test]
+    fn one_cgroups_lines_share_its_answer_for_a_while() {
+        let root = std::env::temp_dir().join(format!("tcpconnect-event-memo-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let mut names = EventNames::new(root.clone());
+        let mut named = |identity: TaskIdentity| {
+            let mut identity = identity;
+            names.name(&mut identity);
+            identity.container.unwrap()
+        };
+        let id = "0123456789abcdef".repeat(4);
+        let first = named(gone(id.as_bytes(), b"docker", Some(0)));
+        let again = named(gone(id.as_bytes(), b"docker", Some(0)));
+        assert!(Arc::ptr_eq(&first, &again), "a second line of the cgroup is looked up again");
+        assert_eq!(first.container_id.as_deref(), Some(id.as_bytes()));
+        let renamed = named(gone(b"db.service", b"", Some(0)));
+        assert_eq!(renamed.column, b"db.service", "an id with another name was given the first name");
+        let users = named(gone(id.as_bytes(), b"docker", Some(1000)));
+        assert_eq!(users.container_id, None, "another owner was given root's answer");
+        std::thread::sleep(MEMO_FOR + Duration::from_millis(10));
+        let later = named(gone(id.as_bytes(), b"docker", Some(1000)));
+        assert!(!Arc::ptr_eq(&users, &later), "an answer served past MEMO_FOR");
+        assert_eq!(*users, *later);
         std::fs::remove_dir_all(&root).unwrap();
     }
 

@@ -226,6 +226,7 @@ mod tests {
     use super::*;
     use crate::event::{ContainerFields, HandshakeEnd, Outcome, TaskIdentity};
     use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::sync::Arc;
 
     const HEADER: &str = "PID    COMM         IP SADDR            DADDR            DPORT\n";
 
@@ -706,8 +707,9 @@ mod tests {
                 let name: &[u8] = if i % 2 == 0 { b"bash" } else { b"containerd-shim" };
                 pcomm[..name.len()].copy_from_slice(name);
                 let column = columns[i % columns.len()];
-                let container = (!column.is_empty())
-                    .then(|| ContainerFields { column: column.to_vec(), ..ContainerFields::default() });
+                let container = (!column.is_empty()).then(|| {
+                    Arc::new(ContainerFields { column: column.to_vec(), ..ContainerFields::default() })
+                });
                 e.identity = (i != 3).then(|| {
                     Box::new(TaskIdentity {
                         ppid: 100 + i as u32,
