@@ -16,7 +16,7 @@ use tcpconnect::uapi::{BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_PROG_TYPE_TRACEPOINT};
 /// BPF_MOV64_IMM(BPF_REG_0, 0), BPF_EXIT_INSN()
 const EMPTY_PROGRAM: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
 
-pub fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
     eprintln!("bench attach: {what}: {error}");
     std::process::exit(1);
 }

@@ -19,10 +19,10 @@
 //! no program that reports each connect avoids; tcpconnect's distance from it
 //! is what its own reads, filters, formatting and writes cost.
 
-use crate::attach::fail;
 use std::os::fd::{AsFd, AsRawFd};
 use tcpconnect::attach::raw_tracepoint::attach_raw_tracepoint;
 use tcpconnect::host::cpus::{read_cpu_list, POSSIBLE};
+use tcpconnect::loader::insn::{BPF_PSEUDO_MAP_FD, LD_IMM64};
 use tcpconnect::ringbuf::RingBuffer;
 use tcpconnect::sys::bpf::{bpf_prog_load, Map, MapParams, ProgLoad};
 use tcpconnect::sys::epoll::Epoll;
@@ -47,7 +47,6 @@ const BPF_FUNC_GET_SMP_PROCESSOR_ID: i32 = 8;
 const BPF_FUNC_GET_CURRENT_PID_TGID: i32 = 14;
 const BPF_FUNC_RINGBUF_OUTPUT: i32 = 130;
 const BPF_FUNC_RINGBUF_QUERY: i32 = 134;
-const BPF_PSEUDO_MAP_FD: u8 = 1;
 const BPF_RB_NO_WAKEUP: i32 = 1;
 const BPF_RB_FORCE_WAKEUP: i32 = 2;
 
@@ -69,7 +68,11 @@ const JEQ_K: u8 = 0x15;
 const JEQ_X: u8 = 0x1d;
 const CALL: u8 = 0x85;
 const EXIT: u8 = 0x95;
-const LD_IMM64: u8 = 0x18;
+
+fn fail(what: &str, error: impl std::fmt::Display) -> ! {
+    eprintln!("bench attach ring: {what}: {error}");
+    std::process::exit(1);
+}
 
 /// Where the program writes.
 enum Rings {
