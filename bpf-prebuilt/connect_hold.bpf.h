@@ -105,9 +105,10 @@ static always_inline void handshake_done(void *ctx, __u64 sk, int newstate, __u1
  * change. Inside connect(2), hold the event (with its socket `sk`) until the
  * syscall returns; a connect made any other way (TCP Fast Open, io_uring,
  * the kernel's own) waits until its socket leaves SYN_SENT, and goes out
- * then with the port.
+ * then with the port. `task` and `direct` as fill_task has them.
  */
-static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, __u64 pid_tgid, __u64 sk)
+static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, __u64 pid_tgid, __u64 sk,
+					  char *task, int direct)
 {
 	if (CONST(result_mode)) {
 		await_handshake(&p->ev, sk);
@@ -135,5 +136,5 @@ static always_inline void hold_or_submit(void *ctx, struct pending_connect *p, _
 		await_handshake(&p->ev, sk);
 		return;
 	}
-	submit(ctx, &p->ev);
+	submit_from(ctx, &p->ev, task, direct);
 }

@@ -194,6 +194,27 @@ static always_inline void send(void *ctx, void *data, __u64 size)
 }
 
 /*
+ * A load of a kernel struct's member at byte offset `off`, in the BTF
+ * tracepoint program: the verifier checks it against the member's BTF type
+ * and the JIT makes it a plain load that a fault cannot break (no helper
+ * call, which costs ~40 ns on a retpoline host).
+ */
+#define BTF_LOAD(ptr, type, off) (*(volatile type *)((char *)(ptr) + (off)))
+/* A pointer member, for BTF_LOAD (`volatile char **` would qualify the char). */
+typedef char *kernel_ptr;
+
+/* 16 bytes of an address at `src`: BTF-checked loads (`direct`) or bpf_probe_read. */
+static always_inline void read16(__u8 *dst, char *src, int direct)
+{
+	if (direct) {
+		((__u64 *)dst)[0] = BTF_LOAD(src, __u64, 0);
+		((__u64 *)dst)[1] = BTF_LOAD(src, __u64, 8);
+	} else {
+		bpf_probe_read(dst, 16, src);
+	}
+}
+
+/*
  * --ppid, --container: who the current task is, read through its pointers
  * at offsets from BTF (a read that fails leaves zeros): its parent's tgid and
  * name (CONST(read_parent)); its cgroup in the one hierarchy user space
@@ -206,63 +227,103 @@ static always_inline void send(void *ctx, void *data, __u64 size)
  * owner in `iattr`, allocated only when it is not root:root (a cgroup made
  * by another user, or chowned to one: delegation).
  */
-static always_inline void fill_identity(struct identity_event *id)
+static always_inline char *load_ptr(char *base, __u32 off, int direct)
 {
-	char *task = (char *)bpf_get_current_task();
-	char *parent = 0, *cgroups = 0, *cgrp = 0, *kn = 0, *name = 0, *up = 0, *iattr = 0;
+	char *p = 0;
+	if (direct)
+		p = BTF_LOAD(base, kernel_ptr, off);
+	else
+		bpf_probe_read(&p, sizeof(p), base + off);
+	return p;
+}
+
+static always_inline __u64 load_u64(char *base, __u32 off, int direct)
+{
+	__u64 v = 0;
+	if (direct)
+		v = BTF_LOAD(base, __u64, off);
+	else
+		bpf_probe_read(&v, sizeof(v), base + off);
+	return v;
+}
+
+static always_inline __u32 load_u32(char *base, __u32 off, int direct)
+{
+	__u32 v = 0;
+	if (direct)
+		v = BTF_LOAD(base, __u32, off);
+	else
+		bpf_probe_read(&v, sizeof(v), base + off);
+	return v;
+}
+
+/*
+ * `task` and `direct` as fill_task has them: in the BTF tracepoint program
+ * the pointers are followed by BTF-checked loads (each a plain load, where
+ * bpf_probe_read is a ~40 ns helper call here); elsewhere by bpf_probe_read
+ * from bpf_get_current_task(). The names stay bpf_probe_read_str (a char
+ * pointer is no BTF struct), and so does the owner: a load that faults
+ * reads 0, which must never pass for root.
+ */
+static always_inline void fill_identity(struct identity_event *id, char *task, int direct)
+{
+	char *parent, *cgroups, *cgrp, *kn, *name, *up, *iattr = 0;
 	/*
-	 * bpf_probe_read writes to the stack only, for 4.9's verifier, which
+	 * The slow path reads into the stack, for 4.9's verifier, which
 	 * checks this code even where CONST(identity) turns it off; then the
 	 * map value. (bpf_probe_read_str, 4.11, is stubbed where it is off.)
 	 */
-	__u64 cgroup_id = 0;
-	__u32 ppid = 0, owner = CGROUP_OWNER_UNKNOWN;
-	char pcomm[TASK_COMM_LEN] = {};
+	__u32 owner = CGROUP_OWNER_UNKNOWN;
+	__u8 pcomm[TASK_COMM_LEN] = {};
 
+	if (!direct)
+		task = (char *)bpf_get_current_task();
 	if (CONST(read_parent)) {
-		bpf_probe_read(&parent, sizeof(parent), task + CONST(task_real_parent_off));
+		__u32 ppid = 0;
+		parent = load_ptr(task, CONST(task_real_parent_off), direct);
 		if (parent) {
 			/*
 			 * real_parent is the thread that forked: the process's
 			 * name is its group leader's, as /proc/PPID/comm shows it.
 			 */
-			char *leader = 0;
-			bpf_probe_read(&ppid, sizeof(ppid), parent + CONST(task_tgid_off));
-			bpf_probe_read(&leader, sizeof(leader), parent + CONST(task_group_leader_off));
-			bpf_probe_read(pcomm, sizeof(pcomm), (leader ? leader : parent) + CONST(task_comm_off));
+			char *leader = load_ptr(parent, CONST(task_group_leader_off), direct);
+			ppid = load_u32(parent, CONST(task_tgid_off), direct);
+			read16(pcomm, (leader ? leader : parent) + CONST(task_comm_off), direct);
 		}
 		id->ppid = ppid;
 		__builtin_memcpy(id->pcomm, pcomm, sizeof(pcomm));
 	}
 	if (!CONST(read_cgroup))
 		return;
-	bpf_probe_read(&cgroups, sizeof(cgroups), task + CONST(task_cgroups_off));
+	cgroups = load_ptr(task, CONST(task_cgroups_off), direct);
 	if (!cgroups)
 		return;
-	bpf_probe_read(&cgrp, sizeof(cgrp), cgroups + CONST(css_set_cgroup_off));
+	cgrp = load_ptr(cgroups, CONST(css_set_cgroup_off), direct);
 	if (cgrp && CONST(cgroup_via_css))
-		bpf_probe_read(&cgrp, sizeof(cgrp), cgrp + CONST(css_cgroup_off));
+		cgrp = load_ptr(cgrp, CONST(css_cgroup_off), direct);
 	if (!cgrp)
 		return;
-	bpf_probe_read(&kn, sizeof(kn), cgrp + CONST(cgroup_kn_off));
+	kn = load_ptr(cgrp, CONST(cgroup_kn_off), direct);
 	if (!kn)
 		return;
-	bpf_probe_read(&cgroup_id, sizeof(cgroup_id), kn + CONST(kn_id_off));
-	id->cgroup_id = cgroup_id;
-	bpf_probe_read(&name, sizeof(name), kn + CONST(kn_name_off));
+	id->cgroup_id = load_u64(kn, CONST(kn_id_off), direct);
+	name = load_ptr(kn, CONST(kn_name_off), direct);
 	if (name)
 		bpf_probe_read_str(id->cgroup_leaf, sizeof(id->cgroup_leaf), name);
 	/* A read that fails leaves the owner unknown, never root. */
-	if (bpf_probe_read(&iattr, sizeof(iattr), kn + CONST(kn_iattr_off)) == 0) {
+	int have_iattr = 1;
+	if (direct)
+		iattr = BTF_LOAD(kn, kernel_ptr, CONST(kn_iattr_off));
+	else
+		have_iattr = bpf_probe_read(&iattr, sizeof(iattr), kn + CONST(kn_iattr_off)) == 0;
+	if (have_iattr) {
 		__u32 uid = 0;
 		if (!iattr || bpf_probe_read(&uid, sizeof(uid), iattr + CONST(iattrs_uid_off)) == 0)
 			owner = uid;
 	}
 	id->cgroup_owner = owner;
-	bpf_probe_read(&up, sizeof(up), kn + CONST(kn_parent_off));
-	name = 0;
-	if (up)
-		bpf_probe_read(&name, sizeof(name), up + CONST(kn_name_off));
+	up = load_ptr(kn, CONST(kn_parent_off), direct);
+	name = up ? load_ptr(up, CONST(kn_name_off), direct) : 0;
 	if (name)
 		bpf_probe_read_str(id->cgroup_parent, sizeof(id->cgroup_parent), name);
 }
@@ -272,7 +333,7 @@ static always_inline void fill_identity(struct identity_event *id)
  * value (no scratch: counted lost). Only where the current task is the one
  * that connects, which the options' exclusions (-c, -L, --result) ensure.
  */
-static always_inline void send_identity(void *ctx, struct connect_event *ev)
+static always_inline void send_identity(void *ctx, struct connect_event *ev, char *task, int direct)
 {
 	__u32 zero = 0;
 	struct identity_event *id = bpf_map_lookup_elem(&identity_scratch, &zero);
@@ -287,12 +348,15 @@ static always_inline void send_identity(void *ctx, struct connect_event *ev)
 	__builtin_memset(id->pcomm, 0, sizeof(id->pcomm));
 	id->cgroup_leaf[0] = 0;
 	id->cgroup_parent[0] = 0;
-	fill_identity(id);
+	fill_identity(id, task, direct);
 	send(ctx, id, sizeof(*id));
 }
 
-/* The end of every path: count it (-c) or send it to user space. */
-static always_inline void submit(void *ctx, struct connect_event *ev)
+/*
+ * The end of every path: count it (-c) or send it to user space; `task`
+ * and `direct` as fill_task has them, for --ppid and --container.
+ */
+static always_inline void submit_from(void *ctx, struct connect_event *ev, char *task, int direct)
 {
 	tally(TALLY_SENT);
 	if (CONST(count_mode)) {
@@ -300,7 +364,7 @@ static always_inline void submit(void *ctx, struct connect_event *ev)
 		return;
 	}
 	if (CONST(identity)) {
-		send_identity(ctx, ev);
+		send_identity(ctx, ev, task, direct);
 		return;
 	}
 	/* Only -d in the kernel reads netns: without it, the bytes before it. */
@@ -321,25 +385,10 @@ static always_inline void submit(void *ctx, struct connect_event *ev)
 	send(ctx, ev, CONNECT_EVENT_BEFORE_NETNS);
 }
 
-/*
- * A load of a kernel struct's member at byte offset `off`, in the BTF
- * tracepoint program: the verifier checks it against the member's BTF type
- * and the JIT makes it a plain load that a fault cannot break (no helper
- * call, which costs ~40 ns on a retpoline host).
- */
-#define BTF_LOAD(ptr, type, off) (*(volatile type *)((char *)(ptr) + (off)))
-/* A pointer member, for BTF_LOAD (`volatile char **` would qualify the char). */
-typedef char *kernel_ptr;
-
-/* 16 bytes of an address at `src`: BTF-checked loads (`direct`) or bpf_probe_read. */
-static always_inline void read16(__u8 *dst, char *src, int direct)
+/* The same where the current task is not read here (or not the connect's). */
+static always_inline void submit(void *ctx, struct connect_event *ev)
 {
-	if (direct) {
-		((__u64 *)dst)[0] = BTF_LOAD(src, __u64, 0);
-		((__u64 *)dst)[1] = BTF_LOAD(src, __u64, 8);
-	} else {
-		bpf_probe_read(dst, 16, src);
-	}
+	submit_from(ctx, ev, 0, 0);
 }
 
 /*

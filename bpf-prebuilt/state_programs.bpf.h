@@ -95,7 +95,7 @@ int tcpconnect_state(void *ctx)
 
 	evp->dport = dport;
 	fill_task(evp, pid_tgid, uid, 0, 0);
-	hold_or_submit(ctx, &p, pid_tgid, TP_LOAD(ctx, __u64, FIELD_SKADDR, 0));
+	hold_or_submit(ctx, &p, pid_tgid, TP_LOAD(ctx, __u64, FIELD_SKADDR, 0), 0, 0);
 	return 0;
 }
 
@@ -213,7 +213,7 @@ static always_inline int state_change(__u64 *ctx, int direct)
 	if (!read_socket(&p.ev, sk, 0, direct))
 		return 0;
 	fill_task(&p.ev, pid_tgid, uid, task, direct);
-	hold_or_submit(ctx, &p, pid_tgid, (__u64)sk);
+	hold_or_submit(ctx, &p, pid_tgid, (__u64)sk, task, direct);
 	return 0;
 }
 
