@@ -203,7 +203,7 @@ static always_inline void send(void *ctx, void *data, __u64 size)
 /* A pointer member, for BTF_LOAD (`volatile char **` would qualify the char). */
 typedef char *kernel_ptr;
 
-/* 16 bytes of an address at `src`: BTF-checked loads (`direct`) or bpf_probe_read. */
+/* 16 bytes at `src` (an address, a comm): BTF-checked loads (`direct`) or bpf_probe_read. */
 static always_inline void read16(__u8 *dst, char *src, int direct)
 {
 	if (direct) {
@@ -214,19 +214,7 @@ static always_inline void read16(__u8 *dst, char *src, int direct)
 	}
 }
 
-/*
- * --ppid, --container: who the current task is, read through its pointers
- * at offsets from BTF (a read that fails leaves zeros): its parent's tgid and
- * name (CONST(read_parent)); its cgroup in the one hierarchy user space
- * chose (CONST(read_cgroup)): css_set.subsys[that controller]->cgroup on a
- * v1 hierarchy (CONST(cgroup_via_css)), css_set.dfl_cgrp on v2, then the
- * cgroup's kernfs node: its id, which user space maps to a path while the
- * cgroup exists; its name and its parent's, and who owns it, which name a
- * container still when the cgroup is gone by the time the line is printed
- * (a client that connects and exits at once). A kernfs node keeps its
- * owner in `iattr`, allocated only when it is not root:root (a cgroup made
- * by another user, or chowned to one: delegation).
- */
+/* A pointer, u64 or u32 member at `base + off`: BTF-checked loads (`direct`) or bpf_probe_read. */
 static always_inline char *load_ptr(char *base, __u32 off, int direct)
 {
 	char *p = 0;
@@ -258,6 +246,18 @@ static always_inline __u32 load_u32(char *base, __u32 off, int direct)
 }
 
 /*
+ * --ppid, --container: who the current task is, read through its pointers
+ * at offsets from BTF (a read that fails leaves zeros): its parent's tgid and
+ * name (CONST(read_parent)); its cgroup in the one hierarchy user space
+ * chose (CONST(read_cgroup)): css_set.subsys[that controller]->cgroup on a
+ * v1 hierarchy (CONST(cgroup_via_css)), css_set.dfl_cgrp on v2, then the
+ * cgroup's kernfs node: its id, which user space maps to a path while the
+ * cgroup exists; its name and its parent's, and who owns it, which name a
+ * container still when the cgroup is gone by the time the line is printed
+ * (a client that connects and exits at once). A kernfs node keeps its
+ * owner in `iattr`, allocated only when it is not root:root (a cgroup made
+ * by another user, or chowned to one: delegation).
+ *
  * `task` and `direct` as fill_task has them: in the BTF tracepoint program
  * the pointers are followed by BTF-checked loads (each a plain load, where
  * bpf_probe_read is a ~40 ns helper call here); elsewhere by bpf_probe_read
