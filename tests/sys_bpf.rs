@@ -10,7 +10,10 @@ use std::os::fd::AsFd;
 use support::have_root;
 use tcpconnect::host::cpus::{read_cpu_list, POSSIBLE};
 use tcpconnect::sys::bpf::*;
-use tcpconnect::uapi::{BPF_ANY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_PROG_TYPE_TRACEPOINT};
+use tcpconnect::uapi::{
+    BPF_ANY, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_RINGBUF,
+    BPF_PROG_TYPE_TRACEPOINT,
+};
 
 #[test]
 fn hash_map_update_lookup_iterate_delete() {
@@ -47,6 +50,57 @@ fn hash_map_update_lookup_iterate_delete() {
     assert!(map.delete(&1u32.to_ne_bytes()).unwrap());
     assert!(!map.delete(&1u32.to_ne_bytes()).unwrap(), "second delete finds nothing");
     assert!(!map.lookup(&1u32.to_ne_bytes(), &mut value).unwrap());
+}
+
+/// An array of ring buffers (the bench's per-CPU rings): its values are
+/// maps of its inner map's shape; a slot holds one once it is set, and a
+/// map of another type is refused.
+#[test]
+fn array_of_maps_holds_maps_shaped_as_its_inner_one() {
+    if !have_root("array_of_maps_holds_maps_shaped_as_its_inner_one") {
+        return;
+    }
+    let ring = |name| {
+        let params = MapParams {
+            map_type: BPF_MAP_TYPE_RINGBUF.id,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 4096,
+            map_flags: 0,
+        };
+        Map::create(&params, name).expect("create ring buffer")
+    };
+    let (first, second) = (ring("tc_test_ring0"), ring("tc_test_ring1"));
+    let params = MapParams {
+        map_type: BPF_MAP_TYPE_ARRAY_OF_MAPS.id,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 2,
+        map_flags: 0,
+    };
+    let rings =
+        Map::create_map_of_maps(&params, &first, "tc_test_rings").expect("create array of ring buffers");
+    let fd = |map: &Map| (std::os::fd::AsRawFd::as_raw_fd(map) as u32).to_ne_bytes();
+    let mut id = [0u8; 4];
+    assert!(!rings.lookup(&1u32.to_ne_bytes(), &mut id).unwrap(), "an unset slot holds no map");
+    rings.update(&1u32.to_ne_bytes(), &fd(&second), BPF_ANY).expect("a ring buffer of the inner map's shape");
+    assert!(rings.lookup(&1u32.to_ne_bytes(), &mut id).unwrap(), "the set slot holds its map");
+    assert_ne!(u32::from_ne_bytes(id), 0, "a map's id");
+    let hash = Map::create(
+        &MapParams {
+            map_type: BPF_MAP_TYPE_HASH.id,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            map_flags: 0,
+        },
+        "tc_test_hash1",
+    )
+    .unwrap();
+    assert!(
+        rings.update(&0u32.to_ne_bytes(), &fd(&hash), BPF_ANY).is_err(),
+        "a hash map is not a ring buffer"
+    );
 }
 
 #[test]
