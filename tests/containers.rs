@@ -11,12 +11,11 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::containers::{
-    assert_json, container_line, n, parent_of, s, socket_owner, ClientRun, Harness, Runtime,
+    assert_json, container_line, n, parent_of, s, socket_owner, start_container_tracers, ClientRun, Harness,
+    Runtime,
 };
 use support::{have_root, Tool};
 
-const CONTAINER_HEADER: &str =
-    "PID    COMM         CONTAINER        IP SADDR            DADDR            DPORT";
 const PPID_HEADER: &str =
     "PID    PPID   PCOMM        COMM         IP SADDR            DADDR            DPORT";
 
@@ -64,10 +63,7 @@ fn container_is_named(runtime: Runtime) {
     };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let port_arg = port.to_string();
-    let mut text = Tool::start(&["--container", "-P", &port_arg]);
-    assert_eq!(text.header, CONTAINER_HEADER);
-    let mut json = Tool::start_headerless(&["-j", "--container", "-P", &port_arg]);
+    let (mut text, mut json) = start_container_tracers(port);
     // The lines are read while the container runs: tcpconnect names a
     // container from the files its runtime keeps while it exists (a
     // `--rm` container that exits before its line is printed may keep
@@ -153,9 +149,7 @@ fn exiting_client_is_named(runtime: Runtime) {
     };
     // A port nothing listens on: the connect is refused, and traced.
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let port_arg = port.to_string();
-    let mut text = Tool::start(&["--container", "-P", &port_arg]);
-    let mut json = Tool::start_headerless(&["-j", "--container", "-P", &port_arg]);
+    let (mut text, mut json) = start_container_tracers(port);
     let name = format!("{}-quick", runtime.container_name());
     let id = harness.run_exiting_client(port, &name);
     let first = first_line(&mut text);

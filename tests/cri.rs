@@ -23,13 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::containers::{
-    add_blob, command_exists, container_line, has_interpreter, n, overlay_available, parse_flat_object, run,
-    s, skip, socket_owner, succeeds, Json, Scratch,
+    add_blob, cgroup_mounts, command_exists, container_line, has_interpreter, n, overlay_available,
+    parse_flat_object, run, s, skip, socket_owner, start_container_tracers, succeeds, Json, Scratch,
 };
 use support::{have_root, Tool};
 
-const CONTAINER_HEADER: &str =
-    "PID    COMM         CONTAINER        IP SADDR            DADDR            DPORT";
 /// Debian's python3, which has python3-grpcio (a pyenv shim may come first on PATH).
 const PYTHON: &str = "/usr/bin/python3";
 const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/cri_client.py");
@@ -102,20 +100,6 @@ fn dirs_under(root: &Path, depth: usize) -> BTreeSet<PathBuf> {
         }
     }
     found
-}
-
-/// The mount points of the cgroup hierarchies (v1 and v2).
-fn cgroup_hierarchies() -> Vec<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split(' ').next()?;
-            let point = left.split(' ').nth(4)?;
-            matches!(fstype, "cgroup" | "cgroup2").then(|| PathBuf::from(point))
-        })
-        .collect()
 }
 
 /// An OCI image archive of one layer (busybox and its applets) named
@@ -255,7 +239,7 @@ impl Cri {
             sandbox: None,
             containers: Vec::new(),
             state_before: dirs_under(Path::new(STATE), 3),
-            cgroups_before: cgroup_hierarchies()
+            cgroups_before: cgroup_mounts()
                 .iter()
                 .flat_map(|h| [h.join("kubepods"), h.join("kubepods/besteffort")])
                 .filter(|d| d.is_dir())
@@ -456,7 +440,7 @@ impl Drop for Cri {
         }
         // The pod's cgroups (runc removes the containers' own; the kubelet
         // would make and remove the pod's and the QoS class's).
-        for hierarchy in cgroup_hierarchies() {
+        for hierarchy in cgroup_mounts() {
             let pod = hierarchy.join(self.cgroup_parent.trim_start_matches('/'));
             for leftover in std::fs::read_dir(&pod).into_iter().flatten().flatten() {
                 if leftover.file_type().is_ok_and(|t| t.is_dir()) {
@@ -599,10 +583,7 @@ fn cri_pod_connect_names_its_container_pod_and_namespace() {
     eprintln!("{test}: containerd with the CRI plugin up, image imported, in {:?}", started.elapsed());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let port_arg = port.to_string();
-    let mut text = Tool::start(&["--container", "-P", &port_arg]);
-    assert_eq!(text.header, CONTAINER_HEADER);
-    let mut json = Tool::start_headerless(&["-j", "--container", "-P", &port_arg]);
+    let (mut text, mut json) = start_container_tracers(port);
 
     let script = format!("exec nc -w 30 127.0.0.1 {port} </dev/null");
     let (sandbox, container) = cri.run_pod(&["sh", "-c", &script]);

@@ -27,20 +27,17 @@
 
 mod support;
 
-use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use support::containers::{
-    assert_json, command_exists, container_line, has_interpreter, n, s, socket_owner, Scratch,
+    assert_json, cgroup_mounts, command_exists, container_line, has_interpreter, n, s, socket_owner,
+    start_container_tracers, Scratch, Spawned,
 };
 use support::{have_root, Tool};
 
-const CONTAINER_HEADER: &str =
-    "PID    COMM         CONTAINER        IP SADDR            DADDR            DPORT";
 /// busybox-static's binary (the busybox package's one is dynamic).
 const BUSYBOX: &str = "/bin/busybox";
 const APPLETS: [&str; 4] = ["sh", "nc", "cat", "sleep"];
@@ -66,21 +63,6 @@ fn stop(tool: Tool) -> String {
     assert!(status.success(), "{status}: {stderr}");
     assert!(rest.is_empty(), "lines after the client's: {rest:?}");
     stderr
-}
-
-/// The mount points of the host's cgroup hierarchies (v1 and v2).
-fn cgroup_mounts() -> Vec<PathBuf> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (fields, after) = line.split_once(" - ")?;
-            let fs_type = after.split(' ').next()?;
-            let mut fields = fields.split(' ').skip(3);
-            let (root, mount_point) = (fields.next()?, fields.next()?);
-            (matches!(fs_type, "cgroup" | "cgroup2") && root == "/").then(|| PathBuf::from(mount_point))
-        })
-        .collect()
 }
 
 /// The `lxc.pivot` cgroups that existed before this process ran LXC: the
@@ -115,80 +97,6 @@ fn skipping(test: &str, reason: &str) {
         panic!("{test}: {reason}, and CI must run it (tools/test installs lxc)");
     }
     eprintln!("skipping {test}: {reason}");
-}
-
-/// A command whose stdout and stderr are read as it runs.
-struct Spawned {
-    command: String,
-    child: Child,
-    stdout: Option<JoinHandle<String>>,
-    stderr: Option<JoinHandle<String>>,
-}
-
-impl Spawned {
-    fn new(mut command: Command) -> Spawned {
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let text = format!("{command:?}");
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn {text}: {e}"));
-        let reader = |mut pipe: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                let _ = pipe.read_to_end(&mut bytes);
-                String::from_utf8_lossy(&bytes).into_owned()
-            })
-        };
-        let stdout = Some(reader(Box::new(child.stdout.take().unwrap())));
-        let stderr = Some(reader(Box::new(child.stderr.take().unwrap())));
-        Spawned { command: text, child, stdout, stderr }
-    }
-
-    /// Waits for the connect; Err(exit status) if the command ends first.
-    fn accept(&mut self, listener: &TcpListener) -> Result<(TcpStream, u16), ExitStatus> {
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + START_TIMEOUT;
-        let accepted = loop {
-            match listener.accept() {
-                Ok((stream, peer)) => break (stream, peer.port()),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("accept: {e}"),
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Err(status);
-            }
-            assert!(Instant::now() < deadline, "no connect within {START_TIMEOUT:?} from {}", self.command);
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        accepted.0.set_nonblocking(false).unwrap();
-        Ok(accepted)
-    }
-
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit within {timeout:?}", self.command);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Its output, once it has exited.
-    fn finish(&mut self) -> (String, String) {
-        let _ = self.child.wait();
-        let join =
-            |h: &mut Option<JoinHandle<String>>| h.take().map(|h| h.join().unwrap()).unwrap_or_default();
-        (join(&mut self.stdout), join(&mut self.stderr))
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// What tcpconnect should report for the client's connect.
@@ -318,7 +226,7 @@ impl Lxc {
         let errors = if errors.is_empty() { "none".to_owned() } else { format!("\n{}", errors.join("\n")) };
         format!(
             "{} exited ({status}): stdout {:?}, stderr {:?}; the errors in LXC's log: {errors}",
-            process.command,
+            process.command(),
             stdout.trim_end(),
             stderr.trim_end(),
         )
@@ -341,7 +249,7 @@ impl Lxc {
                 return Ok(());
             }
             let mut start = self.start.take().expect("the container was started");
-            let exited = start.child.try_wait().unwrap();
+            let exited = start.try_wait().unwrap();
             let failed = exited.map(|status| self.failure(&mut start, status));
             self.start = Some(start);
             if let Some(why) = failed {
@@ -356,13 +264,13 @@ impl Lxc {
 impl Drop for Lxc {
     fn drop(&mut self) {
         if let Some(mut start) = self.start.take() {
-            if let Ok(None) = start.child.try_wait() {
+            if let Ok(None) = start.try_wait() {
                 let out = self.lxc("lxc-stop").arg("-k").stdin(Stdio::null()).output();
                 if !out.as_ref().is_ok_and(|o| o.status.success()) {
                     eprintln!("lxc harness: lxc-stop -k {}: {out:?}", self.name);
                 }
                 let deadline = Instant::now() + Duration::from_secs(20);
-                while start.child.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < deadline {
+                while start.try_wait().is_ok_and(|s| s.is_none()) && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
@@ -399,7 +307,8 @@ fn accept_client(
     client: &mut Spawned,
 ) -> Result<(TcpStream, ClientRun), String> {
     let port = listener.local_addr().unwrap().port();
-    let (stream, lport) = client.accept(listener).map_err(|status| lxc.failure(client, status))?;
+    let (stream, lport) =
+        client.accept(listener, START_TIMEOUT).map_err(|status| lxc.failure(client, status))?;
     let pid = socket_owner(lport, port);
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim_end().to_owned();
     let cgroup_host = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
@@ -433,10 +342,7 @@ fn lxc_container_is_named(entry: Entry, test: &str) {
     let name = lxc.name.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let port_arg = port.to_string();
-    let mut text = Tool::start(&["--container", "-P", &port_arg]);
-    assert_eq!(text.header, CONTAINER_HEADER);
-    let mut json = Tool::start_headerless(&["-j", "--container", "-P", &port_arg]);
+    let (mut text, mut json) = start_container_tracers(port);
     let script = client_script(port);
     let argv = ["/bin/sh", "-c", script.as_str()];
     // The client: lxc-start itself, or an lxc-attach into a running container.
@@ -501,7 +407,7 @@ fn lxc_container_is_named(entry: Entry, test: &str) {
     assert!(
         status.success(),
         "{} failed ({status})\nstdout: {stdout}\nstderr: {stderr}",
-        client_process.command
+        client_process.command()
     );
     client.cgroup_inside = stdout;
     eprintln!("{test}: {name}: {client:#?}");

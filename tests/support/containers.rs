@@ -14,6 +14,7 @@
 //! and stops it, by PID, when done. Only what a test made is removed: its
 //! containers by name, its image by a tag of this process's own.
 
+use super::Tool;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -141,6 +142,36 @@ impl ClientRun {
             panic!("no cgroup v2 line in the client's /proc/PID/cgroup:\n{}", self.cgroup_host)
         })
     }
+}
+
+/// The header `tcpconnect --container` prints.
+pub const CONTAINER_HEADER: &str =
+    "PID    COMM         CONTAINER        IP SADDR            DADDR            DPORT";
+
+/// `tcpconnect --container` (its header checked) and its -j twin, both
+/// tracing connects to `port` only.
+pub fn start_container_tracers(port: u16) -> (Tool, Tool) {
+    let port_arg = port.to_string();
+    let text = Tool::start(&["--container", "-P", &port_arg]);
+    assert_eq!(text.header, CONTAINER_HEADER);
+    let json = Tool::start_headerless(&["-j", "--container", "-P", &port_arg]);
+    (text, json)
+}
+
+/// The mount points of the host's cgroup hierarchies (v1 and v2), each
+/// mounted at its root.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (fields, after) = line.split_once(" - ")?;
+            let fs_type = after.split(' ').next()?;
+            let mut fields = fields.split(' ').skip(3);
+            let (root, mount_point) = (fields.next()?, fields.next()?);
+            (matches!(fs_type, "cgroup" | "cgroup2") && root == "/").then(|| PathBuf::from(mount_point))
+        })
+        .collect()
 }
 
 /// Err(reason) for the test to print as it skips; under CI a missing
@@ -766,7 +797,6 @@ json.dump(spec, open(path, "w"), indent=1)
         if matches!(self.runtime, Runtime::Docker | Runtime::Podman | Runtime::Ctr) {
             command.args(argv);
         }
-        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = Spawned::new(command);
         let (stream, lport) = match child.accept(listener, START_TIMEOUT) {
             Ok(accepted) => accepted,
@@ -905,8 +935,9 @@ impl Drop for Harness {
     }
 }
 
-/// A command whose stdout and stderr are read as it runs.
-struct Spawned {
+/// A command whose stdout and stderr are read as it runs (a runtime's
+/// client, lxc-start, lxc-attach); killed if still running when dropped.
+pub struct Spawned {
     command: String,
     child: Child,
     stdout: Option<JoinHandle<String>>,
@@ -914,7 +945,8 @@ struct Spawned {
 }
 
 impl Spawned {
-    fn new(mut command: Command) -> Spawned {
+    pub fn new(mut command: Command) -> Spawned {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let text = format!("{command:?}");
         let mut child = command.spawn().unwrap_or_else(|e| panic!("spawn {text}: {e}"));
         let reader = |mut pipe: Box<dyn Read + Send>| {
@@ -930,7 +962,11 @@ impl Spawned {
     }
 
     /// Waits for the connect; Err(exit status) if the command ends first.
-    fn accept(&mut self, listener: &TcpListener, timeout: Duration) -> Result<(TcpStream, u16), ExitStatus> {
+    pub fn accept(
+        &mut self,
+        listener: &TcpListener,
+        timeout: Duration,
+    ) -> Result<(TcpStream, u16), ExitStatus> {
         listener.set_nonblocking(true).unwrap();
         let deadline = Instant::now() + timeout;
         let accepted = loop {
@@ -953,7 +989,8 @@ impl Spawned {
         Ok(accepted)
     }
 
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
+    /// Waits for it to exit; killed, and the test failed, after `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -962,16 +999,28 @@ impl Spawned {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("{} did not exit within {timeout:?} of its connection closing", self.command);
+                panic!("{} did not exit within {timeout:?}", self.command);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// Its output, once it has exited.
-    fn finish(&mut self) -> (String, String) {
+    /// Its output, once it has exited (empty when already taken).
+    pub fn finish(&mut self) -> (String, String) {
         let _ = self.child.wait();
-        (self.stdout.take().unwrap().join().unwrap(), self.stderr.take().unwrap().join().unwrap())
+        let join =
+            |h: &mut Option<JoinHandle<String>>| h.take().map(|h| h.join().unwrap()).unwrap_or_default();
+        (join(&mut self.stdout), join(&mut self.stderr))
+    }
+
+    /// The command line, for messages.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// Child::try_wait of its process.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
     }
 }
 
