@@ -1,8 +1,8 @@
 //! `--container`: which container, pod or service made a connect, from the
 //! cgroup the tracer saw and the files the container runtimes keep on the
 //! host. Nothing here runs a runtime's CLI or talks to its daemon (no
-//! socket, no waiting, nothing a hung daemon can stall), and nothing here
-//! is unsafe.
+//! socket, no waiting, nothing a hung daemon can stall), and all of it is
+//! safe Rust (raw calls stay in `sys`).
 //!
 //! # Interface
 //! The tracer gives a [`CgroupSeen`] (the cgroup's path below the

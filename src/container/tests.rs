@@ -320,7 +320,7 @@ fn a_fifo_or_directory_is_not_read() {
     fs::create_dir(&config).unwrap();
     assert_eq!(host.resolver().identify(&seen(&format!("/docker/{DOCKER}"))).container_name, None);
     fs::remove_dir(&config).unwrap();
-    // mkfifo without unsafe: a FIFO from the shell, where there is one.
+    // mkfifo(1), not a raw libc call: a FIFO from the shell, where there is one.
     let made = std::process::Command::new("mkfifo").arg(&config).status().map(|s| s.success());
     if made.unwrap_or(false) {
         fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
