@@ -561,7 +561,8 @@ impl Run {
             printer.for_each_event(|event| from_proc.fill(event));
         }
         if let Some(names) = self.names.as_mut() {
-            printer.for_each_identity(|identity| names.name(identity));
+            let now = Instant::now();
+            printer.for_each_identity(|identity| names.name(identity, now));
         }
         let Some(dns) = self.dns.as_mut() else {
             return Ok(printer.finish());

@@ -71,15 +71,15 @@ impl EventNames {
     }
 
     /// Fills `identity.container` from its cgroup: the answer given for the
-    /// same cgroup within MEMO_FOR, else a new one. Without BTF (a path
-    /// from /proc, no kernfs id) every line is looked up.
-    pub fn name(&mut self, identity: &mut TaskIdentity) {
+    /// same cgroup within MEMO_FOR of `now` (the caller's clock read, once a
+    /// batch), else a new one. Without BTF (a path from /proc, no kernfs id)
+    /// every line is looked up.
+    pub fn name(&mut self, identity: &mut TaskIdentity, now: Instant) {
         let id = identity.cgroup_id;
         if identity.cgroup_path.is_some() || id == 0 {
             identity.container = Some(Arc::new(self.find(identity)));
             return;
         }
-        let now = Instant::now();
         if let Some(memo) = self.memo.get(&id).filter(|memo| memo.serves(identity, now)) {
             identity.container = Some(Arc::clone(&memo.fields));
             return;
@@ -167,7 +167,7 @@ mod tests {
         let mut names = EventNames::new(root.clone());
         let id = "0123456789abcdef".repeat(4);
         let mut docker = gone(id.as_bytes(), b"docker", Some(0));
-        names.name(&mut docker);
+        names.name(&mut docker, Instant::now());
         let fields = docker.container.unwrap();
         assert_eq!(fields.column, b"0123456789ab");
         assert_eq!(fields.container_id.as_deref(), Some(id.as_bytes()));
@@ -175,18 +175,18 @@ mod tests {
 
         // A user's cgroup of the same name: what it is called, no container.
         let mut forged = gone(id.as_bytes(), b"docker", Some(1000));
-        names.name(&mut forged);
+        names.name(&mut forged, Instant::now());
         let fields = forged.container.unwrap();
         assert_eq!((fields.column.clone(), fields.container_id.clone()), (id.as_bytes().to_vec(), None));
 
         // Owner unread: the same.
         let mut unknown = gone(id.as_bytes(), b"docker", None);
-        names.name(&mut unknown);
+        names.name(&mut unknown, Instant::now());
         assert_eq!(unknown.container.unwrap().container_id, None);
 
         // Just below the root: its whole path.
         let mut service = gone(b"sshd.service", b"", Some(0));
-        names.name(&mut service);
+        names.name(&mut service, Instant::now());
         let fields = service.container.unwrap();
         assert_eq!(
             (fields.column.clone(), fields.cgroup.clone()),
@@ -204,7 +204,7 @@ mod tests {
         let mut names = EventNames::new(root.clone());
         let mut named = |identity: TaskIdentity| {
             let mut identity = identity;
-            names.name(&mut identity);
+            names.name(&mut identity, Instant::now());
             identity.container.unwrap()
         };
         let id = "0123456789abcdef".repeat(4);
