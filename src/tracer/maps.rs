@@ -299,6 +299,7 @@ pub struct Tallies {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loader::{parse_object, EMBEDDED_OBJECT};
 
     #[test]
     fn an_unused_per_cpu_array_stands_in_as_one_value_of_its_size() {
@@ -314,7 +315,6 @@ mod tests {
         let ring = MapParams { map_type: BPF_MAP_TYPE_RINGBUF.id, key_size: 0, value_size: 0, ..identity };
         assert_eq!(stand_in(ring).value_size, 8);
     }
-    use crate::loader::{parse_object, EMBEDDED_OBJECT};
 
     /// `read_tallies` reads `tallies` one u64 a key with
     /// `Map::lookup`, which takes only maps of one value a key.
