@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::containers::{
-    add_blob, cgroup_mounts, command_exists, container_line, has_interpreter, n, overlay_available,
+    add_blob, build_rootfs, cgroup_mounts, command_exists, container_line, n, overlay_available,
     parse_flat_object, run, s, skip, socket_owner, start_container_tracers, succeeds, Json, Scratch,
 };
 use support::{have_root, Tool};
@@ -36,7 +36,6 @@ const CLIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/cri_cli
 const STATE: &str = "/run/containerd";
 const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 const BUSYBOX: &str = "/bin/busybox";
-const APPLETS: [&str; 3] = ["sh", "nc", "sleep"];
 /// The pod and container as the test names them.
 const POD_NAMESPACE: &str = "tcpconnect-test";
 const CONTAINER_NAME: &str = "client";
@@ -107,18 +106,7 @@ fn dirs_under(root: &Path, depth: usize) -> BTreeSet<PathBuf> {
 /// plugin runs it as the sandbox's pause container, and the client's
 /// container with its own command.
 fn build_image(scratch: &Scratch, image: &str) -> PathBuf {
-    let busybox = Path::new(BUSYBOX);
-    assert!(!has_interpreter(busybox), "{BUSYBOX} is dynamically linked: the image needs busybox-static's");
-    let rootfs = scratch.path("rootfs");
-    for dir in ["bin", "proc", "sys", "dev", "etc", "tmp", "run"] {
-        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
-    }
-    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
-    for applet in APPLETS {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
-    let layer = scratch.path("rootfs.tar");
-    run("tar the busybox root", Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&layer).arg("."));
+    let (_, layer) = build_rootfs(scratch);
     let layout = scratch.path("oci");
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     let (layer, layer_size) = add_blob(&layout, &std::fs::read(&layer).unwrap());

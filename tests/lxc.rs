@@ -33,14 +33,12 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use support::containers::{
-    assert_json, cgroup_mounts, command_exists, container_line, has_interpreter, n, s, socket_owner,
+    assert_json, busybox_rootfs, cgroup_mounts, command_exists, container_line, n, s, socket_owner,
     start_container_tracers, Scratch, Spawned,
 };
 use support::{have_root, Tool};
 
 /// busybox-static's binary (the busybox package's one is dynamic).
-const BUSYBOX: &str = "/bin/busybox";
-const APPLETS: [&str; 4] = ["sh", "nc", "cat", "sleep"];
 /// Where LXC 5.0 locks a container: `<LOCK_ROOT><lxcpath>/.<name>`.
 const LOCK_ROOT: &str = "/run/lxc/lock";
 /// LXC's shared cgroup its monitors move to before removing their own.
@@ -163,24 +161,12 @@ impl Lxc {
                 return Err(format!("LXC needs {command} (Debian package lxc), which is not installed"));
             }
         }
-        let busybox = Path::new(BUSYBOX);
-        assert!(busybox.is_file(), "{BUSYBOX} missing: install busybox-static (tools/test does)");
-        assert!(
-            !has_interpreter(busybox),
-            "{BUSYBOX} is dynamically linked: the rootfs needs busybox-static's"
-        );
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         pivots_before();
         let name = format!("tc-{tag}-{}", std::process::id());
         let scratch = Scratch::new(tag);
         let rootfs = scratch.path("rootfs");
-        for dir in ["bin", "proc", "sys", "dev", "etc", "tmp", "run"] {
-            std::fs::create_dir_all(rootfs.join(dir)).unwrap();
-        }
-        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
-        for applet in APPLETS {
-            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-        }
+        busybox_rootfs(&rootfs);
         let lxcpath = scratch.path("lxcpath");
         std::fs::create_dir_all(lxcpath.join(&name)).unwrap();
         let log = scratch.path("lxc.log");

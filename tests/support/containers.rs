@@ -408,13 +408,23 @@ fn crun_version() -> String {
 
 /// The busybox root filesystem (bin/busybox and applet links, the mount
 /// points runtimes need) and its tar.
-fn build_rootfs(scratch: &Scratch) -> (PathBuf, PathBuf) {
+pub fn build_rootfs(scratch: &Scratch) -> (PathBuf, PathBuf) {
+    let rootfs = scratch.path("rootfs");
+    busybox_rootfs(&rootfs);
+    let tar = scratch.path("rootfs.tar");
+    run("tar the busybox root", Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg("."));
+    (rootfs, tar)
+}
+
+/// A root filesystem at `rootfs` for every runtime's client: the
+/// directories runtimes mount on, busybox-static and its APPLETS as
+/// symlinks.
+pub fn busybox_rootfs(rootfs: &Path) {
     let busybox = Path::new(BUSYBOX);
     assert!(busybox.is_file(), "{BUSYBOX} missing: install busybox-static (tools/test does)");
     // A dynamic busybox (Debian's busybox package) has a PT_INTERP
-    // program header; the image has no loader for it.
-    assert!(!has_interpreter(busybox), "{BUSYBOX} is dynamically linked: the image needs busybox-static's");
-    let rootfs = scratch.path("rootfs");
+    // program header; the root has no loader for it.
+    assert!(!has_interpreter(busybox), "{BUSYBOX} is dynamically linked: the root needs busybox-static's");
     for dir in ["bin", "proc", "sys", "dev", "etc", "tmp", "run"] {
         std::fs::create_dir_all(rootfs.join(dir)).unwrap();
     }
@@ -422,14 +432,11 @@ fn build_rootfs(scratch: &Scratch) -> (PathBuf, PathBuf) {
     for applet in APPLETS {
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
     }
-    let tar = scratch.path("rootfs.tar");
-    run("tar the busybox root", Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg("."));
-    (rootfs, tar)
 }
 
 /// Whether the 64-bit little-endian ELF file at `path` has a PT_INTERP
 /// program header (asks for a dynamic loader).
-pub fn has_interpreter(path: &Path) -> bool {
+fn has_interpreter(path: &Path) -> bool {
     let elf = std::fs::read(path).unwrap();
     assert!(elf.starts_with(b"\x7fELF\x02\x01"), "{} is not a 64-bit little-endian ELF file", path.display());
     let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
