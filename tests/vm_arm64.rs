@@ -152,8 +152,8 @@ TARGETS="--dns-exchange arm.test=127.0.0.2 4:127.0.0.2:1" trace dns_reads env TC
         ("nfs_kprobe", &kprobe.err),
         ("nfs_legacy", &legacy.err),
     ] {
-        let (run, pid, comm) = nfs_run(&out, name);
-        assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
+        let (run, workers) = nfs_run(&out, name);
+        assert_eq!(run.out, nfs_connect_output(&workers), "{name}: stdout");
         assert_eq!(&run.err, err, "{name}: -v");
     }
 }

@@ -321,7 +321,7 @@ fn a_connect_the_kernel_makes_is_printed_with_its_worker_thread_on_every_path() 
     // An NFS mount whose in-kernel RPC client connects to a closed mountd
     // port (`nfs_mount`): the connect runs in xs_tcp_setup_socket, the
     // transport's connect work, so a thread of the xprtiod workqueue makes it
-    // (a kworker, or its rescuer: `nfs_worker`), not the mount task. Every
+    // (a kworker, or its rescuer: `nfs_workers`), not the mount task. Every
     // path prints it once with that thread's PID and COMM: the raw
     // tracepoint and the perf tracepoint event fire in tcp_set_state(SYN_SENT)
     // inside tcp_v4_connect, the kretprobes at tcp_v4_connect's return, all in
@@ -351,23 +351,26 @@ section resvport cat /proc/sys/sunrpc/min_resvport /proc/sys/sunrpc/max_resvport
         ("legacy", format!("{from_btf}{LEGACY_ATTACH}")),
     ];
     for (name, attach) in runs {
-        let (run, pid, comm) = nfs_run(&out, name);
-        assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
+        let (run, workers) = nfs_run(&out, name);
+        assert_eq!(run.out, nfs_connect_output(&workers), "{name}: stdout");
         assert_eq!(run.err, attach, "{name}: -v");
     }
     let resvport = section(&out, "resvport");
     let (min, max) = resvport.split_once('\n').unwrap_or_else(|| panic!("{resvport}"));
     let (min, max): (u16, u16) = (min.parse().unwrap(), max.trim_end().parse().unwrap());
     for name in ["raw_L", "kprobe_L"] {
-        let (run, pid, comm) = nfs_run(&out, name);
-        let line = run.out.lines().nth(1).unwrap_or_else(|| panic!("{name}: no line:\n{}", run.out));
-        let lport = lport_of(line);
-        assert!((min..=max).contains(&lport), "{name}: LPORT {lport} not in {min}..={max}:\n{}", run.out);
-        assert_eq!(
-            run.out,
-            format!("{LPORT_HEADER}\n{pid:<6} {comm:<12.12} 4  127.0.0.1        {lport:<6} 127.0.0.1        20048\n"),
-            "{name}: stdout"
-        );
+        let (run, workers) = nfs_run(&out, name);
+        // A line for each connect, by its worker, each from its own
+        // reserved port.
+        assert_eq!(run.out.lines().count(), workers.len() + 1, "{name}: a line a connect:\n{}", run.out);
+        let mut want = format!("{LPORT_HEADER}\n");
+        for ((pid, comm), line) in workers.iter().zip(run.out.lines().skip(1)) {
+            let lport = lport_of(line);
+            assert!((min..=max).contains(&lport), "{name}: LPORT {lport} not in {min}..={max}:\n{}", run.out);
+            want +=
+                &format!("{pid:<6} {comm:<12.12} 4  127.0.0.1        {lport:<6} 127.0.0.1        20048\n");
+        }
+        assert_eq!(run.out, want, "{name}: stdout");
         assert_eq!(run.err, "", "{name}");
     }
 }

@@ -536,8 +536,14 @@ pub fn connector_output(pid: u32, lines: &[(u8, &str, &str, u16)]) -> String {
 /// The header and the line bcc prints for the connect the kernel makes for
 /// the VM tests' NFS mount (`nfs_mount` in tests/support/vm_common.rs: to
 /// mountd on 127.0.0.1:20048), made by kernel thread `pid` named `comm`.
-pub fn nfs_connect_output(pid: u32, comm: &str) -> String {
-    format!("{HEADER}\n{}\n", bcc_line(pid, comm, 4, "127.0.0.1", "127.0.0.1", 20048))
+/// The header and a line for each of the NFS mount's connects, made by
+/// `workers` (PID, COMM) in that order (`nfs_workers`).
+pub fn nfs_connect_output(workers: &[(u32, String)]) -> String {
+    let lines: String = workers
+        .iter()
+        .map(|(pid, comm)| format!("{}\n", bcc_line(*pid, comm, 4, "127.0.0.1", "127.0.0.1", 20048)))
+        .collect();
+    format!("{HEADER}\n{lines}")
 }
 
 pub fn bcc_line(pid: u32, comm: &str, ip: u8, saddr: &str, daddr: &str, dport: u16) -> String {

@@ -37,7 +37,7 @@ use common::{find_in_path, insmod_lines, module_files, modules_with_deps, run_qe
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{
-    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, nfs_run, nfs_worker,
+    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, nfs_run, nfs_workers,
     offsets, section, swept_line, trace_run, transport_line, without_pid, TraceRun, LEGACY_ATTACH,
     NFS_REFUSED, PMU_ATTACH, TRACE_HELPERS, TRANSPORT_PREFIX,
 };

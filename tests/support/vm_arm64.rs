@@ -49,7 +49,7 @@ use common::{
 // The tracing script and its readers, for the test files that run it.
 #[allow(unused_imports)]
 pub use common::{
-    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, nfs_run, nfs_worker,
+    killed_pid, kprobe_attach_from_btf, legacy_probe_events, legacy_probe_listing, nfs_run, nfs_workers,
     offsets, section, swept_line, trace_run, without_pid, TraceRun, LEGACY_ATTACH, NFS_REFUSED, PMU_ATTACH,
     TRACE_HELPERS,
 };

@@ -762,9 +762,12 @@ pub fn trace_run(out: &VmOutput, name: &str) -> TraceRun {
 /// with its exit status.
 pub const NFS_REFUSED: &str = "mount: mounting 127.0.0.1:/x on /mnt failed: Connection refused\nrc 255\n";
 
-/// The kernel thread that made the connect of `nfs_mount` in run `name`:
-/// the one the workqueue tracepoint saw run xs_tcp_setup_socket, the
-/// transport's connect work (exactly once), as (PID, COMM). xs_connect
+/// The kernel threads that made the connects of `nfs_mount` in run `name`:
+/// one for each run of xs_tcp_setup_socket, the transport's connect work,
+/// the workqueue tracepoint saw, in order, as (PID, COMM). Mostly one; the
+/// RPC client connects again after the refusal when the mount has not
+/// given up yet (seen once on sid under TCG: two works, two connects, both
+/// traced), and each of those connects must be printed. xs_connect
 /// queues that work on the xprtiod workqueue, so a thread of its pool runs
 /// it: a kworker ("kworker/u4:1" of an unbound pool from 4.19 on;
 /// "kworker/1:0H" of a per-CPU high-priority pool on 4.9 and 4.14) or, when
@@ -773,35 +776,37 @@ pub const NFS_REFUSED: &str = "mount: mounting 127.0.0.1:/x on /mnt failed: Conn
 /// never the mount task; its PID and task->comm are what both paths
 /// report (the tracepoint fires in tcp_set_state(SYN_SENT) within
 /// tcp_v4_connect, the kretprobe at tcp_v4_connect's return, both in it).
-pub fn nfs_worker(out: &VmOutput, name: &str) -> (u32, String) {
+pub fn nfs_workers(out: &VmOutput, name: &str) -> Vec<(u32, String)> {
     let text = section(out, &format!("{name}.worker"));
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "{name}: one xs_tcp_setup_socket work, the connect:\n{text}");
-    let (task, ppid) = lines[0].split_once(' ').unwrap_or_else(|| panic!("{name}: {text}"));
-    let (comm, pid) = task.rsplit_once('-').unwrap_or_else(|| panic!("{name}: {text}"));
-    let pid: u32 = pid.parse().unwrap_or_else(|_| panic!("{name}: PID in {text}"));
-    assert_eq!(ppid, "2", "{name}: the connect work ran in a kernel thread:\n{text}");
-    assert!(
-        comm.starts_with("kworker/") || comm == "xprtiod",
-        "{name}: a worker of xprtiod, or its rescuer, ran the connect:\n{text}"
-    );
-    (pid, comm.to_owned())
+    assert!(!text.is_empty(), "{name}: no xs_tcp_setup_socket work, no connect");
+    let worker = |line: &str| {
+        let (task, ppid) = line.split_once(' ').unwrap_or_else(|| panic!("{name}: {text}"));
+        let (comm, pid) = task.rsplit_once('-').unwrap_or_else(|| panic!("{name}: {text}"));
+        let pid: u32 = pid.parse().unwrap_or_else(|_| panic!("{name}: PID in {text}"));
+        assert_eq!(ppid, "2", "{name}: the connect work ran in a kernel thread:\n{text}");
+        assert!(
+            comm.starts_with("kworker/") || comm == "xprtiod",
+            "{name}: a worker of xprtiod, or its rescuer, ran the connect:\n{text}"
+        );
+        (pid, comm.to_owned())
+    };
+    text.lines().map(worker).collect()
 }
 
 /// Run `name` of `CONNECT=nfs_mount trace NAME ...` as `trace_run` reads
 /// it, checked: the mount was refused, and the connect's kernel thread
-/// (`nfs_worker`) is not the mount task. Returns the run and the thread's
-/// (PID, COMM), which the one line of stdout must carry.
-pub fn nfs_run(out: &VmOutput, name: &str) -> (TraceRun, u32, String) {
+/// (`nfs_workers`) is not the mount task. Returns the run and the threads'
+/// (PID, COMM), one for each connect, which the lines of stdout must carry
+/// in that order.
+pub fn nfs_run(out: &VmOutput, name: &str) -> (TraceRun, Vec<(u32, String)>) {
     let run = trace_run(out, name);
     assert_eq!(run.conn, NFS_REFUSED, "{name}: the mount");
-    let (pid, comm) = nfs_worker(out, name);
-    eprintln!(
-        "{name}: the mount's PID {}, the connect work's {pid} ({comm}):\n{}",
-        run.connector_pid, run.out
-    );
-    assert_ne!(pid, run.connector_pid, "{name}: the connect is the worker's, not the mount task's");
-    (run, pid, comm)
+    let workers = nfs_workers(out, name);
+    eprintln!("{name}: the mount's PID {}, the connect works' {workers:?}:\n{}", run.connector_pid, run.out);
+    for (pid, _) in &workers {
+        assert_ne!(*pid, run.connector_pid, "{name}: the connect is the worker's, not the mount task's");
+    }
+    (run, workers)
 }
 
 /// Output lines without their PID column, to compare runs of different

@@ -755,15 +755,15 @@ fn sk_err_said(err: &str, attach: &str, name: &str) -> u32 {
 /// Checks run `method`.nfs: the connect the kernel made for an NFS mount
 /// (`nfs_mount`), printed once with the PID and COMM of the kernel thread
 /// that ran the RPC transport's connect work (xs_tcp_setup_socket; a
-/// kworker of xprtiod, or its rescuer: `nfs_worker`), not the mount
+/// kworker of xprtiod, or its rescuer: `nfs_workers`), not the mount
 /// task's: the kernel connects from that work item on every kernel here,
 /// and both the state tracepoint (tcp_set_state in tcp_v4_connect) and the
 /// kretprobe of tcp_v4_connect run in it.
 fn check_nfs(out: &VmOutput, method: &Method) {
     let name = format!("{}.nfs", method.name);
-    let (run, pid, comm) = nfs_run(out, &name);
+    let (run, workers) = nfs_run(out, &name);
     assert_ne!(run.transport, "", "{name}: -v names the transport");
-    assert_eq!(run.out, nfs_connect_output(pid, &comm), "{name}: stdout");
+    assert_eq!(run.out, nfs_connect_output(&workers), "{name}: stdout");
     assert_eq!(run.err, method.attach_with(Opt::Plain), "{name}: -v");
 }
 
