@@ -17,6 +17,7 @@ pub(crate) mod fs;
 #[cfg(all(test, target_env = "gnu"))]
 pub(crate) mod glibc_inet_ntop;
 pub(crate) mod mapped_file;
+mod mapping;
 pub mod packet;
 pub(crate) mod perf_event;
 pub mod process;

@@ -10,49 +10,11 @@
 //! only the mapping, the ordered accesses to its counters and the view of
 //! its data area ([`SharedRing`]: copies and Acquire loads, never a slice).
 
+use super::mapping::Mapping;
 use super::perf_event::page_size;
 use super::{SharedRing, SysError, SysResult};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// One mmap, unmapped on drop.
-struct Mapping {
-    base: *mut u8,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(fd: BorrowedFd<'_>, len: usize, prot: libc::c_int, offset: usize) -> SysResult<Mapping> {
-        // SAFETY: a fresh shared mapping of a ring buffer map fd at an
-        // address the kernel picks; the kernel checks the offset, length
-        // and protection against the map (ringbuf_map_mmap_kern/_user) and
-        // we check the result.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                prot,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                offset as libc::off_t,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(SysError::last("mmap(BPF ring buffer)"));
-        }
-        Ok(Mapping { base: base as *mut u8, len })
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: base/len are exactly what mmap returned; every reference
-        // or view into the mapping borrows the RingBufMap that owns this.
-        unsafe {
-            libc::munmap(self.base as *mut libc::c_void, self.len);
-        }
-    }
-}
 
 /// The consumer page, and the producer page with one copy of the data area.
 pub(crate) struct RingBufMap {
@@ -82,8 +44,9 @@ impl RingBufMap {
                 return Err(SysError { call: "mmap(BPF ring buffer)", error });
             }
         };
-        let consumer = Mapping::new(map, page, libc::PROT_READ | libc::PROT_WRITE, 0)?;
-        let producer = Mapping::new(map, producer_len, libc::PROT_READ, page)?;
+        let consumer =
+            Mapping::new(map, page, libc::PROT_READ | libc::PROT_WRITE, 0, "mmap(BPF ring buffer)")?;
+        let producer = Mapping::new(map, producer_len, libc::PROT_READ, page, "mmap(BPF ring buffer)")?;
         Ok(RingBufMap { consumer, producer, page, data_len })
     }
 
@@ -96,7 +59,7 @@ impl RingBufMap {
         // SAFETY: offset 0 of a page-aligned mapping at least a page long,
         // which lives as long as &mapping; the kernel updates the word
         // concurrently, hence an atomic view of it.
-        unsafe { &*(mapping.base as *const AtomicU64) }
+        unsafe { &*(mapping.base() as *const AtomicU64) }
     }
 
     /// producer_pos, read with Acquire: the headers the kernel reserved up
@@ -126,6 +89,6 @@ impl RingBufMap {
         // and is data_len bytes long (page-aligned, whole pages: checked in
         // new), all of it mapped; it stays mapped while self is borrowed
         // (munmap is in Mapping's Drop).
-        unsafe { SharedRing::new(self.producer.base.add(self.page), self.data_len) }
+        unsafe { SharedRing::new(self.producer.base().add(self.page), self.data_len) }
     }
 }
