@@ -11,8 +11,8 @@ use support::have_root;
 use tcpconnect::host::cpus::{read_cpu_list, POSSIBLE};
 use tcpconnect::sys::bpf::*;
 use tcpconnect::uapi::{
-    BPF_ANY, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_RINGBUF,
-    BPF_PROG_TYPE_TRACEPOINT,
+    BPF_ANY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
+    BPF_MAP_TYPE_RINGBUF, BPF_PROG_TYPE_TRACEPOINT,
 };
 
 #[test]
@@ -101,6 +101,51 @@ fn array_of_maps_holds_maps_shaped_as_its_inner_one() {
         rings.update(&0u32.to_ne_bytes(), &fd(&hash), BPF_ANY).is_err(),
         "a hash map is not a ring buffer"
     );
+}
+
+#[test]
+fn mmapable_array_is_one_memory_with_the_element_calls() {
+    if !have_root("mmapable_array_is_one_memory_with_the_element_calls") {
+        return;
+    }
+    use tcpconnect::sys::mapped_array::{MappedArray, BPF_F_MMAPABLE};
+    // Values of 20 bytes: each takes 24 in the mapping (rounded up to 8).
+    let params = MapParams {
+        map_type: BPF_MAP_TYPE_ARRAY.id,
+        key_size: 4,
+        value_size: 20,
+        max_entries: 3,
+        map_flags: BPF_F_MMAPABLE,
+    };
+    let array = Map::create(&params, "tc_test_mmap").expect("create an mmapable array (5.5)");
+    let mapped = MappedArray::new(&array, 3).expect("mmap it");
+    assert_eq!(mapped.len() % 4096, 0, "whole pages");
+    let value: [u8; 20] = std::array::from_fn(|i| i as u8 + 1);
+    array.update(&2u32.to_ne_bytes(), &value, BPF_ANY).unwrap();
+    let mut seen = [0u8; 20];
+    mapped.copy_out(48, &mut seen);
+    assert_eq!(seen, value, "an update shows at the element's place in the mapping");
+    mapped.store_u64_release(24, 0x0102_0304_0506_0708);
+    assert_eq!(mapped.load_u64_acquire(24), 0x0102_0304_0506_0708);
+    let mut looked_up = [0u8; 20];
+    assert!(array.lookup(&1u32.to_ne_bytes(), &mut looked_up).unwrap());
+    assert_eq!(looked_up[..8], 0x0102_0304_0506_0708u64.to_ne_bytes(), "a store shows in a lookup");
+    assert_eq!(looked_up[8..], [0; 12]);
+
+    let plain = Map::create(&MapParams { map_flags: 0, ..params }, "tc_test_nommap").unwrap();
+    assert!(MappedArray::new(&plain, 3).is_err(), "an array without BPF_F_MMAPABLE is not mapped");
+    let hash = Map::create(
+        &MapParams {
+            map_type: BPF_MAP_TYPE_HASH.id,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            map_flags: 0,
+        },
+        "tc_test_hash2",
+    )
+    .unwrap();
+    assert!(MappedArray::new(&hash, 1).is_err(), "a hash is no array");
 }
 
 #[test]

@@ -1,10 +1,10 @@
-//! `bench attach (tp | raw | ring | ring-per-cpu | none)`: a process that attaches an empty BPF program
+//! `bench attach (tp | raw | ring | ring-per-cpu | array-per-cpu | none)`: a process that attaches an empty BPF program
 //! (`r0 = 0; exit`) to sock:inet_sock_set_state, as a perf tracepoint event
 //! or as a raw tracepoint (tcpconnect's two ways on this kernel), then waits
 //! for a signal to end it. Run under the connect loop, it shows what each
 //! way of attaching costs by itself, before any program logic. `none`
-//! attaches nothing: the placebo. `ring` and `ring-per-cpu` are the least a
-//! program that delivers every connect does (see `delivery_floor`). Loading and
+//! attaches nothing: the placebo. `ring`, `ring-per-cpu` and `array-per-cpu` are the least a
+//! program that delivers every connect does (see `delivery_floor`, `delivery_floor_array`). Loading and
 //! attaching go through tcpconnect's own `sys` and `attach` modules.
 
 use std::os::fd::AsFd;
@@ -59,9 +59,10 @@ pub fn main(args: &[String]) {
         }
         Some("ring") => crate::delivery_floor::run(false),
         Some("ring-per-cpu") => crate::delivery_floor::run(true),
+        Some("array-per-cpu") => crate::delivery_floor_array::run(),
         Some("none") => Box::new(()),
         _ => {
-            eprintln!("usage: bench attach (tp | raw | ring | ring-per-cpu | none)");
+            eprintln!("usage: bench attach (tp | raw | ring | ring-per-cpu | array-per-cpu | none)");
             std::process::exit(2);
         }
     };

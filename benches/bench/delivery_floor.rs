@@ -35,39 +35,39 @@ const RING_BYTES: u32 = 256 * 1024;
 const WAKEUP_BYTES: u32 = 81920;
 const FLUSH_INTERVAL_MS: i32 = 100;
 /// The record: tcpconnect's IPv4 event.
-const RECORD_BYTES: i32 = 48;
+pub(crate) const RECORD_BYTES: i32 = 48;
 /// What it takes in the ring: an 8-byte header, rounded up to 8.
 const RECORD_SPAN: i32 = (RECORD_BYTES + 8 + 7) & !7;
 
-const TCP_CLOSE: i32 = 7;
-const TCP_SYN_SENT: i32 = 2;
-const BPF_FUNC_MAP_LOOKUP_ELEM: i32 = 1;
-const BPF_FUNC_KTIME_GET_NS: i32 = 5;
-const BPF_FUNC_GET_SMP_PROCESSOR_ID: i32 = 8;
-const BPF_FUNC_GET_CURRENT_PID_TGID: i32 = 14;
+pub(crate) const TCP_CLOSE: i32 = 7;
+pub(crate) const TCP_SYN_SENT: i32 = 2;
+pub(crate) const BPF_FUNC_MAP_LOOKUP_ELEM: i32 = 1;
+pub(crate) const BPF_FUNC_KTIME_GET_NS: i32 = 5;
+pub(crate) const BPF_FUNC_GET_SMP_PROCESSOR_ID: i32 = 8;
+pub(crate) const BPF_FUNC_GET_CURRENT_PID_TGID: i32 = 14;
 const BPF_FUNC_RINGBUF_OUTPUT: i32 = 130;
 const BPF_FUNC_RINGBUF_QUERY: i32 = 134;
 const BPF_RB_NO_WAKEUP: i32 = 1;
 const BPF_RB_FORCE_WAKEUP: i32 = 2;
 
 /// One BPF instruction: opcode, registers, offset, immediate.
-const fn insn(op: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
+pub(crate) const fn insn(op: u8, dst: u8, src: u8, off: i16, imm: i32) -> u64 {
     op as u64 | ((dst | src << 4) as u64) << 8 | (off as u16 as u64) << 16 | (imm as u32 as u64) << 32
 }
 
 // The opcodes used (uapi/linux/bpf.h, bpf_common.h).
-const LDX_DW: u8 = 0x79; // dst = *(u64 *)(src + off)
-const STX_DW: u8 = 0x7b; // *(u64 *)(dst + off) = src
-const STX_W: u8 = 0x63; // *(u32 *)(dst + off) = src
-const MOV_K: u8 = 0xb7;
-const MOV_X: u8 = 0xbf;
-const ADD_K: u8 = 0x07;
+pub(crate) const LDX_DW: u8 = 0x79; // dst = *(u64 *)(src + off)
+pub(crate) const STX_DW: u8 = 0x7b; // *(u64 *)(dst + off) = src
+pub(crate) const STX_W: u8 = 0x63; // *(u32 *)(dst + off) = src
+pub(crate) const MOV_K: u8 = 0xb7;
+pub(crate) const MOV_X: u8 = 0xbf;
+pub(crate) const ADD_K: u8 = 0x07;
 const DIV_K: u8 = 0x37;
-const JNE_K: u8 = 0x55;
-const JEQ_K: u8 = 0x15;
+pub(crate) const JNE_K: u8 = 0x55;
+pub(crate) const JEQ_K: u8 = 0x15;
 const JEQ_X: u8 = 0x1d;
-const CALL: u8 = 0x85;
-const EXIT: u8 = 0x95;
+pub(crate) const CALL: u8 = 0x85;
+pub(crate) const EXIT: u8 = 0x95;
 
 fn fail(what: &str, error: impl std::fmt::Display) -> ! {
     eprintln!("bench attach ring: {what}: {error}");

@@ -23,6 +23,7 @@
 mod attach;
 mod client;
 mod delivery_floor;
+mod delivery_floor_array;
 mod dns;
 mod format;
 mod stats;

@@ -349,12 +349,13 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
         (Tool::TcpconnectIdentity, short),
         (Tool::DeliveryFloor, long),
         (Tool::DeliveryFloorPerCpu, long),
+        (Tool::DeliveryFloorArray, long),
     ]
     .map(|(tool, rounds)| (tool, Sink::Null, rounds));
     progress(&format!(
         "connect overhead: {long} rounds of tcpconnect (BPF ring buffer and perf event arrays; BTF tracepoint, \
          raw tracepoint and perf tracepoint event), the \
-         empty program on the raw tracepoint, delivery alone (one ring, a ring per CPU) and a placebo, the first {short} also with bpftrace, \
+         empty program on the raw tracepoint, delivery alone (one ring, a ring per CPU, a lock-free array) and a placebo, the first {short} also with bpftrace, \
          tcpconnect -P 1, tcpconnect --result, tcpconnect --ppid --container and the empty program on the \
          tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
@@ -469,6 +470,19 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
                  time: {:+.1} % / {:+.1} %",
                 percent(12, wall),
                 percent(12, cpu)
+            ),
+            String::new(),
+            "",
+            Verdict::Info,
+        );
+        table.row(
+            &format!("  delivery alone, a lock-free array, over the empty program, {clients}"),
+            points(13, 4),
+            format!(
+                "the same written in place into each CPU's region of an mmapable array (plain stores, no \
+                 lock, no ring helper), read on a 10 ms timer: {:+.1} % / {:+.1} %",
+                percent(13, wall),
+                percent(13, cpu)
             ),
             String::new(),
             "",

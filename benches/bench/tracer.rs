@@ -81,6 +81,9 @@ pub enum Tool {
     /// `bench attach ring-per-cpu`: the same through a ring per CPU, each
     /// record stamped with the time.
     DeliveryFloorPerCpu,
+    /// `bench attach array-per-cpu`: the same through a region per CPU of
+    /// an mmapable array, written in place without a lock, read on a timer.
+    DeliveryFloorArray,
     /// `bench attach none`: started and stopped like the others, attaches
     /// nothing (the control arm of the overhead measurement).
     Placebo,
@@ -104,6 +107,7 @@ impl Tool {
             Tool::EmptyRawTracepoint => "empty program, raw tracepoint",
             Tool::DeliveryFloor => "delivery alone, raw tracepoint",
             Tool::DeliveryFloorPerCpu => "delivery alone through per-CPU rings, raw tracepoint",
+            Tool::DeliveryFloorArray => "delivery alone through a lock-free array, raw tracepoint",
             Tool::Placebo => "placebo",
         }
     }
@@ -184,6 +188,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         | Tool::EmptyRawTracepoint
         | Tool::DeliveryFloor
         | Tool::DeliveryFloorPerCpu
+        | Tool::DeliveryFloorArray
         | Tool::Placebo => Command::new(&config.exe),
     };
     match tool {
@@ -200,6 +205,7 @@ fn command(tool: Tool, config: &Config) -> Command {
         Tool::EmptyRawTracepoint => c.args(["attach", "raw"]),
         Tool::DeliveryFloor => c.args(["attach", "ring"]),
         Tool::DeliveryFloorPerCpu => c.args(["attach", "ring-per-cpu"]),
+        Tool::DeliveryFloorArray => c.args(["attach", "array-per-cpu"]),
         Tool::Placebo => c.args(["attach", "none"]),
         _ => &mut c,
     };

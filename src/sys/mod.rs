@@ -16,6 +16,7 @@ pub mod epoll;
 pub(crate) mod fs;
 #[cfg(all(test, target_env = "gnu"))]
 pub(crate) mod glibc_inet_ntop;
+pub mod mapped_array;
 pub(crate) mod mapped_file;
 mod mapping;
 pub mod packet;
