@@ -222,6 +222,14 @@ pub struct Loop {
     pub settle: Duration,
 }
 
+/// How long after a traced connect loop the tracer's CPU time is still
+/// counted: longer than the 100 ms a reader (tcpconnect's, the delivery
+/// arms') waits on its timer for records too few to wake it. Without it, a
+/// run of fewer records than one wakeup's worth (1462 IPv4 events: a
+/// 0.05 s run on a host where a connect takes 30 µs) was read after the
+/// run ended, its reading counted nowhere or in the next loop's run.
+pub const READER_SETTLE: Duration = Duration::from_millis(150);
+
 /// One run of `lp`, under `tracer` if any.
 pub fn loop_run(config: &Config, lp: &Loop, tracer: Option<&Tracer>) -> LoopRun {
     let clients = client::Clients::spawn_load(&config.exe, lp.load, lp.procs, Work::Count(lp.n));
@@ -333,7 +341,7 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
     // Size a run to about 0.05 s untraced.
     let n = sized_loop(config, Load::Connect, 1, 0.05, 3000).n;
     let loops: Vec<Loop> =
-        procs.iter().map(|&p| Loop { load: Load::Connect, procs: p, n, settle: Duration::ZERO }).collect();
+        procs.iter().map(|&p| Loop { load: Load::Connect, procs: p, n, settle: READER_SETTLE }).collect();
     // (arm, rounds); the index of each is used below.
     let arms = [
         (Tool::Tcpconnect, long),
@@ -575,7 +583,7 @@ pub fn stalled_reader(config: &Config, table: &mut Table) {
     // 4681 IPv4 events, the pipe ~1000 lines; at 0.05 s a run never lost one
     // on the ring buffer, and measured a full ring's cost not at all.
     let n = sized_loop(config, Load::Connect, 1, 0.2, 3000).n;
-    let loops = [Loop { load: Load::Connect, procs: 1, n, settle: Duration::ZERO }];
+    let loops = [Loop { load: Load::Connect, procs: 1, n, settle: READER_SETTLE }];
     let arms = [
         (Tool::Tcpconnect, Sink::Null, rounds),
         (Tool::Tcpconnect, Sink::Stalled, rounds),
