@@ -404,7 +404,7 @@ fn in_private_netns(config: &Config, table: &mut Table) {
         loops[syscall_loop].n,
         loops[read_loop].n,
     ));
-    let result = interleaved(config, &arms, &loops);
+    let result = interleaved(config, &arms, &loops, None);
     // Per arm: the bursts' pairs pooled, and the port-5353 pairs (each
     // repeated for the bursts of its session, for `answer_alone`).
     let dns_pairs = |arm: usize| -> Vec<Pair> {
