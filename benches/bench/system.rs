@@ -230,15 +230,16 @@ pub struct Loop {
 /// run ended, its reading counted nowhere or in the next loop's run.
 pub const READER_SETTLE: Duration = Duration::from_millis(150);
 
-/// Connects whose events go once round the default ring buffer (4681 IPv4
-/// events of 56 bytes in 256 KiB), run under each tracer before the
-/// connect-overhead and stalled-reader loops are measured. A tracer touches its ring's pages
-/// and grows its buffers the first time round, once in its life: on a host
-/// where a page fault costs microseconds, the first measured loop's tracer
-/// CPU was 557 ns a connect against ~230 in the loops after it (1353
-/// connects a run). The rows are about tracing that runs, not its start
-/// (exec → live measures that).
-pub const RING_LAP_CONNECTS: u64 = 5000;
+/// One client's connects whose events go once round the default ring
+/// buffer (5000: it holds 4681 IPv4 events of 56 bytes in 256 KiB), run
+/// under each tracer before the connect-overhead and stalled-reader loops
+/// are measured. A tracer touches its ring's pages and grows its buffers
+/// the first time round, once in its life: on a host where a page fault
+/// costs microseconds, the first measured loop's tracer CPU was 557 ns a
+/// connect against 171 to 334 (median ~250) in the nine loops after it
+/// (1353 connects a run). The rows are about tracing that runs, not its
+/// start (exec → live measures that).
+pub const RING_LAP: Loop = Loop { load: Load::Connect, procs: 1, n: 5000, settle: READER_SETTLE };
 
 /// One run of `lp`, under `tracer` if any.
 pub fn loop_run(config: &Config, lp: &Loop, tracer: Option<&Tracer>) -> LoopRun {
@@ -307,7 +308,7 @@ pub struct Interleaved {
 /// about ±1 % wide.
 ///
 /// `warm_up`, if given, runs under each tracer before its measured loops,
-/// unmeasured: see `RING_LAP_CONNECTS`.
+/// unmeasured: see `RING_LAP`.
 pub fn interleaved(
     config: &Config,
     arms: &[(Tool, Sink, usize)],
@@ -389,8 +390,7 @@ pub fn connect_overhead(config: &Config, table: &mut Table) {
          tracepoint (rotating order), each between \
          untraced runs; {n} connects per client per run, {procs:?} client processes"
     ));
-    let warm_up = Loop { load: Load::Connect, procs: 1, n: RING_LAP_CONNECTS, settle: READER_SETTLE };
-    let Interleaved { off, pairs, lost } = interleaved(config, &arms, &loops, Some(&warm_up));
+    let Interleaved { off, pairs, lost } = interleaved(config, &arms, &loops, Some(&RING_LAP));
     let wall: fn(&LoopRun) -> f64 = |r| r.wall_ns;
     let cpu: fn(&LoopRun) -> f64 = |r| r.cpu_ns;
     for (pi, &p) in procs.iter().enumerate() {
@@ -617,8 +617,7 @@ pub fn stalled_reader(config: &Config, table: &mut Table) {
          the BPF ring buffer and the perf event arrays (rotating order), each between untraced runs; {n} \
          connects per run, 1 client"
     ));
-    let warm_up = Loop { load: Load::Connect, procs: 1, n: RING_LAP_CONNECTS, settle: READER_SETTLE };
-    let Interleaved { off, pairs, lost } = interleaved(config, &arms, &loops, Some(&warm_up));
+    let Interleaved { off, pairs, lost } = interleaved(config, &arms, &loops, Some(&RING_LAP));
     let wall: fn(&LoopRun) -> f64 = |r| r.wall_ns;
     let cpu: fn(&LoopRun) -> f64 = |r| r.cpu_ns;
     let base = median(&off[0].iter().map(wall).collect::<Vec<_>>());

@@ -16,6 +16,9 @@ use super::{SharedRing, SysError, SysResult};
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// What a failed mapping of a ring buffer is called in its error.
+const MMAP: &str = "mmap(BPF ring buffer)";
+
 /// The consumer page, and the producer page with one copy of the data area.
 pub(crate) struct RingBufMap {
     consumer: Mapping,
@@ -41,12 +44,11 @@ impl RingBufMap {
             _ => {
                 let error =
                     std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a whole number of pages");
-                return Err(SysError { call: "mmap(BPF ring buffer)", error });
+                return Err(SysError { call: MMAP, error });
             }
         };
-        let consumer =
-            Mapping::new(map, page, libc::PROT_READ | libc::PROT_WRITE, 0, "mmap(BPF ring buffer)")?;
-        let producer = Mapping::new(map, producer_len, libc::PROT_READ, page, "mmap(BPF ring buffer)")?;
+        let consumer = Mapping::new(map, page, libc::PROT_READ | libc::PROT_WRITE, 0, MMAP)?;
+        let producer = Mapping::new(map, producer_len, libc::PROT_READ, page, MMAP)?;
         Ok(RingBufMap { consumer, producer, page, data_len })
     }
 
