@@ -85,12 +85,18 @@ fn report_lost_dns(lost: u64) {
     }
 }
 
-/// Connects the kernel could not show us: a kretprobe found no free
-/// instance (legacy kprobes report it in kprobe_profile).
+/// Hits of our legacy kprobes the kernel skipped (kprobe_profile's
+/// nmissed): a probe that fires while a kprobe handler already runs on
+/// that CPU is not run (an interrupt's tcp_set_state during another
+/// handler, with --result); kernels since late 2021 also count returns a
+/// kretprobe had no free instance for (4096 are asked for, see
+/// tracer/kprobe_common.rs). A skipped hit may be a connect's
+/// or one of its state changes, or another socket's.
 fn report_missed(missed: u64) {
     if missed > 0 {
         warn(format_args!(
-            "Possibly missed {missed} connects: kprobe hits the kernel dropped (kretprobe maxactive)"
+            "Possibly missed {missed} kprobe hits: the kernel skipped them (a kprobe fired while another ran \
+             on the same CPU, or kretprobe instances ran out); connects or their results may be missing"
         ));
     }
 }

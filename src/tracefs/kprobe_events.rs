@@ -177,8 +177,9 @@ impl Tracefs {
         Ok(swept)
     }
 
-    /// Hits the kernel could not give to a probe of ours (kretprobe instances
-    /// exhausted), from `kprobe_profile`.
+    /// Hits of a probe of ours the kernel skipped, from `kprobe_profile`: it
+    /// fired while a kprobe handler ran on that CPU (or, on kernels since
+    /// late 2021, a kretprobe had no free instance).
     pub fn kprobe_nmissed(&self, probe: &LegacyKprobe) -> Option<u64> {
         let text = std::fs::read_to_string(self.root.join("kprobe_profile")).ok()?;
         nmissed(&text, &probe.name)

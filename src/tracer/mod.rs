@@ -249,8 +249,8 @@ impl Tracer {
         maps::read_tallies(&maps[*tallies], *possible_cpus, &all)
     }
 
-    /// Probe hits the kernel dropped (kretprobe instances exhausted), where
-    /// it tells: legacy kprobes report nmissed in tracefs kprobe_profile.
+    /// Probe hits the kernel skipped, where it tells: legacy kprobes report
+    /// nmissed in tracefs kprobe_profile.
     pub fn kprobe_misses(&self) -> u64 {
         self.attached
             .attachments
