@@ -132,6 +132,16 @@ fn mmapable_array_is_one_memory_with_the_element_calls() {
     assert_eq!(looked_up[..8], 0x0102_0304_0506_0708u64.to_ne_bytes(), "a store shows in a lookup");
     assert_eq!(looked_up[8..], [0; 12]);
 
+    // Read-only (the tracer's tallies): it sees updates, and a store is
+    // refused with a panic before it could fault.
+    let read_only = MappedArray::read_only(&array, 3).expect("mmap it read-only");
+    assert_eq!(read_only.load_u64_acquire(24), 0x0102_0304_0506_0708);
+    array.update(&0u32.to_ne_bytes(), &[9u8; 20], BPF_ANY).unwrap();
+    assert_eq!(read_only.load_u64_acquire(0), u64::from_ne_bytes([9; 8]));
+    let store = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_only.store_u64_release(0, 1)));
+    assert!(store.is_err(), "a store into a read-only mapping panics");
+    assert_eq!(read_only.load_u64_acquire(0), u64::from_ne_bytes([9; 8]), "and writes nothing");
+
     let plain = Map::create(&MapParams { map_flags: 0, ..params }, "tc_test_nommap").unwrap();
     assert!(MappedArray::new(&plain, 3).is_err(), "an array without BPF_F_MMAPABLE is not mapped");
     let hash = Map::create(

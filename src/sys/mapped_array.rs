@@ -2,8 +2,9 @@
 //! the values, each rounded up to 8 bytes, back to back from the first page
 //! (kernel/bpf/arraymap.c, array_map_mmap). BPF programs write it while we
 //! read it, so it is seen only through atomics and copies, as the rings are.
-//! Used by the bench's lock-free delivery floor (`bench attach
-//! array-per-cpu`), which writes records into it without a helper call.
+//! The tracer maps its tallies read-only, so the reader's timer reads the
+//! losses without a syscall; the bench's lock-free delivery floor (`bench
+//! attach array-per-cpu`) maps its records read-write.
 
 use super::mapping::Mapping;
 use super::perf_event::page_size;
@@ -21,6 +22,7 @@ pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 pub struct MappedArray {
     mapping: Mapping,
     len: usize,
+    writable: bool,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value, touched
@@ -31,6 +33,15 @@ impl MappedArray {
     /// Maps all `max_entries` values of the array `map` (its max_entries:
     /// the kernel refuses a mapping past the array), read-write.
     pub fn new(map: &Map, max_entries: u32) -> SysResult<MappedArray> {
+        MappedArray::map(map, max_entries, true)
+    }
+
+    /// As `new`, read-only: `store_u64_release` then panics.
+    pub fn read_only(map: &Map, max_entries: u32) -> SysResult<MappedArray> {
+        MappedArray::map(map, max_entries, false)
+    }
+
+    fn map(map: &Map, max_entries: u32, writable: bool) -> SysResult<MappedArray> {
         let call = "mmap(BPF array)";
         let invalid =
             |why: &str| SysError { call, error: std::io::Error::new(std::io::ErrorKind::InvalidInput, why) };
@@ -44,8 +55,9 @@ impl MappedArray {
             .and_then(|bytes| bytes.checked_next_multiple_of(page))
             .filter(|&len| len > 0)
             .ok_or_else(|| invalid("no size"))?;
-        let mapping = Mapping::new(map.as_fd(), len, libc::PROT_READ | libc::PROT_WRITE, 0, call)?;
-        Ok(MappedArray { mapping, len })
+        let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
+        let mapping = Mapping::new(map.as_fd(), len, prot, 0, call)?;
+        Ok(MappedArray { mapping, len, writable })
     }
 
     /// Bytes mapped (whole pages).
@@ -72,8 +84,10 @@ impl MappedArray {
         self.word(offset).load(Ordering::Acquire)
     }
 
-    /// Stores the u64 at `offset` with Release. Panics as `load_u64_acquire`.
+    /// Stores the u64 at `offset` with Release. Panics as `load_u64_acquire`,
+    /// and on a read-only mapping (whose store would fault).
     pub fn store_u64_release(&self, offset: usize, value: u64) {
+        assert!(self.writable, "store into a read-only BPF array mapping");
         self.word(offset).store(value, Ordering::Release)
     }
 

@@ -9,6 +9,7 @@ use crate::attach::kprobe::KprobeLink;
 use crate::attach::raw_tracepoint::RawTracepointLink;
 use crate::attach::PerfLink;
 use crate::sys::bpf::Map;
+use crate::sys::mapped_array::MappedArray;
 use crate::tracefs::Tracefs;
 use std::os::fd::OwnedFd;
 
@@ -69,5 +70,7 @@ pub(super) struct Attached<K: Objects> {
     /// filtered and sent) in `maps`, and how many CPUs it has entries for.
     pub tallies: usize,
     pub possible_cpus: u32,
+    /// The tallies mapped read-only, where the kernel could (5.5).
+    pub tallies_mapped: Option<MappedArray>,
     pub maps: Vec<K::Map>,
 }

@@ -16,6 +16,7 @@ use crate::abi;
 use crate::error::Error;
 use crate::plan::Plan;
 use crate::sys::epoll::Epoll;
+use crate::sys::mapped_array::MappedArray;
 
 /// -d where the kernel cannot read the answers: opens the caller's packet
 /// capture, before any connect program attaches (called again, for a
@@ -103,6 +104,9 @@ pub(super) fn attempt(
     let tallies = map_index(&host.object, abi::MAP_TALLIES).map_err(Failed::Common)?;
     let possible_cpus = entries_by_cpu_id(&host.possible);
     let Session { maps, rings, .. } = session;
+    // Err where the map could not be made mmapable (before 5.5): read with
+    // bpf(2) lookups instead.
+    let tallies_mapped = MappedArray::read_only(&maps[tallies], possible_cpus * abi::TALLY_KINDS).ok();
     Ok(Attached {
         attachments,
         _progs: progs,
@@ -114,6 +118,7 @@ pub(super) fn attempt(
         dns_events,
         tallies,
         possible_cpus,
+        tallies_mapped,
         maps,
     })
 }

@@ -9,6 +9,7 @@ use crate::event::{ConnectEvent, CountRow, EVENT_WITH_NETNS_SIZE};
 use crate::loader::ObjectSpec;
 use crate::plan::Plan;
 use crate::sys::bpf::{Map, MapParams};
+use crate::sys::mapped_array::{MappedArray, BPF_F_MMAPABLE};
 use crate::uapi::{
     MapType, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_LRU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
     BPF_MAP_TYPE_RINGBUF, MAP_TYPES,
@@ -152,10 +153,24 @@ pub(super) fn create_maps(
                 map_flags: spec.map_flags,
             };
             let params = if needed { params } else { stand_in(params) };
+            if spec.name == abi::MAP_TALLIES {
+                if let Some(map) = create_mappable(&params, &spec.name) {
+                    return Ok(map);
+                }
+            }
             Map::create(&params, &spec.name)
                 .map_err(Error::kernel(create_action(&spec.name, params.map_type)))
         })
         .collect()
+}
+
+/// The tallies as an array the reader can map (BPF_F_MMAPABLE, 5.5), so its
+/// 100 ms timer reads the losses from memory, not with a bpf(2) lookup per
+/// CPU (measured: about 20 us of the reader's CPU a wakeup on a 2-CPU
+/// Firecracker guest). A kernel without the flag refuses it: None, and the
+/// plain array is made.
+fn create_mappable(params: &MapParams, name: &str) -> Option<Map> {
+    Map::create(&MapParams { map_flags: params.map_flags | BPF_F_MMAPABLE, ..*params }, name).ok()
 }
 
 /// Entries of a map indexed by CPU id: up to the highest possible CPU.
@@ -249,9 +264,15 @@ const MAX_HELD: usize = 10240;
 /// array (maps.bpf.h `tallies`, key CPU id * TALLY_KINDS + kind), one u64
 /// a key, not a per-CPU map: `Map::lookup` reads it (and would refuse a
 /// per-CPU map rather than let the kernel write a value per CPU into 8
-/// bytes). Only the `kinds` asked for are read (a lookup per CPU each: the
-/// losses are read on the flush timer), the others stay 0.
-pub(super) fn read_tallies(map: &Map, possible_cpus: u32, kinds: &[u32]) -> Result<Tallies, Error> {
+/// bytes), or from its mapping (`mapped`, where the kernel let it be one).
+/// Only the `kinds` asked for are read (without the mapping, a lookup per
+/// CPU each: the losses are read on the flush timer), the others stay 0.
+pub(super) fn read_tallies(
+    map: &Map,
+    mapped: Option<&MappedArray>,
+    possible_cpus: u32,
+    kinds: &[u32],
+) -> Result<Tallies, Error> {
     let mut tallies = Tallies::default();
     for cpu in 0..possible_cpus {
         for (kind, total) in [
@@ -266,6 +287,12 @@ pub(super) fn read_tallies(map: &Map, possible_cpus: u32, kinds: &[u32]) -> Resu
                 continue;
             }
             let key = cpu * abi::TALLY_KINDS + kind;
+            if let Some(mapped) = mapped {
+                // One u64 a key: the value at key * 8 (the programs add to
+                // it atomically).
+                *total = total.wrapping_add(mapped.load_u64_acquire(key as usize * 8));
+                continue;
+            }
             let mut value = [0u8; 8];
             if map
                 .lookup(&key.to_ne_bytes(), &mut value)

@@ -220,11 +220,12 @@ impl Tracer {
     /// refused), the exact totals (PERF_RECORD_LOST can lag behind them).
     /// Only the kinds this run can lose are read.
     pub fn losses(&self) -> Result<Tallies, Error> {
-        let Attached { maps, tallies, possible_cpus, dns_events, counts, .. } = &self.attached;
+        let Attached { maps, tallies, tallies_mapped, possible_cpus, dns_events, counts, .. } =
+            &self.attached;
         let mut kinds = vec![abi::LOST_EVENT];
         kinds.extend(dns_events.map(|_| abi::LOST_DNS));
         kinds.extend(counts.map(|_| abi::LOST_FLOW));
-        maps::read_tallies(&maps[*tallies], *possible_cpus, &kinds)
+        maps::read_tallies(&maps[*tallies], tallies_mapped.as_ref(), *possible_cpus, &kinds)
     }
 
     /// Whether the losses must be read on a timer: the ring buffer reports
@@ -237,7 +238,7 @@ impl Tracer {
     /// Everything the programs tallied: the losses and, with -v, what they
     /// saw, filtered out and sent (-v's account at exit).
     pub fn tallies(&self) -> Result<Tallies, Error> {
-        let Attached { maps, tallies, possible_cpus, .. } = &self.attached;
+        let Attached { maps, tallies, tallies_mapped, possible_cpus, .. } = &self.attached;
         let all = [
             abi::LOST_EVENT,
             abi::LOST_DNS,
@@ -246,7 +247,7 @@ impl Tracer {
             abi::TALLY_FILTERED,
             abi::TALLY_SENT,
         ];
-        maps::read_tallies(&maps[*tallies], *possible_cpus, &all)
+        maps::read_tallies(&maps[*tallies], tallies_mapped.as_ref(), *possible_cpus, &all)
     }
 
     /// Probe hits the kernel skipped, where it tells: legacy kprobes report
@@ -305,6 +306,7 @@ mod tests {
                 dns_events: None,
                 tallies: 0,
                 possible_cpus: 1,
+                tallies_mapped: None,
                 maps: vec![it("close events map"), it("close ports map")],
             },
             tracefs: it("release tracefs"),
