@@ -301,7 +301,7 @@ mod tests {
             .relocations
             .iter()
             .filter_map(|r| match &r.target {
-                RelocTarget::Constant(name) => Some(name.clone()),
+                RelocTarget::Constant(name) => Some(name.to_string()),
                 RelocTarget::Map(_) => None,
             })
             .collect();

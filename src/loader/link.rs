@@ -102,10 +102,9 @@ pub fn link_program(program: &ProgramSpec, inputs: &LinkInputs<'_>) -> Result<Ve
                 insns[reloc.insn].set_src_reg(BPF_PSEUDO_MAP_FD);
                 fd as u32 as u64
             }
-            RelocTarget::Constant(name) => *inputs
-                .constants
-                .get(name.as_str())
-                .ok_or_else(|| LinkError::UnknownConstant(name.clone()))?,
+            RelocTarget::Constant(name) => {
+                *inputs.constants.get(&**name).ok_or_else(|| LinkError::UnknownConstant(name.to_string()))?
+            }
         };
         match (&reloc.target, i32::try_from(value)) {
             // A constant that fits a 32-bit immediate is loaded by a

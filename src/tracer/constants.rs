@@ -298,7 +298,7 @@ mod tests {
             .iter()
             .flat_map(|p| &p.relocations)
             .filter_map(|r| match &r.target {
-                RelocTarget::Constant(name) => Some(name.clone()),
+                RelocTarget::Constant(name) => Some(name.to_string()),
                 RelocTarget::Map(_) => None,
             })
             .collect();
