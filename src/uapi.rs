@@ -25,6 +25,10 @@ pub const BPF_OBJ_GET: i32 = 7;
 pub const BPF_RAW_TRACEPOINT_OPEN: i32 = 17;
 /// bpf(2) command (5.7 for cgroups).
 pub const BPF_LINK_CREATE: i32 = 28;
+/// bpf(2) command (5.8).
+pub const BPF_ENABLE_STATS: i32 = 32;
+/// BPF_ENABLE_STATS's type: every program's run time and runs (5.8).
+pub const BPF_STATS_RUN_TIME: u32 = 0;
 
 /// BPF_MAP_UPDATE_ELEM's flag: create or replace (3.18).
 pub const BPF_ANY: u64 = 0;

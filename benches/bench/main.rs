@@ -8,7 +8,7 @@
 //! tracepoint program, the untraced loop, std's fmt), interleaved where it
 //! is repeated, and printed as absolute numbers next to their ratio.
 //!
-//!   bench [--tool PATH] [--quick] [--only exec,rss,overhead,stalled,dns,lost,format,size]
+//!   bench [--tool PATH] [--quick] [--only exec,rss,overhead,accounting,stalled,dns,lost,format,size]
 //!   bench client (count N | seconds S)     the load process (see `client`)
 //!   bench udp PORT (count N | seconds S)   the UDP load of the -d section (see `dns`)
 //!   bench syscall (count N | seconds S)    its syscall load (see `dns`)
@@ -20,6 +20,7 @@
 //! under the cargo target directory); `--quick` runs a few repetitions of
 //! everything, to check the suite itself.
 
+mod accounting;
 mod attach;
 mod client;
 mod delivery_floor;
@@ -51,7 +52,8 @@ impl Config {
     }
 }
 
-const SECTIONS: [&str; 8] = ["exec", "rss", "overhead", "stalled", "dns", "lost", "format", "size"];
+const SECTIONS: [&str; 9] =
+    ["exec", "rss", "overhead", "accounting", "stalled", "dns", "lost", "format", "size"];
 
 fn usage() -> ! {
     eprintln!(
@@ -108,7 +110,8 @@ fn main() {
         _ => {}
     }
     let config = parse_config();
-    let needs_root = ["exec", "rss", "overhead", "stalled", "dns", "lost"].iter().any(|s| config.wants(s));
+    let needs_root =
+        ["exec", "rss", "overhead", "accounting", "stalled", "dns", "lost"].iter().any(|s| config.wants(s));
     // SAFETY: geteuid has no preconditions.
     if needs_root && unsafe { libc::geteuid() } != 0 {
         eprintln!("bench: run as root (it loads BPF programs): sudo tools/bench");
@@ -126,6 +129,9 @@ fn main() {
     }
     if config.wants("overhead") {
         system::connect_overhead(&config, &mut table);
+    }
+    if config.wants("accounting") {
+        accounting::accounting(&config, &mut table);
     }
     if config.wants("stalled") {
         system::stalled_reader(&config, &mut table);

@@ -351,6 +351,17 @@ pub fn interleaved(
     Interleaved { off, pairs, lost }
 }
 
+/// The traced connect loops of the overhead rows: 1 and `cpus()` client
+/// processes (their counts, the connects a client makes, the loops), a run
+/// sized to about 0.05 s untraced.
+pub fn connect_loops(config: &Config) -> (Vec<usize>, u64, Vec<Loop>) {
+    let procs: Vec<usize> = if cpus() > 1 { vec![1, cpus()] } else { vec![1] };
+    let n = sized_loop(config, Load::Connect, 1, 0.05, 3000).n;
+    let loops =
+        procs.iter().map(|&p| Loop { load: Load::Connect, procs: p, n, settle: READER_SETTLE }).collect();
+    (procs, n, loops)
+}
+
 /// The slowdown of the connect loop while tracing (item 3), with 1 and
 /// `cpus()` client processes, by `interleaved`: tcpconnect, the empty
 /// program on the raw tracepoint (the floor of any program there) and a
@@ -359,11 +370,7 @@ pub fn interleaved(
 /// bpftrace and the other floors 20.
 pub fn connect_overhead(config: &Config, table: &mut Table) {
     let (long, short) = if config.quick { (2, 2) } else { (150, 20) };
-    let procs: Vec<usize> = if cpus() > 1 { vec![1, cpus()] } else { vec![1] };
-    // Size a run to about 0.05 s untraced.
-    let n = sized_loop(config, Load::Connect, 1, 0.05, 3000).n;
-    let loops: Vec<Loop> =
-        procs.iter().map(|&p| Loop { load: Load::Connect, procs: p, n, settle: READER_SETTLE }).collect();
+    let (procs, n, loops) = connect_loops(config);
     // (arm, rounds); the index of each is used below.
     let arms = [
         (Tool::Tcpconnect, long),

@@ -16,10 +16,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::OnceLock;
 
 use crate::uapi::{
-    BPF_LINK_CREATE, BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_ELEM,
-    BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
-    BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_UPDATE_ELEM, BPF_OBJ_GET, BPF_OBJ_NAME_LEN, BPF_PROG_LOAD,
-    BPF_RAW_TRACEPOINT_OPEN,
+    BPF_ENABLE_STATS, BPF_LINK_CREATE, BPF_MAP_CREATE, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_NEXT_KEY,
+    BPF_MAP_LOOKUP_ELEM, BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
+    BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE, BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_UPDATE_ELEM, BPF_OBJ_GET,
+    BPF_OBJ_NAME_LEN, BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN, BPF_STATS_RUN_TIME,
 };
 
 /// The OBJ_PIN / OBJ_GET part of `union bpf_attr`.
@@ -40,6 +40,24 @@ pub(crate) fn bpf_obj_get(path: &std::ffi::CStr) -> SysResult<OwnedFd> {
     // `path` is NUL-terminated and borrowed for the whole call.
     let ret = sys_bpf(BPF_OBJ_GET, &mut attr, OBJ_GET_ATTR_SIZE_NO_FLAGS);
     owned_fd("bpf(BPF_OBJ_GET)", ret)
+}
+
+/// The ENABLE_STATS part of `union bpf_attr` (5.8).
+#[repr(C)]
+#[derive(Default)]
+struct EnableStatsAttr {
+    stats_type: u32,
+}
+
+/// BPF_ENABLE_STATS(BPF_STATS_RUN_TIME): the kernel counts every program's
+/// run time and runs (run_time_ns and run_cnt in a program fd's fdinfo)
+/// while the returned fd is open, as kernel.bpf_stats_enabled=1 does, and
+/// stops when the last such fd closes, at exit too: nothing is left on.
+/// For the bench, which measures what the programs cost.
+pub fn enable_run_time_stats() -> SysResult<OwnedFd> {
+    let mut attr = EnableStatsAttr { stats_type: BPF_STATS_RUN_TIME };
+    let ret = sys_bpf(BPF_ENABLE_STATS, &mut attr, std::mem::size_of::<EnableStatsAttr>());
+    owned_fd("bpf(BPF_ENABLE_STATS)", ret)
 }
 
 /// The RAW_TRACEPOINT_OPEN part of `union bpf_attr` (4.17). The padding
