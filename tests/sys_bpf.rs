@@ -347,3 +347,71 @@ fn accepted_program_loads() {
     });
     assert!(prog.is_ok(), "{:?}", prog.err().map(|e| e.error.to_string()));
 }
+
+/// `field` of program fd `fd`'s fdinfo (run_cnt, run_time_ns), 0 if absent.
+fn prog_fdinfo(fd: &std::os::fd::OwnedFd, field: &str) -> u64 {
+    use std::os::fd::AsRawFd;
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    text.lines().find_map(|l| l.strip_prefix(field)?.trim().parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn run_time_stats_count_while_their_fd_is_open() {
+    if !have_root("run_time_stats_count_while_their_fd_is_open") {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    // A socket filter (BPF_PROG_TYPE_SOCKET_FILTER, 1) keeping every
+    // packet: r0 = -1; exit. It runs once for each datagram the socket gets.
+    let insns = [
+        u64::from_le_bytes([0xb7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]),
+        u64::from_le_bytes([0x95, 0, 0, 0, 0, 0, 0, 0]),
+    ];
+    let license = CString::new("GPL").unwrap();
+    let prog = bpf_prog_load(&ProgLoad {
+        prog_type: 1,
+        insns: &insns,
+        license: &license,
+        kern_version: 0,
+        btf_attach: None,
+        name: "tc_test_stats",
+    })
+    .expect("load a socket filter");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(socket.local_addr().unwrap()).unwrap();
+    let prog_fd = prog.as_raw_fd();
+    // SAFETY: setsockopt reads an int (the program fd) from a live local
+    // of the size passed, on a socket this test owns.
+    let attached = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_BPF,
+            &prog_fd as *const i32 as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(attached, 0, "SO_ATTACH_BPF: {}", std::io::Error::last_os_error());
+    let exchange = |n: usize| {
+        let mut buf = [0u8; 8];
+        for _ in 0..n {
+            socket.send(b"ping").unwrap();
+            socket.recv(&mut buf).unwrap();
+        }
+    };
+    let stats_on_for_all =
+        std::fs::read_to_string("/proc/sys/kernel/bpf_stats_enabled").unwrap().trim() != "0";
+
+    let stats = enable_run_time_stats().expect("BPF_ENABLE_STATS (5.8)");
+    let before = prog_fdinfo(&prog, "run_cnt:");
+    exchange(3);
+    let counted = prog_fdinfo(&prog, "run_cnt:");
+    assert!(counted >= before + 3, "3 datagrams, 3 runs counted: {before} then {counted}");
+    assert!(prog_fdinfo(&prog, "run_time_ns:") > 0, "and their time");
+
+    drop(stats);
+    exchange(3);
+    if !stats_on_for_all {
+        assert_eq!(prog_fdinfo(&prog, "run_cnt:"), counted, "nothing counted once the fd is closed");
+    }
+}
