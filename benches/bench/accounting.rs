@@ -50,7 +50,30 @@ fn charged_run(config: &Config, lp: &Loop, tracer: &Tracer) -> Charged {
     Charged { run, programs_ns: time_after.saturating_sub(time_before) as f64 / connects }
 }
 
-/// The rows: per client count, tcpconnect's programs and reader over the
+/// The arms, in rotating order; the empty program is what each is
+/// charged over.
+const ARMS: [Tool; 4] =
+    [Tool::Tcpconnect, Tool::EmptyRawTracepoint, Tool::DeliveryFloor, Tool::DeliveryFloorArray];
+const EMPTY: usize = 1;
+
+/// Per round of one loop: each arm's charged run, and the untraced
+/// neighbours' mean.
+struct Round {
+    arms: Vec<Charged>,
+    untraced: LoopRun,
+}
+
+/// What arm `arm` costs a connect over the empty program in one round:
+/// (programs ns, reader ns, CPU points of the untraced connect, programs'
+/// points of its wall time).
+fn over_empty(round: &Round, arm: usize) -> (f64, f64, f64, f64) {
+    let (ours, empty, base) = (&round.arms[arm], &round.arms[EMPTY], &round.untraced);
+    let programs = ours.programs_ns - empty.programs_ns;
+    let reader = ours.run.tracer_ns - empty.run.tracer_ns;
+    (programs, reader, (programs + reader) / base.cpu_ns * 100.0, programs / base.wall_ns * 100.0)
+}
+
+/// The rows: per client count, each arm's programs and reader over the
 /// empty program's, a connect, in ns and in points of the untraced CPU.
 pub fn accounting(config: &Config, table: &mut Table) {
     let stats = match tcpconnect::sys::bpf::enable_run_time_stats() {
@@ -62,21 +85,19 @@ pub fn accounting(config: &Config, table: &mut Table) {
     };
     let rounds = if config.quick { 2 } else { 40 };
     let (procs, n, loops) = connect_loops(config);
-    let arms = [Tool::Tcpconnect, Tool::EmptyRawTracepoint];
     progress(&format!(
-        "accounting: {rounds} rounds of tcpconnect and the empty program on the raw tracepoint (rotating \
-         order), each between untraced runs, programs timed by the kernel; {n} connects per client per run, \
-         {procs:?} client processes"
+        "accounting: {rounds} rounds of tcpconnect, the empty program on the raw tracepoint and delivery alone \
+         (one ring; a lock-free array) in rotating order, each between untraced runs, programs timed by the \
+         kernel; {n} connects per client per run, {procs:?} client processes"
     ));
-    // Per loop: per round, (tcpconnect, empty, untraced neighbours' mean).
-    let mut rows: Vec<Vec<(Charged, Charged, LoopRun)>> = vec![Vec::new(); loops.len()];
+    let mut rows: Vec<Vec<Round>> = (0..loops.len()).map(|_| Vec::new()).collect();
     for round in 0..rounds {
         let mut untraced: Vec<Vec<LoopRun>> =
             vec![loops.iter().map(|lp| loop_run(config, lp, None)).collect()];
-        let mut charged: [Vec<Charged>; 2] = [Vec::new(), Vec::new()];
-        for k in 0..arms.len() {
-            let arm = (round + k) % arms.len();
-            let Some(tracer) = start_attached(config, arms[arm], Sink::Null) else {
+        let mut charged: Vec<Vec<Charged>> = vec![Vec::new(); ARMS.len()];
+        for k in 0..ARMS.len() {
+            let arm = (round + k) % ARMS.len();
+            let Some(tracer) = start_attached(config, ARMS[arm], Sink::Null) else {
                 return;
             };
             loop_run(config, &RING_LAP, Some(&tracer));
@@ -85,41 +106,42 @@ pub fn accounting(config: &Config, table: &mut Table) {
             untraced.push(loops.iter().map(|lp| loop_run(config, lp, None)).collect());
         }
         for (li, row) in rows.iter_mut().enumerate() {
-            let cpu = untraced.iter().map(|runs| runs[li].cpu_ns).sum::<f64>() / untraced.len() as f64;
-            let wall = untraced.iter().map(|runs| runs[li].wall_ns).sum::<f64>() / untraced.len() as f64;
-            let base = LoopRun { wall_ns: wall, cpu_ns: cpu, tracer_ns: 0.0 };
-            row.push((charged[0][li], charged[1][li], base));
+            let mean = |f: fn(&LoopRun) -> f64| {
+                untraced.iter().map(|runs| f(&runs[li])).sum::<f64>() / untraced.len() as f64
+            };
+            let base = LoopRun { wall_ns: mean(|r| r.wall_ns), cpu_ns: mean(|r| r.cpu_ns), tracer_ns: 0.0 };
+            row.push(Round { arms: charged.iter().map(|arm| arm[li]).collect(), untraced: base });
         }
     }
     drop(stats);
     for (li, row) in rows.iter().enumerate() {
         let clients = if procs[li] > 1 { format!("{} clients", procs[li]) } else { "1 client".to_owned() };
-        let of = |f: fn(&(Charged, Charged, LoopRun)) -> f64| median(&row.iter().map(f).collect::<Vec<_>>());
-        let (ours, empty) = (of(|r| r.0.programs_ns), of(|r| r.1.programs_ns));
-        let (reader, empty_reader) = (of(|r| r.0.run.tracer_ns), of(|r| r.1.run.tracer_ns));
-        let base_cpu = of(|r| r.2.cpu_ns);
-        // Per round: what tcpconnect costs a connect over what the empty
-        // program does, in points of that round's untraced CPU time.
-        let points: Vec<f64> = row
-            .iter()
-            .map(|(t, e, base)| {
-                (t.programs_ns - e.programs_ns + t.run.tracer_ns - e.run.tracer_ns) / base.cpu_ns * 100.0
-            })
-            .collect();
-        let path: Vec<f64> =
-            row.iter().map(|(t, e, base)| (t.programs_ns - e.programs_ns) / base.wall_ns * 100.0).collect();
-        let (p, (lo, hi)) = (median(&points), median_ci95(&points));
-        let (w, (wlo, whi)) = (median(&path), median_ci95(&path));
-        table.row(
-            &format!("  tcpconnect over the floor, counted, {clients}, {} rounds", row.len()),
-            format!("CPU {p:+.2} points [{lo:+.2}, {hi:+.2}]; its programs alone {w:+.2} points of wall [{wlo:+.2}, {whi:+.2}]"),
-            format!(
-                "a connect: programs {ours:.0} ns (empty {empty:.0} ns), reader {reader:.0} ns (empty \
-                 {empty_reader:.0} ns), untraced CPU {base_cpu:.0} ns"
-            ),
-            format!("{p:+.2} pt"),
-            "≤ 1 pt",
-            Verdict::Info,
-        );
+        let base_cpu = median(&row.iter().map(|r| r.untraced.cpu_ns).collect::<Vec<_>>());
+        let empty_ns = median(&row.iter().map(|r| r.arms[EMPTY].programs_ns).collect::<Vec<_>>());
+        for (arm, what) in
+            [(0, "tcpconnect"), (2, "delivery alone, one ring"), (3, "delivery alone, a lock-free array")]
+        {
+            let each: Vec<(f64, f64, f64, f64)> = row.iter().map(|r| over_empty(r, arm)).collect();
+            let column = |f: fn(&(f64, f64, f64, f64)) -> f64| each.iter().map(f).collect::<Vec<_>>();
+            let (programs, reader) = (median(&column(|e| e.0)), median(&column(|e| e.1)));
+            let (cpu, wall) = (column(|e| e.2), column(|e| e.3));
+            let (p, (lo, hi)) = (median(&cpu), median_ci95(&cpu));
+            let (w, (wlo, whi)) = (median(&wall), median_ci95(&wall));
+            let is_tcpconnect = arm == 0;
+            table.row(
+                &format!("  {what} over the empty program, counted, {clients}, {} rounds", row.len()),
+                format!(
+                    "CPU {p:+.2} points [{lo:+.2}, {hi:+.2}]; its programs alone {w:+.2} points of wall \
+                     [{wlo:+.2}, {whi:+.2}]"
+                ),
+                format!(
+                    "a connect: programs +{programs:.0} ns over the empty program's {empty_ns:.0}, reader \
+                     +{reader:.0} ns; untraced CPU {base_cpu:.0} ns"
+                ),
+                if is_tcpconnect { format!("{p:+.2} pt") } else { String::new() },
+                if is_tcpconnect { "≤ 1 pt" } else { "" },
+                Verdict::Info,
+            );
+        }
     }
 }
