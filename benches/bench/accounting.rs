@@ -63,14 +63,18 @@ struct Round {
     untraced: LoopRun,
 }
 
-/// What arm `arm` costs a connect over the empty program in one round:
-/// (programs ns, reader ns, CPU points of the untraced connect, programs'
-/// points of its wall time).
-fn over_empty(round: &Round, arm: usize) -> (f64, f64, f64, f64) {
+/// What arm `arm` costs a connect over the empty program in one round of
+/// `clients` clients: (programs ns, reader ns, CPU points of the untraced
+/// connect, programs' points of its wall time). A loop's wall time a
+/// connect is the slowest client's time over all clients' connects, so a
+/// client's own connect takes `clients` times it: the programs' ns, which
+/// each client pays on its own connects, are points of that.
+fn over_empty(round: &Round, arm: usize, clients: usize) -> (f64, f64, f64, f64) {
     let (ours, empty, base) = (&round.arms[arm], &round.arms[EMPTY], &round.untraced);
     let programs = ours.programs_ns - empty.programs_ns;
     let reader = ours.run.tracer_ns - empty.run.tracer_ns;
-    (programs, reader, (programs + reader) / base.cpu_ns * 100.0, programs / base.wall_ns * 100.0)
+    let client_connect_ns = base.wall_ns * clients as f64;
+    (programs, reader, (programs + reader) / base.cpu_ns * 100.0, programs / client_connect_ns * 100.0)
 }
 
 /// The rows: per client count, each arm's programs and reader over the
@@ -121,7 +125,7 @@ pub fn accounting(config: &Config, table: &mut Table) {
         for (arm, what) in
             [(0, "tcpconnect"), (2, "delivery alone, one ring"), (3, "delivery alone, a lock-free array")]
         {
-            let each: Vec<(f64, f64, f64, f64)> = row.iter().map(|r| over_empty(r, arm)).collect();
+            let each: Vec<(f64, f64, f64, f64)> = row.iter().map(|r| over_empty(r, arm, procs[li])).collect();
             let column = |f: fn(&(f64, f64, f64, f64)) -> f64| each.iter().map(f).collect::<Vec<_>>();
             let (programs, reader) = (median(&column(|e| e.0)), median(&column(|e| e.1)));
             let (cpu, wall) = (column(|e| e.2), column(|e| e.3));
