@@ -25,27 +25,24 @@ struct Charged {
     programs_ns: f64,
 }
 
-/// Every program `pid` holds: (run_time_ns, run_cnt) summed over them.
-fn program_stats(pid: u32) -> (u64, u64) {
+/// The run time (run_time_ns) of every program `pid` holds, summed.
+fn programs_run_time_ns(pid: u32) -> u64 {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
-        return (0, 0);
+        return 0;
     };
-    let mut total = (0, 0);
-    for info in dir.flatten().filter_map(|e| fs::read_to_string(e.path()).ok()) {
-        let field = |name: &str| {
-            info.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok()).unwrap_or(0)
-        };
-        total.0 += field("run_time_ns:");
-        total.1 += field("run_cnt:");
-    }
-    total
+    dir.flatten()
+        .filter_map(|e| fs::read_to_string(e.path()).ok())
+        .filter_map(|info| {
+            info.lines().find_map(|l| l.strip_prefix("run_time_ns:")?.trim().parse::<u64>().ok())
+        })
+        .sum()
 }
 
 /// `lp` under `tracer`, with its programs' time a connect.
 fn charged_run(config: &Config, lp: &Loop, tracer: &Tracer) -> Charged {
-    let (time_before, _) = program_stats(tracer.pid());
+    let time_before = programs_run_time_ns(tracer.pid());
     let run = loop_run(config, lp, Some(tracer));
-    let (time_after, _) = program_stats(tracer.pid());
+    let time_after = programs_run_time_ns(tracer.pid());
     let connects = (lp.n * lp.procs as u64).max(1) as f64;
     Charged { run, programs_ns: time_after.saturating_sub(time_before) as f64 / connects }
 }

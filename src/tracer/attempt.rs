@@ -8,7 +8,7 @@ use super::choice::{KprobePlan, TracepointPlan};
 use super::dns_programs;
 use super::kprobe_path;
 use super::log::Log;
-use super::maps::{entries_by_cpu_id, map_index};
+use super::maps::{entries_by_cpu_id, map_index, tally_entries};
 use super::prepared::Prepared;
 use super::session::Session;
 use super::tracepoint_path::start_tracepoint;
@@ -106,7 +106,7 @@ pub(super) fn attempt(
     let Session { maps, rings, .. } = session;
     // Err where the map could not be made mmapable (before 5.5): read with
     // bpf(2) lookups instead.
-    let tallies_mapped = MappedArray::read_only(&maps[tallies], possible_cpus * abi::TALLY_KINDS).ok();
+    let tallies_mapped = MappedArray::read_only(&maps[tallies], tally_entries(&host.possible)).ok();
     Ok(Attached {
         attachments,
         _progs: progs,

@@ -137,8 +137,7 @@ pub(super) fn create_maps(
             let max_entries = match spec.name.as_str() {
                 // Indexed by CPU id: sized to the highest possible CPU.
                 abi::MAP_EVENTS => entries_by_cpu_id(sizing.possible),
-                // A slot for each kind of tally on each CPU.
-                abi::MAP_TALLIES => entries_by_cpu_id(sizing.possible) * abi::TALLY_KINDS,
+                abi::MAP_TALLIES => tally_entries(sizing.possible),
                 abi::MAP_PORTS => sizing.ports.max(1) as u32,
                 _ if !needed => 1,
                 abi::MAP_DNS_EVENTS => entries_by_cpu_id(sizing.possible),
@@ -171,6 +170,11 @@ pub(super) fn create_maps(
 /// plain array is made.
 fn create_mappable(params: &MapParams, name: &str) -> Option<Map> {
     Map::create(&MapParams { map_flags: params.map_flags | BPF_F_MMAPABLE, ..*params }, name).ok()
+}
+
+/// Entries of the tallies: a slot for each kind of tally on each CPU.
+pub(super) fn tally_entries(possible: &[u32]) -> u32 {
+    entries_by_cpu_id(possible) * abi::TALLY_KINDS
 }
 
 /// Entries of a map indexed by CPU id: up to the highest possible CPU.
